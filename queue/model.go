@@ -1,0 +1,220 @@
+// Package queue is mqsh's queue engine: an SMTP delivery queue kept in one SQLite
+// file, modelled on Stalwart's per-domain queue. It owns the database; every other
+// part of mqsh (the command line, the shell, Lua, later servers) goes through the
+// verbs in this package, each of which runs in one transaction.
+package queue
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ID identifies a queued message. IDs are unique and grow with time; they are
+// shown as upper-case hex without padding (32B91F716) and carried as decimal
+// integers in JSON.
+type ID uint64
+
+// String returns the id as upper-case hex, the form every table shows.
+func (id ID) String() string { return strings.ToUpper(strconv.FormatUint(uint64(id), 16)) }
+
+// ParseID reads a hex id, in either case, as typed by a user.
+func ParseID(s string) (ID, error) {
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil || s == "" {
+		return 0, fmt.Errorf("invalid id %q: want a hexadecimal message id such as 32B91F716", s)
+	}
+	return ID(v), nil
+}
+
+// Status is the state of a recipient or of a recipient domain.
+type Status int
+
+// The four states Stalwart knows. For a domain, Completed means every recipient
+// in it is final and at least one was delivered; for a recipient it means delivered.
+const (
+	Scheduled Status = iota
+	Completed
+	TempFail
+	PermFail
+)
+
+// Pending reports whether delivery is still to be tried (scheduled or
+// temporarily failed).
+func (s Status) Pending() bool { return s == Scheduled || s == TempFail }
+
+// Short is the word used in lists and filters: scheduled, delivered, tempfail, permfail.
+func (s Status) Short() string {
+	switch s {
+	case Completed:
+		return "delivered"
+	case TempFail:
+		return "tempfail"
+	case PermFail:
+		return "permfail"
+	}
+	return "scheduled"
+}
+
+// Long is the recipient form used by `queue status`: Scheduled, Delivered,
+// Temporary Failure, Permanent Failure.
+func (s Status) Long() string {
+	switch s {
+	case Completed:
+		return "Delivered"
+	case TempFail:
+		return "Temporary Failure"
+	case PermFail:
+		return "Permanent Failure"
+	}
+	return "Scheduled"
+}
+
+// DomainLong is the domain form used by `queue status`: Scheduled, Completed,
+// Temporary Failure, Permanent Failure.
+func (s Status) DomainLong() string {
+	if s == Completed {
+		return "Completed"
+	}
+	return s.Long()
+}
+
+// JSONKey is the key of Stalwart's externally tagged status enum:
+// scheduled, completed, temp_fail, perm_fail.
+func (s Status) JSONKey() string {
+	switch s {
+	case Completed:
+		return "completed"
+	case TempFail:
+		return "temp_fail"
+	case PermFail:
+		return "perm_fail"
+	}
+	return "scheduled"
+}
+
+// ParseStatus accepts the short words (scheduled, delivered, tempfail, permfail),
+// the JSON keys (completed, temp_fail, perm_fail) and the long forms, in any case.
+func ParseStatus(s string) (Status, error) {
+	switch strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", "")) {
+	case "scheduled":
+		return Scheduled, nil
+	case "delivered", "completed":
+		return Completed, nil
+	case "tempfail", "temp_fail", "temporaryfailure":
+		return TempFail, nil
+	case "permfail", "perm_fail", "permanentfailure":
+		return PermFail, nil
+	}
+	return 0, fmt.Errorf("unknown status %q: want scheduled, delivered, tempfail or permfail", s)
+}
+
+// Message is one queued message with its recipient domains.
+type Message struct {
+	ID         ID
+	ReturnPath string    // empty for bounces; shown as <>
+	Created    time.Time // UTC, whole seconds
+	Size       int64     // bytes of the RFC 5322 message
+	EnvID      string    // DSN envelope id; empty when none
+	Priority   int       // 0 unless set
+	Domains    []Domain  // in the order recipients were first seen
+}
+
+// Due is the message's delivery due: the earliest Due among its domains that are
+// still pending. It is zero when nothing in the message is pending.
+func (m *Message) Due() time.Time {
+	var due time.Time
+	for _, d := range m.Domains {
+		if d.Status.Pending() && (due.IsZero() || d.Due.Before(due)) {
+			due = d.Due
+		}
+	}
+	return due
+}
+
+// Pending reports whether any domain of the message is still pending.
+func (m *Message) Pending() bool {
+	for _, d := range m.Domains {
+		if d.Status.Pending() {
+			return true
+		}
+	}
+	return false
+}
+
+// Recipients returns every recipient of the message, domain by domain.
+func (m *Message) Recipients() []Recipient {
+	var out []Recipient
+	for _, d := range m.Domains {
+		out = append(out, d.Recipients...)
+	}
+	return out
+}
+
+// Domain is one recipient domain of a message: retries, notices and expiry are
+// kept per domain, as in Stalwart up to v0.12.
+type Domain struct {
+	Name       string // lower case
+	Status     Status
+	Details    string    // the last error or result for the domain; empty when scheduled
+	RetryNum   int       // attempts made so far
+	Due        time.Time // next delivery attempt
+	NotifyAt   time.Time // next delay notice; zero when none is due
+	Expires    time.Time // when the domain gives up and bounces
+	Recipients []Recipient
+}
+
+// Recipient is one envelope recipient and its delivery state.
+type Recipient struct {
+	Address  string
+	Status   Status
+	Code     int    // SMTP reply code of the last attempt; 0 when none
+	Enhanced string // enhanced status code such as 4.5.3; empty when none
+	Message  string // reply text, or an explanation such as "Delivery canceled."
+	ORCPT    string // original recipient (RFC 3461), e.g. rfc822;a@b.example; empty when none
+}
+
+// Details renders the SMTP details as stalwart-cli does:
+// "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". A recipient
+// without a reply code shows its message alone; a scheduled one shows nothing.
+func (r Recipient) Details() string {
+	if r.Code == 0 {
+		return r.Message
+	}
+	enh := r.Enhanced
+	if enh == "" {
+		enh = "0.0.0"
+	}
+	return fmt.Sprintf("Code: %d, Enhanced code: %s, Message: %s", r.Code, enh, r.Message)
+}
+
+// Envelope is what Enqueue needs besides the raw message.
+type Envelope struct {
+	Sender     string // return path; empty for a bounce
+	Recipients []EnvelopeRecipient
+	EnvID      string // optional DSN envelope id
+	Priority   int    // optional
+}
+
+// EnvelopeRecipient is one RCPT TO with its optional ORCPT.
+type EnvelopeRecipient struct {
+	Address string
+	ORCPT   string
+}
+
+// Schedule says when a new message is retried, when delay notices are due and
+// when it expires, counted from its creation (retries from the last attempt).
+type Schedule struct {
+	Retry  []time.Duration // intervals between attempts; the last one repeats
+	Notify []time.Duration // delay notices, counted from creation
+	Expire time.Duration   // give up this long after creation
+}
+
+// DefaultSchedule is Stalwart's: retries after 2m, 5m, 10m, 15m, 30m, 1h, 2h (the
+// last repeats), delay notices at 1d and 3d, expiry after 5 days.
+var DefaultSchedule = Schedule{
+	Retry:  []time.Duration{2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour},
+	Notify: []time.Duration{24 * time.Hour, 72 * time.Hour},
+	Expire: 5 * 24 * time.Hour,
+}

@@ -1,0 +1,126 @@
+// Package repl is mqsh's front end: the table of commands, the parser of command
+// lines, the renderers, the tab completer, and the one loop that serves the
+// interactive shell and batch mode alike.
+package repl
+
+// CONTRACT FILE: the shapes shared by the command table (cli helper), the shell
+// and completer (shell helper) and the Lua commands (lua helper). Extend, don't
+// break.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"mqsh/queue"
+)
+
+// Kind says what a flag value or argument is, so the completer knows what to offer.
+type Kind int
+
+// Value kinds.
+const (
+	KindNone      Kind = iota // a boolean flag, or nothing to complete
+	KindID                    // message id (hex prefix from the queue)
+	KindSender                // return path
+	KindRecipient             // recipient address or domain
+	KindDomain                // recipient domain
+	KindTime                  // now, +1h, RFC 3339 ...
+	KindFormat                // table, json, csv, ids
+	KindScript                // a script in the scripts folders, or a path
+	KindFile                  // a file path
+	KindNumber                // an integer
+	KindCommand               // a command name (for help)
+	KindText                  // free text; nothing to complete
+)
+
+// Flag declares one option of a command, once, for parsing, help and completion.
+type Flag struct {
+	Long    string // without dashes: "sender"
+	Short   string // one letter, without dash: "s"; "" = none
+	Value   string // the metavariable in help: "SENDER"; "" = boolean flag
+	Help    string // one line, as printed by --help
+	Kind    Kind
+	Default string // "" = none
+	Hidden  bool   // accepted but not listed in help
+}
+
+// Arg declares the positional arguments of a command.
+type Arg struct {
+	Name     string // "IDS"
+	Required bool   // at least one
+	Repeat   bool   // may repeat ("...")
+	Kind     Kind
+}
+
+// Command is one entry of the command table. The table drives the command line,
+// the shell, help, tab completion and the README's command reference.
+type Command struct {
+	Path      []string // words, e.g. {"queue", "list"}; the shell also accepts them without "queue"
+	Summary   string   // one line: "Shows messages queued for delivery"
+	Flags     []Flag
+	Args      []Arg
+	ShellOnly bool // help, exit, clear ...
+	Run       func(ctx context.Context, env *Env, inv *Invocation) error
+}
+
+// Invocation is a parsed command line for one Command.
+type Invocation struct {
+	Cmd   *Command
+	Words []string          // the words as typed, after the command path
+	Set   map[string]string // long flag name -> value ("true" for booleans), only flags given
+	Args  []string          // positional arguments
+}
+
+// Env is what a command runs with: injected streams, the open queue and the clock.
+type Env struct {
+	Stdin       io.Reader
+	Stdout      io.Writer
+	Stderr      io.Writer
+	Queue       *queue.Queue         // opened by main before any command runs
+	Now         func() time.Time     // the clock
+	Interactive bool                 // running in the interactive shell
+	Terminal    bool                 // stdout is a terminal (paging, colour)
+	Color       bool                 // colour allowed (terminal and NO_COLOR unset)
+	ScriptDirs  []string             // where `run` finds scripts by name, in order
+	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
+	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)
+}
+
+// UsageError is bad input from the user: an unknown command or flag, a missing
+// argument, a value that does not parse. Batch mode exits 2.
+type UsageError struct {
+	Msg string
+}
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Usagef builds a UsageError.
+func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }
+
+// ExitCode maps an error to the process exit code: 0 none, 2 usage, 1 anything else.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	}
+	return 1
+}
+
+// ErrInterrupt is returned by LineReader.ReadLine when Ctrl-C is pressed at the prompt.
+var ErrInterrupt = errors.New("interrupted")
+
+// LineReader is the input side of the one loop: readline in the shell, a
+// bufio.Reader over -e, -f or piped stdin in batch.
+type LineReader interface {
+	// ReadLine returns the next line without its newline. io.EOF ends the loop;
+	// ErrInterrupt (Ctrl-C at the prompt) clears the line and the loop goes on.
+	ReadLine(prompt string) (string, error)
+	// Source names where the line came from for error messages: "-e #2", "commands.txt:7", "stdin:3".
+	Source() string
+}
