@@ -1,0 +1,314 @@
+package queue
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = testNow.Add(-10 * time.Hour)
+
+// The filter fixture: five messages whose dues, states and addresses exercise
+// every matching rule.
+const (
+	m1 ID = 0x1A1 // bill@Example.NET -> alice@gmail.com; due T0+1h
+	m2 ID = 0x2B2 // <> -> bill@example.net (tempfail); due T0+5h
+	m3 ID = 0x3C3 // Bob@Corp.example -> carol@GMAIL.com (delivered), dave@outlook.com; due T0+3h
+	m4 ID = 0x4D4 // bill@example.net -> erin@sub.example.org (permfail); nothing pending
+	m5 ID = 0x5E5 // billing@shop.test -> alice@gmail.com, frank@example.org (tempfail), zed[1]@x.test; due T0+2h
+)
+
+func filterFixture(t testing.TB) *Queue {
+	q, _ := openTest(t)
+	h := time.Hour
+	a := msg(m1, "bill@Example.NET", t0, "alice@gmail.com")
+	a.Domains[0].Due = t0.Add(h)
+
+	b := msg(m2, "", t0.Add(h), "bill@example.net")
+	b.Domains[0].Status, b.Domains[0].Details, b.Domains[0].Due, b.Domains[0].RetryNum = TempFail, "Unexpected response from 'mx.example.net'", t0.Add(5*h), 2
+	b.Domains[0].Recipients[0] = Recipient{Address: "bill@example.net", Status: TempFail, Code: 451, Enhanced: "4.3.0", Message: "Temporary server error."}
+
+	c := msg(m3, "Bob@Corp.example", t0.Add(2*h), "carol@GMAIL.com", "dave@outlook.com")
+	c.Domains[0].Status, c.Domains[0].Due = Completed, t0.Add(2*h)
+	c.Domains[0].Recipients[0].Status, c.Domains[0].Recipients[0].Code, c.Domains[0].Recipients[0].Enhanced, c.Domains[0].Recipients[0].Message = Completed, 250, "2.0.0", "OK"
+	c.Domains[1].Due = t0.Add(3 * h)
+
+	d := msg(m4, "bill@example.net", t0.Add(3*h), "erin@sub.example.org")
+	d.Domains[0].Status, d.Domains[0].Details = PermFail, "Unexpected response from 'mx.sub.example.org'"
+	d.Domains[0].Recipients[0] = Recipient{Address: "erin@sub.example.org", Status: PermFail, Code: 550, Enhanced: "5.1.1", Message: "User unknown"}
+
+	e := msg(m5, "billing@shop.test", t0.Add(4*h), "alice@gmail.com", "frank@example.org", "zed[1]@x.test")
+	e.Domains[0].Due = t0.Add(6 * h)
+	e.Domains[1].Status, e.Domains[1].Due = TempFail, t0.Add(2*h)
+	e.Domains[1].Recipients[0] = Recipient{Address: "frank@example.org", Status: TempFail, Code: 421, Enhanced: "4.7.0", Message: "Rate limited"}
+	e.Domains[2].Due = t0.Add(8 * h)
+
+	put(t, q, a, b, c, d, e)
+	return q
+}
+
+type filterCase struct {
+	name string
+	f    Filter
+	want []ID
+}
+
+func filterCases() []filterCase {
+	h := time.Hour
+	return []filterCase{
+		{"empty", Filter{}, []ID{m1, m2, m3, m4, m5}},
+		{"sender exact, any case", Filter{Sender: "BILL@example.net"}, []ID{m1, m4}},
+		{"sender in angle brackets", Filter{Sender: "<bill@example.net>"}, []ID{m1, m4}},
+		{"sender @domain", Filter{Sender: "@example.net"}, []ID{m1, m4}},
+		{"sender domain without @", Filter{Sender: "EXAMPLE.NET"}, []ID{m1, m4}},
+		{"sender bounces", Filter{Sender: "<>"}, []ID{m2}},
+		{"sender glob prefix", Filter{Sender: "bill*"}, []ID{m1, m4, m5}},
+		{"sender glob address", Filter{Sender: "*@corp.example"}, []ID{m3}},
+		{"sender glob ?", Filter{Sender: "b?b@corp.example"}, []ID{m3}},
+		{"sender glob on domain", Filter{Sender: "example.*"}, []ID{m1, m4}},
+		{"sender glob @domain", Filter{Sender: "@*.test"}, []ID{m5}},
+		{"sender unknown", Filter{Sender: "nobody@example.net"}, []ID{}},
+		{"recipient exact, any case", Filter{Recipient: "ALICE@gmail.com"}, []ID{m1, m5}},
+		{"recipient stored in upper case", Filter{Recipient: "carol@gmail.com"}, []ID{m3}},
+		{"recipient @domain", Filter{Recipient: "@gmail.com"}, []ID{m1, m3, m5}},
+		{"recipient domain without @", Filter{Recipient: "Gmail.Com"}, []ID{m1, m3, m5}},
+		{"recipient domain is exact", Filter{Recipient: "example.org"}, []ID{m5}},
+		{"recipient glob domain", Filter{Recipient: "*@*.example.org"}, []ID{m4}},
+		{"recipient glob prefix", Filter{Recipient: "a*"}, []ID{m1, m5}},
+		{"recipient literal bracket", Filter{Recipient: "zed[1]@x.test"}, []ID{m5}},
+		{"recipient glob with bracket", Filter{Recipient: "zed[1]*"}, []ID{m5}},
+		{"domain exact, any case", Filter{Domain: "GMAIL.com"}, []ID{m1, m3, m5}},
+		{"domain with @", Filter{Domain: "@outlook.com"}, []ID{m3}},
+		{"domain is not a suffix", Filter{Domain: "example.org"}, []ID{m5}},
+		{"domain and sender", Filter{Domain: "gmail.com", Sender: "bill@example.net"}, []ID{m1}},
+		{"domain and recipient domain", Filter{Domain: "gmail.com", Recipient: "@example.org"}, []ID{m5}},
+		{"recipient and sender", Filter{Recipient: "alice@gmail.com", Sender: "@shop.test"}, []ID{m5}},
+		{"due before (exclusive)", Filter{DueBefore: t0.Add(3 * h)}, []ID{m1, m5}},
+		{"due after (exclusive)", Filter{DueAfter: t0.Add(3 * h)}, []ID{m2}},
+		{"due between", Filter{DueAfter: t0.Add(90 * time.Minute), DueBefore: t0.Add(6 * h)}, []ID{m2, m3, m5}},
+		{"due far past matches nothing pending-less", Filter{DueAfter: t0.Add(-100 * h)}, []ID{m1, m2, m3, m5}},
+		{"due before with fraction", Filter{DueBefore: t0.Add(h + 500*time.Millisecond)}, []ID{m1}},
+		{"created before", Filter{CreatedBefore: t0.Add(2 * h)}, []ID{m1, m2}},
+		{"created after", Filter{CreatedAfter: t0.Add(2 * h)}, []ID{m4, m5}},
+		{"created and due", Filter{CreatedAfter: t0.Add(30 * time.Minute), DueBefore: t0.Add(4 * h)}, []ID{m3, m5}},
+		{"status tempfail", Filter{Status: []Status{TempFail}}, []ID{m2, m5}},
+		{"status delivered", Filter{Status: []Status{Completed}}, []ID{m3}},
+		{"status permfail", Filter{Status: []Status{PermFail}}, []ID{m4}},
+		{"status scheduled", Filter{Status: []Status{Scheduled}}, []ID{m1, m3, m5}},
+		{"status any of two", Filter{Status: []Status{Completed, PermFail}}, []ID{m3, m4}},
+		{"ids", Filter{IDs: []ID{m3, m1, 0x999}}, []ID{m1, m3}},
+		{"ids beyond range", Filter{IDs: []ID{1 << 63}}, []ID{}},
+		{"ids and sender", Filter{IDs: []ID{m1, m2, m3}, Sender: "bill@example.net"}, []ID{m1}},
+		{"everything at once", Filter{Sender: "@shop.test", Recipient: "alice@gmail.com", Domain: "x.test", DueBefore: t0.Add(3 * h), CreatedAfter: t0, Status: []Status{TempFail}}, []ID{m5}},
+	}
+}
+
+func TestFilterRules(t *testing.T) {
+	q := filterFixture(t)
+	for _, pl := range []struct {
+		name  string
+		limit int
+	}{{"index-driven ranges", 4000}, {"id walk", 0}} {
+		probeLimit = pl.limit
+		for _, c := range filterCases() {
+			t.Run(pl.name+"/"+c.name, func(t *testing.T) {
+				for _, page := range []int{1, 2, 100} {
+					if got := listAll(t, q, c.f, page); !slices.Equal(got, c.want) {
+						t.Errorf("list (pages of %d) = %v, want %v", page, got, c.want)
+					}
+				}
+				if n := mustCount(t, q, c.f); n != len(c.want) {
+					t.Errorf("count = %d, want %d", n, len(c.want))
+				}
+				var each []ID
+				err := q.View(t.Context(), func(tx *Tx) error {
+					return tx.Each(c.f, func(m *Message) error { each = append(each, m.ID); return nil })
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(append([]ID{}, each...), c.want) {
+					t.Errorf("each = %v, want %v", each, c.want)
+				}
+				// The same selection drives the bulk verbs.
+				if !c.f.IsEmpty() {
+					res, err := q.Cancel(t.Context(), CancelRequest{Filter: c.f, DryRun: true})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(append([]ID{}, res.IDs...), c.want) {
+						t.Errorf("cancel dry run ids = %v, want %v", res.IDs, c.want)
+					}
+				}
+			})
+		}
+	}
+	probeLimit = 4000
+}
+
+func TestFilterErrors(t *testing.T) {
+	q := filterFixture(t)
+	for _, f := range []Filter{{Recipient: "<>"}, {Recipient: "@"}, {Domain: "@"}, {Sender: "<  >"}} {
+		if _, err := q.List(t.Context(), f, Page{}); err == nil {
+			t.Errorf("list %+v: no error", f)
+		}
+		if _, err := q.Count(t.Context(), f); err == nil {
+			t.Errorf("count %+v: no error", f)
+		}
+	}
+}
+
+func TestFilterStringRoundTrip(t *testing.T) {
+	ts := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		f    Filter
+		text string
+	}{
+		{Filter{}, ""},
+		{Filter{All: true}, "all"},
+		{Filter{Sender: "bill@example.net", Domain: "example.org", DueBefore: ts}, "sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z"},
+		{Filter{IDs: []ID{0x52B91F716, 0x2B91F716}, Sender: "<>"}, "ids=52B91F716,2B91F716 sender=<>"},
+		{Filter{Recipient: "a b@c", Status: []Status{TempFail, PermFail}}, `rcpt="a b@c" status=tempfail,permfail`},
+		{Filter{DueAfter: ts, DueBefore: ts.Add(time.Hour), CreatedAfter: ts.Add(-time.Hour), CreatedBefore: ts.Add(1500 * time.Millisecond), All: true},
+			"due>2024-05-01T00:00:00Z due<2024-05-01T01:00:00Z created>2024-04-30T23:00:00Z created<2024-05-01T00:00:01.5Z all"},
+		{Filter{Sender: `q"uote`}, `sender="q\"uote"`},
+	}
+	for _, c := range cases {
+		if got := c.f.String(); got != c.text {
+			t.Errorf("String() = %q, want %q", got, c.text)
+		}
+		back, err := ParseFilter(c.text)
+		if err != nil {
+			t.Errorf("ParseFilter(%q): %v", c.text, err)
+			continue
+		}
+		if back.String() != c.text || !filterEqual(back, c.f) {
+			t.Errorf("ParseFilter(%q) = %+v, want %+v", c.text, back, c.f)
+		}
+	}
+	for _, bad := range []string{"sender", "bogus=1", "due<yesterday", "ids=xyz", "status=lost", "sender=a sender=b", `rcpt="open`, "all all", "ids=", `sender=""`} {
+		if _, err := ParseFilter(bad); err == nil {
+			t.Errorf("ParseFilter(%q): no error", bad)
+		}
+	}
+}
+
+func filterEqual(a, b Filter) bool {
+	eqT := func(x, y time.Time) bool { return x.Equal(y) }
+	return reflect.DeepEqual(a.IDs, b.IDs) && a.Sender == b.Sender && a.Recipient == b.Recipient && a.Domain == b.Domain &&
+		eqT(a.DueBefore, b.DueBefore) && eqT(a.DueAfter, b.DueAfter) && eqT(a.CreatedBefore, b.CreatedBefore) &&
+		eqT(a.CreatedAfter, b.CreatedAfter) && slices.Equal(a.Status, b.Status) && a.All == b.All
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Time
+	}{
+		{"2024-05-01T10:00:00Z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"2024-05-01T12:00:00+02:00", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"2024-05-01", time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)},
+		{"2024-05-01T08:15:00", time.Date(2024, 5, 1, 8, 15, 0, 0, time.UTC)},
+		{"now", now},
+		{"NOW", now},
+		{"+2h", now.Add(2 * time.Hour)},
+		{"-3d", now.Add(-72 * time.Hour)},
+		{"90m", now.Add(90 * time.Minute)},
+		{"30s", now.Add(30 * time.Second)},
+		{"1w", now.Add(7 * 24 * time.Hour)},
+		{"+1h30m", now.Add(90 * time.Minute)},
+		{" -1d ", now.Add(-24 * time.Hour)},
+		{"2020-01-01", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}, // the past is a time like any other
+	}
+	for _, c := range cases {
+		got, err := ParseTime(c.in, now)
+		if err != nil || !got.Equal(c.want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "tomorrow", "2h3", "+", "h", "5y", "2024-13-01", "12:00", "99999999999999h", "1.5h"} {
+		_, err := ParseTime(bad, now)
+		if err == nil {
+			t.Errorf("ParseTime(%q): no error", bad)
+			continue
+		}
+		if !strings.Contains(err.Error(), "RFC 3339") || !strings.Contains(err.Error(), "+2h") {
+			t.Errorf("ParseTime(%q) error does not name the forms: %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"now", "+2h", "-3d", "90m", "1w", "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5+02:00", "+1h30m", "", "x", "-", "9999999999w"} {
+		f.Add(s)
+	}
+	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTime(s, now)
+		if err != nil {
+			if !strings.Contains(err.Error(), "RFC 3339") {
+				t.Fatalf("error does not name the accepted forms: %v", err)
+			}
+			return
+		}
+		// Whatever parses can be written canonically and read back.
+		again, err := ParseTime(got.Format(time.RFC3339Nano), now)
+		if err != nil || !again.Equal(got) {
+			t.Fatalf("ParseTime(%q) = %v, which does not read back: %v, %v", s, got, again, err)
+		}
+	})
+}
+
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{"", "all", "sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z",
+		"ids=52B91F716,2B91F716 sender=<>", `rcpt="a b@c" status=tempfail,permfail`, "created>2024-04-30T23:00:00Z created<2024-05-01T00:00:01.5Z all",
+		`sender="q\"uote"`, "due>x", "status=", "==", `rcpt="\x00"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := ParseFilter(s)
+		if err != nil {
+			return
+		}
+		text := flt.String()
+		back, err := ParseFilter(text)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q) = %+v, whose text %q does not parse: %v", s, flt, text, err)
+		}
+		if !filterEqual(back, flt) || back.String() != text {
+			t.Fatalf("round trip of %q: %+v -> %q -> %+v", s, flt, text, back)
+		}
+	})
+}
+
+func TestAddrPattern(t *testing.T) {
+	cases := []struct {
+		in     string
+		sender bool
+		want   addrPattern
+	}{
+		{"Bill@Example.NET", true, addrPattern{kind: addrExact, value: "bill@example.net"}},
+		{"<>", true, addrPattern{kind: addrBounce}},
+		{"@example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
+		{"example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
+		{"*@x.org", false, addrPattern{kind: addrGlob, value: "*@x.org"}},
+		{"b*", false, addrPattern{kind: addrGlob, value: "b*", alt: "*@b*"}},
+		{"@[x]*", false, addrPattern{kind: addrGlob, value: "*@[[]x]*"}},
+	}
+	for _, c := range cases {
+		got, err := parseAddrPattern(c.in, c.sender)
+		if err != nil || got != c.want {
+			t.Errorf("parseAddrPattern(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+	if _, err := parseAddrPattern("<>", false); err == nil {
+		t.Error("recipient <> accepted")
+	}
+	if _, err := parseAddrPattern("", true); err == nil || errors.Is(err, ErrNotFound) {
+		t.Error("empty pattern accepted")
+	}
+}

@@ -1,0 +1,574 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JSON output: Stalwart's v0.7-v0.12 management-API message shape (domains[]).
+//
+//	{"id":730986262,"return_path":"bill1@example.net","domains":[{"name":"domain1.test",
+//	 "status":"scheduled","recipients":[{"address":"rcpt1@domain1.test","status":"scheduled"}],
+//	 "retry_num":0,"next_retry":"2023-03-01T11:46:01Z","next_notify":"2023-03-01T12:17:41Z",
+//	 "expires":"2023-03-01T12:34:21Z"}],"created":"2023-03-01T11:44:22Z","size":1141}
+//
+// Field rules, as Stalwart's: id is a JSON number; times are RFC 3339 UTC;
+// return_path is "" for bounces; priority and env_id are omitted when empty;
+// next_notify is null when no notice is due; a status is "scheduled" or a
+// single-key object {"completed"|"temp_fail"|"perm_fail": details}, where a
+// domain's details are its error text and a recipient's are
+// "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". Added by mqsh, on
+// recipients, when there is a reply: code (number), enhanced_code and message,
+// the same reply in separate fields.
+
+type jsonOutMessage struct {
+	ID         uint64          `json:"id"`
+	ReturnPath string          `json:"return_path"`
+	Domains    []jsonOutDomain `json:"domains"`
+	Created    string          `json:"created"`
+	Size       int64           `json:"size"`
+	Priority   int             `json:"priority,omitempty"`
+	EnvID      string          `json:"env_id,omitempty"`
+}
+
+type jsonOutDomain struct {
+	Name       string             `json:"name"`
+	Status     json.RawMessage    `json:"status"`
+	Recipients []jsonOutRecipient `json:"recipients"`
+	RetryNum   int                `json:"retry_num"`
+	NextRetry  *string            `json:"next_retry"`
+	NextNotify *string            `json:"next_notify"`
+	Expires    string             `json:"expires"`
+}
+
+type jsonOutRecipient struct {
+	Address  string          `json:"address"`
+	Status   json.RawMessage `json:"status"`
+	ORCPT    string          `json:"orcpt,omitempty"`
+	Code     int             `json:"code,omitempty"`
+	Enhanced string          `json:"enhanced_code,omitempty"`
+	Message  string          `json:"message,omitempty"`
+}
+
+func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func jsonStatus(s Status, details string) json.RawMessage {
+	if s == Scheduled {
+		return json.RawMessage(`"scheduled"`)
+	}
+	b, _ := json.Marshal(map[string]string{s.JSONKey(): details})
+	return b
+}
+
+// replyText is the ≤v0.12 display of an SMTP reply, also for code 0.
+func replyText(r Recipient) string {
+	enh := r.Enhanced
+	if enh == "" {
+		enh = "0.0.0"
+	}
+	return fmt.Sprintf("Code: %d, Enhanced code: %s, Message: %s", r.Code, enh, r.Message)
+}
+
+// MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
+// (domains[]), which ImportJSON reads back unchanged.
+func (m *Message) MarshalJSON() ([]byte, error) {
+	out := jsonOutMessage{ID: uint64(m.ID), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	for _, d := range m.Domains {
+		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
+		if !d.Due.IsZero() {
+			s := jsonTime(d.Due)
+			od.NextRetry = &s
+		}
+		if !d.NotifyAt.IsZero() {
+			s := jsonTime(d.NotifyAt)
+			od.NextNotify = &s
+		}
+		for _, r := range d.Recipients {
+			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
+			if r.Status == Scheduled {
+				or.Status = jsonStatus(Scheduled, "")
+			} else {
+				or.Status = jsonStatus(r.Status, replyText(r))
+			}
+			od.Recipients = append(od.Recipients, or)
+		}
+		out.Domains = append(out.Domains, od)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// JSON input: both shapes, tolerant of nulls and absent fields.
+
+type jsonInMessage struct {
+	ID         json.RawMessage   `json:"id"`
+	ReturnPath *string           `json:"return_path"`
+	Domains    []jsonInDomain    `json:"domains"`
+	Recipients []jsonInRecipient `json:"recipients"`
+	Created    *string           `json:"created"`
+	Size       *int64            `json:"size"`
+	Priority   *int              `json:"priority"`
+	EnvID      *string           `json:"env_id"`
+	Data       json.RawMessage   `json:"data"`
+	Items      json.RawMessage   `json:"items"`
+}
+
+type jsonInDomain struct {
+	Name       string            `json:"name"`
+	Status     json.RawMessage   `json:"status"`
+	Recipients []jsonInRecipient `json:"recipients"`
+	RetryNum   int               `json:"retry_num"`
+	NextRetry  *string           `json:"next_retry"`
+	NextNotify *string           `json:"next_notify"`
+	Expires    *string           `json:"expires"`
+}
+
+// jsonInRecipient is a recipient of either shape: v0.13+ adds its own schedule.
+type jsonInRecipient struct {
+	Address    string          `json:"address"`
+	Status     json.RawMessage `json:"status"`
+	ORCPT      *string         `json:"orcpt"`
+	Code       *int            `json:"code"`
+	Enhanced   *string         `json:"enhanced_code"`
+	Message    *string         `json:"message"`
+	RetryNum   int             `json:"retry_num"`
+	NextRetry  *string         `json:"next_retry"`
+	NextNotify *string         `json:"next_notify"`
+	Expires    *string         `json:"expires"`
+}
+
+// parseJSONStatus reads "scheduled" or {"temp_fail": "details"}; null or absent
+// is scheduled.
+func parseJSONStatus(raw json.RawMessage) (Status, string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return Scheduled, "", nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, "", err
+		}
+		st, err := ParseStatus(s)
+		return st, "", err
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return 0, "", fmt.Errorf("status: want a string or a single-key object, got %s", raw)
+	}
+	if len(obj) != 1 {
+		return 0, "", fmt.Errorf("status: want a single-key object such as {\"temp_fail\": \"...\"}, got %s", raw)
+	}
+	for k, v := range obj {
+		st, err := ParseStatus(k)
+		if err != nil {
+			return 0, "", err
+		}
+		var details string
+		if len(v) > 0 && v[0] == '"' {
+			json.Unmarshal(v, &details)
+		} else if !bytes.Equal(v, []byte("null")) {
+			details = string(v)
+		}
+		return st, details, nil
+	}
+	panic("unreachable")
+}
+
+var replyRE = regexp.MustCompile(`(?s)Code: (\d{1,3}), Enhanced code: (\d\.\d{1,3}\.\d{1,3}), Message: (.*)$`)
+
+// parseReply splits "...Code: 451, Enhanced code: 4.5.3, Message: text" into its
+// parts; text without a reply is a message alone.
+func parseReply(s string) (code int, enhanced, message string) {
+	m := replyRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, "", s
+	}
+	code, _ = strconv.Atoi(m[1])
+	enhanced = m[2]
+	if enhanced == "0.0.0" {
+		enhanced = ""
+	}
+	return code, enhanced, m[3]
+}
+
+func parseJSONTime(what string, s *string) (time.Time, error) {
+	if s == nil || *s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: want an RFC 3339 time, got %q", what, *s)
+	}
+	return t.UTC(), nil
+}
+
+func parseJSONID(raw json.RawMessage) (ID, error) {
+	s := strings.Trim(string(bytes.TrimSpace(raw)), `"`)
+	if s == "" || s == "null" {
+		return 0, errors.New("id: missing (want the message id as a decimal integer)")
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || v == 0 {
+		return 0, fmt.Errorf("id: want a positive decimal integer, got %s", raw)
+	}
+	return ID(v), nil
+}
+
+// recipientFrom reads a recipient's status and reply.
+func recipientFrom(jr jsonInRecipient) (Recipient, string, error) {
+	st, details, err := parseJSONStatus(jr.Status)
+	if err != nil {
+		return Recipient{}, "", fmt.Errorf("recipient %s: %w", jr.Address, err)
+	}
+	r := Recipient{Address: jr.Address, Status: st}
+	if jr.ORCPT != nil {
+		r.ORCPT = *jr.ORCPT
+	}
+	if st != Scheduled {
+		r.Code, r.Enhanced, r.Message = parseReply(details)
+	}
+	if jr.Code != nil {
+		r.Code = *jr.Code
+	}
+	if jr.Enhanced != nil {
+		r.Enhanced = *jr.Enhanced
+	}
+	if jr.Message != nil {
+		r.Message = *jr.Message
+	}
+	return r, details, nil
+}
+
+// messageFromJSON converts one decoded line to a Message.
+func (q *Queue) messageFromJSON(in *jsonInMessage) (*Message, error) {
+	id, err := parseJSONID(in.ID)
+	if err != nil {
+		return nil, err
+	}
+	m := &Message{ID: id}
+	if in.ReturnPath != nil {
+		m.ReturnPath = *in.ReturnPath
+	}
+	if m.Created, err = parseJSONTime("created", in.Created); err != nil {
+		return nil, err
+	}
+	if m.Created.IsZero() {
+		m.Created = q.clock()
+	}
+	if in.Size != nil {
+		m.Size = *in.Size
+	}
+	if in.Priority != nil {
+		m.Priority = *in.Priority
+	}
+	if in.EnvID != nil {
+		m.EnvID = *in.EnvID
+	}
+	defaults := func(d *Domain) {
+		if d.Due.IsZero() {
+			d.Due = m.Created
+		}
+		if d.Expires.IsZero() {
+			d.Expires = m.Created.Add(q.sched.Expire)
+		}
+	}
+	switch {
+	case len(in.Domains) > 0:
+		for _, jd := range in.Domains {
+			st, details, err := parseJSONStatus(jd.Status)
+			if err != nil {
+				return nil, fmt.Errorf("domain %s: %w", jd.Name, err)
+			}
+			d := Domain{Name: jd.Name, Status: st, Details: details, RetryNum: jd.RetryNum}
+			if d.Due, err = parseJSONTime("next_retry", jd.NextRetry); err != nil {
+				return nil, err
+			}
+			if d.NotifyAt, err = parseJSONTime("next_notify", jd.NextNotify); err != nil {
+				return nil, err
+			}
+			if d.Expires, err = parseJSONTime("expires", jd.Expires); err != nil {
+				return nil, err
+			}
+			defaults(&d)
+			for _, jr := range jd.Recipients {
+				r, _, err := recipientFrom(jr)
+				if err != nil {
+					return nil, err
+				}
+				d.Recipients = append(d.Recipients, r)
+			}
+			if d.Name == "" && len(d.Recipients) > 0 {
+				d.Name = domainOf(d.Recipients[0].Address)
+			}
+			m.Domains = append(m.Domains, d)
+		}
+	case len(in.Recipients) > 0:
+		// v0.13+: per-recipient schedules, folded into per-domain ones: the
+		// earliest due and notice of the pending recipients, the latest expiry.
+		pos := map[string]int{}
+		for _, jr := range in.Recipients {
+			r, details, err := recipientFrom(jr)
+			if err != nil {
+				return nil, err
+			}
+			name := domainOf(r.Address)
+			if name == "" {
+				return nil, fmt.Errorf("recipient %q: want an address with a domain", r.Address)
+			}
+			due, err := parseJSONTime("next_retry", jr.NextRetry)
+			if err != nil {
+				return nil, err
+			}
+			notify, err := parseJSONTime("next_notify", jr.NextNotify)
+			if err != nil {
+				return nil, err
+			}
+			expires, err := parseJSONTime("expires", jr.Expires)
+			if err != nil {
+				return nil, err
+			}
+			k, ok := pos[name]
+			if !ok {
+				k = len(m.Domains)
+				pos[name] = k
+				m.Domains = append(m.Domains, Domain{Name: name, Status: r.Status, Due: due, NotifyAt: notify, Expires: expires, RetryNum: jr.RetryNum})
+			}
+			d := &m.Domains[k]
+			d.RetryNum = max(d.RetryNum, jr.RetryNum)
+			if r.Status.Pending() && !due.IsZero() && (d.Due.IsZero() || due.Before(d.Due) || !d.Status.Pending()) {
+				d.Due = due
+			}
+			if !notify.IsZero() && (d.NotifyAt.IsZero() || notify.Before(d.NotifyAt)) {
+				d.NotifyAt = notify
+			}
+			if expires.After(d.Expires) {
+				d.Expires = expires
+			}
+			d.Recipients = append(d.Recipients, r)
+			if (r.Status == TempFail || r.Status == PermFail) && d.Details == "" {
+				d.Details = details
+			}
+			d.Status = domainStatus(d.Recipients)
+		}
+		for i := range m.Domains {
+			defaults(&m.Domains[i])
+			if m.Domains[i].Status == Scheduled {
+				m.Domains[i].Details = ""
+			}
+		}
+	default:
+		return nil, errors.New("the message has no recipients (want domains[] or recipients[])")
+	}
+	for _, d := range m.Domains {
+		for _, r := range d.Recipients {
+			if r.Address == "" {
+				return nil, fmt.Errorf("domain %s: a recipient has no address", d.Name)
+			}
+		}
+	}
+	return m, nil
+}
+
+// domainStatus derives a domain's state from its recipients (v0.13 data):
+// pending if any is pending (temporarily failed if any is), else completed if
+// any was delivered, else permanently failed.
+func domainStatus(rs []Recipient) Status {
+	pending, temp, done := false, false, false
+	for _, r := range rs {
+		switch r.Status {
+		case Scheduled:
+			pending = true
+		case TempFail:
+			pending, temp = true, true
+		case Completed:
+			done = true
+		}
+	}
+	switch {
+	case temp:
+		return TempFail
+	case pending:
+		return Scheduled
+	case done:
+		return Completed
+	}
+	return PermFail
+}
+
+// ImportJSON reads JSON Lines, one message per line, in either Stalwart shape:
+// domains[] (v0.7-v0.12, and what MarshalJSON writes) or recipients[] (v0.13+,
+// per-recipient schedules folded into per-domain ones). A status may be a bare
+// string or a single-key object; null or absent times take defaults (created:
+// now; next_retry: created; expires: created plus the schedule's expiry). Ids
+// are decimal and kept. A line holding an API response ({"data": message} or
+// {"data": {"items": [...]}}) is unwrapped. Blank lines are skipped. Everything
+// is imported in one transaction: a bad line, or an id already queued, is
+// reported with its line number and nothing is imported.
+func (tx *Tx) ImportJSON(r io.Reader) (Result, error) {
+	res := Result{DryRun: tx.preview, Domains: map[string]int{}}
+	if err := tx.needWrite("import"); err != nil {
+		return res, err
+	}
+	ins, err := tx.newInserter()
+	if err != nil {
+		return res, tx.q.fileError("import", err)
+	}
+	defer ins.close()
+	ins.bulk = true
+	fail := func(err error) (Result, error) {
+		var le *lineError
+		if errors.As(err, &le) {
+			return Result{}, fmt.Errorf("import: line %d: %w (nothing was imported)", le.line, le.err)
+		}
+		if tx.ctx.Err() != nil {
+			return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.ctx.Err())
+		}
+		return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.q.fileError("import", err))
+	}
+	// Decoding runs in its own goroutine, ahead of the inserts.
+	stop := make(chan struct{})
+	defer close(stop)
+	batches := make(chan []parsedLine, 8)
+	var lines int
+	go tx.q.parseLines(r, batches, stop, &lines)
+	for batch := range batches {
+		for _, p := range batch {
+			if p.err != nil {
+				return fail(&lineError{p.line, p.err})
+			}
+			if err := ins.add(p.m, nil, p.line); err != nil {
+				if _, ok := err.(*lineError); !ok && strings.Contains(err.Error(), "appears twice") {
+					err = &lineError{p.line, err}
+				}
+				return fail(err)
+			}
+			for _, d := range p.m.Domains {
+				res.Domains[d.Name]++
+			}
+		}
+	}
+	if err := ins.finish(); err != nil {
+		return fail(err)
+	}
+	res.IDs = ins.ids
+	sortIDs(res.IDs)
+	res.Count = len(res.IDs)
+	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", lines), res.IDs); err != nil {
+		return Result{}, tx.q.fileError("import", err)
+	}
+	return res, nil
+}
+
+// parsedLine is one decoded message, or the error of its line.
+type parsedLine struct {
+	line int
+	m    *Message
+	err  error
+}
+
+// parseLines decodes JSON Lines into batches of messages, stopping at the
+// first error (sent as the last item) or when stop closes. *lines holds the
+// number of lines read once out is closed.
+func (q *Queue) parseLines(r io.Reader, out chan<- []parsedLine, stop <-chan struct{}, lines *int) {
+	defer close(out)
+	br := bufio.NewReaderSize(r, 1<<20)
+	var batch []parsedLine
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = nil
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	line := 0
+	for {
+		b, rerr := br.ReadBytes('\n')
+		if len(b) > 0 {
+			line++
+			msgs, err := q.decodeLine(b)
+			if err != nil {
+				batch = append(batch, parsedLine{line: line, err: err})
+				send()
+				return
+			}
+			for _, m := range msgs {
+				batch = append(batch, parsedLine{line: line, m: m})
+			}
+			if len(batch) >= insertBatch && !send() {
+				return
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			batch = append(batch, parsedLine{line: line + 1, err: rerr})
+			send()
+			return
+		}
+	}
+	*lines = line
+	if len(batch) > 0 {
+		send()
+	}
+}
+
+// decodeLine reads the messages of one line: none for a blank line, several
+// for an API list response.
+func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var in jsonInMessage
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, fmt.Errorf("not a JSON message object: %v", err)
+	}
+	if len(in.ID) == 0 && len(in.Data) > 0 {
+		// An API response: {"data": message} or {"data": {"items": [...]}}.
+		var inner jsonInMessage
+		if err := json.Unmarshal(in.Data, &inner); err != nil {
+			return nil, fmt.Errorf("data: not a JSON message object: %v", err)
+		}
+		if len(inner.ID) == 0 && len(inner.Items) > 0 {
+			var items []json.RawMessage
+			if err := json.Unmarshal(inner.Items, &items); err != nil {
+				return nil, fmt.Errorf("data.items: want an array of messages: %v", err)
+			}
+			var out []*Message
+			for i, it := range items {
+				ms, err := q.decodeLine(it)
+				if err != nil {
+					return nil, fmt.Errorf("item %d: %w", i+1, err)
+				}
+				out = append(out, ms...)
+			}
+			return out, nil
+		}
+		in = inner
+	}
+	m, err := q.messageFromJSON(&in)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.normalize(m); err != nil {
+		return nil, err
+	}
+	return []*Message{m}, nil
+}

@@ -1,0 +1,222 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMarshalJSONShape(t *testing.T) {
+	q, _ := openTest(t)
+	q.LoadDemo(t.Context(), 0, 1)
+	m := mustGet(t, q, 0x52B91F716)
+	b, err := m.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":22205822742,"return_path":"","domains":[{"name":"example.org","status":"scheduled","recipients":[` +
+		`{"address":"delay@example.org","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try again later."},"code":451,"enhanced_code":"4.5.3","message":"Try again later."},` +
+		`{"address":"success@example.org","status":{"completed":"Code: 250, Enhanced code: 2.1.5, Message: OK"},"code":250,"enhanced_code":"2.1.5","message":"OK"}],` +
+		`"retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"}],` +
+		`"created":"2023-03-01T11:44:22Z","size":1127,"env_id":"f"}`
+	if string(b) != want {
+		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	// encoding/json uses it for pointers, and the id stays a number above 2^53.
+	big := Message{ID: 217700302698266620, Created: testNow, Domains: []Domain{{Name: "x.org", Due: testNow, Expires: testNow, Recipients: []Recipient{{Address: "a@x.org"}}}}}
+	b, _ = json.Marshal(&big)
+	if !bytes.HasPrefix(b, []byte(`{"id":217700302698266620,`)) || !bytes.Contains(b, []byte(`"next_notify":null`)) {
+		t.Errorf("big id: %s", b)
+	}
+}
+
+func TestJSONRoundTrip(t *testing.T) {
+	q, _ := openTest(t)
+	q.LoadDemo(t.Context(), 1500, 5)
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "gmail.com"}, Recipient: "*@gmail.com"})
+	q.Enqueue(t.Context(), Envelope{Sender: "Mixed@Case.org", EnvID: "e1", Priority: -3, Recipients: []EnvelopeRecipient{{Address: "A@B.org", ORCPT: "rfc822;A@B.org"}}}, []byte("x"))
+	var buf bytes.Buffer
+	q.View(t.Context(), func(tx *Tx) error {
+		return tx.Each(Filter{}, func(m *Message) error {
+			b, err := m.MarshalJSON()
+			buf.Write(b)
+			buf.WriteByte('\n')
+			return err
+		})
+	})
+	q2, _ := openTest(t)
+	res, err := q2.ImportJSON(t.Context(), bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != mustCount(t, q, Filter{}) {
+		t.Errorf("imported %d", res.Count)
+	}
+	if a, b := snapshot(t, q), snapshot(t, q2); a != b {
+		t.Error("JSON round trip changed messages")
+	}
+	checkDue(t, q2)
+	// New ids after an import come after the imported ones.
+	m, _ := q2.Enqueue(t.Context(), Envelope{Recipients: []EnvelopeRecipient{{Address: "a@b.c"}}}, nil)
+	if m.ID <= res.IDs[len(res.IDs)-1] {
+		t.Errorf("new id %s not after the imported %s", m.ID, res.IDs[len(res.IDs)-1])
+	}
+}
+
+func TestImportShapes(t *testing.T) {
+	q, _ := openTest(t)
+	lines := []string{
+		// v0.7-v0.12, the docs' OpenAPI example, wrapped in the API envelope.
+		`{"data":{"id":217700302698266620,"return_path":"pepe@pepe.com","domains":[{"name":"example.org","status":"scheduled","recipients":[{"address":"john@example.org","status":"scheduled"}],"retry_num":0,"next_retry":"2025-01-05T14:33:15Z","next_notify":"2025-01-06T14:33:15Z","expires":"2025-01-10T14:33:15Z"}],"created":"2025-01-05T14:33:15Z","size":1451,"blob_hash":"ykrZ_KghvdG2AdjH4AZajkSvZvcsxP_oI2HEZvw-tS0"}}`,
+		``,
+		// v0.13+: per-recipient schedules.
+		`{"id":252198466772796198,"return_path":"sender@example.org","recipients":[` +
+			`{"address":"rcpt@example.com","queue":"remote","status":{"temp_fail":"Error for mx.example.com: Connection failed: I/O error: Connection refused (os error 111)"},"retry_num":26,"next_retry":"2025-07-16T18:03:17Z","next_notify":"2025-07-20T00:01:17Z","expires":"2025-07-18T00:00:00Z","orcpt":"rfc822;rcpt@example.com"},` +
+			`{"address":"two@example.com","queue":"remote","status":{"perm_fail":"Error for mx.example.com: Unexpected response for RCPT TO: Code: 550, Enhanced code: 5.1.1, Message: no such user"},"retry_num":3,"next_retry":"2025-07-16T17:00:00Z","expires":"2025-07-19T00:00:00Z"},` +
+			`{"address":"ok@other.net","status":{"completed":"Code: 250, Enhanced code: 2.0.0, Message: OK"},"retry_num":1,"next_retry":"2025-07-15T00:05:00Z","expires":"2025-07-18T00:00:00Z"}],` +
+			`"created":"2025-07-15T00:00:00Z","size":2645,"priority":5,"env_id":"abc","blob_hash":"yJXjTf1NnL6AZKuJYcbbidIJonvBkObhLmupB5-7qpE"}`,
+		// Nulls, absent times, bare-string statuses, a string id, a completed domain as {"completed":""}.
+		`{"id":"77","return_path":null,"domains":[{"name":"A.Example","status":{"completed":""},"recipients":[{"address":"x@a.example","status":"completed"}],"next_retry":null,"next_notify":null},` +
+			`{"name":"b.example","status":"temp_fail","recipients":[{"address":"y@b.example","status":{"temp_fail":"Code: 421, Enhanced code: 4.7.0, Message: rate limited"}}]}],"created":"2025-01-01T00:00:00Z"}`,
+		// An API list response.
+		`{"data":{"items":[{"id":88,"return_path":"a@b.c","domains":[{"name":"d.e","recipients":[{"address":"f@d.e"}]}],"created":"2025-01-01T00:00:00Z","size":1},{"id":99,"return_path":"a@b.c","recipients":[{"address":"g@d.e","status":"scheduled"}],"size":2}],"total":2}}`,
+	}
+	res, err := q.ImportJSON(t.Context(), strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.IDs, []ID{77, 88, 99, 217700302698266620, 252198466772796198}) {
+		t.Errorf("ids %v", res.IDs)
+	}
+	ts := func(s string) time.Time { t, _ := time.Parse(time.RFC3339, s); return t }
+
+	m := mustGet(t, q, 217700302698266620)
+	if m.ReturnPath != "pepe@pepe.com" || m.Size != 1451 || len(m.Domains) != 1 || !m.Domains[0].NotifyAt.Equal(ts("2025-01-06T14:33:15Z")) {
+		t.Errorf("v0.12 message %+v", m)
+	}
+
+	m = mustGet(t, q, 252198466772796198)
+	if m.Priority != 5 || m.EnvID != "abc" || len(m.Domains) != 2 {
+		t.Fatalf("v0.13 message %+v", m)
+	}
+	d := m.Domains[0]
+	if d.Name != "example.com" || d.Status != TempFail || d.RetryNum != 26 ||
+		!d.Due.Equal(ts("2025-07-16T18:03:17Z")) || !d.NotifyAt.Equal(ts("2025-07-20T00:01:17Z")) || !d.Expires.Equal(ts("2025-07-19T00:00:00Z")) ||
+		!strings.HasPrefix(d.Details, "Error for mx.example.com: Connection failed") {
+		t.Errorf("v0.13 domain %+v", d)
+	}
+	r := d.Recipients
+	if r[0].ORCPT != "rfc822;rcpt@example.com" || r[0].Code != 0 || !strings.HasPrefix(r[0].Message, "Error for mx.example.com") ||
+		r[1].Status != PermFail || r[1].Code != 550 || r[1].Enhanced != "5.1.1" || r[1].Message != "no such user" {
+		t.Errorf("v0.13 recipients %+v", r)
+	}
+	if d := m.Domains[1]; d.Name != "other.net" || d.Status != Completed || d.Recipients[0].Code != 250 {
+		t.Errorf("v0.13 second domain %+v", d)
+	}
+
+	m = mustGet(t, q, 77)
+	if m.ReturnPath != "" || m.Domains[0].Name != "a.example" || m.Domains[0].Status != Completed || m.Domains[0].Recipients[0].Status != Completed ||
+		!m.Domains[0].Due.Equal(m.Created) || !m.Domains[0].Expires.Equal(m.Created.Add(DefaultSchedule.Expire)) || !m.Domains[0].NotifyAt.IsZero() {
+		t.Errorf("message 77 %+v", m)
+	}
+	if r := m.Domains[1].Recipients[0]; m.Domains[1].Status != TempFail || r.Code != 421 || r.Enhanced != "4.7.0" || r.Message != "rate limited" {
+		t.Errorf("message 77 second domain %+v", m.Domains[1])
+	}
+	if m := mustGet(t, q, 99); !m.Created.Equal(testNow) {
+		t.Errorf("absent created: %v, want the import time", m.Created)
+	}
+	checkDue(t, q)
+}
+
+func TestImportErrors(t *testing.T) {
+	q, _ := openTest(t)
+	put(t, q, msg(5, "a@b.c", t0, "d@e.f"))
+	good := `{"id":10,"return_path":"a@b.c","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"created":"2025-01-01T00:00:00Z"}`
+	var long strings.Builder
+	for i := 1; i <= 700; i++ {
+		long.WriteString(strings.Replace(good, `"id":10`, `"id":`+strconv.Itoa(100+i), 1) + "\n")
+	}
+	cases := []struct {
+		name, input, want string
+	}{
+		{"not json", good + "\n{oops\n", "line 2: not a JSON message object"},
+		{"bad status", good + "\n\n" + strings.Replace(good, `"id":10`, `"id":11,"x":1`, 1) + "\n" + strings.Replace(good, `"recipients"`, `"status":{"lost":""},"recipients"`, 1), "line 4: domain e.f: unknown status"},
+		{"two-key status", strings.Replace(good, `"recipients"`, `"status":{"temp_fail":"","perm_fail":""},"recipients"`, 1), "line 1: domain e.f: status: want a single-key object"},
+		{"no id", `{"return_path":"a@b.c","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}]}`, "line 1: id: missing"},
+		{"negative id", strings.Replace(good, `"id":10`, `"id":-1`, 1), "line 1: id: want a positive decimal integer"},
+		{"id too large", strings.Replace(good, `"id":10`, `"id":18446744073709551615`, 1), "line 1: message id 18446744073709551615 is out of range"},
+		{"no recipients", `{"id":12,"domains":[]}`, "line 1: the message has no recipients"},
+		{"bad time", strings.Replace(good, `"2025-01-01T00:00:00Z"`, `"yesterday"`, 1), "line 1: created: want an RFC 3339 time"},
+		{"already queued", good + "\n" + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 2: message 5 is already in the queue"},
+		{"twice in the input", good + "\n" + good, "line 2: message A appears twice (first on line 1)"},
+		{"late line", long.String() + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 701: message 5 is already in the queue"},
+	}
+	before, audits := snapshot(t, q), auditCount(t, q)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := q.ImportJSON(t.Context(), strings.NewReader(c.input))
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was imported") {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if snapshot(t, q) != before || auditCount(t, q) != audits {
+				t.Error("a failed import changed the queue")
+			}
+		})
+	}
+}
+
+func TestImportEML(t *testing.T) {
+	q, _ := openTest(t)
+	raw := "Return-Path: <Bounce@List.example>\r\nFrom: Alice <alice@example.org>\r\nTo: Bob <bob@x.org>, carol@y.org\r\nCc: dave@x.org\r\nBcc: erin@z.org\r\nSubject: hi\r\n\r\nHello\r\n"
+	m, err := q.ImportEML(t.Context(), []byte(raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, q, m.ID)
+	var rs []string
+	for _, r := range got.Recipients() {
+		rs = append(rs, r.Address)
+	}
+	if got.ReturnPath != "Bounce@List.example" || got.Size != int64(len(raw)) || strings.Join(rs, " ") != "bob@x.org dave@x.org carol@y.org erin@z.org" {
+		t.Errorf("from headers: %+v %v", got, rs)
+	}
+	b, _ := q.Raw(t.Context(), m.ID)
+	if string(b) != raw {
+		t.Error("raw not kept")
+	}
+
+	// Envelope headers win over To/Cc; a <> Return-Path is a bounce; From without Return-Path.
+	m, err = q.ImportEML(t.Context(), []byte("Return-Path: <>\r\nX-Original-To: real@dest.org\r\nTo: list@lists.org\r\n\r\nx"), nil)
+	if err != nil || m.ReturnPath != "" || m.Recipients()[0].Address != "real@dest.org" || len(m.Recipients()) != 1 {
+		t.Errorf("envelope headers: %+v %v", m, err)
+	}
+	m, err = q.ImportEML(t.Context(), []byte("From: Alice <alice@example.org>\r\nDelivered-To: bob@x.org\r\n\r\nx"), nil)
+	if err != nil || m.ReturnPath != "alice@example.org" || m.Recipients()[0].Address != "bob@x.org" {
+		t.Errorf("from: %+v %v", m, err)
+	}
+
+	// An explicit envelope wins.
+	env := &Envelope{Sender: "x@y.z", Recipients: []EnvelopeRecipient{{Address: "only@here.org"}}}
+	m, err = q.ImportEML(t.Context(), []byte(raw), env)
+	if err != nil || m.ReturnPath != "x@y.z" || len(m.Recipients()) != 1 {
+		t.Errorf("explicit envelope: %+v %v", m, err)
+	}
+
+	n := mustCount(t, q, Filter{})
+	for _, bad := range []string{"Subject: no one\r\n\r\nx", "From: a@b.c\r\n\r\nx", "garbage without headers"} {
+		if _, err := q.ImportEML(t.Context(), []byte(bad), nil); err == nil || !strings.Contains(err.Error(), "explicitly") {
+			t.Errorf("ImportEML(%q): %v", bad, err)
+		}
+	}
+	if mustCount(t, q, Filter{}) != n {
+		t.Error("failed imports queued messages")
+	}
+	a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1})
+	if a[0].Verb != "import" || !strings.HasPrefix(a[0].Filter, "format=eml sender=x@y.z") {
+		t.Errorf("audit %+v", a[0])
+	}
+}

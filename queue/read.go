@@ -1,0 +1,649 @@
+package queue
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// eachPage is how many messages Each and the bulk verbs read at a time.
+const eachPage = 1000
+
+const msgCols = "m.id, m.rp_lc, m.rp, m.created, m.size, m.env_id, m.priority"
+
+func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+	var (
+		m              Message
+		id, created    int64
+		rpLC           string
+		rp, envID      sql.NullString
+		size, priority int64
+	)
+	if err := sc.Scan(&id, &rpLC, &rp, &created, &size, &envID, &priority); err != nil {
+		return m, err
+	}
+	m.ID = ID(id)
+	m.ReturnPath = rpLC
+	if rp.Valid {
+		m.ReturnPath = rp.String
+	}
+	m.Created = fromUnix(created)
+	m.Size = size
+	m.EnvID = envID.String
+	m.Priority = int(priority)
+	return m, nil
+}
+
+// loadParts fills in the domains and recipients of msgs (one query each).
+func (tx *Tx) loadParts(msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	pos := make(map[int64]int, len(msgs))
+	args := make([]any, len(msgs))
+	for i := range msgs {
+		pos[int64(msgs[i].ID)] = i
+		args[i] = int64(msgs[i].ID)
+		msgs[i].Domains = msgs[i].Domains[:0]
+	}
+	in := placeholders(len(msgs))
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE msg_id IN ("+in+") ORDER BY msg_id, idx", args...)
+	if err != nil {
+		return err
+	}
+	// domain index within the message, by (message position, idx)
+	didx := make(map[[2]int64]int)
+	for rows.Next() {
+		var (
+			mid, idx, status, retry, due, expires int64
+			name                                  string
+			details                               sql.NullString
+			notify                                sql.NullInt64
+		)
+		if err := rows.Scan(&mid, &idx, &name, &status, &details, &retry, &due, &notify, &expires); err != nil {
+			rows.Close()
+			return err
+		}
+		m := &msgs[pos[mid]]
+		d := Domain{Name: name, Status: Status(status), Details: details.String, RetryNum: int(retry), Due: fromUnix(due), Expires: fromUnix(expires)}
+		if notify.Valid {
+			d.NotifyAt = fromUnix(notify.Int64)
+		}
+		didx[[2]int64{mid, idx}] = len(m.Domains)
+		m.Domains = append(m.Domains, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.tx.QueryContext(tx.ctx, "SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE msg_id IN ("+in+") ORDER BY msg_id, idx", args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			mid, di, status, code int64
+			lc                    string
+			addr, enh, msg, orcpt sql.NullString
+		)
+		if err := rows.Scan(&mid, &di, &lc, &addr, &status, &code, &enh, &msg, &orcpt); err != nil {
+			return err
+		}
+		m := &msgs[pos[mid]]
+		k, ok := didx[[2]int64{mid, di}]
+		if !ok {
+			return fmt.Errorf("message %s: recipient %s belongs to a missing domain", ID(mid), lc)
+		}
+		r := Recipient{Address: lc, Status: Status(status), Code: int(code), Enhanced: enh.String, Message: msg.String, ORCPT: orcpt.String}
+		if addr.Valid {
+			r.Address = addr.String
+		}
+		m.Domains[k].Recipients = append(m.Domains[k].Recipients, r)
+	}
+	return rows.Err()
+}
+
+// page reads one keyset page of whole messages.
+func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
+	if s.empty {
+		return nil, nil
+	}
+	q, args := s.pageSQL(msgCols, after, limit)
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(out); i += eachPage {
+		if err := tx.loadParts(out[i:min(i+eachPage, len(out))]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// List returns the messages matching f with id > p.After, in ascending id order,
+// at most p.Limit (0 = all). Each page costs the same, however far it is.
+func (tx *Tx) List(f Filter, p Page) ([]Message, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	s, err := tx.compile(f, true)
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	out, err := tx.page(s, p.After, p.Limit)
+	if err != nil {
+		return nil, tx.q.fileError("list", err)
+	}
+	return out, nil
+}
+
+// Each calls fn for every message matching f in ascending id order, reading
+// pages of about a thousand messages so that memory stays constant. fn may call
+// the transaction's other verbs. An error from fn stops the walk and is returned.
+func (tx *Tx) Each(f Filter, fn func(m *Message) error) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	s, err := tx.compile(f, true)
+	if err != nil {
+		return fmt.Errorf("each: %w", err)
+	}
+	var after ID
+	for {
+		if err := tx.ctx.Err(); err != nil {
+			return err
+		}
+		msgs, err := tx.page(s, after, eachPage)
+		if err != nil {
+			return tx.q.fileError("each", err)
+		}
+		for i := range msgs {
+			if err := fn(&msgs[i]); err != nil {
+				return err
+			}
+		}
+		if len(msgs) < eachPage {
+			return nil
+		}
+		after = msgs[len(msgs)-1].ID
+	}
+}
+
+// Count returns how many messages match f.
+func (tx *Tx) Count(f Filter) (int, error) {
+	if err := tx.check(); err != nil {
+		return 0, err
+	}
+	s, err := tx.compile(f, false)
+	if err != nil {
+		return 0, fmt.Errorf("count: %w", err)
+	}
+	if s.empty {
+		return 0, nil
+	}
+	q, args := s.countSQL()
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&n); err != nil {
+		return 0, tx.q.fileError("count", err)
+	}
+	return n, nil
+}
+
+// Get returns one message; ErrNotFound when no message has that id.
+func (tx *Tx) Get(id ID) (*Message, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	if uint64(id) > math.MaxInt64 {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	m, err := scanMessage(tx.tx.QueryRowContext(tx.ctx, "SELECT "+msgCols+" FROM messages m WHERE m.id = ?", int64(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, tx.q.fileError("get", err)
+	}
+	msgs := []Message{m}
+	if err := tx.loadParts(msgs); err != nil {
+		return nil, tx.q.fileError("get", err)
+	}
+	return &msgs[0], nil
+}
+
+// Raw returns the RFC 5322 text of a message, nil when it was not kept;
+// ErrNotFound when no message has that id.
+func (tx *Tx) Raw(id ID) ([]byte, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	if uint64(id) > math.MaxInt64 {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	var raw []byte
+	var exists int
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT 1, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", int64(id)).Scan(&exists, &raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, tx.q.fileError("raw", err)
+	}
+	return raw, nil
+}
+
+// AgeBuckets are the upper bounds of the "age" summary groups, qshape's: a
+// message created less than 5 minutes ago is in "5m", between 5 and 10 minutes in
+// "10m", and so on; "1280m+" holds everything older than 1280 minutes (about 21
+// hours). A message created in the future counts as "5m".
+var AgeBuckets = []time.Duration{5 * time.Minute, 10 * time.Minute, 20 * time.Minute, 40 * time.Minute, 80 * time.Minute, 160 * time.Minute, 320 * time.Minute, 640 * time.Minute, 1280 * time.Minute}
+
+// Summary groups the messages matching f:
+//   - "domain": per recipient domain, the messages with a recipient there, their
+//     bytes, the oldest and newest creation time; most messages first;
+//   - "sender": per return path (lower case; "<>" for bounces), the same figures;
+//   - "status": per recipient state word (scheduled, delivered, tempfail,
+//     permfail), the messages with at least one recipient in it;
+//   - "age": per age bucket by creation time (AgeBuckets), every bucket listed in
+//     order, empty ones included.
+func (tx *Tx) Summary(f Filter, by string) ([]SummaryRow, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	s, err := tx.compile(f, false)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	ids, args := s.idsSQL()
+	sel := "WITH sel(id) AS MATERIALIZED (" + ids + ") "
+	if f.IsEmpty() {
+		sel, args = "WITH sel(id) AS (SELECT id FROM messages) ", nil
+	}
+	agg := "count(*), coalesce(sum(m.size), 0), min(m.created), max(m.created)"
+	var q string
+	switch by {
+	case "domain":
+		q = sel + "SELECT d.name, " + agg + " FROM sel CROSS JOIN messages m ON m.id = sel.id CROSS JOIN domains d ON d.msg_id = m.id GROUP BY d.name ORDER BY 2 DESC, 1"
+	case "sender":
+		q = sel + "SELECT m.rp_lc, " + agg + " FROM sel CROSS JOIN messages m ON m.id = sel.id GROUP BY m.rp_lc ORDER BY 2 DESC, 1"
+	case "status":
+		q = sel + "SELECT x.status, " + agg + " FROM (SELECT DISTINCT rx.msg_id, rx.status FROM sel CROSS JOIN recipients rx ON rx.msg_id = sel.id) x CROSS JOIN messages m ON m.id = x.msg_id GROUP BY x.status ORDER BY 1"
+	case "age":
+		var b strings.Builder
+		b.WriteString("CASE")
+		for i, d := range AgeBuckets {
+			fmt.Fprintf(&b, " WHEN ? - m.created < %d THEN %d", int64(d.Seconds()), i)
+		}
+		fmt.Fprintf(&b, " ELSE %d END", len(AgeBuckets))
+		now := tx.q.clock().Unix()
+		var pre []any
+		for range AgeBuckets {
+			pre = append(pre, now)
+		}
+		// The CASE comes first in the SELECT list: its parameters precede the
+		// selection's.
+		q = sel + "SELECT " + b.String() + ", " + agg + " FROM sel CROSS JOIN messages m ON m.id = sel.id GROUP BY 1 ORDER BY 1"
+		args = append(append([]any{}, args...), pre...)
+		// sel's parameters are numbered first in the text, so keep them first.
+	default:
+		return nil, fmt.Errorf("summary by %q: want domain, sender, status or age", by)
+	}
+	if s.empty {
+		q = strings.Replace(q, "WITH sel(id) AS MATERIALIZED ("+ids+") ", "WITH sel(id) AS (SELECT NULL WHERE 0) ", 1)
+		if by == "age" {
+			args = args[len(args)-len(AgeBuckets):]
+		} else {
+			args = nil
+		}
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, tx.q.fileError("summary", err)
+	}
+	defer rows.Close()
+	var out []SummaryRow
+	for rows.Next() {
+		var (
+			key            any
+			n              int
+			size           int64
+			oldest, newest sql.NullInt64
+		)
+		if err := rows.Scan(&key, &n, &size, &oldest, &newest); err != nil {
+			return nil, err
+		}
+		r := SummaryRow{Count: n, Size: size}
+		if oldest.Valid {
+			r.Oldest, r.Newest = fromUnix(oldest.Int64), fromUnix(newest.Int64)
+		}
+		switch by {
+		case "status":
+			r.Key = Status(key.(int64)).Short()
+		case "age":
+			r.Key = ageLabel(int(key.(int64)))
+		case "sender":
+			r.Key = asString(key)
+			if r.Key == "" {
+				r.Key = "<>"
+			}
+		default:
+			r.Key = asString(key)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, tx.q.fileError("summary", err)
+	}
+	if by == "age" {
+		full := make([]SummaryRow, len(AgeBuckets)+1)
+		for i := range full {
+			full[i].Key = ageLabel(i)
+		}
+		for _, r := range out {
+			for i := range full {
+				if full[i].Key == r.Key {
+					full[i] = r
+				}
+			}
+		}
+		out = full
+	}
+	return out, nil
+}
+
+func asString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+func ageLabel(i int) string {
+	if i >= len(AgeBuckets) {
+		return fmt.Sprintf("%dm+", int(AgeBuckets[len(AgeBuckets)-1].Minutes()))
+	}
+	return fmt.Sprintf("%dm", int(AgeBuckets[i].Minutes()))
+}
+
+// Suggest returns up to limit (default 20) distinct values of a kind starting
+// with prefix, sorted, for tab completion. Every kind is a handful of index
+// seeks, whatever the size of the queue:
+//   - SuggestID: ids (upper-case hex) starting with a hex prefix, in either case;
+//   - SuggestSender: return paths (lower case), "<>" when bounces are queued;
+//   - SuggestRecipient: recipient addresses (lower case); a prefix starting with
+//     "@" suggests "@domain" forms;
+//   - SuggestDomain: recipient domains.
+func (tx *Tx) Suggest(kind, prefix string, limit int) ([]string, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 20
+	}
+	var out []string
+	var err error
+	switch kind {
+	case SuggestID:
+		out, err = tx.suggestIDs(prefix, limit)
+	case SuggestSender:
+		p := strings.ToLower(prefix)
+		if strings.HasPrefix("<>", p) {
+			var one int
+			e := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE rp_lc = '' LIMIT 1").Scan(&one)
+			if e == nil {
+				out = append(out, "<>")
+				limit--
+			} else if !errors.Is(e, sql.ErrNoRows) {
+				return nil, e
+			}
+		}
+		more, e := tx.skipScan("messages", "rp_lc", p, limit, "rp_lc <> ''")
+		out, err = append(out, more...), e
+	case SuggestRecipient:
+		p := strings.ToLower(prefix)
+		if strings.HasPrefix(p, "@") {
+			var doms []string
+			doms, err = tx.skipScan("domains", "name", p[1:], limit, "")
+			for _, d := range doms {
+				out = append(out, "@"+d)
+			}
+		} else {
+			out, err = tx.skipScan("recipients", "address_lc", p, limit, "")
+		}
+	case SuggestDomain:
+		out, err = tx.skipScan("domains", "name", strings.ToLower(strings.TrimPrefix(prefix, "@")), limit, "")
+	default:
+		return nil, fmt.Errorf("suggest %q: want id, sender, recipient or domain", kind)
+	}
+	if err != nil {
+		return nil, tx.q.fileError("suggest", err)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// skipScan returns up to limit distinct values of an indexed column starting
+// with prefix: one index seek per value, so a value shared by a hundred thousand
+// rows costs no more than a unique one.
+func (tx *Tx) skipScan(table, col, prefix string, limit int, extra string) ([]string, error) {
+	var out []string
+	upper, bounded := prefixUpper(prefix)
+	q := "SELECT " + col + " FROM " + table + " WHERE " + col + " > ?"
+	if bounded {
+		q += " AND " + col + " < ?"
+	}
+	if extra != "" {
+		q += " AND " + extra
+	}
+	q += " ORDER BY " + col + " LIMIT 1"
+	stmt, err := tx.tx.PrepareContext(tx.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	// The first value may equal the prefix itself.
+	var v string
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT "+col+" FROM "+table+" WHERE "+col+" = ? LIMIT 1", prefix).Scan(&v)
+	if err == nil && (extra == "" || v != "") {
+		out = append(out, v)
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	last := prefix
+	for len(out) < limit {
+		args := []any{last}
+		if bounded {
+			args = append(args, upper)
+		}
+		err := stmt.QueryRowContext(tx.ctx, args...).Scan(&v)
+		if errors.Is(err, sql.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		last = v
+	}
+	return out, nil
+}
+
+// prefixUpper returns the least string greater than every string starting with
+// p; bounded is false when there is none (p empty or all 0xFF bytes).
+func prefixUpper(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xFF {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
+
+// suggestIDs maps a hex prefix to the id ranges holding ids that print with it:
+// one range per hex length, at most 16, each one indexed seek.
+func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
+	p := strings.ToUpper(strings.TrimSpace(prefix))
+	if len(p) > 16 {
+		return nil, nil
+	}
+	var lo uint64
+	if p != "" {
+		v, err := strconv.ParseUint(p, 16, 64)
+		if err != nil {
+			return nil, nil // not hex: nothing can match
+		}
+		if p[0] == '0' {
+			if p == "0" {
+				return nil, nil
+			}
+			return nil, nil
+		}
+		lo = v
+	}
+	stmt, err := tx.tx.PrepareContext(tx.ctx, "SELECT id FROM messages WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?")
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	var out []string
+	start := len(p)
+	if start == 0 {
+		start = 1
+	}
+	for n := start; n <= 16 && len(out) < limit; n++ {
+		shift := uint(4 * (n - len(p)))
+		var from, to uint64
+		if p == "" {
+			from = uint64(1) << (4 * (n - 1))
+			to = from<<4 - 1
+			if n == 16 {
+				to = math.MaxUint64
+			}
+		} else {
+			from = lo << shift
+			to = from | (uint64(1)<<shift - 1)
+			if shift == 64 || from>>shift != lo {
+				break
+			}
+		}
+		if from > math.MaxInt64 {
+			break
+		}
+		if to > math.MaxInt64 {
+			to = math.MaxInt64
+		}
+		rows, err := stmt.QueryContext(tx.ctx, int64(from), int64(to), limit-len(out))
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, ID(id).String())
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Audit returns audit entries, newest first.
+func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"
+	var w []string
+	var args []any
+	if !aq.Since.IsZero() {
+		w = append(w, "at >= ?")
+		args = append(args, aq.Since.UnixMilli())
+	}
+	if aq.Verb != "" {
+		w = append(w, "verb = ?")
+		args = append(args, aq.Verb)
+	}
+	if len(w) > 0 {
+		q += " WHERE " + strings.Join(w, " AND ")
+	}
+	q += " ORDER BY seq DESC"
+	if aq.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, aq.Limit)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, tx.q.fileError("audit", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		var blob []byte
+		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Source, &e.Verb, &e.Filter, &e.Count, &blob); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		e.IDs = decodeIDs(blob)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// encodeIDs packs ascending ids as delta-encoded uvarints.
+func encodeIDs(ids []ID) []byte {
+	buf := make([]byte, 0, len(ids)*4)
+	var prev uint64
+	for _, id := range ids {
+		buf = binary.AppendUvarint(buf, uint64(id)-prev)
+		prev = uint64(id)
+	}
+	return buf
+}
+
+func decodeIDs(b []byte) []ID {
+	var out []ID
+	var prev uint64
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			break
+		}
+		prev += d
+		out = append(out, ID(prev))
+		b = b[n:]
+	}
+	return out
+}

@@ -1,0 +1,424 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// ErrReadOnly is returned by every write verb of a queue opened read-only, either
+// because Options.ReadOnly was set or because the file cannot be written.
+var ErrReadOnly = errors.New("the queue is open read-only")
+
+// applicationID marks an SQLite file as an mqsh queue ("mqsh" in ASCII).
+const applicationID = 0x6d717368
+
+// busyTimeout is how long a writer waits for another writer (in this process or
+// another) before giving up. Long verbs on a million messages take seconds, so
+// this is generous.
+const busyTimeout = 60 * time.Second
+
+// Queue is an open queue database. It is safe for concurrent use, and several
+// processes may open the same file at once: writes are serialised by SQLite
+// (immediate transactions and a busy timeout), reads run concurrently (WAL).
+type Queue struct {
+	path     string
+	writer   *sql.DB // one connection, BEGIN IMMEDIATE; nil when read-only
+	reader   *sql.DB // a pool of read-only connections
+	readOnly bool
+	sched    Schedule
+	now      func() time.Time
+	user     string
+
+	mu        sync.Mutex // guards stmts (prepared on the writer)
+	closeOnce sync.Once
+}
+
+// Open opens the queue database at path, creating it (and its schema) when the
+// file does not exist. The directory must exist. A file that is not SQLite, a
+// damaged file, a file with a newer schema than this program knows, and a
+// missing directory each give an error that says what to do. A file without
+// write permission is opened read-only: reads work, writes return ErrReadOnly.
+func Open(path string, opts Options) (*Queue, error) {
+	if path == "" {
+		return nil, errors.New("open queue: no file given")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open queue %s: %w", path, err)
+	}
+	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User}
+	if len(q.sched.Retry) == 0 && len(q.sched.Notify) == 0 && q.sched.Expire == 0 {
+		q.sched = DefaultSchedule
+	}
+	if q.sched.Expire <= 0 {
+		q.sched.Expire = DefaultSchedule.Expire
+	}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if q.user == "" {
+		q.user = osUser()
+	}
+
+	dir := filepath.Dir(abs)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("open queue %s: directory %s does not exist: create it first (mkdir -p %s)", path, dir, dir)
+	}
+	st, statErr := os.Stat(abs)
+	exists := statErr == nil
+	switch {
+	case exists && st.IsDir():
+		return nil, fmt.Errorf("open queue %s: it is a directory: give the path of a queue file inside it", path)
+	case !exists && !errors.Is(statErr, os.ErrNotExist):
+		return nil, fmt.Errorf("open queue %s: %w", path, statErr)
+	case !exists && q.readOnly:
+		return nil, fmt.Errorf("open queue %s: the file does not exist (a read-only queue is never created)", path)
+	case exists && !q.readOnly && !writable(abs, st):
+		q.readOnly = true
+	}
+
+	if !q.readOnly {
+		if err := q.openWriter(abs); err != nil {
+			q.Close()
+			return nil, err
+		}
+	}
+	if err := q.openReader(abs, exists); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
+}
+
+// writable reports whether the file may be written: it needs a write permission
+// bit (even for root, so that chmod a-w protects a queue) and access(2) consent.
+func writable(path string, st os.FileInfo) bool {
+	if st.Mode().Perm()&0o222 == 0 {
+		return false
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if s := os.Getenv("USER"); s != "" {
+		return s
+	}
+	return "unknown"
+}
+
+func dsn(abs string, params url.Values) string {
+	u := url.URL{Scheme: "file", Path: abs, RawQuery: params.Encode()}
+	return u.String()
+}
+
+func (q *Queue) openWriter(abs string) error {
+	p := url.Values{}
+	p.Set("_txlock", "immediate")
+	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	p.Set("_journal_mode", "WAL")
+	p.Set("_foreign_keys", "on")
+	p.Set("_synchronous", "NORMAL")
+	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
+	db, err := sql.Open("sqlite3", dsn(abs, p))
+	if err != nil {
+		return fmt.Errorf("open queue %s: %w", q.path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	q.writer = db
+	if err := q.migrate(context.Background()); err != nil {
+		return q.fileError("open queue", err)
+	}
+	return nil
+}
+
+func (q *Queue) openReader(abs string, existed bool) error {
+	p := url.Values{}
+	p.Set("mode", "ro")
+	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	p.Set("_foreign_keys", "on")
+	db, err := sql.Open("sqlite3", dsn(abs, p))
+	if err != nil {
+		return fmt.Errorf("open queue %s: %w", q.path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	q.reader = db
+	if err := q.checkSchema(context.Background(), db); err != nil {
+		if q.writer == nil && isCantOpen(err) {
+			// A read-only WAL database in a directory we cannot write: SQLite
+			// cannot create the shared-memory file, so read it as immutable.
+			db.Close()
+			p.Set("immutable", "1")
+			db, err2 := sql.Open("sqlite3", dsn(abs, p))
+			if err2 != nil {
+				return fmt.Errorf("open queue %s: %w", q.path, err2)
+			}
+			q.reader = db
+			if err2 = q.checkSchema(context.Background(), db); err2 == nil {
+				return nil
+			}
+			err = err2
+		}
+		return q.fileError("open queue", err)
+	}
+	return nil
+}
+
+func isCantOpen(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)
+}
+
+// checkSchema verifies, on a read connection, that the file is an mqsh queue
+// whose schema this program understands.
+func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) error {
+	var appID, version int
+	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return err
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	var tables int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return err
+	}
+	return q.versionError(appID, version, tables)
+}
+
+func (q *Queue) versionError(appID, version, tables int) error {
+	if appID != applicationID && (tables > 0 || version != 0) {
+		return fmt.Errorf("%s is an SQLite database but not an mqsh queue: give the path of a queue file, or a new file name to create one", q.path)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("%s has queue schema version %d, newer than this mqsh understands (%d): upgrade mqsh to open it", q.path, version, len(migrations))
+	}
+	if q.writer == nil && version < len(migrations) {
+		if version == 0 {
+			return fmt.Errorf("%s is an empty file and the queue is read-only: open it with write access once to create the queue", q.path)
+		}
+		return fmt.Errorf("%s has queue schema version %d and needs an upgrade to %d, but it is open read-only: open it once with write access", q.path, version, len(migrations))
+	}
+	return nil
+}
+
+// fileError turns SQLite's low-level complaints about the file into sentences
+// that say what is wrong and what to do.
+func (q *Queue) fileError(op string, err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrNotADB:
+			return fmt.Errorf("%s: %s is not an mqsh queue (not an SQLite database): give the path of a queue file, or a new file name to create one", op, q.path)
+		case sqlite3.ErrCorrupt:
+			return fmt.Errorf("%s: %s is damaged (%v): restore it from a backup, or try `sqlite3 %s .recover`", op, q.path, se, q.path)
+		case sqlite3.ErrReadonly:
+			return fmt.Errorf("%s: %s is read-only: %w; give write permission on the file and its directory", op, q.path, ErrReadOnly)
+		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrAuth:
+			return fmt.Errorf("%s: cannot open %s (%v): check that the file and its directory are readable", op, q.path, se)
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("%s: %s stayed locked by another writer for %s: %v; try again", op, q.path, busyTimeout, se)
+		case sqlite3.ErrFull:
+			return fmt.Errorf("%s: the disk holding %s is full: free some space and try again", op, q.path)
+		case sqlite3.ErrIoErr:
+			return fmt.Errorf("%s: input/output error on %s (%v): check the disk", op, q.path, se)
+		}
+	}
+	return fmt.Errorf("%s: %s: %w", op, q.path, err)
+}
+
+// Close closes the database. It is safe to call more than once.
+func (q *Queue) Close() error {
+	var err error
+	q.closeOnce.Do(func() {
+		// Readers first: the writer, closing last, checkpoints the WAL into
+		// the file and removes it.
+		if q.reader != nil {
+			err = q.reader.Close()
+		}
+		if q.writer != nil {
+			q.writer.Exec("PRAGMA optimize")
+			if e := q.writer.Close(); err == nil {
+				err = e
+			}
+		}
+	})
+	return err
+}
+
+// Path returns the file name the queue was opened with.
+func (q *Queue) Path() string { return q.path }
+
+// ReadOnly reports whether the queue was opened without write access.
+func (q *Queue) ReadOnly() bool { return q.readOnly }
+
+// Now returns the queue's clock reading (Options.Now, or the wall clock).
+func (q *Queue) Now() time.Time { return q.now() }
+
+// migrations are the schema steps, applied in order; the database records how
+// many it has in PRAGMA user_version. Never edit a released step: append one.
+var migrations = []string{
+	// 1: the queue.
+	`
+CREATE TABLE meta(
+	key   TEXT PRIMARY KEY,
+	value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- One row per message. return_path/address columns hold NULL when they equal
+-- their lower-case form, to save space; due is the earliest due of the pending
+-- domains (NULL when nothing is pending), kept by every verb.
+CREATE TABLE messages(
+	id        INTEGER PRIMARY KEY,
+	rp_lc     TEXT NOT NULL,          -- return path, lower case; '' for bounces
+	rp        TEXT,                   -- return path as given, when it differs from rp_lc
+	rp_domain TEXT NOT NULL,          -- domain of the return path, lower case
+	created   INTEGER NOT NULL,       -- unix seconds
+	size      INTEGER NOT NULL,
+	env_id    TEXT,
+	priority  INTEGER NOT NULL DEFAULT 0,
+	due       INTEGER                 -- unix seconds
+);
+CREATE INDEX messages_sender ON messages(rp_lc);
+CREATE INDEX messages_sender_domain ON messages(rp_domain);
+CREATE INDEX messages_due ON messages(due);
+CREATE INDEX messages_created ON messages(created);
+
+CREATE TABLE domains(
+	msg_id    INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	idx       INTEGER NOT NULL,
+	name      TEXT NOT NULL,          -- lower case
+	status    INTEGER NOT NULL,       -- 0 scheduled, 1 completed, 2 tempfail, 3 permfail
+	details   TEXT,
+	retry_num INTEGER NOT NULL DEFAULT 0,
+	due       INTEGER NOT NULL,
+	notify    INTEGER,
+	expires   INTEGER NOT NULL,
+	PRIMARY KEY(msg_id, idx)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX domains_name ON domains(name, msg_id);
+
+CREATE TABLE recipients(
+	msg_id     INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+	idx        INTEGER NOT NULL,
+	domain_idx INTEGER NOT NULL,
+	address_lc TEXT NOT NULL,
+	address    TEXT,                  -- as given, when it differs from address_lc
+	status     INTEGER NOT NULL,
+	code       INTEGER NOT NULL DEFAULT 0,
+	enhanced   TEXT,
+	message    TEXT,
+	orcpt      TEXT,
+	PRIMARY KEY(msg_id, idx)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX recipients_address ON recipients(address_lc, msg_id);
+
+CREATE TABLE bodies(
+	msg_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+	raw    BLOB NOT NULL
+);
+
+CREATE TABLE audit(
+	seq    INTEGER PRIMARY KEY,
+	at     INTEGER NOT NULL,          -- unix milliseconds
+	user   TEXT NOT NULL,
+	source TEXT NOT NULL,
+	verb   TEXT NOT NULL,
+	filter TEXT NOT NULL,
+	count  INTEGER NOT NULL,
+	ids    BLOB                       -- ascending ids, delta-encoded uvarints
+);
+CREATE INDEX audit_at ON audit(at);
+`,
+}
+
+// migrate brings the schema up to date in one immediate transaction, so that two
+// processes opening a new file at once do not both create it.
+func (q *Queue) migrate(ctx context.Context) error {
+	tx, err := q.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var appID, version, tables int
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return err
+	}
+	if err := q.versionError(appID, version, tables); err != nil {
+		return err
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	if version == 0 {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+			return err
+		}
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("schema step %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// nullStr maps "" to NULL.
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// orLower returns NULL when s equals lc, else s: the space-saving form of the
+// address columns.
+func orLower(s, lc string) any {
+	if s == lc {
+		return nil
+	}
+	return s
+}
+
+func unix(t time.Time) int64 { return t.Unix() }
+
+func fromUnix(s int64) time.Time { return time.Unix(s, 0).UTC() }
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.Unix()
+}
+
+func lower(s string) string { return strings.ToLower(s) }

@@ -1,0 +1,262 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+type sourceKey struct{}
+
+// WithSource labels the changes made under ctx in the audit log ("cli",
+// "shell", "script purge-sender.lua bad@example.com"). Without it the source is "cli".
+func WithSource(ctx context.Context, source string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, source)
+}
+
+// SourceOf returns the audit source carried by ctx, "cli" when none.
+func SourceOf(ctx context.Context) string {
+	if s, ok := ctx.Value(sourceKey{}).(string); ok && s != "" {
+		return s
+	}
+	return "cli"
+}
+
+// Tx is one transaction on the queue, handed to the function given to Update,
+// Preview or View. Its verbs use the context the transaction was started with;
+// when that context ends (Ctrl-C, a script's time limit), the running verb stops
+// between batches and the whole transaction rolls back. A Tx must not be used
+// after its function returns, nor from several goroutines at once.
+type Tx struct {
+	q       *Queue
+	ctx     context.Context
+	tx      *sql.Tx
+	write   bool // a write transaction (Update or Preview)
+	preview bool // everything will be rolled back
+	sp      int  // savepoints taken, for unique names
+	done    bool
+}
+
+// Queue returns the queue the transaction belongs to.
+func (tx *Tx) Queue() *Queue { return tx.q }
+
+// Context returns the context the transaction runs under.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// DryRun reports whether the transaction will be rolled back (Preview).
+func (tx *Tx) DryRun() bool { return tx.preview }
+
+func (tx *Tx) check() error {
+	if tx.done {
+		return errors.New("queue transaction used after it ended")
+	}
+	return tx.ctx.Err()
+}
+
+func (tx *Tx) needWrite(verb string) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	if !tx.write {
+		if tx.q.readOnly {
+			return fmt.Errorf("%s: %s: %w", verb, tx.q.path, ErrReadOnly)
+		}
+		return fmt.Errorf("%s: not allowed in a read-only transaction", verb)
+	}
+	return nil
+}
+
+// Update runs fn in one immediate write transaction and commits when fn returns
+// nil; any error (or a panic, or the end of ctx) rolls everything back.
+func (q *Queue) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return q.runWrite(ctx, false, fn)
+}
+
+// Preview runs fn in a write transaction and always rolls it back: a dry run of
+// everything fn does. The verbs' results are marked DryRun.
+func (q *Queue) Preview(ctx context.Context, fn func(tx *Tx) error) error {
+	return q.runWrite(ctx, true, fn)
+}
+
+// View runs fn in one read transaction: every read sees the same snapshot.
+func (q *Queue) View(ctx context.Context, fn func(tx *Tx) error) error {
+	sqltx, err := q.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return q.fileError("read queue", err)
+	}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx}
+	defer func() {
+		t.done = true
+		sqltx.Rollback()
+	}()
+	return fn(t)
+}
+
+func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) error) error {
+	if q.readOnly {
+		return fmt.Errorf("%s: %w: writes need write permission on the file and its directory", q.path, ErrReadOnly)
+	}
+	sqltx, err := q.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return q.fileError("change queue", err)
+	}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview}
+	committed := false
+	defer func() {
+		t.done = true
+		if !committed {
+			sqltx.Rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if preview {
+		return nil
+	}
+	if err := sqltx.Commit(); err != nil {
+		return q.fileError("commit", err)
+	}
+	committed = true
+	return nil
+}
+
+// savepoint runs fn inside a savepoint; when rollback is true (a dry run) or fn
+// fails, the savepoint's changes are undone and the transaction carries on.
+func (tx *Tx) savepoint(rollback bool, fn func() error) error {
+	tx.sp++
+	name := fmt.Sprintf("sp%d", tx.sp)
+	if _, err := tx.tx.ExecContext(tx.ctx, "SAVEPOINT "+name); err != nil {
+		return err
+	}
+	err := fn()
+	if err != nil || rollback {
+		if _, e := tx.tx.ExecContext(context.WithoutCancel(tx.ctx), "ROLLBACK TO "+name); e != nil && err == nil {
+			err = e
+		}
+	}
+	if _, e := tx.tx.ExecContext(context.WithoutCancel(tx.ctx), "RELEASE "+name); e != nil && err == nil {
+		err = e
+	}
+	return err
+}
+
+// The Queue verbs: thin wrappers running the Tx verb of the same name in its own
+// transaction.
+
+// List returns one page of the messages matching f, in ascending id order.
+func (q *Queue) List(ctx context.Context, f Filter, p Page) ([]Message, error) {
+	var out []Message
+	err := q.View(ctx, func(tx *Tx) (err error) { out, err = tx.List(f, p); return })
+	return out, err
+}
+
+// Count returns how many messages match f.
+func (q *Queue) Count(ctx context.Context, f Filter) (int, error) {
+	var n int
+	err := q.View(ctx, func(tx *Tx) (err error) { n, err = tx.Count(f); return })
+	return n, err
+}
+
+// Get returns one message; ErrNotFound when no message has that id.
+func (q *Queue) Get(ctx context.Context, id ID) (*Message, error) {
+	var m *Message
+	err := q.View(ctx, func(tx *Tx) (err error) { m, err = tx.Get(id); return })
+	return m, err
+}
+
+// Raw returns the RFC 5322 text of a message, nil when it was not kept (imported
+// from JSON); ErrNotFound when no message has that id.
+func (q *Queue) Raw(ctx context.Context, id ID) ([]byte, error) {
+	var b []byte
+	err := q.View(ctx, func(tx *Tx) (err error) { b, err = tx.Raw(id); return })
+	return b, err
+}
+
+// Summary groups the messages matching f by "domain", "sender", "status" or "age".
+func (q *Queue) Summary(ctx context.Context, f Filter, by string) ([]SummaryRow, error) {
+	var rows []SummaryRow
+	err := q.View(ctx, func(tx *Tx) (err error) { rows, err = tx.Summary(f, by); return })
+	return rows, err
+}
+
+// Suggest returns up to limit distinct values of a kind (SuggestID, SuggestSender,
+// SuggestRecipient, SuggestDomain) starting with prefix, sorted, for tab completion.
+func (q *Queue) Suggest(ctx context.Context, kind, prefix string, limit int) ([]string, error) {
+	var out []string
+	err := q.View(ctx, func(tx *Tx) (err error) { out, err = tx.Suggest(kind, prefix, limit); return })
+	return out, err
+}
+
+// Audit returns audit entries, newest first.
+func (q *Queue) Audit(ctx context.Context, aq AuditQuery) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := q.View(ctx, func(tx *Tx) (err error) { out, err = tx.Audit(aq); return })
+	return out, err
+}
+
+// Enqueue queues a new message with the queue's schedule: recipients are grouped
+// by domain, the size is computed from raw, and the id is new.
+func (q *Queue) Enqueue(ctx context.Context, env Envelope, raw []byte) (*Message, error) {
+	var m *Message
+	err := q.Update(ctx, func(tx *Tx) (err error) { m, err = tx.Enqueue(env, raw); return })
+	return m, err
+}
+
+// Retry reschedules the pending domains of the selected messages (see RetryRequest).
+func (q *Queue) Retry(ctx context.Context, r RetryRequest) (Result, error) {
+	var res Result
+	err := q.writeVerb(ctx, r.DryRun, func(tx *Tx) (err error) { res, err = tx.Retry(r); return })
+	return res, err
+}
+
+// Cancel removes the selected messages, or cancels some of their recipients
+// (see CancelRequest).
+func (q *Queue) Cancel(ctx context.Context, r CancelRequest) (Result, error) {
+	var res Result
+	err := q.writeVerb(ctx, r.DryRun, func(tx *Tx) (err error) { res, err = tx.Cancel(r); return })
+	return res, err
+}
+
+// ImportJSON reads JSON Lines in either Stalwart message shape and queues every
+// message, keeping its id, in one transaction: a bad line (named by its number)
+// leaves the queue unchanged.
+func (q *Queue) ImportJSON(ctx context.Context, r io.Reader) (Result, error) {
+	var res Result
+	err := q.Update(ctx, func(tx *Tx) (err error) { res, err = tx.ImportJSON(r); return })
+	return res, err
+}
+
+// ImportEML queues an RFC 5322 message. With env nil the envelope comes from the
+// headers (see Tx.ImportEML).
+func (q *Queue) ImportEML(ctx context.Context, raw []byte, env *Envelope) (*Message, error) {
+	var m *Message
+	err := q.Update(ctx, func(tx *Tx) (err error) { m, err = tx.ImportEML(raw, env); return })
+	return m, err
+}
+
+// LoadDemo queues the six messages of stalwart-cli's documented session (reset to
+// their documented state when already present) and n generated messages,
+// deterministic for a seed.
+func (q *Queue) LoadDemo(ctx context.Context, n int, seed int64) (Result, error) {
+	var res Result
+	err := q.Update(ctx, func(tx *Tx) (err error) { res, err = tx.LoadDemo(n, seed); return })
+	return res, err
+}
+
+// writeVerb runs fn in a write transaction that is rolled back when dryRun.
+func (q *Queue) writeVerb(ctx context.Context, dryRun bool, fn func(tx *Tx) error) error {
+	if dryRun {
+		return q.Preview(ctx, fn)
+	}
+	return q.Update(ctx, fn)
+}
+
+// clock returns the current time in whole seconds, UTC.
+func (q *Queue) clock() time.Time { return q.now().UTC().Truncate(time.Second) }

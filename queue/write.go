@@ -1,0 +1,695 @@
+package queue
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Message ids for new messages have Stalwart's snowflake shape: milliseconds
+// since snowflakeEpoch shifted left by 21 bits, a 12-bit sequence shifted by 9,
+// and a 9-bit node number (0 here).
+var snowflakeEpoch = time.Unix(1632280000, 0) // 2021-09-22T03:06:40Z
+
+// Snowflake returns the id Stalwart would give a message queued at t with
+// sequence number seq (0-4095) on node 0.
+func Snowflake(t time.Time, seq int) ID {
+	ms := t.Sub(snowflakeEpoch).Milliseconds()
+	if ms < 0 {
+		ms = 0
+	}
+	return ID(uint64(ms)<<21 | uint64(seq&0xFFF)<<9)
+}
+
+// inserter writes whole messages in batches of multi-row INSERTs (one
+// statement per table per batch), the fast path for imports; every verb that
+// adds messages (Enqueue, ImportJSON, ImportEML, LoadDemo) goes through it.
+// Buffered messages are written by flush (called by add when the batch is full
+// and by finish).
+type inserter struct {
+	tx    *Tx
+	stmts map[string]*sql.Stmt // by table and row count
+	last  ID                   // the highest id given out or seen
+	ids   []ID
+	seen  map[ID]int // ids added by this inserter, with their line numbers
+
+	buf                   []*Message
+	lines                 []int
+	msgs, doms, rcpts, bs [][]any
+
+	bulk    bool              // may switch to bulk loading (imports)
+	checked bool              // the switch was considered
+	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
+}
+
+// bulkAfter is how many messages an import adds before it considers bulk
+// loading: when it has added at least as many messages as the queue held,
+// the secondary indexes are dropped and rebuilt (sorted, much faster than
+// growing them row by row) when the import ends, in the same transaction.
+
+const bulkAfter = 20000
+
+// insertBatch is how many messages an inserter buffers; insertChunk is how many
+// rows one INSERT statement writes.
+const (
+	insertBatch = 256
+	insertChunk = 64
+)
+
+var insertCols = map[string]string{
+	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due",
+	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires",
+	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt",
+	"bodies":     "msg_id, raw",
+}
+
+func (tx *Tx) newInserter() (*inserter, error) {
+	ins := &inserter{tx: tx, stmts: map[string]*sql.Stmt{}, seen: map[ID]int{}}
+	var last, maxID sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages)").Scan(&last, &maxID); err != nil {
+		return nil, err
+	}
+	ins.last = ID(max(last.Int64, maxID.Int64))
+	return ins, nil
+}
+
+func (ins *inserter) close() {
+	for _, s := range ins.stmts {
+		s.Close()
+	}
+}
+
+// newID gives out an id for a message created at t: the snowflake of t, or
+// the next sequence slot after the highest id so far, whichever is larger, so
+// ids grow strictly even within one millisecond and across processes (the
+// write transaction serialises them).
+func (ins *inserter) newID(t time.Time) ID {
+	id := Snowflake(t, 0)
+	if next := ins.last | 511 + 1; next > id {
+		id = next
+	}
+	ins.last = id
+	return id
+}
+
+// finish writes what is buffered and records the highest id given out, so that
+// an id is never reused even after its message is removed.
+func (ins *inserter) finish() error {
+	if err := ins.flush(); err != nil {
+		return err
+	}
+	for name, sql := range ins.dropped {
+		if _, err := ins.tx.tx.ExecContext(ins.tx.ctx, sql); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", name, err)
+		}
+		delete(ins.dropped, name)
+	}
+	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, "INSERT INTO meta(key, value) VALUES('last_id', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", int64(ins.last))
+	return err
+}
+
+// lineError names the input line of a message when known.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// add buffers a normalized message and its raw text (nil = not kept); line is
+// its input line for error messages (0 = none).
+func (ins *inserter) add(m *Message, raw []byte, line int) error {
+	if prev, dup := ins.seen[m.ID]; dup {
+		err := fmt.Errorf("message %s appears twice", m.ID)
+		if prev > 0 {
+			err = fmt.Errorf("message %s appears twice (first on line %d)", m.ID, prev)
+		}
+		return err
+	}
+	ins.seen[m.ID] = line
+	rpLC := strings.ToLower(m.ReturnPath)
+	var due any
+	if d := m.Due(); !d.IsZero() {
+		due = d.Unix()
+	}
+	id := int64(m.ID)
+	ins.msgs = append(ins.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, nullStr(m.EnvID), m.Priority, due})
+	ri := 0
+	for di, d := range m.Domains {
+		ins.doms = append(ins.doms, []any{id, di, d.Name, int(d.Status), nullStr(d.Details), d.RetryNum, d.Due.Unix(), nullTime(d.NotifyAt), d.Expires.Unix()})
+		for _, r := range d.Recipients {
+			lc := strings.ToLower(r.Address)
+			ins.rcpts = append(ins.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int(r.Status), r.Code, nullStr(r.Enhanced), nullStr(r.Message), nullStr(r.ORCPT)})
+			ri++
+		}
+	}
+	if raw != nil {
+		ins.bs = append(ins.bs, []any{id, raw})
+	}
+	ins.buf = append(ins.buf, m)
+	ins.lines = append(ins.lines, line)
+	if m.ID > ins.last {
+		ins.last = m.ID
+	}
+	ins.ids = append(ins.ids, m.ID)
+	if len(ins.buf) >= insertBatch {
+		if err := ins.flush(); err != nil {
+			return err
+		}
+		if ins.bulk && !ins.checked && len(ins.ids) >= bulkAfter {
+			return ins.considerBulk()
+		}
+	}
+	return nil
+}
+
+// considerBulk drops the secondary indexes when the import is at least as big
+// as what the queue held; finish rebuilds them.
+func (ins *inserter) considerBulk() error {
+	ins.checked = true
+	ctx := ins.tx.ctx
+	var n int
+	if err := ins.tx.tx.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&n); err != nil {
+		return err
+	}
+	if len(ins.ids) < n-len(ins.ids) {
+		return nil
+	}
+	rows, err := ins.tx.tx.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('messages', 'domains', 'recipients')")
+	if err != nil {
+		return err
+	}
+	idx := map[string]string{}
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			rows.Close()
+			return err
+		}
+		idx[name] = sql
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	ins.dropped = map[string]string{}
+	for name, sql := range idx {
+		if _, err := ins.tx.tx.ExecContext(ctx, "DROP INDEX "+name); err != nil {
+			return err
+		}
+		ins.dropped[name] = sql
+	}
+	return nil
+}
+
+// flush writes the buffered messages.
+func (ins *inserter) flush() error {
+	if len(ins.buf) == 0 {
+		return nil
+	}
+	if err := ins.tx.ctx.Err(); err != nil {
+		return err
+	}
+	for _, t := range []struct {
+		table string
+		rows  [][]any
+	}{{"messages", ins.msgs}, {"domains", ins.doms}, {"recipients", ins.rcpts}, {"bodies", ins.bs}} {
+		for i := 0; i < len(t.rows); i += insertChunk {
+			chunk := t.rows[i:min(i+insertChunk, len(t.rows))]
+			if err := ins.exec(t.table, chunk); err != nil {
+				if t.table == "messages" && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+					return ins.duplicate(chunk, i)
+				}
+				return err
+			}
+		}
+	}
+	ins.buf, ins.lines = ins.buf[:0], ins.lines[:0]
+	ins.msgs, ins.doms, ins.rcpts, ins.bs = ins.msgs[:0], ins.doms[:0], ins.rcpts[:0], ins.bs[:0]
+	return nil
+}
+
+func (ins *inserter) exec(table string, rows [][]any) error {
+	key := fmt.Sprint(table, len(rows))
+	stmt, ok := ins.stmts[key]
+	if !ok {
+		ncol := len(rows[0])
+		one := "(" + placeholders(ncol) + ")"
+		q := "INSERT INTO " + table + "(" + insertCols[table] + ") VALUES " + strings.Repeat(one+",", len(rows)-1) + one
+		var err error
+		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
+			return err
+		}
+		ins.stmts[key] = stmt
+	}
+	args := make([]any, 0, len(rows)*len(rows[0]))
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	_, err := stmt.ExecContext(ins.tx.ctx, args...)
+	return err
+}
+
+// duplicate finds which message of a failed chunk is already queued.
+func (ins *inserter) duplicate(chunk [][]any, offset int) error {
+	for k, row := range chunk {
+		var one int
+		err := ins.tx.tx.QueryRowContext(ins.tx.ctx, "SELECT 1 FROM messages WHERE id = ?", row[0]).Scan(&one)
+		if err == nil {
+			e := fmt.Errorf("message %s is already in the queue", ID(row[0].(int64)))
+			if line := ins.lines[offset+k]; line > 0 {
+				return &lineError{line, e}
+			}
+			return e
+		}
+	}
+	return fmt.Errorf("a message id is already in the queue")
+}
+
+// normalize checks a message about to be stored and brings it to the stored
+// form: lower-case domain names, one domain per name, recipients deduplicated
+// case-insensitively, times in whole seconds, missing times from the schedule.
+func (q *Queue) normalize(m *Message) error {
+	if uint64(m.ID) > math.MaxInt64 || m.ID == 0 {
+		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
+	}
+	m.ReturnPath = strings.TrimSpace(m.ReturnPath)
+	if m.ReturnPath == "<>" {
+		m.ReturnPath = ""
+	}
+	if m.Created.IsZero() {
+		m.Created = q.clock()
+	}
+	m.Created = m.Created.UTC().Truncate(time.Second)
+	if m.Size < 0 {
+		return fmt.Errorf("message %s: negative size %d", m.ID, m.Size)
+	}
+	if len(m.Domains) == 0 {
+		return fmt.Errorf("message %s has no recipients", m.ID)
+	}
+	seenDom := map[string]int{}
+	seenRcpt := map[string]bool{}
+	var doms []Domain
+	for _, d := range m.Domains {
+		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
+		if d.Name == "" && len(d.Recipients) > 0 {
+			d.Name = domainOf(d.Recipients[0].Address)
+		}
+		if d.Name == "" {
+			return fmt.Errorf("message %s: a recipient domain has no name", m.ID)
+		}
+		if d.Status < Scheduled || d.Status > PermFail {
+			return fmt.Errorf("message %s: domain %s: invalid status %d", m.ID, d.Name, d.Status)
+		}
+		if d.Due.IsZero() {
+			d.Due = m.Created
+		}
+		if d.Expires.IsZero() {
+			d.Expires = m.Created.Add(q.sched.Expire)
+		}
+		d.Due = d.Due.UTC().Truncate(time.Second)
+		d.Expires = d.Expires.UTC().Truncate(time.Second)
+		if !d.NotifyAt.IsZero() {
+			d.NotifyAt = d.NotifyAt.UTC().Truncate(time.Second)
+		}
+		var rcpts []Recipient
+		for _, r := range d.Recipients {
+			r.Address = strings.TrimSpace(r.Address)
+			lc := strings.ToLower(r.Address)
+			if lc == "" {
+				return fmt.Errorf("message %s: domain %s has an empty recipient address", m.ID, d.Name)
+			}
+			if r.Status < Scheduled || r.Status > PermFail {
+				return fmt.Errorf("message %s: recipient %s: invalid status %d", m.ID, r.Address, r.Status)
+			}
+			if seenRcpt[lc] {
+				continue
+			}
+			seenRcpt[lc] = true
+			rcpts = append(rcpts, r)
+		}
+		d.Recipients = rcpts
+		if k, ok := seenDom[d.Name]; ok {
+			doms[k].Recipients = append(doms[k].Recipients, d.Recipients...)
+			continue
+		}
+		seenDom[d.Name] = len(doms)
+		doms = append(doms, d)
+	}
+	m.Domains = doms
+	return nil
+}
+
+// audit records a change in the current transaction.
+func (tx *Tx) audit(verb, text string, ids []ID) error {
+	sorted := ids
+	if !slices.IsSorted(ids) {
+		sorted = slices.Clone(ids)
+		slices.Sort(sorted)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO audit(at, user, source, verb, filter, count, ids) VALUES(?,?,?,?,?,?,?)",
+		tx.q.now().UnixMilli(), tx.q.user, SourceOf(tx.ctx), verb, text, len(ids), encodeIDs(sorted))
+	return err
+}
+
+// checkAddress validates an envelope address (without angle brackets).
+func checkAddress(what, a string) (string, error) {
+	a = strings.TrimSpace(a)
+	if len(a) > 2 && a[0] == '<' && a[len(a)-1] == '>' {
+		a = a[1 : len(a)-1]
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 || at == len(a)-1 || strings.ContainsAny(a, " \t\r\n<>,") {
+		return "", fmt.Errorf("invalid %s %q: want an address such as bill@example.net", what, a)
+	}
+	return a, nil
+}
+
+// Enqueue queues a new message with the queue's schedule: the first attempt is
+// due now, the first delay notice after Schedule.Notify[0], expiry after
+// Schedule.Expire. Recipients are grouped by domain in the order first seen (a
+// repeated address is kept once), the size is len(raw), raw is kept.
+func (tx *Tx) Enqueue(env Envelope, raw []byte) (*Message, error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, err
+	}
+	m, err := tx.q.envelopeMessage(env, raw)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	ins, err := tx.newInserter()
+	if err != nil {
+		return nil, tx.q.fileError("enqueue", err)
+	}
+	defer ins.close()
+	m.ID = ins.newID(tx.q.now())
+	if err := tx.q.normalize(m); err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	if raw == nil {
+		raw = []byte{}
+	}
+	if err := ins.add(m, raw, 0); err != nil {
+		return nil, tx.q.fileError("enqueue", err)
+	}
+	if err := ins.finish(); err != nil {
+		return nil, tx.q.fileError("enqueue", err)
+	}
+	sender := m.ReturnPath
+	if sender == "" {
+		sender = "<>"
+	}
+	text := fmt.Sprintf("sender=%s recipients=%d size=%d", quoteValue(sender), len(m.Recipients()), m.Size)
+	if err := tx.audit("enqueue", text, []ID{m.ID}); err != nil {
+		return nil, tx.q.fileError("enqueue", err)
+	}
+	return m, nil
+}
+
+// envelopeMessage builds a new message from an envelope, scheduled from now.
+func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
+	sender := strings.TrimSpace(env.Sender)
+	if sender == "<>" {
+		sender = ""
+	}
+	if sender != "" {
+		var err error
+		if sender, err = checkAddress("sender", sender); err != nil {
+			return nil, fmt.Errorf("%w, or <> for a bounce", err)
+		}
+	}
+	if len(env.Recipients) == 0 {
+		return nil, fmt.Errorf("no recipients: a message needs at least one")
+	}
+	now := q.clock()
+	m := &Message{ReturnPath: sender, Created: now, Size: int64(len(raw)), EnvID: env.EnvID, Priority: env.Priority}
+	var notify time.Time
+	if len(q.sched.Notify) > 0 {
+		notify = now.Add(q.sched.Notify[0])
+	}
+	for _, er := range env.Recipients {
+		a, err := checkAddress("recipient", er.Address)
+		if err != nil {
+			return nil, err
+		}
+		name := domainOf(a)
+		r := Recipient{Address: a, ORCPT: er.ORCPT}
+		found := false
+		for i := range m.Domains {
+			if m.Domains[i].Name == name {
+				m.Domains[i].Recipients = append(m.Domains[i].Recipients, r)
+				found = true
+			}
+		}
+		if !found {
+			m.Domains = append(m.Domains, Domain{Name: name, Due: now, NotifyAt: notify, Expires: now.Add(q.sched.Expire), Recipients: []Recipient{r}})
+		}
+	}
+	return m, nil
+}
+
+// selTable is the temporary table the bulk verbs collect matched ids in (the
+// writer has one connection, so it is private to the running transaction).
+const selTable = "temp.mqsh_sel"
+
+// selectInto fills selTable with the ids matching f.
+func (tx *Tx) selectInto(f Filter) error {
+	s, err := tx.compile(f, false)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "CREATE TEMP TABLE IF NOT EXISTS mqsh_sel(id INTEGER PRIMARY KEY)"); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable); err != nil {
+		return err
+	}
+	if s.empty {
+		return nil
+	}
+	q, args := s.idsSQL()
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT OR IGNORE INTO "+selTable+"(id) "+q, args...)
+	return err
+}
+
+// selected returns the ids in selTable, ascending.
+func (tx *Tx) selected() ([]ID, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM "+selTable+" ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ID
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, ID(id))
+	}
+	return out, rows.Err()
+}
+
+// breakdown runs a "name, count" query into a map.
+func (tx *Tx) breakdown(q string, args ...any) (map[string]int, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}
+
+const pendingSQL = "(0,2)" // the pending states, Scheduled and TempFail
+
+// refreshDue recomputes messages.due for the messages in selTable.
+func (tx *Tx) refreshDue() error {
+	_, err := tx.tx.ExecContext(tx.ctx, "UPDATE messages SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = messages.id AND d.status IN "+pendingSQL+") WHERE id IN (SELECT id FROM "+selTable+")")
+	return err
+}
+
+// Retry sets the delivery due of the pending (scheduled or temporarily failed)
+// domains of the selected messages, only r.Domain when set, to r.At (zero =
+// now). Expiry is left alone: never shortened, and not extended either; a domain
+// retried after its expiry expires when it comes due. Messages with nothing
+// pending (in r.Domain) are not counted. An empty filter needs Filter.All.
+func (tx *Tx) Retry(r RetryRequest) (Result, error) {
+	res := Result{DryRun: r.DryRun || tx.preview}
+	if err := tx.needWrite("retry"); err != nil {
+		return res, err
+	}
+	if r.Filter.IsEmpty() && !r.Filter.All {
+		return res, fmt.Errorf("retry: %w", ErrEmptyFilter)
+	}
+	at := r.At
+	if at.IsZero() {
+		at = tx.q.clock()
+	}
+	domain := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(r.Domain), "@"))
+	pend := "d.status IN " + pendingSQL
+	var pargs []any
+	if domain != "" {
+		pend += " AND d.name = ?"
+		pargs = append(pargs, domain)
+	}
+	err := tx.savepoint(r.DryRun, func() error {
+		if err := tx.selectInto(r.Filter); err != nil {
+			return err
+		}
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND "+pend+")", pargs...); err != nil {
+			return err
+		}
+		var err error
+		if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM "+selTable+" s CROSS JOIN domains d ON d.msg_id = s.id WHERE "+pend+" GROUP BY d.name", pargs...); err != nil {
+			return err
+		}
+		if res.IDs, err = tx.selected(); err != nil {
+			return err
+		}
+		res.Count = len(res.IDs)
+		if res.Count == 0 {
+			return nil
+		}
+		upd := "UPDATE domains AS d SET due = ? WHERE d.msg_id IN (SELECT id FROM " + selTable + ") AND " + pend
+		if _, err := tx.tx.ExecContext(tx.ctx, upd, append([]any{at.Unix()}, pargs...)...); err != nil {
+			return err
+		}
+		if err := tx.refreshDue(); err != nil {
+			return err
+		}
+		text := r.Filter.String() + ";"
+		if domain != "" {
+			text += " domain=" + quoteValue(domain)
+		}
+		text += " at=" + formatTime(at)
+		return tx.audit("retry", text, res.IDs)
+	})
+	if err != nil {
+		return Result{DryRun: res.DryRun}, tx.verbError("retry", err)
+	}
+	return res, nil
+}
+
+// verbError wraps an error of a write verb: a filter error as it is, SQLite
+// errors in the words of fileError.
+func (tx *Tx) verbError(verb string, err error) error {
+	if ctxErr := tx.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s: %w (nothing was changed)", verb, ctxErr)
+	}
+	return tx.q.fileError(verb, err)
+}
+
+// Cancel removes the selected messages (their bodies too) when r.Recipient is
+// empty. With r.Recipient (matched as Filter.Recipient) the matching pending
+// recipients become permanently failed with code 0 and message "Delivery
+// canceled."; a domain left with no pending recipient becomes Completed when one
+// of its recipients was delivered, else permanently failed with details
+// "Delivery canceled."; a message with nothing pending left is removed. A message
+// is counted when anything in it changed. An empty filter needs Filter.All.
+func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
+	res := Result{DryRun: r.DryRun || tx.preview}
+	if err := tx.needWrite("cancel"); err != nil {
+		return res, err
+	}
+	if r.Filter.IsEmpty() && !r.Filter.All {
+		return res, fmt.Errorf("cancel: %w", ErrEmptyFilter)
+	}
+	var rc string
+	var rargs []any
+	if r.Recipient != "" {
+		p, err := parseAddrPattern(r.Recipient, false)
+		if err != nil {
+			return res, fmt.Errorf("cancel: recipient: %w", err)
+		}
+		switch p.kind {
+		case addrExact:
+			rc, rargs = "r.address_lc = ?", []any{p.value}
+		case addrDomain:
+			rc, rargs = "r.address_lc GLOB ?", []any{"*@" + globEscape(p.value)}
+		case addrGlob:
+			rc, rargs = p.globSQL("r.address_lc")
+		}
+	}
+	err := tx.savepoint(r.DryRun, func() error {
+		if err := tx.selectInto(r.Filter); err != nil {
+			return err
+		}
+		var err error
+		if rc == "" {
+			if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
+				return err
+			}
+			if res.IDs, err = tx.selected(); err != nil {
+				return err
+			}
+			res.Count = len(res.IDs)
+			if res.Count == 0 {
+				return nil
+			}
+			for _, t := range []string{"recipients", "domains", "bodies"} {
+				if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT id FROM "+selTable+")"); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+")"); err != nil {
+				return err
+			}
+			return tx.audit("cancel", r.Filter.String()+";", res.IDs)
+		}
+		match := "r.status IN " + pendingSQL + " AND " + rc
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = mqsh_sel.id AND "+match+")", rargs...); err != nil {
+			return err
+		}
+		if res.Domains, err = tx.breakdown("SELECT d.name, count(DISTINCT r.msg_id) FROM "+selTable+" s CROSS JOIN recipients r ON r.msg_id = s.id CROSS JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE "+match+" GROUP BY d.name", rargs...); err != nil {
+			return err
+		}
+		if res.IDs, err = tx.selected(); err != nil {
+			return err
+		}
+		res.Count = len(res.IDs)
+		if res.Count == 0 {
+			return nil
+		}
+		if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE recipients AS r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, rargs...); err != nil {
+			return err
+		}
+		rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
+		if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE domains AS d SET "+
+			"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
+			"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
+			"WHERE d.msg_id IN (SELECT id FROM "+selTable+") AND d.status IN "+pendingSQL+
+			" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")"); err != nil {
+			return err
+		}
+		gone := "SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN " + pendingSQL + ")"
+		for _, t := range []string{"recipients", "domains", "bodies"} {
+			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN ("+gone+")"); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+") AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = messages.id)"); err != nil {
+			return err
+		}
+		if err := tx.refreshDue(); err != nil {
+			return err
+		}
+		return tx.audit("cancel", r.Filter.String()+"; rcpt="+quoteValue(r.Recipient), res.IDs)
+	})
+	if err != nil {
+		return Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
+	}
+	return res, nil
+}
