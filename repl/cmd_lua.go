@@ -1,4 +1,217 @@
 package repl
 
-// luaCommands declares `run` and `lua` (owned by the Lua work).
-func luaCommands() []*Command { return nil }
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"mqsh/lua"
+	"mqsh/queue"
+)
+
+// The Lua prompt's prompts: a new chunk, and the continuation of an incomplete one.
+const (
+	luaPrompt     = "lua> "
+	luaContPrompt = "...> "
+)
+
+// luaCommands declares `run`, `lua` and `scripts`: policy scripts and Lua
+// one-liners over the queue, each run in one transaction.
+func luaCommands() []*Command {
+	dryRun := Flag{Long: "dry-run",
+		Help: "Run to the end, roll back, and show what would change (counts per verb and per domain)"}
+	timeout := Flag{Long: "timeout", Value: "DURATION", Kind: KindText, Default: "60s",
+		Help: "Stop the script after this long (30s, 5m, 1h; 0 for no limit); its changes are rolled back"}
+	return []*Command{
+		{
+			Path:    []string{"run"},
+			Summary: "Runs a Lua policy script on the queue in one transaction",
+			Flags:   []Flag{dryRun, timeout},
+			Args: []Arg{
+				{Name: "SCRIPT", Required: true, Kind: KindScript},
+				{Name: "ARGS", Repeat: true, Kind: KindText},
+			},
+			Run: runScript,
+		},
+		{
+			Path:    []string{"lua"},
+			Summary: "Runs Lua code on the queue; without CODE in the shell, opens a Lua prompt",
+			Flags:   []Flag{dryRun, timeout},
+			Args:    []Arg{{Name: "CODE", Repeat: true, Kind: KindText}},
+			Run:     runLua,
+		},
+		{
+			Path:    []string{"scripts"},
+			Summary: "Lists the scripts that run finds by name, with their purpose",
+			Run:     runScripts,
+		},
+	}
+}
+
+// scriptDirs returns where scripts are found by name.
+func scriptDirs(env *Env) []string {
+	if env.ScriptDirs != nil {
+		return env.ScriptDirs
+	}
+	return lua.DefaultScriptDirs(os.Getenv)
+}
+
+// luaOptions builds the options shared by run and lua from the flags.
+func luaOptions(env *Env, inv *Invocation) (lua.Options, error) {
+	opts := lua.Options{
+		DryRun:     inv.Set["dry-run"] == "true",
+		Stdout:     env.Stdout,
+		Stderr:     env.Stderr,
+		ScriptDirs: scriptDirs(env),
+		Now:        env.Now,
+	}
+	if v, ok := inv.Set["timeout"]; ok {
+		d, err := parseTimeout(v)
+		if err != nil {
+			return opts, usageFor(inv.Cmd, err.Error())
+		}
+		opts.Timeout = d
+	}
+	return opts, nil
+}
+
+// parseTimeout reads --timeout: a duration such as 30s, 5m or 1h, or 0 for none.
+func parseTimeout(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "0" {
+		return -1, nil
+	}
+	d, err := queue.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid value '%s' for '--timeout': want a duration such as 30s, 5m or 1h, or 0 for no limit", v)
+	}
+	return d, nil
+}
+
+// runScript is `run SCRIPT [ARGS...]`.
+func runScript(ctx context.Context, env *Env, inv *Invocation) error {
+	opts, err := luaOptions(env, inv)
+	if err != nil {
+		return err
+	}
+	sc, err := lua.Find(inv.Args[0], opts.ScriptDirs)
+	if err != nil {
+		return err
+	}
+	opts.Name, opts.Path, opts.Code, opts.Args = sc.Name, sc.Path, sc.Code, inv.Args[1:]
+	rep, err := lua.Run(ctx, env.Queue, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stderr, rep.Summary())
+	return nil
+}
+
+// runLua is `lua CODE` (the words are joined by spaces), or the Lua prompt
+// when no code is given in the shell.
+func runLua(ctx context.Context, env *Env, inv *Invocation) error {
+	opts, err := luaOptions(env, inv)
+	if err != nil {
+		return err
+	}
+	opts.Name = "lua"
+	if len(inv.Args) == 0 {
+		if !env.Interactive || env.Input == nil {
+			return usageFor(inv.Cmd, "missing argument CODE (the Lua prompt opens only in the shell)")
+		}
+		return luaPromptLoop(ctx, env, opts)
+	}
+	opts.Code = strings.Join(inv.Args, " ")
+	rep, err := lua.Run(ctx, env.Queue, opts)
+	if err != nil {
+		return err
+	}
+	if rep.Changed() || rep.DryRun {
+		fmt.Fprintln(env.Stderr, rep.Summary())
+	}
+	return nil
+}
+
+// luaPromptLoop reads Lua chunks at `lua> ` until .exit or Ctrl-D. A chunk
+// that ends early continues on the next line at `...> `. Each chunk runs in its
+// own transaction; globals live on from chunk to chunk; an expression's values
+// are printed. Ctrl-C at the prompt drops the chunk being typed; Ctrl-C while a
+// chunk runs rolls it back and leaves the Lua prompt.
+func luaPromptLoop(ctx context.Context, env *Env, opts lua.Options) error {
+	sess := lua.NewSession(env.Queue, opts)
+	defer sess.Close()
+	fmt.Fprintln(env.Stderr, "Lua prompt: each chunk runs in its own transaction. Type .exit or press Ctrl-D to leave.")
+	var buf strings.Builder
+	for {
+		prompt := luaPrompt
+		if buf.Len() > 0 {
+			prompt = luaContPrompt
+		}
+		line, err := env.Input.ReadLine(prompt)
+		switch {
+		case errors.Is(err, ErrInterrupt):
+			buf.Reset()
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return err
+		}
+		if buf.Len() == 0 {
+			switch strings.TrimSpace(line) {
+			case "":
+				continue
+			case ".exit", ".quit":
+				return nil
+			}
+		}
+		buf.WriteString(line)
+		buf.WriteByte('\n')
+		code := buf.String()
+		if lua.Incomplete(code) {
+			continue
+		}
+		buf.Reset()
+		rep, err := sess.Exec(ctx, code)
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stderr, err)
+			continue
+		}
+		if rep.Changed() || rep.DryRun {
+			fmt.Fprintln(env.Stderr, rep.Summary())
+		}
+	}
+}
+
+// runScripts is `scripts`: the names run accepts, where each comes from, and
+// the first line of its header.
+func runScripts(_ context.Context, env *Env, inv *Invocation) error {
+	if len(inv.Args) > 0 {
+		return usageFor(inv.Cmd, fmt.Sprintf("unexpected argument '%s'", inv.Args[0]))
+	}
+	dirs := scriptDirs(env)
+	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
+	for _, name := range lua.Names(dirs) {
+		sc, err := lua.Find(name, dirs)
+		if err != nil {
+			continue
+		}
+		from := sc.Path
+		if from == "" {
+			from = "(built in)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, lua.Describe(sc.Code), from)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "Scripts are looked for in %s, then among the built-in ones.\n", strings.Join(dirs, ", "))
+	return nil
+}

@@ -45,6 +45,7 @@ type Flag struct {
 	Kind    Kind
 	Default string // "" = none
 	Hidden  bool   // accepted but not listed in help
+	Repeat  bool   // may be given more than once; every value is in Invocation.Lists
 }
 
 // Arg declares the positional arguments of a command.
@@ -53,6 +54,7 @@ type Arg struct {
 	Required bool   // at least one
 	Repeat   bool   // may repeat ("...")
 	Kind     Kind
+	Help     string // one line for the README's reference; --help lists the name alone, as clap does
 }
 
 // Command is one entry of the command table. The table drives the command line,
@@ -69,9 +71,10 @@ type Command struct {
 // Invocation is a parsed command line for one Command.
 type Invocation struct {
 	Cmd   *Command
-	Words []string          // the words as typed, after the command path
-	Set   map[string]string // long flag name -> value ("true" for booleans), only flags given
-	Args  []string          // positional arguments
+	Words []string            // the words as typed, after the command path
+	Set   map[string]string   // long flag name -> value ("true" for booleans), only flags given
+	Lists map[string][]string // long flag name -> every value given, for flags with Repeat
+	Args  []string            // positional arguments
 }
 
 // Env is what a command runs with: injected streams, the open queue and the clock.

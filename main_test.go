@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite the cmp files of testdata/script from the actual output")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"mqsh": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script: mqsh as a
+// program, on real SQLite queues in each script's work folder, with the clock
+// fixed at 2023-03-01T12:00:00Z.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		UpdateScripts:       *update,
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("HOME", filepath.Join(e.WorkDir, "home"))
+			e.Setenv("MQSH_NOW", "2023-03-01T12:00:00Z")
+			e.Setenv("MQSH_URL", filepath.Join(e.WorkDir, "queue.db"))
+			e.Setenv("MQSH_NOHISTORY", "1")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// exitcode N PROGRAM ARGS... runs a program and checks its exit code.
+			"exitcode": func(ts *testscript.TestScript, neg bool, args []string) {
+				if neg || len(args) < 2 {
+					ts.Fatalf("usage: exitcode N PROGRAM [ARGS...]")
+				}
+				err := ts.Exec(args[1], args[2:]...)
+				code := 0
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					code = ee.ExitCode()
+				} else if err != nil {
+					ts.Fatalf("%s: %v", args[1], err)
+				}
+				if strconv.Itoa(code) != args[0] {
+					ts.Fatalf("%s exited with %d, want %s", args[1], code, args[0])
+				}
+			},
+		},
+	})
+}

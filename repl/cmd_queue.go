@@ -1,0 +1,673 @@
+package repl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mqsh/queue"
+)
+
+// The queue commands: stalwart-cli's list, status, retry and cancel, and
+// mqsh's own summary, raw, add, import, demo and audit.
+
+const (
+	defaultPageSize = 20   // rows per page of `queue list`, as stalwart-cli
+	machineChunk    = 1000 // messages fetched at a time for json, csv and ids
+	dryRunRows      = 10   // rows a dry run shows as a table
+)
+
+func now(env *Env) time.Time {
+	if env.Now == nil {
+		return time.Now()
+	}
+	return env.Now()
+}
+
+// formatOf returns the --format value, checked against the allowed ones.
+func formatOf(inv *Invocation, allowed []string) (string, error) {
+	v, ok := inv.Set["format"]
+	if !ok {
+		return "table", nil
+	}
+	v = strings.ToLower(v)
+	if !slices.Contains(allowed, v) {
+		return "", usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--format <FORMAT>': want %s", inv.Set["format"], orList(allowed)))
+	}
+	return v, nil
+}
+
+// orList writes "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// intFlag reads an integer flag; def when absent.
+func intFlag(inv *Invocation, name string, def, min int) (int, error) {
+	v, ok := inv.Set[name]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min {
+		return 0, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': want a whole number of at least %d", v, name, min))
+	}
+	return n, nil
+}
+
+// timeFlag reads a time flag with queue.ParseTime; zero when absent.
+func timeFlag(env *Env, inv *Invocation, name string) (time.Time, error) {
+	v, ok := inv.Set[name]
+	if !ok {
+		return time.Time{}, nil
+	}
+	t, err := queue.ParseTime(v, now(env))
+	if err != nil {
+		return time.Time{}, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': %v", v, name, err))
+	}
+	return t, nil
+}
+
+// filterOf builds the filter from the filter flags the command declares.
+func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
+	f := queue.Filter{
+		Sender:    inv.Set["sender"],
+		Recipient: inv.Set["rcpt"],
+		Domain:    inv.Set["domain"],
+		All:       inv.Set["all"] == "true",
+	}
+	for _, t := range []struct {
+		flag string
+		dst  *time.Time
+	}{
+		{"before", &f.DueBefore}, {"after", &f.DueAfter},
+		{"created-before", &f.CreatedBefore}, {"created-after", &f.CreatedAfter},
+	} {
+		v, err := timeFlag(env, inv, t.flag)
+		if err != nil {
+			return f, err
+		}
+		*t.dst = v
+	}
+	if v, ok := inv.Set["status"]; ok {
+		for _, word := range strings.Split(v, ",") {
+			s, err := queue.ParseStatus(word)
+			if err != nil {
+				return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--status': %v", v, err))
+			}
+			if !slices.Contains(f.Status, s) {
+				f.Status = append(f.Status, s)
+			}
+		}
+	}
+	return f, nil
+}
+
+// idsOf parses the id arguments; "-" reads ids from standard input, one per
+// line (blank lines and # comments skipped). Every id is checked before
+// anything runs. texts holds each id as typed. given says ids were asked for.
+func idsOf(env *Env, args []string) (ids []queue.ID, texts []string, given bool, err error) {
+	seen := map[queue.ID]bool{}
+	add := func(s string) error {
+		id, err := queue.ParseID(s)
+		if err != nil {
+			return plainf("Failed to parse id %q.", s)
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+			texts = append(texts, s)
+		}
+		return nil
+	}
+	for _, a := range args {
+		given = true
+		if a != "-" {
+			if err := add(a); err != nil {
+				return nil, nil, true, err
+			}
+			continue
+		}
+		if env.Stdin == nil {
+			return nil, nil, true, errors.New("no standard input to read ids from")
+		}
+		sc := bufio.NewScanner(env.Stdin)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if err := add(line); err != nil {
+				return nil, nil, true, err
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, nil, true, fmt.Errorf("read ids from standard input: %w", err)
+		}
+	}
+	return ids, texts, given, nil
+}
+
+func runList(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, messageFormats)
+	if err != nil {
+		return err
+	}
+	f, err := filterOf(env, inv)
+	if err != nil {
+		return err
+	}
+	size, err := intFlag(inv, "page-size", defaultPageSize, 0)
+	if err != nil {
+		return err
+	}
+	size = max(size, 1)
+	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
+	if format != "table" {
+		chunk = machineChunk
+	}
+	w := newMessageWriter(env, format)
+	total, quit := 0, false
+	var after queue.ID
+	for {
+		// One row more than a page tells whether another page follows.
+		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: chunk + 1})
+		if err != nil {
+			return fmt.Errorf("list messages: %w", err)
+		}
+		more := len(msgs) > chunk
+		if more {
+			msgs = msgs[:chunk]
+		}
+		if err := w.write(msgs); err != nil {
+			return err
+		}
+		total += len(msgs)
+		if !more {
+			break
+		}
+		after = msgs[len(msgs)-1].ID
+		if paging {
+			fmt.Fprintln(env.Stderr, "\n--- Press any key to continue or 'q' to exit ---")
+			k, err := env.ReadKey()
+			if errors.Is(err, ErrInterrupt) || err == nil && (k == 'q' || k == 'Q') {
+				quit = true
+				break
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	if quit {
+		if total, err = env.Queue.Count(ctx, f); err != nil {
+			return fmt.Errorf("count messages: %w", err)
+		}
+	}
+	fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
+	return nil
+}
+
+func runStatus(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, messageFormats)
+	if err != nil {
+		return err
+	}
+	ids, texts, _, err := idsOf(env, inv.Args)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return errNoMessages
+	}
+	w := newMessageWriter(env, format)
+	for i, id := range ids {
+		m, err := env.Queue.Get(ctx, id)
+		if errors.Is(err, queue.ErrNotFound) {
+			m = nil
+		} else if err != nil {
+			return fmt.Errorf("get message %s: %w", id, err)
+		}
+		if format == "table" {
+			fmt.Fprintln(env.Stderr)
+			if _, err := io.WriteString(env.Stdout, StatusTable(texts[i], m, env.Color)); err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stderr)
+			continue
+		}
+		if m == nil {
+			fmt.Fprintf(env.Stderr, "Message %s not found.\n", id)
+			continue
+		}
+		if err := w.write([]queue.Message{*m}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// selection is what retry and cancel act on: the filter flags and the ids.
+type selection struct {
+	filter queue.Filter
+	ids    []queue.ID // ids given, in order
+	given  bool       // ids were given (perhaps none came from stdin)
+}
+
+func selectionOf(env *Env, inv *Invocation) (selection, error) {
+	f, err := filterOf(env, inv)
+	if err != nil {
+		return selection{}, err
+	}
+	ids, _, given, err := idsOf(env, inv.Args)
+	if err != nil {
+		return selection{}, err
+	}
+	if given && len(ids) == 0 {
+		return selection{}, errNoMessages
+	}
+	f.IDs = ids
+	if f.IsEmpty() && !f.All {
+		return selection{}, emptySelection(inv)
+	}
+	return selection{filter: f, ids: ids, given: given}, nil
+}
+
+func emptySelection(inv *Invocation) error {
+	return usageFor(inv.Cmd, "nothing selected: give message ids ('-' reads them from standard input), a filter such as --sender, or --all")
+}
+
+// changeWords are the messages of a mutating command.
+type changeWords struct {
+	done   string // "Successfully rescheduled %d message(s)."
+	unable string // " Unable to reschedule id(s): %s."
+	would  string // "Dry run: would reschedule %d message(s); nothing was changed."
+	none   string // "nothing was rescheduled"
+}
+
+var (
+	retryWords = changeWords{
+		done:   "Successfully rescheduled %d message(s).",
+		unable: " Unable to reschedule id(s): %s.",
+		would:  "Dry run: would reschedule %d message(s); nothing was changed.",
+		none:   "nothing was rescheduled",
+	}
+	cancelWords = changeWords{
+		done:   "Cancelled delivery of %d message(s).",
+		unable: " Unable to cancel delivery for id(s): %s.",
+		would:  "Dry run: would cancel delivery of %d message(s); nothing was changed.",
+		none:   "nothing was cancelled",
+	}
+)
+
+func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, messageFormats)
+	if err != nil {
+		return err
+	}
+	sel, err := selectionOf(env, inv)
+	if err != nil {
+		return err
+	}
+	at, err := timeFlag(env, inv, "time")
+	if err != nil {
+		return err
+	}
+	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
+		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
+	})
+	if errors.Is(err, queue.ErrEmptyFilter) {
+		return emptySelection(inv)
+	}
+	if err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	return reportChange(ctx, env, format, sel, res, retryWords)
+}
+
+func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, messageFormats)
+	if err != nil {
+		return err
+	}
+	sel, err := selectionOf(env, inv)
+	if err != nil {
+		return err
+	}
+	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
+		Filter: sel.filter, Recipient: inv.Set["rcpt"], DryRun: inv.Set["dry-run"] == "true",
+	})
+	if errors.Is(err, queue.ErrEmptyFilter) {
+		return emptySelection(inv)
+	}
+	if err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
+	return reportChange(ctx, env, format, sel, res, cancelWords)
+}
+
+// reportChange prints what retry or cancel did, in stalwart-cli's words, or
+// for a dry run what they would do: the rows, the count and the domains.
+func reportChange(ctx context.Context, env *Env, format string, sel selection, res queue.Result, words changeWords) error {
+	if res.Count == 0 && !sel.given {
+		return errNoMessages
+	}
+	var failed []string
+	if sel.given {
+		changed := make(map[queue.ID]bool, len(res.IDs))
+		for _, id := range res.IDs {
+			changed[id] = true
+		}
+		for _, id := range sel.ids {
+			if !changed[id] {
+				failed = append(failed, id.String())
+			}
+		}
+	}
+	unable := ""
+	if len(failed) > 0 {
+		unable = fmt.Sprintf(words.unable, strings.Join(failed, ", "))
+	}
+	if res.DryRun {
+		if err := showDryRun(ctx, env, format, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "\n"+words.would+"%s\n", res.Count, unable)
+		if len(res.Domains) > 0 {
+			fmt.Fprintf(env.Stderr, "Per domain:\n%s", domainBreakdown(res.Domains))
+		}
+	} else {
+		fmt.Fprintf(env.Stderr, "\n"+words.done+"%s\n", res.Count, unable)
+	}
+	if res.Count == 0 {
+		return &reportedError{err: errors.New(words.none)}
+	}
+	return nil
+}
+
+// showDryRun prints the messages a dry run would change: the first few as a
+// table, all of them in the machine formats.
+func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) error {
+	ids := res.IDs
+	if format == "table" && len(ids) > dryRunRows {
+		ids = ids[:dryRunRows]
+	}
+	w := newMessageWriter(env, format)
+	for len(ids) > 0 {
+		n := min(len(ids), machineChunk)
+		msgs, err := env.Queue.List(ctx, queue.Filter{IDs: ids[:n]}, queue.Page{})
+		if err != nil {
+			return fmt.Errorf("list messages: %w", err)
+		}
+		if err := w.write(msgs); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	if format == "table" && len(res.IDs) > dryRunRows {
+		fmt.Fprintf(env.Stderr, "(the first %d of %d are shown)\n", dryRunRows, len(res.IDs))
+	}
+	return nil
+}
+
+var summaryGroups = []string{"domain", "sender", "status", "age"}
+
+func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, reportFormats)
+	if err != nil {
+		return err
+	}
+	by := "domain"
+	if v, ok := inv.Set["by"]; ok {
+		by = strings.ToLower(v)
+		if !slices.Contains(summaryGroups, by) {
+			return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--by <BY>': want %s", v, orList(summaryGroups)))
+		}
+	}
+	f, err := filterOf(env, inv)
+	if err != nil {
+		return err
+	}
+	rows, err := env.Queue.Summary(ctx, f, by)
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	switch format {
+	case "json":
+		for _, r := range rows {
+			if err := writeJSONLine(env.Stdout, summaryJSON{By: by, Key: r.Key, Count: r.Count, Size: r.Size, Oldest: rfc3339(r.Oldest), Newest: rfc3339(r.Newest)}); err != nil {
+				return err
+			}
+		}
+	case "csv":
+		w := newCSV(env.Stdout, []string{"by", "key", "count", "size", "oldest", "newest"})
+		for _, r := range rows {
+			w.Write([]string{by, r.Key, strconv.Itoa(r.Count), strconv.FormatInt(r.Size, 10), rfc3339(r.Oldest), rfc3339(r.Newest)})
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	default:
+		if len(rows) > 0 {
+			fmt.Fprintln(env.Stderr)
+			io.WriteString(env.Stdout, SummaryTable(by, rows, env.Color))
+			fmt.Fprintln(env.Stderr)
+		}
+		fmt.Fprintf(env.Stderr, "\n%d group(s) found.\n", len(rows))
+	}
+	return nil
+}
+
+func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
+	format, err := formatOf(inv, reportFormats)
+	if err != nil {
+		return err
+	}
+	since, err := timeFlag(env, inv, "since")
+	if err != nil {
+		return err
+	}
+	limit, err := intFlag(inv, "limit", 20, 0)
+	if err != nil {
+		return err
+	}
+	entries, err := env.Queue.Audit(ctx, queue.AuditQuery{Since: since, Verb: inv.Set["verb"], Limit: limit})
+	if err != nil {
+		return fmt.Errorf("read the audit log: %w", err)
+	}
+	switch format {
+	case "json":
+		for _, e := range entries {
+			if err := writeJSONLine(env.Stdout, auditJSON{Seq: e.Seq, At: rfc3339(e.At), User: e.User, Source: e.Source,
+				Verb: e.Verb, Filter: e.Filter, Count: e.Count, IDs: hexIDs(e.IDs)}); err != nil {
+				return err
+			}
+		}
+	case "csv":
+		w := newCSV(env.Stdout, []string{"seq", "at", "user", "source", "verb", "filter", "count", "ids"})
+		for _, e := range entries {
+			w.Write([]string{strconv.FormatInt(e.Seq, 10), rfc3339(e.At), e.User, e.Source, e.Verb, e.Filter,
+				strconv.Itoa(e.Count), strings.Join(hexIDs(e.IDs), " ")})
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
+	default:
+		if len(entries) > 0 {
+			fmt.Fprintln(env.Stderr)
+			io.WriteString(env.Stdout, AuditTable(entries, env.Color))
+			fmt.Fprintln(env.Stderr)
+		}
+		fmt.Fprintf(env.Stderr, "\n%d change(s) found.\n", len(entries))
+	}
+	return nil
+}
+
+func runRaw(ctx context.Context, env *Env, inv *Invocation) error {
+	id, err := queue.ParseID(inv.Args[0])
+	if err != nil {
+		return plainf("Failed to parse id %q.", inv.Args[0])
+	}
+	raw, err := env.Queue.Raw(ctx, id)
+	if errors.Is(err, queue.ErrNotFound) {
+		return fmt.Errorf("message %s not found", id)
+	}
+	if err != nil {
+		return fmt.Errorf("read message %s: %w", id, err)
+	}
+	if raw == nil {
+		return fmt.Errorf("message %s has no stored text", id)
+	}
+	_, err = env.Stdout.Write(raw)
+	return err
+}
+
+// readInput reads a file, or standard input for "-".
+func readInput(env *Env, name string) ([]byte, error) {
+	if name == "-" {
+		if env.Stdin == nil {
+			return nil, errors.New("no standard input to read from")
+		}
+		b, err := io.ReadAll(env.Stdin)
+		if err != nil {
+			return nil, fmt.Errorf("read standard input: %w", err)
+		}
+		return b, nil
+	}
+	return os.ReadFile(name)
+}
+
+// envelopeOf builds an envelope from -s, -r and --env-id; nil when neither
+// -s nor -r is given.
+func envelopeOf(inv *Invocation) (*queue.Envelope, error) {
+	_, hasSender := inv.Set["sender"]
+	rcpts := inv.Lists["rcpt"]
+	if !hasSender && len(rcpts) == 0 {
+		return nil, nil
+	}
+	if !hasSender {
+		return nil, usageFor(inv.Cmd, "missing '--sender <SENDER>' for the given recipients (use '<>' for a bounce)")
+	}
+	if len(rcpts) == 0 {
+		return nil, usageFor(inv.Cmd, "missing '--rcpt <RCPT>' for the given sender")
+	}
+	env := &queue.Envelope{Sender: inv.Set["sender"], EnvID: inv.Set["env-id"]}
+	if env.Sender == "<>" {
+		env.Sender = ""
+	}
+	for _, r := range rcpts {
+		env.Recipients = append(env.Recipients, queue.EnvelopeRecipient{Address: r})
+	}
+	return env, nil
+}
+
+func runAdd(ctx context.Context, env *Env, inv *Invocation) error {
+	e, err := envelopeOf(inv)
+	if err != nil {
+		return err
+	}
+	if e == nil {
+		return usageFor(inv.Cmd, "missing '--sender <SENDER>' and '--rcpt <RCPT>'")
+	}
+	prio, err := intFlag(inv, "priority", 0, -32768)
+	if err != nil {
+		return err
+	}
+	e.Priority = prio
+	raw, err := readInput(env, inv.Args[0])
+	if err != nil {
+		return err
+	}
+	m, err := env.Queue.Enqueue(ctx, *e, raw)
+	if err != nil {
+		return fmt.Errorf("queue message: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, m.ID)
+	return nil
+}
+
+func runImport(ctx context.Context, env *Env, inv *Invocation) error {
+	e, err := envelopeOf(inv)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, name := range inv.Args {
+		n, err := importFile(ctx, env, name, e)
+		total += n
+		if err != nil {
+			if total > 0 {
+				return fmt.Errorf("import %s: %w (%d message(s) from the files before it were imported)", name, err, total)
+			}
+			return fmt.Errorf("import %s: %w", name, err)
+		}
+	}
+	fmt.Fprintf(env.Stderr, "Imported %d message(s).\n", total)
+	return nil
+}
+
+// importFile imports one .eml message or one JSON Lines file ("-" is JSON
+// Lines on standard input).
+func importFile(ctx context.Context, env *Env, name string, e *queue.Envelope) (int, error) {
+	if strings.EqualFold(filepath.Ext(name), ".eml") {
+		raw, err := readInput(env, name)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := env.Queue.ImportEML(ctx, raw, e); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	var r io.Reader = env.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		r = f
+	} else if r == nil {
+		return 0, errors.New("no standard input to read from")
+	}
+	res, err := env.Queue.ImportJSON(ctx, r)
+	return res.Count, err
+}
+
+func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
+	n := 0
+	if len(inv.Args) > 0 {
+		v, err := strconv.Atoi(inv.Args[0])
+		if err != nil || v < 0 {
+			return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '[N]': want a whole number of generated messages", inv.Args[0]))
+		}
+		n = v
+	}
+	seed := int64(1)
+	if v, ok := inv.Set["seed"]; ok {
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", v))
+		}
+		seed = s
+	}
+	res, err := env.Queue.LoadDemo(ctx, n, seed)
+	if err != nil {
+		return fmt.Errorf("load demo data: %w", err)
+	}
+	fmt.Fprintf(env.Stderr, "Loaded %d demo message(s).\n", res.Count)
+	return nil
+}

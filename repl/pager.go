@@ -1,0 +1,32 @@
+package repl
+
+import (
+	"os"
+
+	"github.com/chzyer/readline"
+)
+
+// TerminalReadKey returns a ReadKey for the pager that reads one key from the
+// terminal f in raw mode; nil when f is not a terminal. Ctrl-C gives
+// ErrInterrupt.
+func TerminalReadKey(f *os.File) func() (rune, error) {
+	fd := int(f.Fd())
+	if !readline.IsTerminal(fd) {
+		return nil
+	}
+	return func() (rune, error) {
+		state, err := readline.MakeRaw(fd)
+		if err != nil {
+			return 0, err
+		}
+		defer readline.Restore(fd, state)
+		var b [1]byte
+		if _, err := f.Read(b[:]); err != nil {
+			return 0, err
+		}
+		if b[0] == 3 {
+			return 0, ErrInterrupt
+		}
+		return rune(b[0]), nil
+	}
+}

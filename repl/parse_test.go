@@ -1,0 +1,157 @@
+package repl
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestLookup(t *testing.T) {
+	cmds := Commands()
+	tests := []struct {
+		words []string
+		want  string
+		n     int
+	}{
+		{[]string{"queue", "list", "-s", "x"}, "queue list", 2},
+		{[]string{"list", "-s", "x"}, "queue list", 1},
+		{[]string{"status", "ABC"}, "queue status", 1},
+		{[]string{"queue"}, "queue", 1},
+		{[]string{"queue", "nope"}, "queue", 1},
+		{[]string{"help", "list"}, "help", 1},
+		{[]string{"nope"}, "", 0},
+		{[]string{"List"}, "", 0},
+	}
+	for _, tt := range tests {
+		c, n := Lookup(cmds, tt.words)
+		got := ""
+		if c != nil {
+			got = c.Name()
+		}
+		if got != tt.want || n != tt.n {
+			t.Errorf("Lookup(%q) = %q, %d; want %q, %d", tt.words, got, n, tt.want, tt.n)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	inv, err := Parse([]string{"list", "-s", "bill@example.net", "--rcpt=a@b.c", "-p", "5", "-o", "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"sender": "bill@example.net", "rcpt": "a@b.c", "page-size": "5", "format": "json"}
+	for k, v := range want {
+		if inv.Set[k] != v {
+			t.Errorf("Set[%s] = %q, want %q", k, inv.Set[k], v)
+		}
+	}
+	if len(inv.Set) != len(want) {
+		t.Errorf("Set = %v: only the flags given belong there", inv.Set)
+	}
+
+	// Flags after ids, booleans, "-" as an argument, and values that look like flags.
+	inv, err = Parse([]string{"queue", "retry", "ABC", "-", "--dry-run", "-b", "-3d", "--", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inv.Args, []string{"ABC", "-", "-x"}) || inv.Set["dry-run"] != "true" || inv.Set["before"] != "-3d" {
+		t.Errorf("retry: args %q set %v", inv.Args, inv.Set)
+	}
+	if !slices.Equal(inv.Words, []string{"ABC", "-", "--dry-run", "-b", "-3d", "--", "-x"}) {
+		t.Errorf("Words = %q", inv.Words)
+	}
+
+	// Repeated flags keep every value.
+	inv, err = Parse([]string{"queue", "add", "-s", "a@b.c", "-r", "x@y.z", "--rcpt", "w@y.z", "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inv.Lists["rcpt"], []string{"x@y.z", "w@y.z"}) {
+		t.Errorf("Lists[rcpt] = %q", inv.Lists["rcpt"])
+	}
+
+	// Help.
+	inv, err = Parse([]string{"status", "-h"})
+	if err != nil || inv.Set["help"] != "true" {
+		t.Errorf("status -h: %v %v", inv, err)
+	}
+	if inv, err := Parse(nil); inv != nil || err != nil {
+		t.Errorf("Parse(nil) = %v, %v", inv, err)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		words []string
+		want  []string // substrings of the message
+	}{
+		{[]string{"lst"}, []string{"unknown command 'lst'", "did you mean 'list'?", "Usage: mqsh [OPTIONS] [COMMAND]..."}},
+		{[]string{"queue", "stauts"}, []string{"unknown command 'queue stauts'", "did you mean 'queue status'?"}},
+		{[]string{"xyzzy"}, []string{"unknown command 'xyzzy'\n"}},
+		{[]string{"list", "--sendr", "x"}, []string{"unknown flag '--sendr'", "did you mean '--sender'?", "Usage: mqsh queue list [OPTIONS]", "try 'mqsh queue list --help'"}},
+		{[]string{"list", "--pagesize", "3"}, []string{"did you mean '--page-size'?"}},
+		{[]string{"list", "-x"}, []string{"unknown flag '-x'"}},
+		{[]string{"list", "-s"}, []string{"flag '--sender <SENDER>' needs a value"}},
+		{[]string{"status"}, []string{"missing argument <IDS>...", "Usage: mqsh queue status [OPTIONS] <IDS>..."}},
+		{[]string{"raw"}, []string{"missing argument <ID>"}},
+		{[]string{"raw", "A", "B"}, []string{"unexpected argument 'B'"}},
+		{[]string{"list", "extra"}, []string{"unexpected argument 'extra'"}},
+		{[]string{"list", "--all"}, []string{"unknown flag '--all'"}},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.words)
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			t.Errorf("Parse(%q) = %v, want a usage error", tt.words, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(ue.Msg, w) {
+				t.Errorf("Parse(%q) = %q, want it to contain %q", tt.words, ue.Msg, w)
+			}
+		}
+		if ExitCode(err) != 2 {
+			t.Errorf("Parse(%q): exit code %d, want 2", tt.words, ExitCode(err))
+		}
+	}
+}
+
+func TestClosest(t *testing.T) {
+	cands := []string{"sender", "rcpt", "before", "after", "page-size", "help"}
+	tests := map[string]string{"sendr": "sender", "sedner": "sender", "send": "sender", "rcp": "rcpt", "zzz": "", "befor": "before", "x": ""}
+	for in, want := range tests {
+		if got := closest(in, cands); got != want {
+			t.Errorf("closest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestTableIsWellFormed checks the declarations every caller relies on.
+func TestTableIsWellFormed(t *testing.T) {
+	seen := map[string]bool{}
+	for _, c := range Commands() {
+		if seen[c.Name()] {
+			t.Errorf("%s declared twice", c.Name())
+		}
+		seen[c.Name()] = true
+		if c.Summary == "" || c.Run == nil {
+			t.Errorf("%s: no summary or no Run", c.Name())
+		}
+		longs, shorts := map[string]bool{"help": true}, map[string]bool{"h": true}
+		for _, f := range c.Flags {
+			if longs[f.Long] || f.Short != "" && shorts[f.Short] {
+				t.Errorf("%s: flag --%s/-%s declared twice", c.Name(), f.Long, f.Short)
+			}
+			longs[f.Long], shorts[f.Short] = true, true
+			if f.Help == "" {
+				t.Errorf("%s --%s: no help", c.Name(), f.Long)
+			}
+		}
+		for i, a := range c.Args {
+			if a.Repeat && i != len(c.Args)-1 {
+				t.Errorf("%s: repeated argument %s is not last", c.Name(), a.Name)
+			}
+		}
+	}
+}

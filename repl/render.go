@@ -1,0 +1,481 @@
+package repl
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/jedib0t/go-pretty/v6/table"
+	"github.com/jedib0t/go-pretty/v6/text"
+
+	"mqsh/queue"
+)
+
+// Rendering lives here: the stalwart-cli tables (prettytable's FORMAT_DEFAULT
+// look, reproduced with go-pretty), JSON Lines, CSV and bare ids.
+
+// DateLayout is how every table shows a time: Wed, 1 Mar 2023 11:51:01 +0000, in UTC.
+const DateLayout = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// FormatDate renders t as stalwart-cli does; the zero time is "None".
+func FormatDate(t time.Time) string {
+	if t.IsZero() {
+		return "None"
+	}
+	return t.UTC().Format(DateLayout)
+}
+
+// FormatSize renders a size as stalwart-cli does: always bytes, "1142 B".
+func FormatSize(n int64) string { return strconv.FormatInt(n, 10) + " B" }
+
+// rfc3339 is the machine form of a time; "" for the zero time.
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// sender is the return path as tables show it: <> for a bounce.
+func sender(m *queue.Message) string {
+	if m.ReturnPath == "" {
+		return "<>"
+	}
+	return m.ReturnPath
+}
+
+// clean makes text from the queue safe to print on a terminal: control
+// characters (escape sequences included) become '?', tabs and newlines spaces.
+func clean(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case unicode.IsControl(r) || r == unicode.ReplacementChar:
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// painter colours statuses and bold headers, or does nothing without colour.
+type painter struct{ on bool }
+
+func (p painter) status(s queue.Status, word string) string {
+	if !p.on {
+		return word
+	}
+	c := text.FgCyan
+	switch s {
+	case queue.Completed:
+		c = text.FgGreen
+	case queue.TempFail:
+		c = text.FgYellow
+	case queue.PermFail:
+		c = text.FgRed
+	}
+	return text.Colors{c}.Sprint(word)
+}
+
+func (p painter) bold(s string) string {
+	if !p.on {
+		return s
+	}
+	return text.Colors{text.Bold}.Sprint(s)
+}
+
+func (p painter) boldItalic(s string) string {
+	if !p.on {
+		return s
+	}
+	return text.Colors{text.Bold, text.Italic}.Sprint(s)
+}
+
+// tableRow is one row of a prettytable-style table; a span row is one cell
+// across every column.
+type tableRow struct {
+	cells []string
+	span  bool
+	align text.Align // of a span row
+}
+
+// renderTable draws rows as prettytable's FORMAT_DEFAULT does: +---+ borders, a
+// separator line under every row, one space of padding, left-aligned cells,
+// multi-line cells. Column widths follow prettytable, where a cell spanning n
+// columns needs ceil((width-3)/n) of each. go-pretty draws the table; span
+// rows are drawn in its placeholder lines, because go-pretty sizes merged cells
+// differently. The result ends in a newline.
+func renderTable(rows []tableRow, header []string) string {
+	ncol := len(header)
+	for _, r := range rows {
+		ncol = max(ncol, len(r.cells))
+	}
+	widths := make([]int, ncol)
+	measure := func(cells []string) {
+		for i, c := range cells {
+			widths[i] = max(widths[i], text.LongestLineLen(c))
+		}
+	}
+	measure(header)
+	for _, r := range rows {
+		if !r.span {
+			measure(r.cells)
+		}
+	}
+	for _, r := range rows {
+		if r.span && ncol > 0 {
+			w := max(0, text.LongestLineLen(r.cells[0])-3)
+			each := (w + ncol - 1) / ncol
+			for i := range widths {
+				widths[i] = max(widths[i], each)
+			}
+		}
+	}
+
+	t := table.NewWriter()
+	style := table.StyleDefault
+	style.Format.Header = text.FormatDefault
+	style.Format.HeaderAlign = text.AlignLeft
+	style.Options.SeparateRows = true
+	t.SetStyle(style)
+	configs := make([]table.ColumnConfig, ncol)
+	for i := range configs {
+		configs[i] = table.ColumnConfig{Number: i + 1, WidthMin: widths[i], Align: text.AlignLeft, AlignHeader: text.AlignLeft}
+	}
+	t.SetColumnConfigs(configs)
+	if len(header) > 0 {
+		h := make(table.Row, len(header))
+		for i, c := range header {
+			h[i] = c
+		}
+		t.AppendHeader(h)
+	}
+	for _, r := range rows {
+		row := make(table.Row, ncol)
+		for i := range row {
+			row[i] = ""
+			if !r.span && i < len(r.cells) {
+				row[i] = r.cells[i]
+			}
+		}
+		t.AppendRow(row)
+	}
+	lines := strings.Split(t.Render(), "\n")
+
+	// Draw the span rows over their placeholder lines.
+	inner := 3*(ncol-1) + sum(widths)
+	at := 1
+	if len(header) > 0 {
+		at += height(header) + 1
+	}
+	for _, r := range rows {
+		if r.span && at < len(lines) {
+			lines[at] = "| " + alignText(r.align, r.cells[0], inner) + " |"
+		}
+		if r.span {
+			at += 2
+		} else {
+			at += height(r.cells) + 1
+		}
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// alignText pads s to width as prettytable does (centring puts the odd space
+// on the right).
+func alignText(a text.Align, s string, width int) string {
+	fill := max(0, width-text.StringWidthWithoutEscSequences(s))
+	left := 0
+	switch a {
+	case text.AlignRight:
+		left = fill
+	case text.AlignCenter:
+		left = fill / 2
+	}
+	return strings.Repeat(" ", left) + s + strings.Repeat(" ", fill-left)
+}
+
+func height(cells []string) int {
+	h := 1
+	for _, c := range cells {
+		h = max(h, strings.Count(c, "\n")+1)
+	}
+	return h
+}
+
+func sum(xs []int) int {
+	s := 0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// ListTable renders messages as `queue list` does: ID, Delivery Due, Sender,
+// Recipients (one line each, with the short status), Size.
+func ListTable(msgs []queue.Message, color bool) string {
+	p := painter{on: color}
+	header := []string{p.bold("ID"), p.bold("Delivery Due"), p.bold("Sender"), p.bold("Recipients"), p.bold("Size")}
+	rows := make([]tableRow, 0, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		var rcpts []string
+		for _, d := range m.Domains {
+			for _, r := range d.Recipients {
+				rcpts = append(rcpts, clean(r.Address)+" ("+p.status(r.Status, r.Status.Short())+")")
+			}
+		}
+		rows = append(rows, tableRow{cells: []string{
+			m.ID.String(), FormatDate(m.Due()), clean(sender(m)), strings.Join(rcpts, "\n"), FormatSize(m.Size),
+		}})
+	}
+	return renderTable(rows, header)
+}
+
+// StatusTable renders one message as `queue status` does: the message rows,
+// then per domain a right-aligned domain row, its status, details, retry count,
+// due, notify and expiry times and a nested table of its recipients. idText is
+// the id as the user typed it; m nil gives the "-- Not found --" table.
+func StatusTable(idText string, m *queue.Message, color bool) string {
+	p := painter{on: color}
+	row := func(k, v string) tableRow { return tableRow{cells: []string{p.bold(k), v}} }
+	rows := []tableRow{row("ID", clean(idText))}
+	if m == nil {
+		rows = append(rows, tableRow{cells: []string{"-- Not found --"}, span: true, align: text.AlignCenter})
+		return renderTable(rows, nil)
+	}
+	rows = append(rows, row("Sender", clean(sender(m))), row("Created", FormatDate(m.Created)), row("Size", FormatSize(m.Size)))
+	if m.EnvID != "" {
+		rows = append(rows, row("Env-Id", clean(m.EnvID)))
+	}
+	if m.Priority != 0 {
+		rows = append(rows, row("Priority", strconv.Itoa(m.Priority)))
+	}
+	for _, d := range m.Domains {
+		rows = append(rows, tableRow{cells: []string{p.boldItalic(clean(d.Name))}, span: true, align: text.AlignRight})
+		rows = append(rows,
+			row("Status", p.status(d.Status, d.Status.Long())),
+			row("Details", clean(d.Details)),
+			row("Retry #", strconv.Itoa(d.RetryNum)))
+		if !d.Due.IsZero() {
+			rows = append(rows, row("Delivery Due", FormatDate(d.Due)))
+		}
+		if !d.NotifyAt.IsZero() {
+			rows = append(rows, row("Notify at", FormatDate(d.NotifyAt)))
+		}
+		rows = append(rows, row("Expires", FormatDate(d.Expires)))
+		inner := []tableRow{{cells: []string{p.bold("Address"), p.bold("Status"), p.bold("Details")}}}
+		for _, r := range d.Recipients {
+			inner = append(inner, tableRow{cells: []string{clean(r.Address), p.status(r.Status, r.Status.Long()), clean(r.Details())}})
+		}
+		rows = append(rows, row("Recipients", strings.TrimSuffix(renderTable(inner, nil), "\n")))
+	}
+	return renderTable(rows, nil)
+}
+
+// messageWriter writes messages in one of the machine formats, or as list
+// tables.
+type messageWriter struct {
+	env    *Env
+	format string
+	csv    *csv.Writer
+}
+
+func newMessageWriter(env *Env, format string) *messageWriter {
+	return &messageWriter{env: env, format: format}
+}
+
+// CSVHeader is the header row of the CSV format: one row per recipient, the
+// message columns repeated on each.
+var CSVHeader = []string{"id", "created", "sender", "size", "env_id", "priority",
+	"domain", "domain_status", "retry_num", "next_retry", "next_notify", "expires",
+	"recipient", "status", "code", "enhanced_code", "message", "orcpt"}
+
+// write writes one batch of messages. Tables get the blank stderr lines
+// stalwart-cli prints around them.
+func (w *messageWriter) write(msgs []queue.Message) error {
+	out := w.env.Stdout
+	switch w.format {
+	case "json":
+		for i := range msgs {
+			b, err := msgs[i].MarshalJSON()
+			if err != nil {
+				return fmt.Errorf("encode message %s: %w", msgs[i].ID, err)
+			}
+			if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
+				return err
+			}
+		}
+	case "ids":
+		var b strings.Builder
+		for i := range msgs {
+			b.WriteString(msgs[i].ID.String())
+			b.WriteByte('\n')
+		}
+		_, err := io.WriteString(out, b.String())
+		return err
+	case "csv":
+		if w.csv == nil {
+			w.csv = csv.NewWriter(out)
+			if err := w.csv.Write(CSVHeader); err != nil {
+				return err
+			}
+		}
+		for i := range msgs {
+			for _, rec := range csvRecords(&msgs[i]) {
+				if err := w.csv.Write(rec); err != nil {
+					return err
+				}
+			}
+		}
+		w.csv.Flush()
+		return w.csv.Error()
+	default:
+		if len(msgs) == 0 {
+			return nil
+		}
+		fmt.Fprintln(w.env.Stderr)
+		if _, err := io.WriteString(out, ListTable(msgs, w.env.Color)); err != nil {
+			return err
+		}
+		fmt.Fprintln(w.env.Stderr)
+	}
+	return nil
+}
+
+// newCSV starts a CSV stream with its header row.
+func newCSV(w io.Writer, header []string) *csv.Writer {
+	c := csv.NewWriter(w)
+	c.Write(header)
+	return c
+}
+
+func csvRecords(m *queue.Message) [][]string {
+	base := []string{m.ID.String(), rfc3339(m.Created), m.ReturnPath, strconv.FormatInt(m.Size, 10), m.EnvID, strconv.Itoa(m.Priority)}
+	var out [][]string
+	for _, d := range m.Domains {
+		dom := []string{d.Name, d.Status.Short(), strconv.Itoa(d.RetryNum), rfc3339(d.Due), rfc3339(d.NotifyAt), rfc3339(d.Expires)}
+		for _, r := range d.Recipients {
+			code := ""
+			if r.Code != 0 {
+				code = strconv.Itoa(r.Code)
+			}
+			rec := append(append(append([]string{}, base...), dom...), r.Address, r.Status.Short(), code, r.Enhanced, r.Message, r.ORCPT)
+			out = append(out, rec)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, append(base, make([]string, len(CSVHeader)-len(base))...))
+	}
+	return out
+}
+
+// SummaryTable renders Summary rows.
+func SummaryTable(by string, rows []queue.SummaryRow, color bool) string {
+	p := painter{on: color}
+	key := strings.ToUpper(by[:1]) + by[1:]
+	header := []string{p.bold(key), p.bold("Messages"), p.bold("Size"), p.bold("Oldest"), p.bold("Newest")}
+	var out []tableRow
+	for _, r := range rows {
+		out = append(out, tableRow{cells: []string{clean(r.Key), strconv.Itoa(r.Count), FormatSize(r.Size), FormatDate(r.Oldest), FormatDate(r.Newest)}})
+	}
+	return renderTable(out, header)
+}
+
+// summaryJSON is one Summary row in JSON Lines.
+type summaryJSON struct {
+	By     string `json:"by"`
+	Key    string `json:"key"`
+	Count  int    `json:"count"`
+	Size   int64  `json:"size"`
+	Oldest string `json:"oldest,omitempty"`
+	Newest string `json:"newest,omitempty"`
+}
+
+// AuditTable renders audit entries.
+func AuditTable(entries []queue.AuditEntry, color bool) string {
+	p := painter{on: color}
+	header := []string{p.bold("Seq"), p.bold("At"), p.bold("User"), p.bold("Source"), p.bold("Verb"), p.bold("Filter"), p.bold("Count"), p.bold("IDs")}
+	var rows []tableRow
+	for _, e := range entries {
+		rows = append(rows, tableRow{cells: []string{
+			strconv.FormatInt(e.Seq, 10), FormatDate(e.At), clean(e.User), clean(e.Source), clean(e.Verb),
+			clean(e.Filter), strconv.Itoa(e.Count), shortIDs(e.IDs, 3),
+		}})
+	}
+	return renderTable(rows, header)
+}
+
+// shortIDs lists the first n ids and how many more there are.
+func shortIDs(ids []queue.ID, n int) string {
+	var parts []string
+	for i, id := range ids {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("(+%d more)", len(ids)-n))
+			break
+		}
+		parts = append(parts, id.String())
+	}
+	return strings.Join(parts, " ")
+}
+
+// writeJSONLine writes v as one line of JSON, with <, > and & as they are.
+func writeJSONLine(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// auditJSON is one audit entry in JSON Lines.
+type auditJSON struct {
+	Seq    int64    `json:"seq"`
+	At     string   `json:"at"`
+	User   string   `json:"user"`
+	Source string   `json:"source"`
+	Verb   string   `json:"verb"`
+	Filter string   `json:"filter"`
+	Count  int      `json:"count"`
+	IDs    []string `json:"ids"`
+}
+
+func hexIDs(ids []queue.ID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
+// domainBreakdown lists per-domain counts, largest first, aligned.
+func domainBreakdown(domains map[string]int) string {
+	type kv struct {
+		k string
+		v int
+	}
+	var list []kv
+	w := 0
+	for k, v := range domains {
+		list = append(list, kv{k, v})
+		w = max(w, len(k))
+	}
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].v != list[j].v {
+			return list[i].v > list[j].v
+		}
+		return list[i].k < list[j].k
+	})
+	var b strings.Builder
+	for _, e := range list {
+		fmt.Fprintf(&b, "  %-*s  %d\n", w, clean(e.k), e.v)
+	}
+	return b.String()
+}

@@ -1,0 +1,394 @@
+package repl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/chzyer/readline"
+	"github.com/mattn/go-isatty"
+	"mqsh/queue"
+)
+
+// ShellOptions configure RunShell.
+type ShellOptions struct {
+	// Location is the queue as the user named it (a path or a sqlite: URL),
+	// shown in the banner; its base name is in the prompt. "" = the path of
+	// env.Queue.
+	Location string
+	// HistoryFile keeps the lines typed at the prompt across sessions.
+	// "" = HistoryPath(os.LookupEnv), the per-user default.
+	HistoryFile string
+	// NoHistory keeps no history file (lines are still recalled within the
+	// session).
+	NoHistory bool
+	// Version is shown in the banner; "" = none.
+	Version string
+	// Terminal is the keyboard; nil = os.Stdin. When it is not a terminal the
+	// shell reads lines from it without banner, prompts, editing or
+	// completion, and still carries on after an error.
+	Terminal *os.File
+}
+
+// RunShell runs the interactive shell on env.Queue until the user leaves with
+// exit, quit or Ctrl-D. Lines are read with readline (editing, history, Ctrl-R
+// search, tab completion) and run through the same loop as batch mode, but an
+// error is printed and the shell carries on. Ctrl-C clears the line being
+// typed; while a command runs, it cancels that command and the shell returns to
+// the prompt. RunShell returns nil when the user leaves, or an error when the
+// terminal cannot be set up.
+func RunShell(ctx context.Context, env *Env, opts ShellOptions) error {
+	term := opts.Terminal
+	if term == nil {
+		term = os.Stdin
+	}
+	location := opts.Location
+	if location == "" && env.Queue != nil {
+		location = env.Queue.Path()
+	}
+	prompt := ShellPrompt(location)
+	env.Interactive = true
+
+	var in shellInput
+	if isatty.IsTerminal(term.Fd()) || isatty.IsCygwinTerminal(term.Fd()) {
+		hist := opts.HistoryFile
+		if opts.NoHistory {
+			hist = ""
+		} else if hist == "" {
+			p, err := HistoryPath(os.LookupEnv)
+			if err != nil {
+				fmt.Fprintf(env.Stderr, "mqsh: %v\n", err)
+			}
+			hist = p
+		}
+		if hist != "" {
+			if err := prepareHistoryFile(hist); err != nil {
+				fmt.Fprintf(env.Stderr, "mqsh: %v; history is not kept\n", err)
+				hist = ""
+			}
+		}
+		comp := NewCompleter(Commands(), env)
+		rl, err := newReadlineInput(term, env, prompt, hist, comp)
+		if err != nil {
+			return fmt.Errorf("start the shell: %w", err)
+		}
+		defer rl.Close()
+		in = rl
+		if env.ReadKey == nil && env.Terminal {
+			env.ReadKey = TerminalReadKey(term)
+		}
+		printBanner(ctx, env, location, opts.Version)
+	} else {
+		in = &plainInput{r: bufio.NewReader(term), name: "stdin"}
+	}
+	env.Input = in
+
+	intr := newInterrupter(in, env.Stderr)
+	defer intr.stop()
+	err := Loop(ctx, env, in, LoopOptions{
+		Interactive:    true,
+		KeepGoing:      true,
+		Prompt:         func() string { return prompt },
+		CommandContext: intr.commandContext,
+	})
+	if sig := intr.ended(); sig != nil {
+		return fmt.Errorf("shell ended by signal %v", sig)
+	}
+	return err
+}
+
+// ShellPrompt is the prompt of the shell open on the queue at location:
+// "mqsh queue.db> ".
+func ShellPrompt(location string) string {
+	name := location
+	if rest, ok := strings.CutPrefix(name, "sqlite:"); ok {
+		name = strings.TrimPrefix(rest, "//")
+	}
+	if i := strings.IndexByte(name, '?'); i >= 0 {
+		name = name[:i]
+	}
+	name = filepath.Base(name)
+	if name == "." || name == "/" || name == "" {
+		return "mqsh> "
+	}
+	return "mqsh " + name + "> "
+}
+
+// printBanner tells the user where they are: the queue, how many messages it
+// holds, and how to get help and leave.
+func printBanner(ctx context.Context, env *Env, location, version string) {
+	title := "mqsh, the mail queue shell"
+	if version != "" {
+		title += " " + version
+	}
+	fmt.Fprintln(env.Stderr, title)
+	count := ""
+	if env.Queue != nil {
+		n, err := env.Queue.Count(ctx, queue.Filter{})
+		if err != nil {
+			count = fmt.Sprintf(" (cannot count its messages: %v)", err)
+		} else {
+			count = fmt.Sprintf(" (%d message%s)", n, plural(n))
+		}
+	}
+	fmt.Fprintf(env.Stderr, "Queue: %s%s\n", location, count)
+	fmt.Fprintln(env.Stderr, `Type "help" for the commands, Tab to complete, Ctrl-D or "exit" to leave.`)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// shellInput is the shell's LineReader, which exit and quit can end.
+type shellInput interface {
+	LineReader
+	// EndInput makes the next ReadLine return io.EOF.
+	EndInput()
+}
+
+// readlineInput reads lines at a terminal with chzyer/readline: line editing,
+// history (saved by hand so blank lines and immediate repeats are skipped),
+// Ctrl-R search and tab completion.
+type readlineInput struct {
+	rl     *readline.Instance
+	prompt string // the shell's own prompt; other prompts (the lua prompt) get no command completion
+	line   int
+
+	mu      sync.Mutex
+	ended   bool
+	current string // the prompt being shown
+}
+
+func newReadlineInput(term *os.File, env *Env, prompt, histFile string, comp *Completer) (*readlineInput, error) {
+	in := &readlineInput{prompt: prompt}
+	fd := int(term.Fd())
+	var histMode os.FileMode
+	if fi, err := os.Stat(histFile); histFile != "" && err == nil {
+		histMode = fi.Mode().Perm()
+	}
+	var (
+		rawMu sync.Mutex
+		raw   *readline.State
+	)
+	rl, err := readline.NewEx(&readline.Config{
+		Prompt:                 prompt,
+		HistoryFile:            histFile,
+		HistoryLimit:           HistoryLimit,
+		DisableAutoSaveHistory: true,
+		HistorySearchFold:      true,
+		AutoComplete:           promptCompleter{in: in, c: comp},
+		InterruptPrompt:        "^C",
+		EOFPrompt:              "exit",
+		Stdin:                  readline.NewCancelableStdin(term),
+		Stdout:                 env.Stdout,
+		Stderr:                 env.Stderr,
+		FuncIsTerminal:         func() bool { return true },
+		FuncMakeRaw: func() error {
+			rawMu.Lock()
+			defer rawMu.Unlock()
+			st, err := readline.MakeRaw(fd)
+			if err == nil {
+				raw = st
+			}
+			return err
+		},
+		FuncExitRaw: func() error {
+			rawMu.Lock()
+			defer rawMu.Unlock()
+			if raw == nil {
+				return nil
+			}
+			st := raw
+			raw = nil
+			return readline.Restore(fd, st)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if histFile != "" && histMode != 0 {
+		// readline rewrites a history file that grew past the limit with the
+		// default mode; keep the file's own (private when mqsh created it).
+		_ = os.Chmod(histFile, histMode)
+	}
+	in.rl = rl
+	return in, nil
+}
+
+// ReadLine shows prompt and returns the line typed. Ctrl-C returns
+// ErrInterrupt; Ctrl-D on an empty line returns io.EOF.
+func (in *readlineInput) ReadLine(prompt string) (string, error) {
+	in.mu.Lock()
+	if in.ended {
+		in.mu.Unlock()
+		return "", io.EOF
+	}
+	in.current = prompt
+	in.mu.Unlock()
+	in.rl.SetPrompt(prompt)
+	line, err := in.rl.Readline()
+	switch {
+	case errors.Is(err, readline.ErrInterrupt):
+		return "", ErrInterrupt
+	case err != nil:
+		return "", err
+	}
+	in.line++
+	// Blank lines and a repeat of the line before are not kept (readline's
+	// history skips both).
+	_ = in.rl.SaveHistory(historyLine(line))
+	return line, nil
+}
+
+// Source names the line for error messages: "line 7".
+func (in *readlineInput) Source() string { return fmt.Sprintf("line %d", in.line) }
+
+// EndInput makes the next ReadLine return io.EOF (exit, quit).
+func (in *readlineInput) EndInput() {
+	in.mu.Lock()
+	in.ended = true
+	in.mu.Unlock()
+}
+
+// Close restores the terminal and ends a pending ReadLine with io.EOF.
+func (in *readlineInput) Close() error {
+	in.EndInput()
+	return in.rl.Close()
+}
+
+func (in *readlineInput) atShellPrompt() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.current == in.prompt
+}
+
+// promptCompleter completes commands at the shell's prompt only: at a prompt
+// of a command (the lua prompt) Tab offers nothing.
+type promptCompleter struct {
+	in *readlineInput
+	c  *Completer
+}
+
+func (p promptCompleter) Do(line []rune, pos int) ([][]rune, int) {
+	if !p.in.atShellPrompt() {
+		return nil, 0
+	}
+	return p.c.Do(line, pos)
+}
+
+// plainInput reads lines from a shell whose input is not a terminal (`mqsh
+// shell < file`): no prompts, no editing; errors still do not stop it.
+type plainInput struct {
+	r     *bufio.Reader
+	name  string
+	line  int
+	ended bool
+}
+
+func (in *plainInput) ReadLine(string) (string, error) {
+	if in.ended {
+		return "", io.EOF
+	}
+	line, err := in.r.ReadString('\n')
+	if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
+		return "", err
+	}
+	in.line++
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func (in *plainInput) Source() string { return fmt.Sprintf("%s:%d", in.name, in.line) }
+
+func (in *plainInput) EndInput() { in.ended = true }
+
+// interrupter turns Ctrl-C (SIGINT) into the cancellation of the command that
+// is running, and never lets it end the shell. At the prompt the terminal is in
+// raw mode and readline sees Ctrl-C as a key; between commands a stray SIGINT
+// is ignored. SIGTERM and SIGHUP cancel the running command and end the shell,
+// so the terminal is restored.
+type interrupter struct {
+	in     shellInput
+	out    io.Writer // where the line after an echoed ^C ends
+	sigc   chan os.Signal
+	done   chan struct{}
+	mu     sync.Mutex
+	cancel context.CancelCauseFunc
+	endSig os.Signal // the signal that ended the shell, if any
+}
+
+// errInterruptedByUser is the cause (context.Cause) of the cancellation of a
+// command interrupted by Ctrl-C.
+var errInterruptedByUser = errors.New("interrupted by Ctrl-C")
+
+func newInterrupter(in shellInput, out io.Writer) *interrupter {
+	i := &interrupter{in: in, out: out, sigc: make(chan os.Signal, 4), done: make(chan struct{})}
+	signal.Notify(i.sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go i.run()
+	return i
+}
+
+func (i *interrupter) run() {
+	for {
+		select {
+		case <-i.done:
+			return
+		case sig := <-i.sigc:
+			i.mu.Lock()
+			cancel := i.cancel
+			i.mu.Unlock()
+			if cancel != nil {
+				if sig == os.Interrupt {
+					fmt.Fprintln(i.out) // the terminal echoed ^C; the error goes below it
+				}
+				cancel(errInterruptedByUser)
+			}
+			if sig != os.Interrupt {
+				i.mu.Lock()
+				i.endSig = sig
+				i.mu.Unlock()
+				i.in.EndInput()
+				if c, ok := i.in.(io.Closer); ok {
+					_ = c.Close()
+				}
+			}
+		}
+	}
+}
+
+// commandContext is the loop's CommandContext hook: the command's context is
+// cancelled by Ctrl-C while it runs.
+func (i *interrupter) commandContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	i.mu.Lock()
+	i.cancel = cancel
+	i.mu.Unlock()
+	return ctx, func() {
+		i.mu.Lock()
+		i.cancel = nil
+		i.mu.Unlock()
+		cancel(context.Canceled)
+	}
+}
+
+// ended returns the signal that ended the shell, or nil.
+func (i *interrupter) ended() os.Signal {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.endSig
+}
+
+func (i *interrupter) stop() {
+	signal.Stop(i.sigc)
+	close(i.done)
+}

@@ -1,0 +1,99 @@
+package repl
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestSplitWords(t *testing.T) {
+	tests := []struct {
+		line string
+		want []string
+	}{
+		{``, nil},
+		{`   `, nil},
+		{`# only a comment`, nil},
+		{`queue list -s bill@example.net`, []string{"queue", "list", "-s", "bill@example.net"}},
+		{"  list\t-p  5  ", []string{"list", "-p", "5"}},
+		{`cancel -s '<>'`, []string{"cancel", "-s", "<>"}},
+		{`a 'b c' "d e"`, []string{"a", "b c", "d e"}},
+		{`a'b'"c"d`, []string{"abcd"}},
+		{`'' ""`, []string{"", ""}},
+		{`a\ b`, []string{"a b"}},
+		{`a\'b`, []string{"a'b"}},
+		{`'a\b'`, []string{`a\b`}},
+		{`"a\b"`, []string{`a\b`}},
+		{`"a\"b\\c\$d\` + "`" + `"`, []string{"a\"b\\c$d`"}},
+		{`"it's"`, []string{"it's"}},
+		{`'say "hi"'`, []string{`say "hi"`}},
+		{`list # the rest is a comment`, []string{"list"}},
+		{`list a#b`, []string{"list", "a#b"}},
+		{`list '#quoted'`, []string{"list", "#quoted"}},
+		{"list \\\n-s x", []string{"list", "-s", "x"}},
+		{"\"a\\\nb\"", []string{"ab"}},
+		{"list # c\nstatus", []string{"list", "status"}},
+		{`lua 'print("x y")'`, []string{"lua", `print("x y")`}},
+		{"caf\xc3\xa9 \xff", []string{"café", "\xff"}},
+	}
+	for _, tt := range tests {
+		got, err := SplitWords(tt.line)
+		if err != nil {
+			t.Errorf("SplitWords(%q): %v", tt.line, err)
+			continue
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("SplitWords(%q) = %q, want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func TestSplitWordsIncomplete(t *testing.T) {
+	for _, line := range []string{`'open`, `"open`, `a "b`, `trailing\`, `"x\`} {
+		if _, err := SplitWords(line); !errors.Is(err, ErrIncomplete) {
+			t.Errorf("SplitWords(%q) error = %v, want ErrIncomplete", line, err)
+		}
+	}
+}
+
+func TestQuoteWord(t *testing.T) {
+	tests := map[string]string{
+		"list":             "list",
+		"bill@example.net": "bill@example.net",
+		"<>":               "<>",
+		"":                 "''",
+		"a b":              "'a b'",
+		"it's":             `'it'\''s'`,
+		"#x":               "'#x'",
+		"$HOME":            "'$HOME'",
+	}
+	for in, want := range tests {
+		if got := QuoteWord(in); got != want {
+			t.Errorf("QuoteWord(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzSplitWords checks that splitting never panics and that the words it
+// returns survive quoting and splitting again.
+func FuzzSplitWords(f *testing.F) {
+	for _, s := range []string{`queue list -s 'a b'`, `"x\"y" \z # c`, "a\\\nb", `''`, `'it'\''s'`, "\"\\$\"", "a\tb\r\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		words, err := SplitWords(line)
+		if err != nil {
+			if !errors.Is(err, ErrIncomplete) {
+				t.Fatalf("SplitWords(%q): unexpected error %v", line, err)
+			}
+			return
+		}
+		again, err := SplitWords(JoinWords(words))
+		if err != nil {
+			t.Fatalf("SplitWords(JoinWords(%q)) = %v", words, err)
+		}
+		if !slices.Equal(again, words) && !(len(again) == 0 && len(words) == 0) {
+			t.Fatalf("round trip of %q: %q -> %q -> %q", line, words, JoinWords(words), again)
+		}
+	})
+}
