@@ -1,0 +1,460 @@
+package lua
+
+// Every conversion between Lua values and the queue's Go types lives in this
+// file: filter tables, selectors, messages, summary rows and times. Times cross
+// the boundary as Unix seconds (numbers), so scripts can compare them and do
+// arithmetic on them; time.format turns one back into text.
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"mqsh/queue"
+)
+
+// filterKeys are the keys a filter table may hold, named like the command
+// line's flags. Each maps to one field of queue.Filter.
+var filterKeys = []string{
+	"sender", "rcpt", "domain", "before", "after",
+	"created_before", "created_after", "status", "ids", "all",
+}
+
+// filterAliases are accepted spellings that mean the same key.
+var filterAliases = map[string]string{
+	"recipient": "rcpt",
+}
+
+// toFilter reads a filter table. An unknown key, or a value of the wrong kind,
+// is a programming error in the script and raises naming the key.
+func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) queue.Filter {
+	var f queue.Filter
+	tb.ForEach(func(k, v glua.LValue) {
+		ks, ok := k.(glua.LString)
+		if !ok {
+			L.RaiseError("%s: unexpected key %s: a filter takes %s", what, k.String(), strings.Join(filterKeys, ", "))
+		}
+		key := string(ks)
+		if a, ok := filterAliases[key]; ok {
+			key = a
+		}
+		switch key {
+		case "sender":
+			f.Sender = s.filterString(L, what, key, v)
+		case "rcpt":
+			f.Recipient = s.filterString(L, what, key, v)
+		case "domain":
+			f.Domain = s.filterString(L, what, key, v)
+		case "before":
+			f.DueBefore = s.toTime(L, what+": before", v)
+		case "after":
+			f.DueAfter = s.toTime(L, what+": after", v)
+		case "created_before":
+			f.CreatedBefore = s.toTime(L, what+": created_before", v)
+		case "created_after":
+			f.CreatedAfter = s.toTime(L, what+": created_after", v)
+		case "status":
+			f.Status = toStatuses(L, what, v)
+		case "ids":
+			f.IDs = toIDList(L, what+": ids", v)
+		case "all":
+			b, ok := v.(glua.LBool)
+			if !ok {
+				L.RaiseError("%s: all must be true or false, not %s", what, v.Type())
+			}
+			f.All = bool(b)
+		default:
+			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), strings.Join(filterKeys, ", "))
+		}
+	})
+	return f
+}
+
+func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) string {
+	str, ok := v.(glua.LString)
+	if !ok {
+		L.RaiseError("%s: %s must be a string, not %s", what, key, v.Type())
+	}
+	if str == "" {
+		L.RaiseError("%s: %s is empty: leave the key out to match any %s", what, key, key)
+	}
+	return string(str)
+}
+
+// toStatuses reads status = "tempfail" or status = {"tempfail", "permfail"};
+// a string may also list several words separated by commas.
+func toStatuses(L *glua.LState, what string, v glua.LValue) []queue.Status {
+	var words []string
+	switch v := v.(type) {
+	case glua.LString:
+		words = strings.Split(string(v), ",")
+	case *glua.LTable:
+		n := v.Len()
+		for i := 1; i <= n; i++ {
+			w, ok := v.RawGetInt(i).(glua.LString)
+			if !ok {
+				L.RaiseError("%s: status[%d] must be a string", what, i)
+			}
+			words = append(words, string(w))
+		}
+	default:
+		L.RaiseError("%s: status must be a string or a list of strings, not %s", what, v.Type())
+	}
+	out := make([]queue.Status, 0, len(words))
+	for _, w := range words {
+		st, err := queue.ParseStatus(w)
+		if err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// toID reads one message id: a hex string or a message table.
+func toID(L *glua.LState, what string, v glua.LValue) queue.ID {
+	switch v := v.(type) {
+	case glua.LString:
+		id, err := queue.ParseID(strings.TrimSpace(string(v)))
+		if err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		return id
+	case *glua.LTable:
+		if idv, ok := v.RawGetString("id").(glua.LString); ok {
+			return toID(L, what, idv)
+		}
+		L.RaiseError("%s: a message table has an id field; this table has none", what)
+	case glua.LNumber:
+		L.RaiseError("%s: ids are hex strings such as \"32B91F716\", not numbers", what)
+	}
+	L.RaiseError("%s: want a message id (hex string) or a message, not %s", what, v.Type())
+	return 0
+}
+
+// toIDList reads a list of ids (strings or messages), or a single id.
+func toIDList(L *glua.LState, what string, v glua.LValue) []queue.ID {
+	tb, ok := v.(*glua.LTable)
+	if !ok || isMessage(tb) {
+		return []queue.ID{toID(L, what, v)}
+	}
+	n := tb.Len()
+	ids := make([]queue.ID, 0, n)
+	for i := 1; i <= n; i++ {
+		ids = append(ids, toID(L, fmt.Sprintf("%s[%d]", what, i), tb.RawGetInt(i)))
+	}
+	return ids
+}
+
+// isMessage reports whether a table looks like a message (it has an id).
+func isMessage(tb *glua.LTable) bool {
+	return tb.RawGetString("id") != glua.LNil
+}
+
+// isList reports whether a table is a non-empty array (ids or messages).
+func isList(tb *glua.LTable) bool {
+	return tb.RawGetInt(1) != glua.LNil
+}
+
+// isEmptyTable reports whether a table holds no keys at all.
+func isEmptyTable(tb *glua.LTable) bool {
+	k, _ := tb.Next(glua.LNil)
+	return k == glua.LNil
+}
+
+// toSelector reads what a mutating verb applies to: a filter table, an id, a
+// list of ids or messages, or a message. ok is false when it selects nothing
+// (an empty table or list), in which case the verb changes nothing.
+func (s *Session) toSelector(L *glua.LState, what string, v glua.LValue) (f queue.Filter, ok bool) {
+	switch v := v.(type) {
+	case glua.LString, glua.LNumber:
+		return queue.Filter{IDs: []queue.ID{toID(L, what, v)}}, true
+	case *glua.LTable:
+		switch {
+		case isEmptyTable(v):
+			return queue.Filter{}, false
+		case isMessage(v):
+			return queue.Filter{IDs: []queue.ID{toID(L, what, v)}}, true
+		case isList(v):
+			return queue.Filter{IDs: toIDList(L, what, v)}, true
+		}
+		return s.toFilter(L, v, what), true
+	}
+	L.RaiseError("%s: want a filter table, an id, a list of ids or a message, not %s", what, v.Type())
+	return queue.Filter{}, false
+}
+
+// optFilter reads an optional filter argument: nil or absent means every message.
+func (s *Session) optFilter(L *glua.LState, n int, what string) queue.Filter {
+	switch v := L.Get(n).(type) {
+	case *glua.LNilType:
+		return queue.Filter{}
+	case *glua.LTable:
+		if isMessage(v) || isList(v) {
+			return queue.Filter{IDs: toIDList(L, what, v)}
+		}
+		return s.toFilter(L, v, what)
+	case glua.LString:
+		return queue.Filter{IDs: []queue.ID{toID(L, what, v)}}
+	default:
+		L.RaiseError("%s: want a filter table, not %s", what, v.Type())
+	}
+	return queue.Filter{}
+}
+
+// optionTable reads an options table, raising on keys outside allowed.
+func optionTable(L *glua.LState, n int, what string, allowed ...string) *glua.LTable {
+	v := L.Get(n)
+	if v == glua.LNil {
+		return nil
+	}
+	tb, ok := v.(*glua.LTable)
+	if !ok {
+		L.RaiseError("%s: options must be a table such as {%s=...}, not %s", what, allowed[0], v.Type())
+	}
+	tb.ForEach(func(k, _ glua.LValue) {
+		ks, _ := k.(glua.LString)
+		for _, a := range allowed {
+			if string(ks) == a {
+				return
+			}
+		}
+		L.RaiseError("%s: unknown option %s: use %s", what, k.String(), strings.Join(allowed, ", "))
+	})
+	return tb
+}
+
+// toTime reads a time: Unix seconds, or text in the command line's forms
+// (RFC 3339, a date, now, +2h, -3d).
+func (s *Session) toTime(L *glua.LState, what string, v glua.LValue) time.Time {
+	switch v := v.(type) {
+	case glua.LNumber:
+		return fromUnix(float64(v))
+	case glua.LString:
+		t, err := queue.ParseTime(string(v), s.now())
+		if err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		return t
+	}
+	L.RaiseError("%s: want a time (Unix seconds or text such as \"+2h\"), not %s", what, v.Type())
+	return time.Time{}
+}
+
+// fromUnix turns Unix seconds (possibly fractional) into a UTC time.
+func fromUnix(sec float64) time.Time {
+	whole, frac := math.Modf(sec)
+	return time.Unix(int64(whole), int64(frac*1e9)).UTC()
+}
+
+// unix turns a time into Unix seconds; the zero time becomes nil.
+func unix(t time.Time) glua.LValue {
+	if t.IsZero() {
+		return glua.LNil
+	}
+	return glua.LNumber(t.Unix())
+}
+
+// The status words, made (and boxed as values) once.
+var statusWords = [...]glua.LValue{
+	queue.Scheduled: glua.LString(queue.Scheduled.Short()),
+	queue.Completed: glua.LString(queue.Completed.Short()),
+	queue.TempFail:  glua.LString(queue.TempFail.Short()),
+	queue.PermFail:  glua.LString(queue.PermFail.Short()),
+}
+
+// hexID is ID.String with one allocation: upper-case hex.
+func hexID(id queue.ID) string {
+	var buf [16]byte
+	i := len(buf)
+	v := uint64(id)
+	for {
+		i--
+		buf[i] = "0123456789ABCDEF"[v&15]
+		v >>= 4
+		if v == 0 {
+			break
+		}
+	}
+	return string(buf[i:])
+}
+
+func statusWord(st queue.Status) glua.LValue {
+	if int(st) >= 0 && int(st) < len(statusWords) {
+		return statusWords[st]
+	}
+	return glua.LString(st.Short())
+}
+
+// senderText shows a bounce's empty return path as "<>", as the tables do and
+// as the sender filter matches it, so m.sender can be fed back into a filter.
+func senderText(rp string) string {
+	if rp == "" {
+		return "<>"
+	}
+	return rp
+}
+
+// messageTable converts a message to the table scripts see. The shape follows
+// the JSON output (domains, each with its recipients), with the id as a hex
+// string, the sender as "<>" for bounces and times as Unix seconds:
+//
+//	{ id, sender, created, size, env_id, priority, due,
+//	  domains = { { name, status, details, retry_num, due, notify, expires,
+//	                recipients = { { address, status, code, enhanced, message, orcpt } } } } }
+//
+// env_id, orcpt, notify and the message's due (the earliest due of its
+// pending domains) are nil when absent.
+func messageTable(L *glua.LState, m *queue.Message) *glua.LTable {
+	t := L.CreateTable(0, 8)
+	t.RawSetString("id", glua.LString(hexID(m.ID)))
+	t.RawSetString("sender", glua.LString(senderText(m.ReturnPath)))
+	t.RawSetString("created", unix(m.Created))
+	t.RawSetString("size", glua.LNumber(m.Size))
+	if m.EnvID != "" {
+		t.RawSetString("env_id", glua.LString(m.EnvID))
+	}
+	t.RawSetString("priority", glua.LNumber(m.Priority))
+	if due := m.Due(); !due.IsZero() {
+		t.RawSetString("due", unix(due))
+	}
+	doms := L.CreateTable(len(m.Domains), 0)
+	for i := range m.Domains {
+		doms.Append(domainTable(L, &m.Domains[i]))
+	}
+	t.RawSetString("domains", doms)
+	return t
+}
+
+func domainTable(L *glua.LState, d *queue.Domain) *glua.LTable {
+	t := L.CreateTable(0, 8)
+	t.RawSetString("name", glua.LString(d.Name))
+	t.RawSetString("status", statusWord(d.Status))
+	t.RawSetString("details", glua.LString(d.Details))
+	t.RawSetString("retry_num", glua.LNumber(d.RetryNum))
+	t.RawSetString("due", unix(d.Due))
+	if !d.NotifyAt.IsZero() {
+		t.RawSetString("notify", unix(d.NotifyAt))
+	}
+	t.RawSetString("expires", unix(d.Expires))
+	rs := L.CreateTable(len(d.Recipients), 0)
+	for i := range d.Recipients {
+		rs.Append(recipientTable(L, &d.Recipients[i]))
+	}
+	t.RawSetString("recipients", rs)
+	return t
+}
+
+func recipientTable(L *glua.LState, r *queue.Recipient) *glua.LTable {
+	t := L.CreateTable(0, 6)
+	t.RawSetString("address", glua.LString(r.Address))
+	t.RawSetString("status", statusWord(r.Status))
+	t.RawSetString("code", glua.LNumber(r.Code))
+	t.RawSetString("enhanced", glua.LString(r.Enhanced))
+	t.RawSetString("message", glua.LString(r.Message))
+	if r.ORCPT != "" {
+		t.RawSetString("orcpt", glua.LString(r.ORCPT))
+	}
+	return t
+}
+
+// summaryTable converts Summary rows to { {key, count, size, oldest, newest}, ... }.
+func summaryTable(L *glua.LState, rows []queue.SummaryRow) *glua.LTable {
+	out := L.CreateTable(len(rows), 0)
+	for _, r := range rows {
+		t := L.CreateTable(0, 5)
+		t.RawSetString("key", glua.LString(r.Key))
+		t.RawSetString("count", glua.LNumber(r.Count))
+		t.RawSetString("size", glua.LNumber(r.Size))
+		t.RawSetString("oldest", unix(r.Oldest))
+		t.RawSetString("newest", unix(r.Newest))
+		out.Append(t)
+	}
+	return out
+}
+
+// stringList converts script arguments to a Lua array, with the script's name
+// at index 0, as standalone Lua's arg table has it.
+func stringList(L *glua.LState, name string, args []string) *glua.LTable {
+	t := L.CreateTable(len(args), 1)
+	t.RawSetInt(0, glua.LString(name))
+	for _, a := range args {
+		t.Append(glua.LString(a))
+	}
+	return t
+}
+
+// inspect renders a value for the Lua prompt: scalars as Lua literals, tables
+// as constructors (keys sorted, nested up to a depth), so a message can be read.
+func inspect(v glua.LValue, depth int) string {
+	var b strings.Builder
+	writeValue(&b, v, depth, "")
+	return b.String()
+}
+
+func writeValue(b *strings.Builder, v glua.LValue, depth int, indent string) {
+	switch v := v.(type) {
+	case glua.LString:
+		fmt.Fprintf(b, "%q", string(v))
+	case *glua.LTable:
+		if depth <= 0 {
+			b.WriteString("{...}")
+			return
+		}
+		n := v.Len()
+		var keys []string
+		hash := map[string]glua.LValue{}
+		v.ForEach(func(k, val glua.LValue) {
+			if num, ok := k.(glua.LNumber); ok && float64(num) == math.Trunc(float64(num)) && int(num) >= 1 && int(num) <= n {
+				return
+			}
+			ks := k.String()
+			if s, ok := k.(glua.LString); ok {
+				ks = string(s)
+				if !isIdent(ks) {
+					ks = fmt.Sprintf("[%q]", ks)
+				}
+			} else {
+				ks = "[" + ks + "]"
+			}
+			keys = append(keys, ks)
+			hash[ks] = val
+		})
+		sort.Strings(keys)
+		if n == 0 && len(keys) == 0 {
+			b.WriteString("{}")
+			return
+		}
+		inner := indent + "  "
+		b.WriteString("{\n")
+		for i := 1; i <= n; i++ {
+			b.WriteString(inner)
+			writeValue(b, v.RawGetInt(i), depth-1, inner)
+			b.WriteString(",\n")
+		}
+		for _, k := range keys {
+			b.WriteString(inner + k + " = ")
+			writeValue(b, hash[k], depth-1, inner)
+			b.WriteString(",\n")
+		}
+		b.WriteString(indent + "}")
+	default:
+		b.WriteString(v.String())
+	}
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

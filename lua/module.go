@@ -1,0 +1,352 @@
+package lua
+
+// The functions scripts call. Each queue function is an adapter: check the
+// arguments, call one verb of the open transaction, convert the result.
+// Programming errors (a wrong argument, an unknown filter key, a filter that
+// would change every message) raise; operational failures (no such message, a
+// time or duration that does not parse) return nil and a message. A database
+// error raises, since the transaction cannot go on.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"mqsh/queue"
+)
+
+// eachPage is how many messages queue.each holds at once.
+const eachPage = 1000
+
+func (s *Session) openModules(L *glua.LState) {
+	g := L.G.Global
+	q := L.CreateTable(0, 8)
+	L.SetFuncs(q, map[string]glua.LGFunction{
+		"list":    s.qList,
+		"each":    s.qEach,
+		"get":     s.qGet,
+		"count":   s.qCount,
+		"retry":   s.qRetry,
+		"cancel":  s.qCancel,
+		"summary": s.qSummary,
+	})
+	q.RawSetString("dry_run", glua.LBool(s.opts.DryRun))
+	g.RawSetString("queue", q)
+
+	t := L.CreateTable(0, 4)
+	L.SetFuncs(t, map[string]glua.LGFunction{
+		"now":      s.timeNow,
+		"parse":    s.timeParse,
+		"format":   timeFormat,
+		"duration": timeDuration,
+	})
+	g.RawSetString("time", t)
+
+	a := L.CreateTable(0, 2)
+	L.SetFuncs(a, map[string]glua.LGFunction{
+		"domain":    addrDomain,
+		"localpart": addrLocalpart,
+	})
+	g.RawSetString("addr", a)
+
+	lg := L.CreateTable(0, 2)
+	L.SetFuncs(lg, map[string]glua.LGFunction{
+		"info": s.logInfo,
+		"warn": s.logWarn,
+	})
+	g.RawSetString("log", lg)
+
+	g.RawSetString("print", L.NewFunction(s.print))
+	g.RawSetString("abort", L.NewFunction(s.abort))
+	g.RawSetString("arg", stringList(L, s.name, s.opts.Args))
+}
+
+// raiseDB raises a database failure from a verb.
+func raiseDB(L *glua.LState, verb string, err error) {
+	L.RaiseError("%s: %v", verb, err)
+}
+
+// queue.list(filter [, {limit=, after=}]) -> array of messages, ascending id.
+func (s *Session) qList(L *glua.LState) int {
+	f := s.optFilter(L, 1, "queue.list")
+	var p queue.Page
+	if o := optionTable(L, 2, "queue.list", "limit", "after"); o != nil {
+		switch v := o.RawGetString("limit").(type) {
+		case glua.LNumber:
+			if v < 0 {
+				L.RaiseError("queue.list: limit must not be negative")
+			}
+			p.Limit = int(v)
+		case *glua.LNilType:
+		default:
+			L.RaiseError("queue.list: limit must be a number, not %s", v.Type())
+		}
+		if v := o.RawGetString("after"); v != glua.LNil {
+			p.After = toID(L, "queue.list: after", v)
+		}
+	}
+	msgs, err := s.currentTx(L).List(f, p)
+	if err != nil {
+		raiseDB(L, "queue.list", err)
+	}
+	out := L.CreateTable(len(msgs), 0)
+	for i := range msgs {
+		out.Append(messageTable(L, &msgs[i]))
+	}
+	L.Push(out)
+	return 1
+}
+
+// queue.each(filter) -> iterator over messages in ascending id order. It
+// reads a page at a time (by id, after the last one seen), so it runs in
+// constant memory over any number of messages, and the loop's body may change
+// the queue.
+func (s *Session) qEach(L *glua.LState) int {
+	f := s.optFilter(L, 1, "queue.each")
+	s.currentTx(L)
+	var (
+		page []queue.Message
+		next int
+		last queue.ID
+		done bool
+	)
+	L.Push(L.NewFunction(func(L *glua.LState) int {
+		if next >= len(page) && !done {
+			var err error
+			page, err = s.currentTx(L).List(f, queue.Page{After: last, Limit: eachPage})
+			if err != nil {
+				raiseDB(L, "queue.each", err)
+			}
+			next = 0
+			done = len(page) < eachPage
+		}
+		if next >= len(page) {
+			page = nil
+			return 0
+		}
+		m := &page[next]
+		next++
+		last = m.ID
+		L.Push(messageTable(L, m))
+		return 1
+	}))
+	return 1
+}
+
+// queue.get(id) -> message, or nil and a message when there is none.
+func (s *Session) qGet(L *glua.LState) int {
+	id := toID(L, "queue.get", L.CheckAny(1))
+	m, err := s.currentTx(L).Get(id)
+	if errors.Is(err, queue.ErrNotFound) {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(fmt.Sprintf("message %s not found", id)))
+		return 2
+	}
+	if err != nil {
+		raiseDB(L, "queue.get", err)
+	}
+	L.Push(messageTable(L, m))
+	return 1
+}
+
+// queue.count(filter) -> number of matching messages.
+func (s *Session) qCount(L *glua.LState) int {
+	f := s.optFilter(L, 1, "queue.count")
+	n, err := s.currentTx(L).Count(f)
+	if err != nil {
+		raiseDB(L, "queue.count", err)
+	}
+	L.Push(glua.LNumber(n))
+	return 1
+}
+
+// queue.retry(selector [, {at=, domain=}]) -> messages rescheduled.
+func (s *Session) qRetry(L *glua.LState) int {
+	f, ok := s.toSelector(L, "queue.retry", L.CheckAny(1))
+	req := queue.RetryRequest{Filter: f, DryRun: false}
+	if o := optionTable(L, 2, "queue.retry", "at", "domain"); o != nil {
+		if v := o.RawGetString("at"); v != glua.LNil {
+			req.At = s.toTime(L, "queue.retry: at", v)
+		}
+		if v := o.RawGetString("domain"); v != glua.LNil {
+			req.Domain = s.filterString(L, "queue.retry", "domain", v)
+		}
+	}
+	if !ok {
+		L.Push(glua.LNumber(0))
+		return 1
+	}
+	res, err := s.currentTx(L).Retry(req)
+	if err != nil {
+		s.raiseVerb(L, "queue.retry", err)
+	}
+	s.record(0, res)
+	L.Push(glua.LNumber(res.Count))
+	return 1
+}
+
+// queue.cancel(selector [, {rcpt=}]) -> messages changed.
+func (s *Session) qCancel(L *glua.LState) int {
+	f, ok := s.toSelector(L, "queue.cancel", L.CheckAny(1))
+	req := queue.CancelRequest{Filter: f}
+	if o := optionTable(L, 2, "queue.cancel", "rcpt"); o != nil {
+		if v := o.RawGetString("rcpt"); v != glua.LNil {
+			req.Recipient = s.filterString(L, "queue.cancel", "rcpt", v)
+		}
+	}
+	if !ok {
+		L.Push(glua.LNumber(0))
+		return 1
+	}
+	res, err := s.currentTx(L).Cancel(req)
+	if err != nil {
+		s.raiseVerb(L, "queue.cancel", err)
+	}
+	s.record(1, res)
+	L.Push(glua.LNumber(res.Count))
+	return 1
+}
+
+func (s *Session) raiseVerb(L *glua.LState, verb string, err error) {
+	if errors.Is(err, queue.ErrEmptyFilter) {
+		L.RaiseError("%s: %v (in a script: {all=true})", verb, err)
+	}
+	raiseDB(L, verb, err)
+}
+
+// queue.summary(filter, by) -> { {key, count, size, oldest, newest}, ... }
+// grouped by "domain" (the default), "sender", "status" or "age".
+func (s *Session) qSummary(L *glua.LState) int {
+	f := s.optFilter(L, 1, "queue.summary")
+	by := L.OptString(2, "domain")
+	switch by {
+	case "domain", "sender", "status", "age":
+	default:
+		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, not %q", by))
+	}
+	rows, err := s.currentTx(L).Summary(f, by)
+	if err != nil {
+		raiseDB(L, "queue.summary", err)
+	}
+	L.Push(summaryTable(L, rows))
+	return 1
+}
+
+// time.now() -> Unix seconds.
+func (s *Session) timeNow(L *glua.LState) int {
+	L.Push(glua.LNumber(s.now().Unix()))
+	return 1
+}
+
+// time.parse(text) -> Unix seconds, or nil and a message. Text takes the
+// command line's forms: RFC 3339, a date, now, +2h, -3d.
+func (s *Session) timeParse(L *glua.LState) int {
+	t, err := queue.ParseTime(L.CheckString(1), s.now())
+	if err != nil {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(err.Error()))
+		return 2
+	}
+	L.Push(glua.LNumber(t.Unix()))
+	return 1
+}
+
+// time.format(t) -> RFC 3339 text in UTC: "2024-05-01T10:00:00Z".
+func timeFormat(L *glua.LState) int {
+	t := fromUnix(float64(L.CheckNumber(1)))
+	L.Push(glua.LString(t.Format(time.RFC3339)))
+	return 1
+}
+
+// time.duration("2h") -> seconds, or nil and a message. A number is taken as
+// seconds already.
+func timeDuration(L *glua.LState) int {
+	if n, ok := L.Get(1).(glua.LNumber); ok {
+		L.Push(n)
+		return 1
+	}
+	d, err := queue.ParseDuration(L.CheckString(1))
+	if err != nil {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(err.Error()))
+		return 2
+	}
+	L.Push(glua.LNumber(d.Seconds()))
+	return 1
+}
+
+// splitAddr splits an address at its last @; "<>" and text without an @ are
+// not addresses.
+func splitAddr(a string) (local, domain string, ok bool) {
+	a = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(a, "<"), ">"))
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 {
+		return "", "", false
+	}
+	return a[:i], strings.ToLower(a[i+1:]), true
+}
+
+// addr.domain(a) -> the domain, lower case; nil and a message for "<>" or
+// text that is not an address.
+func addrDomain(L *glua.LState) int {
+	a := L.CheckString(1)
+	if _, d, ok := splitAddr(a); ok {
+		L.Push(glua.LString(d))
+		return 1
+	}
+	L.Push(glua.LNil)
+	L.Push(glua.LString(fmt.Sprintf("%q is not an address", a)))
+	return 2
+}
+
+// addr.localpart(a) -> the part before the @, as written.
+func addrLocalpart(L *glua.LState) int {
+	a := L.CheckString(1)
+	if lp, _, ok := splitAddr(a); ok {
+		L.Push(glua.LString(lp))
+		return 1
+	}
+	L.Push(glua.LNil)
+	L.Push(glua.LString(fmt.Sprintf("%q is not an address", a)))
+	return 2
+}
+
+// joinArgs renders arguments as print does: tostring of each, tab-separated.
+func joinArgs(L *glua.LState) string {
+	n := L.GetTop()
+	parts := make([]string, n)
+	for i := 1; i <= n; i++ {
+		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	}
+	return strings.Join(parts, "\t")
+}
+
+// print(...) writes to the run's standard output.
+func (s *Session) print(L *glua.LState) int {
+	fmt.Fprintln(s.stdout, joinArgs(L))
+	return 0
+}
+
+// log.info(...) writes a line to standard error.
+func (s *Session) logInfo(L *glua.LState) int {
+	fmt.Fprintln(s.stderr, joinArgs(L))
+	return 0
+}
+
+// log.warn(...) writes "warning: ..." to standard error.
+func (s *Session) logWarn(L *glua.LState) int {
+	fmt.Fprintln(s.stderr, "warning: "+joinArgs(L))
+	return 0
+}
+
+// abort(msg) stops the script; everything it changed is rolled back. Even a
+// pcall that catches it cannot keep the changes.
+func (s *Session) abort(L *glua.LState) int {
+	msg := L.OptString(1, "aborted by the script")
+	s.aborted = msg
+	L.RaiseError("%s", msg)
+	return 0
+}

@@ -1,0 +1,2 @@
+-- Outside the modules folder: require must never reach this file.
+return "secret"
