@@ -43,9 +43,10 @@ type Flag struct {
 	Value   string // the metavariable in help: "SENDER"; "" = boolean flag
 	Help    string // one line, as printed by --help
 	Kind    Kind
-	Default string // "" = none
-	Hidden  bool   // accepted but not listed in help
-	Repeat  bool   // may be given more than once; every value is in Invocation.Lists
+	Default string   // "" = none
+	Values  []string // the accepted values (checked by the parser, offered by completion); nil = any
+	Hidden  bool     // accepted but not listed in help
+	Repeat  bool     // may be given more than once; every value is in Invocation.Lists
 }
 
 // Arg declares the positional arguments of a command.

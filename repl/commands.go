@@ -17,8 +17,10 @@ func Commands() []*Command {
 // The flags shared by several commands, declared once.
 var (
 	flagFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
-		Help: "Output format: table, json, csv or ids"}
-	flagStatus = Flag{Long: "status", Value: "STATUS", Kind: KindText,
+		Values: messageFormats, Help: "Output format: table, json, csv or ids"}
+	flagReportFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
+		Values: reportFormats, Help: "Output format: table, json or csv"}
+	flagStatus = Flag{Long: "status", Value: "STATUS", Kind: KindText, Values: statusWords,
 		Help: "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)"}
 	flagCreatedBefore = Flag{Long: "created-before", Value: "TIME", Kind: KindTime,
 		Help: "Filter messages created before a certain datetime"}
@@ -34,6 +36,8 @@ var (
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
 	reportFormats  = []string{"table", "json", "csv"}
+	statusWords    = []string{"scheduled", "delivered", "tempfail", "permfail"}
+	summaryGroups  = []string{"domain", "sender", "status", "age"}
 )
 
 func queueCommands() []*Command {
@@ -112,7 +116,7 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "summary"},
 			Summary: "Counts and sizes grouped by domain, sender, status or age",
 			Flags: []Flag{
-				{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Help: "Group by domain, sender, status or age"},
+				{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
 				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Filter by sender address"},
 				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Filter by recipient"},
 				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"},
@@ -121,7 +125,7 @@ func queueCommands() []*Command {
 				flagStatus,
 				flagCreatedBefore,
 				flagCreatedAfter,
-				{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table", Help: "Output format: table, json or csv"},
+				flagReportFormat,
 			},
 			Run: runSummary,
 		},
@@ -170,7 +174,7 @@ func queueCommands() []*Command {
 				{Long: "since", Value: "TIME", Kind: KindTime, Help: "Only changes made after a certain datetime"},
 				{Long: "verb", Value: "VERB", Kind: KindText, Help: "Only changes made by this verb (retry, cancel, import ...)"},
 				{Long: "limit", Short: "n", Value: "N", Kind: KindNumber, Default: "20", Help: "Number of entries to show (0 for all)"},
-				{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table", Help: "Output format: table, json or csv"},
+				flagReportFormat,
 			},
 			Run: runAudit,
 		},

@@ -36,7 +36,6 @@ type Completer struct {
 	Values     ValueSource      // nil = no values from the queue
 	Now        func() time.Time // for time hints; nil = time.Now
 	ScriptDirs []string         // script folders; their scripts and the built-in ones are offered by name
-	Formats    []string         // output format names for KindFormat
 	Limit      int              // suggestions at most; 0 = DefaultCompleteLimit
 	Timeout    time.Duration    // per queue lookup; 0 = DefaultCompleteTimeout
 	Dir        string           // where relative paths start; "" = the working directory
@@ -45,7 +44,7 @@ type Completer struct {
 // NewCompleter returns a completer over the command table and the environment
 // of a shell: its queue, clock and script folders.
 func NewCompleter(cmds []*Command, env *Env) *Completer {
-	c := &Completer{Commands: cmds, Formats: messageFormats}
+	c := &Completer{Commands: cmds}
 	if env != nil {
 		if env.Queue != nil {
 			c.Values = env.Queue
@@ -163,7 +162,7 @@ func (c *Completer) candidates(ctx context.Context, lx lexed, out *Completion) (
 	word := lx.cur
 	switch {
 	case st.pending != nil:
-		return c.values(ctx, st.pending.Kind, out, st.args)
+		return c.flagValues(ctx, st.pending, out, st.args)
 	case !st.dashdash && strings.HasPrefix(word, "--") && strings.Contains(word, "="):
 		name, val, _ := strings.Cut(word[2:], "=")
 		f := findLong(cmd, name)
@@ -172,7 +171,7 @@ func (c *Completer) candidates(ctx context.Context, lx lexed, out *Completion) (
 		}
 		_, raw, _ := strings.Cut(lx.curRaw, "=")
 		narrow(out, val, raw)
-		return c.values(ctx, f.Kind, out, st.args)
+		return c.flagValues(ctx, f, out, st.args)
 	case !st.dashdash && len(word) > 2 && word[0] == '-' && word[1] != '-':
 		// -sVALUE or -s=VALUE: the value of a short flag, glued to it.
 		f := findShort(cmd, word[1:2])
@@ -182,7 +181,7 @@ func (c *Completer) candidates(ctx context.Context, lx lexed, out *Completion) (
 		val := strings.TrimPrefix(word[2:], "=")
 		raw := strings.TrimPrefix(lx.curRaw[min(2, len(lx.curRaw)):], "=")
 		narrow(out, val, raw)
-		return c.values(ctx, f.Kind, out, st.args)
+		return c.flagValues(ctx, f, out, st.args)
 	case !st.dashdash && strings.HasPrefix(word, "-"):
 		return flagNames(cmd), nil
 	}
@@ -338,6 +337,14 @@ func argKind(cmd *Command, n int) Kind {
 	return KindNone
 }
 
+// flagValues lists the values of a flag: its declared Values, or those of its kind.
+func (c *Completer) flagValues(ctx context.Context, f *Flag, out *Completion, args []string) ([]string, map[string]bool) {
+	if len(f.Values) > 0 {
+		return f.Values, nil
+	}
+	return c.values(ctx, f.Kind, out, args)
+}
+
 // values lists the values of one kind. args are the positional arguments typed
 // so far (for KindCommand, the words of the command named so far).
 func (c *Completer) values(ctx context.Context, kind Kind, out *Completion, args []string) ([]string, map[string]bool) {
@@ -382,7 +389,7 @@ func (c *Completer) values(ctx context.Context, kind Kind, out *Completion, args
 		t := now().UTC()
 		return append(append([]string{}, timeHints...), t.Format("2006-01-02"), t.Truncate(time.Second).Format(time.RFC3339)), nil
 	case KindFormat:
-		return c.Formats, nil
+		return messageFormats, nil
 	case KindScript:
 		// Scripts by name, and .lua files here; folders once the word looks
 		// like a path or nothing else fits.

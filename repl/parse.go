@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -177,7 +178,31 @@ func ParseFlags(flags []Flag, args []string, interspersed bool) (set map[string]
 		}
 		set[f.Name] = f.Value.String()
 	})
+	for _, f := range flags {
+		if err := checkValues(f, set[f.Long], lists[f.Long]); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	return set, lists, fs.Args(), nil
+}
+
+// checkValues refuses a value outside f.Values. Comma-separated lists (--status
+// tempfail,permfail) are checked word by word; case does not matter.
+func checkValues(f Flag, last string, all []string) error {
+	if len(f.Values) == 0 || (last == "" && len(all) == 0) {
+		return nil
+	}
+	if len(all) == 0 {
+		all = []string{last}
+	}
+	for _, v := range all {
+		for _, w := range strings.Split(v, ",") {
+			if !slices.Contains(f.Values, strings.ToLower(strings.TrimSpace(w))) {
+				return fmt.Errorf("invalid value '%s' for '--%s <%s>': want %s", v, f.Long, f.Value, orList(f.Values))
+			}
+		}
+	}
+	return nil
 }
 
 // flagError rewords pflag's errors and adds the closest valid flag.
