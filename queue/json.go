@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -157,52 +156,67 @@ func parseJSONStatus(raw json.RawMessage) (Status, string, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return Scheduled, "", nil
 	}
-	if raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, "", err
+	key, details, isObj, ok := statusText(raw)
+	if !ok {
+		if isObj {
+			return 0, "", fmt.Errorf("status: want a single-key object such as {\"temp_fail\": \"...\"}, got %s", raw)
 		}
-		st, err := ParseStatus(s)
-		return st, "", err
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
 		return 0, "", fmt.Errorf("status: want a string or a single-key object, got %s", raw)
 	}
-	if len(obj) != 1 {
-		return 0, "", fmt.Errorf("status: want a single-key object such as {\"temp_fail\": \"...\"}, got %s", raw)
+	st, err := ParseStatus(key)
+	if err != nil {
+		return 0, "", err
 	}
-	for k, v := range obj {
-		st, err := ParseStatus(k)
-		if err != nil {
-			return 0, "", err
-		}
-		var details string
-		if len(v) > 0 && v[0] == '"' {
-			json.Unmarshal(v, &details)
-		} else if !bytes.Equal(v, []byte("null")) {
-			details = string(v)
-		}
-		return st, details, nil
+	if !isObj {
+		details = ""
 	}
-	panic("unreachable")
+	return st, details, nil
 }
 
-var replyRE = regexp.MustCompile(`(?s)Code: (\d{1,3}), Enhanced code: (\d\.\d{1,3}\.\d{1,3}), Message: (.*)$`)
-
 // parseReply splits "...Code: 451, Enhanced code: 4.5.3, Message: text" into its
-// parts; text without a reply is a message alone.
+// parts (the reply may follow other text, as in v0.13's "Error for mx: ...");
+// text without a reply is a message alone.
 func parseReply(s string) (code int, enhanced, message string) {
-	m := replyRE.FindStringSubmatch(s)
-	if m == nil {
+	i := strings.LastIndex(s, "Code: ")
+	if i < 0 {
 		return 0, "", s
 	}
-	code, _ = strconv.Atoi(m[1])
-	enhanced = m[2]
-	if enhanced == "0.0.0" {
-		enhanced = ""
+	rest := s[i+len("Code: "):]
+	c, rest, ok := strings.Cut(rest, ", Enhanced code: ")
+	if !ok || len(c) == 0 || len(c) > 3 {
+		return 0, "", s
 	}
-	return code, enhanced, m[3]
+	n, err := strconv.Atoi(c)
+	if err != nil || n < 0 {
+		return 0, "", s
+	}
+	e, msg, ok := strings.Cut(rest, ", Message: ")
+	if !ok || !isEnhanced(e) {
+		return 0, "", s
+	}
+	if e == "0.0.0" {
+		e = ""
+	}
+	return n, e, msg
+}
+
+// isEnhanced reports whether s looks like an enhanced status code (4.5.3).
+func isEnhanced(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	for _, p := range parts {
+		if len(p) == 0 || len(p) > 3 {
+			return false
+		}
+		for _, c := range p {
+			if c < '0' || c > '9' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func parseJSONTime(what string, s *string) (time.Time, error) {
@@ -536,14 +550,14 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	var in jsonInMessage
-	if err := json.Unmarshal(b, &in); err != nil {
+	in, err := decodeMessage(b)
+	if err != nil {
 		return nil, fmt.Errorf("not a JSON message object: %v", err)
 	}
 	if len(in.ID) == 0 && len(in.Data) > 0 {
 		// An API response: {"data": message} or {"data": {"items": [...]}}.
-		var inner jsonInMessage
-		if err := json.Unmarshal(in.Data, &inner); err != nil {
+		inner, err := decodeMessage(in.Data)
+		if err != nil {
 			return nil, fmt.Errorf("data: not a JSON message object: %v", err)
 		}
 		if len(inner.ID) == 0 && len(inner.Items) > 0 {
@@ -563,7 +577,7 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		}
 		in = inner
 	}
-	m, err := q.messageFromJSON(&in)
+	m, err := q.messageFromJSON(in)
 	if err != nil {
 		return nil, err
 	}

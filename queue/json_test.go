@@ -2,7 +2,9 @@ package queue
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,4 +221,66 @@ func TestImportEML(t *testing.T) {
 	if a[0].Verb != "import" || !strings.HasPrefix(a[0].Filter, "format=eml sender=x@y.z") {
 		t.Errorf("audit %+v", a[0])
 	}
+}
+
+// FuzzDecodeMessage holds the import's JSON reader to encoding/json's results.
+func FuzzDecodeMessage(f *testing.F) {
+	q, _ := openTest(f)
+	q.LoadDemo(context.Background(), 30, 1)
+	q.View(context.Background(), func(tx *Tx) error {
+		return tx.Each(Filter{}, func(m *Message) error {
+			b, _ := m.MarshalJSON()
+			f.Add(b)
+			return nil
+		})
+	})
+	for _, s := range []string{`{"data":{"items":[{"id":1}]}}`, `null`, `{"ID":"5","Return_Path":null,"size":1e3}`, `{"id":1,"domains":null,"recipients":[{"address":"a\u00e9\ud83d\ude00\ud800x@b","status":{"temp_fail":null}}]}`,
+		`{"id":01}`, `{"id":1,}`, `{"id":1} x`, `{"a":[1,{"b":true,"c":false}],"id":-0.5e+3}`, "{\"address\":\"\xff\"}", `{"retry_num":null,"size":null,"priority":null}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ferr := decodeMessage(b)
+		var slow jsonInMessage
+		serr := json.Unmarshal(b, &slow)
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("%q: fast error %v, encoding/json error %v", b, ferr, serr)
+		}
+		if ferr != nil {
+			return
+		}
+		if !reflect.DeepEqual(normalizeIn(*fast), normalizeIn(slow)) {
+			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
+		}
+	})
+}
+
+// normalizeIn makes raw values comparable (encoding/json keeps nil for absent,
+// the bytes of null otherwise).
+func normalizeIn(m jsonInMessage) jsonInMessage {
+	fix := func(r json.RawMessage) json.RawMessage {
+		if len(r) == 0 {
+			return nil
+		}
+		return r
+	}
+	m.ID, m.Data, m.Items = fix(m.ID), fix(m.Data), fix(m.Items)
+	if len(m.Domains) == 0 {
+		m.Domains = nil
+	}
+	if len(m.Recipients) == 0 {
+		m.Recipients = nil
+	}
+	for i := range m.Domains {
+		m.Domains[i].Status = fix(m.Domains[i].Status)
+		if len(m.Domains[i].Recipients) == 0 {
+			m.Domains[i].Recipients = nil
+		}
+		for j := range m.Domains[i].Recipients {
+			m.Domains[i].Recipients[j].Status = fix(m.Domains[i].Recipients[j].Status)
+		}
+	}
+	for j := range m.Recipients {
+		m.Recipients[j].Status = fix(m.Recipients[j].Status)
+	}
+	return m
 }

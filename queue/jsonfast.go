@@ -1,10 +1,10 @@
 package queue
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -356,27 +356,11 @@ func mapKey(k string, names ...string) string {
 		}
 	}
 	for _, n := range names {
-		if len(k) == len(n) && equalFoldASCII(k, n) {
+		if strings.EqualFold(k, n) {
 			return n
 		}
 	}
 	return ""
-}
-
-func equalFoldASCII(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 var (
@@ -559,5 +543,3 @@ func statusText(raw []byte) (key, details string, isObj, ok bool) {
 	r.ws()
 	return key, details, isObj, r.err == nil && r.i == len(r.b)
 }
-
-var _ = json.Valid

@@ -273,8 +273,11 @@ func selectionOf(env *Env, inv *Invocation) (selection, error) {
 	return selection{filter: f, ids: ids, given: given}, nil
 }
 
+// emptySelection is the answer to a retry or cancel given neither ids, a
+// filter nor --all: stalwart-cli's "No messages were found." (exit 1), and how
+// to select something. Nothing is changed: an empty filter never means "all".
 func emptySelection(inv *Invocation) error {
-	return usageFor(inv.Cmd, "nothing selected: give message ids ('-' reads them from standard input), a filter such as --sender, or --all")
+	return plainf("No messages were found.\nNothing was selected: give message ids ('-' reads them from standard input), a filter such as --sender, or --all.")
 }
 
 // changeWords are the messages of a mutating command.

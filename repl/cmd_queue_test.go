@@ -83,7 +83,7 @@ func TestRetryCancelSelectNothing(t *testing.T) {
 	}
 	for _, line := range []string{"retry", "cancel", "retry -t +1h", "cancel --dry-run"} {
 		err := c.run(t, line)
-		if ExitCode(err) != 2 || !strings.Contains(err.Error(), "nothing selected") {
+		if ExitCode(err) != 1 || !strings.HasPrefix(err.Error(), "No messages were found.\nNothing was selected") {
 			t.Errorf("%s: %v (exit %d)", line, err, ExitCode(err))
 		}
 	}
