@@ -20,7 +20,9 @@ func TerminalReadKey(f *os.File) func() (rune, error) {
 			return 0, err
 		}
 		defer readline.Restore(fd, state)
-		var b [1]byte
+		// One read is one key press: an arrow or function key arrives as a
+		// whole escape sequence, which must not count as several presses.
+		var b [32]byte
 		if _, err := f.Read(b[:]); err != nil {
 			return 0, err
 		}
