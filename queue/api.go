@@ -1,13 +1,10 @@
 package queue
 
-// CONTRACT FILE: the exported API of the engine that repl/ and lua/ code against.
-// The engine helper implements the bodies (in this file or others) and may add to
-// the API, but must not change what is declared here without telling the team.
+// The exported API of the engine: errors, the Filter, requests and results. The
+// commented signatures below index the verbs, which live in the other files.
 
 import (
-	"context"
 	"errors"
-	"io"
 	"time"
 )
 
@@ -179,6 +176,3 @@ const (
 //
 // JSON (the Stalwart v0.7-v0.12 management-API message shape, domains[]):
 //   func (m *Message) MarshalJSON() ([]byte, error)
-
-var _ = io.EOF
-var _ context.Context

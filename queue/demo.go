@@ -116,11 +116,8 @@ func syntheticRaw(m *Message, created time.Time, pad int) []byte {
 
 var subjects = []string{"Invoice 2024-0042", "Re: meeting on Thursday", "Your order has shipped", "Weekly report", "Password reset", "Newsletter: spring offers", "Fwd: contract draft", "Undelivered Mail Returned to Sender", "Re: Re: quick question", "Build failed: main"}
 
-// LoadDemo queues the six messages of the documented stalwart-cli session, with
-// their documented ids, senders, recipients, sizes, times and 52B91F716's status
-// details (reset to that state when already present), then n generated
-// messages, deterministic for a seed and the clock (see GenerateDemo).
-func (tx *Tx) LoadDemo(n int, seed int64) (Result, error) {
+// loadDemo does the work of LoadDemo, outside a savepoint.
+func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	res := Result{DryRun: tx.preview}
 	if err := tx.needWrite("demo"); err != nil {
 		return res, err

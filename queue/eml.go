@@ -7,13 +7,8 @@ import (
 	"strings"
 )
 
-// ImportEML queues an RFC 5322 message as a new message (new id, created now,
-// the queue's schedule), keeping raw and computing its size. The envelope is
-// env when given; with env nil it is read from the headers: the sender from
-// Return-Path, else Sender, else From ("<>" in Return-Path is a bounce); the
-// recipients from X-Original-To or Delivered-To when present (they record the
-// envelope), else from To, Cc and Bcc.
-func (tx *Tx) ImportEML(raw []byte, env *Envelope) (*Message, error) {
+// importEML does the work of ImportEML, outside a savepoint.
+func (tx *Tx) importEML(raw []byte, env *Envelope) (*Message, error) {
 	if err := tx.needWrite("import"); err != nil {
 		return nil, err
 	}

@@ -423,16 +423,8 @@ func domainStatus(rs []Recipient) Status {
 	return PermFail
 }
 
-// ImportJSON reads JSON Lines, one message per line, in either Stalwart shape:
-// domains[] (v0.7-v0.12, and what MarshalJSON writes) or recipients[] (v0.13+,
-// per-recipient schedules folded into per-domain ones). A status may be a bare
-// string or a single-key object; null or absent times take defaults (created:
-// now; next_retry: created; expires: created plus the schedule's expiry). Ids
-// are decimal and kept. A line holding an API response ({"data": message} or
-// {"data": {"items": [...]}}) is unwrapped. Blank lines are skipped. Everything
-// is imported in one transaction: a bad line, or an id already queued, is
-// reported with its line number and nothing is imported.
-func (tx *Tx) ImportJSON(r io.Reader) (Result, error) {
+// importJSON does the work of ImportJSON, outside a savepoint.
+func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	res := Result{DryRun: tx.preview, Domains: map[string]int{}}
 	if err := tx.needWrite("import"); err != nil {
 		return res, err
@@ -481,6 +473,9 @@ func (tx *Tx) ImportJSON(r io.Reader) (Result, error) {
 	res.IDs = ins.ids
 	sortIDs(res.IDs)
 	res.Count = len(res.IDs)
+	if res.Count == 0 {
+		return res, nil
+	}
 	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}

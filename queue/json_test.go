@@ -284,3 +284,51 @@ func normalizeIn(m jsonInMessage) jsonInMessage {
 	}
 	return m
 }
+
+// TestFailedImportInsideUpdate: a script that carries on after a failed bulk
+// import keeps a whole queue, indexes included.
+func TestFailedImportInsideUpdate(t *testing.T) {
+	q, _ := openTest(t)
+	q.LoadDemo(t.Context(), 0, 1)
+	var lines bytes.Buffer
+	GenerateDemo(bulkAfter+1000, 3, testNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+		b, _ := m.MarshalJSON()
+		lines.Write(b)
+		lines.WriteByte('\n')
+		return nil
+	})
+	lines.WriteString("{broken\n")
+	indexes := func() int {
+		var n int
+		q.reader.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL").Scan(&n)
+		return n
+	}
+	before := indexes()
+	err := q.Update(t.Context(), func(tx *Tx) error {
+		if _, err := tx.ImportJSON(bytes.NewReader(lines.Bytes())); err == nil || !strings.Contains(err.Error(), "line "+strconv.Itoa(bulkAfter+1001)) {
+			t.Errorf("import: %v", err)
+		}
+		if n, _ := tx.Count(Filter{}); n != 6 {
+			t.Errorf("after the failed import: %d messages", n)
+		}
+		_, err := tx.List(Filter{Sender: "bill1@example.net"}, Page{Limit: 5}) // needs its index
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if indexes() != before || before < 6 {
+		t.Errorf("indexes: %d before, %d after", before, indexes())
+	}
+	// The same import without the bad line goes through the bulk path and
+	// rebuilds the indexes.
+	good := bytes.TrimSuffix(lines.Bytes(), []byte("{broken\n"))
+	res, err := q.ImportJSON(t.Context(), bytes.NewReader(good))
+	if err != nil || res.Count != bulkAfter+1000 || indexes() != before {
+		t.Fatalf("bulk import: %d, %v, %d indexes", res.Count, err, indexes())
+	}
+	if n := mustCount(t, q, Filter{Domain: "gmail.com"}); n < bulkAfter/5 {
+		t.Errorf("gmail.com: %d", n)
+	}
+	checkDue(t, q)
+}

@@ -1,7 +1,3 @@
-// Package queue is mqsh's queue engine: an SMTP delivery queue kept in one SQLite
-// file, modelled on Stalwart's per-domain queue. It owns the database; every other
-// part of mqsh (the command line, the shell, Lua, later servers) goes through the
-// verbs in this package, each of which runs in one transaction.
 package queue
 
 import (

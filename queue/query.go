@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -110,6 +111,9 @@ type selection struct {
 	drive []cond // the driver's own conditions (valid in both from and light)
 	where []cond // the other conditions, on m
 	empty bool   // the filter can match nothing (e.g. ids beyond the id range)
+
+	rangeIndex string // for an id walk driven by a large range: its index
+	rangeConds []cond // and its conditions
 }
 
 // probeLimit is the size under which a due or created range small enough to be
@@ -290,6 +294,13 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 			s.from = "messages m INDEXED BY " + best
 		} else {
 			s.from = "messages m NOT INDEXED"
+			// Remember a range, to find where its matches start when they
+			// cluster far from the beginning (see Tx.walkStart).
+			if len(dueConds) > 0 {
+				s.rangeIndex, s.rangeConds = "messages_due", dueConds
+			} else if len(createdConds) > 0 {
+				s.rangeIndex, s.rangeConds = "messages_created", createdConds
+			}
 		}
 	}
 	s.where = append(s.where, dueConds...)
@@ -298,6 +309,12 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		s.light = ""
 	}
 	return s, nil
+}
+
+// dense reports whether the selection holds every message of an id range
+// (the empty filter), so that a page's parts can be read by range.
+func (s *selection) dense() bool {
+	return len(s.drive) == 0 && len(s.where) == 0 && !s.empty
 }
 
 // probe counts, up to probeLimit, the messages an index range holds.
@@ -331,6 +348,49 @@ func placeholders(n int) string {
 		return ""
 	}
 	return strings.Repeat("?,", n-1) + "?"
+}
+
+// walkWindow is how many rows an id walk reads before it asks the range's
+// index where the matches start. A range with fewer than probeLimit matches is
+// read through its index instead, so a walk that finds fewer than a page in
+// walkWindow rows is looking at a cluster of matches further on.
+const walkWindow = 5000
+
+// walkStart returns where an id walk for a page after `after` should start:
+// after itself when matches are near, else just before the first match (one
+// scan of the range in its index, no more than a count costs).
+func (tx *Tx) walkStart(s *selection, after ID, limit int) (ID, error) {
+	if s.rangeIndex == "" || limit <= 0 {
+		return after, nil
+	}
+	var w []string
+	var args []any
+	for _, c := range append(append([]cond{}, s.drive...), s.where...) {
+		w = append(w, c.sql)
+		args = append(args, c.args...)
+	}
+	var n int
+	q := "SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?) m WHERE " + strings.Join(w, " AND ") + " LIMIT ?)"
+	if err := tx.tx.QueryRowContext(tx.ctx, q, append(append([]any{int64(after), walkWindow}, args...), limit)...).Scan(&n); err != nil {
+		return 0, err
+	}
+	if n >= limit {
+		return after, nil
+	}
+	var first sql.NullInt64
+	w, args = []string{"m.id > ?"}, []any{int64(after)}
+	for _, c := range s.rangeConds {
+		w = append(w, c.sql)
+		args = append(args, c.args...)
+	}
+	q = "SELECT min(m.id) FROM messages m INDEXED BY " + s.rangeIndex + " WHERE " + strings.Join(w, " AND ")
+	if err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&first); err != nil {
+		return 0, err
+	}
+	if !first.Valid || first.Int64 <= int64(after)+1 {
+		return after, nil
+	}
+	return ID(first.Int64 - 1), nil
 }
 
 // whereSQL joins the driver's and the other conditions, plus extra ones.

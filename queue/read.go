@@ -40,40 +40,56 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	return m, nil
 }
 
-// loadParts fills in the domains and recipients of msgs (one query each).
-func (tx *Tx) loadParts(msgs []Message) error {
+// loadParts fills in the domains and recipients of msgs, ascending ids (one
+// query each). dense says msgs holds every message between its first and last
+// id, so a range scan replaces the lookups.
+func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	pos := make(map[int64]int, len(msgs))
-	args := make([]any, len(msgs))
 	for i := range msgs {
 		pos[int64(msgs[i].ID)] = i
-		args[i] = int64(msgs[i].ID)
 		msgs[i].Domains = msgs[i].Domains[:0]
 	}
-	in := placeholders(len(msgs))
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE msg_id IN ("+in+") ORDER BY msg_id, idx", args...)
+	var where string
+	var args []any
+	if dense {
+		where = "msg_id BETWEEN ? AND ?"
+		args = []any{int64(msgs[0].ID), int64(msgs[len(msgs)-1].ID)}
+	} else {
+		where = "msg_id IN (" + placeholders(len(msgs)) + ")"
+		args = make([]any, len(msgs))
+		for i := range msgs {
+			args[i] = int64(msgs[i].ID)
+		}
+	}
+	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}
-	// domain index within the message, by (message position, idx)
-	didx := make(map[[2]int64]int)
+	rows, err := stmt.QueryContext(tx.ctx, args...)
+	if err != nil {
+		return err
+	}
+	// domain index within the message, by (message id, idx)
+	didx := make(map[[2]int64]int, len(msgs)*2)
+	var v [9]any
+	dst := []any{&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]}
 	for rows.Next() {
-		var (
-			mid, idx, status, retry, due, expires int64
-			name                                  string
-			details                               sql.NullString
-			notify                                sql.NullInt64
-		)
-		if err := rows.Scan(&mid, &idx, &name, &status, &details, &retry, &due, &notify, &expires); err != nil {
+		if err := rows.Scan(dst...); err != nil {
 			rows.Close()
 			return err
 		}
-		m := &msgs[pos[mid]]
-		d := Domain{Name: name, Status: Status(status), Details: details.String, RetryNum: int(retry), Due: fromUnix(due), Expires: fromUnix(expires)}
-		if notify.Valid {
-			d.NotifyAt = fromUnix(notify.Int64)
+		mid, idx := v[0].(int64), v[1].(int64)
+		k, ok := pos[mid]
+		if !ok {
+			continue
+		}
+		m := &msgs[k]
+		d := Domain{Name: str(v[2]), Status: Status(v[3].(int64)), Details: str(v[4]), RetryNum: int(v[5].(int64)), Due: fromUnix(v[6].(int64)), Expires: fromUnix(v[8].(int64))}
+		if n, ok := v[7].(int64); ok {
+			d.NotifyAt = fromUnix(n)
 		}
 		didx[[2]int64{mid, idx}] = len(m.Domains)
 		m.Domains = append(m.Domains, d)
@@ -82,38 +98,72 @@ func (tx *Tx) loadParts(msgs []Message) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = tx.tx.QueryContext(tx.ctx, "SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE msg_id IN ("+in+") ORDER BY msg_id, idx", args...)
+	stmt, err = tx.stmt("SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
+	if err != nil {
+		return err
+	}
+	rows, err = stmt.QueryContext(tx.ctx, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var (
-			mid, di, status, code int64
-			lc                    string
-			addr, enh, msg, orcpt sql.NullString
-		)
-		if err := rows.Scan(&mid, &di, &lc, &addr, &status, &code, &enh, &msg, &orcpt); err != nil {
+		if err := rows.Scan(dst...); err != nil {
 			return err
 		}
-		m := &msgs[pos[mid]]
-		k, ok := didx[[2]int64{mid, di}]
-		if !ok {
-			return fmt.Errorf("message %s: recipient %s belongs to a missing domain", ID(mid), lc)
+		mid := v[0].(int64)
+		if _, ok := pos[mid]; !ok {
+			continue
 		}
-		r := Recipient{Address: lc, Status: Status(status), Code: int(code), Enhanced: enh.String, Message: msg.String, ORCPT: orcpt.String}
-		if addr.Valid {
-			r.Address = addr.String
+		m := &msgs[pos[mid]]
+		k, ok := didx[[2]int64{mid, v[1].(int64)}]
+		if !ok {
+			return fmt.Errorf("message %s: recipient %s belongs to a missing domain", ID(mid), str(v[2]))
+		}
+		r := Recipient{Address: str(v[2]), Status: Status(v[4].(int64)), Code: int(v[5].(int64)), Enhanced: str(v[6]), Message: str(v[7]), ORCPT: str(v[8])}
+		if a, ok := v[3].(string); ok {
+			r.Address = a
 		}
 		m.Domains[k].Recipients = append(m.Domains[k].Recipients, r)
 	}
 	return rows.Err()
 }
 
+// str reads a TEXT column scanned into an any; NULL is "".
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return ""
+}
+
+// stmt returns a statement prepared once per transaction.
+func (tx *Tx) stmt(q string) (*sql.Stmt, error) {
+	if s, ok := tx.stmts[q]; ok {
+		return s, nil
+	}
+	s, err := tx.tx.PrepareContext(tx.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[q] = s
+	return s, nil
+}
+
 // page reads one keyset page of whole messages.
 func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
 	if s.empty {
 		return nil, nil
+	}
+	after, err := tx.walkStart(s, after, limit)
+	if err != nil {
+		return nil, err
 	}
 	q, args := s.pageSQL(msgCols, after, limit)
 	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
@@ -134,7 +184,7 @@ func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
 		return nil, err
 	}
 	for i := 0; i < len(out); i += eachPage {
-		if err := tx.loadParts(out[i:min(i+eachPage, len(out))]); err != nil {
+		if err := tx.loadParts(out[i:min(i+eachPage, len(out))], s.dense()); err != nil {
 			return nil, err
 		}
 	}
@@ -226,7 +276,7 @@ func (tx *Tx) Get(id ID) (*Message, error) {
 		return nil, tx.q.fileError("get", err)
 	}
 	msgs := []Message{m}
-	if err := tx.loadParts(msgs); err != nil {
+	if err := tx.loadParts(msgs, true); err != nil {
 		return nil, tx.q.fileError("get", err)
 	}
 	return &msgs[0], nil

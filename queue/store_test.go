@@ -119,7 +119,7 @@ func TestReadOnly(t *testing.T) {
 	q.LoadDemo(t.Context(), 10, 1)
 	q.Close()
 
-	check := func(t *testing.T, q *Queue) {
+	check := func(t *testing.T, q *Queue, want string) {
 		if !q.ReadOnly() {
 			t.Error("not read-only")
 		}
@@ -130,7 +130,7 @@ func TestReadOnly(t *testing.T) {
 			t.Error(err)
 		}
 		_, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}})
-		if !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), "read-only") {
+		if !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), want) {
 			t.Errorf("retry on a read-only queue: %v", err)
 		}
 		if _, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.c", Recipients: []EnvelopeRecipient{{Address: "d@e.f"}}}, nil); !errors.Is(err, ErrReadOnly) {
@@ -150,7 +150,7 @@ func TestReadOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		check(t, q)
+		check(t, q, "was opened read-only")
 	})
 	t.Run("file mode", func(t *testing.T) {
 		os.Chmod(path, 0o444)
@@ -160,7 +160,7 @@ func TestReadOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer q.Close()
-		check(t, q)
+		check(t, q, "is read-only (the file has no write permission)")
 	})
 	t.Run("read-only file that does not exist", func(t *testing.T) {
 		_, err := Open(filepath.Join(t.TempDir(), "none.db"), Options{ReadOnly: true})

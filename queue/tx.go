@@ -38,6 +38,7 @@ type Tx struct {
 	preview bool // everything will be rolled back
 	sp      int  // savepoints taken, for unique names
 	done    bool
+	stmts   map[string]*sql.Stmt // prepared in this transaction (closed with it)
 }
 
 // Queue returns the queue the transaction belongs to.
@@ -62,7 +63,7 @@ func (tx *Tx) needWrite(verb string) error {
 	}
 	if !tx.write {
 		if tx.q.readOnly {
-			return fmt.Errorf("%s: %s: %w", verb, tx.q.path, ErrReadOnly)
+			return tx.q.readOnlyError(verb)
 		}
 		return fmt.Errorf("%s: not allowed in a read-only transaction", verb)
 	}
@@ -97,7 +98,7 @@ func (q *Queue) View(ctx context.Context, fn func(tx *Tx) error) error {
 
 func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) error) error {
 	if q.readOnly {
-		return fmt.Errorf("%s: %w: writes need write permission on the file and its directory", q.path, ErrReadOnly)
+		return q.readOnlyError("change queue")
 	}
 	sqltx, err := q.writer.BeginTx(ctx, nil)
 	if err != nil {
@@ -248,6 +249,71 @@ func (q *Queue) LoadDemo(ctx context.Context, n int, seed int64) (Result, error)
 	var res Result
 	err := q.Update(ctx, func(tx *Tx) (err error) { res, err = tx.LoadDemo(n, seed); return })
 	return res, err
+}
+
+// The adding verbs run in a savepoint, so that a failure inside a longer
+// transaction (a script that carries on after an error) leaves nothing half
+// done, not even the indexes an import drops to load faster.
+
+// Enqueue queues a new message with the queue's schedule: the first attempt is
+// due now, the first delay notice after Schedule.Notify[0], expiry after
+// Schedule.Expire. Recipients are grouped by domain in the order first seen (a
+// repeated address is kept once), the size is len(raw), raw is kept.
+func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func() error { m, err = tx.enqueue(env, raw); return err })
+	return m, err
+}
+
+// ImportEML queues an RFC 5322 message as a new message (new id, created now,
+// the queue's schedule), keeping raw and computing its size. The envelope is
+// env when given; with env nil it is read from the headers: the sender from
+// Return-Path, else Sender, else From ("<>" in Return-Path is a bounce); the
+// recipients from X-Original-To or Delivered-To when present (they record the
+// envelope), else from To, Cc and Bcc.
+func (tx *Tx) ImportEML(raw []byte, env *Envelope) (m *Message, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func() error { m, err = tx.importEML(raw, env); return err })
+	return m, err
+}
+
+// ImportJSON reads JSON Lines, one message per line, in either Stalwart shape:
+// domains[] (v0.7-v0.12, and what MarshalJSON writes) or recipients[] (v0.13+,
+// per-recipient schedules folded into per-domain ones). A status may be a bare
+// string or a single-key object; null or absent times take defaults (created:
+// now; next_retry: created; expires: created plus the schedule's expiry). Ids
+// are decimal and kept. A line holding an API response ({"data": message} or
+// {"data": {"items": [...]}}) is unwrapped. Blank lines are skipped. Everything
+// is imported in one transaction: a bad line, or an id already queued, is
+// reported with its line number and nothing is imported.
+func (tx *Tx) ImportJSON(r io.Reader) (res Result, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return Result{DryRun: tx.preview}, err
+	}
+	err = tx.savepoint(false, func() error { res, err = tx.importJSON(r); return err })
+	if err != nil {
+		return Result{DryRun: tx.preview}, err
+	}
+	return res, nil
+}
+
+// LoadDemo queues the six messages of the documented stalwart-cli session, with
+// their documented ids, senders, recipients, sizes, times and 52B91F716's status
+// details (reset to that state when already present), then n generated
+// messages, deterministic for a seed and the clock (see GenerateDemo).
+func (tx *Tx) LoadDemo(n int, seed int64) (res Result, err error) {
+	if err := tx.needWrite("demo"); err != nil {
+		return Result{DryRun: tx.preview}, err
+	}
+	err = tx.savepoint(false, func() error { res, err = tx.loadDemo(n, seed); return err })
+	if err != nil {
+		return Result{DryRun: tx.preview}, err
+	}
+	return res, nil
 }
 
 // writeVerb runs fn in a write transaction that is rolled back when dryRun.

@@ -56,7 +56,7 @@ const bulkAfter = 20000
 // rows one INSERT statement writes.
 const (
 	insertBatch = 256
-	insertChunk = 64
+	insertChunk = 128
 )
 
 var insertCols = map[string]string{
@@ -137,13 +137,13 @@ func (ins *inserter) add(m *Message, raw []byte, line int) error {
 		due = d.Unix()
 	}
 	id := int64(m.ID)
-	ins.msgs = append(ins.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, nullStr(m.EnvID), m.Priority, due})
+	ins.msgs = append(ins.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, nullStr(m.EnvID), int64(m.Priority), due})
 	ri := 0
 	for di, d := range m.Domains {
-		ins.doms = append(ins.doms, []any{id, di, d.Name, int(d.Status), nullStr(d.Details), d.RetryNum, d.Due.Unix(), nullTime(d.NotifyAt), d.Expires.Unix()})
+		ins.doms = append(ins.doms, []any{id, int64(di), d.Name, int64(d.Status), nullStr(d.Details), int64(d.RetryNum), d.Due.Unix(), nullTime(d.NotifyAt), d.Expires.Unix()})
 		for _, r := range d.Recipients {
 			lc := strings.ToLower(r.Address)
-			ins.rcpts = append(ins.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int(r.Status), r.Code, nullStr(r.Enhanced), nullStr(r.Message), nullStr(r.ORCPT)})
+			ins.rcpts = append(ins.rcpts, []any{id, int64(ri), int64(di), lc, orLower(r.Address, lc), int64(r.Status), int64(r.Code), nullStr(r.Enhanced), nullStr(r.Message), nullStr(r.ORCPT)})
 			ri++
 		}
 	}
@@ -369,11 +369,8 @@ func checkAddress(what, a string) (string, error) {
 	return a, nil
 }
 
-// Enqueue queues a new message with the queue's schedule: the first attempt is
-// due now, the first delay notice after Schedule.Notify[0], expiry after
-// Schedule.Expire. Recipients are grouped by domain in the order first seen (a
-// repeated address is kept once), the size is len(raw), raw is kept.
-func (tx *Tx) Enqueue(env Envelope, raw []byte) (*Message, error) {
+// enqueue does the work of Enqueue, outside a savepoint.
+func (tx *Tx) enqueue(env Envelope, raw []byte) (*Message, error) {
 	if err := tx.needWrite("enqueue"); err != nil {
 		return nil, err
 	}
