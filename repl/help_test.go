@@ -3,6 +3,8 @@ package repl
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -118,5 +120,26 @@ func TestMarkdownReference(t *testing.T) {
 			t.Errorf("the reference lacks %s", c.Name())
 		}
 	}
-	golden(t, "reference.md", ref)
+	// The README's command reference is this text, between two markers.
+	const begin, end = "<!-- commands:begin -->\n", "<!-- commands:end -->"
+	path := filepath.Join("..", "README.md")
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, rest, ok1 := strings.Cut(string(readme), begin)
+	_, tail, ok2 := strings.Cut(rest, end)
+	if !ok1 || !ok2 {
+		t.Fatalf("README.md lacks the markers %q and %q around the command reference", begin, end)
+	}
+	want := head + begin + ref + end + tail
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if string(readme) != want {
+		t.Errorf("README.md's command reference differs from the command table (go test ./repl -update rewrites it)")
+	}
 }
