@@ -30,16 +30,17 @@ var filterAliases = map[string]string{
 }
 
 // toFilter reads a filter table. An unknown key, or a value of the wrong kind,
-// is a programming error in the script and raises naming the key.
-func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) queue.Filter {
-	var f queue.Filter
+// is a programming error in the script and raises naming the key. ok is false
+// when the filter can match nothing (ids = {}).
+func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queue.Filter, ok bool) {
+	ok = true
 	tb.ForEach(func(k, v glua.LValue) {
-		ks, ok := k.(glua.LString)
-		if !ok {
+		ks, isString := k.(glua.LString)
+		if !isString {
 			L.RaiseError("%s: unexpected key %s: a filter takes %s", what, k.String(), strings.Join(filterKeys, ", "))
 		}
 		key := string(ks)
-		if a, ok := filterAliases[key]; ok {
+		if a, alias := filterAliases[key]; alias {
 			key = a
 		}
 		switch key {
@@ -61,6 +62,9 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) queue.F
 			f.Status = toStatuses(L, what, v)
 		case "ids":
 			f.IDs = toIDList(L, what+": ids", v)
+			if len(f.IDs) == 0 {
+				ok = false
+			}
 		case "all":
 			b, ok := v.(glua.LBool)
 			if !ok {
@@ -71,7 +75,7 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) queue.F
 			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), strings.Join(filterKeys, ", "))
 		}
 	})
-	return f
+	return f, ok
 }
 
 func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) string {
@@ -182,28 +186,29 @@ func (s *Session) toSelector(L *glua.LState, what string, v glua.LValue) (f queu
 		case isList(v):
 			return queue.Filter{IDs: toIDList(L, what, v)}, true
 		}
-		return s.toFilter(L, v, what), true
+		return s.toFilter(L, v, what)
 	}
 	L.RaiseError("%s: want a filter table, an id, a list of ids or a message, not %s", what, v.Type())
 	return queue.Filter{}, false
 }
 
-// optFilter reads an optional filter argument: nil or absent means every message.
-func (s *Session) optFilter(L *glua.LState, n int, what string) queue.Filter {
+// optFilter reads an optional filter argument for a read verb: nil or an
+// empty table means every message. ok is false when it matches nothing.
+func (s *Session) optFilter(L *glua.LState, n int, what string) (queue.Filter, bool) {
 	switch v := L.Get(n).(type) {
 	case *glua.LNilType:
-		return queue.Filter{}
+		return queue.Filter{}, true
 	case *glua.LTable:
 		if isMessage(v) || isList(v) {
-			return queue.Filter{IDs: toIDList(L, what, v)}
+			return queue.Filter{IDs: toIDList(L, what, v)}, true
 		}
 		return s.toFilter(L, v, what)
 	case glua.LString:
-		return queue.Filter{IDs: []queue.ID{toID(L, what, v)}}
+		return queue.Filter{IDs: []queue.ID{toID(L, what, v)}}, true
 	default:
 		L.RaiseError("%s: want a filter table, not %s", what, v.Type())
 	}
-	return queue.Filter{}
+	return queue.Filter{}, true
 }
 
 // optionTable reads an options table, raising on keys outside allowed.
@@ -309,33 +314,33 @@ func senderText(rp string) string {
 //
 // env_id, orcpt, notify and the message's due (the earliest due of its
 // pending domains) are nil when absent.
-func messageTable(L *glua.LState, m *queue.Message) *glua.LTable {
+func messageTable(L *glua.LState, c *boxer, m *queue.Message) *glua.LTable {
 	t := L.CreateTable(0, 8)
 	t.RawSetString("id", glua.LString(hexID(m.ID)))
-	t.RawSetString("sender", glua.LString(senderText(m.ReturnPath)))
+	t.RawSetString("sender", c.str(senderText(m.ReturnPath)))
 	t.RawSetString("created", unix(m.Created))
-	t.RawSetString("size", glua.LNumber(m.Size))
+	t.RawSetString("size", c.num(m.Size))
 	if m.EnvID != "" {
 		t.RawSetString("env_id", glua.LString(m.EnvID))
 	}
-	t.RawSetString("priority", glua.LNumber(m.Priority))
+	t.RawSetString("priority", c.num(int64(m.Priority)))
 	if due := m.Due(); !due.IsZero() {
 		t.RawSetString("due", unix(due))
 	}
 	doms := L.CreateTable(len(m.Domains), 0)
 	for i := range m.Domains {
-		doms.Append(domainTable(L, &m.Domains[i]))
+		doms.Append(domainTable(L, c, &m.Domains[i]))
 	}
 	t.RawSetString("domains", doms)
 	return t
 }
 
-func domainTable(L *glua.LState, d *queue.Domain) *glua.LTable {
+func domainTable(L *glua.LState, c *boxer, d *queue.Domain) *glua.LTable {
 	t := L.CreateTable(0, 8)
-	t.RawSetString("name", glua.LString(d.Name))
+	t.RawSetString("name", c.str(d.Name))
 	t.RawSetString("status", statusWord(d.Status))
-	t.RawSetString("details", glua.LString(d.Details))
-	t.RawSetString("retry_num", glua.LNumber(d.RetryNum))
+	t.RawSetString("details", c.str(d.Details))
+	t.RawSetString("retry_num", c.num(int64(d.RetryNum)))
 	t.RawSetString("due", unix(d.Due))
 	if !d.NotifyAt.IsZero() {
 		t.RawSetString("notify", unix(d.NotifyAt))
@@ -343,23 +348,61 @@ func domainTable(L *glua.LState, d *queue.Domain) *glua.LTable {
 	t.RawSetString("expires", unix(d.Expires))
 	rs := L.CreateTable(len(d.Recipients), 0)
 	for i := range d.Recipients {
-		rs.Append(recipientTable(L, &d.Recipients[i]))
+		rs.Append(recipientTable(L, c, &d.Recipients[i]))
 	}
 	t.RawSetString("recipients", rs)
 	return t
 }
 
-func recipientTable(L *glua.LState, r *queue.Recipient) *glua.LTable {
+func recipientTable(L *glua.LState, c *boxer, r *queue.Recipient) *glua.LTable {
 	t := L.CreateTable(0, 6)
 	t.RawSetString("address", glua.LString(r.Address))
 	t.RawSetString("status", statusWord(r.Status))
-	t.RawSetString("code", glua.LNumber(r.Code))
-	t.RawSetString("enhanced", glua.LString(r.Enhanced))
-	t.RawSetString("message", glua.LString(r.Message))
+	t.RawSetString("code", c.num(int64(r.Code)))
+	t.RawSetString("enhanced", c.str(r.Enhanced))
+	t.RawSetString("message", c.str(r.Message))
 	if r.ORCPT != "" {
 		t.RawSetString("orcpt", glua.LString(r.ORCPT))
 	}
 	return t
+}
+
+// boxer turns Go strings and integers into Lua values, reusing the values of
+// the strings that repeat from message to message (domain names, senders,
+// replies) and of small numbers (reply codes, retry counts), which saves an
+// allocation per field on long walks.
+type boxer struct {
+	strs map[string]glua.LValue
+}
+
+// maxInterned bounds the strings a boxer keeps; past it, it starts afresh.
+const maxInterned = 4096
+
+// smallNums are the numbers 0-599, boxed once.
+var smallNums = func() (out [600]glua.LValue) {
+	for i := range out {
+		out[i] = glua.LNumber(i)
+	}
+	return out
+}()
+
+func (c *boxer) num(n int64) glua.LValue {
+	if n >= 0 && n < int64(len(smallNums)) {
+		return smallNums[n]
+	}
+	return glua.LNumber(n)
+}
+
+func (c *boxer) str(s string) glua.LValue {
+	if v, ok := c.strs[s]; ok {
+		return v
+	}
+	if c.strs == nil || len(c.strs) >= maxInterned {
+		c.strs = make(map[string]glua.LValue, 256)
+	}
+	v := glua.LValue(glua.LString(s))
+	c.strs[s] = v
+	return v
 }
 
 // summaryTable converts Summary rows to { {key, count, size, oldest, newest}, ... }.

@@ -74,14 +74,18 @@ func (r Report) Changed() bool { return r.Retried > 0 || r.Cancelled > 0 }
 // "dry run: would retry 0 and cancel 1234 message(s) (gmail.com 800, ...); nothing changed".
 func (r Report) Summary() string {
 	doms := r.domainText(5)
+	who := "script " + r.Script
+	if r.Script == "lua" {
+		who = "lua" // a one-liner or the Lua prompt
+	}
 	if r.DryRun {
-		s := fmt.Sprintf("dry run: script %s would retry %d and cancel %d message(s)", r.Script, r.Retried, r.Cancelled)
+		s := fmt.Sprintf("dry run: %s would retry %d and cancel %d message(s)", who, r.Retried, r.Cancelled)
 		if doms != "" {
 			s += " (" + doms + ")"
 		}
 		return s + "; nothing changed"
 	}
-	s := fmt.Sprintf("script %s: retried %d, cancelled %d message(s)", r.Script, r.Retried, r.Cancelled)
+	s := fmt.Sprintf("%s: retried %d, cancelled %d message(s)", who, r.Retried, r.Cancelled)
 	if doms != "" {
 		s += " (" + doms + ")"
 	}
@@ -159,6 +163,7 @@ type Session struct {
 	seen    [2]map[queue.ID]struct{} // distinct messages retried, cancelled
 	aborted string                   // abort's message, once called
 	require *requirer
+	box     boxer // conversions of repeated values
 }
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
@@ -209,7 +214,14 @@ func (s *Session) source(code string) string {
 		}
 		return "lua " + c
 	}
-	return strings.TrimSpace("script " + s.name + " " + strings.Join(s.opts.Args, " "))
+	words := []string{"script", s.name}
+	for _, a := range s.opts.Args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		words = append(words, a)
+	}
+	return strings.Join(words, " ")
 }
 
 func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, error) {

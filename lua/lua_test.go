@@ -82,7 +82,7 @@ func TestAuditRecordsScriptAndArgs(t *testing.T) {
 		t.Fatalf("audit entries %+v, want a cancel and a retry", entries)
 	}
 	for _, s := range sources {
-		if s != "script purge-sender.lua alice@example.net x y" {
+		if s != "script purge-sender.lua alice@example.net 'x y'" {
 			t.Errorf("audit source %q", s)
 		}
 	}

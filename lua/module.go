@@ -71,7 +71,7 @@ func raiseDB(L *glua.LState, verb string, err error) {
 
 // queue.list(filter [, {limit=, after=}]) -> array of messages, ascending id.
 func (s *Session) qList(L *glua.LState) int {
-	f := s.optFilter(L, 1, "queue.list")
+	f, ok := s.optFilter(L, 1, "queue.list")
 	var p queue.Page
 	if o := optionTable(L, 2, "queue.list", "limit", "after"); o != nil {
 		switch v := o.RawGetString("limit").(type) {
@@ -88,13 +88,17 @@ func (s *Session) qList(L *glua.LState) int {
 			p.After = toID(L, "queue.list: after", v)
 		}
 	}
+	if !ok {
+		L.Push(L.NewTable())
+		return 1
+	}
 	msgs, err := s.currentTx(L).List(f, p)
 	if err != nil {
 		raiseDB(L, "queue.list", err)
 	}
 	out := L.CreateTable(len(msgs), 0)
 	for i := range msgs {
-		out.Append(messageTable(L, &msgs[i]))
+		out.Append(messageTable(L, &s.box, &msgs[i]))
 	}
 	L.Push(out)
 	return 1
@@ -105,13 +109,13 @@ func (s *Session) qList(L *glua.LState) int {
 // constant memory over any number of messages, and the loop's body may change
 // the queue.
 func (s *Session) qEach(L *glua.LState) int {
-	f := s.optFilter(L, 1, "queue.each")
+	f, ok := s.optFilter(L, 1, "queue.each")
 	s.currentTx(L)
 	var (
 		page []queue.Message
 		next int
 		last queue.ID
-		done bool
+		done = !ok
 	)
 	L.Push(L.NewFunction(func(L *glua.LState) int {
 		if next >= len(page) && !done {
@@ -130,7 +134,7 @@ func (s *Session) qEach(L *glua.LState) int {
 		m := &page[next]
 		next++
 		last = m.ID
-		L.Push(messageTable(L, m))
+		L.Push(messageTable(L, &s.box, m))
 		return 1
 	}))
 	return 1
@@ -148,13 +152,17 @@ func (s *Session) qGet(L *glua.LState) int {
 	if err != nil {
 		raiseDB(L, "queue.get", err)
 	}
-	L.Push(messageTable(L, m))
+	L.Push(messageTable(L, &s.box, m))
 	return 1
 }
 
 // queue.count(filter) -> number of matching messages.
 func (s *Session) qCount(L *glua.LState) int {
-	f := s.optFilter(L, 1, "queue.count")
+	f, ok := s.optFilter(L, 1, "queue.count")
+	if !ok {
+		L.Push(glua.LNumber(0))
+		return 1
+	}
 	n, err := s.currentTx(L).Count(f)
 	if err != nil {
 		raiseDB(L, "queue.count", err)
@@ -220,12 +228,16 @@ func (s *Session) raiseVerb(L *glua.LState, verb string, err error) {
 // queue.summary(filter, by) -> { {key, count, size, oldest, newest}, ... }
 // grouped by "domain" (the default), "sender", "status" or "age".
 func (s *Session) qSummary(L *glua.LState) int {
-	f := s.optFilter(L, 1, "queue.summary")
+	f, ok := s.optFilter(L, 1, "queue.summary")
 	by := L.OptString(2, "domain")
 	switch by {
 	case "domain", "sender", "status", "age":
 	default:
 		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, not %q", by))
+	}
+	if !ok {
+		L.Push(L.NewTable())
+		return 1
 	}
 	rows, err := s.currentTx(L).Summary(f, by)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 // the test proves both that the attempt fails with a clear error and that the
 // rollback left the queue as it was.
 func TestSandboxEscapes(t *testing.T) {
-	small := func(o *Options) { o.MemoryLimit = 64 << 20; o.Timeout = 2 * time.Second }
+	small := func(o *Options) { o.MemoryLimit = 64 << 20; o.Timeout = 30 * time.Second }
 	tests := []struct {
 		name string
 		code string

@@ -112,7 +112,7 @@ func TestLuaOneLiner(t *testing.T) {
 		t.Errorf("stdout %q stderr %q", c.stdout.String(), c.stderr.String())
 	}
 	c.mustRun(t, `lua --dry-run "queue.retry{domain='example.org'}"`)
-	if want := "dry run: script lua would retry 3 and cancel 0 message(s) (example.org 3); nothing changed\n"; c.stderr.String() != want {
+	if want := "dry run: lua would retry 3 and cancel 0 message(s) (example.org 3); nothing changed\n"; c.stderr.String() != want {
 		t.Errorf("stderr %q\nwant %q", c.stderr.String(), want)
 	}
 }
@@ -161,7 +161,7 @@ func TestLuaPrompt(t *testing.T) {
 		t.Errorf("stdout %q, want %q", c.stdout.String(), want)
 	}
 	errText := c.stderr.String()
-	for _, want := range []string{"Type .exit or press Ctrl-D", "lua:1: oops; nothing changed", "script lua: retried 0, cancelled 1 message(s) (example.org 1)"} {
+	for _, want := range []string{"Type .exit or press Ctrl-D", "lua:1: oops; nothing changed", "lua: retried 0, cancelled 1 message(s) (example.org 1)"} {
 		if !strings.Contains(errText, want) {
 			t.Errorf("stderr %q lacks %q", errText, want)
 		}
