@@ -43,6 +43,7 @@ func luaCommands() []*Command {
 			Summary: "Runs Lua code on the queue; without CODE in the shell, opens a Lua prompt",
 			Flags:   []Flag{dryRun, timeout},
 			Args:    []Arg{{Name: "CODE", Repeat: true, Kind: KindText}},
+			RawTail: true,
 			Run:     runLua,
 		},
 		{

@@ -66,7 +66,11 @@ type Command struct {
 	Flags     []Flag
 	Args      []Arg
 	ShellOnly bool // help, exit, clear ...
-	Run       func(ctx context.Context, env *Env, inv *Invocation) error
+	// RawTail: in the shell and in batch, the rest of the line after the
+	// command's leading flags is one argument, taken verbatim (Lua code keeps
+	// its quotes and its # operator).
+	RawTail bool
+	Run     func(ctx context.Context, env *Env, inv *Invocation) error
 }
 
 // Invocation is a parsed command line for one Command.

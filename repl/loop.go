@@ -94,6 +94,9 @@ func readCommand(in LineReader, opts LoopOptions) (words []string, src string, e
 		return nil, "", err
 	}
 	src = in.Source()
+	if words, ok := splitRawTail(Commands(), line); ok {
+		return words, src, nil
+	}
 	for {
 		words, err = SplitWords(line)
 		if err != ErrIncomplete {

@@ -91,6 +91,95 @@ func SplitWords(line string) ([]string, error) {
 	return words, nil
 }
 
+// cutWord splits off the first word of line as SplitWords reads it, and
+// returns the text after it untouched. ok is false when line holds no whole
+// word (it is blank, a comment, or ends inside quotes).
+func cutWord(line string) (word, rest string, ok bool) {
+	s := strings.TrimLeft(line, " \t\r\n")
+	end := 0
+	for end < len(s) && strings.IndexByte(" \t\r\n", s[end]) < 0 {
+		switch s[end] {
+		case '\\':
+			end++
+		case '\'':
+			j := strings.IndexByte(s[end+1:], '\'')
+			if j < 0 {
+				return "", "", false
+			}
+			end += j + 1
+		case '"':
+			for end++; end < len(s) && s[end] != '"'; end++ {
+				if s[end] == '\\' {
+					end++
+				}
+			}
+		}
+		end++
+	}
+	end = min(end, len(s))
+	words, err := SplitWords(s[:end])
+	if err != nil || len(words) != 1 {
+		return "", "", false
+	}
+	return words[0], s[end:], true
+}
+
+// splitRawTail splits a line whose command takes its tail verbatim
+// (Command.RawTail): the command word, its leading flags (and their values),
+// then "--" and the rest of the line as one word. A rest that is one quoted
+// shell word ('print("hi")') is unquoted. ok is false for any other
+// line, which SplitWords handles.
+func splitRawTail(cmds []*Command, line string) (words []string, ok bool) {
+	first, rest, ok := cutWord(line)
+	if !ok {
+		return nil, false
+	}
+	cmd, n := Lookup(cmds, []string{first})
+	if cmd == nil || n != 1 || !cmd.RawTail {
+		return nil, false
+	}
+	words = []string{first}
+	for {
+		w, after, ok := cutWord(rest)
+		if !ok || !strings.HasPrefix(w, "-") || w == "-" {
+			break
+		}
+		rest = after
+		if w == "--" {
+			break
+		}
+		words = append(words, w)
+		if f := flagByWord(cmd.Flags, w); f != nil && f.Value != "" && !strings.Contains(w, "=") {
+			if v, after, ok := cutWord(rest); ok {
+				words, rest = append(words, v), after
+			}
+		}
+	}
+	code := strings.TrimSpace(rest)
+	if code != "" && (code[0] == '\'' || code[0] == '"') {
+		// The code quoted as one word, as a shell user would write it: a
+		// chunk that is only a string literal is not Lua anyway.
+		if w, err := SplitWords(code); err == nil && len(w) == 1 {
+			code = w[0]
+		}
+	}
+	if code != "" {
+		words = append(words, "--", code)
+	}
+	return words, true
+}
+
+// flagByWord finds the flag a word such as --timeout, --timeout=5s or -t names.
+func flagByWord(flags []Flag, w string) *Flag {
+	name, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
+	for i, f := range flags {
+		if (strings.HasPrefix(w, "--") && f.Long == name) || (!strings.HasPrefix(w, "--") && f.Short != "" && f.Short == name) {
+			return &flags[i]
+		}
+	}
+	return nil
+}
+
 // QuoteWord quotes a word so that SplitWords reads it back unchanged: plain
 // words stay as they are, anything else goes in single quotes.
 func QuoteWord(w string) string {

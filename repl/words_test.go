@@ -97,3 +97,36 @@ func FuzzSplitWords(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitRawTail(t *testing.T) {
+	cases := []struct {
+		line string
+		want []string // nil: not a raw-tail line
+	}{
+		{`lua print("hi")`, []string{"lua", "--", `print("hi")`}},
+		{`  lua   return #queue.list{sender = '<>'}  `, []string{"lua", "--", `return #queue.list{sender = '<>'}`}},
+		{`lua --dry-run queue.cancel{sender="a@b.example"}`, []string{"lua", "--dry-run", "--", `queue.cancel{sender="a@b.example"}`}},
+		{`lua --timeout 5s while true do end`, []string{"lua", "--timeout", "5s", "--", "while true do end"}},
+		{`lua --timeout=5s -- -1`, []string{"lua", "--timeout=5s", "--", "-1"}},
+		{`lua 'print("hi")'`, []string{"lua", "--", `print("hi")`}},
+		{`lua --dry-run "queue.cancel{sender = 'x@y.example'}"`, []string{"lua", "--dry-run", "--", `queue.cancel{sender = 'x@y.example'}`}},
+		{`lua "a" .. "b"`, []string{"lua", "--", `"a" .. "b"`}},
+		{`lua`, []string{"lua"}},
+		{`lua --help`, []string{"lua", "--help"}},
+		{`list -s 'a b'`, nil},
+		{`queue lua x`, nil},
+		{`# lua x`, nil},
+	}
+	for _, c := range cases {
+		got, ok := splitRawTail(Commands(), c.line)
+		if c.want == nil {
+			if ok {
+				t.Errorf("%q: taken as a raw-tail line: %q", c.line, got)
+			}
+			continue
+		}
+		if !ok || !slices.Equal(got, c.want) {
+			t.Errorf("%q: got %q (%v), want %q", c.line, got, ok, c.want)
+		}
+	}
+}
