@@ -177,12 +177,19 @@ func luaPromptLoop(ctx context.Context, env *Env, opts lua.Options) error {
 			continue
 		}
 		buf.Reset()
-		rep, err := sess.Exec(ctx, code)
+		// Each chunk gets its own context, so Ctrl-C stops the chunk (and
+		// rolls it back) but not the prompt.
+		cctx, cancel := ctx, context.CancelFunc(func() {})
+		if env.Interruptible != nil {
+			cctx, cancel = env.Interruptible(ctx)
+		}
+		rep, err := sess.Exec(cctx, code)
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return err
 			}
-			fmt.Fprintln(env.Stderr, err)
+			ReportError(env.Stderr, "", err, true)
 			continue
 		}
 		if rep.Changed() || rep.DryRun {

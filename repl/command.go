@@ -95,6 +95,10 @@ type Env struct {
 	ScriptDirs  []string             // where `run` finds scripts by name, in order
 	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
 	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)
+	// Interruptible returns a context that Ctrl-C cancels, for a command that
+	// runs several steps of its own (each chunk at the lua prompt); nil
+	// outside the shell.
+	Interruptible func(parent context.Context) (context.Context, context.CancelFunc)
 }
 
 // UsageError is bad input from the user: an unknown command or flag, a missing

@@ -93,6 +93,7 @@ func RunShell(ctx context.Context, env *Env, opts ShellOptions) error {
 
 	intr := newInterrupter(in, env.Stderr)
 	defer intr.stop()
+	env.Interruptible = intr.commandContext
 	err := Loop(ctx, env, in, LoopOptions{
 		Interactive:    true,
 		KeepGoing:      true,

@@ -226,6 +226,31 @@ func TestShellOnTerminal(t *testing.T) {
 	send("\r")
 	scr.waitFor(t, m, `(?s)1 queued message\(s\) found\..*`+prompt)
 
+	// At the Lua prompt, Ctrl-C stops the running chunk and rolls it back,
+	// but the prompt stays; a chunk that ends early continues on "...>".
+	m = scr.mark()
+	send("lua\r")
+	scr.waitFor(t, m, `lua> `)
+	m = scr.mark()
+	send(`queue.cancel("52B91F716") print("looping") while true do end` + "\r")
+	scr.waitFor(t, m, `looping`)
+	time.Sleep(200 * time.Millisecond)
+	m = scr.mark()
+	send("\x03")
+	out = scr.waitFor(t, m, `lua> `)
+	if !regexp.MustCompile(`(?i)interrupt`).MatchString(out) {
+		t.Errorf("after Ctrl-C at the Lua prompt: %q", out)
+	}
+	m = scr.mark()
+	send("for i = 1, 2 do\r")
+	scr.waitFor(t, m, `\.\.\.> `)
+	m = scr.mark()
+	send("end print(queue.get('52B91F716').id)\r")
+	scr.waitFor(t, m, `52B91F716\s+.*lua> `)
+	m = scr.mark()
+	send(".exit\r")
+	scr.waitFor(t, m, prompt)
+
 	// Ctrl-D on an empty line leaves with status 0.
 	send("\x04")
 	select {
@@ -260,7 +285,7 @@ func TestShellOnTerminal(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	// The file is cut to the newest HistoryLimit lines when the shell starts.
-	if len(lines) > HistoryLimit+6 || lines[0] == "list -p 0" {
+	if len(lines) > HistoryLimit+11 || lines[0] == "list -p 0" {
 		t.Errorf("history file holds %d lines from %q: the old ones were not cut to %d", len(lines), lines[0], HistoryLimit)
 	}
 	if fi, err := os.Stat(hist); err != nil || fi.Mode().Perm() != 0o600 {
@@ -273,11 +298,19 @@ func TestShellOnTerminal(t *testing.T) {
 		"list -o ids",
 		"status 52B91F716",
 		"queue list -s bill4@example.net",
+		"lua",
+		`queue.cancel("52B91F716") print("looping") while true do end`,
+		"for i = 1, 2 do",
+		"end print(queue.get('52B91F716').id)",
+		".exit",
 	}
 	if len(lines) < len(want) {
 		t.Fatalf("history file holds\n%s", strings.Join(lines, "\n"))
 	}
 	lines = lines[len(lines)-len(want):]
+	for i := range lines {
+		lines[i] = strings.TrimRight(lines[i], " ")
+	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("history file holds\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
