@@ -157,8 +157,9 @@ func (s *Session) compile(code string, prompt bool) (fn *glua.LFunction, printRe
 			return fn, true, nil
 		}
 	}
+	// At the prompt a chunk's own `return` values are printed too.
 	fn, err = compileChunk(s.L, stripShebang(code), s.name)
-	return fn, false, err
+	return fn, prompt, err
 }
 
 // stripShebang blanks a first line starting with "#" (as standalone Lua does),
