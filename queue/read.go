@@ -18,39 +18,41 @@ const eachPage = 1000
 const msgCols = "m.id, m.rp_lc, m.rp, m.created, m.size, m.env_id, m.priority"
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
+	// Scanning into *any is database/sql's fast path (no reflection).
 	var (
-		m              Message
-		id, created    int64
-		rpLC           string
-		rp, envID      sql.NullString
-		size, priority int64
+		m Message
+		v [7]any
 	)
-	if err := sc.Scan(&id, &rpLC, &rp, &created, &size, &envID, &priority); err != nil {
+	if err := sc.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]); err != nil {
 		return m, err
 	}
+	id, _ := v[0].(int64)
 	m.ID = ID(id)
-	m.ReturnPath = rpLC
-	if rp.Valid {
-		m.ReturnPath = rp.String
+	m.ReturnPath = str(v[1])
+	if v[2] != nil {
+		m.ReturnPath = str(v[2])
 	}
+	created, _ := v[3].(int64)
 	m.Created = fromUnix(created)
-	m.Size = size
-	m.EnvID = envID.String
+	m.Size, _ = v[4].(int64)
+	m.EnvID = str(v[5])
+	priority, _ := v[6].(int64)
 	m.Priority = int(priority)
 	return m, nil
 }
 
 // loadParts fills in the domains and recipients of msgs, ascending ids (one
 // query each). dense says msgs holds every message between its first and last
-// id, so a range scan replaces the lookups.
+// id, so a range scan replaces the lookups. Both queries return rows in
+// (message id, idx) order, so they are merged with msgs in one pass; the
+// domains and recipients of the whole batch share two backing arrays (each
+// message's slices are capped, so appending to one never touches another).
 func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	pos := make(map[int64]int, len(msgs))
 	for i := range msgs {
-		pos[int64(msgs[i].ID)] = i
-		msgs[i].Domains = msgs[i].Domains[:0]
+		msgs[i].Domains = nil
 	}
 	var where string
 	var args []any
@@ -72,32 +74,44 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if err != nil {
 		return err
 	}
-	// domain index within the message, by (message id, idx)
-	didx := make(map[[2]int64]int, len(msgs)*2)
+	// Scanning into *any is database/sql's fast path (no reflection).
 	var v [9]any
 	dst := []any{&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]}
+	var (
+		doms  = make([]Domain, 0, len(msgs)*3/2)
+		dIdx  = make([]int64, 0, len(msgs)*3/2) // idx of each domain
+		first = make([]int32, len(msgs)+1)      // msgs[k]'s domains are doms[first[k]:first[k+1]]
+		k     = 0
+	)
 	for rows.Next() {
 		if err := rows.Scan(dst...); err != nil {
 			rows.Close()
 			return err
 		}
-		mid, idx := v[0].(int64), v[1].(int64)
-		k, ok := pos[mid]
-		if !ok {
+		mid := v[0].(int64)
+		for k < len(msgs) && int64(msgs[k].ID) < mid {
+			k++
+			first[k] = int32(len(doms))
+		}
+		if k == len(msgs) || int64(msgs[k].ID) != mid {
 			continue
 		}
-		m := &msgs[k]
 		d := Domain{Name: str(v[2]), Status: Status(v[3].(int64)), Details: str(v[4]), RetryNum: int(v[5].(int64)), Due: fromUnix(v[6].(int64)), Expires: fromUnix(v[8].(int64))}
 		if n, ok := v[7].(int64); ok {
 			d.NotifyAt = fromUnix(n)
 		}
-		didx[[2]int64{mid, idx}] = len(m.Domains)
-		m.Domains = append(m.Domains, d)
+		doms = append(doms, d)
+		dIdx = append(dIdx, v[1].(int64))
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	for k < len(msgs) {
+		k++
+		first[k] = int32(len(doms))
+	}
+
 	stmt, err = tx.stmt("SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
@@ -106,27 +120,76 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
+	var (
+		rcpts = make([]Recipient, 0, len(doms)*3/2)
+		rDom  = make([]int32, 0, len(doms)*3/2) // the domain (index in doms) of each recipient
+		count = make([]int32, len(doms)+1)
+	)
+	k = 0
 	for rows.Next() {
 		if err := rows.Scan(dst...); err != nil {
+			rows.Close()
 			return err
 		}
 		mid := v[0].(int64)
-		if _, ok := pos[mid]; !ok {
+		for k < len(msgs) && int64(msgs[k].ID) < mid {
+			k++
+		}
+		if k == len(msgs) || int64(msgs[k].ID) != mid {
 			continue
 		}
-		m := &msgs[pos[mid]]
-		k, ok := didx[[2]int64{mid, v[1].(int64)}]
-		if !ok {
+		di, want := int32(-1), v[1].(int64)
+		for j := first[k]; j < first[k+1]; j++ {
+			if dIdx[j] == want {
+				di = j
+				break
+			}
+		}
+		if di < 0 {
+			rows.Close()
 			return fmt.Errorf("message %s: recipient %s belongs to a missing domain", ID(mid), str(v[2]))
 		}
 		r := Recipient{Address: str(v[2]), Status: Status(v[4].(int64)), Code: int(v[5].(int64)), Enhanced: str(v[6]), Message: str(v[7]), ORCPT: str(v[8])}
 		if a, ok := v[3].(string); ok {
 			r.Address = a
 		}
-		m.Domains[k].Recipients = append(m.Domains[k].Recipients, r)
+		rcpts = append(rcpts, r)
+		rDom = append(rDom, di)
+		count[di+1]++
 	}
-	return rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+
+	// Group the recipients by domain, keeping their order within each.
+	for j := 1; j < len(count); j++ {
+		count[j] += count[j-1]
+	}
+	byDom := rcpts
+	sorted := true
+	for i := 1; i < len(rDom) && sorted; i++ {
+		sorted = rDom[i-1] <= rDom[i]
+	}
+	if !sorted {
+		byDom = make([]Recipient, len(rcpts))
+		next := append([]int32(nil), count[:len(doms)]...)
+		for i, di := range rDom {
+			byDom[next[di]] = rcpts[i]
+			next[di]++
+		}
+	}
+	for j := range doms {
+		if count[j] < count[j+1] {
+			doms[j].Recipients = byDom[count[j]:count[j+1]:count[j+1]]
+		}
+	}
+	for k := range msgs {
+		if first[k] < first[k+1] {
+			msgs[k].Domains = doms[first[k]:first[k+1]:first[k+1]]
+		}
+	}
+	return nil
 }
 
 // str reads a TEXT column scanned into an any; NULL is "".
@@ -170,7 +233,7 @@ func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Message
+	out := make([]Message, 0, min(max(limit, 0), eachPage))
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {

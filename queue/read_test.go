@@ -1,0 +1,90 @@
+package queue
+
+import (
+	"reflect"
+	"testing"
+)
+
+// Recipients whose domains interleave (x, y, x, z, y) come back grouped by
+// domain in first-seen order, alike through Get, a filtered List (ids looked
+// up) and Each over everything (a range scan), and the slices of one message
+// never share room with the next one's.
+func TestReadsGroupInterleavedRecipients(t *testing.T) {
+	q, _ := openTest(t)
+	env := Envelope{Sender: "s@a.example", Recipients: []EnvelopeRecipient{
+		{Address: "a@x.org"}, {Address: "b@y.org"}, {Address: "c@x.org"}, {Address: "d@z.org"}, {Address: "e@y.org", ORCPT: "rfc822;e@y.org"},
+	}}
+	var want []ID
+	for range 3 {
+		m, err := q.Enqueue(t.Context(), env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, m.ID)
+	}
+	// Store the recipients in envelope order, so that their domains interleave.
+	err := q.Update(t.Context(), func(tx *Tx) error {
+		for _, id := range want {
+			if _, err := tx.tx.Exec("UPDATE recipients SET idx = idx + 100 WHERE msg_id = ?", int64(id)); err != nil {
+				return err
+			}
+			if _, err := tx.tx.Exec("UPDATE recipients SET idx = unicode(address_lc) - unicode('a') WHERE msg_id = ?", int64(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Enqueue(t.Context(), Envelope{Sender: "other@b.example", Recipients: []EnvelopeRecipient{{Address: "q@y.org"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	shape := func(m *Message) [][]string {
+		var out [][]string
+		for _, d := range m.Domains {
+			row := []string{d.Name}
+			for _, r := range d.Recipients {
+				row = append(row, r.Address+" "+r.ORCPT)
+			}
+			out = append(out, row)
+		}
+		return out
+	}
+	wantShape := [][]string{{"x.org", "a@x.org ", "c@x.org "}, {"y.org", "b@y.org ", "e@y.org rfc822;e@y.org"}, {"z.org", "d@z.org "}}
+
+	var listed, walked []Message
+	err = q.View(t.Context(), func(tx *Tx) error {
+		var err error
+		if listed, err = tx.List(Filter{Sender: "s@a.example"}, Page{}); err != nil {
+			return err
+		}
+		return tx.Each(Filter{}, func(m *Message) error {
+			walked = append(walked, *m)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 3 || len(walked) != 4 {
+		t.Fatalf("listed %d, walked %d; want 3 and 4", len(listed), len(walked))
+	}
+	for i, id := range want {
+		got := mustGet(t, q, id)
+		for _, m := range []*Message{got, &listed[i], &walked[i]} {
+			if m.ID != id || !reflect.DeepEqual(shape(m), wantShape) {
+				t.Errorf("message %s: %q, want %q", m.ID, shape(m), wantShape)
+			}
+		}
+		if !reflect.DeepEqual(got, &listed[i]) || !reflect.DeepEqual(got, &walked[i]) {
+			t.Errorf("message %s differs between Get, List and Each:\n%+v\n%+v\n%+v", id, got, listed[i], walked[i])
+		}
+	}
+	// Appending to one message's slices leaves the next message alone.
+	walked[0].Domains = append(walked[0].Domains, Domain{Name: "extra.org"})
+	walked[0].Domains[0].Recipients = append(walked[0].Domains[0].Recipients, Recipient{Address: "extra@x.org"})
+	if !reflect.DeepEqual(shape(&walked[1]), wantShape) || walked[0].Domains[1].Recipients[0].Address != "b@y.org" {
+		t.Errorf("an append to message 1 changed another: %q / %q", shape(&walked[1]), shape(&walked[0]))
+	}
+}
