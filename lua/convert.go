@@ -318,14 +318,14 @@ func messageTable(L *glua.LState, c *boxer, m *queue.Message) *glua.LTable {
 	t := L.CreateTable(0, 8)
 	t.RawSetString("id", glua.LString(hexID(m.ID)))
 	t.RawSetString("sender", c.str(senderText(m.ReturnPath)))
-	t.RawSetString("created", unix(m.Created))
+	t.RawSetString("created", c.time(m.Created))
 	t.RawSetString("size", c.num(m.Size))
 	if m.EnvID != "" {
 		t.RawSetString("env_id", glua.LString(m.EnvID))
 	}
 	t.RawSetString("priority", c.num(int64(m.Priority)))
 	if due := m.Due(); !due.IsZero() {
-		t.RawSetString("due", unix(due))
+		t.RawSetString("due", c.time(due))
 	}
 	doms := L.CreateTable(len(m.Domains), 0)
 	for i := range m.Domains {
@@ -341,11 +341,11 @@ func domainTable(L *glua.LState, c *boxer, d *queue.Domain) *glua.LTable {
 	t.RawSetString("status", statusWord(d.Status))
 	t.RawSetString("details", c.str(d.Details))
 	t.RawSetString("retry_num", c.num(int64(d.RetryNum)))
-	t.RawSetString("due", unix(d.Due))
+	t.RawSetString("due", c.time(d.Due))
 	if !d.NotifyAt.IsZero() {
-		t.RawSetString("notify", unix(d.NotifyAt))
+		t.RawSetString("notify", c.time(d.NotifyAt))
 	}
-	t.RawSetString("expires", unix(d.Expires))
+	t.RawSetString("expires", c.time(d.Expires))
 	rs := L.CreateTable(len(d.Recipients), 0)
 	for i := range d.Recipients {
 		rs.Append(recipientTable(L, c, &d.Recipients[i]))
@@ -372,7 +372,25 @@ func recipientTable(L *glua.LState, c *boxer, r *queue.Recipient) *glua.LTable {
 // replies) and of small numbers (reply codes, retry counts), which saves an
 // allocation per field on long walks.
 type boxer struct {
-	strs map[string]glua.LValue
+	strs  map[string]glua.LValue
+	times [1024]struct { // recent times, by their low bits
+		sec int64
+		v   glua.LValue
+	}
+}
+
+// time boxes a time as Unix seconds (nil for the zero time), reusing the
+// value of a recent equal time: due, notify and expiry times repeat a lot.
+func (c *boxer) time(t time.Time) glua.LValue {
+	if t.IsZero() {
+		return glua.LNil
+	}
+	sec := t.Unix()
+	e := &c.times[uint64(sec)%uint64(len(c.times))]
+	if e.v == nil || e.sec != sec {
+		e.sec, e.v = sec, glua.LNumber(sec)
+	}
+	return e.v
 }
 
 // maxInterned bounds the strings a boxer keeps; past it, it starts afresh.

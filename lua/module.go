@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -18,8 +19,9 @@ import (
 	"mqsh/queue"
 )
 
-// eachPage is how many messages queue.each holds at once.
-const eachPage = 1000
+// eachPage is how many messages queue.each reads at once (it holds two pages
+// at most: the one the script is in and the next). A var for the tests.
+var eachPage = 4000
 
 func (s *Session) openModules(L *glua.LState) {
 	g := L.G.Global
@@ -108,36 +110,138 @@ func (s *Session) qList(L *glua.LState) int {
 // reads a page at a time (by id, after the last one seen), so it runs in
 // constant memory over any number of messages, and the loop's body may change
 // the queue.
+//
+// While the script works through one page, the next is read on another
+// goroutine, which then turns the messages at the end of that page into
+// tables until the script asks for the page (the engine's reads and the Lua
+// work share the machine's cores). Nothing else touches the transaction
+// meanwhile: every queue function waits for the read to finish first
+// (Session.currentTx), and a page read before the script last changed the
+// queue is thrown away and read again, so the script sees exactly what a read
+// at that point would return.
 func (s *Session) qEach(L *glua.LState) int {
 	f, ok := s.optFilter(L, 1, "queue.each")
 	s.currentTx(L)
 	var (
-		page []queue.Message
-		next int
-		last queue.ID
-		done = !ok
+		page  []queue.Message
+		built []*glua.LTable // tables made ahead: page[i] is built[i-(len(page)-len(built))]
+		next  int
+		last  queue.ID
+		done  = !ok
+		ahead *readAhead
 	)
 	L.Push(L.NewFunction(func(L *glua.LState) int {
 		if next >= len(page) && !done {
 			var err error
-			page, err = s.currentTx(L).List(f, queue.Page{After: last, Limit: eachPage})
+			built = nil
+			if ahead != nil && s.take(ahead) {
+				page, built, err = ahead.page, ahead.tables(), ahead.err
+			} else {
+				if ahead != nil {
+					ahead.tables() // stop it
+				}
+				page, err = s.currentTx(L).List(f, queue.Page{After: last, Limit: eachPage})
+			}
+			ahead = nil
 			if err != nil {
 				raiseDB(L, "queue.each", err)
 			}
 			next = 0
 			done = len(page) < eachPage
+			if !done {
+				ahead = s.readAhead(L, f, page[len(page)-1].ID)
+			}
 		}
 		if next >= len(page) {
-			page = nil
+			page, built = nil, nil
 			return 0
 		}
 		m := &page[next]
 		next++
 		last = m.ID
-		L.Push(messageTable(L, &s.box, m))
+		if i := next - 1 - (len(page) - len(built)); i >= 0 {
+			L.Push(built[i])
+			built[i] = nil
+		} else {
+			L.Push(messageTable(L, &s.box, m))
+		}
 		return 1
 	}))
 	return 1
+}
+
+// readAhead is a page of queue.each being read on another goroutine.
+type readAhead struct {
+	read   chan struct{} // closed when page and err are set
+	tx     *queue.Tx     // the transaction read
+	writes int           // Session.writes when the read started
+	page   []queue.Message
+	err    error
+
+	stop  atomic.Bool   // set when the script wants the page
+	made  chan struct{} // closed when the goroutine stops building tables
+	built []*glua.LTable
+}
+
+// readAhead starts reading the page after the id `after`, then building the
+// tables of its last messages, last first, until the script takes the page.
+func (s *Session) readAhead(L *glua.LState, f queue.Filter, after queue.ID) *readAhead {
+	tx := s.currentTx(L) // waits for any other read ahead
+	r := &readAhead{read: make(chan struct{}), made: make(chan struct{}), tx: tx, writes: s.writes}
+	s.ahead = r
+	go func() {
+		defer close(r.made)
+		func() {
+			defer close(r.read)
+			defer func() {
+				if p := recover(); p != nil {
+					r.err = fmt.Errorf("read ahead: %v", p)
+				}
+			}()
+			r.page, r.err = tx.List(f, queue.Page{After: after, Limit: eachPage})
+		}()
+		if r.err != nil {
+			return
+		}
+		// Tables only: CreateTable allocates and touches no state of L, and
+		// this goroutine interns strings in a boxer of its own.
+		var box boxer
+		tables := make([]*glua.LTable, len(r.page))
+		i := len(tables)
+		for i > 0 && !r.stop.Load() {
+			i--
+			tables[i] = messageTable(L, &box, &r.page[i])
+		}
+		r.built = tables[i:]
+	}()
+	return r
+}
+
+// tables stops the building and returns the tables built, for the messages
+// at the end of the page.
+func (r *readAhead) tables() []*glua.LTable {
+	r.stop.Store(true)
+	<-r.made
+	return r.built
+}
+
+// take waits for r's read and reports whether its page is still what a read
+// now would return (the script changed nothing since the read started).
+func (s *Session) take(r *readAhead) bool {
+	<-r.read
+	if s.ahead == r {
+		s.ahead = nil
+	}
+	return r.tx == s.tx && r.writes == s.writes
+}
+
+// settle waits for the read ahead in flight, if any, so that the transaction
+// has one user again.
+func (s *Session) settle() {
+	if r := s.ahead; r != nil {
+		<-r.read
+		s.ahead = nil
+	}
 }
 
 // queue.get(id) -> message, or nil and a message when there is none.
@@ -187,7 +291,9 @@ func (s *Session) qRetry(L *glua.LState) int {
 		L.Push(glua.LNumber(0))
 		return 1
 	}
-	res, err := s.currentTx(L).Retry(req)
+	tx := s.currentTx(L)
+	s.writes++
+	res, err := tx.Retry(req)
 	if err != nil {
 		s.raiseVerb(L, "queue.retry", err)
 	}
@@ -209,7 +315,9 @@ func (s *Session) qCancel(L *glua.LState) int {
 		L.Push(glua.LNumber(0))
 		return 1
 	}
-	res, err := s.currentTx(L).Cancel(req)
+	tx := s.currentTx(L)
+	s.writes++
+	res, err := tx.Cancel(req)
 	if err != nil {
 		s.raiseVerb(L, "queue.cancel", err)
 	}
