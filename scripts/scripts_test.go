@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,21 @@ func TestHeaders(t *testing.T) {
 		}
 		if lua.Describe(head) == "" {
 			t.Errorf("%s: no description for the scripts command", name)
+		}
+	}
+}
+
+// No shipped script or module has a loop whose body is a lone break, which
+// gopher-lua 1.1.2 compiles wrongly after an earlier loop (see the README).
+func TestNoLoneBreak(t *testing.T) {
+	lone := regexp.MustCompile(`\b(do|then)\s+break\s+end\b`)
+	names, _ := fs.Glob(scripts.FS, "*.lua")
+	libs, _ := fs.Glob(scripts.FS, "lib/*.lua")
+	for _, name := range append(names, libs...) {
+		code, _ := fs.ReadFile(scripts.FS, name)
+		if loc := lone.FindIndex(code); loc != nil {
+			line := 1 + strings.Count(string(code[:loc[0]]), "\n")
+			t.Errorf("%s:%d: a loop body that is only break: put a statement before it", name, line)
 		}
 	}
 }
