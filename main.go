@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -105,12 +106,16 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	// Open the queue, unless the command is only help.
 	location := ""
 	if inv == nil || repl.NeedsQueue(inv) {
-		q, loc, err := openQueue(set, getenv, env, defaultURL, defaultErr)
+		loc, err := openQueue(set, getenv, env, defaultURL, defaultErr)
 		if err != nil {
 			return fail(stderr, err)
 		}
-		defer q.Close()
-		env.Queue, location = q, loc
+		location = loc
+		defer func() {
+			if env.Queue != nil {
+				env.Queue.Close()
+			}
+		}()
 	}
 
 	ctx := context.Background()
@@ -200,16 +205,19 @@ func defaultLocation(getenv func(string) string) (string, error) {
 // remoteURL matches locations that name a server: a http(s) URL, or host:port.
 var remoteURL = regexp.MustCompile(`^(?i:https?://|[a-z0-9.-]+:[0-9]+(/|$))`)
 
-// queuePath turns a location (a path, or a sqlite: URL) into a file path.
+// queuePath turns a location (a path, or a sqlite: or file: URL) into a file path.
 func queuePath(loc string) (string, error) {
 	if remoteURL.MatchString(loc) {
 		return "", repl.Usagef("remote queues are not supported yet: %s names a server; give a file path or a sqlite: URL", loc)
 	}
 	p := loc
-	if rest, ok := strings.CutPrefix(p, "sqlite:"); ok {
-		p = rest
-		if strings.HasPrefix(p, "//") {
-			p = p[2:]
+	for _, scheme := range []string{"sqlite:", "file:"} {
+		if rest, ok := strings.CutPrefix(p, scheme); ok {
+			if strings.Contains(rest, "?") {
+				return "", repl.Usagef("%s: a queue URL names a file only; options such as ?mode=ro are not supported", loc)
+			}
+			p = strings.TrimPrefix(rest, "//")
+			break
 		}
 	}
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
@@ -223,29 +231,33 @@ func queuePath(loc string) (string, error) {
 	return p, nil
 }
 
-// openQueue opens the queue that -u, MQSH_URL, --demo or the default names.
-func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (*queue.Queue, string, error) {
+// openQueue opens the queue that -u, MQSH_URL, --demo or the default names
+// into env.Queue, and returns its location. When the file does not exist yet,
+// env.Queue stays nil and env.OpenQueue creates it for the first command that
+// adds messages; any other command is told there is no queue there.
+func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (string, error) {
 	opts := queue.Options{Now: env.Now}
 	if set["demo"] == "true" {
 		if _, ok := set["url"]; ok {
-			return nil, "", repl.Usagef("--demo opens its own queue: give either --demo or --url")
+			return "", repl.Usagef("--demo opens its own queue: give either --demo or --url")
 		}
 		dir, err := os.MkdirTemp("", "mqsh-demo-")
 		if err != nil {
-			return nil, "", fmt.Errorf("create the demo queue: %w", err)
+			return "", fmt.Errorf("create the demo queue: %w", err)
 		}
 		path := filepath.Join(dir, "queue.db")
 		q, err := queue.Open(path, opts)
 		if err != nil {
-			return nil, "", fmt.Errorf("open the demo queue: %w", err)
+			return "", fmt.Errorf("open the demo queue: %w", err)
 		}
 		res, err := q.LoadDemo(queue.WithSource(context.Background(), "cli --demo"), demoGenerated, 1)
 		if err != nil {
 			q.Close()
-			return nil, "", fmt.Errorf("load the demo queue: %w", err)
+			return "", fmt.Errorf("load the demo queue: %w", err)
 		}
 		fmt.Fprintf(env.Stderr, "mqsh: demo queue with %d messages at %s (open it again with: mqsh -u %s)\n", res.Count, path, path)
-		return q, path, nil
+		env.Queue = q
+		return path, nil
 	}
 	loc, isDefault := set["url"], false
 	if loc == "" {
@@ -253,24 +265,37 @@ func openQueue(set map[string]string, getenv func(string) string, env *repl.Env,
 	}
 	if loc == "" {
 		if defaultErr != nil {
-			return nil, "", defaultErr
+			return "", defaultErr
 		}
 		loc, isDefault = defaultURL, true
 	}
 	path, err := queuePath(loc)
 	if err != nil {
-		return nil, "", err
+		return "", err
 	}
 	if isDefault {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, "", fmt.Errorf("create the directory of the default queue: %w", err)
+			return "", fmt.Errorf("create the directory of the default queue: %w", err)
 		}
 	}
-	q, err := queue.Open(path, opts)
-	if err != nil {
-		return nil, "", err // the engine's errors name the file and what to do
+	open := func() error {
+		q, err := queue.Open(path, opts)
+		if err != nil {
+			return err // the engine's errors name the file and what to do
+		}
+		env.Queue = q
+		return nil
 	}
-	return q, loc, nil
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		env.OpenQueue = func(create bool) error {
+			if !create {
+				return fmt.Errorf("no queue at %s: check -u or MQSH_URL; queue demo, queue import or queue add creates a new one", path)
+			}
+			return open()
+		}
+		return loc, nil
+	}
+	return loc, open()
 }
 
 // rootHelp is the text of mqsh --help.

@@ -66,6 +66,7 @@ type Command struct {
 	Flags     []Flag
 	Args      []Arg
 	ShellOnly bool // help, exit, clear ...
+	Creates   bool // adds messages, so it may create the queue file (demo, import, add)
 	// RawTail: in the shell and in batch, the rest of the line after the
 	// command's leading flags is one argument, taken verbatim (Lua code keeps
 	// its quotes and its # operator).
@@ -87,7 +88,7 @@ type Env struct {
 	Stdin       io.Reader
 	Stdout      io.Writer
 	Stderr      io.Writer
-	Queue       *queue.Queue         // opened by main before any command runs
+	Queue       *queue.Queue         // the open queue; nil while its file does not exist yet (see OpenQueue)
 	Now         func() time.Time     // the clock
 	Interactive bool                 // running in the interactive shell
 	Terminal    bool                 // stdout is a terminal (paging, colour)
@@ -95,6 +96,12 @@ type Env struct {
 	ScriptDirs  []string             // where `run` finds scripts by name, in order
 	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
 	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)
+	// OpenQueue opens Queue when a command needs it and it is not open: the
+	// queue file did not exist when mqsh started. create is true for the
+	// commands that add messages (Command.Creates); any other command gets an
+	// error saying there is no queue there, so a mistyped -u never looks like
+	// an empty queue.
+	OpenQueue func(create bool) error
 	// Interruptible returns a context that Ctrl-C cancels, for a command that
 	// runs several steps of its own (each chunk at the lua prompt); nil
 	// outside the shell.

@@ -137,6 +137,7 @@ func queueCommands() []*Command {
 		},
 		{
 			Path:    []string{"queue", "add"},
+			Creates: true,
 			Summary: "Queues one message read from a file or standard input",
 			Flags: []Flag{
 				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Envelope sender (<> for a bounce)"},
@@ -149,6 +150,7 @@ func queueCommands() []*Command {
 		},
 		{
 			Path:    []string{"queue", "import"},
+			Creates: true,
 			Summary: "Imports messages from JSON Lines or .eml files",
 			Flags: []Flag{
 				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Envelope sender of .eml files (default: from the headers)"},
@@ -160,6 +162,7 @@ func queueCommands() []*Command {
 		},
 		{
 			Path:    []string{"queue", "demo"},
+			Creates: true,
 			Summary: "Loads the documented demo messages plus N generated ones",
 			Flags: []Flag{
 				{Long: "seed", Value: "SEED", Kind: KindNumber, Default: "1", Help: "Seed of the generated messages"},

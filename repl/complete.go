@@ -46,13 +46,22 @@ type Completer struct {
 func NewCompleter(cmds []*Command, env *Env) *Completer {
 	c := &Completer{Commands: cmds}
 	if env != nil {
-		if env.Queue != nil {
-			c.Values = env.Queue
-		}
+		c.Values = envValues{env}
 		c.Now = env.Now
 		c.ScriptDirs = scriptDirs(env)
 	}
 	return c
+}
+
+// envValues looks values up in the queue the environment has open at the
+// time of the lookup (none until a command creates the queue file).
+type envValues struct{ env *Env }
+
+func (v envValues) Suggest(ctx context.Context, kind, prefix string, limit int) ([]string, error) {
+	if v.env.Queue == nil {
+		return nil, nil
+	}
+	return v.env.Queue.Suggest(ctx, kind, prefix, limit)
 }
 
 // timeHints are offered for KindTime, before the current date and time stamp.

@@ -153,6 +153,14 @@ func Execute(ctx context.Context, env *Env, inv *Invocation) error {
 	if inv.Cmd.Run == nil {
 		return fmt.Errorf("%s: not available in this build", inv.Cmd.Name())
 	}
+	if env.Queue == nil && NeedsQueue(inv) {
+		if env.OpenQueue == nil {
+			return errors.New("no queue is open")
+		}
+		if err := env.OpenQueue(inv.Cmd.Creates); err != nil {
+			return err
+		}
+	}
 	return inv.Cmd.Run(ctx, env, inv)
 }
 

@@ -140,6 +140,9 @@ func printBanner(ctx context.Context, env *Env, location, version string) {
 			count = fmt.Sprintf(" (%d message%s)", n, plural(n))
 		}
 	}
+	if env.Queue == nil {
+		count = " (no queue there yet: queue demo, import or add creates it)"
+	}
 	fmt.Fprintf(env.Stderr, "Queue: %s%s\n", location, count)
 	fmt.Fprintln(env.Stderr, `Type "help" for the commands, Tab to complete, Ctrl-D or "exit" to leave.`)
 }
