@@ -116,6 +116,38 @@ type selection struct {
 	rangeConds []cond // and its conditions
 }
 
+// Validate reports a sender, recipient or domain in f that is not a valid
+// selector (such as "@" alone), as every verb would, without running one.
+func (f Filter) Validate() error {
+	_, _, _, err := f.patterns()
+	return err
+}
+
+// patterns reads the address fields of f.
+func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error) {
+	if f.Sender != "" {
+		p, err := parseAddrPattern(f.Sender, true)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("sender filter: %w", err)
+		}
+		sender = &p
+	}
+	if f.Recipient != "" {
+		p, err := parseAddrPattern(f.Recipient, false)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("recipient filter: %w", err)
+		}
+		rcpt = &p
+	}
+	if f.Domain != "" {
+		domain = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(f.Domain), "@"))
+		if domain == "" {
+			return nil, nil, "", fmt.Errorf("domain filter %q: want a domain such as example.org", f.Domain)
+		}
+	}
+	return sender, rcpt, domain, nil
+}
+
 // probeLimit is the size under which a due or created range small enough to be
 // read and sorted whole drives a listing; above it the listing walks ids.
 var probeLimit = 4000
@@ -125,27 +157,9 @@ var probeLimit = 4000
 // only when it is small, since its index does not give id order.
 func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	s := &selection{}
-	var sender, rcpt *addrPattern
-	if f.Sender != "" {
-		p, err := parseAddrPattern(f.Sender, true)
-		if err != nil {
-			return nil, fmt.Errorf("sender filter: %w", err)
-		}
-		sender = &p
-	}
-	if f.Recipient != "" {
-		p, err := parseAddrPattern(f.Recipient, false)
-		if err != nil {
-			return nil, fmt.Errorf("recipient filter: %w", err)
-		}
-		rcpt = &p
-	}
-	domain := ""
-	if f.Domain != "" {
-		domain = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(f.Domain), "@"))
-		if domain == "" {
-			return nil, fmt.Errorf("domain filter %q: want a domain such as example.org", f.Domain)
-		}
+	sender, rcpt, domain, err := f.patterns()
+	if err != nil {
+		return nil, err
 	}
 
 	// Choose the driver: the most selective indexed equality first.

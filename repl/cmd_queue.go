@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,6 +107,9 @@ func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
 			}
 		}
 	}
+	if err := f.Validate(); err != nil {
+		return f, usageFor(inv.Cmd, err.Error())
+	}
 	return f, nil
 }
 
@@ -176,7 +180,7 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		// One row more than a page tells whether another page follows.
 		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: chunk + 1})
 		if err != nil {
-			return fmt.Errorf("list messages: %w", err)
+			return err
 		}
 		more := len(msgs) > chunk
 		if more {
@@ -204,7 +208,7 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	if quit {
 		if total, err = env.Queue.Count(ctx, f); err != nil {
-			return fmt.Errorf("count messages: %w", err)
+			return err
 		}
 	}
 	fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
@@ -226,7 +230,7 @@ func runStatus(ctx context.Context, env *Env, inv *Invocation) error {
 		if errors.Is(err, queue.ErrNotFound) {
 			m = nil
 		} else if err != nil {
-			return fmt.Errorf("get message %s: %w", id, err)
+			return fmt.Errorf("message %s: %w", id, err)
 		}
 		if format == "table" {
 			fmt.Fprintln(env.Stderr)
@@ -320,7 +324,7 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 		return emptySelection(inv)
 	}
 	if err != nil {
-		return fmt.Errorf("retry: %w", err)
+		return err
 	}
 	return reportChange(ctx, env, format, sel, res, retryWords)
 }
@@ -338,7 +342,7 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 		return emptySelection(inv)
 	}
 	if err != nil {
-		return fmt.Errorf("cancel: %w", err)
+		return err
 	}
 	return reportChange(ctx, env, format, sel, res, cancelWords)
 }
@@ -394,7 +398,7 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 		n := min(len(ids), machineChunk)
 		msgs, err := env.Queue.List(ctx, queue.Filter{IDs: ids[:n]}, queue.Page{})
 		if err != nil {
-			return fmt.Errorf("list messages: %w", err)
+			return err
 		}
 		if err := w.write(msgs); err != nil {
 			return err
@@ -419,7 +423,7 @@ func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	rows, err := env.Queue.Summary(ctx, f, by)
 	if err != nil {
-		return fmt.Errorf("summary: %w", err)
+		return err
 	}
 	switch format {
 	case "json":
@@ -460,7 +464,7 @@ func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	entries, err := env.Queue.Audit(ctx, queue.AuditQuery{Since: since, Verb: inv.Set["verb"], Limit: limit})
 	if err != nil {
-		return fmt.Errorf("read the audit log: %w", err)
+		return err
 	}
 	switch format {
 	case "json":
@@ -554,21 +558,29 @@ func runAdd(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	if e == nil {
-		return usageFor(inv.Cmd, "missing '--sender <SENDER>' and '--rcpt <RCPT>'")
-	}
 	prio, err := intFlag(inv, "priority", 0, -32768)
 	if err != nil {
 		return err
 	}
-	e.Priority = prio
 	raw, err := readInput(env, inv.Args[0])
 	if err != nil {
 		return err
 	}
+	if e == nil {
+		// No -s/-r: the envelope comes from the headers, as for import.
+		h, err := queue.EnvelopeFromHeaders(raw)
+		if err != nil {
+			return fmt.Errorf("queue message: %w", err)
+		}
+		e = &h
+		if v, ok := inv.Set["env-id"]; ok {
+			e.EnvID = v
+		}
+	}
+	e.Priority = prio
 	m, err := env.Queue.Enqueue(ctx, *e, raw)
 	if err != nil {
-		return fmt.Errorf("queue message: %w", err)
+		return err
 	}
 	fmt.Fprintln(env.Stdout, m.ID)
 	return nil
@@ -579,30 +591,41 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	// Every file in one transaction: all of them are imported, or none.
 	total := 0
-	for _, name := range inv.Args {
-		n, err := importFile(ctx, env, name, e)
-		total += n
-		if err != nil {
-			if total > 0 {
-				return fmt.Errorf("import %s: %w (%d message(s) from the files before it were imported)", name, err, total)
+	err = env.Queue.Update(ctx, func(tx *queue.Tx) error {
+		for _, name := range inv.Args {
+			n, err := importFile(tx, env, name, e)
+			var pe *fs.PathError
+			switch {
+			case errors.As(err, &pe):
+				return err // names the file already
+			case err != nil:
+				return fmt.Errorf("%s: %w", name, err)
 			}
-			return fmt.Errorf("import %s: %w", name, err)
+			total += n
 		}
+		return nil
+	})
+	if err != nil {
+		if len(inv.Args) > 1 {
+			return fmt.Errorf("%w (nothing was imported)", err)
+		}
+		return err
 	}
 	fmt.Fprintf(env.Stderr, "Imported %d message(s).\n", total)
 	return nil
 }
 
-// importFile imports one .eml message or one JSON Lines file ("-" is JSON
-// Lines on standard input).
-func importFile(ctx context.Context, env *Env, name string, e *queue.Envelope) (int, error) {
+// importFile imports, in tx, one .eml message or one JSON Lines file ("-" is
+// JSON Lines on standard input).
+func importFile(tx *queue.Tx, env *Env, name string, e *queue.Envelope) (int, error) {
 	if strings.EqualFold(filepath.Ext(name), ".eml") {
 		raw, err := readInput(env, name)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := env.Queue.ImportEML(ctx, raw, e); err != nil {
+		if _, err := tx.ImportEML(raw, e); err != nil {
 			return 0, err
 		}
 		return 1, nil
@@ -618,7 +641,7 @@ func importFile(ctx context.Context, env *Env, name string, e *queue.Envelope) (
 	} else if r == nil {
 		return 0, errors.New("no standard input to read from")
 	}
-	res, err := env.Queue.ImportJSON(ctx, r)
+	res, err := tx.ImportJSON(r)
 	return res.Count, err
 }
 
@@ -641,7 +664,7 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	res, err := env.Queue.LoadDemo(ctx, n, seed)
 	if err != nil {
-		return fmt.Errorf("load demo data: %w", err)
+		return err
 	}
 	fmt.Fprintf(env.Stderr, "Loaded %d demo message(s).\n", res.Count)
 	return nil

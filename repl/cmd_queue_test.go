@@ -220,8 +220,11 @@ func TestBadInput(t *testing.T) {
 		{"demo many", 2, "invalid value 'many'"},
 		{"add -s a@b.c -", 2, "missing '--rcpt <RCPT>'"},
 		{"add -r a@b.c -", 2, "missing '--sender <SENDER>'"},
-		{"add -", 2, "missing '--sender <SENDER>' and '--rcpt <RCPT>'"},
-		{"import /nonexistent/x.jsonl", 1, "import /nonexistent/x.jsonl: open /nonexistent/x.jsonl: no such file or directory"},
+		{"add -", 1, "queue message: not an RFC 5322 message"},
+		{"import /nonexistent/x.jsonl", 1, "open /nonexistent/x.jsonl: no such file or directory"},
+		{"list -s @", 2, `sender filter: invalid address pattern "@"`},
+		{"cancel -r <> --dry-run", 2, "the empty address <> is a sender"},
+		{"retry -d @ --all", 2, "domain filter"},
 	}
 	for _, tt := range tests {
 		err := c.run(t, tt.line)
