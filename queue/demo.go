@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -139,7 +141,14 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	}
 	msgs, raws := documentedMessages()
 	for i := range msgs {
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id = ?", int64(msgs[i].ID)); err != nil {
+		// A documented message already queued stays as it is: loading the
+		// demo again must not undo what was done to it since.
+		var one int
+		err := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE id = ?", int64(msgs[i].ID)).Scan(&one)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
 			return res, tx.q.fileError("demo", err)
 		}
 		if err := tx.q.normalize(&msgs[i]); err != nil {

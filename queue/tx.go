@@ -242,8 +242,8 @@ func (q *Queue) ImportEML(ctx context.Context, raw []byte, env *Envelope) (*Mess
 	return m, err
 }
 
-// LoadDemo queues the six messages of stalwart-cli's documented session (reset to
-// their documented state when already present) and n generated messages,
+// LoadDemo queues the six messages of stalwart-cli's documented session (those
+// already queued are left as they are) and n generated messages,
 // deterministic for a seed.
 func (q *Queue) LoadDemo(ctx context.Context, n int, seed int64) (Result, error) {
 	var res Result
@@ -303,7 +303,7 @@ func (tx *Tx) ImportJSON(r io.Reader) (res Result, err error) {
 
 // LoadDemo queues the six messages of the documented stalwart-cli session, with
 // their documented ids, senders, recipients, sizes, times and 52B91F716's status
-// details (reset to that state when already present), then n generated
+// details (those already queued are left as they are), then n generated
 // messages, deterministic for a seed and the clock (see GenerateDemo).
 func (tx *Tx) LoadDemo(n int, seed int64) (res Result, err error) {
 	if err := tx.needWrite("demo"); err != nil {

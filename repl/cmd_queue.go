@@ -667,5 +667,8 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "Loaded %d demo message(s).\n", res.Count)
+	if kept := n + len(queue.DocumentedIDs) - res.Count; kept > 0 {
+		fmt.Fprintf(env.Stderr, "%d documented message(s) were already queued and were left as they are.\n", kept)
+	}
 	return nil
 }
