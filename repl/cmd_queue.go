@@ -164,11 +164,10 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	size, err := intFlag(inv, "page-size", defaultPageSize, 0)
+	size, err := intFlag(inv, "page-size", defaultPageSize, 1)
 	if err != nil {
 		return err
 	}
-	size = max(size, 1)
 	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
 	if format != "table" {
 		chunk = machineChunk

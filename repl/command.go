@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"mqsh/queue"
@@ -111,10 +112,26 @@ type Env struct {
 // UsageError is bad input from the user: an unknown command or flag, a missing
 // argument, a value that does not parse. Batch mode exits 2.
 type UsageError struct {
-	Msg string
+	Msg   string
+	Usage string   // the usage lines and where to read more, for the command line; "" = none
+	Help  []string // in the shell, `help` with these words explains (nil: no hint)
 }
 
-func (e *UsageError) Error() string { return e.Msg }
+func (e *UsageError) Error() string {
+	if e.Usage == "" {
+		return e.Msg
+	}
+	return e.Msg + "\n\n" + e.Usage
+}
+
+// shellText is the error as the shell shows it: the message, and which help
+// to type there rather than the command line's usage.
+func (e *UsageError) shellText() string {
+	if e.Help == nil {
+		return e.Error()
+	}
+	return e.Msg + "\nType '" + strings.TrimSpace("help "+strings.Join(e.Help, " ")) + "' for details."
+}
 
 // Usagef builds a UsageError.
 func Usagef(format string, a ...any) error { return &UsageError{Msg: fmt.Sprintf(format, a...)} }

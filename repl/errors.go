@@ -42,7 +42,11 @@ func ReportError(w io.Writer, source string, err error, interactive bool) {
 	}
 	var pe *plainError
 	var re *reportedError
+	var ue *UsageError
 	msg := err.Error()
+	if interactive && errors.As(err, &ue) {
+		msg = ue.shellText()
+	}
 	switch {
 	case errors.As(err, &re):
 		if source == "" {

@@ -65,7 +65,7 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 		if s := closest(words[0], commandWords(cmds)); s != "" {
 			msg += fmt.Sprintf(" (did you mean '%s'?)", s)
 		}
-		return nil, &UsageError{Msg: msg + "\n\nUsage: mqsh [OPTIONS] [COMMAND]...\n\nFor more information, try 'mqsh help'."}
+		return nil, &UsageError{Msg: msg, Usage: "Usage: mqsh [OPTIONS] [COMMAND]...\n\nFor more information, try 'mqsh help'.", Help: []string{}}
 	}
 	if cmd.isGroup() && n < len(words) && words[n] != "help" && !strings.HasPrefix(words[n], "-") {
 		return nil, unknownSubcommand(cmds, cmd, words[n])
@@ -109,7 +109,7 @@ func unknownSubcommand(cmds []*Command, g *Command, word string) error {
 	if s := closest(word, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean '%s %s'?)", g.Name(), s)
 	}
-	return &UsageError{Msg: fmt.Sprintf("%s\n\nUsage: %s\n\nFor more information, try 'mqsh %s --help'.", msg, usageLine(g), g.Name())}
+	return &UsageError{Msg: msg, Usage: fmt.Sprintf("Usage: %s\n\nFor more information, try 'mqsh %s --help'.", usageLine(g), g.Name()), Help: g.Path}
 }
 
 // checkArgs checks the number of positional arguments against the declaration.
@@ -132,8 +132,8 @@ func checkArgs(cmd *Command, args []string) error {
 // usageFor turns a message into a UsageError that shows the command's usage.
 func usageFor(cmd *Command, msg string) error {
 	name := cmd.Name()
-	return &UsageError{Msg: fmt.Sprintf("%s\n\nUsage: %s\n\nFor more information, try 'mqsh %s --help'.",
-		msg, usageLine(cmd), name)}
+	return &UsageError{Msg: msg, Usage: fmt.Sprintf("Usage: %s\n\nFor more information, try 'mqsh %s --help'.",
+		usageLine(cmd), name), Help: cmd.Path}
 }
 
 // ParseFlags parses args against the declared flags with spf13/pflag (a fresh
@@ -154,7 +154,7 @@ func ParseFlags(flags []Flag, args []string, interspersed bool) (set map[string]
 		case f.Repeat:
 			fs.StringArrayP(f.Long, f.Short, nil, f.Help)
 		default:
-			fs.StringP(f.Long, f.Short, "", f.Help)
+			fs.VarP(new(onceValue), f.Long, f.Short, f.Help)
 		}
 		if f.Long == "help" {
 			hasHelp = true
@@ -184,6 +184,31 @@ func ParseFlags(flags []Flag, args []string, interspersed bool) (set map[string]
 		}
 	}
 	return set, lists, fs.Args(), nil
+}
+
+// onceValue is the value of a flag that takes one value: given twice, it is
+// refused rather than letting the last one win (`-s a -s b` would otherwise
+// select only b's mail).
+type onceValue struct {
+	v   string
+	set bool
+}
+
+func (o *onceValue) String() string { return o.v }
+func (o *onceValue) Type() string   { return "string" }
+func (o *onceValue) Set(v string) error {
+	if o.set {
+		return &givenTwice{first: o.v, then: v}
+	}
+	o.v, o.set = v, true
+	return nil
+}
+
+// givenTwice is the error of a onceValue set a second time.
+type givenTwice struct{ first, then string }
+
+func (e *givenTwice) Error() string {
+	return fmt.Sprintf("given more than once ('%s', then '%s'): it takes one value (a sender or recipient can be a pattern such as '*@example.com')", e.first, e.then)
 }
 
 // checkValues refuses a value outside f.Values. Comma-separated lists (--status
@@ -235,6 +260,10 @@ func flagError(err error, flags []Flag) error {
 		}
 		return fmt.Errorf("flag '--%s%s' needs a value", f.Name, value)
 	case errors.As(err, &bad):
+		var twice *givenTwice
+		if errors.As(err, &twice) {
+			return fmt.Errorf("'--%s' %v", bad.GetFlag().Name, twice)
+		}
 		return fmt.Errorf("invalid value '%s' for '--%s'", bad.GetValue(), bad.GetFlag().Name)
 	case errors.As(err, &syn):
 		return fmt.Errorf("bad flag syntax '%s'", syn.GetSpecifiedFlag())

@@ -107,8 +107,8 @@ func TestParseErrors(t *testing.T) {
 			continue
 		}
 		for _, w := range tt.want {
-			if !strings.Contains(ue.Msg, w) {
-				t.Errorf("Parse(%q) = %q, want it to contain %q", tt.words, ue.Msg, w)
+			if !strings.Contains(ue.Error(), w) {
+				t.Errorf("Parse(%q) = %q, want it to contain %q", tt.words, ue.Error(), w)
 			}
 		}
 		if ExitCode(err) != 2 {
