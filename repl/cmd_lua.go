@@ -137,6 +137,18 @@ func runLua(ctx context.Context, env *Env, inv *Invocation) error {
 	return nil
 }
 
+// rememberChunk keeps a chunk typed at the lua prompt in the shell's history
+// as one `lua CODE` line, which runs as typed at the shell's prompt. A chunk
+// with a -- comment would not survive being joined into one line: it is not
+// kept.
+func rememberChunk(in LineReader, code string) {
+	h, ok := in.(interface{ Remember(string) })
+	if !ok || strings.Contains(code, "--") {
+		return
+	}
+	h.Remember("lua " + strings.Join(strings.Fields(code), " "))
+}
+
 // luaPromptLoop reads Lua chunks at `lua> ` until .exit or Ctrl-D. A chunk
 // that ends early continues on the next line at `...> `. Each chunk runs in its
 // own transaction; globals live on from chunk to chunk; an expression's values
@@ -177,6 +189,7 @@ func luaPromptLoop(ctx context.Context, env *Env, opts lua.Options) error {
 			continue
 		}
 		buf.Reset()
+		rememberChunk(env.Input, code)
 		// Each chunk gets its own context, so Ctrl-C stops the chunk (and
 		// rolls it back) but not the prompt.
 		cctx, cancel := ctx, context.CancelFunc(func() {})

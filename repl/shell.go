@@ -249,10 +249,20 @@ func (in *readlineInput) ReadLine(prompt string) (string, error) {
 		return "", err
 	}
 	in.line++
+	// Only lines typed at the shell's own prompt are kept, so every entry
+	// runs there (the lua prompt keeps whole chunks through Remember).
 	// Blank lines and a repeat of the line before are not kept (readline's
 	// history skips both).
-	_ = in.rl.SaveHistory(historyLine(line))
+	if prompt == in.prompt {
+		in.Remember(line)
+	}
 	return line, nil
+}
+
+// Remember adds an entry to the history: a line as the shell's prompt would
+// run it.
+func (in *readlineInput) Remember(entry string) {
+	_ = in.rl.SaveHistory(historyLine(entry))
 }
 
 // Source names the line for error messages: "line 7".
