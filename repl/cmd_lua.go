@@ -131,9 +131,7 @@ func runLua(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	if rep.Changed() || rep.DryRun {
-		fmt.Fprintln(env.Stderr, rep.Summary())
-	}
+	fmt.Fprintln(env.Stderr, rep.Summary())
 	return nil
 }
 
