@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -28,7 +29,7 @@ import (
 const (
 	DefaultTimeout     = 60 * time.Second // Options.Timeout when zero
 	DefaultMemoryLimit = 512 << 20        // Options.MemoryLimit when zero: bytes of heap a script may add
-	MaxStringSize      = 16 << 20         // the largest string string.rep will build, in bytes
+	MaxStringSize      = 64 << 20         // the longest string a script may build, in bytes (or a quarter of the memory limit, if less)
 )
 
 // Errors a run can end with, for errors.Is. The error returned always says the
@@ -165,9 +166,11 @@ type Session struct {
 	seen    [2]map[queue.ID]struct{} // distinct messages retried, cancelled
 	aborted string                   // abort's message, once called
 	require *requirer
-	box     boxer      // conversions of repeated values
-	ahead   *readAhead // the page queue.each is reading on another goroutine
-	writes  int        // changes the script asked for, to tell a stale read ahead
+	box     boxer           // conversions of repeated values
+	ahead   *readAhead      // the page queue.each is reading on another goroutine
+	writes  int             // changes the script asked for, to tell a stale read ahead
+	concat  *glua.LFunction // what `..` runs: the checked concatenation
+	mem     *memWatch       // the memory watch while a chunk runs
 }
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
@@ -250,9 +253,10 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 	if limit == 0 {
 		limit = DefaultMemoryLimit
 	}
-	stopWatch := watchMemory(runCtx, limit, cancel)
-	defer stopWatch()
+	s.mem = watchMemory(runCtx, limit, cancel)
+	defer func() { s.mem.stop(); s.mem = nil }()
 	defer relaxGC()()
+	defer limitMemory(limit)()
 	runCtx = queue.WithSource(runCtx, s.source(code))
 
 	s.report = &rep
@@ -347,6 +351,56 @@ func relaxGC() (restore func()) {
 			debug.SetGCPercent(gcRelax.prev)
 		}
 	}
+}
+
+var memLimit struct {
+	sync.Mutex
+	runs  int
+	prev  int64 // the setting to restore when the last one ends (GOMEMLIMIT, or none)
+	base  int64 // the memory in use when the first one started
+	extra int64 // the memory limits of the scripts running, summed
+}
+
+// limitMemory sets Go's soft memory limit (debug.SetMemoryLimit) to the
+// memory in use plus the script's memory limit, so that the collector works
+// harder, rather than let garbage pile up, as the heap nears the limit. A
+// lower limit already set (GOMEMLIMIT) stays; scripts running at once add
+// their limits; the returned func restores the setting.
+func limitMemory(limit int64) (restore func()) {
+	memLimit.Lock()
+	defer memLimit.Unlock()
+	if memLimit.runs == 0 {
+		memLimit.prev = debug.SetMemoryLimit(-1)
+		memLimit.base = memoryInUse()
+		memLimit.extra = 0
+	}
+	memLimit.runs++
+	memLimit.extra += limit
+	if memLimit.base > 0 {
+		debug.SetMemoryLimit(min(memLimit.prev, memLimit.base+memLimit.extra))
+	}
+	return func() {
+		memLimit.Lock()
+		defer memLimit.Unlock()
+		memLimit.extra -= limit
+		switch memLimit.runs--; {
+		case memLimit.runs == 0:
+			debug.SetMemoryLimit(memLimit.prev)
+		case memLimit.base > 0:
+			debug.SetMemoryLimit(min(memLimit.prev, memLimit.base+memLimit.extra))
+		}
+	}
+}
+
+// memoryInUse is the memory Go's soft limit counts: all the runtime has
+// mapped, less what it has returned to the system.
+func memoryInUse() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64() - s[1].Value.Uint64())
 }
 
 // scriptError is a failed run: the message names the script (and line) and

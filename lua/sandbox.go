@@ -3,10 +3,17 @@ package lua
 // The sandbox is built by allow-list: a fresh state without the standard
 // libraries, then only the parts a policy needs. Scripts get the base
 // functions minus dofile, loadfile, collectgarbage, getfenv/setfenv, module and
-// newproxy; load and loadstring for Lua source text only; string (string.rep
-// capped, no dump), table, math; an os with only time, date and clock; and
-// mqsh's own queue, time, addr and log modules, print, abort, require and arg.
-// There is no io, no os.execute or os.exit, no debug, no package, no coroutine.
+// newproxy; load and loadstring for Lua source text only; string (no dump),
+// table, math; an os with only time, date and clock; and mqsh's own queue,
+// time, addr and log modules, print, abort, require and arg. There is no io, no
+// os.execute or os.exit, no debug, no package, no coroutine.
+//
+// Every way a script can build a long string in one step is bounded by the
+// string limit (Session.stringLimit): the `..` operator (compiled into a call
+// of a checked concatenation, see patchConcat), string.rep, string.format,
+// string.gsub, table.concat and os.date. So no single instruction can allocate
+// far past the memory limit, and the memory watch (watchMemory) sees the heap
+// grow step by step.
 
 import (
 	"context"
@@ -19,10 +26,13 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
+	"github.com/yuin/gopher-lua/pm"
 
 	"mqsh/scripts"
 )
@@ -32,6 +42,7 @@ const (
 	callStackSize   = 200       // nested Lua calls; deeper recursion raises "stack overflow"
 	registrySize    = 1024 * 4  // value stack slots to start with
 	registryMaxSize = 1024 * 64 // value stack slots at most; beyond raises "registry overflow"
+	maxLoadSize     = 1 << 20   // bytes of source text load accepts: compiling costs many times the text's size
 )
 
 // baseAllowed are the base functions kept from gopher-lua's base library.
@@ -93,7 +104,13 @@ func newSandbox(s *Session) *glua.LState {
 	// ("x"):rep(n) goes through the capped rep too.
 	str := g.RawGetString("string").(*glua.LTable)
 	str.RawSetString("dump", glua.LNil)
-	str.RawSetString("rep", L.NewFunction(strRep))
+	str.RawSetString("rep", L.NewFunction(s.strRep))
+	str.RawSetString("format", L.NewFunction(s.strFormat))
+	str.RawSetString("gsub", L.NewFunction(s.strGsub))
+	str.RawSetString("gmatch", L.NewFunction(s.strGmatch))
+	g.RawGetString("table").(*glua.LTable).RawSetString("concat", L.NewFunction(s.tableConcat))
+	safeOS.RawSetString("date", L.NewFunction(s.osDate(full.RawGetString("date").(*glua.LFunction))))
+	s.concat = L.NewFunction(s.luaConcat)
 
 	// The registry's record of loaded modules still holds the full os table;
 	// nothing in the sandbox can reach it, but leave no copy behind.
@@ -108,21 +125,6 @@ func newSandbox(s *Session) *glua.LState {
 	return L
 }
 
-// strRep is string.rep with a cap on the result's size.
-func strRep(L *glua.LState) int {
-	str := L.CheckString(1)
-	n := L.CheckInt(2)
-	if n <= 0 || str == "" {
-		L.Push(glua.LString(""))
-		return 1
-	}
-	if int64(len(str))*int64(n) > MaxStringSize {
-		L.RaiseError("string.rep: the result would be %d bytes; the limit is %d MiB", int64(len(str))*int64(n), MaxStringSize>>20)
-	}
-	L.Push(glua.LString(strings.Repeat(str, n)))
-	return 1
-}
-
 // luaLoad is load and loadstring for Lua source text: load(text [, name]).
 // Binary chunks and reader functions are refused. The chunk runs with the
 // script's own globals, in the same sandbox.
@@ -134,12 +136,17 @@ func (s *Session) luaLoad(L *glua.LState) int {
 	}
 	name := L.OptString(2, "=(load)")
 	name = strings.TrimLeft(name, "=@")
+	if len(text) > maxLoadSize {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(fmt.Sprintf("load: the text is %d bytes; the limit is %d MiB", len(text), maxLoadSize>>20)))
+		return 2
+	}
 	if strings.HasPrefix(string(text), "\x1b") {
 		L.Push(glua.LNil)
 		L.Push(glua.LString("load: binary chunks are not allowed; load Lua source text"))
 		return 2
 	}
-	fn, err := compileChunk(L, string(text), name)
+	fn, err := s.compileChunk(string(text), name)
 	if err != nil {
 		L.Push(glua.LNil)
 		L.Push(glua.LString(err.Error()))
@@ -153,12 +160,12 @@ func (s *Session) luaLoad(L *glua.LState) int {
 // tried first ("return " .. code), so its values can be printed.
 func (s *Session) compile(code string, prompt bool) (fn *glua.LFunction, printResults bool, err error) {
 	if prompt {
-		if fn, err := compileChunk(s.L, "return "+code, s.name); err == nil {
+		if fn, err := s.compileChunk("return "+code, s.name); err == nil {
 			return fn, true, nil
 		}
 	}
 	// At the prompt a chunk's own `return` values are printed too.
-	fn, err = compileChunk(s.L, stripShebang(code), s.name)
+	fn, err = s.compileChunk(stripShebang(code), s.name)
 	return fn, prompt, err
 }
 
@@ -175,16 +182,19 @@ func stripShebang(code string) string {
 }
 
 // compileChunk parses and compiles Lua source; errors read "name:12: ...".
-func compileChunk(L *glua.LState, code, name string) (*glua.LFunction, error) {
+// Every `..` in it runs through the session's checked concatenation.
+func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
 	chunk, err := parse.Parse(strings.NewReader(code), name)
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
+	chunk = concatCalls(chunk)
 	proto, err := glua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	return L.NewFunctionFromProto(proto), nil
+	patchConcat(proto, s.concat)
+	return s.L.NewFunctionFromProto(proto), nil
 }
 
 func syntaxError(name string, err error) error {
@@ -273,7 +283,7 @@ func (s *Session) luaRequire(L *glua.LState) int {
 	if err != nil {
 		L.RaiseError("%v", err)
 	}
-	fn, err := compileChunk(L, code, chunk)
+	fn, err := s.compileChunk(code, chunk)
 	if err != nil {
 		L.RaiseError("require: %v", err)
 	}
@@ -298,64 +308,742 @@ const (
 	liveMetric = "/gc/heap/live:bytes"
 )
 
-// watchMemory stops the script (cancelling its context with ErrMemory) when
-// the live heap grows more than limit bytes past the live heap at the start.
-// The VM checks the context between instructions, so a runaway concatenation
-// or table ends at the next instruction. The heap is sampled every 10 ms; only
-// when it looks over the limit is a collection run to tell garbage from live
-// data. The returned func stops the watch.
-func watchMemory(ctx context.Context, limit int64, cancel context.CancelCauseFunc) func() {
-	samples := []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}}
-	read := func() (heap, live int64) {
-		metrics.Read(samples)
-		if samples[0].Value.Kind() == metrics.KindUint64 {
-			heap = int64(samples[0].Value.Uint64())
-		}
-		if samples[1].Value.Kind() == metrics.KindUint64 {
-			live = int64(samples[1].Value.Uint64())
-		}
-		return heap, live
+// Sampling intervals of the memory watch: slow while the heap is quiet, fast
+// while it grows by more than a sixteenth of the limit between two samples.
+const (
+	watchSlow = 10 * time.Millisecond
+	watchFast = time.Millisecond
+)
+
+// memWatch stops a script (cancelling its context with ErrMemory) when the
+// live heap grows more than limit bytes past the live heap at the start. The
+// VM checks the context between instructions, so a runaway loop ends at the
+// next instruction. The heap is sampled on another goroutine, and also by the
+// Lua thread itself whenever the script has built another eighth of the limit
+// in strings (see grow); only when the heap looks over the limit is a
+// collection run to tell garbage from live data.
+type memWatch struct {
+	limit  int64
+	cancel context.CancelCauseFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	samples []metrics.Sample
+	max     int64 // the heap may not grow past this after a collection
+	trigger int64 // collect when the heap passes this
+	made    int64 // string bytes built since the Lua thread last looked
+}
+
+// watchMemory starts watching; stop it with stop.
+func watchMemory(ctx context.Context, limit int64, cancel context.CancelCauseFunc) *memWatch {
+	w := &memWatch{
+		limit: limit, cancel: cancel, done: make(chan struct{}),
+		samples: []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}},
 	}
-	heap, base := read()
+	heap, base := w.read()
 	if heap > 64<<20 {
 		// A big heap may be garbage, or data freed since the last collection
 		// (after an earlier script's bomb, say): collect to know where it stands.
 		runtime.GC()
-		heap, base = read()
+		heap, base = w.read()
 	}
 	base = min(base, heap)
-	max := base + limit
-	trigger := max
-	done := make(chan struct{})
-	go func() {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
+	w.max = base + limit
+	w.trigger = w.max
+	go w.loop(ctx, heap)
+	return w
+}
+
+func (w *memWatch) stop() { close(w.done) }
+
+// read returns the bytes of heap objects and the live heap. Call with mu held
+// (or before the watch starts).
+func (w *memWatch) read() (heap, live int64) {
+	metrics.Read(w.samples)
+	if w.samples[0].Value.Kind() == metrics.KindUint64 {
+		heap = int64(w.samples[0].Value.Uint64())
+	}
+	if w.samples[1].Value.Kind() == metrics.KindUint64 {
+		live = int64(w.samples[1].Value.Uint64())
+	}
+	return heap, live
+}
+
+func (w *memWatch) loop(ctx context.Context, last int64) {
+	every := watchSlow
+	timer := time.NewTimer(every)
+	defer timer.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		heap, over := w.check(0)
+		if over {
+			return
+		}
+		if heap-last > w.limit/16 {
+			every = watchFast
+		} else {
+			every = min(2*every, watchSlow)
+		}
+		last = heap
+		timer.Reset(every)
+	}
+}
+
+// check samples the heap, counting pending more bytes about to be allocated.
+// Over the trigger it collects and looks again; still over the limit, it
+// cancels the script and reports true.
+func (w *memWatch) check(pending int64) (heap int64, over bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if heap, _ = w.read(); heap+pending <= w.trigger {
+		return heap, false
+	}
+	// Garbage may account for the growth: collect, then look again.
+	runtime.GC()
+	heap, _ = w.read()
+	if heap+pending > w.max {
+		w.cancel(ErrMemory)
+		return heap, true
+	}
+	// Under the limit: collect again only after half a limit more.
+	w.trigger = max(heap+w.limit/2, w.max)
+	return heap, false
+}
+
+// grow is called by the Lua thread before it builds a string of n bytes. Once
+// an eighth of the limit has been built since it last looked, it checks the
+// heap at once rather than waiting for the next sample, and reports true if
+// the script must stop.
+func (w *memWatch) grow(n int64) bool {
+	w.mu.Lock()
+	w.made += n
+	due := w.made >= w.limit/8
+	if due {
+		w.made = 0
+	}
+	w.mu.Unlock()
+	if !due {
+		return false
+	}
+	_, over := w.check(n)
+	return over
+}
+
+// stringLimit is the size of the longest string a script may build: a
+// quarter of its memory limit, and never more than MaxStringSize.
+func (s *Session) stringLimit() int64 {
+	limit := s.opts.MemoryLimit
+	if limit == 0 {
+		limit = DefaultMemoryLimit
+	}
+	return max(min(limit/4, MaxStringSize), 1)
+}
+
+// build checks, before a string of n bytes is built, that it is within the
+// string limit and that the heap has room for it; otherwise it raises.
+func (s *Session) build(L *glua.LState, what string, n int64) {
+	if limit := s.stringLimit(); n > limit {
+		L.RaiseError("%s: the result would be %d bytes; the limit is %s per string", what, n, byteSize(limit))
+	}
+	if s.mem != nil && s.mem.grow(n) {
+		L.RaiseError("%s: %v", what, ErrMemory)
+	}
+}
+
+// byteSize writes n as "64 MiB" when it is a whole number of MiB, else in bytes.
+func byteSize(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// concatName is the global a `..` is compiled into a call of. No Lua code can
+// name it, and patchConcat replaces every read of it by the function itself.
+const concatName = "(concat)"
+
+// concatCalls rewrites every chain a .. b .. c in the chunk into the call
+// (concat)(a, b, c). gopher-lua's own OP_CONCAT has no limit and no hook: one
+// `s .. s` could allocate gigabytes before the memory watch sees it.
+func concatCalls(chunk []ast.Stmt) []ast.Stmt {
+	for _, st := range chunk {
+		concatStmt(st)
+	}
+	return chunk
+}
+
+func concatStmts(stmts []ast.Stmt) {
+	for _, st := range stmts {
+		concatStmt(st)
+	}
+}
+
+func concatExprs(exprs []ast.Expr) {
+	for i, e := range exprs {
+		exprs[i] = concatExpr(e)
+	}
+}
+
+func concatStmt(st ast.Stmt) {
+	switch st := st.(type) {
+	case *ast.AssignStmt:
+		concatExprs(st.Lhs)
+		concatExprs(st.Rhs)
+	case *ast.LocalAssignStmt:
+		concatExprs(st.Exprs)
+	case *ast.FuncCallStmt:
+		st.Expr = concatExpr(st.Expr)
+	case *ast.DoBlockStmt:
+		concatStmts(st.Stmts)
+	case *ast.WhileStmt:
+		st.Condition = concatExpr(st.Condition)
+		concatStmts(st.Stmts)
+	case *ast.RepeatStmt:
+		st.Condition = concatExpr(st.Condition)
+		concatStmts(st.Stmts)
+	case *ast.IfStmt:
+		st.Condition = concatExpr(st.Condition)
+		concatStmts(st.Then)
+		concatStmts(st.Else)
+	case *ast.NumberForStmt:
+		st.Init = concatExpr(st.Init)
+		st.Limit = concatExpr(st.Limit)
+		st.Step = concatExpr(st.Step)
+		concatStmts(st.Stmts)
+	case *ast.GenericForStmt:
+		concatExprs(st.Exprs)
+		concatStmts(st.Stmts)
+	case *ast.FuncDefStmt:
+		if st.Name != nil {
+			st.Name.Func = concatExpr(st.Name.Func)
+			st.Name.Receiver = concatExpr(st.Name.Receiver)
+		}
+		concatStmts(st.Func.Stmts)
+	case *ast.ReturnStmt:
+		concatExprs(st.Exprs)
+	}
+}
+
+func concatExpr(e ast.Expr) ast.Expr {
+	switch e := e.(type) {
+	case *ast.StringConcatOpExpr:
+		// a .. b .. c parses as a .. (b .. c): one chain, one call, the way
+		// gopher-lua compiles it into one OP_CONCAT.
+		var args []ast.Expr
+		var cur ast.Expr = e
 		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if heap, _ := read(); heap <= trigger {
-					continue
+			c, ok := cur.(*ast.StringConcatOpExpr)
+			if !ok {
+				args = append(args, concatExpr(cur))
+				break
+			}
+			args = append(args, concatExpr(c.Lhs))
+			cur = c.Rhs
+		}
+		fn := &ast.IdentExpr{Value: concatName}
+		fn.SetLine(e.Line())
+		fn.SetLastLine(e.LastLine())
+		// AdjustRet: one value, and never a tail call, so that an error
+		// raised by the concatenation names the line of the `..`.
+		call := &ast.FuncCallExpr{Func: fn, Args: args, AdjustRet: true}
+		call.SetLine(e.Line())
+		call.SetLastLine(e.LastLine())
+		return call
+	case *ast.AttrGetExpr:
+		e.Object = concatExpr(e.Object)
+		e.Key = concatExpr(e.Key)
+	case *ast.TableExpr:
+		for _, f := range e.Fields {
+			f.Key = concatExpr(f.Key)
+			f.Value = concatExpr(f.Value)
+		}
+	case *ast.FuncCallExpr:
+		e.Func = concatExpr(e.Func)
+		e.Receiver = concatExpr(e.Receiver)
+		concatExprs(e.Args)
+	case *ast.LogicalOpExpr:
+		e.Lhs = concatExpr(e.Lhs)
+		e.Rhs = concatExpr(e.Rhs)
+	case *ast.RelationalOpExpr:
+		e.Lhs = concatExpr(e.Lhs)
+		e.Rhs = concatExpr(e.Rhs)
+	case *ast.ArithmeticOpExpr:
+		e.Lhs = concatExpr(e.Lhs)
+		e.Rhs = concatExpr(e.Rhs)
+	case *ast.UnaryMinusOpExpr:
+		e.Expr = concatExpr(e.Expr)
+	case *ast.UnaryNotOpExpr:
+		e.Expr = concatExpr(e.Expr)
+	case *ast.UnaryLenOpExpr:
+		e.Expr = concatExpr(e.Expr)
+	case *ast.FunctionExpr:
+		concatStmts(e.Stmts)
+	}
+	return e
+}
+
+// Instruction layout of gopher-lua (opcode.go): the opcode in the top 6 bits,
+// Bx in the low 18.
+const (
+	opShift = 26
+	bxMask  = 1<<18 - 1
+)
+
+// patchConcat turns every read of the global concatName in proto and its
+// nested functions into a load of the constant fn: the script cannot reach,
+// replace or remove the checked concatenation, and no global lookup is paid.
+func patchConcat(proto *glua.FunctionProto, fn *glua.LFunction) {
+	name := -1
+	for i, k := range proto.Constants {
+		if str, ok := k.(glua.LString); ok && str == concatName {
+			name = i
+			break
+		}
+	}
+	if name >= 0 {
+		at := len(proto.Constants)
+		proto.Constants = append(proto.Constants, fn)
+		for i, inst := range proto.Code {
+			if int(inst>>opShift) == glua.OP_GETGLOBAL && int(inst&bxMask) == name {
+				proto.Code[i] = inst&^(0x3f<<opShift|bxMask) | uint32(glua.OP_LOADK)<<opShift | uint32(at)
+			}
+		}
+	}
+	for _, p := range proto.FunctionPrototypes {
+		patchConcat(p, fn)
+	}
+}
+
+// luaConcat is what `a .. b .. c` runs: Lua's concatenation (right to left,
+// __concat metamethods for other values), within the string limit.
+func (s *Session) luaConcat(L *glua.LState) int {
+	n := L.GetTop()
+	rhs := L.Get(n)
+	for i := n - 1; i >= 1; {
+		lhs := L.Get(i)
+		if !glua.LVCanConvToString(lhs) || !glua.LVCanConvToString(rhs) {
+			op := L.GetMetaField(lhs, "__concat")
+			if op == glua.LNil {
+				op = L.GetMetaField(rhs, "__concat")
+			}
+			if op.Type() != glua.LTFunction {
+				L.RaiseError("cannot perform concat operation between %v and %v", lhs.Type(), rhs.Type())
+			}
+			L.Push(op)
+			L.Push(lhs)
+			L.Push(rhs)
+			L.Call(2, 1)
+			rhs = L.Get(-1)
+			L.Pop(1)
+			i--
+			continue
+		}
+		// The longest run of strings and numbers ending at rhs, joined at
+		// once. parts holds it right to left.
+		var buf [8]string
+		parts := append(buf[:0], glua.LVAsString(rhs))
+		size := int64(len(parts[0]))
+		j := i
+		for ; j >= 1; j-- {
+			v := L.Get(j)
+			if !glua.LVCanConvToString(v) {
+				break
+			}
+			part := glua.LVAsString(v)
+			parts = append(parts, part)
+			size += int64(len(part))
+		}
+		s.build(L, "string concatenation (..)", size)
+		var b strings.Builder
+		b.Grow(int(size))
+		for k := len(parts) - 1; k >= 0; k-- {
+			b.WriteString(parts[k])
+		}
+		rhs = glua.LString(b.String())
+		i = j
+	}
+	L.Push(rhs)
+	return 1
+}
+
+// strRep is string.rep within the string limit.
+func (s *Session) strRep(L *glua.LState) int {
+	str := L.CheckString(1)
+	n := L.CheckInt(2)
+	if n <= 0 || str == "" {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	if int64(n) > s.stringLimit()/int64(len(str)) {
+		L.RaiseError("string.rep: the result would be %.0f bytes; the limit is %s per string", float64(len(str))*float64(n), byteSize(s.stringLimit()))
+	}
+	s.build(L, "string.rep", int64(len(str))*int64(n))
+	L.Push(glua.LString(strings.Repeat(str, n)))
+	return 1
+}
+
+// tableConcat is table.concat (gopher-lua's, argument for argument) within
+// the string limit.
+func (s *Session) tableConcat(L *glua.LState) int {
+	tbl := L.CheckTable(1)
+	sep := L.OptString(2, "")
+	n := tbl.Len()
+	i := L.OptInt(3, 1)
+	j := L.OptInt(4, n)
+	if L.GetTop() == 3 && (i > n || i < 1) {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	i = max(min(i, n), 1)
+	j = min(j, n)
+	if i > j {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	size := int64(len(sep)) * int64(j-i)
+	for k := i; k <= j; k++ {
+		v := tbl.RawGetInt(k)
+		if !glua.LVCanConvToString(v) {
+			L.RaiseError("invalid value (%s) at index %d in table for concat", v.Type().String(), k)
+		}
+		size += int64(len(glua.LVAsString(v)))
+	}
+	s.build(L, "table.concat", size)
+	var b strings.Builder
+	b.Grow(int(size))
+	for k := i; k <= j; k++ {
+		if k > i {
+			b.WriteString(sep)
+		}
+		b.WriteString(glua.LVAsString(tbl.RawGetInt(k)))
+	}
+	L.Push(glua.LString(b.String()))
+	return 1
+}
+
+// formatNumberSize bounds the text of one number conversion: a width and a
+// precision of at most 99 each, and the 309 digits of the largest double.
+const formatNumberSize = 512
+
+// strFormat is string.format. The format is checked the way C Lua checks it
+// (at most 5 flags, widths and precisions of at most 2 digits, a known
+// conversion, an argument for each), and the result is bounded before it is
+// built. The formatting itself is gopher-lua's (Go's fmt).
+func (s *Session) strFormat(L *glua.LState) int {
+	format := L.CheckString(1)
+	top := L.GetTop()
+	var goFormat strings.Builder
+	var args []any
+	size := int64(0)
+	arg := 1
+	for i := 0; i < len(format); i++ {
+		c := format[i]
+		if c != '%' {
+			goFormat.WriteByte(c)
+			size++
+			continue
+		}
+		if i+1 < len(format) && format[i+1] == '%' {
+			goFormat.WriteString("%%")
+			size++
+			i++
+			continue
+		}
+		start := i
+		i++
+		flags := i
+		for i < len(format) && strings.IndexByte("-+ #0", format[i]) >= 0 {
+			i++
+		}
+		if i-flags > 5 {
+			L.RaiseError("string.format: bad format %q: too many flags", format[start:i])
+		}
+		digits := func(what string) {
+			d := i
+			for i < len(format) && format[i] >= '0' && format[i] <= '9' {
+				i++
+			}
+			if i-d > 2 {
+				L.RaiseError("string.format: bad format %q: the %s may have at most 2 digits", format[start:i], what)
+			}
+		}
+		digits("width")
+		if i < len(format) && format[i] == '.' {
+			i++
+			digits("precision")
+		}
+		if i >= len(format) {
+			L.RaiseError("string.format: bad format %q: it ends without a conversion (such as %%d or %%s)", format[start:])
+		}
+		conv := format[i]
+		if strings.IndexByte("cdiouxXeEfgGqs", conv) < 0 {
+			L.RaiseError("string.format: bad format %q: unknown conversion '%c' (use one of c d i o u x X e E f g G q s)", format[start:i+1], conv)
+		}
+		arg++
+		if arg > top {
+			L.RaiseError("bad argument #%d to format (no value)", arg)
+		}
+		v := L.Get(arg)
+		spec := format[start:i]
+		if conv == 'u' {
+			conv = 'd'
+		}
+		goFormat.WriteString(spec)
+		goFormat.WriteByte(conv)
+		args = append(args, v)
+		switch conv {
+		case 's':
+			size += int64(len(valueText(v))) + 99
+		case 'q':
+			size += 4*int64(len(valueText(v))) + 2 + 99
+		default:
+			size += formatNumberSize
+		}
+	}
+	s.build(L, "string.format", size)
+	L.Push(glua.LString(fmt.Sprintf(goFormat.String(), args...)))
+	return 1
+}
+
+// valueText is what %s prints for v.
+func valueText(v glua.LValue) string {
+	if glua.LVCanConvToString(v) {
+		return glua.LVAsString(v)
+	}
+	return v.String()
+}
+
+// gsubBatch is how many matches are found at a time: string.gsub and
+// string.gmatch never hold more, however many the string has.
+const gsubBatch = 1024
+
+// matcher finds the matches of a Lua pattern in a string a batch at a time.
+type matcher struct {
+	pat      string
+	src      []byte
+	next     int  // where to look next
+	anchored bool // "^...": one match at the start at most
+	done     bool
+}
+
+func newMatcher(str, pat string) *matcher {
+	return &matcher{pat: pat, src: []byte(str), anchored: strings.HasPrefix(pat, "^")}
+}
+
+func (m *matcher) batch(L *glua.LState, limit int) []*pm.MatchData {
+	if m.done {
+		return nil
+	}
+	mds, err := pm.Find(m.pat, m.src, m.next, limit)
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	if len(mds) < limit || m.anchored {
+		m.done = true
+	}
+	if len(mds) > 0 {
+		last := mds[len(mds)-1]
+		m.next = max(last.Capture(0)+1, last.Capture(1))
+		if m.next > len(m.src) {
+			m.done = true
+		}
+	}
+	return mds
+}
+
+// capture is capture idx (2 = the first) of a match as gopher-lua's gsub
+// gives it: the whole match when the pattern has no captures.
+func capture(L *glua.LState, m *pm.MatchData, str string, idx int) string {
+	if idx > 2 && idx >= m.CaptureLength() {
+		L.RaiseError("invalid capture index")
+	}
+	if idx >= m.CaptureLength() && idx == 2 {
+		idx = 0
+	}
+	if m.IsPosCapture(idx) {
+		return fmt.Sprint(m.Capture(idx))
+	}
+	return str[m.Capture(idx):m.Capture(idx+1)]
+}
+
+// strGsub is string.gsub (gopher-lua's, replacement for replacement) built
+// incrementally within the string limit.
+func (s *Session) strGsub(L *glua.LState) int {
+	str := L.CheckString(1)
+	pat := L.CheckString(2)
+	L.CheckTypes(3, glua.LTString, glua.LTTable, glua.LTFunction)
+	repl := L.CheckAny(3)
+	limit := L.OptInt(4, -1)
+	if L.GetTop() >= 4 && limit <= 0 {
+		L.Push(glua.LString(str))
+		L.Push(glua.LNumber(0))
+		return 2
+	}
+	strLimit := s.stringLimit()
+	var b strings.Builder
+	add := func(text string) {
+		if int64(b.Len())+int64(len(text)) > strLimit {
+			L.RaiseError("string.gsub: the result would be over %s; the limit is %s per string", byteSize(strLimit), byteSize(strLimit))
+		}
+		b.WriteString(text)
+	}
+	m := newMatcher(str, pat)
+	count, last := 0, 0
+	built := 0
+	for limit < 0 || count < limit {
+		want := gsubBatch
+		if limit > 0 {
+			want = min(want, limit-count)
+		}
+		mds := m.batch(L, want)
+		for _, md := range mds {
+			start, end := md.Capture(0), md.Capture(1)
+			add(str[last:start])
+			last = end
+			count++
+			whole := str[start:end]
+			switch r := repl.(type) {
+			case glua.LString:
+				add(gsubExpand(L, md, str, string(r), strLimit-int64(b.Len())))
+			case *glua.LTable:
+				idx := 0
+				if md.CaptureLength() > 2 {
+					idx = 2
 				}
-				// Garbage may account for the growth: collect, then look again.
-				runtime.GC()
-				heap, _ := read()
-				if heap > max {
-					cancel(ErrMemory)
-					return
+				var v glua.LValue
+				if md.IsPosCapture(idx) {
+					v = L.GetTable(r, glua.LNumber(md.Capture(idx)))
+				} else {
+					v = L.GetField(r, str[md.Capture(idx):md.Capture(idx+1)])
 				}
-				// Under the limit: collect again only after half a limit more.
-				trigger = heap + limit/2
-				if trigger < max {
-					trigger = max
+				if glua.LVIsFalse(v) {
+					add(whole)
+				} else {
+					add(glua.LVAsString(v))
+				}
+			case *glua.LFunction:
+				L.Push(r)
+				nargs := 0
+				if md.CaptureLength() > 2 {
+					for i := 2; i < md.CaptureLength(); i += 2 {
+						if md.IsPosCapture(i) {
+							L.Push(glua.LNumber(md.Capture(i)))
+						} else {
+							L.Push(glua.LString(str[md.Capture(i):md.Capture(i+1)]))
+						}
+						nargs++
+					}
+				} else {
+					L.Push(glua.LString(whole))
+					nargs++
+				}
+				L.Call(nargs, 1)
+				v := L.Get(-1)
+				L.Pop(1)
+				if glua.LVIsFalse(v) {
+					add(whole)
+				} else {
+					add(glua.LVAsString(v))
 				}
 			}
 		}
-	}()
-	return func() { close(done) }
+		// Let the memory watch see the growth as it happens.
+		if grown := b.Len() - built; grown > 0 && s.mem != nil && s.mem.grow(int64(grown)) {
+			L.RaiseError("string.gsub: %v", ErrMemory)
+		}
+		built = b.Len()
+		if len(mds) < want || m.done {
+			break
+		}
+	}
+	if count == 0 {
+		L.Push(glua.LString(str))
+		L.Push(glua.LNumber(0))
+		return 2
+	}
+	add(str[last:])
+	L.Push(glua.LString(b.String()))
+	L.Push(glua.LNumber(count))
+	return 2
+}
+
+// gsubExpand is a string replacement for one match: %0-%9 are captures, %%
+// is %, and % before anything else stays as it is (as in gopher-lua). It
+// raises rather than build more than room bytes.
+func gsubExpand(L *glua.LState, md *pm.MatchData, str, repl string, room int64) string {
+	if strings.IndexByte(repl, '%') < 0 {
+		return repl
+	}
+	var b strings.Builder
+	for i := 0; i < len(repl); i++ {
+		if int64(b.Len()) > room {
+			break // add reports it
+		}
+		c := repl[i]
+		if c != '%' || i+1 == len(repl) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		switch d := repl[i]; {
+		case d == '%':
+			b.WriteByte('%')
+		case d >= '0' && d <= '9':
+			b.WriteString(capture(L, md, str, 2*int(d-'0')))
+		default:
+			b.WriteByte('%')
+			b.WriteByte(d)
+		}
+	}
+	return b.String()
+}
+
+// strGmatch is string.gmatch, finding matches a batch at a time rather than
+// all at once.
+func (s *Session) strGmatch(L *glua.LState) int {
+	str := L.CheckString(1)
+	m := newMatcher(str, L.CheckString(2))
+	var pending []*pm.MatchData
+	L.Push(L.NewFunction(func(L *glua.LState) int {
+		if len(pending) == 0 {
+			pending = m.batch(L, gsubBatch)
+			if len(pending) == 0 {
+				return 0
+			}
+		}
+		md := pending[0]
+		pending = pending[1:]
+		if md.CaptureLength() == 2 {
+			L.Push(glua.LString(str[md.Capture(0):md.Capture(1)]))
+			return 1
+		}
+		for i := 2; i < md.CaptureLength(); i += 2 {
+			if md.IsPosCapture(i) {
+				L.Push(glua.LNumber(md.Capture(i)))
+			} else {
+				L.Push(glua.LString(str[md.Capture(i):md.Capture(i+1)]))
+			}
+		}
+		return md.CaptureLength()/2 - 1
+	}))
+	return 1
+}
+
+// osDate wraps os.date: a conversion such as %c writes up to 24 bytes, so
+// the format's length bounds the result.
+func (s *Session) osDate(date *glua.LFunction) glua.LGFunction {
+	return func(L *glua.LState) int {
+		if format, ok := L.Get(1).(glua.LString); ok {
+			s.build(L, "os.date", 12*int64(len(format)))
+		}
+		return date.GFunction(L)
+	}
 }
 
 // builtinName reports whether a script of that name ships with mqsh.

@@ -3,9 +3,15 @@ package lua
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	glua "github.com/yuin/gopher-lua"
 )
 
 // Each escape attempt runs after the script has cancelled every message, so
@@ -35,10 +41,10 @@ func TestSandboxEscapes(t *testing.T) {
 		{"string.dump", `string.dump(print)`, "attempt to call a non-function object", nil, nil},
 		{"debug", `debug.getregistry()`, "attempt to index a non-table object(nil) with key 'getregistry'", nil, nil},
 		{"getfenv", `getfenv(0).io = 1`, "attempt to call a non-function object", nil, nil},
-		{"string.rep bomb", `local s = ("x"):rep(1e9)`, "escape.lua:2: string.rep: the result would be 1000000000 bytes; the limit is 16 MiB", nil, nil},
-		{"string.rep bomb through the metatable", `local s = getmetatable("").__index.rep("xx", 2^30)`, "the limit is 16 MiB", nil, nil},
+		{"string.rep bomb", `local s = ("x"):rep(1e9)`, "escape.lua:2: string.rep: the result would be 1000000000 bytes; the limit is 64 MiB per string", nil, nil},
+		{"string.rep bomb through the metatable", `local s = getmetatable("").__index.rep("xx", 2^30)`, "the limit is 64 MiB per string", nil, nil},
 		{"concatenation bomb", `local s = ("x"):rep(8 * 1024 * 1024) while true do s = s .. s end`,
-			"stopped: memory limit of 64 MiB reached", ErrMemory, small},
+			"escape.lua:2: string concatenation (..): the result would be 33554432 bytes; the limit is 16 MiB per string", nil, small},
 		{"table growth bomb", `local t, i = {}, 0 while true do i = i + 1 t[i] = {i} end`,
 			"stopped: memory limit of 64 MiB reached", ErrMemory, small},
 		{"string table bomb", `local t = {} for i = 1, 1e9 do t[i] = ("y"):rep(1024) .. i end`,
@@ -154,5 +160,271 @@ func TestSessionRecoversAfterLimit(t *testing.T) {
 	}
 	if n, _ := q.Count(context.Background(), queueFilterAll()); n != 4 {
 		t.Errorf("%d messages left, want 4", n)
+	}
+}
+
+// Memory bombs: each would allocate gigabytes in a few instructions. Each ends
+// with an error naming the script and line, changes nothing, and the heap
+// never grows past twice the script's memory limit.
+func TestMemoryBombs(t *testing.T) {
+	const limit = 64 << 20 // so the string limit is 16 MiB
+	tests := []struct {
+		name string
+		code string
+		want string // in the error
+		kind error  // errors.Is, when set
+	}{
+		{"doubling concatenation",
+			`local s = string.rep("x", 4 * 1024 * 1024)
+for i = 1, 10 do s = s .. s end print(#s)`,
+			"bomb.lua:3: string concatenation (..): the result would be 33554432 bytes; the limit is 16 MiB per string", nil},
+		{"one long concatenation",
+			`local s = string.rep("x", 8 * 1024 * 1024)
+local u = s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s .. s`,
+			"bomb.lua:3: string concatenation (..): the result would be 134217728 bytes", nil},
+		{"concatenation in a loop",
+			`local s, t = string.rep("x", 1024 * 1024), {}
+while true do t[#t + 1] = s .. #t end`,
+			"bomb.lua:3: stopped: memory limit of 64 MiB reached", ErrMemory},
+		{"memory limit under pcall",
+			`local s = string.rep("x", 8 * 1024 * 1024)
+local t = {}
+for i = 1, 1000 do pcall(function() t[i] = s .. s end) end`,
+			"stopped: memory limit of 64 MiB reached", ErrMemory},
+		{"table.concat",
+			`local s = string.rep("x", 4 * 1024 * 1024) local t = {}
+for i = 1, 64 do t[i] = s end print(#table.concat(t))`,
+			"bomb.lua:3: table.concat: the result would be 268435456 bytes; the limit is 16 MiB per string", nil},
+		{"table.concat separator",
+			`local t = {} for i = 1, 1000 do t[i] = "" end
+return table.concat(t, string.rep("x", 1024 * 1024))`,
+			"bomb.lua:3: table.concat: the result would be 1047527424 bytes", nil},
+		{"string.format width",
+			`return string.format("%099999999d", 1)`,
+			`bomb.lua:2: string.format: bad format "%099999999": the width may have at most 2 digits`, nil},
+		{"string.format precision",
+			`return string.format("%.100f", 1)`,
+			`bomb.lua:2: string.format: bad format "%.100": the precision may have at most 2 digits`, nil},
+		{"string.format many arguments",
+			`local s = string.rep("x", 1024 * 1024) local t = {}
+for i = 1, 200 do t[i] = s end return string.format(string.rep("%s", 200), unpack(t))`,
+			"bomb.lua:3: string.format: the result would be", nil},
+		{"string.gsub",
+			`local s = string.rep("x", 1024 * 1024)
+return s:gsub("x", s)`,
+			"bomb.lua:3: string.gsub: the result would be over 16 MiB; the limit is 16 MiB per string", nil},
+		{"string.gsub captures",
+			`local s = string.rep("x", 64 * 1024)
+return s:gsub("x+", string.rep("%0", 300))`,
+			"bomb.lua:3: string.gsub: the result would be over 16 MiB", nil},
+		{"string.rep",
+			`return string.rep("x", 17 * 1024 * 1024)`,
+			"bomb.lua:2: string.rep: the result would be 17825792 bytes; the limit is 16 MiB per string", nil},
+		{"os.date",
+			`return os.date(string.rep("%c", 2 * 1024 * 1024))`,
+			"bomb.lua:2: os.date: the result would be 50331648 bytes", nil},
+		{"load of a huge chunk",
+			`return assert(load(string.rep("a = 1\n", 1024 * 1024)))`,
+			"bomb.lua:2: load: the text is 6291456 bytes; the limit is 1 MiB", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := openQueue(t)
+			loadFixtures(t, q)
+			before := snapshot(t, q)
+			code := "assert(queue.cancel{all = true} == 5)\n" + tt.code + "\n"
+			var rep Report
+			var err error
+			peak := peakHeap(func() {
+				rep, _, _, err = runCode(t, q, "bomb.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Minute })
+			})
+			if err == nil {
+				t.Fatalf("no error; want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
+			}
+			if !strings.HasSuffix(err.Error(), "nothing changed") {
+				t.Errorf("error %q does not say that nothing changed", err)
+			}
+			if tt.kind != nil && !errors.Is(err, tt.kind) {
+				t.Errorf("error %q is not %v", err, tt.kind)
+			}
+			if rep.Changed() {
+				t.Errorf("report says something changed: %+v", rep)
+			}
+			if after := snapshot(t, q); after != before {
+				t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if peak > 2*limit {
+				t.Errorf("the heap grew by %d MiB; want at most %d MiB", peak>>20, 2*limit>>20)
+			}
+			t.Logf("the heap grew by at most %d MiB", peak>>20)
+		})
+	}
+}
+
+// peakHeap runs f and returns how far the heap grew meanwhile: the most of the
+// heap's allocated bytes (sampled, and read at the end before any collection)
+// or of the heap memory taken from the system, over their values before.
+func peakHeap(f func()) int64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	baseAlloc, baseSys := int64(ms.HeapAlloc), int64(ms.HeapSys-ms.HeapReleased)
+	var mu sync.Mutex
+	peak := int64(0)
+	note := func(ms *runtime.MemStats) {
+		mu.Lock()
+		defer mu.Unlock()
+		peak = max(peak, int64(ms.HeapAlloc)-baseAlloc, int64(ms.HeapSys-ms.HeapReleased)-baseSys)
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				runtime.ReadMemStats(&ms)
+				note(&ms)
+			}
+		}
+	}()
+	f()
+	close(done)
+	<-stopped
+	runtime.ReadMemStats(&ms)
+	note(&ms)
+	return peak
+}
+
+// string.gmatch and string.gsub find matches a batch at a time: walking two
+// million matches does not hold two million match records.
+func TestManyMatchesInConstantMemory(t *testing.T) {
+	const limit = 64 << 20
+	q := openQueue(t)
+	code := `local s = string.rep("x", 2 * 1024 * 1024)
+local n = 0
+for w in s:gmatch("") do n = n + 1 end
+local _, m = s:gsub("x", "y")
+print(n, m)`
+	var out string
+	var err error
+	peak := peakHeap(func() {
+		_, out, _, err = runCode(t, q, "matches.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Minute })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "2097153\t2097152\n"; out != want {
+		t.Errorf("printed %q, want %q", out, want)
+	}
+	if peak > limit {
+		t.Errorf("the heap grew by %d MiB; want at most %d MiB", peak>>20, limit>>20)
+	}
+}
+
+// The checked concatenation, and the other rewritten functions, behave like
+// Lua's own.
+func TestStringFunctions(t *testing.T) {
+	tests := []struct {
+		code string
+		want string // printed
+	}{
+		{`print("a" .. "b" .. 1 .. 2.5 .. "c")`, "ab12.5c"},
+		{`local x = 3 print(x .. "" == "3", ("x"):rep(3) .. ("y"):rep(0))`, "true\txxx"},
+		{`local mt = {__concat = function(a, b)
+  local l = type(a) == "table" and a.v or a
+  local r = type(b) == "table" and b.v or b
+  return l .. "+" .. r end}
+local A, B = setmetatable({v = "A"}, mt), setmetatable({v = "B"}, mt)
+print(A .. "x", "x" .. B, "p" .. "q" .. A, A .. B)`, "A+x\tx+B\tpq+A\tA+B"},
+		{`local function f() return "f" .. "g" end print(f(), (function(...) return ... .. "!" end)("h"))`, "fg\th!"},
+		{`local t = {n = "k"} t[t.n .. 1] = "v" .. #t.n print(t.k1)`, "v1"},
+		{`print(rawget(_G, "(concat)"), _G["(concat)"])`, "nil\tnil"},
+		{`print(table.concat({1, "b", 3}, ", "), table.concat({}, "x"), table.concat({"a", "b", "c"}, "-", 2), table.concat({"a", "b", "c"}, "", 2, 3))`, "1, b, 3\t\tb-c\tbc"},
+		{`print(string.format("%5.2f|%-4s|%d|%x|%3d%%|%s|%u|%i", 3.14159, "ab", 42, 255, 7, "z", 5, 6))`, " 3.14|ab  |42|ff|  7%|z|5|6"},
+		{`local function g(...) return table.concat({...}, "/") end
+print(g(("hello world"):gsub("o", "0")), g(("hello"):gsub("l", "L", 1)), g(("abc"):gsub("%w", "%0%0")), g(("abc"):gsub("", "-")), g(("abc"):gsub("b", "x", 0)))`, "hell0 w0rld/2\theLlo/1\taabbcc/3\t-a-b-c-/4\tabc/0"},
+		{`local function g(...) return table.concat({...}, "/") end
+print(g(("hello world"):gsub("(%w+)", "<%1>")), g(("a=1, b=2"):gsub("(%w+)=(%w+)", "%2=%1")), g(("$x $y"):gsub("%$(%w+)", {x = "X"})))`, "<hello> <world>/2\t1=a, 2=b/2\tX $y/2"},
+		{`local function g(...) return table.concat({...}, "/") end
+print(g(("abc"):gsub("%w", function(c) return c:upper() .. "." end)), g(("abc"):gsub("^a", "A")), g(("aaa"):gsub("^a", "A")), g(("x"):gsub("y", "z")), g(("100%"):gsub("%%", "%%%%")))`, "A.B.C./3\tAbc/1\tAaa/1\tx/0\t100%%/1"},
+		{`local r = {} for k, v in ("a=1, b=2"):gmatch("(%w+)=(%w+)") do r[#r + 1] = k .. v end for w in ("one two"):gmatch("%a+") do r[#r + 1] = w end print(table.concat(r, " "))`, "a1 b2 one two"},
+		{`print(os.date("!%Y-%m-%d", 0))`, "1970-01-01"},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			q := openQueue(t)
+			_, out, _, err := runCode(t, q, "strings.lua", tt.code, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != tt.want+"\n" {
+				t.Errorf("printed %q, want %q", out, tt.want+"\n")
+			}
+		})
+	}
+}
+
+// Errors from the rewritten functions name the script and the line.
+func TestStringErrors(t *testing.T) {
+	tests := []struct{ code, want string }{
+		{"local x\nreturn 'a' .. x", "strings.lua:2: cannot perform concat operation between string and nil"},
+		{"\n\nreturn {} .. 'a'", "strings.lua:3: cannot perform concat operation between table and string"},
+		{"local function f(s)\n  return s .. s\nend\nf(string.rep('x', 40 * 1024 * 1024))", "strings.lua:2: string concatenation (..): the result would be 83886080 bytes; the limit is 64 MiB per string"},
+		{"return string.format('%d %d', 1)", "strings.lua:1: bad argument #3 to format (no value)"},
+		{"return string.format('%y', 1)", `strings.lua:1: string.format: bad format "%y": unknown conversion 'y'`},
+		{"return string.format('%', 1)", `string.format: bad format "%": it ends without a conversion`},
+		{"return string.format('%------5d', 1)", `string.format: bad format "%------": too many flags`},
+		{"return table.concat({1, {}, 3})", "strings.lua:1: invalid value (table) at index 2 in table for concat"},
+		{"return ('abc'):gsub('(a)', '%2')", "strings.lua:1: invalid capture index"},
+		{"return ('abc'):gsub('(', 'x')", "strings.lua:1: "},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			q := openQueue(t)
+			_, _, _, err := runCode(t, q, "strings.lua", tt.code, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// While a script runs, Go's soft memory limit is the memory in use plus the
+// script's limit, unless a lower one was set; afterwards it is restored.
+func TestSoftMemoryLimit(t *testing.T) {
+	for _, prev := range []int64{1 << 40, 100 << 20} {
+		t.Run(fmt.Sprint(prev>>20, "MiB"), func(t *testing.T) {
+			old := debug.SetMemoryLimit(prev)
+			defer debug.SetMemoryLimit(old)
+			q := openQueue(t)
+			s := NewSession(q, Options{Name: "limit.lua", MemoryLimit: 256 << 20, Now: clock})
+			defer s.Close()
+			var during int64
+			s.L.SetGlobal("soft", s.L.NewFunction(func(L *glua.LState) int {
+				during = debug.SetMemoryLimit(-1)
+				return 0
+			}))
+			if _, err := s.Exec(context.Background(), "soft()"); err != nil {
+				t.Fatal(err)
+			}
+			if prev < 256<<20 {
+				if during != prev {
+					t.Errorf("during the script the limit was %d, want the lower %d kept", during, prev)
+				}
+			} else if during < 256<<20 || during > 1<<30 {
+				t.Errorf("during the script the limit was %d MiB, want the memory in use plus 256 MiB", during>>20)
+			}
+			if after := debug.SetMemoryLimit(-1); after != prev {
+				t.Errorf("after the script the limit is %d, want %d restored", after, prev)
+			}
+		})
 	}
 }
