@@ -223,11 +223,44 @@ func parseJSONTime(what string, s *string) (time.Time, error) {
 	if s == nil || *s == "" {
 		return time.Time{}, nil
 	}
+	if t, ok := parseUTCSeconds(*s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, *s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%s: want an RFC 3339 time, got %q", what, *s)
 	}
 	return t.UTC(), nil
+}
+
+// parseUTCSeconds is the fast path of parseJSONTime for the form mqsh and
+// Stalwart write, 2006-01-02T15:04:05Z; anything else, out-of-range fields
+// included, is left to time.Parse.
+func parseUTCSeconds(s string) (time.Time, bool) {
+	if len(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != 'Z' {
+		return time.Time{}, false
+	}
+	ok := true
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				ok = false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, min, sec := num(11, 2), num(14, 2), num(17, 2)
+	if !ok || month < 1 || month > 12 || day < 1 || hour > 23 || min > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, min, sec, 0, time.UTC)
+	if t.Day() != day { // past the end of the month
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 func parseJSONID(raw json.RawMessage) (ID, error) {
@@ -445,26 +478,24 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.q.fileError("import", err))
 	}
-	// Decoding runs in its own goroutine, ahead of the inserts.
-	stop := make(chan struct{})
-	defer close(stop)
-	batches := make(chan []parsedLine, 8)
-	var lines int
-	go tx.q.parseLines(r, batches, stop, &lines)
-	for batch := range batches {
-		for _, p := range batch {
-			if p.err != nil {
-				return fail(&lineError{p.line, p.err})
-			}
-			if err := ins.add(p.m, nil, p.line); err != nil {
-				if _, ok := err.(*lineError); !ok && strings.Contains(err.Error(), "appears twice") {
-					err = &lineError{p.line, err}
-				}
+	// Decoding and encoding the rows run in their own goroutine, ahead of
+	// the inserts: the two halves of the work take about as long.
+	p := &lineParser{q: tx.q, out: make(chan *rowBatch, 8), free: make(chan *rowBatch, 10), stop: make(chan struct{}), domains: res.Domains}
+	defer close(p.stop)
+	go p.run(r)
+	for b := range p.out {
+		if b.n > 0 {
+			if err := ins.write(b); err != nil {
 				return fail(err)
 			}
-			for _, d := range p.m.Domains {
-				res.Domains[d.Name]++
-			}
+		}
+		if b.err != nil {
+			return fail(b.err)
+		}
+		b.reset()
+		select {
+		case p.free <- b:
+		default:
 		}
 	}
 	if err := ins.finish(); err != nil {
@@ -476,50 +507,68 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if res.Count == 0 {
 		return res, nil
 	}
-	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", lines), res.IDs); err != nil {
+	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", p.lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}
 	return res, nil
 }
 
-// parsedLine is one decoded message, or the error of its line.
-type parsedLine struct {
-	line int
-	m    *Message
-	err  error
+// lineParser decodes JSON Lines into encoded batches of rows (see rowBatch).
+type lineParser struct {
+	q    *Queue
+	out  chan *rowBatch // batches in input order; the last may carry an error
+	free chan *rowBatch // batches written, for reuse
+	stop chan struct{}  // closed when the reader gives up
+
+	// Valid once out is closed:
+	lines   int            // lines read
+	domains map[string]int // messages per recipient domain
 }
 
-// parseLines decodes JSON Lines into batches of messages, stopping at the
-// first error (sent as the last item) or when stop closes. *lines holds the
-// number of lines read once out is closed.
-func (q *Queue) parseLines(r io.Reader, out chan<- []parsedLine, stop <-chan struct{}, lines *int) {
-	defer close(out)
+// run reads r to the end, or to the first error (sent with the messages
+// before it, as the last batch), or until stop closes.
+func (p *lineParser) run(r io.Reader) {
+	defer close(p.out)
 	br := bufio.NewReaderSize(r, 1<<20)
-	var batch []parsedLine
+	var enc rowEncoder
+	b := &rowBatch{}
 	send := func() bool {
 		select {
-		case out <- batch:
-			batch = nil
-			return true
-		case <-stop:
+		case p.out <- b:
+		case <-p.stop:
 			return false
 		}
+		select {
+		case b = <-p.free:
+		default:
+			b = &rowBatch{}
+		}
+		return true
+	}
+	fail := func(line int, err error) {
+		b.err = &lineError{line, err}
+		send()
 	}
 	line := 0
 	for {
-		b, rerr := br.ReadBytes('\n')
-		if len(b) > 0 {
+		raw, rerr := br.ReadBytes('\n')
+		if len(raw) > 0 {
 			line++
-			msgs, err := q.decodeLine(b)
+			msgs, err := p.q.decodeLine(raw)
 			if err != nil {
-				batch = append(batch, parsedLine{line: line, err: err})
-				send()
+				fail(line, err)
 				return
 			}
 			for _, m := range msgs {
-				batch = append(batch, parsedLine{line: line, m: m})
+				if err := enc.encode(b, m, line); err != nil {
+					fail(line, err)
+					return
+				}
+				for _, d := range m.Domains {
+					p.domains[d.Name]++
+				}
 			}
-			if len(batch) >= insertBatch && !send() {
+			if b.n >= insertBatch && !send() {
 				return
 			}
 		}
@@ -527,13 +576,12 @@ func (q *Queue) parseLines(r io.Reader, out chan<- []parsedLine, stop <-chan str
 			break
 		}
 		if rerr != nil {
-			batch = append(batch, parsedLine{line: line + 1, err: rerr})
-			send()
+			fail(line+1, rerr)
 			return
 		}
 	}
-	*lines = line
-	if len(batch) > 0 {
+	p.lines = line
+	if b.n > 0 {
 		send()
 	}
 }

@@ -3,7 +3,9 @@ package queue
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -235,7 +237,8 @@ func FuzzDecodeMessage(f *testing.F) {
 		})
 	})
 	for _, s := range []string{`{"data":{"items":[{"id":1}]}}`, `null`, `{"ID":"5","Return_Path":null,"size":1e3}`, `{"id":1,"domains":null,"recipients":[{"address":"a\u00e9\ud83d\ude00\ud800x@b","status":{"temp_fail":null}}]}`,
-		`{"id":01}`, `{"id":1,}`, `{"id":1} x`, `{"a":[1,{"b":true,"c":false}],"id":-0.5e+3}`, "{\"address\":\"\xff\"}", `{"retry_num":null,"size":null,"priority":null}`} {
+		`{"id":01}`, `{"id":1,}`, `{"id":1} x`, `{"a":[1,{"b":true,"c":false}],"id":-0.5e+3}`, "{\"address\":\"\xff\"}", `{"retry_num":null,"size":null,"priority":null}`,
+		`{"\u0069d":7,"d\u006fmains":[{"n\u0061me":"x","STATUS":{"Temp_Fail":"y"}}],"Created":"2025-01-01T00:00:00Z","ids":1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -331,4 +334,136 @@ func TestFailedImportInsideUpdate(t *testing.T) {
 		t.Errorf("gmail.com: %d", n)
 	}
 	checkDue(t, q)
+}
+
+// TestParseUTCSeconds: the fast path for times gives exactly what time.Parse
+// gives, and leaves everything else (bad dates included) to it.
+func TestParseUTCSeconds(t *testing.T) {
+	for _, s := range []string{
+		"2025-01-01T00:00:00Z", "2026-11-29T23:59:59Z", "1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+		"2024-02-29T12:00:00Z", "2023-02-29T12:00:00Z", "2025-04-31T00:00:00Z", "2025-13-01T00:00:00Z", "2025-00-10T00:00:00Z",
+		"2025-01-00T00:00:00Z", "2025-01-01T24:00:00Z", "2025-01-01T23:60:00Z", "2025-01-01T23:59:60Z", "2025-01-01t00:00:00Z",
+		"2025-01-01T00:00:00z", "2025-01-01T00:00:00+02:00", "2025-01-01T00:00:00.5Z", "2025-1-01T00:00:00Z", "+025-01-01T00:00:00Z",
+		"2025-01-01T0a:00:00Z", "2025-01-01 00:00:00Z",
+	} {
+		want, werr := time.Parse(time.RFC3339Nano, s)
+		got, err := parseJSONTime("t", &s)
+		if (err == nil) != (werr == nil) || (err == nil && !got.Equal(want)) || (err == nil && got.Location() != time.UTC) {
+			t.Errorf("%s: got %v, %v; time.Parse gives %v, %v", s, got, err, want, werr)
+		}
+	}
+}
+
+// TestImportKeepsEveryValue: the rows an import writes (packed as JSONB
+// arrays for SQLite) read back as the message given, including values that
+// need care in that encoding: long texts, NUL bytes, invalid UTF-8, upper
+// case addresses, negative and large numbers, bounces and empty fields.
+func TestImportKeepsEveryValue(t *testing.T) {
+	q, _ := openTest(t)
+	long := strings.Repeat("x", 70000) // a 4-byte JSONB length
+	m := Message{ID: ID(math.MaxInt64), ReturnPath: "", Created: t0, Size: math.MaxInt64, EnvID: "env\x00id", Priority: -3,
+		Domains: []Domain{
+			{Name: "b.example", Status: TempFail, Details: long, RetryNum: 7, Due: t0.Add(time.Hour), NotifyAt: t0.Add(24 * time.Hour), Expires: t0.Add(120 * time.Hour),
+				Recipients: []Recipient{
+					{Address: "Mixed.Case@B.example", Status: TempFail, Code: 451, Enhanced: "4.5.3", Message: "Try again \xff later.", ORCPT: "rfc822;Mixed.Case@B.example"},
+					{Address: "plain@b.example", Status: Completed, Code: 250, Message: "ok"},
+				}},
+			{Name: "c.example", Status: Scheduled, Due: t0, Expires: t0.Add(time.Hour), Recipients: []Recipient{{Address: "x@c.example"}}},
+		}}
+	err := q.Update(context.Background(), func(tx *Tx) error {
+		ins, err := tx.newInserter()
+		if err != nil {
+			return err
+		}
+		defer ins.close()
+		want := m
+		if err := q.normalize(&want); err != nil {
+			return err
+		}
+		if err := ins.add(&want, []byte("raw\x00body"), 0); err != nil {
+			return err
+		}
+		return ins.finish()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := mustGet(t, q, m.ID)
+	if !reflect.DeepEqual(*got, m) {
+		t.Errorf("read back\n%+v\nwant\n%+v", *got, m)
+	}
+	var rp, address, orcpt sql.NullString
+	var typ string
+	q.reader.QueryRow("SELECT rp, typeof(priority) FROM messages").Scan(&rp, &typ)
+	if rp.Valid || typ != "integer" {
+		t.Errorf("messages.rp %v (want NULL), priority stored as %s (want integer)", rp, typ)
+	}
+	q.reader.QueryRow("SELECT address, orcpt FROM recipients WHERE address_lc = 'mixed.case@b.example'").Scan(&address, &orcpt)
+	if address.String != "Mixed.Case@B.example" || orcpt.String != "rfc822;Mixed.Case@B.example" {
+		t.Errorf("recipient address %v, orcpt %v", address, orcpt)
+	}
+	var raw []byte
+	q.reader.QueryRow("SELECT raw FROM bodies").Scan(&raw)
+	if string(raw) != "raw\x00body" {
+		t.Errorf("body %q", raw)
+	}
+}
+
+// TestBulkImport: an import big enough to drop and rebuild the indexes keeps
+// every message, rebuilds every index and gives the connection back with its
+// own sorter settings.
+func TestBulkImport(t *testing.T) {
+	q, _ := openTest(t)
+	var buf bytes.Buffer
+	var want []Message
+	err := GenerateDemo(bulkAfter+300, 7, t0, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+		b, err := m.MarshalJSON()
+		buf.Write(b)
+		buf.WriteByte('\n')
+		if i%1000 == 0 {
+			want = append(want, *m)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexes := func() string {
+		var s string
+		q.reader.QueryRow("SELECT group_concat(name) FROM (SELECT name FROM sqlite_schema WHERE type = 'index' ORDER BY name)").Scan(&s)
+		return s
+	}
+	before := indexes()
+	res, err := q.ImportJSON(context.Background(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != bulkAfter+300 || mustCount(t, q, Filter{All: true}) != bulkAfter+300 {
+		t.Errorf("imported %d, counted %d, want %d", res.Count, mustCount(t, q, Filter{All: true}), bulkAfter+300)
+	}
+	if got := indexes(); got != before || !strings.Contains(got, "recipients_address") {
+		t.Errorf("indexes after the import: %s, want %s", got, before)
+	}
+	for _, m := range want {
+		got := mustGet(t, q, m.ID)
+		if err := q.normalize(&m); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(*got, m) {
+			t.Errorf("message %s read back\n%+v\nwant\n%+v", m.ID, *got, m)
+		}
+	}
+	var threads, cache int
+	q.writer.QueryRow("PRAGMA threads").Scan(&threads)
+	q.writer.QueryRow("PRAGMA cache_size").Scan(&cache)
+	if threads != 0 || cache != -262144 {
+		t.Errorf("after the import the writer has threads = %d, cache_size = %d; want 0 and -262144", threads, cache)
+	}
+	var n int
+	q.reader.QueryRow("SELECT count(*) FROM recipients INDEXED BY recipients_address WHERE address_lc > ''").Scan(&n)
+	var total int
+	q.reader.QueryRow("SELECT count(*) FROM recipients").Scan(&total)
+	if n != total || n == 0 {
+		t.Errorf("recipients_address holds %d rows, the table %d", n, total)
+	}
 }

@@ -105,6 +105,78 @@ func (r *jreader) str() string {
 	return ""
 }
 
+// key reads an object key as str does, without allocating for the keys of
+// the message shapes.
+func (r *jreader) key() string {
+	if r.peek() == '"' {
+		for j := r.i + 1; j < len(r.b); j++ {
+			if c := r.b[j]; c == '"' {
+				if k := knownKey(r.b[r.i+1 : j]); k != "" {
+					r.i = j + 1
+					return k
+				}
+				break
+			} else if c == '\\' || c < 0x20 {
+				break
+			}
+		}
+	}
+	return r.str()
+}
+
+// knownKey returns the key of a message shape spelled exactly as b, or "".
+func knownKey(b []byte) string {
+	switch string(b) {
+	case "id":
+		return "id"
+	case "return_path":
+		return "return_path"
+	case "domains":
+		return "domains"
+	case "recipients":
+		return "recipients"
+	case "created":
+		return "created"
+	case "size":
+		return "size"
+	case "priority":
+		return "priority"
+	case "env_id":
+		return "env_id"
+	case "name":
+		return "name"
+	case "status":
+		return "status"
+	case "retry_num":
+		return "retry_num"
+	case "next_retry":
+		return "next_retry"
+	case "next_notify":
+		return "next_notify"
+	case "expires":
+		return "expires"
+	case "address":
+		return "address"
+	case "orcpt":
+		return "orcpt"
+	case "code":
+		return "code"
+	case "enhanced_code":
+		return "enhanced_code"
+	case "message":
+		return "message"
+	case "scheduled":
+		return "scheduled"
+	case "temp_fail":
+		return "temp_fail"
+	case "perm_fail":
+		return "perm_fail"
+	case "completed":
+		return "completed"
+	}
+	return ""
+}
+
 // strSlow finishes a string with escapes.
 func (r *jreader) strSlow(start int) string {
 	buf := append([]byte{}, r.b[start:r.i]...)
@@ -274,7 +346,7 @@ func (r *jreader) object(fn func(key string)) {
 		return
 	}
 	for r.err == nil {
-		k := r.str()
+		k := r.key()
 		if !r.expect(':') {
 			return
 		}
