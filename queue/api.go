@@ -118,7 +118,7 @@ type AuditEntry struct {
 	User   string // OS user
 	Source string // who asked: "cli", "shell", "script NAME ARGS..." (see WithSource)
 	Verb   string // enqueue, import, retry, cancel, demo ...
-	Filter string // canonical filter text plus verb options
+	Filter string // canonical filter text, then "; " and the verb's options (retry-domain=, at=, cancel-rcpt=)
 	Count  int
 	IDs    []ID
 }

@@ -348,11 +348,11 @@ func TestAudit(t *testing.T) {
 	if demo.Verb != "demo" || demo.Count != 6 || !slices.Equal(demo.IDs, DocumentedIDs) || demo.Source != "cli" || demo.User != "tester" || !demo.At.Equal(testNow) {
 		t.Errorf("demo entry %+v", demo)
 	}
-	if retry.Verb != "retry" || retry.Source != "script purge.lua bad@example.com" || retry.Filter != "sender=bill1@example.net; domain=domain1.test at=2026-01-02T03:04:05Z" ||
+	if retry.Verb != "retry" || retry.Source != "script purge.lua bad@example.com" || retry.Filter != "sender=bill1@example.net; retry-domain=domain1.test at=2026-01-02T03:04:05Z" ||
 		!slices.Equal(retry.IDs, res.IDs) || retry.Count != 1 {
 		t.Errorf("retry entry %+v", retry)
 	}
-	if cancel.Verb != "cancel" || cancel.Filter != "ids=52B91F716; rcpt=delay@example.org" || cancel.Count != 1 || cancel.Seq <= retry.Seq {
+	if cancel.Verb != "cancel" || cancel.Filter != "ids=52B91F716; cancel-rcpt=delay@example.org" || cancel.Count != 1 || cancel.Seq <= retry.Seq {
 		t.Errorf("cancel entry %+v", cancel)
 	}
 	got, _ := q.Audit(t.Context(), AuditQuery{Verb: "retry"})

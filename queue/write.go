@@ -762,8 +762,8 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if r.Filter.IsEmpty() && !r.Filter.All {
 		return res, fmt.Errorf("retry: %w", ErrEmptyFilter)
 	}
-	at := r.At
-	if at.IsZero() {
+	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds
+	if r.At.IsZero() {
 		at = tx.q.clock()
 	}
 	domain := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(r.Domain), "@"))
@@ -798,9 +798,11 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 		if err := tx.refreshDue(); err != nil {
 			return err
 		}
+		// The filter, then the verb's own options, named apart from the
+		// filter's fields: "domain=x; retry-domain=x at=T".
 		text := r.Filter.String() + ";"
 		if domain != "" {
-			text += " domain=" + quoteValue(domain)
+			text += " retry-domain=" + quoteValue(domain)
 		}
 		text += " at=" + formatTime(at)
 		return tx.audit("retry", text, res.IDs)
@@ -914,7 +916,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		if err := tx.refreshDue(); err != nil {
 			return err
 		}
-		return tx.audit("cancel", r.Filter.String()+"; rcpt="+quoteValue(r.Recipient), res.IDs)
+		return tx.audit("cancel", r.Filter.String()+"; cancel-rcpt="+quoteValue(r.Recipient), res.IDs)
 	})
 	if err != nil {
 		return Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
