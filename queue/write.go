@@ -877,7 +877,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+")"); err != nil {
 				return err
 			}
-			return tx.audit("cancel", r.Filter.String()+";", res.IDs)
+			return tx.audit("cancel", r.Filter.String(), res.IDs)
 		}
 		match := "r.status IN " + pendingSQL + " AND " + rc
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = mqsh_sel.id AND "+match+")", rargs...); err != nil {
