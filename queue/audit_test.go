@@ -32,3 +32,19 @@ func TestRetryAuditWholeSeconds(t *testing.T) {
 		t.Errorf("due %v, want %v", due, at.Truncate(time.Second))
 	}
 }
+
+// A cancel without a recipient option records its filter alone.
+func TestCancelAuditFilterAlone(t *testing.T) {
+	q, _ := openTest(t)
+	ctx := t.Context()
+	if _, err := q.LoadDemo(ctx, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{IDs: []ID{0x32B91F716}}}); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := q.Audit(ctx, AuditQuery{Verb: "cancel", Limit: 1})
+	if err != nil || len(entries) != 1 || entries[0].Filter != "ids=32B91F716" {
+		t.Fatalf("audit: %v, %+v", err, entries)
+	}
+}
