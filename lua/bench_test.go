@@ -1,7 +1,6 @@
 package lua
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -50,29 +49,7 @@ func benchSource() (string, error) {
 	if err := os.MkdirAll(benchDir, 0o755); err != nil {
 		return "", err
 	}
-	f, err := os.Create(path + ".tmp")
-	if err != nil {
-		return "", err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	err = queue.GenerateDemo(benchN, benchSeed, benchNow, queue.DefaultSchedule, func(_ int, m *queue.Message, _ []byte) error {
-		b, err := m.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-		return w.WriteByte('\n')
-	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if e := f.Close(); err == nil {
-		err = e
-	}
-	if err != nil {
-		return "", err
-	}
-	return path, os.Rename(path+".tmp", path)
+	return path, queue.WriteDemoJSON(path, benchN, benchSeed, benchNow)
 }
 
 // benchQueue opens the million-message queue, building it when absent.

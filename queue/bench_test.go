@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
@@ -45,30 +44,7 @@ func benchJSONL(n int, name string) (string, error) {
 	if err := os.MkdirAll(benchDir, 0o755); err != nil {
 		return "", err
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return "", err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	err = GenerateDemo(n, benchSeed, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
-		b, err := m.MarshalJSON()
-		if err != nil {
-			return err
-		}
-		w.Write(b)
-		return w.WriteByte('\n')
-	})
-	if err == nil {
-		err = w.Flush()
-	}
-	if e := f.Close(); err == nil {
-		err = e
-	}
-	if err != nil {
-		return "", err
-	}
-	return path, os.Rename(tmp, path)
+	return path, WriteDemoJSON(path, n, benchSeed, benchNow)
 }
 
 // benchQueue opens the million-message queue, building it when absent.

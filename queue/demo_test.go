@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -38,5 +41,34 @@ func TestLoadDemoKeepsQueuedDocumentedMessages(t *testing.T) {
 	}
 	if n, err := q.Count(ctx, Filter{}); err != nil || n != 16 {
 		t.Errorf("%d messages (%v), want 16", n, err)
+	}
+}
+
+// WriteDemoJSON writes what ImportJSON reads back, message for message.
+func TestWriteDemoJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.jsonl")
+	if err := WriteDemoJSON(path, 50, 7, testNow); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	q, _ := openTest(t)
+	res, err := q.ImportJSON(t.Context(), f)
+	if err != nil || res.Count != 50 {
+		t.Fatalf("import: %v, %d messages", err, res.Count)
+	}
+	var want []ID
+	GenerateDemo(50, 7, testNow, DefaultSchedule, func(_ int, m *Message, _ []byte) error {
+		want = append(want, m.ID)
+		return nil
+	})
+	if !slices.Equal(res.IDs, want) {
+		t.Errorf("imported ids %v, want the generated %v", res.IDs, want)
+	}
+	if _, err := os.Stat(path + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("the temporary file is left behind: %v", err)
 	}
 }
