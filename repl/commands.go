@@ -32,6 +32,16 @@ var (
 		Help: "Show what would change (count, domains, first rows) and change nothing"}
 )
 
+// The filter flags of list and summary, in stalwart-cli's words (retry and
+// cancel say "Apply to ..." instead).
+var (
+	flagSender = Flag{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Filter by sender address"}
+	flagRcpt   = Flag{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Filter by recipient"}
+	flagBefore = Flag{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Filter messages due for delivery before a certain datetime"}
+	flagAfter  = Flag{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Filter messages due for delivery after a certain datetime"}
+	flagDomain = Flag{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"}
+)
+
 // Formats of the commands that print messages.
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
@@ -54,12 +64,12 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "list"},
 			Summary: "Shows messages queued for delivery",
 			Flags: []Flag{
-				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Filter by sender address"},
-				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Filter by recipient"},
-				{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Filter messages due for delivery before a certain datetime"},
-				{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Filter messages due for delivery after a certain datetime"},
+				flagSender,
+				flagRcpt,
+				flagBefore,
+				flagAfter,
 				{Long: "page-size", Short: "p", Value: "PAGE_SIZE", Kind: KindNumber, Help: "Number of items to show per page"},
-				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"},
+				flagDomain,
 				flagStatus,
 				flagCreatedBefore,
 				flagCreatedAfter,
@@ -117,11 +127,11 @@ func queueCommands() []*Command {
 			Summary: "Counts and sizes grouped by domain, sender, status or age",
 			Flags: []Flag{
 				{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
-				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Filter by sender address"},
-				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Filter by recipient"},
-				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"},
-				{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Filter messages due for delivery before a certain datetime"},
-				{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Filter messages due for delivery after a certain datetime"},
+				flagSender,
+				flagRcpt,
+				flagDomain,
+				flagBefore,
+				flagAfter,
 				flagStatus,
 				flagCreatedBefore,
 				flagCreatedAfter,
