@@ -207,18 +207,26 @@ func isCantOpen(err error) bool {
 // checkSchema verifies, on a read connection, that the file is an mqsh queue
 // whose schema this program understands.
 func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) error {
-	var appID, version int
-	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return err
-	}
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	var tables int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+	appID, version, tables, err := readSchema(ctx, db)
+	if err != nil {
 		return err
 	}
 	return q.versionError(appID, version, tables)
+}
+
+// readSchema reads what says which queue schema a file holds: its application
+// id, its schema version and how many schema objects it has.
+func readSchema(ctx context.Context, db interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}) (appID, version, tables int, err error) {
+	if err = db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return
+	}
+	if err = db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return
+	}
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables)
+	return
 }
 
 func (q *Queue) versionError(appID, version, tables int) error {
@@ -280,6 +288,9 @@ func (q *Queue) Close() error {
 			err = q.reader.Close()
 		}
 		if q.writer != nil {
+			// PRAGMA optimize may want the write lock: try it without
+			// waiting, so closing never waits behind another process's writer.
+			q.writer.Exec("PRAGMA busy_timeout = 0")
 			q.writer.Exec("PRAGMA optimize")
 			if e := q.writer.Close(); err == nil {
 				err = e
@@ -401,19 +412,26 @@ CREATE INDEX audit_at ON audit(at);
 // migrate brings the schema up to date in one immediate transaction, so that two
 // processes opening a new file at once do not both create it.
 func (q *Queue) migrate(ctx context.Context) error {
+	// Most opens find the schema current: that is read without the write
+	// lock, so opening a queue never waits behind another process's writer.
+	appID, version, tables, err := readSchema(ctx, q.writer)
+	if err != nil {
+		return err
+	}
+	if err := q.versionError(appID, version, tables); err != nil {
+		return err
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	// Otherwise read it again under the write lock: another process may be
+	// migrating the same file right now.
 	tx, err := q.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	var appID, version, tables int
-	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return err
-	}
-	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return err
-	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+	if appID, version, tables, err = readSchema(ctx, tx); err != nil {
 		return err
 	}
 	if err := q.versionError(appID, version, tables); err != nil {
