@@ -106,16 +106,12 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	// Open the queue, unless the command is only help.
 	location := ""
 	if inv == nil || repl.NeedsQueue(inv) {
-		loc, err := openQueue(set, getenv, env, defaultURL, defaultErr)
+		loc, closeQueue, err := openQueue(set, getenv, env, defaultURL, defaultErr)
 		if err != nil {
 			return fail(stderr, err)
 		}
 		location = loc
-		defer func() {
-			if env.Queue != nil {
-				env.Queue.Close()
-			}
-		}()
+		defer closeQueue()
 	}
 
 	ctx := context.Background()
@@ -232,32 +228,35 @@ func queuePath(loc string) (string, error) {
 }
 
 // openQueue opens the queue that -u, MQSH_URL, --demo or the default names
-// into env.Queue, and returns its location. When the file does not exist yet,
-// env.Queue stays nil and env.OpenQueue creates it for the first command that
-// adds messages; any other command is told there is no queue there.
-func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (string, error) {
+// into env.Queue, and returns its location and how to close it. When the file
+// does not exist yet (or is empty), env.Queue stays nil and env.OpenQueue
+// creates it for the first command that adds messages; any other command is
+// told there is no queue there. A queue file created by this run that is left
+// with no message and no audited change (the command that created it failed)
+// is removed when it is closed, so a failed import leaves no empty queue behind.
+func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (string, func(), error) {
 	opts := queue.Options{Now: env.Now}
 	if set["demo"] == "true" {
 		if _, ok := set["url"]; ok {
-			return "", repl.Usagef("--demo opens its own queue: give either --demo or --url")
+			return "", nil, repl.Usagef("--demo opens its own queue: give either --demo or --url")
 		}
 		dir, err := os.MkdirTemp("", "mqsh-demo-")
 		if err != nil {
-			return "", fmt.Errorf("create the demo queue: %w", err)
+			return "", nil, fmt.Errorf("create the demo queue: %w", err)
 		}
 		path := filepath.Join(dir, "queue.db")
 		q, err := queue.Open(path, opts)
 		if err != nil {
-			return "", fmt.Errorf("open the demo queue: %w", err)
+			return "", nil, fmt.Errorf("open the demo queue: %w", err)
 		}
 		res, err := q.LoadDemo(queue.WithSource(context.Background(), "cli --demo"), demoGenerated, 1)
 		if err != nil {
 			q.Close()
-			return "", fmt.Errorf("load the demo queue: %w", err)
+			return "", nil, fmt.Errorf("load the demo queue: %w", err)
 		}
 		fmt.Fprintf(env.Stderr, "mqsh: demo queue with %d messages at %s (open it again with: mqsh -u %s)\n", res.Count, path, path)
 		env.Queue = q
-		return path, nil
+		return path, func() { q.Close() }, nil
 	}
 	loc, isDefault := set["url"], false
 	if loc == "" {
@@ -265,17 +264,17 @@ func openQueue(set map[string]string, getenv func(string) string, env *repl.Env,
 	}
 	if loc == "" {
 		if defaultErr != nil {
-			return "", defaultErr
+			return "", nil, defaultErr
 		}
 		loc, isDefault = defaultURL, true
 	}
 	path, err := queuePath(loc)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if isDefault {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return "", fmt.Errorf("create the directory of the default queue: %w", err)
+			return "", nil, fmt.Errorf("create the directory of the default queue: %w", err)
 		}
 	}
 	open := func() error {
@@ -286,16 +285,48 @@ func openQueue(set map[string]string, getenv func(string) string, env *repl.Env,
 		env.Queue = q
 		return nil
 	}
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+	closeQueue := func() {
+		if env.Queue != nil {
+			env.Queue.Close()
+		}
+	}
+	st, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && st.Mode().IsRegular() && st.Size() == 0 {
+		what := "no queue at " + path
+		if err == nil {
+			what += " (the file is empty)"
+		}
+		created := false
 		env.OpenQueue = func(create bool) error {
 			if !create {
-				return fmt.Errorf("no queue at %s: check -u or MQSH_URL; queue demo, queue import or queue add creates a new one", path)
+				return fmt.Errorf("%s: check -u or MQSH_URL; queue demo, queue import or queue add creates a new one", what)
 			}
+			created = true
 			return open()
 		}
-		return loc, nil
+		return loc, func() {
+			if created && env.Queue != nil && unused(env.Queue) {
+				env.Queue.Close()
+				for _, f := range []string{path, path + "-wal", path + "-shm"} {
+					os.Remove(f)
+				}
+				return
+			}
+			closeQueue()
+		}, nil
 	}
-	return loc, open()
+	return loc, closeQueue, open()
+}
+
+// unused reports whether a queue holds no message and no audited change.
+func unused(q *queue.Queue) bool {
+	ctx := context.Background()
+	n, err := q.Count(ctx, queue.Filter{})
+	if err != nil || n > 0 {
+		return false
+	}
+	changes, err := q.Audit(ctx, queue.AuditQuery{Limit: 1})
+	return err == nil && len(changes) == 0
 }
 
 // rootHelp is the text of mqsh --help.
