@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -213,6 +214,9 @@ func queuePath(loc string) (string, error) {
 				return "", repl.Usagef("%s: a queue URL names a file only; options such as ?mode=ro are not supported", loc)
 			}
 			p = strings.TrimPrefix(rest, "//")
+			if u, err := url.PathUnescape(p); err == nil {
+				p = u // sqlite:/var/spool/my%20queue.db
+			}
 			break
 		}
 	}
@@ -259,6 +263,9 @@ func openQueue(set map[string]string, getenv func(string) string, env *repl.Env,
 		return path, func() { q.Close() }, nil
 	}
 	loc, isDefault := set["url"], false
+	if given, ok := set["url"]; ok && strings.TrimSpace(given) == "" {
+		return "", nil, repl.Usagef("empty --url: give a file path or a sqlite: URL")
+	}
 	if loc == "" {
 		loc = getenv("MQSH_URL")
 	}

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -513,19 +514,26 @@ func runRaw(ctx context.Context, env *Env, inv *Invocation) error {
 	return err
 }
 
-// readInput reads a file, or standard input for "-".
-func readInput(env *Env, name string) ([]byte, error) {
+// readMessage reads an RFC 5322 message from a file, or from standard input
+// for "-". An empty one is refused: there is nothing to queue.
+func readMessage(env *Env, name string) ([]byte, error) {
+	var b []byte
+	var err error
 	if name == "-" {
 		if env.Stdin == nil {
 			return nil, errors.New("no standard input to read from")
 		}
-		b, err := io.ReadAll(env.Stdin)
-		if err != nil {
+		if b, err = io.ReadAll(env.Stdin); err != nil {
 			return nil, fmt.Errorf("read standard input: %w", err)
 		}
-		return b, nil
+		name = "standard input"
+	} else if b, err = os.ReadFile(name); err != nil {
+		return nil, err
 	}
-	return os.ReadFile(name)
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, fmt.Errorf("%s is empty: there is no message to queue", name)
+	}
+	return b, nil
 }
 
 // envelopeOf builds an envelope from -s, -r and --env-id; nil when neither
@@ -561,7 +569,10 @@ func runAdd(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	raw, err := readInput(env, inv.Args[0])
+	if prio > 32767 {
+		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%d' for '--priority': want a whole number from -32768 to 32767", prio))
+	}
+	raw, err := readMessage(env, inv.Args[0])
 	if err != nil {
 		return err
 	}
@@ -607,7 +618,7 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 		return nil
 	})
 	if err != nil {
-		if len(inv.Args) > 1 {
+		if len(inv.Args) > 1 && !strings.Contains(err.Error(), "nothing was imported") {
 			return fmt.Errorf("%w (nothing was imported)", err)
 		}
 		return err
@@ -620,7 +631,7 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 // JSON Lines on standard input).
 func importFile(tx *queue.Tx, env *Env, name string, e *queue.Envelope) (int, error) {
 	if strings.EqualFold(filepath.Ext(name), ".eml") {
-		raw, err := readInput(env, name)
+		raw, err := readMessage(env, name)
 		if err != nil {
 			return 0, err
 		}

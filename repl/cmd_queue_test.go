@@ -220,7 +220,7 @@ func TestBadInput(t *testing.T) {
 		{"demo many", 2, "invalid value 'many'"},
 		{"add -s a@b.c -", 2, "missing '--rcpt <RCPT>'"},
 		{"add -r a@b.c -", 2, "missing '--sender <SENDER>'"},
-		{"add -", 1, "queue message: not an RFC 5322 message"},
+		{"add -", 1, "standard input is empty: there is no message to queue"},
 		{"import /nonexistent/x.jsonl", 1, "open /nonexistent/x.jsonl: no such file or directory"},
 		{"list -s @", 2, `sender filter: invalid address pattern "@"`},
 		{"cancel -r <> --dry-run", 2, "the empty address <> is a sender"},
