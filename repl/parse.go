@@ -60,6 +60,10 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 		return nil, nil
 	}
 	cmd, n := Lookup(cmds, words)
+	if cmd == nil && words[0] == "shell" {
+		// `mqsh shell` is an option of the command line, not a command.
+		return nil, Usagef("the shell cannot be opened from inside a batch or the shell itself: run 'mqsh shell' on a terminal")
+	}
 	if cmd == nil {
 		msg := fmt.Sprintf("unknown command '%s'", words[0])
 		if s := closest(words[0], commandWords(cmds)); s != "" {

@@ -87,6 +87,7 @@ func TestParseErrors(t *testing.T) {
 		want  []string // substrings of the message
 	}{
 		{[]string{"lst"}, []string{"unknown command 'lst'", "did you mean 'list'?", "Usage: mqsh [OPTIONS] [COMMAND]..."}},
+		{[]string{"shell"}, []string{"the shell cannot be opened from inside a batch or the shell itself"}},
 		{[]string{"queue", "stauts"}, []string{"unknown command 'queue stauts'", "did you mean 'queue status'?"}},
 		{[]string{"xyzzy"}, []string{"unknown command 'xyzzy'\n"}},
 		{[]string{"list", "--sendr", "x"}, []string{"unknown flag '--sendr'", "did you mean '--sender'?", "Usage: mqsh queue list [OPTIONS]", "try 'mqsh queue list --help'"}},
