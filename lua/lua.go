@@ -124,9 +124,10 @@ func (r Report) domainText(max int) string {
 	return strings.Join(parts, ", ")
 }
 
-// Run runs one script in one transaction (a rolled-back one for a dry run) and
-// reports what it changed. On any error (a Lua error, abort, the time or memory
-// limit, a cancelled ctx) the transaction is rolled back and nothing changes.
+// Run runs one script in one transaction (a rolled-back one for a dry run, a
+// read transaction on a read-only queue) and reports what it changed. On any
+// error (a Lua error, abort, the time or memory limit, a cancelled ctx) the
+// transaction is rolled back and nothing changes.
 func Run(ctx context.Context, q *queue.Queue, opts Options) (Report, error) {
 	if opts.Code == "" && opts.Path != "" {
 		b, err := os.ReadFile(opts.Path)
@@ -166,11 +167,11 @@ type Session struct {
 	seen    [2]map[queue.ID]struct{} // distinct messages retried, cancelled
 	aborted string                   // abort's message, once called
 	require *requirer
-	box     boxer           // conversions of repeated values
-	ahead   *readAhead      // the page queue.each is reading on another goroutine
-	writes  int             // changes the script asked for, to tell a stale read ahead
-	concat  *glua.LFunction // what `..` runs: the checked concatenation
-	mem     *memWatch       // the memory watch while a chunk runs
+	box     boxer                      // conversions of repeated values
+	ahead   *readAhead                 // the page queue.each is reading on another goroutine
+	writes  int                        // changes the script asked for, to tell a stale read ahead
+	hidden  map[string]*glua.LFunction // what rewritten code calls: concatName, retName
+	mem     *memWatch                  // the memory watch while a chunk runs
 }
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
@@ -299,9 +300,13 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 		}
 		return nil
 	}
-	if s.opts.DryRun {
+	switch {
+	case s.q.ReadOnly():
+		// Reads work on a read-only queue; queue.retry and queue.cancel raise.
+		err = s.q.View(runCtx, body)
+	case s.opts.DryRun:
 		err = s.q.Preview(runCtx, body)
-	} else {
+	default:
 		err = s.q.Update(runCtx, body)
 	}
 	if err != nil {

@@ -308,3 +308,100 @@ func TestHexID(t *testing.T) {
 		}
 	}
 }
+
+// openReadOnly returns the fixtures in a queue file with no write permission,
+// opened read-only (the option, since root may write a 0444 file anyway).
+func openReadOnly(t *testing.T) *queue.Queue {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ro.db")
+	q, err := queue.Open(path, queue.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadFixtures(t, q)
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := queue.Open(path, queue.Options{Now: clock, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	if !ro.ReadOnly() {
+		t.Fatal("the queue is not read-only")
+	}
+	return ro
+}
+
+// On a read-only queue a script runs in a read transaction: reads work (by
+// Run, by the built-in domain-report, at the prompt, in a dry run), and a
+// change raises an error that says why, with nothing changed.
+func TestReadOnlyQueue(t *testing.T) {
+	q := openReadOnly(t)
+	before := snapshot(t, q)
+
+	_, out, _, err := runCode(t, q, "lua", `print(queue.count{}) for m in queue.each{domain = "gmail.com"} do print(m.id) end`, nil)
+	if err != nil {
+		t.Fatalf("reading script: %v", err)
+	}
+	if out != "5\n100\n200\n" {
+		t.Errorf("printed %q", out)
+	}
+	_, out, _, err = runCode(t, q, "lua", `print(queue.count{})`, func(o *Options) { o.DryRun = true })
+	if err != nil || out != "5\n" {
+		t.Errorf("dry run: printed %q, error %v", out, err)
+	}
+
+	sc, err := Find("domain-report", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, out, _, err = runCode(t, q, sc.Name, sc.Code, nil)
+	if err != nil {
+		t.Fatalf("domain-report: %v", err)
+	}
+	if !strings.Contains(out, "gmail.com") || !strings.Contains(out, "example.org") {
+		t.Errorf("domain-report printed:\n%s", out)
+	}
+
+	s := NewSession(q, Options{Name: "lua", Now: clock})
+	defer s.Close()
+	var buf bytes.Buffer
+	s.stdout = &buf
+	if _, err := s.Exec(context.Background(), `queue.count{status = "tempfail"}`); err != nil {
+		t.Fatalf("prompt: %v", err)
+	}
+	if buf.String() != "2\n" {
+		t.Errorf("prompt printed %q, want 2", buf.String())
+	}
+
+	for _, code := range []string{
+		"assert(queue.count{} == 5)\nqueue.retry({all = true})\nprint('went on')",
+		"assert(queue.count{} == 5)\nqueue.cancel('100')\nprint('went on')",
+	} {
+		rep, out, _, err := runCode(t, q, "change.lua", code, nil)
+		want := "change.lua:2: queue.retry: "
+		if strings.Contains(code, "cancel") {
+			want = "change.lua:2: queue.cancel: "
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "ro.db was opened read-only") ||
+			!strings.HasSuffix(err.Error(), "nothing changed") {
+			t.Errorf("error %v\nwant %q... saying ro.db was opened read-only and nothing changed", err, want)
+		}
+		if out != "" {
+			t.Errorf("the script went on after the change failed: printed %q", out)
+		}
+		if rep.Changed() {
+			t.Errorf("report says something changed: %+v", rep)
+		}
+		if _, err := s.Exec(context.Background(), code); err == nil || !strings.Contains(err.Error(), "read-only") {
+			t.Errorf("prompt: error %v, want the queue read-only", err)
+		}
+	}
+	if after := snapshot(t, q); after != before {
+		t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}

@@ -330,6 +330,14 @@ func (s *Session) raiseVerb(L *glua.LState, verb string, err error) {
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		L.RaiseError("%s: %v (in a script: {all=true})", verb, err)
 	}
+	if errors.Is(err, queue.ErrReadOnly) {
+		// "retry: q.db was opened read-only: ..." without the engine's verb.
+		msg := err.Error()
+		if i := strings.Index(msg, ": "); i >= 0 && !strings.Contains(msg[:i], " ") {
+			msg = msg[i+2:]
+		}
+		L.RaiseError("%s: %s", verb, msg)
+	}
 	raiseDB(L, verb, err)
 }
 

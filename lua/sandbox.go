@@ -10,7 +10,7 @@ package lua
 //
 // Every way a script can build a long string in one step is bounded by the
 // string limit (Session.stringLimit): the `..` operator (compiled into a call
-// of a checked concatenation, see patchConcat), string.rep, string.format,
+// of a checked concatenation, see rewriteChunk), string.rep, string.format,
 // string.gsub, table.concat and os.date. So no single instruction can allocate
 // far past the memory limit, and the memory watch (watchMemory) sees the heap
 // grow step by step.
@@ -110,7 +110,10 @@ func newSandbox(s *Session) *glua.LState {
 	str.RawSetString("gmatch", L.NewFunction(s.strGmatch))
 	g.RawGetString("table").(*glua.LTable).RawSetString("concat", L.NewFunction(s.tableConcat))
 	safeOS.RawSetString("date", L.NewFunction(s.osDate(full.RawGetString("date").(*glua.LFunction))))
-	s.concat = L.NewFunction(s.luaConcat)
+	s.hidden = map[string]*glua.LFunction{
+		concatName: L.NewFunction(s.luaConcat),
+		retName:    L.NewFunction(luaRet),
+	}
 
 	// The registry's record of loaded modules still holds the full os table;
 	// nothing in the sandbox can reach it, but leave no copy behind.
@@ -182,18 +185,19 @@ func stripShebang(code string) string {
 }
 
 // compileChunk parses and compiles Lua source; errors read "name:12: ...".
-// Every `..` in it runs through the session's checked concatenation.
+// Every `..` in it runs through the session's checked concatenation, and
+// every tail call counts towards the call-stack limit (see rewriteChunk).
 func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
 	chunk, err := parse.Parse(strings.NewReader(code), name)
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	chunk = concatCalls(chunk)
+	chunk = rewriteChunk(chunk)
 	proto, err := glua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	patchConcat(proto, s.concat)
+	patchGlobals(proto, s.hidden)
 	return s.L.NewFunctionFromProto(proto), nil
 }
 
@@ -464,73 +468,101 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// concatName is the global a `..` is compiled into a call of. No Lua code can
-// name it, and patchConcat replaces every read of it by the function itself.
-const concatName = "(concat)"
+// The globals rewritten code calls. No Lua code can name them, and
+// patchGlobals replaces every read of them by the functions themselves.
+const (
+	concatName = "(concat)" // a .. b .. c, the checked concatenation (luaConcat)
+	retName    = "(ret)"    // return f(x), the identity (luaRet)
+)
 
-// concatCalls rewrites every chain a .. b .. c in the chunk into the call
-// (concat)(a, b, c). gopher-lua's own OP_CONCAT has no limit and no hook: one
-// `s .. s` could allocate gigabytes before the memory watch sees it.
-func concatCalls(chunk []ast.Stmt) []ast.Stmt {
-	for _, st := range chunk {
-		concatStmt(st)
-	}
+// rewriteChunk rewrites the chunk before it is compiled:
+//
+//   - every chain a .. b .. c becomes the call (concat)(a, b, c).
+//     gopher-lua's own OP_CONCAT has no limit and no hook: one `s .. s` could
+//     allocate gigabytes before the memory watch sees it.
+//   - every `return f(x)` becomes `return (ret)(f(x))`: f is called as any
+//     other function, with all its values passed on, and only the identity is
+//     tail-called. So tail calls count towards the call-stack limit. A tail
+//     call in gopher-lua takes no stack, but leaves a mark in its frame, and
+//     the traceback of an error lists every mark in one Go call: a runaway
+//     tail recursion, stopped after a minute, would take gigabytes to report.
+func rewriteChunk(chunk []ast.Stmt) []ast.Stmt {
+	rewriteStmts(chunk)
 	return chunk
 }
 
-func concatStmts(stmts []ast.Stmt) {
+func rewriteStmts(stmts []ast.Stmt) {
 	for _, st := range stmts {
-		concatStmt(st)
+		rewriteStmt(st)
 	}
 }
 
-func concatExprs(exprs []ast.Expr) {
+func rewriteExprs(exprs []ast.Expr) {
 	for i, e := range exprs {
-		exprs[i] = concatExpr(e)
+		exprs[i] = rewriteExpr(e)
 	}
 }
 
-func concatStmt(st ast.Stmt) {
+func rewriteStmt(st ast.Stmt) {
 	switch st := st.(type) {
 	case *ast.AssignStmt:
-		concatExprs(st.Lhs)
-		concatExprs(st.Rhs)
+		rewriteExprs(st.Lhs)
+		rewriteExprs(st.Rhs)
 	case *ast.LocalAssignStmt:
-		concatExprs(st.Exprs)
+		rewriteExprs(st.Exprs)
 	case *ast.FuncCallStmt:
-		st.Expr = concatExpr(st.Expr)
+		st.Expr = rewriteExpr(st.Expr)
 	case *ast.DoBlockStmt:
-		concatStmts(st.Stmts)
+		rewriteStmts(st.Stmts)
 	case *ast.WhileStmt:
-		st.Condition = concatExpr(st.Condition)
-		concatStmts(st.Stmts)
+		st.Condition = rewriteExpr(st.Condition)
+		rewriteStmts(st.Stmts)
 	case *ast.RepeatStmt:
-		st.Condition = concatExpr(st.Condition)
-		concatStmts(st.Stmts)
+		st.Condition = rewriteExpr(st.Condition)
+		rewriteStmts(st.Stmts)
 	case *ast.IfStmt:
-		st.Condition = concatExpr(st.Condition)
-		concatStmts(st.Then)
-		concatStmts(st.Else)
+		st.Condition = rewriteExpr(st.Condition)
+		rewriteStmts(st.Then)
+		rewriteStmts(st.Else)
 	case *ast.NumberForStmt:
-		st.Init = concatExpr(st.Init)
-		st.Limit = concatExpr(st.Limit)
-		st.Step = concatExpr(st.Step)
-		concatStmts(st.Stmts)
+		st.Init = rewriteExpr(st.Init)
+		st.Limit = rewriteExpr(st.Limit)
+		st.Step = rewriteExpr(st.Step)
+		rewriteStmts(st.Stmts)
 	case *ast.GenericForStmt:
-		concatExprs(st.Exprs)
-		concatStmts(st.Stmts)
+		rewriteExprs(st.Exprs)
+		rewriteStmts(st.Stmts)
 	case *ast.FuncDefStmt:
 		if st.Name != nil {
-			st.Name.Func = concatExpr(st.Name.Func)
-			st.Name.Receiver = concatExpr(st.Name.Receiver)
+			st.Name.Func = rewriteExpr(st.Name.Func)
+			st.Name.Receiver = rewriteExpr(st.Name.Receiver)
 		}
-		concatStmts(st.Func.Stmts)
+		rewriteStmts(st.Func.Stmts)
 	case *ast.ReturnStmt:
-		concatExprs(st.Exprs)
+		rewriteExprs(st.Exprs)
+		// A single call not in brackets is what gopher-lua compiles into a
+		// tail call (a concatenation is already a bracketed call).
+		if len(st.Exprs) == 1 {
+			if call, ok := st.Exprs[0].(*ast.FuncCallExpr); ok && !call.AdjustRet {
+				st.Exprs[0] = hiddenCall(retName, call, []ast.Expr{call}, false)
+			}
+		}
 	}
 }
 
-func concatExpr(e ast.Expr) ast.Expr {
+// hiddenCall is a call of the hidden global name, on the lines of the code at.
+// adjust truncates its values to one (and keeps it from being a tail call).
+func hiddenCall(name string, at ast.Expr, args []ast.Expr, adjust bool) *ast.FuncCallExpr {
+	fn := &ast.IdentExpr{Value: name}
+	fn.SetLine(at.Line())
+	fn.SetLastLine(at.LastLine())
+	call := &ast.FuncCallExpr{Func: fn, Args: args, AdjustRet: adjust}
+	call.SetLine(at.Line())
+	call.SetLastLine(at.LastLine())
+	return call
+}
+
+func rewriteExpr(e ast.Expr) ast.Expr {
 	switch e := e.(type) {
 	case *ast.StringConcatOpExpr:
 		// a .. b .. c parses as a .. (b .. c): one chain, one call, the way
@@ -540,50 +572,58 @@ func concatExpr(e ast.Expr) ast.Expr {
 		for {
 			c, ok := cur.(*ast.StringConcatOpExpr)
 			if !ok {
-				args = append(args, concatExpr(cur))
+				args = append(args, oneValue(rewriteExpr(cur)))
 				break
 			}
-			args = append(args, concatExpr(c.Lhs))
+			args = append(args, oneValue(rewriteExpr(c.Lhs)))
 			cur = c.Rhs
 		}
-		fn := &ast.IdentExpr{Value: concatName}
-		fn.SetLine(e.Line())
-		fn.SetLastLine(e.LastLine())
 		// AdjustRet: one value, and never a tail call, so that an error
 		// raised by the concatenation names the line of the `..`.
-		call := &ast.FuncCallExpr{Func: fn, Args: args, AdjustRet: true}
-		call.SetLine(e.Line())
-		call.SetLastLine(e.LastLine())
-		return call
+		return hiddenCall(concatName, e, args, true)
 	case *ast.AttrGetExpr:
-		e.Object = concatExpr(e.Object)
-		e.Key = concatExpr(e.Key)
+		e.Object = rewriteExpr(e.Object)
+		e.Key = rewriteExpr(e.Key)
 	case *ast.TableExpr:
 		for _, f := range e.Fields {
-			f.Key = concatExpr(f.Key)
-			f.Value = concatExpr(f.Value)
+			f.Key = rewriteExpr(f.Key)
+			f.Value = rewriteExpr(f.Value)
 		}
 	case *ast.FuncCallExpr:
-		e.Func = concatExpr(e.Func)
-		e.Receiver = concatExpr(e.Receiver)
-		concatExprs(e.Args)
+		e.Func = rewriteExpr(e.Func)
+		e.Receiver = rewriteExpr(e.Receiver)
+		rewriteExprs(e.Args)
 	case *ast.LogicalOpExpr:
-		e.Lhs = concatExpr(e.Lhs)
-		e.Rhs = concatExpr(e.Rhs)
+		e.Lhs = rewriteExpr(e.Lhs)
+		e.Rhs = rewriteExpr(e.Rhs)
 	case *ast.RelationalOpExpr:
-		e.Lhs = concatExpr(e.Lhs)
-		e.Rhs = concatExpr(e.Rhs)
+		e.Lhs = rewriteExpr(e.Lhs)
+		e.Rhs = rewriteExpr(e.Rhs)
 	case *ast.ArithmeticOpExpr:
-		e.Lhs = concatExpr(e.Lhs)
-		e.Rhs = concatExpr(e.Rhs)
+		e.Lhs = rewriteExpr(e.Lhs)
+		e.Rhs = rewriteExpr(e.Rhs)
 	case *ast.UnaryMinusOpExpr:
-		e.Expr = concatExpr(e.Expr)
+		e.Expr = rewriteExpr(e.Expr)
 	case *ast.UnaryNotOpExpr:
-		e.Expr = concatExpr(e.Expr)
+		e.Expr = rewriteExpr(e.Expr)
 	case *ast.UnaryLenOpExpr:
-		e.Expr = concatExpr(e.Expr)
+		e.Expr = rewriteExpr(e.Expr)
 	case *ast.FunctionExpr:
-		concatStmts(e.Stmts)
+		rewriteStmts(e.Stmts)
+	}
+	return e
+}
+
+// oneValue truncates an operand of `..` to one value, as the operator does:
+// a call or `...` giving several values gives its first, and giving none
+// gives nil. As an argument of (concat) the last operand would otherwise
+// pass all its values on. This is what brackets do: ("x" .. (f())).
+func oneValue(e ast.Expr) ast.Expr {
+	switch e := e.(type) {
+	case *ast.FuncCallExpr:
+		e.AdjustRet = true
+	case *ast.Comma3Expr:
+		e.AdjustRet = true
 	}
 	return e
 }
@@ -595,30 +635,34 @@ const (
 	bxMask  = 1<<18 - 1
 )
 
-// patchConcat turns every read of the global concatName in proto and its
-// nested functions into a load of the constant fn: the script cannot reach,
-// replace or remove the checked concatenation, and no global lookup is paid.
-func patchConcat(proto *glua.FunctionProto, fn *glua.LFunction) {
-	name := -1
+// patchGlobals turns every read of a global named in fns, in proto and its
+// nested functions, into a load of the constant function: the script cannot
+// reach, replace or remove the function, and no global lookup is paid.
+func patchGlobals(proto *glua.FunctionProto, fns map[string]*glua.LFunction) {
 	for i, k := range proto.Constants {
-		if str, ok := k.(glua.LString); ok && str == concatName {
-			name = i
-			break
+		str, ok := k.(glua.LString)
+		if !ok {
+			continue
 		}
-	}
-	if name >= 0 {
+		fn, ok := fns[string(str)]
+		if !ok {
+			continue
+		}
 		at := len(proto.Constants)
 		proto.Constants = append(proto.Constants, fn)
-		for i, inst := range proto.Code {
-			if int(inst>>opShift) == glua.OP_GETGLOBAL && int(inst&bxMask) == name {
-				proto.Code[i] = inst&^(0x3f<<opShift|bxMask) | uint32(glua.OP_LOADK)<<opShift | uint32(at)
+		for j, inst := range proto.Code {
+			if int(inst>>opShift) == glua.OP_GETGLOBAL && int(inst&bxMask) == i {
+				proto.Code[j] = inst&^(0x3f<<opShift|bxMask) | uint32(glua.OP_LOADK)<<opShift | uint32(at)
 			}
 		}
 	}
 	for _, p := range proto.FunctionPrototypes {
-		patchConcat(p, fn)
+		patchGlobals(p, fns)
 	}
 }
+
+// luaRet is what `return f(x)` tail-calls: it returns its arguments.
+func luaRet(L *glua.LState) int { return L.GetTop() }
 
 // luaConcat is what `a .. b .. c` runs: Lua's concatenation (right to left,
 // __concat metamethods for other values), within the string limit.

@@ -372,6 +372,74 @@ print(g(("abc"):gsub("%w", function(c) return c:upper() .. "." end)), g(("abc"):
 	}
 }
 
+// Each operand of `..` gives one value, as in Lua: a call or `...` giving
+// several gives its first, one giving none gives nil. The rewritten code
+// prints, or fails with, what plain gopher-lua does with the same code.
+func TestConcatOperandsGiveOneValue(t *testing.T) {
+	tests := []struct {
+		code    string
+		want    string // printed
+		wantErr string // in the error, instead
+	}{
+		{`print("x" .. ("a b c"):gsub(" ", "_"))`, "xa_b_c", ""},
+		{`print("n=" .. string.find("hello", "l"))`, "n=3", ""},
+		{`local function g(...) return "v:" .. ... end print(g("a", "b", "c"))`, "v:a", ""},
+		{`local o = {k = "K"} function o:two() return self.k, "second" end print("m:" .. o:two())`, "m:K", ""},
+		{`local function g(...) return "<" .. ... .. ">" .. ... end print(g("a", "b"))`, "<a>a", ""},
+		{`print(string.find("hello", "l") .. "|" .. string.find("hello", "o") .. "|" .. ("a-b"):gsub("-", "+"))`, "3|5|a+b", ""},
+		{`local function two() return "p", "q" end print(two() .. two(), select("#", two() .. two()))`, "pp\t1", ""},
+		{`local function two() return "p", "q" end local t = {two() .. "!"} print(#t, t[1])`, "1\tp!", ""},
+		{`local function none() end return "a" .. none()`, "", "cannot perform concat operation between string and nil"},
+		{`local function none() end return none() .. "a"`, "", "cannot perform concat operation between nil and string"},
+		{`local function g(...) return "v:" .. ... end return g()`, "", "cannot perform concat operation between string and nil"},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			q := openQueue(t)
+			_, out, _, err := runCode(t, q, "strings.lua", tt.code, nil)
+			plainOut, plainErr := plainLua(tt.code)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "strings.lua:1: "+tt.wantErr) {
+					t.Errorf("error %v (printed %q)\nwant it to contain %q", err, out, tt.wantErr)
+				}
+				if plainErr == nil || !strings.Contains(plainErr.Error(), tt.wantErr) {
+					t.Errorf("plain gopher-lua: error %v, want %q", plainErr, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != tt.want+"\n" {
+				t.Errorf("printed %q, want %q", out, tt.want+"\n")
+			}
+			if plainErr != nil || plainOut != out {
+				t.Errorf("plain gopher-lua printed %q (error %v); the sandbox %q", plainOut, plainErr, out)
+			}
+		})
+	}
+}
+
+// plainLua runs code in a plain gopher-lua state, without the sandbox or its
+// rewriting, and returns what it printed.
+func plainLua(code string) (string, error) {
+	L := glua.NewState()
+	defer L.Close()
+	var b strings.Builder
+	L.SetGlobal("print", L.NewFunction(func(L *glua.LState) int {
+		for i := 1; i <= L.GetTop(); i++ {
+			if i > 1 {
+				b.WriteByte('\t')
+			}
+			b.WriteString(L.ToStringMeta(L.Get(i)).String())
+		}
+		b.WriteByte('\n')
+		return 0
+	}))
+	err := L.DoString(code)
+	return b.String(), err
+}
+
 // Errors from the rewritten functions name the script and the line.
 func TestStringErrors(t *testing.T) {
 	tests := []struct{ code, want string }{
@@ -392,6 +460,93 @@ func TestStringErrors(t *testing.T) {
 			_, _, _, err := runCode(t, q, "strings.lua", tt.code, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %v\nwant it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// A tail call counts towards the call-stack limit: a runaway tail recursion
+// ends at once with "stack overflow", naming the script and line, changes
+// nothing, and the heap stays small. (Left to run, it would take no stack, and
+// the error that finally stopped it would list every tail call made.)
+func TestRunawayTailRecursion(t *testing.T) {
+	tests := []struct{ name, code, want string }{
+		{"self", `local function f(n) return f(n + 1) end f(1)`, "tail.lua:2: stack overflow"},
+		{"mutual", `local even, odd
+function even(n) if n == 0 then return true end return odd(n - 1) end
+function odd(n) if n == 0 then return false end return even(n - 1) end
+return even(1e9)`, "tail.lua:3: stack overflow"},
+		{"method", `local o = {}
+function o:walk(n) return self:walk(n + 1) end
+o:walk(1)`, "tail.lua:3: stack overflow"},
+		{"through load", `local f = load("local function f(n) return f(n + 1) end return f(1)", "=loaded") f()`, "loaded:1: stack overflow"},
+	}
+	const limit = 64 << 20
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := openQueue(t)
+			loadFixtures(t, q)
+			before := snapshot(t, q)
+			code := "assert(queue.cancel{all = true} == 5)\n" + tt.code + "\n"
+			var rep Report
+			var err error
+			peak := peakHeap(func() {
+				rep, _, _, err = runCode(t, q, "tail.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Second })
+			})
+			if err == nil {
+				t.Fatalf("no error; want %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %v\nwant it to contain %q", err, tt.want)
+			}
+			if !strings.HasSuffix(err.Error(), "nothing changed") {
+				t.Errorf("error %q does not say that nothing changed", err)
+			}
+			if rep.Changed() {
+				t.Errorf("report says something changed: %+v", rep)
+			}
+			if after := snapshot(t, q); after != before {
+				t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if peak > limit/4 {
+				t.Errorf("the heap grew by %d MiB; want at most %d MiB", peak>>20, limit/4>>20)
+			}
+			t.Logf("the heap grew by at most %d KiB", peak>>10)
+		})
+	}
+}
+
+// Turning `return f(x)` into an ordinary call changes no values: several,
+// none, trailing nils, varargs, method calls, and calls of Go functions all
+// return what plain gopher-lua returns.
+func TestReturnCallValues(t *testing.T) {
+	tests := []struct{ code, want string }{
+		{`local function three() return 1, nil, 3 end local function f() return three() end print(select("#", f()), f())`, "3\t1\tnil\t3"},
+		{`local function trail() return 1, nil, nil end local function f() return trail() end print(select("#", f()))`, "3"},
+		{`local function none() end local function f() return none() end print(select("#", f()), (f()))`, "0\tnil"},
+		{`local function f(...) return select(2, ...) end print(f("a", "b", "c"))`, "b\tc"},
+		{`local function f(...) return select("#", ...) end print(f(nil, nil))`, "2"},
+		{`local o = {n = 2} function o:pair(x) return self.n, x end function o:f(x) return self:pair(x) end print(o:f("y"))`, "2\ty"},
+		{`local function f(s) return s:upper() end print(f("abc"))`, "ABC"},
+		{`local function f(s) return string.find(s, "(b)(c)") end print(f("abcd"))`, "2\t3\tb\tc"},
+		{`local function f() return (string.find("abc", "b")) end print(f())`, "2"},
+		{`local function count(n, acc) if n == 0 then return acc end return count(n - 1, acc + n) end print(count(100, 0))`, "5050"},
+		{`local function f() return pcall(error, "boom", 0) end print(f())`, "false\tboom"},
+		{`local t = setmetatable({}, {__call = function(self, a, b) return b, a end}) local function f() return t("x", "y") end print(f())`, "y\tx"},
+		{`return print("chunk", select("#", (function() return end)()))`, "chunk\t0"},
+	}
+	for i, tt := range tests {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			q := openQueue(t)
+			_, out, _, err := runCode(t, q, "ret.lua", tt.code, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != tt.want+"\n" {
+				t.Errorf("printed %q, want %q", out, tt.want+"\n")
+			}
+			if plainOut, plainErr := plainLua(tt.code); plainErr != nil || plainOut != out {
+				t.Errorf("plain gopher-lua printed %q (error %v); the sandbox %q", plainOut, plainErr, out)
 			}
 		})
 	}
