@@ -229,39 +229,50 @@ return s:gsub("x+", string.rep("%0", 300))`,
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := openQueue(t)
-			loadFixtures(t, q)
-			before := snapshot(t, q)
-			code := "assert(queue.cancel{all = true} == 5)\n" + tt.code + "\n"
-			var rep Report
-			var err error
-			peak := peakHeap(func() {
-				rep, _, _, err = runCode(t, q, "bomb.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Minute })
-			})
-			if err == nil {
-				t.Fatalf("no error; want %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
-			}
-			if !strings.HasSuffix(err.Error(), "nothing changed") {
-				t.Errorf("error %q does not say that nothing changed", err)
-			}
+			err := expectStopped(t, "bomb.lua", tt.code, tt.want, limit, time.Minute, 2*limit)
 			if tt.kind != nil && !errors.Is(err, tt.kind) {
 				t.Errorf("error %q is not %v", err, tt.kind)
 			}
-			if rep.Changed() {
-				t.Errorf("report says something changed: %+v", rep)
-			}
-			if after := snapshot(t, q); after != before {
-				t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
-			}
-			if peak > 2*limit {
-				t.Errorf("the heap grew by %d MiB; want at most %d MiB", peak>>20, 2*limit>>20)
-			}
-			t.Logf("the heap grew by at most %d MiB", peak>>20)
 		})
 	}
+}
+
+// expectStopped runs code, after a line that cancels every message, as the
+// script name under the given memory and time limits, and checks that it
+// stops with an error containing want that says nothing changed, that the
+// queue is as it was, and that the heap grew by at most maxGrowth. It returns
+// the error.
+func expectStopped(t *testing.T, name, code, want string, limit int64, timeout time.Duration, maxGrowth int64) error {
+	t.Helper()
+	q := openQueue(t)
+	loadFixtures(t, q)
+	before := snapshot(t, q)
+	code = "assert(queue.cancel{all = true} == 5)\n" + code + "\n"
+	var rep Report
+	var err error
+	peak := peakHeap(func() {
+		rep, _, _, err = runCode(t, q, name, code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = timeout })
+	})
+	if err == nil {
+		t.Fatalf("no error; want %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\ndoes not contain %q", err, want)
+	}
+	if !strings.HasSuffix(err.Error(), "nothing changed") {
+		t.Errorf("error %q does not say that nothing changed", err)
+	}
+	if rep.Changed() {
+		t.Errorf("report says something changed: %+v", rep)
+	}
+	if after := snapshot(t, q); after != before {
+		t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if peak > maxGrowth {
+		t.Errorf("the heap grew by %d KiB; want at most %d KiB", peak>>10, maxGrowth>>10)
+	}
+	t.Logf("the heap grew by at most %d KiB", peak>>10)
+	return err
 }
 
 // peakHeap runs f and returns how far the heap grew meanwhile: the most of the
@@ -484,34 +495,7 @@ o:walk(1)`, "tail.lua:3: stack overflow"},
 	const limit = 64 << 20
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			q := openQueue(t)
-			loadFixtures(t, q)
-			before := snapshot(t, q)
-			code := "assert(queue.cancel{all = true} == 5)\n" + tt.code + "\n"
-			var rep Report
-			var err error
-			peak := peakHeap(func() {
-				rep, _, _, err = runCode(t, q, "tail.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Second })
-			})
-			if err == nil {
-				t.Fatalf("no error; want %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %v\nwant it to contain %q", err, tt.want)
-			}
-			if !strings.HasSuffix(err.Error(), "nothing changed") {
-				t.Errorf("error %q does not say that nothing changed", err)
-			}
-			if rep.Changed() {
-				t.Errorf("report says something changed: %+v", rep)
-			}
-			if after := snapshot(t, q); after != before {
-				t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
-			}
-			if peak > limit/4 {
-				t.Errorf("the heap grew by %d MiB; want at most %d MiB", peak>>20, limit/4>>20)
-			}
-			t.Logf("the heap grew by at most %d KiB", peak>>10)
+			expectStopped(t, "tail.lua", tt.code, tt.want, limit, time.Second, limit/4)
 		})
 	}
 }
