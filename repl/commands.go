@@ -42,6 +42,13 @@ var (
 	flagDomain = Flag{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"}
 )
 
+// The filter flags shared by retry and cancel, in stalwart-cli's words.
+var (
+	flagApplySender = Flag{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Apply to messages matching a sender address"}
+	flagApplyBefore = Flag{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Apply to messages due before a certain datetime"}
+	flagApplyAfter  = Flag{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Apply to messages due after a certain datetime"}
+)
+
 // Formats of the commands that print messages.
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
@@ -88,10 +95,10 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "retry"},
 			Summary: "Reschedule delivery",
 			Flags: []Flag{
-				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Apply to messages matching a sender address"},
+				flagApplySender,
 				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Apply to a specific domain"},
-				{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Apply to messages due before a certain datetime"},
-				{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Apply to messages due after a certain datetime"},
+				flagApplyBefore,
+				flagApplyAfter,
 				{Long: "time", Short: "t", Value: "TIME", Kind: KindTime, Help: "Schedule delivery at a specific time"},
 				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to messages with a matching recipient"},
 				flagStatus,
@@ -108,10 +115,10 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "cancel"},
 			Summary: "Cancel delivery",
 			Flags: []Flag{
-				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Apply to messages matching a sender address"},
+				flagApplySender,
 				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to specific recipients or domains"},
-				{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Apply to messages due before a certain datetime"},
-				{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Apply to messages due after a certain datetime"},
+				flagApplyBefore,
+				flagApplyAfter,
 				flagStatus,
 				flagCreatedBefore,
 				flagCreatedAfter,
