@@ -157,8 +157,8 @@ func queueCommands() []*Command {
 			Creates: true,
 			Summary: "Queues one message read from a file or standard input",
 			Flags: []Flag{
-				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Envelope sender (<> for a bounce)"},
-				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Repeat: true, Help: "Envelope recipient; repeat for more"},
+				{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Envelope sender (<> for a bounce; default: from the headers)"},
+				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Repeat: true, Help: "Envelope recipient; repeat for more (default: from the headers)"},
 				{Long: "env-id", Value: "ENV_ID", Kind: KindText, Help: "DSN envelope id"},
 				{Long: "priority", Value: "PRIORITY", Kind: KindNumber, Help: "Message priority"},
 			},
