@@ -12,6 +12,8 @@ import (
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"mqsh/queue"
 )
 
 // Each escape attempt runs after the script has cancelled every message, so
@@ -64,23 +66,9 @@ func TestSandboxEscapes(t *testing.T) {
 			before := snapshot(t, q)
 			code := "assert(queue.cancel{all = true} == 5)\n" + tt.code + "\n"
 			rep, _, _, err := runCode(t, q, "escape.lua", code, tt.opts)
-			if err == nil {
-				t.Fatalf("no error; want %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q\ndoes not contain %q", err, tt.want)
-			}
-			if !strings.HasSuffix(err.Error(), "nothing changed") {
-				t.Errorf("error %q does not say that nothing changed", err)
-			}
+			checkStopped(t, q, before, rep, err, tt.want)
 			if tt.kind != nil && !errors.Is(err, tt.kind) {
 				t.Errorf("error %q is not %v", err, tt.kind)
-			}
-			if rep.Changed() {
-				t.Errorf("report says something changed: %+v", rep)
-			}
-			if after := snapshot(t, q); after != before {
-				t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 		})
 	}
@@ -237,6 +225,28 @@ return s:gsub("x+", string.rep("%0", 300))`,
 	}
 }
 
+// checkStopped checks that a run ended with an error containing want that
+// says nothing changed, that its report shows no change, and that the queue
+// is as the snapshot before it.
+func checkStopped(t *testing.T, q *queue.Queue, before string, rep Report, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q\ndoes not contain %q", err, want)
+	}
+	if !strings.HasSuffix(err.Error(), "nothing changed") {
+		t.Errorf("error %q does not say that nothing changed", err)
+	}
+	if rep.Changed() {
+		t.Errorf("report says something changed: %+v", rep)
+	}
+	if after := snapshot(t, q); after != before {
+		t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
 // expectStopped runs code, after a line that cancels every message, as the
 // script name under the given memory and time limits, and checks that it
 // stops with an error containing want that says nothing changed, that the
@@ -253,21 +263,7 @@ func expectStopped(t *testing.T, name, code, want string, limit int64, timeout t
 	peak := peakHeap(func() {
 		rep, _, _, err = runCode(t, q, name, code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = timeout })
 	})
-	if err == nil {
-		t.Fatalf("no error; want %q", want)
-	}
-	if !strings.Contains(err.Error(), want) {
-		t.Errorf("error %q\ndoes not contain %q", err, want)
-	}
-	if !strings.HasSuffix(err.Error(), "nothing changed") {
-		t.Errorf("error %q does not say that nothing changed", err)
-	}
-	if rep.Changed() {
-		t.Errorf("report says something changed: %+v", rep)
-	}
-	if after := snapshot(t, q); after != before {
-		t.Errorf("the queue changed:\nbefore:\n%s\nafter:\n%s", before, after)
-	}
+	checkStopped(t, q, before, rep, err, want)
 	if peak > maxGrowth {
 		t.Errorf("the heap grew by %d KiB; want at most %d KiB", peak>>10, maxGrowth>>10)
 	}
