@@ -212,9 +212,6 @@ func luaPromptLoop(ctx context.Context, env *Env, opts lua.Options) error {
 // runScripts is `scripts`: the names run accepts, where each comes from, and
 // the first line of its header.
 func runScripts(_ context.Context, env *Env, inv *Invocation) error {
-	if len(inv.Args) > 0 {
-		return usageFor(inv.Cmd, fmt.Sprintf("unexpected argument '%s'", inv.Args[0]))
-	}
 	dirs := scriptDirs(env)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	for _, name := range lua.Names(dirs) {

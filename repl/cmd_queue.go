@@ -272,7 +272,7 @@ func selectionOf(env *Env, inv *Invocation) (selection, error) {
 	}
 	f.IDs = ids
 	if f.IsEmpty() && !f.All {
-		return selection{}, emptySelection(inv)
+		return selection{}, emptySelection()
 	}
 	return selection{filter: f, ids: ids, given: given}, nil
 }
@@ -280,7 +280,7 @@ func selectionOf(env *Env, inv *Invocation) (selection, error) {
 // emptySelection is the answer to a retry or cancel given neither ids, a
 // filter nor --all: stalwart-cli's "No messages were found." (exit 1), and how
 // to select something. Nothing is changed: an empty filter never means "all".
-func emptySelection(inv *Invocation) error {
+func emptySelection() error {
 	return plainf("No messages were found.\nNothing was selected: give message ids ('-' reads them from standard input), a filter such as --sender, or --all.")
 }
 
@@ -321,7 +321,7 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
-		return emptySelection(inv)
+		return emptySelection()
 	}
 	if err != nil {
 		return err
@@ -339,7 +339,7 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 		Filter: sel.filter, Recipient: inv.Set["rcpt"], DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
-		return emptySelection(inv)
+		return emptySelection()
 	}
 	if err != nil {
 		return err

@@ -17,17 +17,11 @@ func shellCommands() []*Command {
 
 // runExit ends the loop: the shell, or a batch of commands.
 func runExit(_ context.Context, _ *Env, inv *Invocation) error {
-	if len(inv.Args) > 0 {
-		return usageFor(inv.Cmd, fmt.Sprintf("unexpected argument '%s'", inv.Args[0]))
-	}
 	return ErrExit
 }
 
 // runClear clears the terminal; on anything else it does nothing.
 func runClear(_ context.Context, env *Env, inv *Invocation) error {
-	if len(inv.Args) > 0 {
-		return usageFor(inv.Cmd, fmt.Sprintf("unexpected argument '%s'", inv.Args[0]))
-	}
 	if env.Terminal {
 		fmt.Fprint(env.Stdout, "\x1b[H\x1b[2J\x1b[3J")
 	}

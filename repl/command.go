@@ -3,10 +3,6 @@
 // interactive shell and batch mode alike.
 package repl
 
-// CONTRACT FILE: the shapes shared by the command table (cli helper), the shell
-// and completer (shell helper) and the Lua commands (lua helper). Extend, don't
-// break.
-
 import (
 	"context"
 	"errors"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -219,12 +220,12 @@ func (c *Completer) resolve(words []string) (*Command, []string, []string) {
 	seen := map[string]bool{}
 	for _, cmd := range c.Commands {
 		for _, alias := range cmd.names() {
-			if len(alias) <= len(words) && equalWords(alias, words[:len(alias)]) {
+			if len(alias) <= len(words) && slices.Equal(alias, words[:len(alias)]) {
 				if len(alias) > bestLen {
 					best, bestLen = cmd, len(alias)
 				}
 			}
-			if len(alias) > len(words) && equalWords(alias[:len(words)], words) {
+			if len(alias) > len(words) && slices.Equal(alias[:len(words)], words) {
 				w := alias[len(words)]
 				if !seen[w] {
 					seen[w] = true
@@ -240,18 +241,6 @@ func (c *Completer) resolve(words []string) (*Command, []string, []string) {
 	}
 	sort.Strings(next)
 	return nil, nil, next
-}
-
-func equalWords(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // argState is what the words after a command name say about the next word.
@@ -371,7 +360,7 @@ func (c *Completer) values(ctx context.Context, kind Kind, out *Completion, args
 				items[i] = "<>"
 			}
 		}
-		if strings.HasPrefix("<>", prefix) && !contains(items, "<>") {
+		if strings.HasPrefix("<>", prefix) && !slices.Contains(items, "<>") {
 			items = append([]string{"<>"}, items...)
 		}
 		return items, nil
@@ -397,8 +386,6 @@ func (c *Completer) values(ctx context.Context, kind Kind, out *Completion, args
 		}
 		t := now().UTC()
 		return append(append([]string{}, timeHints...), t.Format("2006-01-02"), t.Truncate(time.Second).Format(time.RFC3339)), nil
-	case KindFormat:
-		return messageFormats, nil
 	case KindScript:
 		// Scripts by name, and .lua files here; folders once the word looks
 		// like a path or nothing else fits.
@@ -517,15 +504,6 @@ func capItems(items []string, n int) []string {
 		return items[:n]
 	}
 	return items
-}
-
-func contains(items []string, s string) bool {
-	for _, it := range items {
-		if it == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isHex(s string) bool {

@@ -21,9 +21,6 @@ type LoopOptions struct {
 	Interactive bool
 	// Prompt returns the prompt of each new command; nil = none.
 	Prompt func() string
-	// ContinuePrompt is shown when a command goes on to the next line
-	// (open quotes or a trailing backslash); "" = "> ".
-	ContinuePrompt string
 	// CommandContext derives the context of one command from the loop's, so
 	// the shell can cancel a running command with Ctrl-C; nil = the loop's.
 	CommandContext func(parent context.Context) (context.Context, context.CancelFunc)
@@ -102,12 +99,11 @@ func readCommand(in LineReader, opts LoopOptions) (words []string, src string, e
 		if err != ErrIncomplete {
 			return words, src, err
 		}
-		cont := opts.ContinuePrompt
-		if cont == "" {
+		// A command that goes on to the next line (open quotes, a trailing
+		// backslash) prompts with "> " in the shell.
+		cont := ""
+		if opts.Interactive {
 			cont = "> "
-		}
-		if !opts.Interactive {
-			cont = ""
 		}
 		next, rerr := in.ReadLine(cont)
 		if rerr == io.EOF {

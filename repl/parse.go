@@ -113,7 +113,7 @@ func unknownSubcommand(cmds []*Command, g *Command, word string) error {
 	if s := closest(word, names); s != "" {
 		msg += fmt.Sprintf(" (did you mean '%s %s'?)", g.Name(), s)
 	}
-	return &UsageError{Msg: msg, Usage: fmt.Sprintf("Usage: %s\n\nFor more information, try 'mqsh %s --help'.", usageLine(g), g.Name()), Help: g.Path}
+	return usageFor(g, msg)
 }
 
 // checkArgs checks the number of positional arguments against the declaration.

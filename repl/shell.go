@@ -131,7 +131,7 @@ func printBanner(ctx context.Context, env *Env, location, version string) {
 		title += " " + version
 	}
 	fmt.Fprintln(env.Stderr, title)
-	count := ""
+	count := " (no queue there yet: queue demo, import or add creates it)"
 	if env.Queue != nil {
 		n, err := env.Queue.Count(ctx, queue.Filter{})
 		if err != nil {
@@ -139,9 +139,6 @@ func printBanner(ctx context.Context, env *Env, location, version string) {
 		} else {
 			count = fmt.Sprintf(" (%d message%s)", n, plural(n))
 		}
-	}
-	if env.Queue == nil {
-		count = " (no queue there yet: queue demo, import or add creates it)"
 	}
 	fmt.Fprintf(env.Stderr, "Queue: %s%s\n", location, count)
 	fmt.Fprintln(env.Stderr, `Type "help" for the commands, Tab to complete, Ctrl-D or "exit" to leave.`)
@@ -154,7 +151,7 @@ func plural(n int) string {
 	return "s"
 }
 
-// shellInput is the shell's LineReader, which exit and quit can end.
+// shellInput is the shell's LineReader, which a terminating signal can end.
 type shellInput interface {
 	LineReader
 	// EndInput makes the next ReadLine return io.EOF.
@@ -268,7 +265,7 @@ func (in *readlineInput) Remember(entry string) {
 // Source names the line for error messages: "line 7".
 func (in *readlineInput) Source() string { return fmt.Sprintf("line %d", in.line) }
 
-// EndInput makes the next ReadLine return io.EOF (exit, quit).
+// EndInput makes the next ReadLine return io.EOF (a signal that ends the shell).
 func (in *readlineInput) EndInput() {
 	in.mu.Lock()
 	in.ended = true
