@@ -1,11 +1,23 @@
 package repl
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // Commands returns the command table: the queue commands, the Lua commands, the
 // shell-only commands and help. It drives the command line, the shell, help,
-// completion and the README's command reference.
-func Commands() []*Command {
+// completion and the README's command reference. It is built once; callers
+// must not change it.
+func Commands() []*Command { return commandTable() }
+
+// commandTable builds the table on first use (set in init: the help command
+// refers back to Commands, which a package-level initialiser cannot).
+var commandTable func() []*Command
+
+func init() { commandTable = sync.OnceValue(buildCommands) }
+
+func buildCommands() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, luaCommands()...)
