@@ -291,7 +291,15 @@ func (s *Session) luaRequire(L *glua.LState) int {
 	if err != nil {
 		L.RaiseError("require: %v", err)
 	}
+	// While it loads, a require of it from inside is a loop; if loading
+	// fails, the module is forgotten, so that a later require tries again.
 	r.loaded[name] = nil
+	loaded := false
+	defer func() {
+		if !loaded {
+			delete(r.loaded, name)
+		}
+	}()
 	L.Push(fn)
 	L.Push(glua.LString(name))
 	L.Call(1, 1)
@@ -300,7 +308,7 @@ func (s *Session) luaRequire(L *glua.LState) int {
 	if v == glua.LNil {
 		v = glua.LTrue
 	}
-	r.loaded[name] = v
+	r.loaded[name], loaded = v, true
 	L.Push(v)
 	return 1
 }
