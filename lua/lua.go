@@ -161,6 +161,9 @@ type Session struct {
 	name   string
 	stdout io.Writer
 	stderr io.Writer
+	// strLimit is the size of the longest string a script may build: a
+	// quarter of its memory limit, and never more than MaxStringSize.
+	strLimit int64
 
 	tx      *queue.Tx // the open transaction while a chunk runs
 	report  *Report
@@ -176,7 +179,15 @@ type Session struct {
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
 func NewSession(q *queue.Queue, opts Options) *Session {
+	// The limits' defaults are filled in here, once.
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.MemoryLimit == 0 {
+		opts.MemoryLimit = DefaultMemoryLimit
+	}
 	s := &Session{q: q, opts: opts, name: opts.scriptName(), stdout: opts.Stdout, stderr: opts.Stderr}
+	s.strLimit = max(min(opts.MemoryLimit/4, MaxStringSize), 1)
 	if s.stdout == nil {
 		s.stdout = io.Discard
 	}
@@ -239,21 +250,14 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 		return rep, err
 	}
 
-	timeout := s.opts.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if timeout > 0 {
+	if s.opts.Timeout > 0 {
 		var stop context.CancelFunc
-		runCtx, stop = context.WithTimeoutCause(runCtx, timeout, ErrTimeout)
+		runCtx, stop = context.WithTimeoutCause(runCtx, s.opts.Timeout, ErrTimeout)
 		defer stop()
 	}
 	limit := s.opts.MemoryLimit
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
 	s.mem = watchMemory(runCtx, limit, cancel)
 	defer func() { s.mem.stop(); s.mem = nil }()
 	defer relaxGC()()
@@ -437,17 +441,9 @@ func (s *Session) limitCause(runCtx, parent context.Context) error {
 func (s *Session) describe(cause error) string {
 	switch {
 	case errors.Is(cause, ErrTimeout):
-		t := s.opts.Timeout
-		if t == 0 {
-			t = DefaultTimeout
-		}
-		return fmt.Sprintf("stopped: time limit of %s reached (raise it with --timeout); nothing changed", t)
+		return fmt.Sprintf("stopped: time limit of %s reached (raise it with --timeout); nothing changed", s.opts.Timeout)
 	case errors.Is(cause, ErrMemory):
-		m := s.opts.MemoryLimit
-		if m == 0 {
-			m = DefaultMemoryLimit
-		}
-		return fmt.Sprintf("stopped: memory limit of %d MiB reached (use queue.each rather than queue.list, and keep less in tables); nothing changed", m>>20)
+		return fmt.Sprintf("stopped: memory limit of %d MiB reached (use queue.each rather than queue.list, and keep less in tables); nothing changed", s.opts.MemoryLimit>>20)
 	}
 	return "interrupted; nothing changed"
 }

@@ -9,7 +9,7 @@ package lua
 // os.execute or os.exit, no debug, no package, no coroutine.
 //
 // Every way a script can build a long string in one step is bounded by the
-// string limit (Session.stringLimit): the `..` operator (compiled into a call
+// string limit (Session.strLimit): the `..` operator (compiled into a call
 // of a checked concatenation, see rewriteChunk), string.rep, string.format,
 // string.gsub, table.concat and os.date. So no single instruction can allocate
 // far past the memory limit, and the memory watch (watchMemory) sees the heap
@@ -447,20 +447,10 @@ func (w *memWatch) grow(n int64) bool {
 	return over
 }
 
-// stringLimit is the size of the longest string a script may build: a
-// quarter of its memory limit, and never more than MaxStringSize.
-func (s *Session) stringLimit() int64 {
-	limit := s.opts.MemoryLimit
-	if limit == 0 {
-		limit = DefaultMemoryLimit
-	}
-	return max(min(limit/4, MaxStringSize), 1)
-}
-
 // build checks, before a string of n bytes is built, that it is within the
 // string limit and that the heap has room for it; otherwise it raises.
 func (s *Session) build(L *glua.LState, what string, n int64) {
-	if limit := s.stringLimit(); n > limit {
+	if limit := s.strLimit; n > limit {
 		L.RaiseError("%s: the result would be %d bytes; the limit is %s per string", what, n, byteSize(limit))
 	}
 	if s.mem != nil && s.mem.grow(n) {
@@ -732,8 +722,8 @@ func (s *Session) strRep(L *glua.LState) int {
 		L.Push(glua.LString(""))
 		return 1
 	}
-	if int64(n) > s.stringLimit()/int64(len(str)) {
-		L.RaiseError("string.rep: the result would be %.0f bytes; the limit is %s per string", float64(len(str))*float64(n), byteSize(s.stringLimit()))
+	if int64(n) > s.strLimit/int64(len(str)) {
+		L.RaiseError("string.rep: the result would be %.0f bytes; the limit is %s per string", float64(len(str))*float64(n), byteSize(s.strLimit))
 	}
 	s.build(L, "string.rep", int64(len(str))*int64(n))
 	L.Push(glua.LString(strings.Repeat(str, n)))
@@ -937,7 +927,7 @@ func (s *Session) strGsub(L *glua.LState) int {
 		L.Push(glua.LNumber(0))
 		return 2
 	}
-	strLimit := s.stringLimit()
+	strLimit := s.strLimit
 	var b strings.Builder
 	add := func(text string) {
 		if int64(b.Len())+int64(len(text)) > strLimit {
