@@ -527,17 +527,20 @@ func (s *Session) currentTx(L *glua.LState) *queue.Tx {
 	return s.tx
 }
 
-// record adds what a verb did to the report. verb 0 = retry, 1 = cancel.
+// The write verbs a report counts (indexes into Session.seen).
+const (
+	verbRetry = iota
+	verbCancel
+)
+
+// record adds what a verb did to the report.
 // Messages are counted once per verb however often the script touched them.
 func (s *Session) record(verb int, res queue.Result) {
-	if s.report == nil {
-		return
-	}
 	seen := s.seen[verb]
 	for _, id := range res.IDs {
 		seen[id] = struct{}{}
 	}
-	if verb == 0 {
+	if verb == verbRetry {
 		s.report.Retried = len(seen)
 	} else {
 		s.report.Cancelled = len(seen)

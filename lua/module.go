@@ -278,7 +278,7 @@ func (s *Session) qCount(L *glua.LState) int {
 // queue.retry(selector [, {at=, domain=}]) -> messages rescheduled.
 func (s *Session) qRetry(L *glua.LState) int {
 	f, ok := s.toSelector(L, "queue.retry", L.CheckAny(1))
-	req := queue.RetryRequest{Filter: f, DryRun: false}
+	req := queue.RetryRequest{Filter: f}
 	if o := optionTable(L, 2, "queue.retry", "at", "domain"); o != nil {
 		if v := o.RawGetString("at"); v != glua.LNil {
 			req.At = s.toTime(L, "queue.retry: at", v)
@@ -287,19 +287,7 @@ func (s *Session) qRetry(L *glua.LState) int {
 			req.Domain = s.filterString(L, "queue.retry", "domain", v)
 		}
 	}
-	if !ok {
-		L.Push(glua.LNumber(0))
-		return 1
-	}
-	tx := s.currentTx(L)
-	s.writes++
-	res, err := tx.Retry(req)
-	if err != nil {
-		s.raiseVerb(L, "queue.retry", err)
-	}
-	s.record(0, res)
-	L.Push(glua.LNumber(res.Count))
-	return 1
+	return s.change(L, ok, "queue.retry", verbRetry, func(tx *queue.Tx) (queue.Result, error) { return tx.Retry(req) })
 }
 
 // queue.cancel(selector [, {rcpt=}]) -> messages changed.
@@ -311,17 +299,24 @@ func (s *Session) qCancel(L *glua.LState) int {
 			req.Recipient = s.filterString(L, "queue.cancel", "rcpt", v)
 		}
 	}
+	return s.change(L, ok, "queue.cancel", verbCancel, func(tx *queue.Tx) (queue.Result, error) { return tx.Cancel(req) })
+}
+
+// change runs one write verb for queue.retry or queue.cancel, records it in
+// the report and pushes the count of messages changed. A selector that
+// selects nothing (ok false) changes nothing.
+func (s *Session) change(L *glua.LState, ok bool, name string, verb int, do func(tx *queue.Tx) (queue.Result, error)) int {
 	if !ok {
 		L.Push(glua.LNumber(0))
 		return 1
 	}
 	tx := s.currentTx(L)
 	s.writes++
-	res, err := tx.Cancel(req)
+	res, err := do(tx)
 	if err != nil {
-		s.raiseVerb(L, "queue.cancel", err)
+		s.raiseVerb(L, name, err)
 	}
-	s.record(1, res)
+	s.record(verb, res)
 	L.Push(glua.LNumber(res.Count))
 	return 1
 }
