@@ -11,9 +11,10 @@
 // Domain carries the schedule, as in Stalwart up to v0.12: status and details,
 // retry count, delivery due, next delay notice and expiry; its Recipients carry
 // their own status and the last SMTP reply (code, enhanced code, message) and an
-// optional ORCPT. A new message gets the queue's Schedule (DefaultSchedule:
-// retries after 2m, 5m, 10m, 15m, 30m, 1h, 2h, the last repeating; delay notices
-// after 1 and 3 days; expiry after 5 days).
+// optional ORCPT. A new message is due at once, with its first delay notice and
+// its expiry taken from the queue's Schedule (DefaultSchedule: notices after 1
+// and 3 days, expiry after 5 days; its retry intervals, 2m, 5m, 10m, 15m, 30m,
+// 1h, 2h, are for the delivery engine to come, and shape the demo data).
 //
 // # Storage
 //
@@ -73,7 +74,7 @@
 // to v0.12 set expires to at+10s, which shortens it; here a domain retried past
 // its expiry simply expires when it comes due.
 //
-// Every change is recorded in the audit table in its own transaction: OS user
+// Every change is recorded in the audit table in the same transaction: OS user
 // (or Options.User), time, source (WithSource; "cli" by default), verb, the
 // filter text plus the verb's options, the count and the ids.
 //

@@ -199,8 +199,10 @@ type EnvelopeRecipient struct {
 	ORCPT   string
 }
 
-// Schedule says when a new message is retried, when delay notices are due and
-// when it expires, counted from its creation (retries from the last attempt).
+// Schedule says when a message is retried, when delay notices are due and when
+// it expires, counted from its creation (retries from the last attempt). The
+// queue applies Notify and Expire to new messages; Retry is for the delivery
+// engine to come (the demo data follows it).
 type Schedule struct {
 	Retry  []time.Duration // intervals between attempts; the last one repeats
 	Notify []time.Duration // delay notices, counted from creation

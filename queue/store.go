@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +53,6 @@ type Queue struct {
 	now      func() time.Time
 	user     string
 
-	mu        sync.Mutex // guards stmts (prepared on the writer)
 	closeOnce sync.Once
 }
 
@@ -456,32 +454,5 @@ func (q *Queue) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-// nullStr maps "" to NULL.
-func nullStr(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-// orLower returns NULL when s equals lc, else s: the space-saving form of the
-// address columns.
-func orLower(s, lc string) any {
-	if s == lc {
-		return nil
-	}
-	return s
-}
-
-func unix(t time.Time) int64 { return t.Unix() }
-
 func fromUnix(s int64) time.Time { return time.Unix(s, 0).UTC() }
 
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.Unix()
-}
-
-func lower(s string) string { return strings.ToLower(s) }
