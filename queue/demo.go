@@ -120,12 +120,10 @@ func syntheticRaw(m *Message, created time.Time, pad int) []byte {
 
 var subjects = []string{"Invoice 2024-0042", "Re: meeting on Thursday", "Your order has shipped", "Weekly report", "Password reset", "Newsletter: spring offers", "Fwd: contract draft", "Undelivered Mail Returned to Sender", "Re: Re: quick question", "Build failed: main"}
 
-// loadDemo does the work of LoadDemo, outside a savepoint.
+// loadDemo does the work of LoadDemo, inside its savepoint (which has
+// checked that the queue may be written).
 func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	res := Result{DryRun: tx.preview}
-	if err := tx.needWrite("demo"); err != nil {
-		return res, err
-	}
 	if n < 0 {
 		return res, fmt.Errorf("demo: the number of generated messages must not be negative (got %d)", n)
 	}

@@ -7,11 +7,9 @@ import (
 	"strings"
 )
 
-// importEML does the work of ImportEML, outside a savepoint.
+// importEML does the work of ImportEML, inside its savepoint (which has
+// checked that the queue may be written).
 func (tx *Tx) importEML(raw []byte, env *Envelope) (*Message, error) {
-	if err := tx.needWrite("import"); err != nil {
-		return nil, err
-	}
 	var e Envelope
 	if env != nil {
 		e = *env
@@ -21,37 +19,7 @@ func (tx *Tx) importEML(raw []byte, env *Envelope) (*Message, error) {
 			return nil, fmt.Errorf("import: %w", err)
 		}
 	}
-	m, err := tx.q.envelopeMessage(e, raw)
-	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	ins, err := tx.newInserter()
-	if err != nil {
-		return nil, tx.q.fileError("import", err)
-	}
-	defer ins.close()
-	m.ID = ins.newID(tx.q.now())
-	if err := tx.q.normalize(m); err != nil {
-		return nil, fmt.Errorf("import: %w", err)
-	}
-	if raw == nil {
-		raw = []byte{}
-	}
-	if err := ins.add(m, raw, 0); err != nil {
-		return nil, tx.q.fileError("import", err)
-	}
-	if err := ins.finish(); err != nil {
-		return nil, tx.q.fileError("import", err)
-	}
-	sender := m.ReturnPath
-	if sender == "" {
-		sender = "<>"
-	}
-	text := fmt.Sprintf("format=eml sender=%s recipients=%d size=%d", quoteValue(sender), len(m.Recipients()), m.Size)
-	if err := tx.audit("import", text, []ID{m.ID}); err != nil {
-		return nil, tx.q.fileError("import", err)
-	}
-	return m, nil
+	return tx.addNew("import", "format=eml ", e, raw)
 }
 
 // EnvelopeFromHeaders derives an envelope from a message's headers, as

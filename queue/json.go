@@ -456,12 +456,10 @@ func domainStatus(rs []Recipient) Status {
 	return PermFail
 }
 
-// importJSON does the work of ImportJSON, outside a savepoint.
+// importJSON does the work of ImportJSON, inside its savepoint (which has
+// checked that the queue may be written).
 func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	res := Result{DryRun: tx.preview, Domains: map[string]int{}}
-	if err := tx.needWrite("import"); err != nil {
-		return res, err
-	}
 	ins, err := tx.newInserter()
 	if err != nil {
 		return res, tx.q.fileError("import", err)

@@ -455,4 +455,3 @@ func (q *Queue) migrate(ctx context.Context) error {
 }
 
 func fromUnix(s int64) time.Time { return time.Unix(s, 0).UTC() }
-

@@ -263,7 +263,7 @@ func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
 	if err := tx.needWrite("enqueue"); err != nil {
 		return nil, err
 	}
-	err = tx.savepoint(false, func() error { m, err = tx.enqueue(env, raw); return err })
+	err = tx.savepoint(false, func() error { m, err = tx.addNew("enqueue", "", env, raw); return err })
 	return m, err
 }
 

@@ -600,40 +600,40 @@ func checkAddress(what, a string) (string, error) {
 	return a, nil
 }
 
-// enqueue does the work of Enqueue, outside a savepoint.
-func (tx *Tx) enqueue(env Envelope, raw []byte) (*Message, error) {
-	if err := tx.needWrite("enqueue"); err != nil {
-		return nil, err
-	}
+// addNew queues one new message with the envelope env and audits it under
+// verb, its audit text starting with prefix: the work of Enqueue and
+// ImportEML, inside their savepoint (which has checked that the queue may be
+// written).
+func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, error) {
 	m, err := tx.q.envelopeMessage(env, raw)
 	if err != nil {
-		return nil, fmt.Errorf("enqueue: %w", err)
+		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
 	ins, err := tx.newInserter()
 	if err != nil {
-		return nil, tx.q.fileError("enqueue", err)
+		return nil, tx.q.fileError(verb, err)
 	}
 	defer ins.close()
 	m.ID = ins.newID(tx.q.now())
 	if err := tx.q.normalize(m); err != nil {
-		return nil, fmt.Errorf("enqueue: %w", err)
+		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
 	if raw == nil {
 		raw = []byte{}
 	}
 	if err := ins.add(m, raw, 0); err != nil {
-		return nil, tx.q.fileError("enqueue", err)
+		return nil, tx.q.fileError(verb, err)
 	}
 	if err := ins.finish(); err != nil {
-		return nil, tx.q.fileError("enqueue", err)
+		return nil, tx.q.fileError(verb, err)
 	}
 	sender := m.ReturnPath
 	if sender == "" {
 		sender = "<>"
 	}
-	text := fmt.Sprintf("sender=%s recipients=%d size=%d", quoteValue(sender), len(m.Recipients()), m.Size)
-	if err := tx.audit("enqueue", text, []ID{m.ID}); err != nil {
-		return nil, tx.q.fileError("enqueue", err)
+	text := fmt.Sprintf("%ssender=%s recipients=%d size=%d", prefix, quoteValue(sender), len(m.Recipients()), m.Size)
+	if err := tx.audit(verb, text, []ID{m.ID}); err != nil {
+		return nil, tx.q.fileError(verb, err)
 	}
 	return m, nil
 }
