@@ -414,21 +414,11 @@ func (tx *Tx) Summary(f Filter, by string) ([]SummaryRow, error) {
 		for range AgeBuckets {
 			pre = append(pre, now)
 		}
-		// The CASE comes first in the SELECT list: its parameters precede the
-		// selection's.
 		q = sel + "SELECT " + b.String() + ", " + agg + " FROM sel CROSS JOIN messages m ON m.id = sel.id GROUP BY 1 ORDER BY 1"
 		args = append(append([]any{}, args...), pre...)
 		// sel's parameters are numbered first in the text, so keep them first.
 	default:
 		return nil, fmt.Errorf("summary by %q: want domain, sender, status or age", by)
-	}
-	if s.empty {
-		q = strings.Replace(q, "WITH sel(id) AS MATERIALIZED ("+ids+") ", "WITH sel(id) AS (SELECT NULL WHERE 0) ", 1)
-		if by == "age" {
-			args = args[len(args)-len(AgeBuckets):]
-		} else {
-			args = nil
-		}
 	}
 	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
 	if err != nil {
