@@ -166,7 +166,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 			}
 		}
 		if m.ID <= ins.last {
-			m.ID = ins.last | 511 + 1
+			m.ID = nextSlot(ins.last)
 		}
 		if err := tx.q.normalize(m); err != nil {
 			return err
@@ -181,7 +181,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 		return res, tx.q.fileError("demo", err)
 	}
 	res.IDs = ins.ids
-	sortIDs(res.IDs)
+	slices.Sort(res.IDs)
 	res.Count = len(res.IDs)
 	if err := tx.audit("demo", fmt.Sprintf("n=%d seed=%d", n, seed), res.IDs); err != nil {
 		return res, tx.q.fileError("demo", err)
@@ -329,7 +329,7 @@ func GenerateDemo(n int, seed int64, now time.Time, sched Schedule, fn func(i in
 		}
 		id := Snowflake(created, 0)
 		if id <= lastID {
-			id = lastID | 511 + 1
+			id = nextSlot(lastID)
 		}
 		lastID = id
 		m := Message{ID: id, Created: created}
@@ -488,7 +488,6 @@ func genDomainState(rng *rand.Rand, d *Domain, created, now time.Time, sched Sch
 	}
 }
 
-func sortIDs(ids []ID) { slices.Sort(ids) }
 
 // WriteDemoJSON writes n generated messages (GenerateDemo with the default
 // schedule) to the file path as JSON Lines, the shape ImportJSON reads,

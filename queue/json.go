@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -500,7 +501,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 		return fail(err)
 	}
 	res.IDs = ins.ids
-	sortIDs(res.IDs)
+	slices.Sort(res.IDs)
 	res.Count = len(res.IDs)
 	if res.Count == 0 {
 		return res, nil

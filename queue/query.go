@@ -331,17 +331,23 @@ func (s *selection) dense() bool {
 	return len(s.drive) == 0 && len(s.where) == 0 && !s.empty
 }
 
-// probe counts, up to probeLimit, the messages an index range holds.
-func (tx *Tx) probe(index string, conds []cond) (int, error) {
-	var w []string
+// joinConds joins conditions with AND, with their arguments in order.
+func joinConds(conds []cond) (string, []any) {
+	w := make([]string, 0, len(conds))
 	var args []any
 	for _, c := range conds {
 		w = append(w, c.sql)
 		args = append(args, c.args...)
 	}
+	return strings.Join(w, " AND "), args
+}
+
+// probe counts, up to probeLimit, the messages an index range holds.
+func (tx *Tx) probe(index string, conds []cond) (int, error) {
+	where, args := joinConds(conds)
 	args = append(args, probeLimit)
 	var n int
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m INDEXED BY "+index+" WHERE "+strings.Join(w, " AND ")+" LIMIT ?)", args...).Scan(&n)
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m INDEXED BY "+index+" WHERE "+where+" LIMIT ?)", args...).Scan(&n)
 	return n, err
 }
 
@@ -377,14 +383,9 @@ func (tx *Tx) walkStart(s *selection, after ID, limit int) (ID, error) {
 	if s.rangeIndex == "" || limit <= 0 {
 		return after, nil
 	}
-	var w []string
-	var args []any
-	for _, c := range append(append([]cond{}, s.drive...), s.where...) {
-		w = append(w, c.sql)
-		args = append(args, c.args...)
-	}
+	where, args := joinConds(append(append([]cond{}, s.drive...), s.where...))
 	var n int
-	q := "SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?) m WHERE " + strings.Join(w, " AND ") + " LIMIT ?)"
+	q := "SELECT count(*) FROM (SELECT 1 FROM (SELECT * FROM messages WHERE id > ? ORDER BY id LIMIT ?) m WHERE " + where + " LIMIT ?)"
 	if err := tx.tx.QueryRowContext(tx.ctx, q, append(append([]any{int64(after), walkWindow}, args...), limit)...).Scan(&n); err != nil {
 		return 0, err
 	}
@@ -392,12 +393,8 @@ func (tx *Tx) walkStart(s *selection, after ID, limit int) (ID, error) {
 		return after, nil
 	}
 	var first sql.NullInt64
-	w, args = []string{"m.id > ?"}, []any{int64(after)}
-	for _, c := range s.rangeConds {
-		w = append(w, c.sql)
-		args = append(args, c.args...)
-	}
-	q = "SELECT min(m.id) FROM messages m INDEXED BY " + s.rangeIndex + " WHERE " + strings.Join(w, " AND ")
+	where, args = joinConds(append([]cond{{"m.id > ?", []any{int64(after)}}}, s.rangeConds...))
+	q = "SELECT min(m.id) FROM messages m INDEXED BY " + s.rangeIndex + " WHERE " + where
 	if err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&first); err != nil {
 		return 0, err
 	}
@@ -409,20 +406,15 @@ func (tx *Tx) walkStart(s *selection, after ID, limit int) (ID, error) {
 
 // whereSQL joins the driver's and the other conditions, plus extra ones.
 func (s *selection) whereSQL(light bool, extra ...cond) (string, []any) {
-	var w []string
-	var args []any
 	all := append(append([]cond{}, s.drive...), extra...)
 	if !light {
 		all = append(all, s.where...)
 	}
-	for _, c := range all {
-		w = append(w, c.sql)
-		args = append(args, c.args...)
-	}
-	if len(w) == 0 {
+	if len(all) == 0 {
 		return "", nil
 	}
-	return " WHERE " + strings.Join(w, " AND "), args
+	where, args := joinConds(all)
+	return " WHERE " + where, args
 }
 
 // pageSQL selects columns of the matching messages with id > after, in id order,

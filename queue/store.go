@@ -276,6 +276,14 @@ func (q *Queue) fileError(op string, err error) error {
 	return fmt.Errorf("%s: %s: %w", op, q.path, err)
 }
 
+// isDuplicateKey reports whether err is SQLite refusing a row whose key is
+// already taken.
+func isDuplicateKey(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint &&
+		(se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey || se.ExtendedCode == sqlite3.ErrConstraintUnique)
+}
+
 // Close closes the database. It is safe to call more than once.
 func (q *Queue) Close() error {
 	var err error

@@ -84,13 +84,17 @@ func (ins *inserter) close() {
 	}
 }
 
+// nextSlot is the first id of the sequence slot after id's: the low 9 bits
+// of an id are its node part, left zero here.
+func nextSlot(id ID) ID { return id | 511 + 1 }
+
 // newID gives out an id for a message created at t: the snowflake of t, or
 // the next sequence slot after the highest id so far, whichever is larger, so
 // ids grow strictly even within one millisecond and across processes (the
 // write transaction serialises them).
 func (ins *inserter) newID(t time.Time) ID {
 	id := Snowflake(t, 0)
-	if next := ins.last | 511 + 1; next > id {
+	if next := nextSlot(ins.last); next > id {
 		id = next
 	}
 	ins.last = id
@@ -210,7 +214,7 @@ func (ins *inserter) write(b *rowBatch) error {
 			continue
 		}
 		if err := ins.exec(t.table, t.rows.blob()); err != nil {
-			if t.table == "messages" && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+			if t.table == "messages" && isDuplicateKey(err) {
 				return ins.duplicate(b)
 			}
 			return err
