@@ -488,7 +488,6 @@ func genDomainState(rng *rand.Rand, d *Domain, created, now time.Time, sched Sch
 	}
 }
 
-
 // WriteDemoJSON writes n generated messages (GenerateDemo with the default
 // schedule) to the file path as JSON Lines, the shape ImportJSON reads,
 // through a temporary file renamed into place: the benchmarks' source of a
