@@ -1,7 +1,8 @@
 package queue
 
-// The exported API of the engine: errors, the Filter, requests and results. The
-// commented signatures below index the verbs, which live in the other files.
+// The engine's shared types: errors, the Filter, options, requests and
+// results. The verbs are methods of Queue and Tx in the other files;
+// `go doc mqsh/queue` lists them all.
 
 import (
 	"errors"
@@ -45,20 +46,6 @@ func (f Filter) IsEmpty() bool {
 		f.DueBefore.IsZero() && f.DueAfter.IsZero() && f.CreatedBefore.IsZero() &&
 		f.CreatedAfter.IsZero() && len(f.Status) == 0
 }
-
-// String is the canonical text of the filter, as recorded in the audit log and
-// read back by ParseFilter: space-separated key=value words in a fixed order,
-// e.g. `sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z`.
-// The empty filter is "all" when All is set and "" otherwise.
-//   func (f Filter) String() string
-
-// ParseFilter reads the canonical text written by Filter.String.
-//   func ParseFilter(s string) (Filter, error)
-
-// ParseTime reads a time as users type it: RFC 3339, a date alone (midnight UTC),
-// or relative to now: "now", "+2h", "-3d", "90m" (= now+90m). Units s, m, h, d, w.
-// The error names the accepted forms.
-//   func ParseTime(s string, now time.Time) (time.Time, error)
 
 // Options configure Open.
 type Options struct {
@@ -137,42 +124,3 @@ const (
 	SuggestRecipient = "recipient" // recipient address prefix
 	SuggestDomain    = "domain"    // recipient domain prefix
 )
-
-// WithSource labels the changes made under ctx in the audit log ("cli",
-// "shell", "script purge-sender.lua bad@example.com").
-//   func WithSource(ctx context.Context, source string) context.Context
-
-// Queue is an open queue database. It is safe for concurrent use, and several
-// processes may open the same file at once.
-//   func Open(path string, opts Options) (*Queue, error)
-//   func (q *Queue) Close() error
-//   func (q *Queue) Path() string
-//
-// Read verbs (each in one read transaction):
-//   func (q *Queue) List(ctx context.Context, f Filter, p Page) ([]Message, error) // ascending id
-//   func (q *Queue) Count(ctx context.Context, f Filter) (int, error)
-//   func (q *Queue) Get(ctx context.Context, id ID) (*Message, error)             // ErrNotFound
-//   func (q *Queue) Raw(ctx context.Context, id ID) ([]byte, error)               // the RFC 5322 text; nil if not kept
-//   func (q *Queue) Summary(ctx context.Context, f Filter, by string) ([]SummaryRow, error) // by: domain|sender|status|age
-//   func (q *Queue) Suggest(ctx context.Context, kind, prefix string, limit int) ([]string, error)
-//   func (q *Queue) Audit(ctx context.Context, aq AuditQuery) ([]AuditEntry, error)
-//
-// Write verbs (each in one immediate write transaction, audited in it):
-//   func (q *Queue) Enqueue(ctx context.Context, env Envelope, raw []byte) (*Message, error)
-//   func (q *Queue) Retry(ctx context.Context, r RetryRequest) (Result, error)
-//   func (q *Queue) Cancel(ctx context.Context, r CancelRequest) (Result, error)
-//   func (q *Queue) ImportJSON(ctx context.Context, r io.Reader) (Result, error)   // JSON Lines, both Stalwart shapes, ids kept
-//   func (q *Queue) ImportEML(ctx context.Context, raw []byte, env *Envelope) (*Message, error) // env nil: from headers
-//   func (q *Queue) LoadDemo(ctx context.Context, n int, seed int64) (Result, error) // the documented six + n generated
-//
-// Several verbs in one transaction (Lua scripts): Update commits when fn returns
-// nil and rolls back otherwise; Preview always rolls back (dry run). Tx has the
-// same read and write verbs as Queue, plus Each, which streams in constant memory.
-//   func (q *Queue) Update(ctx context.Context, fn func(tx *Tx) error) error
-//   func (q *Queue) Preview(ctx context.Context, fn func(tx *Tx) error) error
-//   func (q *Queue) View(ctx context.Context, fn func(tx *Tx) error) error
-//   func (tx *Tx) Each(f Filter, fn func(m *Message) error) error
-//   func (tx *Tx) List/Count/Get/Summary/Retry/Cancel/Enqueue (same signatures, no ctx: the tx's ctx)
-//
-// JSON (the Stalwart v0.7-v0.12 management-API message shape, domains[]):
-//   func (m *Message) MarshalJSON() ([]byte, error)
