@@ -272,22 +272,6 @@ var statusWords = [...]glua.LValue{
 	queue.PermFail:  glua.LString(queue.PermFail.Short()),
 }
 
-// hexID is ID.String with one allocation: upper-case hex.
-func hexID(id queue.ID) string {
-	var buf [16]byte
-	i := len(buf)
-	v := uint64(id)
-	for {
-		i--
-		buf[i] = "0123456789ABCDEF"[v&15]
-		v >>= 4
-		if v == 0 {
-			break
-		}
-	}
-	return string(buf[i:])
-}
-
 func statusWord(st queue.Status) glua.LValue {
 	if int(st) >= 0 && int(st) < len(statusWords) {
 		return statusWords[st]
@@ -316,7 +300,7 @@ func senderText(rp string) string {
 // pending domains) are nil when absent.
 func messageTable(L *glua.LState, c *boxer, m *queue.Message) *glua.LTable {
 	t := L.CreateTable(0, 8)
-	t.RawSetString("id", glua.LString(hexID(m.ID)))
+	t.RawSetString("id", glua.LString(m.ID.String()))
 	t.RawSetString("sender", c.str(senderText(m.ReturnPath)))
 	t.RawSetString("created", c.time(m.Created))
 	t.RawSetString("size", c.num(m.Size))

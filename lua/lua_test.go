@@ -301,14 +301,6 @@ func TestSummaryLine(t *testing.T) {
 	}
 }
 
-func TestHexID(t *testing.T) {
-	for _, id := range []queue.ID{0, 1, 0xF, 0x32B91F716, 0x3056D4599D33FFC, 1<<63 - 1} {
-		if hexID(id) != id.String() {
-			t.Errorf("hexID(%d) = %s, want %s", uint64(id), hexID(id), id.String())
-		}
-	}
-}
-
 // openReadOnly returns the fixtures in a queue file with no write permission,
 // opened read-only (the option, since root may write a 0444 file anyway).
 func openReadOnly(t *testing.T) *queue.Queue {
