@@ -260,8 +260,7 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 	limit := s.opts.MemoryLimit
 	s.mem = watchMemory(runCtx, limit, cancel)
 	defer func() { s.mem.stop(); s.mem = nil }()
-	defer relaxGC()()
-	defer limitMemory(limit)()
+	defer enterScript(limit)()
 	runCtx = queue.WithSource(runCtx, s.source(code))
 
 	s.report = &rep
@@ -335,69 +334,59 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 // heap grows past it, and stops the script if the live heap is still over.
 const scriptGCPercent = 400
 
-var gcRelax struct {
+// running is the runtime settings that running scripts share. The first script
+// to start saves the settings, the last to end restores them.
+var running struct {
 	sync.Mutex
-	runs int // scripts running
-	prev int // the setting to restore when the last one ends
+	runs   int   // scripts running
+	prevGC int   // GOGC to restore
+	prevML int64 // the soft memory limit to restore (GOMEMLIMIT, or none)
+	base   int64 // the memory in use when the first one started
+	extra  int64 // the memory limits of the scripts running, summed
 }
 
-// relaxGC raises the collector's target to scriptGCPercent (unless it is
-// already higher, or off) until the returned func is called.
-func relaxGC() (restore func()) {
-	gcRelax.Lock()
-	defer gcRelax.Unlock()
-	if gcRelax.runs == 0 {
-		gcRelax.prev = debug.SetGCPercent(scriptGCPercent)
-		if gcRelax.prev < 0 || gcRelax.prev > scriptGCPercent {
-			debug.SetGCPercent(gcRelax.prev)
+// enterScript adjusts Go's runtime for a script with the memory limit limit,
+// until the returned func is called:
+//   - the collector's target is raised to scriptGCPercent (unless already
+//     higher, or off);
+//   - the soft memory limit (debug.SetMemoryLimit) is the memory in use plus
+//     the limits of the scripts running, so that the collector works harder,
+//     rather than let garbage pile up, as the heap nears the limit; a lower
+//     limit already set (GOMEMLIMIT) stays.
+func enterScript(limit int64) (leave func()) {
+	running.Lock()
+	defer running.Unlock()
+	if running.runs == 0 {
+		running.prevGC = debug.SetGCPercent(scriptGCPercent)
+		if running.prevGC < 0 || running.prevGC > scriptGCPercent {
+			debug.SetGCPercent(running.prevGC)
 		}
+		running.prevML = debug.SetMemoryLimit(-1)
+		running.base = memoryInUse()
+		running.extra = 0
 	}
-	gcRelax.runs++
+	running.runs++
+	running.extra += limit
+	setScriptMemoryLimit()
 	return func() {
-		gcRelax.Lock()
-		defer gcRelax.Unlock()
-		if gcRelax.runs--; gcRelax.runs == 0 {
-			debug.SetGCPercent(gcRelax.prev)
+		running.Lock()
+		defer running.Unlock()
+		running.runs--
+		running.extra -= limit
+		if running.runs == 0 {
+			debug.SetGCPercent(running.prevGC)
+			debug.SetMemoryLimit(running.prevML)
+			return
 		}
+		setScriptMemoryLimit()
 	}
 }
 
-var memLimit struct {
-	sync.Mutex
-	runs  int
-	prev  int64 // the setting to restore when the last one ends (GOMEMLIMIT, or none)
-	base  int64 // the memory in use when the first one started
-	extra int64 // the memory limits of the scripts running, summed
-}
-
-// limitMemory sets Go's soft memory limit (debug.SetMemoryLimit) to the
-// memory in use plus the script's memory limit, so that the collector works
-// harder, rather than let garbage pile up, as the heap nears the limit. A
-// lower limit already set (GOMEMLIMIT) stays; scripts running at once add
-// their limits; the returned func restores the setting.
-func limitMemory(limit int64) (restore func()) {
-	memLimit.Lock()
-	defer memLimit.Unlock()
-	if memLimit.runs == 0 {
-		memLimit.prev = debug.SetMemoryLimit(-1)
-		memLimit.base = memoryInUse()
-		memLimit.extra = 0
-	}
-	memLimit.runs++
-	memLimit.extra += limit
-	if memLimit.base > 0 {
-		debug.SetMemoryLimit(min(memLimit.prev, memLimit.base+memLimit.extra))
-	}
-	return func() {
-		memLimit.Lock()
-		defer memLimit.Unlock()
-		memLimit.extra -= limit
-		switch memLimit.runs--; {
-		case memLimit.runs == 0:
-			debug.SetMemoryLimit(memLimit.prev)
-		case memLimit.base > 0:
-			debug.SetMemoryLimit(min(memLimit.prev, memLimit.base+memLimit.extra))
-		}
+// setScriptMemoryLimit sets the soft limit for the scripts running; running
+// is locked.
+func setScriptMemoryLimit() {
+	if running.base > 0 {
+		debug.SetMemoryLimit(min(running.prevML, running.base+running.extra))
 	}
 }
 
