@@ -83,3 +83,22 @@ func TestEachReadsAheadAcrossPages(t *testing.T) {
 		t.Errorf("walked %q messages", out.String())
 	}
 }
+
+// A walk left early stops its read ahead at the end of the chunk: nothing is
+// left building tables that no one will take.
+func TestEachBreakStopsReadAhead(t *testing.T) {
+	defer func(n int) { eachPage = n }(eachPage)
+	eachPage = 7
+	q := openQueue(t)
+	if _, err := q.LoadDemo(context.Background(), 60, 3); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSession(q, Options{Name: "lua", Now: clock})
+	defer s.Close()
+	if _, err := s.Exec(context.Background(), "local n = 0 for m in queue.each() do n = n + 1 if n == 3 then break end end"); err != nil {
+		t.Fatal(err)
+	}
+	if s.building != nil || s.ahead != nil {
+		t.Errorf("a read ahead is still running after the chunk: building %v, ahead %v", s.building != nil, s.ahead != nil)
+	}
+}

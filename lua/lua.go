@@ -170,11 +170,15 @@ type Session struct {
 	seen    [2]map[queue.ID]struct{} // distinct messages retried, cancelled
 	aborted string                   // abort's message, once called
 	require *requirer
-	box     boxer                      // conversions of repeated values
-	ahead   *readAhead                 // the page queue.each is reading on another goroutine
-	writes  int                        // changes the script asked for, to tell a stale read ahead
-	hidden  map[string]*glua.LFunction // what rewritten code calls: concatName, retName
-	mem     *memWatch                  // the memory watch while a chunk runs
+	box     boxer      // conversions of repeated values
+	ahead   *readAhead // the page queue.each is reading on another goroutine
+	// building is the last read ahead, whose goroutine may still be making
+	// tables after its read; aheadBox is that goroutine's boxer.
+	building *readAhead
+	aheadBox boxer
+	writes   int                        // changes the script asked for, to tell a stale read ahead
+	hidden   map[string]*glua.LFunction // what rewritten code calls: concatName, retName
+	mem      *memWatch                  // the memory watch while a chunk runs
 }
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
@@ -270,7 +274,7 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 
 	body := func(tx *queue.Tx) error {
 		s.tx = tx
-		defer func() { s.settle(); s.tx = nil }()
+		defer func() { s.settle(); s.stopBuilding(); s.tx = nil }()
 		L := s.L
 		L.SetContext(runCtx)
 		defer L.RemoveContext()

@@ -187,8 +187,9 @@ type readAhead struct {
 // tables of its last messages, last first, until the script takes the page.
 func (s *Session) readAhead(L *glua.LState, f queue.Filter, after queue.ID) *readAhead {
 	tx := s.currentTx(L) // waits for any other read ahead
+	s.stopBuilding()     // and for its tables (another walk's), which share aheadBox
 	r := &readAhead{read: make(chan struct{}), made: make(chan struct{}), tx: tx, writes: s.writes}
-	s.ahead = r
+	s.ahead, s.building = r, r
 	go func() {
 		defer close(r.made)
 		func() {
@@ -204,13 +205,14 @@ func (s *Session) readAhead(L *glua.LState, f queue.Filter, after queue.ID) *rea
 			return
 		}
 		// Tables only: CreateTable allocates and touches no state of L, and
-		// this goroutine interns strings in a boxer of its own.
-		var box boxer
+		// this goroutine interns strings in a boxer of its own (one builder
+		// runs at a time: readAhead stops the last before starting).
+		box := &s.aheadBox
 		tables := make([]*glua.LTable, len(r.page))
 		i := len(tables)
 		for i > 0 && !r.stop.Load() {
 			i--
-			tables[i] = messageTable(L, &box, &r.page[i])
+			tables[i] = messageTable(L, box, &r.page[i])
 		}
 		r.built = tables[i:]
 	}()
@@ -233,6 +235,15 @@ func (s *Session) take(r *readAhead) bool {
 		s.ahead = nil
 	}
 	return r.tx == s.tx && r.writes == s.writes
+}
+
+// stopBuilding stops the table making of the last read ahead, at the end of
+// a chunk: after a break out of queue.each its tables would only be garbage.
+func (s *Session) stopBuilding() {
+	if r := s.building; r != nil {
+		r.tables()
+		s.building = nil
+	}
 }
 
 // settle waits for the read ahead in flight, if any, so that the transaction
