@@ -35,12 +35,7 @@ func now(env *Env) time.Time {
 }
 
 // formatOf returns the --format value (the parser has checked it against the flag's Values).
-func formatOf(inv *Invocation) string {
-	if v, ok := inv.Set["format"]; ok {
-		return strings.ToLower(v)
-	}
-	return "table"
-}
+func formatOf(inv *Invocation) string { return strings.ToLower(inv.Value("format")) }
 
 // orList writes "a, b or c".
 func orList(words []string) string {
@@ -50,10 +45,11 @@ func orList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-// intFlag reads an integer flag; def when absent.
+// intFlag reads an integer flag: its value, or its declared Default, or def
+// when it has neither.
 func intFlag(inv *Invocation, name string, def, min int) (int, error) {
-	v, ok := inv.Set[name]
-	if !ok {
+	v := inv.Value(name)
+	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
@@ -413,10 +409,7 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 
 func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
-	by := "domain"
-	if v, ok := inv.Set["by"]; ok {
-		by = strings.ToLower(v)
-	}
+	by := strings.ToLower(inv.Value("by"))
 	f, err := filterOf(env, inv)
 	if err != nil {
 		return err
@@ -458,7 +451,7 @@ func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	limit, err := intFlag(inv, "limit", 20, 0)
+	limit, err := intFlag(inv, "limit", 0, 0)
 	if err != nil {
 		return err
 	}
@@ -664,13 +657,9 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 		n = v
 	}
-	seed := int64(1)
-	if v, ok := inv.Set["seed"]; ok {
-		s, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", v))
-		}
-		seed = s
+	seed, err := strconv.ParseInt(inv.Value("seed"), 10, 64)
+	if err != nil {
+		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", inv.Value("seed")))
 	}
 	res, err := env.Queue.LoadDemo(ctx, n, seed)
 	if err != nil {

@@ -89,6 +89,20 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 	return inv, nil
 }
 
+// Value returns a flag's value as given, or else its declared Default ("" for
+// none): the default is stated once, in the table, for help and for use.
+func (inv *Invocation) Value(name string) string {
+	if v, ok := inv.Set[name]; ok {
+		return v
+	}
+	for _, f := range inv.Cmd.Flags {
+		if f.Long == name {
+			return f.Default
+		}
+	}
+	return ""
+}
+
 // isGroup reports whether c only groups subcommands ("queue").
 func (c *Command) isGroup() bool { return len(c.Path) == 1 && c.Path[0] == "queue" }
 
