@@ -149,7 +149,15 @@ func splitRawTail(cmds []*Command, line string) (words []string, ok bool) {
 			break
 		}
 		words = append(words, w)
-		if f := flagByWord(cmd.Flags, w); f != nil && f.Value != "" && !strings.Contains(w, "=") {
+		// A flag that takes a value, given apart from it (--timeout 5s,
+		// -t 5s), takes the next word too.
+		var f *Flag
+		if long, ok := strings.CutPrefix(w, "--"); ok {
+			f = findLong(cmd, long)
+		} else {
+			f = findShort(cmd, w[1:])
+		}
+		if f != nil && f.Value != "" {
 			if v, after, ok := cutWord(rest); ok {
 				words, rest = append(words, v), after
 			}
@@ -167,17 +175,6 @@ func splitRawTail(cmds []*Command, line string) (words []string, ok bool) {
 		words = append(words, "--", code)
 	}
 	return words, true
-}
-
-// flagByWord finds the flag a word such as --timeout, --timeout=5s or -t names.
-func flagByWord(flags []Flag, w string) *Flag {
-	name, _, _ := strings.Cut(strings.TrimLeft(w, "-"), "=")
-	for i, f := range flags {
-		if (strings.HasPrefix(w, "--") && f.Long == name) || (!strings.HasPrefix(w, "--") && f.Short != "" && f.Short == name) {
-			return &flags[i]
-		}
-	}
-	return nil
 }
 
 // QuoteWord quotes a word so that SplitWords reads it back unchanged: plain
