@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 )
 
 // BatchReader is the LineReader of batch mode: lines from a file, piped
 // standard input or a -e argument, read through a bufio.Reader.
 type BatchReader struct {
 	r     *bufio.Reader
-	name  string // "commands.txt", "stdin", "-e #2"
-	line  int    // number of the last line returned
-	short bool   // name the first line by name alone ("-e #2", not "-e #2:1")
-	err   error  // sticky end of input
+	name  string      // "commands.txt", "stdin", "-e #2"
+	line  int         // number of the last line returned
+	short bool        // name the first line by name alone ("-e #2", not "-e #2:1")
+	err   error       // sticky end of input
+	ended atomic.Bool // EndInput was called
 }
 
 // NewBatchReader reads commands from r; name labels lines in error messages
@@ -26,6 +28,9 @@ func NewBatchReader(r io.Reader, name string) *BatchReader {
 // ReadLine returns the next line without its line ending; the prompt is
 // ignored. It returns io.EOF at the end of the input.
 func (b *BatchReader) ReadLine(prompt string) (string, error) {
+	if b.ended.Load() {
+		return "", io.EOF
+	}
 	if b.err != nil {
 		return "", b.err
 	}
@@ -41,6 +46,10 @@ func (b *BatchReader) ReadLine(prompt string) (string, error) {
 	s = strings.TrimSuffix(s, "\r")
 	return s, nil
 }
+
+// EndInput makes the next ReadLine return io.EOF: a shell reading a file ends
+// this way on a terminating signal. It may be called from another goroutine.
+func (b *BatchReader) EndInput() { b.ended.Store(true) }
 
 // Source names the last line read: "commands.txt:7".
 func (b *BatchReader) Source() string {

@@ -1,7 +1,6 @@
 package repl
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -87,7 +86,7 @@ func RunShell(ctx context.Context, env *Env, opts ShellOptions) error {
 		}
 		printBanner(ctx, env, location, opts.Version)
 	} else {
-		in = &plainInput{r: bufio.NewReader(term), name: "stdin"}
+		in = NewBatchReader(term, "stdin") // `mqsh shell < file`: no prompts, no editing
 	}
 	env.Input = in
 
@@ -297,31 +296,6 @@ func (p promptCompleter) Do(line []rune, pos int) ([][]rune, int) {
 	}
 	return p.c.Do(line, pos)
 }
-
-// plainInput reads lines from a shell whose input is not a terminal (`mqsh
-// shell < file`): no prompts, no editing; errors still do not stop it.
-type plainInput struct {
-	r     *bufio.Reader
-	name  string
-	line  int
-	ended bool
-}
-
-func (in *plainInput) ReadLine(string) (string, error) {
-	if in.ended {
-		return "", io.EOF
-	}
-	line, err := in.r.ReadString('\n')
-	if err != nil && (line == "" || !errors.Is(err, io.EOF)) {
-		return "", err
-	}
-	in.line++
-	return strings.TrimRight(line, "\r\n"), nil
-}
-
-func (in *plainInput) Source() string { return fmt.Sprintf("%s:%d", in.name, in.line) }
-
-func (in *plainInput) EndInput() { in.ended = true }
 
 // interrupter turns Ctrl-C (SIGINT) into the cancellation of the command that
 // is running, and never lets it end the shell. At the prompt the terminal is in
