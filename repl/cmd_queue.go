@@ -229,11 +229,9 @@ func runStatus(ctx context.Context, env *Env, inv *Invocation) error {
 			return fmt.Errorf("message %s: %w", id, err)
 		}
 		if format == "table" {
-			fmt.Fprintln(env.Stderr)
-			if _, err := io.WriteString(env.Stdout, StatusTable(texts[i], m, env.Color)); err != nil {
+			if err := writeTable(env.Stderr, env.Stdout, StatusTable(texts[i], m, env.Color)); err != nil {
 				return err
 			}
-			fmt.Fprintln(env.Stderr)
 			continue
 		}
 		if m == nil {
@@ -436,9 +434,9 @@ func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 	default:
 		if len(rows) > 0 {
-			fmt.Fprintln(env.Stderr)
-			io.WriteString(env.Stdout, SummaryTable(by, rows, env.Color))
-			fmt.Fprintln(env.Stderr)
+			if err := writeTable(env.Stderr, env.Stdout, SummaryTable(by, rows, env.Color)); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(env.Stderr, "\n%d group(s) found.\n", len(rows))
 	}
@@ -479,9 +477,9 @@ func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 	default:
 		if len(entries) > 0 {
-			fmt.Fprintln(env.Stderr)
-			io.WriteString(env.Stdout, AuditTable(entries, env.Color))
-			fmt.Fprintln(env.Stderr)
+			if err := writeTable(env.Stderr, env.Stdout, AuditTable(entries, env.Color)); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(env.Stderr, "\n%d change(s) found.\n", len(entries))
 	}

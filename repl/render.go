@@ -343,11 +343,7 @@ func (w *messageWriter) write(msgs []queue.Message) error {
 		if len(msgs) == 0 {
 			return nil
 		}
-		fmt.Fprintln(w.env.Stderr)
-		if _, err := io.WriteString(out, ListTable(msgs, w.env.Color)); err != nil {
-			return err
-		}
-		fmt.Fprintln(w.env.Stderr)
+		return writeTable(w.env.Stderr, out, ListTable(msgs, w.env.Color))
 	}
 	return nil
 }
@@ -478,4 +474,15 @@ func domainBreakdown(domains map[string]int) string {
 		fmt.Fprintf(&b, "  %-*s  %d\n", w, clean(e.k), e.v)
 	}
 	return b.String()
+}
+
+// writeTable writes a table to stdout with a blank line on stderr before and
+// after it, as stalwart-cli frames its tables.
+func writeTable(stderr, stdout io.Writer, table string) error {
+	fmt.Fprintln(stderr)
+	if _, err := io.WriteString(stdout, table); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr)
+	return nil
 }
