@@ -62,23 +62,40 @@ func Find(name string, dirs []string) (Script, error) {
 		}
 		return Script{}, fmt.Errorf("%w: %s: %v", ErrNotFound, name, errors.Unwrap(err))
 	}
-	for _, dir := range dirs {
+	for i, fsys := range folders(dirs) {
 		for _, n := range candidates(name) {
-			p := filepath.Join(dir, n)
-			if st, err := os.Stat(p); err == nil && !st.IsDir() {
-				return readScript(p)
+			if !fs.ValidPath(n) {
+				continue
 			}
+			if st, err := fs.Stat(fsys, n); err != nil || st.IsDir() {
+				continue
+			}
+			if i < len(dirs) {
+				return readScript(filepath.Join(dirs[i], n))
+			}
+			b, err := fs.ReadFile(fsys, n)
+			if err != nil {
+				return Script{}, fmt.Errorf("read built-in script %s: %w", n, err)
+			}
+			return Script{Name: n, Code: string(b)}, nil
 		}
 	}
-	if n, ok := builtinName(name); ok {
-		b, err := fs.ReadFile(scripts.FS, n)
-		if err != nil {
-			return Script{}, fmt.Errorf("read built-in script %s: %w", n, err)
-		}
-		return Script{Name: n, Code: string(b)}, nil
+	return Script{}, fmt.Errorf("%w: %q is not a file and not in %s (the scripts command lists them)", ErrNotFound, name, searched(dirs))
+}
+
+// folders are where scripts and their modules are looked for, in order: the
+// scripts folders dirs, then the scripts built into mqsh.
+func folders(dirs []string) []fs.FS {
+	out := make([]fs.FS, 0, len(dirs)+1)
+	for _, d := range dirs {
+		out = append(out, os.DirFS(d))
 	}
-	where := append(append([]string{}, dirs...), "the built-in scripts")
-	return Script{}, fmt.Errorf("%w: %q is not a file and not in %s (the scripts command lists them)", ErrNotFound, name, strings.Join(where, ", "))
+	return append(out, scripts.FS)
+}
+
+// searched names the folders looked in, for error messages.
+func searched(dirs []string) string {
+	return strings.Join(append(append([]string{}, dirs...), "the built-in scripts"), ", ")
 }
 
 func candidates(name string) []string {
@@ -101,18 +118,11 @@ func readScript(p string) (Script, error) {
 // sub-folders are not listed. The shell's completer offers these.
 func Names(dirs []string) []string {
 	set := map[string]bool{}
-	for _, dir := range dirs {
-		ents, err := os.ReadDir(dir)
+	for _, fsys := range folders(dirs) {
+		ents, err := fs.ReadDir(fsys, ".")
 		if err != nil {
 			continue
 		}
-		for _, e := range ents {
-			if !e.IsDir() && strings.HasSuffix(e.Name(), ".lua") {
-				set[strings.TrimSuffix(e.Name(), ".lua")] = true
-			}
-		}
-	}
-	if ents, err := fs.ReadDir(scripts.FS, "."); err == nil {
 		for _, e := range ents {
 			if !e.IsDir() && strings.HasSuffix(e.Name(), ".lua") {
 				set[strings.TrimSuffix(e.Name(), ".lua")] = true

@@ -20,8 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
 	"regexp"
 	"runtime"
 	"runtime/metrics"
@@ -33,8 +31,6 @@ import (
 	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 	"github.com/yuin/gopher-lua/pm"
-
-	"mqsh/scripts"
 )
 
 // Bounds of the Lua state.
@@ -253,8 +249,8 @@ func newRequirer(dirs []string) *requirer {
 // find returns the source and chunk name of a module.
 func (r *requirer) find(name string) (code, chunk string, err error) {
 	rel := strings.ReplaceAll(name, ".", "/") + ".lua"
-	for _, dir := range r.dirs {
-		b, err := fs.ReadFile(os.DirFS(dir), rel)
+	for _, fsys := range folders(r.dirs) {
+		b, err := fs.ReadFile(fsys, rel)
 		if err == nil {
 			return string(b), rel, nil
 		}
@@ -262,11 +258,7 @@ func (r *requirer) find(name string) (code, chunk string, err error) {
 			return "", "", fmt.Errorf("require %q: %w", name, err)
 		}
 	}
-	if b, err := fs.ReadFile(scripts.FS, rel); err == nil {
-		return string(b), rel, nil
-	}
-	where := append(append([]string{}, r.dirs...), "the built-in scripts")
-	return "", "", fmt.Errorf("require: module %q not found: looked for %s in %s", name, rel, strings.Join(where, ", "))
+	return "", "", fmt.Errorf("require: module %q not found: looked for %s in %s", name, rel, searched(r.dirs))
 }
 
 // luaRequire is require(name), limited to the scripts folders.
@@ -1086,17 +1078,4 @@ func (s *Session) osDate(date *glua.LFunction) glua.LGFunction {
 		}
 		return date.GFunction(L)
 	}
-}
-
-// builtinName reports whether a script of that name ships with mqsh.
-func builtinName(name string) (string, bool) {
-	for _, n := range []string{name, name + ".lua"} {
-		if !fs.ValidPath(n) || path.Ext(n) != ".lua" {
-			continue
-		}
-		if _, err := fs.Stat(scripts.FS, n); err == nil {
-			return n, true
-		}
-	}
-	return "", false
 }
