@@ -68,18 +68,9 @@ func documentedMessages() ([]Message, [][]byte) {
 		due := time.Date(2023, 3, 1, hh, mm, ss, 0, time.UTC)
 		m := Message{ID: d.id, ReturnPath: d.sender, Created: demoCreated, Size: d.size, EnvID: d.envID}
 		for _, r := range d.rcpts {
-			name := domainOf(r.addr)
-			k := -1
-			for i := range m.Domains {
-				if m.Domains[i].Name == name {
-					k = i
-				}
-			}
-			if k < 0 {
-				m.Domains = append(m.Domains, Domain{Name: name, Status: Scheduled, RetryNum: d.retry, Due: due, NotifyAt: demoNotify, Expires: demoExpires})
-				k = len(m.Domains) - 1
-			}
-			m.Domains[k].Recipients = append(m.Domains[k].Recipients, Recipient{Address: r.addr, Status: r.status, Code: r.code, Enhanced: r.enhanced, Message: r.message})
+			m.addRecipient(domainOf(r.addr),
+				Recipient{Address: r.addr, Status: r.status, Code: r.code, Enhanced: r.enhanced, Message: r.message},
+				Domain{Status: Scheduled, RetryNum: d.retry, Due: due, NotifyAt: demoNotify, Expires: demoExpires})
 		}
 		msgs = append(msgs, m)
 		raws = append(raws, syntheticRaw(&m, demoCreated, int(d.size)))
@@ -372,17 +363,7 @@ func GenerateDemo(n int, seed int64, now time.Time, sched Schedule, fn func(i in
 				continue
 			}
 			seen[addr] = true
-			di := -1
-			for j := range m.Domains {
-				if m.Domains[j].Name == dom {
-					di = j
-				}
-			}
-			if di < 0 {
-				m.Domains = append(m.Domains, Domain{Name: dom})
-				di = len(m.Domains) - 1
-			}
-			m.Domains[di].Recipients = append(m.Domains[di].Recipients, Recipient{Address: addr})
+			m.addRecipient(dom, Recipient{Address: addr}, Domain{})
 		}
 		for j := range m.Domains {
 			genDomainState(rng, &m.Domains[j], created, now, sched)

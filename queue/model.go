@@ -151,6 +151,20 @@ func (m *Message) Pending() bool {
 	return false
 }
 
+// addRecipient files r under its domain name, adding that domain (as fresh,
+// with the name set) when the message has none of that name yet.
+func (m *Message) addRecipient(name string, r Recipient, fresh Domain) {
+	for i := range m.Domains {
+		if m.Domains[i].Name == name {
+			m.Domains[i].Recipients = append(m.Domains[i].Recipients, r)
+			return
+		}
+	}
+	fresh.Name = name
+	fresh.Recipients = append(fresh.Recipients, r)
+	m.Domains = append(m.Domains, fresh)
+}
+
 // Recipients returns every recipient of the message, domain by domain.
 func (m *Message) Recipients() []Recipient {
 	var out []Recipient

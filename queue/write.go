@@ -668,18 +668,8 @@ func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		name := domainOf(a)
-		r := Recipient{Address: a, ORCPT: er.ORCPT}
-		found := false
-		for i := range m.Domains {
-			if m.Domains[i].Name == name {
-				m.Domains[i].Recipients = append(m.Domains[i].Recipients, r)
-				found = true
-			}
-		}
-		if !found {
-			m.Domains = append(m.Domains, Domain{Name: name, Due: now, NotifyAt: notify, Expires: now.Add(q.sched.Expire), Recipients: []Recipient{r}})
-		}
+		m.addRecipient(domainOf(a), Recipient{Address: a, ORCPT: er.ORCPT},
+			Domain{Due: now, NotifyAt: notify, Expires: now.Add(q.sched.Expire)})
 	}
 	return m, nil
 }
