@@ -237,7 +237,8 @@ func queuePath(loc string) (string, error) {
 // creates it for the first command that adds messages; any other command is
 // told there is no queue there. A queue file created by this run that is left
 // with no message and no audited change (the command that created it failed)
-// is removed when it is closed, so a failed import leaves no empty queue behind.
+// is removed when it is closed (queue.Discard), so a failed import leaves no
+// empty queue behind, unless another process has it open.
 func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (string, func(), error) {
 	opts := queue.Options{Now: env.Now}
 	if set["demo"] == "true" {
@@ -312,28 +313,16 @@ func openQueue(set map[string]string, getenv func(string) string, env *repl.Env,
 			return open()
 		}
 		return loc, func() {
-			if created && env.Queue != nil && unused(env.Queue) {
-				env.Queue.Close()
-				for _, f := range []string{path, path + "-wal", path + "-shm"} {
-					os.Remove(f)
-				}
+			if created && env.Queue != nil {
+				// The engine removes the file only if it is unused and no
+				// other process has it open.
+				env.Queue.Discard()
 				return
 			}
 			closeQueue()
 		}, nil
 	}
 	return loc, closeQueue, open()
-}
-
-// unused reports whether a queue holds no message and no audited change.
-func unused(q *queue.Queue) bool {
-	ctx := context.Background()
-	n, err := q.Count(ctx, queue.Filter{})
-	if err != nil || n > 0 {
-		return false
-	}
-	changes, err := q.Audit(ctx, queue.AuditQuery{Limit: 1})
-	return err == nil && len(changes) == 0
 }
 
 // rootHelp is the text of mqsh --help.

@@ -45,6 +45,9 @@ const busyTimeout = 60 * time.Second
 // (immediate transactions and a busy timeout), reads run concurrently (WAL).
 type Queue struct {
 	path     string
+	abs      string  // the absolute path
+	lock     dirLock // shared lock on the directory while open (see file.go)
+	created  bool    // this handle created the file or its schema
 	writer   *sql.DB // one connection, BEGIN IMMEDIATE; nil when read-only
 	reader   *sql.DB // a pool of read-only connections
 	readOnly bool
@@ -83,48 +86,36 @@ func Open(path string, opts Options) (*Queue, error) {
 		q.user = osUser()
 	}
 
+	q.abs = abs
 	dir := filepath.Dir(abs)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("open queue %s: directory %s does not exist: create it first (mkdir -p %s)", path, dir, dir)
 	}
-	st, statErr := os.Stat(abs)
-	exists := statErr == nil
-	switch {
-	case exists && st.IsDir():
-		return nil, fmt.Errorf("open queue %s: it is a directory: give the path of a queue file inside it", path)
-	case !exists && !errors.Is(statErr, os.ErrNotExist):
-		return nil, fmt.Errorf("open queue %s: %w", path, statErr)
-	case !exists && q.readOnly:
-		return nil, fmt.Errorf("open queue %s: the file does not exist (a read-only queue is never created)", path)
-	case exists && !q.readOnly && !writable(abs, st):
-		q.readOnly, q.roFile = true, true
+	q.lock = lockDir(dir)
+	exists, created, err := q.prepareFile(abs)
+	if err != nil {
+		q.lock.release()
+		return nil, err
 	}
+	q.created = created
 
 	if !q.readOnly {
-		if err := q.openWriter(abs); err != nil {
-			q.Close()
-			return nil, err
-		}
+		err = q.openWriter(abs)
 	}
-	if err := q.openReader(abs, exists); err != nil {
-		q.Close()
+	if err == nil {
+		err = q.openReader(abs, exists)
+	}
+	if err != nil {
+		// A file this call created and could not make a queue of (a full
+		// disk) is not left behind.
+		if q.created {
+			q.closeOnce.Do(func() { q.closeAndRemoveIfUnused() })
+		} else {
+			q.Close()
+		}
 		return nil, err
 	}
 	return q, nil
-}
-
-// writable reports whether the file may be written: it needs a write permission
-// bit (even for root, so that chmod a-w protects a queue) and access(2) consent.
-func writable(path string, st os.FileInfo) bool {
-	if st.Mode().Perm()&0o222 == 0 {
-		return false
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
 }
 
 func osUser() string {
@@ -293,17 +284,25 @@ func (q *Queue) Close() error {
 		if q.reader != nil {
 			err = q.reader.Close()
 		}
-		if q.writer != nil {
-			// PRAGMA optimize may want the write lock: try it without
-			// waiting, so closing never waits behind another process's writer.
-			q.writer.Exec("PRAGMA busy_timeout = 0")
-			q.writer.Exec("PRAGMA optimize")
-			if e := q.writer.Close(); err == nil {
-				err = e
-			}
+		if e := q.closeWriter(); err == nil {
+			err = e
 		}
+		q.lock.release()
 	})
 	return err
+}
+
+// closeWriter closes the writer connection, which, closing last, checkpoints
+// the WAL into the file and removes it.
+func (q *Queue) closeWriter() error {
+	if q.writer == nil {
+		return nil
+	}
+	// PRAGMA optimize may want the write lock: try it without waiting, so
+	// closing never waits behind another process's writer.
+	q.writer.Exec("PRAGMA busy_timeout = 0")
+	q.writer.Exec("PRAGMA optimize")
+	return q.writer.Close()
 }
 
 // Path returns the file name the queue was opened with.
@@ -417,7 +416,7 @@ CREATE INDEX audit_at ON audit(at);
 
 // migrate brings the schema up to date in one immediate transaction, so that two
 // processes opening a new file at once do not both create it.
-func (q *Queue) migrate(ctx context.Context) error {
+func (q *Queue) migrate(ctx context.Context) (err error) {
 	// Most opens find the schema current: that is read without the write
 	// lock, so opening a queue never waits behind another process's writer.
 	appID, version, tables, err := readSchema(ctx, q.writer)
@@ -450,6 +449,11 @@ func (q *Queue) migrate(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
 			return err
 		}
+		defer func() {
+			if err == nil {
+				q.created = true
+			}
+		}()
 	}
 	for i := version; i < len(migrations); i++ {
 		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
