@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"bytes"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -98,5 +100,43 @@ func TestDiscardRemovesAnUnusedNewFile(t *testing.T) {
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		t.Error("the existing queue was removed")
+	}
+}
+
+// Another program's SQLite database is refused before anything in it is
+// changed: it stays in its journal mode (bytes 18 and 19 of the header are 1
+// for a rollback journal, 2 for WAL), with its tables, and gets no -wal file.
+func TestForeignDatabaseIsLeftAsItWas(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "other.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE t(x); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, _ := os.ReadFile(path)
+	if before[18] != 1 {
+		t.Fatalf("setup: header byte 18 = %d, want a rollback-journal file", before[18])
+	}
+	for _, ro := range []bool{false, true} {
+		q, err := Open(path, Options{ReadOnly: ro})
+		if err == nil {
+			q.Close()
+			t.Fatal("another program's database was opened as a queue")
+		}
+		if !strings.Contains(err.Error(), "not an mqsh queue") {
+			t.Errorf("error %q", err)
+		}
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Errorf("the refused file changed (header bytes 18, 19: %d %d, were %d %d)", after[18], after[19], before[18], before[19])
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 1 {
+		t.Errorf("files beside it: %v", left)
 	}
 }

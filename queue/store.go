@@ -137,7 +137,6 @@ func (q *Queue) openWriter(abs string) error {
 	p := url.Values{}
 	p.Set("_txlock", "immediate")
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	p.Set("_journal_mode", "WAL")
 	p.Set("_foreign_keys", "on")
 	p.Set("_synchronous", "NORMAL")
 	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
@@ -425,6 +424,21 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 	}
 	if err := q.versionError(appID, version, tables); err != nil {
 		return err
+	}
+	// Only a file now known to be a queue (or empty) is switched to WAL: a
+	// refused file is left exactly as it was. The mode is recorded in the
+	// file, so this changes something only once.
+	var mode string
+	if err := q.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		if err := q.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+			return err
+		}
+		if mode != "wal" {
+			return fmt.Errorf("cannot switch %s to WAL mode (it stays in %s mode)", q.path, mode)
+		}
 	}
 	if version == len(migrations) {
 		return nil
