@@ -24,22 +24,22 @@ import (
 
 // prepareFile checks what lies at abs and, when nothing does and the queue
 // may be written, creates an empty file with mode 0600. It reports whether
-// the file existed before and whether this call created it.
-func (q *Queue) prepareFile(abs string) (exists, created bool, err error) {
+// whether this call created it.
+func (q *Queue) prepareFile(abs string) (created bool, err error) {
 	st, err := os.Stat(abs)
 	switch {
 	case err == nil:
 		if err := regularFile(q.path, st); err != nil {
-			return false, false, err
+			return false, err
 		}
 		if !q.readOnly && !writable(abs, st) {
 			q.readOnly, q.roFile = true, true
 		}
-		return true, false, nil
+		return false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return false, false, fmt.Errorf("open queue %s: %w", q.path, err)
+		return false, fmt.Errorf("open queue %s: %w", q.path, err)
 	case q.readOnly:
-		return false, false, fmt.Errorf("open queue %s: the file does not exist (a read-only queue is never created)", q.path)
+		return false, fmt.Errorf("open queue %s: the file does not exist (a read-only queue is never created)", q.path)
 	}
 	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
@@ -47,10 +47,10 @@ func (q *Queue) prepareFile(abs string) (exists, created bool, err error) {
 		return q.prepareFile(abs)
 	}
 	if err != nil {
-		return false, false, fmt.Errorf("open queue %s: cannot create the file (%w): check the permissions of its directory", q.path, errors.Unwrap(err))
+		return false, fmt.Errorf("open queue %s: cannot create the file (%w): check the permissions of its directory", q.path, errors.Unwrap(err))
 	}
 	f.Close() // no SQLite connection has the file open yet
-	return false, true, nil
+	return true, nil
 }
 
 // regularFile refuses anything but a regular file (or a link to one): a named

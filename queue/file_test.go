@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A queue file is never removed while another handle (another process, in
@@ -138,5 +140,177 @@ func TestForeignDatabaseIsLeftAsItWas(t *testing.T) {
 	left, _ := os.ReadDir(dir)
 	if len(left) != 1 {
 		t.Errorf("files beside it: %v", left)
+	}
+}
+
+// A queue on read-only media whose -wal file holds committed changes but
+// which has no -shm file: SQLite cannot read the WAL without creating the
+// -shm, so the queue is refused with a sentence rather than shown as it was
+// before those changes (with immutable=1).
+func TestReadOnlyMediaWithUnreadWAL(t *testing.T) {
+	src := t.TempDir()
+	path := filepath.Join(src, "q.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.LoadDemo(t.Context(), 10, 1); err != nil {
+		t.Fatal(err)
+	}
+	q.Close() // all in the main file now
+	q, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x2B91F716}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A copy of the file and its -wal, as a crashed writer or a snapshot
+	// leaves them, without the -shm.
+	dir := t.TempDir()
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if suffix == "-wal" && len(b) == 0 {
+			t.Fatal("setup: the -wal file is empty")
+		}
+		os.WriteFile(filepath.Join(dir, "q.db"+suffix), b, 0o644)
+	}
+	ro := filepath.Join(readOnlyPlace(t, dir), "q.db")
+	r, err := Open(ro, Options{})
+	if err == nil {
+		n := mustCount(t, r, Filter{})
+		r.Close()
+		if n != 15 {
+			t.Fatalf("opened, and shows %d messages, not the 15 committed", n)
+		}
+		return // read correctly: as good as a refusal
+	}
+	for _, want := range []string{"-wal", "-shm", "read-only", "writable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+
+	// Without the -wal, the file is whole, and is read.
+	os.Chmod(dir, 0o755)
+	if err := os.Remove(filepath.Join(dir, "q.db-wal")); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() != 0 {
+		os.Chmod(dir, 0o555)
+	}
+	r, err = Open(ro, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if n := mustCount(t, r, Filter{}); n != 16 {
+		t.Errorf("%d messages", n)
+	}
+}
+
+// A queue file without write permission is read without leaving -wal and
+// -shm files (with its 0444 mode) beside it.
+func TestReadOnlyFileLeavesNothingBehind(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.LoadDemo(t.Context(), 3, 1)
+	q.Close()
+	os.Chmod(path, 0o444)
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := mustCount(t, r, Filter{}); n != 9 {
+		t.Errorf("%d messages", n)
+	}
+	r.Close()
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
+		t.Errorf("files left: %v", left)
+	}
+}
+
+// A new queue file is created 0600: it holds addresses and message text. An
+// existing file keeps its mode.
+func TestNewQueueFileIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "q.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.LoadDemo(t.Context(), 3, 1)
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", filepath.Base(f), st.Mode(), err)
+		}
+	}
+	q.Close()
+	os.Chmod(path, 0o640)
+	q, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Errorf("an existing queue became %v", st.Mode())
+	}
+}
+
+// A named pipe, a socket or a device given as the queue is refused at once,
+// never opened (opening a FIFO waits for a writer for ever).
+func TestSpecialFilesAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, "named pipe"},
+		{"/dev/null", "device"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			q, err := Open(c.path, Options{})
+			if err == nil {
+				q.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v", c.path, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Open hangs", c.path)
+		}
+	}
+}
+
+// A new queue that cannot be created for lack of space is not left behind as
+// a 0-byte file that later opens as "an empty file".
+func TestFullDiskLeavesNoFile(t *testing.T) {
+	dir := fullDisk(t)
+	path := filepath.Join(dir, "q.db")
+	q, err := Open(path, Options{})
+	if err == nil {
+		q.Close()
+		t.Fatal("a queue was created on a full disk")
+	}
+	if !strings.Contains(err.Error(), "full") {
+		t.Errorf("error %q does not say the disk is full", err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 1 {
+		t.Errorf("files left: %v", left)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/user"
@@ -92,7 +93,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("open queue %s: directory %s does not exist: create it first (mkdir -p %s)", path, dir, dir)
 	}
 	q.lock = lockDir(dir)
-	exists, created, err := q.prepareFile(abs)
+	created, err := q.prepareFile(abs)
 	if err != nil {
 		q.lock.release()
 		return nil, err
@@ -103,7 +104,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		err = q.openWriter(abs)
 	}
 	if err == nil {
-		err = q.openReader(abs, exists)
+		err = q.openReader(abs)
 	}
 	if err != nil {
 		// A file this call created and could not make a queue of (a full
@@ -154,37 +155,55 @@ func (q *Queue) openWriter(abs string) error {
 	return nil
 }
 
-func (q *Queue) openReader(abs string, existed bool) error {
+func (q *Queue) openReader(abs string) error {
 	p := url.Values{}
 	p.Set("mode", "ro")
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	p.Set("_foreign_keys", "on")
-	db, err := sql.Open(driverName, dsn(abs, p))
-	if err != nil {
-		return fmt.Errorf("open queue %s: %w", q.path, err)
+	wal, walErr := os.Stat(abs + "-wal")
+	noWAL := errors.Is(walErr, fs.ErrNotExist)
+	if q.writer == nil && q.roFile && noWAL && !anyWriteBit(abs) {
+		// A file no one may write (chmod a-w), with no -wal: no writer is
+		// at work on it and none may start, so it is read as it is, without
+		// the -wal and -shm files SQLite would otherwise leave beside it.
+		p.Set("immutable", "1")
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(4)
-	q.reader = db
-	if err := q.checkSchema(context.Background(), db); err != nil {
-		if q.writer == nil && isCantOpen(err) {
-			// A read-only WAL database in a directory we cannot write: SQLite
-			// cannot create the shared-memory file, so read it as immutable.
-			db.Close()
-			p.Set("immutable", "1")
-			db, err2 := sql.Open(driverName, dsn(abs, p))
-			if err2 != nil {
-				return fmt.Errorf("open queue %s: %w", q.path, err2)
-			}
-			q.reader = db
-			if err2 = q.checkSchema(context.Background(), db); err2 == nil {
-				return nil
-			}
-			err = err2
+	open := func() error {
+		db, err := sql.Open(driverName, dsn(abs, p))
+		if err != nil {
+			return fmt.Errorf("open queue %s: %w", q.path, err)
 		}
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(4)
+		q.reader = db
+		return q.checkSchema(context.Background(), db)
+	}
+	err := open()
+	if err != nil && q.writer == nil && isCantOpen(err) && p.Get("immutable") == "" {
+		// A read-only WAL database in a place we cannot write: SQLite cannot
+		// create the shared-memory (-shm) file it needs to read the -wal.
+		if walErr == nil && wal.Size() > 0 {
+			return fmt.Errorf("open queue %s: its -wal file holds changes not yet written into the file, and SQLite cannot read them without creating %s-shm, which this read-only place does not allow: open it once where it is writable (or copy %s and %s-wal to a writable folder and open the copy)", q.path, q.path, q.path, q.path)
+		}
+		if walErr != nil && !noWAL {
+			return fmt.Errorf("open queue %s: %w", q.path, walErr)
+		}
+		// Without a -wal (or with an empty one) the file holds everything
+		// committed, and immutable=1 reads it without a -shm.
+		q.reader.Close()
+		p.Set("immutable", "1")
+		err = open()
+	}
+	if err != nil {
 		return q.fileError("open queue", err)
 	}
 	return nil
+}
+
+// anyWriteBit reports whether the file has a write permission bit for anyone.
+func anyWriteBit(abs string) bool {
+	st, err := os.Stat(abs)
+	return err != nil || st.Mode().Perm()&0o222 != 0
 }
 
 func isCantOpen(err error) bool {
