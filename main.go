@@ -36,6 +36,7 @@ var globalFlags = []repl.Flag{
 	{Long: "execute", Short: "e", Value: "COMMAND", Kind: repl.KindText, Repeat: true, Help: "Run a command line (repeat for more), then exit"},
 	{Long: "file", Short: "f", Value: "FILE", Kind: repl.KindFile, Help: "Run the commands in FILE, one per line (- for standard input), then exit"},
 	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
+	{Long: "wait", Value: "DURATION", Kind: repl.KindText, Help: "Give up a change after waiting this long for another process's write lock (30s, 5m; default: wait, saying for whom, until Ctrl-C)"},
 	{Long: "demo", Help: "Open a fresh throwaway queue loaded with demo messages"},
 	{Long: "version", Short: "V", Help: "Print version"},
 }
@@ -240,7 +241,14 @@ func queuePath(loc string) (string, error) {
 // is removed when it is closed (queue.Discard), so a failed import leaves no
 // empty queue behind, unless another process has it open.
 func openQueue(set map[string]string, getenv func(string) string, env *repl.Env, defaultURL string, defaultErr error) (string, func(), error) {
-	opts := queue.Options{Now: env.Now}
+	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }}
+	if v, ok := set["wait"]; ok {
+		d, err := queue.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return "", nil, repl.Usagef("invalid value '%s' for '--wait': want a duration such as 30s or 5m", v)
+		}
+		opts.LockWait = d
+	}
 	if set["demo"] == "true" {
 		if _, ok := set["url"]; ok {
 			return "", nil, repl.Usagef("--demo opens its own queue: give either --demo or --url")

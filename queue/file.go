@@ -95,6 +95,9 @@ func (q *Queue) closeAndRemoveIfUnused() (removed bool, err error) {
 	if q.reader != nil {
 		err = q.reader.Close()
 	}
+	if q.deferred != nil {
+		q.deferred.Close()
+	}
 	// Every other handle of the directory holds its shared lock: with the
 	// exclusive one, no one else has the file open, nor can open it until
 	// it is gone.
@@ -132,7 +135,7 @@ func (q *Queue) unused() bool {
 // removeFiles removes the queue file and SQLite's files beside it; it
 // reports whether the queue file is gone.
 func (q *Queue) removeFiles() bool {
-	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+	for _, suffix := range []string{"-wal", "-shm", "-journal", "-writer"} {
 		os.Remove(q.abs + suffix)
 	}
 	err := os.Remove(q.abs)

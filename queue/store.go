@@ -36,21 +36,30 @@ func init() {
 // applicationID marks an SQLite file as an mqsh queue ("mqsh" in ASCII).
 const applicationID = 0x6d717368
 
-// busyTimeout is how long a writer waits for another writer (in this process or
-// another) before giving up. Long verbs on a million messages take seconds, so
-// this is generous.
+// busyTimeout is how long a read connection lets SQLite wait for a lock (a
+// reader of a WAL file waits only while another connection recovers it).
 const busyTimeout = 60 * time.Second
+
+// writerBusyTimeout is how long SQLite itself waits for the write lock on a
+// write connection before handing back to waitLock, which waits on in Go.
+const writerBusyTimeout = 50 * time.Millisecond
 
 // Queue is an open queue database. It is safe for concurrent use, and several
 // processes may open the same file at once: writes are serialised by SQLite
-// (immediate transactions and a busy timeout), reads run concurrently (WAL).
+// (immediate transactions; a writer waits for another's lock as lock.go
+// says), reads run concurrently (WAL).
 type Queue struct {
 	path     string
 	abs      string  // the absolute path
 	lock     dirLock // shared lock on the directory while open (see file.go)
 	created  bool    // this handle created the file or its schema
 	writer   *sql.DB // one connection, BEGIN IMMEDIATE; nil when read-only
-	reader   *sql.DB // a pool of read-only connections
+	deferred *sql.DB // read-write connections, BEGIN DEFERRED (UpdateDeferred); opened on first use
+	defOnce  sync.Once
+	defErr   error
+	lockWait time.Duration  // Options.LockWait
+	waiting  func(LockWait) // Options.Waiting
+	reader   *sql.DB        // a pool of read-only connections
 	readOnly bool
 	roFile   bool // read-only because the file cannot be written
 	sched    Schedule
@@ -73,7 +82,8 @@ func Open(path string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
-	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User}
+	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User,
+		lockWait: opts.LockWait, waiting: opts.Waiting}
 	if len(q.sched.Retry) == 0 && len(q.sched.Notify) == 0 && q.sched.Expire == 0 {
 		q.sched = DefaultSchedule
 	}
@@ -134,14 +144,19 @@ func dsn(abs string, params url.Values) string {
 	return u.String()
 }
 
-func (q *Queue) openWriter(abs string) error {
+// writerParams are the connection settings of the write connections.
+func writerParams(txlock string) url.Values {
 	p := url.Values{}
-	p.Set("_txlock", "immediate")
-	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	p.Set("_txlock", txlock)
+	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
 	p.Set("_foreign_keys", "on")
 	p.Set("_synchronous", "NORMAL")
 	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
-	db, err := sql.Open(driverName, dsn(abs, p))
+	return p
+}
+
+func (q *Queue) openWriter(abs string) error {
+	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate")))
 	if err != nil {
 		return fmt.Errorf("open queue %s: %w", q.path, err)
 	}
@@ -153,6 +168,21 @@ func (q *Queue) openWriter(abs string) error {
 		return q.fileError("open queue", err)
 	}
 	return nil
+}
+
+// deferredDB returns the pool of UpdateDeferred, opening it on first use.
+func (q *Queue) deferredDB() (*sql.DB, error) {
+	q.defOnce.Do(func() {
+		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred")))
+		if err != nil {
+			q.defErr = fmt.Errorf("open queue %s: %w", q.path, err)
+			return
+		}
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(1)
+		q.deferred = db
+	})
+	return q.deferred, q.defErr
 }
 
 func (q *Queue) openReader(abs string) error {
@@ -275,7 +305,7 @@ func (q *Queue) fileError(op string, err error) error {
 		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrAuth:
 			return fmt.Errorf("%s: cannot open %s (%v): check that the file and its directory are readable", op, q.path, se)
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("%s: %s stayed locked by another writer for %s: %v; try again", op, q.path, busyTimeout, se)
+			return fmt.Errorf("%s: %s is locked by %s: %v; try again", op, q.path, q.holder(), se)
 		case sqlite3.ErrFull:
 			return fmt.Errorf("%s: the disk holding %s is full: free some space and try again", op, q.path)
 		case sqlite3.ErrIoErr:
@@ -301,6 +331,11 @@ func (q *Queue) Close() error {
 		// the file and removes it.
 		if q.reader != nil {
 			err = q.reader.Close()
+		}
+		if q.deferred != nil {
+			if e := q.deferred.Close(); err == nil {
+				err = e
+			}
 		}
 		if e := q.closeWriter(); err == nil {
 			err = e
@@ -452,7 +487,10 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 		return err
 	}
 	if mode != "wal" {
-		if err := q.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		err := q.waitLock(ctx, "open queue", func() error {
+			return q.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		})
+		if err != nil {
 			return err
 		}
 		if mode != "wal" {
@@ -464,7 +502,7 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 	}
 	// Otherwise read it again under the write lock: another process may be
 	// migrating the same file right now.
-	tx, err := q.writer.BeginTx(ctx, nil)
+	tx, err := q.beginWrite(ctx, q.writer)
 	if err != nil {
 		return err
 	}
