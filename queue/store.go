@@ -11,6 +11,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -57,6 +58,8 @@ type Queue struct {
 	deferred *sql.DB // read-write connections, BEGIN DEFERRED (UpdateDeferred); opened on first use
 	defOnce  sync.Once
 	defErr   error
+	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
+	userOnce sync.Once      // user is looked up at the first change
 	lockWait time.Duration  // Options.LockWait
 	waiting  func(LockWait) // Options.Waiting
 	reader   *sql.DB        // a pool of read-only connections
@@ -93,9 +96,6 @@ func Open(path string, opts Options) (*Queue, error) {
 	if q.now == nil {
 		q.now = time.Now
 	}
-	if q.user == "" {
-		q.user = osUser()
-	}
 
 	q.abs = abs
 	dir := filepath.Dir(abs)
@@ -110,11 +110,20 @@ func Open(path string, opts Options) (*Queue, error) {
 	}
 	q.created = created
 
+	// The schema is checked on a read connection: a command that only reads
+	// never connects the writer (connections are made on first use), and a
+	// file that is refused is never opened for writing.
 	if !q.readOnly {
 		err = q.openWriter(abs)
 	}
+	var migrate bool
 	if err == nil {
-		err = q.openReader(abs)
+		migrate, err = q.openReader(abs)
+	}
+	if err == nil && migrate {
+		if err = q.migrate(context.Background()); err != nil {
+			err = q.fileError("open queue", err)
+		}
 	}
 	if err != nil {
 		// A file this call created and could not make a queue of (a full
@@ -127,6 +136,17 @@ func Open(path string, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	return q, nil
+}
+
+// resolveUser fills in the OS user, recorded in the audit log, before the
+// first change: a command that only reads never looks it up (a lookup may
+// ask a directory service).
+func (q *Queue) resolveUser() {
+	q.userOnce.Do(func() {
+		if q.user == "" {
+			q.user = osUser()
+		}
+	})
 }
 
 func osUser() string {
@@ -164,9 +184,6 @@ func (q *Queue) openWriter(abs string) error {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	q.writer = db
-	if err := q.migrate(context.Background()); err != nil {
-		return q.fileError("open queue", err)
-	}
 	return nil
 }
 
@@ -185,11 +202,12 @@ func (q *Queue) deferredDB() (*sql.DB, error) {
 	return q.deferred, q.defErr
 }
 
-func (q *Queue) openReader(abs string) error {
+// openReader opens the pool of read connections and checks the schema on
+// it; migrate says whether the writer must bring the file up to date.
+func (q *Queue) openReader(abs string) (migrate bool, err error) {
 	p := url.Values{}
 	p.Set("mode", "ro")
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	p.Set("_foreign_keys", "on")
 	wal, walErr := os.Stat(abs + "-wal")
 	noWAL := errors.Is(walErr, fs.ErrNotExist)
 	if q.writer == nil && q.roFile && noWAL && !anyWriteBit(abs) {
@@ -206,17 +224,18 @@ func (q *Queue) openReader(abs string) error {
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(4)
 		q.reader = db
-		return q.checkSchema(context.Background(), db)
+		migrate, err = q.checkSchema(context.Background(), db)
+		return err
 	}
-	err := open()
+	err = open()
 	if err != nil && q.writer == nil && isCantOpen(err) && p.Get("immutable") == "" {
 		// A read-only WAL database in a place we cannot write: SQLite cannot
 		// create the shared-memory (-shm) file it needs to read the -wal.
 		if walErr == nil && wal.Size() > 0 {
-			return fmt.Errorf("open queue %s: its -wal file holds changes not yet written into the file, and SQLite cannot read them without creating %s-shm, which this read-only place does not allow: open it once where it is writable (or copy %s and %s-wal to a writable folder and open the copy)", q.path, q.path, q.path, q.path)
+			return false, fmt.Errorf("open queue %s: its -wal file holds changes not yet written into the file, and SQLite cannot read them without creating %s-shm, which this read-only place does not allow: open it once where it is writable (or copy %s and %s-wal to a writable folder and open the copy)", q.path, q.path, q.path, q.path)
 		}
 		if walErr != nil && !noWAL {
-			return fmt.Errorf("open queue %s: %w", q.path, walErr)
+			return false, fmt.Errorf("open queue %s: %w", q.path, walErr)
 		}
 		// Without a -wal (or with an empty one) the file holds everything
 		// committed, and immutable=1 reads it without a -shm.
@@ -225,9 +244,9 @@ func (q *Queue) openReader(abs string) error {
 		err = open()
 	}
 	if err != nil {
-		return q.fileError("open queue", err)
+		return false, q.fileError("open queue", err)
 	}
-	return nil
+	return migrate, nil
 }
 
 // anyWriteBit reports whether the file has a write permission bit for anyone.
@@ -242,13 +261,27 @@ func isCantOpen(err error) bool {
 }
 
 // checkSchema verifies, on a read connection, that the file is an mqsh queue
-// whose schema this program understands.
-func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) error {
+// whose schema this program understands; migrate says whether the writer
+// has work to do (steps to apply, or the switch to WAL).
+func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) (migrate bool, err error) {
 	appID, version, tables, err := readSchema(ctx, db)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return q.versionError(appID, version, tables)
+	if err := q.versionError(appID, version, tables); err != nil {
+		return false, err
+	}
+	if q.writer == nil {
+		return false, nil
+	}
+	if version < len(migrations) {
+		return true, nil
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return false, err
+	}
+	return mode != "wal", nil
 }
 
 // readSchema reads what says which queue schema a file holds: its application
@@ -351,10 +384,14 @@ func (q *Queue) closeWriter() error {
 	if q.writer == nil {
 		return nil
 	}
-	// PRAGMA optimize may want the write lock: try it without waiting, so
-	// closing never waits behind another process's writer.
-	q.writer.Exec("PRAGMA busy_timeout = 0")
-	q.writer.Exec("PRAGMA optimize")
+	if q.wrote.Load() {
+		// PRAGMA optimize may want the write lock: try it without waiting,
+		// so closing never waits behind another process's writer. A handle
+		// that changed nothing has nothing to optimise, and its writer may
+		// never have connected.
+		q.writer.Exec("PRAGMA busy_timeout = 0")
+		q.writer.Exec("PRAGMA optimize")
+	}
 	return q.writer.Close()
 }
 

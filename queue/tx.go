@@ -101,6 +101,7 @@ func (tx *Tx) upgrade(verb string) error {
 		return tx.q.fileError(verb, err)
 	}
 	tx.locked = true
+	tx.q.wrote.Store(true)
 	tx.ann = tx.q.announce(tx.ctx, tx.firstVerb)
 	return nil
 }
@@ -144,6 +145,7 @@ func (q *Queue) UpdateDeferred(ctx context.Context, preview bool, fn func(tx *Tx
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
+	q.resolveUser()
 	db, err := q.deferredDB()
 	if err != nil {
 		return err
@@ -164,6 +166,8 @@ func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) erro
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
+	q.resolveUser()
+	q.wrote.Store(true)
 	sqltx, err := q.beginWrite(ctx, q.writer)
 	if err != nil {
 		var se sqlite3.Error
