@@ -513,6 +513,9 @@ func (q *Queue) normalize(m *Message) error {
 		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
 	}
 	m.ReturnPath = strings.TrimSpace(m.ReturnPath)
+	if err := checkPrintable(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path %q: %w", m.ID, m.ReturnPath, err)
+	}
 	if m.ReturnPath == "<>" {
 		m.ReturnPath = ""
 	}
@@ -531,6 +534,9 @@ func (q *Queue) normalize(m *Message) error {
 	var doms []Domain
 	for _, d := range m.Domains {
 		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
+		if err := checkPrintable(d.Name); err != nil {
+			return fmt.Errorf("message %s: domain %q: %w", m.ID, d.Name, err)
+		}
 		if d.Name == "" && len(d.Recipients) > 0 {
 			d.Name = domainOf(d.Recipients[0].Address)
 		}
@@ -554,6 +560,9 @@ func (q *Queue) normalize(m *Message) error {
 		var rcpts []Recipient
 		for _, r := range d.Recipients {
 			r.Address = strings.TrimSpace(r.Address)
+			if err := checkPrintable(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient %q: %w", m.ID, r.Address, err)
+			}
 			lc := strings.ToLower(r.Address)
 			if lc == "" {
 				return fmt.Errorf("message %s: domain %s has an empty recipient address", m.ID, d.Name)
@@ -594,6 +603,9 @@ func (tx *Tx) audit(verb, text string, ids []ID) error {
 // checkAddress validates an envelope address (without angle brackets).
 func checkAddress(what, a string) (string, error) {
 	a = strings.TrimSpace(a)
+	if err := checkPrintable(a); err != nil {
+		return "", fmt.Errorf("invalid %s %q: %w", what, a, err)
+	}
 	if len(a) > 2 && a[0] == '<' && a[len(a)-1] == '>' {
 		a = a[1 : len(a)-1]
 	}
@@ -756,6 +768,12 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if r.Filter.IsEmpty() && !r.Filter.All {
 		return res, fmt.Errorf("retry: %w", ErrEmptyFilter)
 	}
+	if err := r.Filter.Validate(); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
+	}
+	if err := checkPrintable(strings.TrimSpace(r.Domain)); err != nil {
+		return res, fmt.Errorf("retry: domain %q: %w", r.Domain, err)
+	}
 	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds
 	if r.At.IsZero() {
 		at = tx.q.clock()
@@ -830,6 +848,9 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	}
 	if r.Filter.IsEmpty() && !r.Filter.All {
 		return res, fmt.Errorf("cancel: %w", ErrEmptyFilter)
+	}
+	if err := r.Filter.Validate(); err != nil {
+		return res, fmt.Errorf("cancel: %w", err)
 	}
 	var rc string
 	var rargs []any
