@@ -78,3 +78,27 @@ func TestNULInPatternRefused(t *testing.T) {
 		t.Errorf("refused commands changed the queue:\n%s\nwant\n%s", after, ids)
 	}
 }
+
+// Nonsense times from Lua (0/0, ±inf, 1e300) once set a due in the year
+// 292277026304; the engine refuses them, whoever calls it.
+func TestNonsenseTimesFromLuaRefused(t *testing.T) {
+	dir, _ := demoQueue(t)
+	_, before, _ := runMqsh(t, dir, "queue", "list", "-o", "json")
+	for _, code := range []string{
+		`return queue.retry({all = true}, {at = 0/0})`,
+		`return queue.retry({all = true}, {at = math.huge})`,
+		`return queue.retry({all = true}, {at = -math.huge})`,
+		`return queue.retry({all = true}, {at = 1e300})`,
+		`return queue.retry({all = true}, {at = 9223372036854})`,
+		`return queue.cancel{before = 0/0}`,
+		`return queue.count{created_after = 1e300}`,
+	} {
+		exit, _, errOut := runMqsh(t, dir, "lua", code)
+		if exit == 0 || !strings.Contains(errOut, "out of range") {
+			t.Errorf("lua %s: exit %d, stderr %q; want a failure saying the time is out of range", code, exit, errOut)
+		}
+	}
+	if _, after, _ := runMqsh(t, dir, "queue", "list", "-o", "json"); after != before {
+		t.Errorf("refused times changed the queue")
+	}
+}

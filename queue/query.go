@@ -126,8 +126,11 @@ func (f Filter) Validate() error {
 	return err
 }
 
-// patterns reads the address fields of f.
+// patterns reads the address fields of f, and checks its times.
 func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error) {
+	if err := f.checkTimes(); err != nil {
+		return nil, nil, "", err
+	}
 	if f.Sender != "" {
 		p, err := parseAddrPattern(f.Sender, true)
 		if err != nil {

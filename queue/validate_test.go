@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A control character in a pattern or address is refused by every verb that
@@ -66,5 +68,79 @@ func TestControlCharactersRefused(t *testing.T) {
 	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "*\x00@nobody.invalid"}})
 	if want := `cancel: sender filter: "*\x00@nobody.invalid": control character U+0000 at byte 1: patterns and addresses must be printable text`; err == nil || err.Error() != want {
 		t.Errorf("cancel error:\n got %v\nwant %s", err, want)
+	}
+}
+
+// Times from any caller are checked in the engine: a Lua script's 0/0 or
+// 1e300 once became a due date in the year 292277026304, which the queue's
+// own export could not be read back from.
+func TestTimesOutOfRangeRefused(t *testing.T) {
+	q := filterFixture(t)
+	before := snapshot(t, q)
+	audits := auditCount(t, q)
+	bad := []time.Time{
+		time.Unix(math.MinInt64/2, 0), // what a NaN can become
+		time.Unix(math.MaxInt64/2, 0), // +inf, 1e300
+		time.Unix(-1, 0),              // before 1970
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(292277026304, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	for _, bt := range bad {
+		for _, f := range []Filter{{DueBefore: bt}, {DueAfter: bt}, {CreatedBefore: bt}, {CreatedAfter: bt, All: true}} {
+			if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "out of range") {
+				t.Errorf("validate %+v: err = %v, want out of range", f, err)
+			}
+			if _, err := q.List(t.Context(), f, Page{}); err == nil {
+				t.Errorf("list %+v: no error", f)
+			}
+			if _, err := q.Cancel(t.Context(), CancelRequest{Filter: f}); err == nil || !strings.Contains(err.Error(), "out of range") {
+				t.Errorf("cancel %+v: err = %v", f, err)
+			}
+		}
+		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, At: bt}); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("retry at %v: err = %v", bt, err)
+		}
+		if _, err := q.Audit(t.Context(), AuditQuery{Since: bt}); err == nil {
+			t.Errorf("audit since %v: no error", bt)
+		}
+		// Messages handed to the engine (imports; the JSON importer reads
+		// RFC 3339, so years before 1970 reach it).
+		m := msg(0x777, "a@b.example", testNow, "c@d.example")
+		m.Domains[0].Due = bt
+		if err := q.Update(t.Context(), func(tx *Tx) error {
+			ins, err := tx.newInserter()
+			if err != nil {
+				return err
+			}
+			defer ins.close()
+			if err := q.normalize(&m); err != nil {
+				return err
+			}
+			return ins.add(&m, nil, 0)
+		}); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("message due %v: err = %v", bt, err)
+		}
+	}
+	for _, line := range []string{
+		`{"id":77,"return_path":"","created":"1960-01-01T00:00:00Z","domains":[{"name":"c.example","recipients":[{"address":"d@c.example"}]}]}`,
+		`{"id":77,"return_path":"","domains":[{"name":"c.example","next_retry":"0500-01-01T00:00:00Z","recipients":[{"address":"d@c.example"}]}]}`,
+		`{"id":77,"return_path":"","recipients":[{"address":"d@c.example","expires":"1969-12-31T23:59:59Z"}]}`,
+	} {
+		if _, err := q.ImportJSON(t.Context(), strings.NewReader(line+"\n")); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("import %s: err = %v", line, err)
+		}
+	}
+	if after := snapshot(t, q); after != before || auditCount(t, q) != audits {
+		t.Errorf("refused times changed the queue:\n%s\nwant\n%s", after, before)
+	}
+	_, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, At: time.Date(292277026304, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if want := "retry: at: 292277026304-01-01T00:00:00Z is out of range: want a time from 1970-01-01 to 9999-12-31 (UTC)"; err == nil || err.Error() != want {
+		t.Errorf("retry error:\n got %v\nwant %s", err, want)
+	}
+	// The bounds themselves are fine.
+	for _, ok := range []time.Time{time.Unix(0, 0), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)} {
+		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m1}, DueBefore: ok.Add(time.Second * 0)}, At: ok, DryRun: true}); err != nil {
+			t.Errorf("retry at %v: %v", ok, err)
+		}
 	}
 }

@@ -585,7 +585,7 @@ func (q *Queue) normalize(m *Message) error {
 		doms = append(doms, d)
 	}
 	m.Domains = doms
-	return nil
+	return checkMessageTimes(m)
 }
 
 // audit records a change in the current transaction.
@@ -773,6 +773,9 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	}
 	if err := checkPrintable(strings.TrimSpace(r.Domain)); err != nil {
 		return res, fmt.Errorf("retry: domain %q: %w", r.Domain, err)
+	}
+	if err := checkTime("at", r.At); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
 	}
 	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds
 	if r.At.IsZero() {
