@@ -549,8 +549,14 @@ func (p *lineParser) run(r io.Reader) {
 		send()
 	}
 	line := 0
+	var buf []byte
 	for {
-		raw, rerr := br.ReadBytes('\n')
+		raw, rerr := readLine(br, buf)
+		buf = raw
+		if rerr == errLineTooLong {
+			fail(line+1, rerr)
+			return
+		}
 		if len(raw) > 0 {
 			line++
 			msgs, err := p.q.decodeLine(raw)
@@ -593,6 +599,9 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		return nil, nil
 	}
 	in, err := decodeMessage(b)
+	if errors.Is(err, errTooDeep) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("not a JSON message object: %v", err)
 	}
@@ -627,4 +636,55 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		return nil, err
 	}
 	return []*Message{m}, nil
+}
+
+// Limits on an imported line, so that no input can exhaust the stack or the
+// memory: the message shapes nest 8 levels deep at most (an API list
+// response included), and a message of 1,000 recipients is well under a MiB.
+const (
+	maxJSONDepth = 100
+	maxLineBytes = 16 << 20
+)
+
+var errTooDeep = fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
+
+var errLineTooLong = fmt.Errorf("longer than %d MiB: a JSON line holds one message (or one API response); split the input into lines", maxLineBytes>>20)
+
+// readLine reads one line, newline included, into buf (reused); a line
+// longer than maxLineBytes is errLineTooLong, without reading it whole.
+func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > maxLineBytes {
+			return buf[:0], errLineTooLong
+		}
+		buf = append(buf, frag...)
+		if err != bufio.ErrBufferFull {
+			return buf, err
+		}
+	}
+}
+
+// checkDepth refuses JSON nested deeper than maxJSONDepth, before a decoder
+// recurses into it: strings are skipped, brackets counted.
+func checkDepth(b []byte) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > maxJSONDepth {
+				return fmt.Errorf("%w (at byte %d): no message is shaped so", errTooDeep, i+1)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
 }

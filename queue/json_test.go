@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -158,6 +160,12 @@ func TestImportErrors(t *testing.T) {
 		{"already queued", good + "\n" + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 2: message 5 is already in the queue"},
 		{"twice in the input", good + "\n" + good, "line 2: message A appears twice (first on line 1)"},
 		{"late line", long.String() + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 701: message 5 is already in the queue"},
+		// Nesting once crashed mqsh with Go's fatal stack overflow (3,000,000
+		// levels), or imported at 1 GB (2,000,000).
+		{"deep unknown field", good + "\n" + deepJSON(3000000), "line 2: JSON nested deeper than 100 levels (at byte 192)"},
+		{"deep status", strings.Replace(good, `"recipients"`, `"status":`+strings.Repeat(`{"a":`, 101)+`1`+strings.Repeat(`}`, 101)+`,"recipients"`, 1), "line 1: JSON nested deeper than 100 levels"},
+		{"deep items", `{"data":{"items":[` + deepJSON(200) + `]}}`, "line 1: JSON nested deeper than 100 levels"},
+		{"long line", good + "\n" + strings.Replace(good, `"a@b.c"`, `"`+strings.Repeat("a", maxLineBytes)+`@b.c"`, 1) + "\n" + good, "line 2: longer than 16 MiB"},
 	}
 	before, audits := snapshot(t, q), auditCount(t, q)
 	for _, c := range cases {
@@ -171,6 +179,11 @@ func TestImportErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deepJSON is a message line with n levels of arrays in an unknown field.
+func deepJSON(n int) string {
+	return `{"id":99,"return_path":"","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
 }
 
 func TestImportEML(t *testing.T) {
@@ -238,11 +251,25 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 	for _, s := range []string{`{"data":{"items":[{"id":1}]}}`, `null`, `{"ID":"5","Return_Path":null,"size":1e3}`, `{"id":1,"domains":null,"recipients":[{"address":"a\u00e9\ud83d\ude00\ud800x@b","status":{"temp_fail":null}}]}`,
 		`{"id":01}`, `{"id":1,}`, `{"id":1} x`, `{"a":[1,{"b":true,"c":false}],"id":-0.5e+3}`, "{\"address\":\"\xff\"}", `{"retry_num":null,"size":null,"priority":null}`,
-		`{"\u0069d":7,"d\u006fmains":[{"n\u0061me":"x","STATUS":{"Temp_Fail":"y"}}],"Created":"2025-01-01T00:00:00Z","ids":1}`} {
+		`{"\u0069d":7,"d\u006fmains":[{"n\u0061me":"x","STATUS":{"Temp_Fail":"y"}}],"Created":"2025-01-01T00:00:00Z","ids":1}`,
+		// From the fault campaign: nesting that crashed the importer, a NUL
+		// in an address, nonsense times, a status nested deep.
+		deepJSON(3000000), deepJSON(maxJSONDepth), deepJSON(maxJSONDepth - 7), `{"id":1,"x":"[[[[\"]]]"}`, `{"id":1,"x":"\\"}`,
+		`{"id":1,"return_path":"*\u0000@nobody.invalid","domains":[{"name":"a.b","recipients":[{"address":"c\u0000@a.b"}]}]}`,
+		`{"id":1,"created":"0001-01-01T00:00:00Z","domains":[{"name":"a.b","next_retry":"9999-12-31T23:59:60Z","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"domains":[{"status":` + strings.Repeat(`{"a":`, 120) + `1` + strings.Repeat(`}`, 120) + `}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ferr := decodeMessage(b)
+		if errors.Is(ferr, errTooDeep) {
+			// encoding/json goes on to 10,000 levels; the importer stops
+			// at maxJSONDepth, and only there.
+			if d, ok := tokenDepth(b); ok && d <= maxJSONDepth {
+				t.Fatalf("%q: refused as too deep, but nests %d levels", b, d)
+			}
+			return
+		}
 		var slow jsonInMessage
 		serr := json.Unmarshal(b, &slow)
 		if (ferr == nil) != (serr == nil) {
@@ -255,6 +282,29 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
 		}
 	})
+}
+
+// tokenDepth is how deep valid JSON nests, read by encoding/json's tokenizer
+// (ok is false for invalid JSON).
+func tokenDepth(b []byte) (deepest int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest, depth == 0
+		}
+		if err != nil {
+			return 0, false
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
 }
 
 // normalizeIn makes raw values comparable (encoding/json keeps nil for absent,
