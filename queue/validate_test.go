@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -142,5 +143,83 @@ func TestTimesOutOfRangeRefused(t *testing.T) {
 		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m1}, DueBefore: ok.Add(time.Second * 0)}, At: ok, DryRun: true}); err != nil {
 			t.Errorf("retry at %v: %v", ok, err)
 		}
+	}
+}
+
+// Addresses are held to RFC 5321's lengths and a message to 1,000 recipients
+// (Postfix's smtpd_recipient_limit), for every way a message enters: a 50 MB
+// sender and 200,000 recipients were once queued.
+func TestAddressAndRecipientLimits(t *testing.T) {
+	q, _ := openTest(t)
+	rcpts := func(n int) []EnvelopeRecipient {
+		out := make([]EnvelopeRecipient, n)
+		for i := range out {
+			out[i].Address = fmt.Sprintf("r%d@example.org", i)
+		}
+		return out
+	}
+	one := []EnvelopeRecipient{{Address: "a@example.org"}}
+	local64, dom := strings.Repeat("l", 64), strings.Repeat("d", 63)+"."+strings.Repeat("e", 63)+"."+strings.Repeat("f", 60)+".org"
+	long := strings.Repeat("x", 50<<20) + "@example.net"
+	bad := []struct {
+		name string
+		env  Envelope
+		want string
+	}{
+		{"50 MB sender", Envelope{Sender: long, Recipients: one}, "is 52428812 bytes long: RFC 5321 allows at most 254"},
+		{"long local part", Envelope{Sender: local64 + "l@example.net", Recipients: one}, "local part is 65 bytes long: RFC 5321 allows at most 64"},
+		{"long recipient", Envelope{Recipients: []EnvelopeRecipient{{Address: local64 + "@" + dom + ".x"}}}, "RFC 5321 allows at most 254"},
+		{"1,001 recipients", Envelope{Recipients: rcpts(1001)}, "1001 recipients: a message may have at most 1000"},
+		{"200,000 recipients", Envelope{Recipients: rcpts(200000)}, "200000 recipients: a message may have at most 1000"},
+	}
+	for _, c := range bad {
+		_, err := q.Enqueue(t.Context(), c.env, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) || len(err.Error()) > 300 {
+			t.Errorf("%s: err = %.400v, want %q in a short sentence", c.name, err, c.want)
+		}
+		var eml strings.Builder
+		fmt.Fprintf(&eml, "From: %s\r\nTo: ", c.env.Sender)
+		for i, r := range c.env.Recipients {
+			if i > 0 {
+				eml.WriteString(", ")
+			}
+			eml.WriteString(r.Address)
+		}
+		eml.WriteString("\r\n\r\nbody\r\n")
+		if c.env.Sender == "" {
+			continue
+		}
+		if _, err := q.ImportEML(t.Context(), []byte(eml.String()), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: eml import: err = %.400v, want %q", c.name, err, c.want)
+		}
+	}
+	// The JSON import is held to the same limits.
+	var many strings.Builder
+	for i := 0; i < 1001; i++ {
+		fmt.Fprintf(&many, `,{"address":"r%d@example.org"}`, i)
+	}
+	for _, c := range []struct{ line, want string }{
+		{`{"id":7,"return_path":"` + local64 + `l@x.example","domains":[{"name":"example.org","recipients":[{"address":"a@example.org"}]}]}`, "local part is 65 bytes long"},
+		{`{"id":7,"return_path":"","domains":[{"name":"example.org","recipients":[{"address":"` + local64 + "@" + dom + `.x"}]}]}`, "RFC 5321 allows at most 254"},
+		{`{"id":7,"return_path":"","domains":[{"name":"` + strings.Repeat("d.", 128) + `org","recipients":[{"address":"a@b.example"}]}]}`, "is 259 bytes long: RFC 5321 allows at most 255"},
+		{`{"id":7,"return_path":"","domains":[{"name":"example.org","recipients":[` + many.String()[1:] + `]}]}`, "1001 recipients: a message may have at most 1000"},
+	} {
+		if _, err := q.ImportJSON(t.Context(), strings.NewReader(c.line)); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("import: err = %.300v, want %q", err, c.want)
+		}
+	}
+	if n := mustCount(t, q, Filter{}); n != 0 || auditCount(t, q) != 0 {
+		t.Fatalf("refused messages left %d messages, %d audit rows", n, auditCount(t, q))
+	}
+	// At the limits, messages are queued.
+	if _, err := q.Enqueue(t.Context(), Envelope{Sender: local64 + "@example.net", Recipients: rcpts(1000)}, nil); err != nil {
+		t.Errorf("1,000 recipients and a 64-byte local part: %v", err)
+	}
+	at254 := strings.Repeat("l", 64) + "@" + strings.Repeat("d", 63) + "." + strings.Repeat("e", 63) + "." + strings.Repeat("f", 57) + ".org"
+	if len(at254) != 254 {
+		t.Fatalf("test address is %d bytes", len(at254))
+	}
+	if _, err := q.Enqueue(t.Context(), Envelope{Sender: at254, Recipients: []EnvelopeRecipient{{Address: at254}}}, nil); err != nil {
+		t.Errorf("a 254-byte address: %v", err)
 	}
 }

@@ -513,6 +513,9 @@ func (q *Queue) normalize(m *Message) error {
 		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
 	}
 	m.ReturnPath = strings.TrimSpace(m.ReturnPath)
+	if err := checkAddressLength(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path: %w", m.ID, err)
+	}
 	if err := checkPrintable(m.ReturnPath); err != nil {
 		return fmt.Errorf("message %s: return path %q: %w", m.ID, m.ReturnPath, err)
 	}
@@ -534,6 +537,9 @@ func (q *Queue) normalize(m *Message) error {
 	var doms []Domain
 	for _, d := range m.Domains {
 		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
+		if err := checkDomainLength(d.Name); err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
 		if err := checkPrintable(d.Name); err != nil {
 			return fmt.Errorf("message %s: domain %q: %w", m.ID, d.Name, err)
 		}
@@ -560,6 +566,9 @@ func (q *Queue) normalize(m *Message) error {
 		var rcpts []Recipient
 		for _, r := range d.Recipients {
 			r.Address = strings.TrimSpace(r.Address)
+			if err := checkAddressLength(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient: %w", m.ID, err)
+			}
 			if err := checkPrintable(r.Address); err != nil {
 				return fmt.Errorf("message %s: recipient %q: %w", m.ID, r.Address, err)
 			}
@@ -585,6 +594,9 @@ func (q *Queue) normalize(m *Message) error {
 		doms = append(doms, d)
 	}
 	m.Domains = doms
+	if err := checkRecipientCount(len(seenRcpt)); err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
 	return checkMessageTimes(m)
 }
 
@@ -603,6 +615,9 @@ func (tx *Tx) audit(verb, text string, ids []ID) error {
 // checkAddress validates an envelope address (without angle brackets).
 func checkAddress(what, a string) (string, error) {
 	a = strings.TrimSpace(a)
+	if err := checkAddressLength(a); err != nil {
+		return "", fmt.Errorf("invalid %s: %w", what, err)
+	}
 	if err := checkPrintable(a); err != nil {
 		return "", fmt.Errorf("invalid %s %q: %w", what, a, err)
 	}
@@ -668,6 +683,9 @@ func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
 	}
 	if len(env.Recipients) == 0 {
 		return nil, fmt.Errorf("no recipients: a message needs at least one")
+	}
+	if err := checkRecipientCount(len(env.Recipients)); err != nil {
+		return nil, err
 	}
 	now := q.clock()
 	m := &Message{ReturnPath: sender, Created: now, Size: int64(len(raw)), EnvID: env.EnvID, Priority: env.Priority}
