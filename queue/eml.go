@@ -121,3 +121,44 @@ func latin1(s string) string {
 	}
 	return string(r)
 }
+
+// stripBcc removes the Bcc and Resent-Bcc fields (with their continuation
+// lines) from the header of a new message, as MTAs do on queueing, so that
+// delivery does not show the blind copies to every recipient. The rest,
+// line endings included, is kept byte for byte; raw is returned as is when
+// there is nothing to remove.
+func stripBcc(raw []byte) []byte {
+	var out []byte // nil until a field is dropped
+	skip := false  // within a dropped field
+	for i := 0; i < len(raw); {
+		end := bytes.IndexByte(raw[i:], '\n')
+		if end < 0 {
+			end = len(raw)
+		} else {
+			end += i + 1
+		}
+		line := raw[i:end]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 { // the header ends
+			if out != nil {
+				out = append(out, raw[i:]...)
+			}
+			break
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, ok := bytes.Cut(line, []byte(":"))
+			name = bytes.TrimSpace(name)
+			skip = ok && (bytes.EqualFold(name, []byte("Bcc")) || bytes.EqualFold(name, []byte("Resent-Bcc")))
+		}
+		if skip && out == nil {
+			out = append(make([]byte, 0, len(raw)), raw[:i]...)
+		}
+		if !skip && out != nil {
+			out = append(out, line...)
+		}
+		i = end
+	}
+	if out == nil {
+		return raw
+	}
+	return out
+}

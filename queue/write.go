@@ -631,11 +631,12 @@ func checkAddress(what, a string) (string, error) {
 	return a, nil
 }
 
-// addNew queues one new message with the envelope env and audits it under
-// verb, its audit text starting with prefix: the work of Enqueue and
-// ImportEML, inside their savepoint (which has checked that the queue may be
-// written).
+// addNew queues one new message with the envelope env and the text raw (its
+// Bcc fields removed, see stripBcc) and audits it under verb, its audit text
+// starting with prefix: the work of Enqueue and ImportEML, inside their
+// savepoint (which has checked that the queue may be written).
 func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, error) {
+	raw = stripBcc(raw)
 	m, err := tx.q.envelopeMessage(env, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", verb, err)
