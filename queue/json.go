@@ -27,10 +27,12 @@ import (
 // domain's details are its error text and a recipient's are
 // "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". Added by mqsh, on
 // recipients, when there is a reply: code (number), enhanced_code and message,
-// the same reply in separate fields.
+// the same reply in separate fields; on messages, queue_id: the id in hex, as
+// the command line and tables show it (Postfix's postqueue -j name).
 
 type jsonOutMessage struct {
 	ID         uint64          `json:"id"`
+	QueueID    string          `json:"queue_id"`
 	ReturnPath string          `json:"return_path"`
 	Domains    []jsonOutDomain `json:"domains"`
 	Created    string          `json:"created"`
@@ -80,7 +82,7 @@ func replyText(r Recipient) string {
 // MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
 // (domains[]), which ImportJSON reads back unchanged.
 func (m *Message) MarshalJSON() ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
@@ -262,6 +264,48 @@ func parseUTCSeconds(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// IDOfJSON reads the id of a message written as JSON, one line of `queue list
+// -o json` or of Stalwart's API (also wrapped in {"data": ...}): its queue_id
+// (hex) when present, else its decimal id; both must agree when both are given.
+func IDOfJSON(b []byte) (ID, error) {
+	var in struct {
+		ID      json.RawMessage `json:"id"`
+		QueueID *string         `json:"queue_id"`
+		Data    *struct {
+			ID      json.RawMessage `json:"id"`
+			QueueID *string         `json:"queue_id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return 0, fmt.Errorf("not a JSON object with an id (%v)", err)
+	}
+	raw, hex := in.ID, in.QueueID
+	if len(raw) == 0 && hex == nil && in.Data != nil {
+		raw, hex = in.Data.ID, in.Data.QueueID
+	}
+	if len(raw) == 0 && hex == nil {
+		return 0, errors.New(`no id (want "queue_id" in hex or "id" in decimal)`)
+	}
+	var id ID
+	if hex != nil {
+		var err error
+		if id, err = ParseID(*hex); err != nil {
+			return 0, fmt.Errorf("queue_id: %w", err)
+		}
+	}
+	if len(raw) > 0 {
+		dec, err := parseJSONID(raw)
+		if err != nil {
+			return 0, err
+		}
+		if hex != nil && dec != id {
+			return 0, fmt.Errorf("queue_id %s does not match id %d (%s)", id, uint64(dec), dec)
+		}
+		id = dec
+	}
+	return id, nil
 }
 
 func parseJSONID(raw json.RawMessage) (ID, error) {

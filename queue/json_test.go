@@ -24,7 +24,7 @@ func TestMarshalJSONShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":22205822742,"return_path":"","domains":[{"name":"example.org","status":"scheduled","recipients":[` +
+	want := `{"id":22205822742,"queue_id":"52B91F716","return_path":"","domains":[{"name":"example.org","status":"scheduled","recipients":[` +
 		`{"address":"delay@example.org","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try again later."},"code":451,"enhanced_code":"4.5.3","message":"Try again later."},` +
 		`{"address":"success@example.org","status":{"completed":"Code: 250, Enhanced code: 2.1.5, Message: OK"},"code":250,"enhanced_code":"2.1.5","message":"OK"}],` +
 		`"retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"}],` +
@@ -35,7 +35,7 @@ func TestMarshalJSONShape(t *testing.T) {
 	// encoding/json uses it for pointers, and the id stays a number above 2^53.
 	big := Message{ID: 217700302698266620, Created: testNow, Domains: []Domain{{Name: "x.org", Due: testNow, Expires: testNow, Recipients: []Recipient{{Address: "a@x.org"}}}}}
 	b, _ = json.Marshal(&big)
-	if !bytes.HasPrefix(b, []byte(`{"id":217700302698266620,`)) || !bytes.Contains(b, []byte(`"next_notify":null`)) {
+	if !bytes.HasPrefix(b, []byte(`{"id":217700302698266620,"queue_id":"3056D4599D33FFC",`)) || !bytes.Contains(b, []byte(`"next_notify":null`)) {
 		t.Errorf("big id: %s", b)
 	}
 }
@@ -184,6 +184,38 @@ func TestImportErrors(t *testing.T) {
 // deepJSON is a message line with n levels of arrays in an unknown field.
 func deepJSON(n int) string {
 	return `{"id":99,"return_path":"","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+}
+
+// A JSON message names its id as the command line does (queue_id, hex)
+// beside Stalwart's decimal id; IDOfJSON reads either.
+func TestIDOfJSON(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want ID
+		err  string
+	}{
+		{`{"id":22205822742,"queue_id":"52B91F716","return_path":""}`, 0x52B91F716, ""},
+		{`{"id":22205822742}`, 0x52B91F716, ""},
+		{`{"id":"22205822742"}`, 0x52B91F716, ""},
+		{`{"queue_id":"52b91f716"}`, 0x52B91F716, ""},
+		{`{"data":{"id":217700302698266620}}`, 217700302698266620, ""},
+		{`{"id":1,"queue_id":"2"}`, 0, "queue_id 2 does not match id 1"},
+		{`{"return_path":""}`, 0, "no id"},
+		{`{"id":-4}`, 0, "id: want a positive decimal integer"},
+		{`{"queue_id":"xyz"}`, 0, "invalid id"},
+		{`{oops`, 0, "not a JSON object"},
+	} {
+		id, err := IDOfJSON([]byte(c.line))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("IDOfJSON(%s) = %v, %v; want error %q", c.line, id, err, c.err)
+			}
+			continue
+		}
+		if err != nil || id != c.want {
+			t.Errorf("IDOfJSON(%s) = %v, %v; want %v", c.line, id, err, c.want)
+		}
+	}
 }
 
 func TestImportEML(t *testing.T) {
