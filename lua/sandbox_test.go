@@ -458,8 +458,8 @@ func TestStringErrors(t *testing.T) {
 		{"return string.format('%', 1)", `string.format: bad format "%": it ends without a conversion`},
 		{"return string.format('%------5d', 1)", `string.format: bad format "%------": too many flags`},
 		{"return table.concat({1, {}, 3})", "strings.lua:1: invalid value (table) at index 2 in table for concat"},
-		{"return ('abc'):gsub('(a)', '%2')", "strings.lua:1: invalid capture index"},
-		{"return ('abc'):gsub('(', 'x')", "strings.lua:1: "},
+		{"return ('abc'):gsub('(a)', '%2')", "strings.lua:1: string.gsub: invalid capture index"},
+		{"return ('abc'):gsub('(', '%1')", "strings.lua:1: string.gsub: unfinished capture"},
 	}
 	for i, tt := range tests {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
