@@ -301,7 +301,8 @@ func (p promptCompleter) Do(line []rune, pos int) ([][]rune, int) {
 // is running, and never lets it end the shell. At the prompt the terminal is in
 // raw mode and readline sees Ctrl-C as a key; between commands a stray SIGINT
 // is ignored. SIGTERM and SIGHUP cancel the running command and end the shell,
-// so the terminal is restored.
+// so the terminal is restored. A second signal while a cancelled command still
+// runs ends the process, as it would any program.
 type interrupter struct {
 	in     shellInput
 	out    io.Writer // where the line after an echoed ^C ends
@@ -309,7 +310,10 @@ type interrupter struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
-	endSig os.Signal // the signal that ended the shell, if any
+	// cancelled is set when a signal has cancelled the command still running:
+	// a second signal then ends the process.
+	cancelled bool
+	endSig    os.Signal // the signal that ended the shell, if any
 }
 
 // errInterruptedByUser is the cause (context.Cause) of the cancellation of a
@@ -330,8 +334,17 @@ func (i *interrupter) run() {
 			return
 		case sig := <-i.sigc:
 			i.mu.Lock()
-			cancel := i.cancel
+			cancel, again := i.cancel, i.cancelled
+			i.cancelled = cancel != nil
 			i.mu.Unlock()
+			if again {
+				// The command did not stop at the first signal: let this one
+				// end mqsh as it would any program.
+				signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					_ = p.Signal(sig)
+				}
+			}
 			if cancel != nil {
 				if sig == os.Interrupt {
 					fmt.Fprintln(i.out) // the terminal echoed ^C; the error goes below it
@@ -360,7 +373,7 @@ func (i *interrupter) commandContext(parent context.Context) (context.Context, c
 	i.mu.Unlock()
 	return ctx, func() {
 		i.mu.Lock()
-		i.cancel = nil
+		i.cancel, i.cancelled = nil, false
 		i.mu.Unlock()
 		cancel(context.Canceled)
 	}
