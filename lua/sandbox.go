@@ -48,6 +48,30 @@ var baseAllowed = map[string]bool{
 	"type": true, "unpack": true, "xpcall": true, "_G": true, "_VERSION": true,
 }
 
+// absentLibs are the standard libraries a script does not get at all.
+var absentLibs = []string{"io", "debug", "package", "coroutine", "channel"}
+
+// leftOut makes reading any of names from t (a library, or the globals)
+// raise an error naming it ("os.execute is not available in mqsh scripts"),
+// rather than give a nil that fails later with "attempt to call a
+// non-function object". prefix is "os." for the os library, "" for globals.
+// Other missing names still read as nil.
+func leftOut(L *glua.LState, t *glua.LTable, prefix string, names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
+		if k, ok := L.Get(2).(glua.LString); ok && set[string(k)] {
+			L.RaiseError("%s%s is not available in mqsh scripts", prefix, string(k))
+		}
+		L.Push(glua.LNil)
+		return 1
+	}))
+	L.SetMetatable(t, mt)
+}
+
 // newSandbox builds the state a Session runs in.
 func newSandbox(s *Session) *glua.LState {
 	L := glua.NewState(glua.Options{
@@ -86,19 +110,25 @@ func newSandbox(s *Session) *glua.LState {
 	for _, name := range drop {
 		g.RawSetString(name, glua.LNil)
 	}
+	// Reading what is left out raises an error naming it.
+	leftOut(L, g, "", append(drop, absentLibs...))
 
 	// os: only time, date and clock.
 	full := g.RawGetString("os").(*glua.LTable)
 	safeOS := L.CreateTable(0, 3)
+	var osDrop []string
+	full.ForEach(func(k, _ glua.LValue) { osDrop = append(osDrop, k.String()) })
 	for _, name := range []string{"time", "date", "clock"} {
 		safeOS.RawSetString(name, full.RawGetString(name))
 	}
+	leftOut(L, safeOS, "os.", osDrop)
 	g.RawSetString("os", safeOS)
 
 	// string: the same table is the strings' metatable __index, so
 	// ("x"):rep(n) goes through the capped rep too.
 	str := g.RawGetString("string").(*glua.LTable)
 	str.RawSetString("dump", glua.LNil)
+	leftOut(L, str, "string.", []string{"dump"})
 	str.RawSetString("rep", L.NewFunction(s.strRep))
 	str.RawSetString("format", L.NewFunction(s.strFormat))
 	str.RawSetString("find", L.NewFunction(strFind))
