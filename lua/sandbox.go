@@ -20,16 +20,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
+
+	"mqsh/scripts"
 )
 
 // Bounds of the Lua state.
@@ -286,19 +291,56 @@ func newRequirer(dirs []string) *requirer {
 	return &requirer{dirs: dirs, loaded: map[string]glua.LValue{}}
 }
 
-// find returns the source and chunk name of a module.
+// find returns the source and chunk name of a module. A module is read
+// through os.Root: a symbolic link (of the file or of a folder on its way)
+// may lead elsewhere inside its scripts folder, never out of it.
 func (r *requirer) find(name string) (code, chunk string, err error) {
 	rel := strings.ReplaceAll(name, ".", "/") + ".lua"
-	for _, fsys := range folders(r.dirs) {
-		b, err := fs.ReadFile(fsys, rel)
+	for _, dir := range r.dirs {
+		b, err := readInside(dir, rel)
 		if err == nil {
 			return string(b), rel, nil
+		}
+		if errors.Is(err, errOutside) {
+			return "", "", fmt.Errorf("require %q: %s leads outside the scripts folder %s (through a symbolic link); modules must lie inside it", name, rel, dir)
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("require %q: %w", name, err)
 		}
 	}
+	b, err := fs.ReadFile(scripts.FS, rel)
+	if err == nil {
+		return string(b), rel, nil
+	}
 	return "", "", fmt.Errorf("require: module %q not found: looked for %s in %s", name, rel, searched(r.dirs))
+}
+
+// errOutside is a path that leads out of its folder.
+var errOutside = errors.New("outside the folder")
+
+// readInside reads the file rel inside dir, following symbolic links only
+// while they stay inside dir. A missing dir is as a missing file.
+func readInside(dir, rel string) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, fs.ErrNotExist
+		}
+		return nil, err
+	}
+	defer root.Close()
+	b, err := fs.ReadFile(root.FS(), rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// os.Root refused it: say so if a link leads out.
+		real, rerr := filepath.EvalSymlinks(filepath.Join(dir, rel))
+		top, terr := filepath.EvalSymlinks(dir)
+		if rerr == nil && terr == nil {
+			if up, perr := filepath.Rel(top, real); perr != nil || !filepath.IsLocal(up) {
+				return nil, errOutside
+			}
+		}
+	}
+	return b, err
 }
 
 // luaRequire is require(name), limited to the scripts folders.
