@@ -167,16 +167,17 @@ func notTerminal(r io.Reader) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice == 0
 }
 
-// rememberChunk keeps a chunk typed at the lua prompt in the shell's history
-// as one `lua CODE` line, which runs as typed at the shell's prompt. A chunk
-// with a -- comment would not survive being joined into one line: it is not
-// kept.
+// rememberChunk keeps a chunk typed at the lua prompt in the Lua prompt's
+// history, on one line (see lua.OneLine), so that Up at lua> brings it back
+// whole. A chunk that cannot be written on one line is not kept.
 func rememberChunk(in LineReader, code string) {
 	h, ok := in.(interface{ Remember(string) })
-	if !ok || strings.Contains(code, "--") {
+	if !ok {
 		return
 	}
-	h.Remember("lua " + strings.Join(strings.Fields(code), " "))
+	if line, ok := lua.OneLine(code); ok {
+		h.Remember(line)
+	}
 }
 
 // luaPromptLoop reads Lua chunks at `lua> ` until .exit or Ctrl-D. A chunk
