@@ -49,6 +49,7 @@ func luaCommands() []*Command {
 		{
 			Path:    []string{"scripts"},
 			Summary: "Lists the scripts that run finds by name, with their purpose",
+			NoQueue: true,
 			Run:     runScripts,
 		},
 	}

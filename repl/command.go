@@ -62,8 +62,11 @@ type Command struct {
 	Summary   string   // one line: "Shows messages queued for delivery"
 	Flags     []Flag
 	Args      []Arg
-	ShellOnly bool // help, exit, clear ...
+	ShellOnly bool // exit, quit, clear: listed apart in help, not on the command line
 	Creates   bool // adds messages, so it may create the queue file (demo, import, add)
+	// NoQueue: the command runs without a queue (help, exit, scripts ...), so
+	// it works where the queue file does not exist yet and never opens one.
+	NoQueue bool
 	// RawTail: in the shell and in batch, the rest of the line after the
 	// command's leading flags is one argument, taken verbatim (Lua code keeps
 	// its quotes and its # operator).

@@ -77,6 +77,7 @@ func queueCommands() []*Command {
 			Path:    []string{"queue"},
 			Summary: "Manage SMTP message queue",
 			Args:    []Arg{{Name: "COMMAND", Repeat: true, Kind: KindCommand}},
+			NoQueue: true,
 			Run:     runQueueGroup,
 		},
 		{
@@ -218,6 +219,7 @@ func helpCommand() *Command {
 		Path:    []string{"help"},
 		Summary: "Print this message or the help of the given subcommand(s)",
 		Args:    []Arg{{Name: "COMMAND", Repeat: true, Kind: KindCommand, Help: "The command to explain"}},
+		NoQueue: true,
 		Run:     runHelp,
 	}
 }
