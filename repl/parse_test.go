@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLookup(t *testing.T) {
@@ -153,6 +154,43 @@ func TestTableIsWellFormed(t *testing.T) {
 			if a.Repeat && i != len(c.Args)-1 {
 				t.Errorf("%s: repeated argument %s is not last", c.Name(), a.Name)
 			}
+		}
+	}
+}
+
+func TestParseTimeoutForms(t *testing.T) {
+	good := map[string]time.Duration{
+		"0":      -1, // no limit
+		"30s":    30 * time.Second,
+		"5m":     5 * time.Minute,
+		"1h":     time.Hour,
+		"1d":     24 * time.Hour,
+		"500ms":  500 * time.Millisecond,
+		"1m30s":  90 * time.Second,
+		"1.5s":   1500 * time.Millisecond,
+		"1":      time.Second,
+		"2.5":    2500 * time.Millisecond,
+		" 10 ":   10 * time.Second,
+		"250us":  250 * time.Microsecond,
+		"0.5":    500 * time.Millisecond,
+		"90":     90 * time.Second,
+		"1h30m":  90 * time.Minute,
+		"+2m":    2 * time.Minute,
+		"3600":   time.Hour,
+		"0.001":  time.Millisecond,
+		"100ms ": 100 * time.Millisecond,
+	}
+	for in, want := range good {
+		got, err := parseTimeout(in)
+		if err != nil || got != want {
+			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "-5s", "-1", "0s", "1e400", "NaN", "inf", "5x", "1e12", "0.0000000001"} {
+		if d, err := parseTimeout(in); err == nil {
+			t.Errorf("parseTimeout(%q) = %v, want an error", in, d)
+		} else if !strings.Contains(err.Error(), "--timeout") {
+			t.Errorf("parseTimeout(%q) error %q does not name the flag", in, err)
 		}
 	}
 }
