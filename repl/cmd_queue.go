@@ -166,7 +166,12 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
-	if format != "table" {
+	// Off a terminal a table is one table, however long, unless -p asks for
+	// pages; the machine formats stream.
+	_, pages := inv.Set["page-size"]
+	var whole []queue.Message // the rows of the one table
+	oneTable := format == "table" && !paging && !pages
+	if format != "table" || oneTable {
 		chunk = machineChunk
 	}
 	w := newMessageWriter(env, format)
@@ -182,7 +187,9 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		if more {
 			msgs = msgs[:chunk]
 		}
-		if err := w.write(msgs); err != nil {
+		if oneTable {
+			whole = append(whole, msgs...)
+		} else if err := w.write(msgs); err != nil {
 			return err
 		}
 		total += len(msgs)
@@ -201,6 +208,9 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+	if err := w.write(whole); err != nil {
+		return err
 	}
 	if quit {
 		if total, err = env.Queue.Count(ctx, f); err != nil {

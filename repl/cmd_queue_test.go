@@ -262,12 +262,23 @@ func TestPaging(t *testing.T) {
 		t.Errorf("first page of 10 has %d row lines", n)
 	}
 
-	// Never a stop when stdout is not a terminal, nor for machine formats.
+	// Never a stop when stdout is not a terminal, nor for machine formats;
+	// off a terminal the list is one table, unless -p asks for pages.
 	keys = 0
 	c.env.Terminal = false
 	c.mustRun(t, "list")
-	if keys != 0 || strings.Contains(c.stderr.String(), "Press any key") || strings.Count(c.stdout.String(), "| ID ") != 3 {
-		t.Errorf("not a terminal: %d keys", keys)
+	if keys != 0 || strings.Contains(c.stderr.String(), "Press any key") || strings.Count(c.stdout.String(), "| ID ") != 1 {
+		t.Errorf("not a terminal: %d keys, %d tables", keys, strings.Count(c.stdout.String(), "| ID "))
+	}
+	if n := strings.Count(c.stdout.String(), "\n+-"); n != 1+51 { // under the header, under each row
+		t.Errorf("not a terminal: %d rule lines, want 52 (one table of 51 rows)", n)
+	}
+	if strings.Count(c.stderr.String(), "\n") != 4 || !strings.HasSuffix(c.stderr.String(), "\n51 queued message(s) found.\n") {
+		t.Errorf("not a terminal: stderr %q", c.stderr.String())
+	}
+	c.mustRun(t, "list -p 20")
+	if keys != 0 || strings.Count(c.stdout.String(), "| ID ") != 3 {
+		t.Errorf("not a terminal, -p 20: %d keys, %d tables", keys, strings.Count(c.stdout.String(), "| ID "))
 	}
 	c.env.Terminal = true
 	c.mustRun(t, "list -o ids -p 5")
