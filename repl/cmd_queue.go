@@ -339,8 +339,17 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	// -r or -d names the recipients to cancel (the others stay); a message
+	// left with nothing pending goes.
+	rcpt := inv.Set["rcpt"]
+	if d, ok := inv.Set["domain"]; ok {
+		if _, ok := inv.Set["rcpt"]; ok {
+			return usageFor(inv.Cmd, "give either '--rcpt <RCPT>' or '--domain <DOMAIN>': both name the recipients to cancel (--rcpt also takes a domain)")
+		}
+		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
+	}
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
-		Filter: sel.filter, Recipient: inv.Set["rcpt"], DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()

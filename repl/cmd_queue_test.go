@@ -405,3 +405,51 @@ func TestDemoSummaryAudit(t *testing.T) {
 		t.Errorf("audit csv:\n%s", c.stdout.String())
 	}
 }
+
+func TestCancelDomain(t *testing.T) {
+	c := newCLI(t, 0)
+	// -d cancels the recipients of one domain; the rest of each message stays.
+	c.mustRun(t, "queue cancel -d domain2.test")
+	if got := c.stderr.String(); got != "\nCancelled delivery of 2 message(s).\n" {
+		t.Errorf("stderr %q", got)
+	}
+	for _, id := range []string{"2B91F716", "22B91F716"} {
+		m := c.get(t, id)
+		if m == nil {
+			t.Fatalf("%s removed although recipients in other domains are pending", id)
+		}
+		for _, r := range m.Recipients() {
+			inDomain := strings.HasSuffix(r.Address, "@domain2.test")
+			if inDomain != (r.Status == queue.PermFail) || !inDomain && r.Status != queue.Scheduled {
+				t.Errorf("%s: %s is %s", id, r.Address, r.Status.Short())
+			}
+		}
+	}
+	// A message left with nothing pending goes.
+	c.mustRun(t, "cancel --domain example.org --dry-run -o ids")
+	if got := c.stdout.String(); got != "32B91F716\n42B91F716\n52B91F716\n" {
+		t.Errorf("dry run of -d example.org: %q", got)
+	}
+	c.mustRun(t, "cancel --domain example.org")
+	for _, id := range []string{"32B91F716", "42B91F716", "52B91F716"} {
+		if c.get(t, id) != nil {
+			t.Errorf("%s still queued", id)
+		}
+	}
+	if c.get(t, "12B91F716") == nil {
+		t.Errorf("12B91F716 (domain1.test only) was cancelled")
+	}
+	audit, err := c.env.Queue.Audit(t.Context(), queue.AuditQuery{Limit: 1})
+	if err != nil || len(audit) != 1 || !strings.Contains(audit[0].Filter, "domain=example.org") {
+		t.Errorf("audit: %v %+v", err, audit)
+	}
+	// -d and -r both name the recipients to cancel: one of them.
+	err = c.run(t, "cancel -d domain1.test -r rcpt3@domain1.test")
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--domain") || !strings.Contains(err.Error(), "--rcpt") {
+		t.Errorf("-d with -r: %v", err)
+	}
+	if m := c.get(t, "12B91F716"); m == nil || m.Recipients()[0].Status != queue.Scheduled {
+		t.Errorf("-d with -r changed 12B91F716")
+	}
+}

@@ -130,6 +130,7 @@ func queueCommands() []*Command {
 			Flags: []Flag{
 				flagApplySender,
 				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to specific recipients or domains"},
+				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Apply to the recipients of a specific domain"},
 				flagApplyBefore,
 				flagApplyAfter,
 				flagStatus,

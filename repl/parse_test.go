@@ -194,3 +194,35 @@ func TestParseTimeoutForms(t *testing.T) {
 		}
 	}
 }
+
+// Words that look like negative numbers or durations (-2h, -1, -0.5) are
+// arguments, not flags: no command has a digit for a short flag.
+func TestParseNegativeArguments(t *testing.T) {
+	inv, err := Parse([]string{"run", "reschedule-domain", "example.org", "-2h", "--dry-run", "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"reschedule-domain", "example.org", "-2h", "-1"}; !slices.Equal(inv.Args, want) || inv.Set["dry-run"] != "true" {
+		t.Errorf("args %q, set %v; want %q and --dry-run", inv.Args, inv.Set, want)
+	}
+	inv, err = Parse([]string{"list", "-a", "-1h", "-b", "-.5h"})
+	if err != nil || inv.Set["after"] != "-1h" || inv.Set["before"] != "-.5h" || len(inv.Args) != 0 {
+		t.Errorf("list -a -1h -b -.5h: %v %v %q", err, inv.Set, inv.Args)
+	}
+	inv, err = Parse([]string{"run", "s", "--", "--x", "-2"})
+	if err != nil || !slices.Equal(inv.Args, []string{"s", "--x", "-2"}) {
+		t.Errorf("after --: %v %q", err, inv.Args)
+	}
+	// Another word starting with a dash is an unknown flag, and the error says
+	// where script arguments go.
+	for _, words := range [][]string{{"run", "s", "-x"}, {"run", "s", "--force"}, {"lua", "-x"}} {
+		_, err = Parse(words)
+		if err == nil || !strings.Contains(err.Error(), "unknown flag") || !strings.Contains(err.Error(), "after '--'") {
+			t.Errorf("%q: %v", words, err)
+		}
+	}
+	// Commands without free arguments say nothing of --.
+	if _, err = Parse([]string{"list", "-x"}); err == nil || strings.Contains(err.Error(), "after '--'") {
+		t.Errorf("list -x: %v", err)
+	}
+}
