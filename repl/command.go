@@ -52,7 +52,7 @@ type Arg struct {
 	Required bool   // at least one
 	Repeat   bool   // may repeat ("...")
 	Kind     Kind
-	Help     string // one line for the README's reference; --help lists the name alone, as clap does
+	Help     string // one line, for --help and the README's reference
 }
 
 // Command is one entry of the command table. The table drives the command line,
