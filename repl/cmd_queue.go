@@ -155,11 +155,30 @@ func idsOf(env *Env, args []string) (ids []queue.ID, texts []string, given bool,
 	return ids, texts, given, nil
 }
 
+// viewFilter is the filter of the commands that only read (list, summary):
+// the filter flags and the ids, which narrow each other. none is true when ids
+// were asked for and none came (an empty standard input): nothing to show.
+func viewFilter(env *Env, inv *Invocation) (f queue.Filter, none bool, err error) {
+	if f, err = filterOf(env, inv); err != nil {
+		return f, false, err
+	}
+	ids, _, given, err := idsOf(env, inv.Args)
+	if err != nil {
+		return f, false, err
+	}
+	f.IDs = ids
+	return f, given && len(ids) == 0, nil
+}
+
 func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
-	f, err := filterOf(env, inv)
+	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
+	}
+	if none {
+		fmt.Fprintf(env.Stderr, "\n0 queued message(s) found.\n")
+		return nil
 	}
 	size, err := intFlag(inv, "page-size", defaultPageSize, 1)
 	if err != nil {
@@ -427,13 +446,15 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
 	by := strings.ToLower(inv.Value("by"))
-	f, err := filterOf(env, inv)
+	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
 	}
-	rows, err := env.Queue.Summary(ctx, f, by)
-	if err != nil {
-		return err
+	var rows []queue.SummaryRow
+	if !none {
+		if rows, err = env.Queue.Summary(ctx, f, by); err != nil {
+			return err
+		}
 	}
 	switch format {
 	case "json":

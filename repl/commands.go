@@ -95,7 +95,8 @@ func queueCommands() []*Command {
 				flagCreatedAfter,
 				flagFormat,
 			},
-			Run: runList,
+			Args: []Arg{idsArg},
+			Run:  runList,
 		},
 		{
 			Path:    []string{"queue", "status"},
@@ -158,7 +159,8 @@ func queueCommands() []*Command {
 				flagCreatedAfter,
 				flagReportFormat,
 			},
-			Run: runSummary,
+			Args: []Arg{idsArg},
+			Run:  runSummary,
 		},
 		{
 			Path:    []string{"queue", "raw"},

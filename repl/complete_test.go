@@ -87,7 +87,8 @@ func TestCompleteTable(t *testing.T) {
 		{name: "flags of queue list", line: "queue list --", has: []string{"--sender", "--rcpt", "--format", "--help"}, not: []string{"-s"}},
 		{name: "long flag prefix", line: "list --se", want: []string{"--sender"}},
 		{name: "flags of retry", line: "retry -", has: []string{"--time", "-t", "--domain", "-d", "--dry-run", "--all"}},
-		{name: "flags after a value", line: "list -s bill1@example.net ", has: flagsOfList},
+		{name: "flags after a value", line: "list -s bill1@example.net -", has: flagsOfList},
+		{name: "ids after a value", line: "list -s bill1@example.net ", has: []string{"2B91F716", "52B91F716"}},
 		{name: "flags after a boolean", line: "retry --dry-run -", has: []string{"--time"}},
 		{name: "no flags after --", line: "cancel -- -", want: nil},
 		// values from the queue

@@ -98,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"status"}, []string{"missing argument <IDS>...", "Usage: mqsh queue status [OPTIONS] <IDS>..."}},
 		{[]string{"raw"}, []string{"missing argument <ID>"}},
 		{[]string{"raw", "A", "B"}, []string{"unexpected argument 'B'"}},
-		{[]string{"list", "extra"}, []string{"unexpected argument 'extra'"}},
+		{[]string{"audit", "extra"}, []string{"unexpected argument 'extra'"}},
 		{[]string{"list", "--all"}, []string{"unknown flag '--all'"}},
 	}
 	for _, tt := range tests {
