@@ -294,6 +294,13 @@ func selectionOf(env *Env, inv *Invocation) (selection, error) {
 		return selection{}, errNoMessages
 	}
 	f.IDs = ids
+	if slices.Contains(inv.Args, "-") {
+		// The audit says where the ids came from rather than listing them.
+		f.IDsFrom = "stdin"
+		if len(inv.Args) > 1 {
+			f.IDsFrom = "the command line and stdin"
+		}
+	}
 	if f.IsEmpty() && !f.All {
 		return selection{}, emptySelection()
 	}
@@ -517,7 +524,7 @@ func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 	default:
 		if len(entries) > 0 {
-			if err := writeTable(env.Stderr, env.Stdout, AuditTable(entries, env.Color)); err != nil {
+			if err := writeTable(env.Stderr, env.Stdout, AuditTable(entries, env.Color, tableWidth(env))); err != nil {
 				return err
 			}
 		}

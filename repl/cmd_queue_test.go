@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"mqsh/queue"
 )
@@ -451,5 +452,62 @@ func TestCancelDomain(t *testing.T) {
 	}
 	if m := c.get(t, "12B91F716"); m == nil || m.Recipients()[0].Status != queue.Scheduled {
 		t.Errorf("-d with -r changed 12B91F716")
+	}
+}
+
+// After `list -o ids | cancel -`, the audit says where the ids came from, not
+// every id, and its table fits the screen however long a filter is.
+func TestAuditOfIDsFromStdin(t *testing.T) {
+	c := newCLI(t, 300)
+	c.mustRun(t, "list -o ids")
+	c.env.Stdin = strings.NewReader(c.stdout.String())
+	c.mustRun(t, "retry - -t +1h")
+	c.env.Stdin = strings.NewReader("2B91F716\n12B91F716\n")
+	c.mustRun(t, "cancel - 22B91F716")
+	c.mustRun(t, "cancel -s bill4@example.net 32B91F716")
+	entries, err := c.env.Queue.Audit(t.Context(), queue.AuditQuery{Limit: 3})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("audit: %v, %d entries", err, len(entries))
+	}
+	wantFilters := []string{`ids=32B91F716 sender=bill4@example.net`, `ids="3 from the command line and stdin"`, `ids="306 from stdin"; at=`}
+	for i, want := range wantFilters {
+		if !strings.HasPrefix(entries[i].Filter, want) {
+			t.Errorf("audit filter %d = %q, want it to start %q", i, entries[i].Filter, want)
+		}
+	}
+	if len(entries[2].IDs) != 306 {
+		t.Errorf("retried ids recorded: %d, want 306", len(entries[2].IDs))
+	}
+	c.mustRun(t, "audit -o json -n 3")
+	lines := strings.Split(strings.TrimSpace(c.stdout.String()), "\n")
+	var retried struct {
+		Filter string
+		IDs    []string
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &retried); err != nil || !strings.HasPrefix(retried.Filter, `ids="306 from stdin"; at=`) || len(retried.IDs) != 306 {
+		t.Errorf("audit JSON of the retry: %v, %q, %d ids", err, retried.Filter, len(retried.IDs))
+	}
+
+	// A long filter is wrapped (and cut) to fit: the terminal's width, or
+	// offTerminalWidth columns off a terminal.
+	long := queue.AuditEntry{Seq: 7, At: cliNow, User: "root", Source: "cli", Verb: "cancel", Count: 1,
+		Filter: "ids=" + strings.Repeat("ABCDEF012,", 600) + " sender=x@example.org", IDs: []queue.ID{1, 2, 3, 4}}
+	for _, width := range []int{offTerminalWidth, 80, 200} {
+		table := AuditTable([]queue.AuditEntry{long, entries[0]}, false, width)
+		for _, line := range strings.Split(strings.TrimSuffix(table, "\n"), "\n") {
+			if n := utf8.RuneCountInString(line); n > width {
+				t.Fatalf("width %d: a line of %d columns:\n%s", width, n, table)
+			}
+		}
+		if width >= 100 && !strings.Contains(table, "ids=ABCDEF012,") || !strings.Contains(table, "…") || strings.Count(table, "ABCDEF") > 200 {
+			t.Errorf("width %d: the long filter is not cut:\n%s", width, table)
+		}
+	}
+	c.env.Width = func() int { return 90 }
+	c.mustRun(t, "audit")
+	for _, line := range strings.Split(c.stdout.String(), "\n") {
+		if utf8.RuneCountInString(line) > 90 {
+			t.Fatalf("audit on a 90-column terminal: %q", line)
+		}
 	}
 }

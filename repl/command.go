@@ -93,6 +93,7 @@ type Env struct {
 	Interactive bool                 // running in the interactive shell
 	Terminal    bool                 // stdout is a terminal (paging, colour)
 	Color       bool                 // colour allowed (terminal and NO_COLOR unset)
+	Width       func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
 	ScriptDirs  []string             // where `run` finds scripts by name, in order
 	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
 	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)
