@@ -319,6 +319,11 @@ func TestLexLine(t *testing.T) {
 		{in: `a 'x\y' "q\"r\n" z\ w`, words: []string{"a", `x\y`, `q"r\n`}, cur: "z w"},
 		{in: "list # -s", words: []string{"list"}, comment: true},
 		{in: "a#b", cur: "a#b"},
+		// What the three scanners once disagreed on.
+		{in: "a # c\nb", words: []string{"a"}, cur: "b"},
+		{in: "caf\xc3\xa9 a\xffb", words: []string{"café"}, cur: "a\xffb"},
+		{in: "x \"a\\\nb", words: []string{"x"}, cur: "ab", quote: '"'},
+		{in: "x a\\\nb", words: []string{"x"}, cur: "ab"},
 	}
 	for _, tt := range tests {
 		lx := lexLine(tt.in)
