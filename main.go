@@ -93,6 +93,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	if f, ok := stdout.(*os.File); ok && isTerminal(f) {
 		env.Terminal = true
 		env.Color = getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+		env.Width = repl.TerminalWidth(f)
 		if stdinTerminal {
 			env.ReadKey = repl.TerminalReadKey(stdin)
 		}

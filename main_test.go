@@ -6,7 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -55,4 +57,41 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestBuildWithoutCgoSaysWhy builds mqsh as a machine without a C compiler
+// does (CGO_ENABLED=0): the first error must name the cause, not a missing
+// method of go-sqlite3's stub.
+func TestBuildWithoutCgoSaysWhy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	// Stat the sources the build reads, so that go test's cache of this
+	// result goes when they change.
+	for _, dir := range []string{".", "queue", "repl", "lua"} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			os.Stat(filepath.Join(dir, e.Name()))
+		}
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(gobin, "build", "-o", os.DevNull, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a build without cgo succeeded:\n%s", out)
+	}
+	var first string
+	for _, line := range strings.Split(string(out), "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") {
+			first = line
+			break
+		}
+	}
+	if !strings.Contains(first, "mqsh needs cgo and a C compiler") || !strings.Contains(first, "CGO_ENABLED=1") {
+		t.Errorf("the first error does not name the cause: %q\n%s", first, out)
+	}
 }

@@ -38,6 +38,10 @@ type Filter struct {
 	CreatedAfter  time.Time // exclusive; zero = unset
 	Status        []Status
 	All           bool // the caller means every message (lets mutating verbs take an empty filter)
+	// IDsFrom says where IDs came from when they were not typed one by one
+	// ("stdin"): String, and so the audit log, then gives their number and
+	// origin (ids="5000 from stdin") rather than every id. "" = list them.
+	IDsFrom string
 }
 
 // IsEmpty reports whether the filter selects nothing in particular (All aside).

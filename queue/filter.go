@@ -15,10 +15,14 @@ import (
 // ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S all,
 // e.g. `sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z`.
 // Values with spaces, quotes or nothing in them are Go-quoted. Times are RFC 3339
-// in UTC. The empty filter is "all" when All is set and "" otherwise.
+// in UTC. The empty filter is "all" when All is set and "" otherwise. Ids
+// that came from elsewhere (IDsFrom) are written as their number and origin,
+// ids="5000 from stdin", which ParseFilter does not read back.
 func (f Filter) String() string {
 	var w []string
-	if len(f.IDs) > 0 {
+	if len(f.IDs) > 0 && f.IDsFrom != "" {
+		w = append(w, "ids="+quoteValue(fmt.Sprintf("%d from %s", len(f.IDs), f.IDsFrom)))
+	} else if len(f.IDs) > 0 {
 		s := make([]string, len(f.IDs))
 		for i, id := range f.IDs {
 			s[i] = id.String()

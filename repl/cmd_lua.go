@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,15 +27,15 @@ func luaCommands() []*Command {
 	dryRun := Flag{Long: "dry-run",
 		Help: "Run to the end, roll back, and show what would change (counts per verb and per domain)"}
 	timeout := Flag{Long: "timeout", Value: "DURATION", Kind: KindText, Default: "60s",
-		Help: "Stop the script after this long (30s, 5m, 1h; 0 for no limit); its changes are rolled back"}
+		Help: "Stop the script after this long (500ms, 30s, 5m, 1h, or seconds; 0 for no limit); its changes are rolled back"}
 	return []*Command{
 		{
 			Path:    []string{"run"},
 			Summary: "Runs a Lua policy script on the queue in one transaction",
 			Flags:   []Flag{dryRun, timeout},
 			Args: []Arg{
-				{Name: "SCRIPT", Required: true, Kind: KindScript},
-				{Name: "ARGS", Repeat: true, Kind: KindText},
+				{Name: "SCRIPT", Required: true, Kind: KindScript, Help: "A script name (see scripts) or the path of a .lua file"},
+				{Name: "ARGS", Repeat: true, Kind: KindText, Help: "Arguments for the script, in its arg table (arg[1], arg[2] ...)"},
 			},
 			Run: runScript,
 		},
@@ -42,13 +43,14 @@ func luaCommands() []*Command {
 			Path:    []string{"lua"},
 			Summary: "Runs Lua code on the queue; without CODE in the shell, opens a Lua prompt",
 			Flags:   []Flag{dryRun, timeout},
-			Args:    []Arg{{Name: "CODE", Repeat: true, Kind: KindText}},
+			Args:    []Arg{{Name: "CODE", Repeat: true, Kind: KindText, Help: "Lua code; the words are joined by spaces"}},
 			RawTail: true,
 			Run:     runLua,
 		},
 		{
 			Path:    []string{"scripts"},
 			Summary: "Lists the scripts that run finds by name, with their purpose",
+			NoQueue: true,
 			Run:     runScripts,
 		},
 	}
@@ -81,14 +83,26 @@ func luaOptions(env *Env, inv *Invocation) (lua.Options, error) {
 	return opts, nil
 }
 
-// parseTimeout reads --timeout: a duration such as 30s, 5m or 1h, or 0 for none.
+// parseTimeout reads --timeout: a Go duration (500ms, 1m30s), mqsh's own
+// units (30s, 5m, 1h, 1d), a bare number of seconds (1, 2.5), or 0 for none.
 func parseTimeout(v string) (time.Duration, error) {
-	if strings.TrimSpace(v) == "0" {
+	s := strings.TrimSpace(v)
+	if s == "0" {
 		return -1, nil
 	}
-	d, err := queue.ParseDuration(v)
+	var d time.Duration
+	var err error
+	if secs, perr := strconv.ParseFloat(s, 64); perr == nil && s[len(s)-1] >= '0' && s[len(s)-1] <= '9' {
+		// Bare seconds; beyond 100 years (or NaN) is no limit anyone means.
+		if !(secs > 0 && secs <= 100*365*24*3600) {
+			err = errors.New("out of range")
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else if d, err = time.ParseDuration(s); err != nil {
+		d, err = queue.ParseDuration(s)
+	}
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("invalid value '%s' for '--timeout': want a duration such as 30s, 5m or 1h, or 0 for no limit", v)
+		return 0, fmt.Errorf("invalid value '%s' for '--timeout': want a duration such as 500ms, 30s, 5m or 1h, a number of seconds, or 0 for no limit", v)
 	}
 	return d, nil
 }

@@ -165,18 +165,42 @@ func idsOf(env *Env, args []string) (ids []queue.ID, texts []string, given bool,
 	return ids, texts, given, nil
 }
 
+// viewFilter is the filter of the commands that only read (list, summary):
+// the filter flags and the ids, which narrow each other. none is true when ids
+// were asked for and none came (an empty standard input): nothing to show.
+func viewFilter(env *Env, inv *Invocation) (f queue.Filter, none bool, err error) {
+	if f, err = filterOf(env, inv); err != nil {
+		return f, false, err
+	}
+	ids, _, given, err := idsOf(env, inv.Args)
+	if err != nil {
+		return f, false, err
+	}
+	f.IDs = ids
+	return f, given && len(ids) == 0, nil
+}
+
 func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
-	f, err := filterOf(env, inv)
+	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
+	}
+	if none {
+		fmt.Fprintf(env.Stderr, "\n0 queued message(s) found.\n")
+		return nil
 	}
 	size, err := intFlag(inv, "page-size", defaultPageSize, 1)
 	if err != nil {
 		return err
 	}
 	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
-	if format != "table" {
+	// Off a terminal a table is one table, however long, unless -p asks for
+	// pages; the machine formats stream.
+	_, pages := inv.Set["page-size"]
+	var whole []queue.Message // the rows of the one table
+	oneTable := format == "table" && !paging && !pages
+	if format != "table" || oneTable {
 		chunk = machineChunk
 	}
 	w := newMessageWriter(env, format)
@@ -192,7 +216,9 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		if more {
 			msgs = msgs[:chunk]
 		}
-		if err := w.write(msgs); err != nil {
+		if oneTable {
+			whole = append(whole, msgs...)
+		} else if err := w.write(msgs); err != nil {
 			return err
 		}
 		total += len(msgs)
@@ -211,6 +237,9 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+	}
+	if err := w.write(whole); err != nil {
+		return err
 	}
 	if quit {
 		if total, err = env.Queue.Count(ctx, f); err != nil {
@@ -275,6 +304,13 @@ func selectionOf(env *Env, inv *Invocation) (selection, error) {
 		return selection{}, errNoMessages
 	}
 	f.IDs = ids
+	if slices.Contains(inv.Args, "-") {
+		// The audit says where the ids came from rather than listing them.
+		f.IDsFrom = "stdin"
+		if len(inv.Args) > 1 {
+			f.IDsFrom = "the command line and stdin"
+		}
+	}
 	if f.IsEmpty() && !f.All {
 		return selection{}, emptySelection()
 	}
@@ -339,8 +375,17 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	// -r or -d names the recipients to cancel (the others stay); a message
+	// left with nothing pending goes.
+	rcpt := inv.Set["rcpt"]
+	if d, ok := inv.Set["domain"]; ok {
+		if _, ok := inv.Set["rcpt"]; ok {
+			return usageFor(inv.Cmd, "give either '--rcpt <RCPT>' or '--domain <DOMAIN>': both name the recipients to cancel (--rcpt also takes a domain)")
+		}
+		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
+	}
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
-		Filter: sel.filter, Recipient: inv.Set["rcpt"], DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
@@ -418,13 +463,15 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
 	by := strings.ToLower(inv.Value("by"))
-	f, err := filterOf(env, inv)
+	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
 	}
-	rows, err := env.Queue.Summary(ctx, f, by)
-	if err != nil {
-		return err
+	var rows []queue.SummaryRow
+	if !none {
+		if rows, err = env.Queue.Summary(ctx, f, by); err != nil {
+			return err
+		}
 	}
 	switch format {
 	case "json":
@@ -487,7 +534,7 @@ func runAudit(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 	default:
 		if len(entries) > 0 {
-			if err := writeTable(env.Stderr, env.Stdout, AuditTable(entries, env.Color)); err != nil {
+			if err := writeTable(env.Stderr, env.Stdout, AuditTable(entries, env.Color, tableWidth(env))); err != nil {
 				return err
 			}
 		}

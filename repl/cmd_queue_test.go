@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"mqsh/queue"
 )
@@ -262,12 +263,23 @@ func TestPaging(t *testing.T) {
 		t.Errorf("first page of 10 has %d row lines", n)
 	}
 
-	// Never a stop when stdout is not a terminal, nor for machine formats.
+	// Never a stop when stdout is not a terminal, nor for machine formats;
+	// off a terminal the list is one table, unless -p asks for pages.
 	keys = 0
 	c.env.Terminal = false
 	c.mustRun(t, "list")
-	if keys != 0 || strings.Contains(c.stderr.String(), "Press any key") || strings.Count(c.stdout.String(), "| ID ") != 3 {
-		t.Errorf("not a terminal: %d keys", keys)
+	if keys != 0 || strings.Contains(c.stderr.String(), "Press any key") || strings.Count(c.stdout.String(), "| ID ") != 1 {
+		t.Errorf("not a terminal: %d keys, %d tables", keys, strings.Count(c.stdout.String(), "| ID "))
+	}
+	if n := strings.Count(c.stdout.String(), "\n+-"); n != 1+51 { // under the header, under each row
+		t.Errorf("not a terminal: %d rule lines, want 52 (one table of 51 rows)", n)
+	}
+	if strings.Count(c.stderr.String(), "\n") != 4 || !strings.HasSuffix(c.stderr.String(), "\n51 queued message(s) found.\n") {
+		t.Errorf("not a terminal: stderr %q", c.stderr.String())
+	}
+	c.mustRun(t, "list -p 20")
+	if keys != 0 || strings.Count(c.stdout.String(), "| ID ") != 3 {
+		t.Errorf("not a terminal, -p 20: %d keys, %d tables", keys, strings.Count(c.stdout.String(), "| ID "))
 	}
 	c.env.Terminal = true
 	c.mustRun(t, "list -o ids -p 5")
@@ -392,5 +404,110 @@ func TestDemoSummaryAudit(t *testing.T) {
 	c.mustRun(t, "audit -o csv")
 	if !strings.HasPrefix(c.stdout.String(), "seq,at,user,source,verb,filter,count,ids\n") || strings.Count(c.stdout.String(), "\n") != 4 {
 		t.Errorf("audit csv:\n%s", c.stdout.String())
+	}
+}
+
+func TestCancelDomain(t *testing.T) {
+	c := newCLI(t, 0)
+	// -d cancels the recipients of one domain; the rest of each message stays.
+	c.mustRun(t, "queue cancel -d domain2.test")
+	if got := c.stderr.String(); got != "\nCancelled delivery of 2 message(s).\n" {
+		t.Errorf("stderr %q", got)
+	}
+	for _, id := range []string{"2B91F716", "22B91F716"} {
+		m := c.get(t, id)
+		if m == nil {
+			t.Fatalf("%s removed although recipients in other domains are pending", id)
+		}
+		for _, r := range m.Recipients() {
+			inDomain := strings.HasSuffix(r.Address, "@domain2.test")
+			if inDomain != (r.Status == queue.PermFail) || !inDomain && r.Status != queue.Scheduled {
+				t.Errorf("%s: %s is %s", id, r.Address, r.Status.Short())
+			}
+		}
+	}
+	// A message left with nothing pending goes.
+	c.mustRun(t, "cancel --domain example.org --dry-run -o ids")
+	if got := c.stdout.String(); got != "32B91F716\n42B91F716\n52B91F716\n" {
+		t.Errorf("dry run of -d example.org: %q", got)
+	}
+	c.mustRun(t, "cancel --domain example.org")
+	for _, id := range []string{"32B91F716", "42B91F716", "52B91F716"} {
+		if c.get(t, id) != nil {
+			t.Errorf("%s still queued", id)
+		}
+	}
+	if c.get(t, "12B91F716") == nil {
+		t.Errorf("12B91F716 (domain1.test only) was cancelled")
+	}
+	audit, err := c.env.Queue.Audit(t.Context(), queue.AuditQuery{Limit: 1})
+	if err != nil || len(audit) != 1 || !strings.Contains(audit[0].Filter, "domain=example.org") {
+		t.Errorf("audit: %v %+v", err, audit)
+	}
+	// -d and -r both name the recipients to cancel: one of them.
+	err = c.run(t, "cancel -d domain1.test -r rcpt3@domain1.test")
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--domain") || !strings.Contains(err.Error(), "--rcpt") {
+		t.Errorf("-d with -r: %v", err)
+	}
+	if m := c.get(t, "12B91F716"); m == nil || m.Recipients()[0].Status != queue.Scheduled {
+		t.Errorf("-d with -r changed 12B91F716")
+	}
+}
+
+// After `list -o ids | cancel -`, the audit says where the ids came from, not
+// every id, and its table fits the screen however long a filter is.
+func TestAuditOfIDsFromStdin(t *testing.T) {
+	c := newCLI(t, 300)
+	c.mustRun(t, "list -o ids")
+	c.env.Stdin = strings.NewReader(c.stdout.String())
+	c.mustRun(t, "retry - -t +1h")
+	c.env.Stdin = strings.NewReader("2B91F716\n12B91F716\n")
+	c.mustRun(t, "cancel - 22B91F716")
+	c.mustRun(t, "cancel -s bill4@example.net 32B91F716")
+	entries, err := c.env.Queue.Audit(t.Context(), queue.AuditQuery{Limit: 3})
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("audit: %v, %d entries", err, len(entries))
+	}
+	wantFilters := []string{`ids=32B91F716 sender=bill4@example.net`, `ids="3 from the command line and stdin"`, `ids="306 from stdin"; at=`}
+	for i, want := range wantFilters {
+		if !strings.HasPrefix(entries[i].Filter, want) {
+			t.Errorf("audit filter %d = %q, want it to start %q", i, entries[i].Filter, want)
+		}
+	}
+	if len(entries[2].IDs) != 306 {
+		t.Errorf("retried ids recorded: %d, want 306", len(entries[2].IDs))
+	}
+	c.mustRun(t, "audit -o json -n 3")
+	lines := strings.Split(strings.TrimSpace(c.stdout.String()), "\n")
+	var retried struct {
+		Filter string
+		IDs    []string
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &retried); err != nil || !strings.HasPrefix(retried.Filter, `ids="306 from stdin"; at=`) || len(retried.IDs) != 306 {
+		t.Errorf("audit JSON of the retry: %v, %q, %d ids", err, retried.Filter, len(retried.IDs))
+	}
+
+	// A long filter is wrapped (and cut) to fit: the terminal's width, or
+	// offTerminalWidth columns off a terminal.
+	long := queue.AuditEntry{Seq: 7, At: cliNow, User: "root", Source: "cli", Verb: "cancel", Count: 1,
+		Filter: "ids=" + strings.Repeat("ABCDEF012,", 600) + " sender=x@example.org", IDs: []queue.ID{1, 2, 3, 4}}
+	for _, width := range []int{offTerminalWidth, 80, 200} {
+		table := AuditTable([]queue.AuditEntry{long, entries[0]}, false, width)
+		for _, line := range strings.Split(strings.TrimSuffix(table, "\n"), "\n") {
+			if n := utf8.RuneCountInString(line); n > width {
+				t.Fatalf("width %d: a line of %d columns:\n%s", width, n, table)
+			}
+		}
+		if width >= 100 && !strings.Contains(table, "ids=ABCDEF012,") || !strings.Contains(table, "…") || strings.Count(table, "ABCDEF") > 200 {
+			t.Errorf("width %d: the long filter is not cut:\n%s", width, table)
+		}
+	}
+	c.env.Width = func() int { return 90 }
+	c.mustRun(t, "audit")
+	for _, line := range strings.Split(c.stdout.String(), "\n") {
+		if utf8.RuneCountInString(line) > 90 {
+			t.Fatalf("audit on a 90-column terminal: %q", line)
+		}
 	}
 }

@@ -9,9 +9,9 @@ import (
 // prompt: exit, quit and clear. (help is a command of every mode.)
 func shellCommands() []*Command {
 	return []*Command{
-		{Path: []string{"exit"}, Summary: "Leaves the shell (so does Ctrl-D)", ShellOnly: true, Run: runExit},
-		{Path: []string{"quit"}, Summary: "Leaves the shell (so does Ctrl-D)", ShellOnly: true, Run: runExit},
-		{Path: []string{"clear"}, Summary: "Clears the screen", ShellOnly: true, Run: runClear},
+		{Path: []string{"exit"}, Summary: "Leaves the shell (so does Ctrl-D)", ShellOnly: true, NoQueue: true, Run: runExit},
+		{Path: []string{"quit"}, Summary: "Leaves the shell (so does Ctrl-D)", ShellOnly: true, NoQueue: true, Run: runExit},
+		{Path: []string{"clear"}, Summary: "Clears the screen", ShellOnly: true, NoQueue: true, Run: runClear},
 	}
 }
 

@@ -52,7 +52,7 @@ type Arg struct {
 	Required bool   // at least one
 	Repeat   bool   // may repeat ("...")
 	Kind     Kind
-	Help     string // one line for the README's reference; --help lists the name alone, as clap does
+	Help     string // one line, for --help and the README's reference
 }
 
 // Command is one entry of the command table. The table drives the command line,
@@ -62,8 +62,11 @@ type Command struct {
 	Summary   string   // one line: "Shows messages queued for delivery"
 	Flags     []Flag
 	Args      []Arg
-	ShellOnly bool // help, exit, clear ...
+	ShellOnly bool // exit, quit, clear: listed apart in help, not on the command line
 	Creates   bool // adds messages, so it may create the queue file (demo, import, add)
+	// NoQueue: the command runs without a queue (help, exit, scripts ...), so
+	// it works where the queue file does not exist yet and never opens one.
+	NoQueue bool
 	// RawTail: in the shell and in batch, the rest of the line after the
 	// command's leading flags is one argument, taken verbatim (Lua code keeps
 	// its quotes and its # operator).
@@ -90,6 +93,7 @@ type Env struct {
 	Interactive bool                 // running in the interactive shell
 	Terminal    bool                 // stdout is a terminal (paging, colour)
 	Color       bool                 // colour allowed (terminal and NO_COLOR unset)
+	Width       func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
 	ScriptDirs  []string             // where `run` finds scripts by name, in order
 	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
 	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)

@@ -77,6 +77,7 @@ func queueCommands() []*Command {
 			Path:    []string{"queue"},
 			Summary: "Manage SMTP message queue",
 			Args:    []Arg{{Name: "COMMAND", Repeat: true, Kind: KindCommand}},
+			NoQueue: true,
 			Run:     runQueueGroup,
 		},
 		{
@@ -94,7 +95,8 @@ func queueCommands() []*Command {
 				flagCreatedAfter,
 				flagFormat,
 			},
-			Run: runList,
+			Args: []Arg{idsArg},
+			Run:  runList,
 		},
 		{
 			Path:    []string{"queue", "status"},
@@ -129,6 +131,7 @@ func queueCommands() []*Command {
 			Flags: []Flag{
 				flagApplySender,
 				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to specific recipients or domains"},
+				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Apply to the recipients of a specific domain"},
 				flagApplyBefore,
 				flagApplyAfter,
 				flagStatus,
@@ -156,7 +159,8 @@ func queueCommands() []*Command {
 				flagCreatedAfter,
 				flagReportFormat,
 			},
-			Run: runSummary,
+			Args: []Arg{idsArg},
+			Run:  runSummary,
 		},
 		{
 			Path:    []string{"queue", "raw"},
@@ -218,6 +222,7 @@ func helpCommand() *Command {
 		Path:    []string{"help"},
 		Summary: "Print this message or the help of the given subcommand(s)",
 		Args:    []Arg{{Name: "COMMAND", Repeat: true, Kind: KindCommand, Help: "The command to explain"}},
+		NoQueue: true,
 		Run:     runHelp,
 	}
 }

@@ -516,7 +516,7 @@ func isHex(s string) bool {
 }
 
 // lexed is a line split into words the way the command-line parser splits it
-// (POSIX shell quoting), up to the cursor.
+// (the one scanner of words.go), up to the cursor.
 type lexed struct {
 	words   []string // complete words, unquoted
 	cur     string   // the word under the cursor, unquoted
@@ -525,65 +525,25 @@ type lexed struct {
 	comment bool     // the cursor is in a comment
 }
 
-// lexLine splits text as SplitWords does, but keeps what is left open at the
-// end: blanks separate words, '...' is literal, "..." honours \" \\ \$ \`, a
-// backslash outside quotes escapes the next character, and # at the start of a
-// word begins a comment.
+// lexLine splits the text before the cursor into the whole words and the word
+// being typed: the last word, when no blank follows it.
 func lexLine(text string) lexed {
 	var lx lexed
-	var cur, raw strings.Builder
-	inWord := false
-	var quote rune
-	escaped := false
-	for _, r := range text {
-		switch {
-		case escaped:
-			escaped = false
-			raw.WriteRune(r)
-			if quote == '"' && !strings.ContainsRune("\\\"$`", r) {
-				cur.WriteRune('\\')
-			}
-			cur.WriteRune(r)
-		case quote == '\'':
-			raw.WriteRune(r)
-			if r == '\'' {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case quote == '"':
-			raw.WriteRune(r)
-			switch {
-			case r == '"':
-				quote = 0
-			case r == '\\':
-				escaped = true
-			default:
-				cur.WriteRune(r)
-			}
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
-			if inWord {
-				lx.words = append(lx.words, cur.String())
-				cur.Reset()
-				raw.Reset()
-				inWord = false
-			}
-		case r == '#' && !inWord:
-			lx.comment = true
-			return lx
-		default:
-			inWord = true
-			raw.WriteRune(r)
-			switch r {
-			case '\\':
-				escaped = true
-			case '\'', '"':
-				quote = r
-			default:
-				cur.WriteRune(r)
-			}
+	s := wordScanner{line: text}
+	for {
+		t, ok := s.next()
+		if !ok {
+			break
 		}
+		if t.open != 0 || t.end == len(text) {
+			lx.cur, lx.curRaw = t.text, text[t.start:]
+			if t.open == '\'' || t.open == '"' {
+				lx.quote = rune(t.open)
+			}
+			break
+		}
+		lx.words = append(lx.words, t.text)
 	}
-	lx.cur, lx.curRaw, lx.quote = cur.String(), raw.String(), quote
+	lx.comment = s.comment
 	return lx
 }

@@ -87,7 +87,8 @@ func TestCompleteTable(t *testing.T) {
 		{name: "flags of queue list", line: "queue list --", has: []string{"--sender", "--rcpt", "--format", "--help"}, not: []string{"-s"}},
 		{name: "long flag prefix", line: "list --se", want: []string{"--sender"}},
 		{name: "flags of retry", line: "retry -", has: []string{"--time", "-t", "--domain", "-d", "--dry-run", "--all"}},
-		{name: "flags after a value", line: "list -s bill1@example.net ", has: flagsOfList},
+		{name: "flags after a value", line: "list -s bill1@example.net -", has: flagsOfList},
+		{name: "ids after a value", line: "list -s bill1@example.net ", has: []string{"2B91F716", "52B91F716"}},
 		{name: "flags after a boolean", line: "retry --dry-run -", has: []string{"--time"}},
 		{name: "no flags after --", line: "cancel -- -", want: nil},
 		// values from the queue
@@ -318,6 +319,11 @@ func TestLexLine(t *testing.T) {
 		{in: `a 'x\y' "q\"r\n" z\ w`, words: []string{"a", `x\y`, `q"r\n`}, cur: "z w"},
 		{in: "list # -s", words: []string{"list"}, comment: true},
 		{in: "a#b", cur: "a#b"},
+		// What the three scanners once disagreed on.
+		{in: "a # c\nb", words: []string{"a"}, cur: "b"},
+		{in: "caf\xc3\xa9 a\xffb", words: []string{"café"}, cur: "a\xffb"},
+		{in: "x \"a\\\nb", words: []string{"x"}, cur: "ab", quote: '"'},
+		{in: "x a\\\nb", words: []string{"x"}, cur: "ab"},
 	}
 	for _, tt := range tests {
 		lx := lexLine(tt.in)

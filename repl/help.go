@@ -48,9 +48,11 @@ func CommandHelp(c *Command) string {
 	fmt.Fprintf(&b, "%s\n\nUsage: %s\n", c.Summary, usageLine(c))
 	if len(c.Args) > 0 {
 		b.WriteString("\nArguments:\n")
-		for _, a := range c.Args {
-			fmt.Fprintf(&b, "  %s\n", argSpec(a))
+		rows := make([][2]string, len(c.Args))
+		for i, a := range c.Args {
+			rows[i] = [2]string{argSpec(a), a.Help}
 		}
+		b.WriteString(twoColumns(rows))
 	}
 	b.WriteString("\nOptions:\n")
 	b.WriteString(FormatOptions(c.Flags))

@@ -62,20 +62,28 @@ func inOrder(got, want []string, norm func(string) string) (missing string, ok b
 
 func TestHelpMatchesReference(t *testing.T) {
 	c := newCLI(t, 0)
-	same := func(s string) string { return s }
 	spaces := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 	// queue list keeps the documented layout to the space: its extra flags
-	// fit the documented column.
+	// fit the documented column. It also takes ids, as every command does.
 	c.mustRun(t, "queue list --help")
-	if missing, ok := inOrder(strings.Split(c.stdout.String(), "\n"), referenceHelp(t, "queue list --help"), same); !ok {
+	withIDs := func(s string) string { return strings.TrimSuffix(s, " [IDS]...") }
+	if missing, ok := inOrder(strings.Split(c.stdout.String(), "\n"), referenceHelp(t, "queue list --help"), withIDs); !ok {
 		t.Errorf("queue list --help lacks the documented line %q:\n%s", missing, c.stdout.String())
 	}
 	// retry and cancel have the documented lines in order; their extra flags
-	// widen the option column.
+	// widen the option column, and their argument is described where
+	// stalwart-cli shows the bare name ("[IDS]...").
+	argName := func(s string) string {
+		s = spaces(s)
+		if strings.HasPrefix(s, "[") || strings.HasPrefix(s, "<") {
+			s, _, _ = strings.Cut(s, " ")
+		}
+		return s
+	}
 	for _, cmd := range []string{"queue retry --help", "queue cancel --help"} {
 		c.mustRun(t, cmd)
-		if missing, ok := inOrder(strings.Split(c.stdout.String(), "\n"), referenceHelp(t, cmd), spaces); !ok {
+		if missing, ok := inOrder(strings.Split(c.stdout.String(), "\n"), referenceHelp(t, cmd), argName); !ok {
 			t.Errorf("%s lacks the documented line %q:\n%s", cmd, missing, c.stdout.String())
 		}
 	}
@@ -101,7 +109,7 @@ func TestHelpErrors(t *testing.T) {
 		t.Errorf("help queue lisst: %v", err)
 	}
 	c.mustRun(t, "queue help list")
-	if !strings.HasPrefix(c.stdout.String(), "Shows messages queued for delivery\n\nUsage: mqsh queue list [OPTIONS]\n") {
+	if !strings.HasPrefix(c.stdout.String(), "Shows messages queued for delivery\n\nUsage: mqsh queue list [OPTIONS] [IDS]...\n") {
 		t.Errorf("queue help list:\n%s", c.stdout.String())
 	}
 	c.mustRun(t, "queue help")
@@ -141,5 +149,24 @@ func TestMarkdownReference(t *testing.T) {
 	}
 	if string(readme) != want {
 		t.Errorf("README.md's command reference differs from the command table (go test ./repl -update rewrites it)")
+	}
+}
+
+// Every argument has a description, and --help shows it beside the argument.
+func TestHelpDescribesArguments(t *testing.T) {
+	for _, c := range Commands() {
+		help := CommandHelp(c)
+		for _, a := range c.Args {
+			if c.isGroup() {
+				continue
+			}
+			if a.Help == "" {
+				t.Errorf("%s: argument %s has no description", c.Name(), a.Name)
+				continue
+			}
+			if !strings.Contains(help, "\n  "+argSpec(a)+"  ") || !strings.Contains(help, a.Help) {
+				t.Errorf("%s --help does not describe %s:\n%s", c.Name(), argSpec(a), help)
+			}
+		}
 	}
 }

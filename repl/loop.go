@@ -160,14 +160,8 @@ func Execute(ctx context.Context, env *Env, inv *Invocation) error {
 	return inv.Cmd.Run(ctx, env, inv)
 }
 
-// NeedsQueue reports whether running the invocation needs an open queue (help
-// does not).
+// NeedsQueue reports whether running the invocation needs an open queue: not
+// a request for help, nor a command declared NoQueue.
 func NeedsQueue(inv *Invocation) bool {
-	if inv == nil || inv.Set["help"] == "true" {
-		return false
-	}
-	if inv.Cmd.Path[0] == "help" || inv.Cmd.isGroup() {
-		return false
-	}
-	return true
+	return inv != nil && inv.Set["help"] != "true" && !inv.Cmd.NoQueue
 }

@@ -202,7 +202,7 @@ func TestReportError(t *testing.T) {
 		// The shell points at its own help, not at the command line's usage.
 		{"", unknown, true, "error: unknown command 'lst' (did you mean 'list'?)\nType 'help' for details.\n"},
 		{"", badFlag, true, "error: unknown flag '--sendr' (did you mean '--sender'?)\nType 'help queue list' for details.\n"},
-		{"", badFlag, false, "mqsh: unknown flag '--sendr' (did you mean '--sender'?)\n\nUsage: mqsh queue list [OPTIONS]\n\nFor more information, try 'mqsh queue list --help'.\n"},
+		{"", badFlag, false, "mqsh: unknown flag '--sendr' (did you mean '--sender'?)\n\nUsage: mqsh queue list [OPTIONS] [IDS]...\n\nFor more information, try 'mqsh queue list --help'.\n"},
 	}...)
 	for _, tt := range tests {
 		var b strings.Builder

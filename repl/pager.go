@@ -32,3 +32,19 @@ func TerminalReadKey(f *os.File) func() (rune, error) {
 		return rune(b[0]), nil
 	}
 }
+
+// TerminalWidth returns a Width for Env: the columns of the terminal f, read
+// each time (the window may be resized); nil when f is not a terminal.
+func TerminalWidth(f *os.File) func() int {
+	fd := int(f.Fd())
+	if !readline.IsTerminal(fd) {
+		return nil
+	}
+	return func() int {
+		w, _, err := readline.GetSize(fd)
+		if err != nil {
+			return 0
+		}
+		return w
+	}
+}

@@ -75,10 +75,12 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 		return nil, unknownSubcommand(cmds, cmd, words[n])
 	}
 	inv := &Invocation{Cmd: cmd, Words: words[n:]}
-	set, lists, rest, err := ParseFlags(cmd.Flags, words[n:], true)
+	args, restore := protectNegatives(cmd, words[n:])
+	set, lists, rest, err := ParseFlags(cmd.Flags, args, true)
 	if err != nil {
-		return nil, usageFor(cmd, err.Error())
+		return nil, usageFor(cmd, err.Error()+dashDashHint(cmd, err))
 	}
+	restore(set, lists, rest)
 	inv.Set, inv.Lists, inv.Args = set, lists, rest
 	if set["help"] == "true" {
 		return inv, nil
@@ -87,6 +89,70 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 		return nil, err
 	}
 	return inv, nil
+}
+
+// protectNegatives hides from the flag parser the words before "--" that look
+// like negative numbers or durations (-2h, -1, -.5): no command has a digit
+// for a short flag, so `run reschedule-domain example.org -2h` passes -2h to
+// the script, and `list -a -1h` still gives -1h to -a. restore puts them back
+// in the parsed flags and arguments.
+func protectNegatives(cmd *Command, words []string) (out []string, restore func(map[string]string, map[string][]string, []string)) {
+	hidden := map[string]string{}
+	out = words
+	for i, w := range words {
+		if w == "--" {
+			break
+		}
+		if len(w) < 2 || w[0] != '-' || !(w[1] >= '0' && w[1] <= '9' || w[1] == '.' && len(w) > 2 && w[2] >= '0' && w[2] <= '9') || findShort(cmd, w[1:2]) != nil {
+			continue
+		}
+		if len(hidden) == 0 {
+			out = slices.Clone(words)
+		}
+		key := fmt.Sprintf("\x00mqsh-negative-%d", i)
+		hidden[key] = w
+		out[i] = key
+	}
+	back := func(v string) string {
+		if w, ok := hidden[v]; ok {
+			return w
+		}
+		return v
+	}
+	return out, func(set map[string]string, lists map[string][]string, rest []string) {
+		if len(hidden) == 0 {
+			return
+		}
+		for k, v := range set {
+			set[k] = back(v)
+		}
+		for _, vs := range lists {
+			for i, v := range vs {
+				vs[i] = back(v)
+			}
+		}
+		for i, v := range rest {
+			rest[i] = back(v)
+		}
+	}
+}
+
+// dashDashHint adds to an unknown-flag error of a command with free
+// arguments (run's ARGS, lua's CODE) where such words go: after "--".
+func dashDashHint(cmd *Command, err error) string {
+	if len(cmd.Args) == 0 || !strings.HasPrefix(err.Error(), "unknown flag") {
+		return ""
+	}
+	last := cmd.Args[len(cmd.Args)-1]
+	if !last.Repeat || last.Kind != KindText {
+		return ""
+	}
+	words := []string{cmd.Name()}
+	for _, a := range cmd.Args[:len(cmd.Args)-1] {
+		words = append(words, a.Name)
+	}
+	words = append(words, "--", last.Name+"...")
+	return "; an argument that starts with '-' goes after '--': " + strings.Join(words, " ")
 }
 
 // Value returns a flag's value as given, or else its declared Default ("" for

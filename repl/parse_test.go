@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLookup(t *testing.T) {
@@ -97,7 +98,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"status"}, []string{"missing argument <IDS>...", "Usage: mqsh queue status [OPTIONS] <IDS>..."}},
 		{[]string{"raw"}, []string{"missing argument <ID>"}},
 		{[]string{"raw", "A", "B"}, []string{"unexpected argument 'B'"}},
-		{[]string{"list", "extra"}, []string{"unexpected argument 'extra'"}},
+		{[]string{"audit", "extra"}, []string{"unexpected argument 'extra'"}},
 		{[]string{"list", "--all"}, []string{"unknown flag '--all'"}},
 	}
 	for _, tt := range tests {
@@ -154,5 +155,74 @@ func TestTableIsWellFormed(t *testing.T) {
 				t.Errorf("%s: repeated argument %s is not last", c.Name(), a.Name)
 			}
 		}
+	}
+}
+
+func TestParseTimeoutForms(t *testing.T) {
+	good := map[string]time.Duration{
+		"0":      -1, // no limit
+		"30s":    30 * time.Second,
+		"5m":     5 * time.Minute,
+		"1h":     time.Hour,
+		"1d":     24 * time.Hour,
+		"500ms":  500 * time.Millisecond,
+		"1m30s":  90 * time.Second,
+		"1.5s":   1500 * time.Millisecond,
+		"1":      time.Second,
+		"2.5":    2500 * time.Millisecond,
+		" 10 ":   10 * time.Second,
+		"250us":  250 * time.Microsecond,
+		"0.5":    500 * time.Millisecond,
+		"90":     90 * time.Second,
+		"1h30m":  90 * time.Minute,
+		"+2m":    2 * time.Minute,
+		"3600":   time.Hour,
+		"0.001":  time.Millisecond,
+		"100ms ": 100 * time.Millisecond,
+	}
+	for in, want := range good {
+		got, err := parseTimeout(in)
+		if err != nil || got != want {
+			t.Errorf("parseTimeout(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "soon", "-5s", "-1", "0s", "1e400", "NaN", "inf", "5x", "1e12", "0.0000000001"} {
+		if d, err := parseTimeout(in); err == nil {
+			t.Errorf("parseTimeout(%q) = %v, want an error", in, d)
+		} else if !strings.Contains(err.Error(), "--timeout") {
+			t.Errorf("parseTimeout(%q) error %q does not name the flag", in, err)
+		}
+	}
+}
+
+// Words that look like negative numbers or durations (-2h, -1, -0.5) are
+// arguments, not flags: no command has a digit for a short flag.
+func TestParseNegativeArguments(t *testing.T) {
+	inv, err := Parse([]string{"run", "reschedule-domain", "example.org", "-2h", "--dry-run", "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"reschedule-domain", "example.org", "-2h", "-1"}; !slices.Equal(inv.Args, want) || inv.Set["dry-run"] != "true" {
+		t.Errorf("args %q, set %v; want %q and --dry-run", inv.Args, inv.Set, want)
+	}
+	inv, err = Parse([]string{"list", "-a", "-1h", "-b", "-.5h"})
+	if err != nil || inv.Set["after"] != "-1h" || inv.Set["before"] != "-.5h" || len(inv.Args) != 0 {
+		t.Errorf("list -a -1h -b -.5h: %v %v %q", err, inv.Set, inv.Args)
+	}
+	inv, err = Parse([]string{"run", "s", "--", "--x", "-2"})
+	if err != nil || !slices.Equal(inv.Args, []string{"s", "--x", "-2"}) {
+		t.Errorf("after --: %v %q", err, inv.Args)
+	}
+	// Another word starting with a dash is an unknown flag, and the error says
+	// where script arguments go.
+	for _, words := range [][]string{{"run", "s", "-x"}, {"run", "s", "--force"}, {"lua", "-x"}} {
+		_, err = Parse(words)
+		if err == nil || !strings.Contains(err.Error(), "unknown flag") || !strings.Contains(err.Error(), "after '--'") {
+			t.Errorf("%q: %v", words, err)
+		}
+	}
+	// Commands without free arguments say nothing of --.
+	if _, err = Parse([]string{"list", "-x"}); err == nil || strings.Contains(err.Error(), "after '--'") {
+		t.Errorf("list -x: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -397,18 +398,121 @@ type summaryJSON struct {
 	Newest string `json:"newest,omitempty"`
 }
 
-// AuditTable renders audit entries.
-func AuditTable(entries []queue.AuditEntry, color bool) string {
+// AuditTable renders audit entries in at most width columns (0 = no limit):
+// the widest columns (a long filter first) are wrapped, and cut after a few
+// lines.
+func AuditTable(entries []queue.AuditEntry, color bool, width int) string {
 	p := painter{on: color}
 	header := []string{p.bold("Seq"), p.bold("At"), p.bold("User"), p.bold("Source"), p.bold("Verb"), p.bold("Filter"), p.bold("Count"), p.bold("IDs")}
-	var rows []tableRow
+	cells := make([][]string, 0, len(entries))
 	for _, e := range entries {
-		rows = append(rows, tableRow{cells: []string{
+		cells = append(cells, []string{
 			strconv.FormatInt(e.Seq, 10), FormatDate(e.At), clean(e.User), clean(e.Source), clean(e.Verb),
 			clean(e.Filter), strconv.Itoa(e.Count), shortIDs(e.IDs, 3),
-		}})
+		})
+	}
+	fitColumns(header, cells, width, 5, 3, 7, 2) // Filter, Source, IDs, User first
+	rows := make([]tableRow, len(cells))
+	for i, c := range cells {
+		rows[i] = tableRow{cells: c}
 	}
 	return renderTable(rows, header)
+}
+
+// Limits of fitColumns.
+const (
+	offTerminalWidth = 120 // columns a table may take when stdout is not a terminal
+	minColumnWidth   = 6   // a column is never narrowed below this (or its header)
+	maxCellLines     = 6   // lines a wrapped cell keeps; the last is cut with "…"
+)
+
+// tableWidth is how wide a table may be: the terminal's width, or
+// offTerminalWidth in a file or pipe.
+func tableWidth(env *Env) int {
+	if env.Width != nil {
+		if w := env.Width(); w > 0 {
+			return w
+		}
+	}
+	return offTerminalWidth
+}
+
+// fitColumns narrows the widest columns of a prettytable-style table, the
+// columns numbered in first (free text) before the others, until the table
+// fits in width columns (0 = no limit), and wraps their cells in place; a cell
+// wrapped to more than maxCellLines lines is cut, its last line ending in "…".
+// A table that cannot fit with every column at its minimum stays wider.
+func fitColumns(header []string, rows [][]string, width int, first ...int) {
+	n := len(header)
+	if width <= 0 || n == 0 {
+		return
+	}
+	natural := make([]int, n)
+	least := make([]int, n)
+	for i, h := range header {
+		natural[i] = text.LongestLineLen(h)
+		least[i] = max(minColumnWidth, natural[i])
+	}
+	for _, r := range rows {
+		for i := 0; i < n && i < len(r); i++ {
+			natural[i] = max(natural[i], text.LongestLineLen(r[i]))
+		}
+	}
+	widths := slices.Clone(natural)
+	excess := 3*n + 1 + sum(widths) - width // borders: "| " + " | " between + " |"
+	narrow := func(may func(int) bool) {
+		for excess > 0 {
+			widest := -1
+			for i, w := range widths {
+				if may(i) && w > least[i] && (widest < 0 || w > widths[widest]) {
+					widest = i
+				}
+			}
+			if widest < 0 {
+				return
+			}
+			// Down to the next widest column (or as far as needed), not below least.
+			next := least[widest]
+			for i, w := range widths {
+				if i != widest && may(i) && w <= widths[widest] {
+					next = max(next, w)
+				}
+			}
+			cut := max(1, min(excess, widths[widest]-next)) // columns of equal width take turns
+			widths[widest] -= cut
+			excess -= cut
+		}
+	}
+	narrow(func(i int) bool { return slices.Contains(first, i) })
+	narrow(func(int) bool { return true })
+	for i, w := range widths {
+		if w >= natural[i] {
+			continue
+		}
+		for _, r := range rows {
+			if i < len(r) {
+				r[i] = wrapCell(r[i], w)
+			}
+		}
+	}
+}
+
+// wrapCell wraps s to lines of at most width columns (breaking at spaces
+// where it can), keeping at most maxCellLines of them.
+func wrapCell(s string, width int) string {
+	if text.LongestLineLen(s) <= width {
+		return s
+	}
+	lines := strings.Split(text.WrapSoft(s, width), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	if len(lines) > maxCellLines {
+		lines = lines[:maxCellLines]
+		last := []rune(lines[maxCellLines-1])
+		lines[maxCellLines-1] = string(last[:min(len(last), width-1)]) + "…"
+	}
+	return strings.Join(lines, "\n")
 }
 
 // shortIDs lists the first n ids and how many more there are.

@@ -10,118 +10,155 @@ import (
 // newline and split again.
 var ErrIncomplete = errors.New("unterminated quote or trailing backslash")
 
-// SplitWords splits a command line into words as a POSIX shell does, without
-// expansions: blanks separate words; 'single quotes' keep everything literally;
+// The one scanner of command lines. SplitWords (the loop), cutWord (the
+// raw-tail splitter) and lexLine (the completer) are views of it, so the
+// three cannot drift apart on quotes, escapes or comments.
+//
+// It reads words as a POSIX shell does, without expansions: blanks (space,
+// tab, CR, LF) separate words; 'single quotes' keep everything literally;
 // "double quotes" keep everything but \\, \", \$, \` and backslash-newline; a
-// backslash outside quotes takes the next character literally (backslash-newline
+// backslash outside quotes takes the next byte literally (backslash-newline
 // joins lines); a # at the start of a word comments out the rest of the line.
-// Variables, globs and redirections are not interpreted.
-func SplitWords(line string) ([]string, error) {
-	var (
-		words  []string
-		cur    strings.Builder
-		inWord bool // cur holds a word, perhaps empty ("")
-	)
-	end := func() {
-		if inWord {
-			words = append(words, cur.String())
-			cur.Reset()
-			inWord = false
-		}
-	}
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
+// Variables, globs and redirections are not interpreted. It works on bytes, so
+// text that is not UTF-8 passes through unchanged.
+
+// token is one word of a line: its text with quotes and escapes removed, and
+// where it stands in the line.
+type token struct {
+	text       string
+	start, end int  // the word as typed is line[start:end]
+	open       byte // the line ended inside the word: '\'', '"' (an open quote) or '\\' (a trailing backslash); 0 = whole
+}
+
+// wordScanner yields the words of a line one at a time.
+type wordScanner struct {
+	line    string
+	pos     int
+	comment bool // the line ended inside a comment
+}
+
+// next returns the next word; ok is false at the end of the line. A word the
+// line ends inside has open set; it is the last.
+func (s *wordScanner) next() (t token, ok bool) {
+	line := s.line
+	// Blanks, comments and line continuations before the word.
+	for s.pos < len(line) {
+		switch c := line[s.pos]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			end()
-		case c == '#' && !inWord:
-			// A comment runs to the end of the line; words may go on after it.
-			for i < len(line) && line[i] != '\n' {
-				i++
+			s.pos++
+			continue
+		case c == '#':
+			nl := strings.IndexByte(line[s.pos:], '\n')
+			if nl < 0 {
+				s.pos, s.comment = len(line), true
+				return token{}, false
 			}
-		case c == '\\':
+			s.pos += nl
+			continue
+		case c == '\\' && s.pos+1 < len(line) && line[s.pos+1] == '\n':
+			s.pos += 2
+			continue
+		}
+		break
+	}
+	if s.pos >= len(line) {
+		return token{}, false
+	}
+	t.start = s.pos
+	var b strings.Builder
+	i := s.pos
+word:
+	for i < len(line) {
+		c := line[i]
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			break word
+		case '\\':
 			if i+1 >= len(line) {
-				return words, ErrIncomplete
+				t.open = '\\'
+				i++
+				break word
 			}
-			i++
-			if line[i] == '\n' {
-				continue // line continuation
+			if line[i+1] != '\n' { // backslash-newline joins lines
+				b.WriteByte(line[i+1])
 			}
-			inWord = true
-			cur.WriteByte(line[i])
-		case c == '\'':
+			i += 2
+		case '\'':
 			j := strings.IndexByte(line[i+1:], '\'')
 			if j < 0 {
-				return words, ErrIncomplete
+				b.WriteString(line[i+1:])
+				t.open, i = '\'', len(line)
+				break word
 			}
-			inWord = true
-			cur.WriteString(line[i+1 : i+1+j])
-			i += j + 1
-		case c == '"':
-			inWord = true
-			closed := false
-			for i++; i < len(line); i++ {
+			b.WriteString(line[i+1 : i+1+j])
+			i += j + 2
+		case '"':
+			for i++; ; i++ {
+				if i >= len(line) {
+					t.open = '"'
+					break word
+				}
 				d := line[i]
 				if d == '"' {
-					closed = true
+					i++
 					break
 				}
 				if d == '\\' && i+1 < len(line) {
 					switch line[i+1] {
 					case '\\', '"', '$', '`':
 						i++
-						cur.WriteByte(line[i])
+						b.WriteByte(line[i])
 						continue
 					case '\n':
 						i++
 						continue
 					}
 				}
-				cur.WriteByte(d)
-			}
-			if !closed {
-				return words, ErrIncomplete
+				if d == '\\' && i+1 == len(line) {
+					i++ // a backslash that may escape what comes next: not part of the word yet
+					t.open = '"'
+					break word
+				}
+				b.WriteByte(d)
 			}
 		default:
-			inWord = true
-			cur.WriteByte(c)
+			b.WriteByte(c)
+			i++
 		}
 	}
-	end()
-	return words, nil
+	s.pos = i
+	t.end, t.text = i, b.String()
+	return t, true
+}
+
+// SplitWords splits a command line into words (see wordScanner).
+// It returns ErrIncomplete, with the words before, when the line ends inside
+// quotes or after a backslash.
+func SplitWords(line string) ([]string, error) {
+	var words []string
+	s := wordScanner{line: line}
+	for {
+		t, ok := s.next()
+		if !ok {
+			return words, nil
+		}
+		if t.open != 0 {
+			return words, ErrIncomplete
+		}
+		words = append(words, t.text)
+	}
 }
 
 // cutWord splits off the first word of line as SplitWords reads it, and
 // returns the text after it untouched. ok is false when line holds no whole
 // word (it is blank, a comment, or ends inside quotes).
 func cutWord(line string) (word, rest string, ok bool) {
-	s := strings.TrimLeft(line, " \t\r\n")
-	end := 0
-	for end < len(s) && strings.IndexByte(" \t\r\n", s[end]) < 0 {
-		switch s[end] {
-		case '\\':
-			end++
-		case '\'':
-			j := strings.IndexByte(s[end+1:], '\'')
-			if j < 0 {
-				return "", "", false
-			}
-			end += j + 1
-		case '"':
-			for end++; end < len(s) && s[end] != '"'; end++ {
-				if s[end] == '\\' {
-					end++
-				}
-			}
-		}
-		end++
-	}
-	end = min(end, len(s))
-	words, err := SplitWords(s[:end])
-	if err != nil || len(words) != 1 {
+	s := wordScanner{line: line}
+	t, ok := s.next()
+	if !ok || t.open != 0 {
 		return "", "", false
 	}
-	return words[0], s[end:], true
+	return t.text, line[t.end:], true
 }
 
 // splitRawTail splits a line whose command takes its tail verbatim

@@ -3,6 +3,7 @@ package repl
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -129,4 +130,57 @@ func TestSplitRawTail(t *testing.T) {
 			t.Errorf("%q: got %q (%v), want %q", c.line, got, ok, c.want)
 		}
 	}
+}
+
+// FuzzWordViews checks that the views of the one scanner agree on every line:
+// SplitWords (the loop), cutWord (the raw-tail splitter) and lexLine (the
+// completer) see the same words, and a word's raw span reads back as the word.
+func FuzzWordViews(f *testing.F) {
+	for _, s := range []string{
+		`queue list -s 'a b'`, `"x\"y" \z # c`, "a\\\nb", "\"a\\\nb\"", `''`, `'it'\''s'`,
+		"list \\\n-s x", "caf\xc3\xa9 \xff", "a\xffb", `lua 'print("x y")' --`, "a # c\nb", `"open`, `x\`,
+		`"a\b"`, `"\$\` + "`" + `"`, "\t\r\n", "#", "a#b '#' \\#",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		words, err := SplitWords(line)
+		if err != nil && !errors.Is(err, ErrIncomplete) {
+			t.Fatalf("SplitWords(%q): unexpected error %v", line, err)
+		}
+		lx := lexLine(line)
+		if err == nil {
+			got := slices.Clone(lx.words)
+			if lx.curRaw != "" {
+				got = append(got, lx.cur)
+			}
+			if !slices.Equal(got, words) && len(got)+len(words) > 0 || lx.quote != 0 {
+				t.Fatalf("line %q: SplitWords %q, lexLine %q + %q (raw %q, quote %q)", line, words, lx.words, lx.cur, lx.curRaw, lx.quote)
+			}
+		} else if lx.quote == 0 && !strings.HasSuffix(lx.curRaw, `\`) {
+			t.Fatalf("line %q: SplitWords says incomplete, lexLine has no open quote or backslash (%q, raw %q)", line, lx.cur, lx.curRaw)
+		}
+		// Each whole word's raw span reads back as the word alone.
+		sc := wordScanner{line: line}
+		for {
+			tok, ok := sc.next()
+			if !ok || tok.open != 0 {
+				break
+			}
+			if again, err := SplitWords(line[tok.start:tok.end]); err != nil || len(again) != 1 || again[0] != tok.text {
+				t.Fatalf("line %q: the word %q spans %q, which splits as %q (%v)", line, tok.text, line[tok.start:tok.end], again, err)
+			}
+		}
+		w, rest, ok := cutWord(line)
+		switch {
+		case err != nil:
+		case len(words) == 0 && ok:
+			t.Fatalf("cutWord(%q) = %q, %q; SplitWords finds no word", line, w, rest)
+		case len(words) > 0:
+			after, rerr := SplitWords(rest)
+			if !ok || w != words[0] || rerr != nil || !slices.Equal(after, words[1:]) && len(after)+len(words) > 1 {
+				t.Fatalf("cutWord(%q) = %q, %q, %v (then %q, %v); SplitWords %q", line, w, rest, ok, after, rerr, words)
+			}
+		}
+	})
 }
