@@ -30,6 +30,7 @@ import (
 //	MQSH_FAULTS_TIME      time budget of the kill loop (default 12s, or 30m when MQSH_FAULTS is set)
 //	MQSH_FAULTS_MESSAGES  generated messages in the queue under test (default 4000)
 //	MQSH_FAULTS_SEED      seed of the kill moments (default: the clock; logged)
+//	MQSH_FAULTS_OPS       a regular expression: only the operations whose names match
 //	MQSH_FAULTS_ROUNDS    rounds per writer process in the concurrent-writers test (default 6, or 25 with MQSH_FAULTS)
 func envInt(t testing.TB, name string, def int) int {
 	s := os.Getenv(name)
@@ -272,6 +273,51 @@ func inspect(path string) (state, error) {
 	st.data = hex.EncodeToString(data.Sum(nil))
 	st.audit = hex.EncodeToString(audit.Sum(nil))
 	return st, nil
+}
+
+// inspectAfterCrash is inspect for a file whose writer was killed. A process
+// killed while SQLite still used a rollback journal (a new file, before it is
+// switched to WAL) leaves a hot journal, which only a connection that may
+// write can roll back. Then a copy of the file and its journal is recovered
+// by SQLite (opened read-write, as any next user would) and inspected; the
+// file itself is left for mqsh to recover.
+func inspectAfterCrash(path string) (st state, rolledBack bool, err error) {
+	st, err = inspect(path)
+	if err == nil || !strings.Contains(err.Error(), "readonly database") {
+		return st, false, err
+	}
+	if fi, serr := os.Stat(path + "-journal"); serr != nil || fi.Size() == 0 {
+		return st, false, err
+	}
+	cp := path + ".recovered"
+	defer func() {
+		for _, sfx := range []string{"", "-journal", "-wal", "-shm"} {
+			os.Remove(cp + sfx)
+		}
+	}()
+	for _, sfx := range []string{"", "-journal"} {
+		b, rerr := os.ReadFile(path + sfx)
+		if rerr != nil {
+			return st, false, rerr
+		}
+		if werr := os.WriteFile(cp+sfx, b, 0o600); werr != nil {
+			return st, false, werr
+		}
+	}
+	path = cp
+	u := url.URL{Scheme: "file", Path: path, RawQuery: "mode=rw"}
+	db, oerr := sql.Open("sqlite3", u.String())
+	if oerr != nil {
+		return st, false, oerr
+	}
+	var n int
+	if qerr := db.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n); qerr != nil {
+		db.Close()
+		return st, false, fmt.Errorf("rolling back the hot journal: %w (read-only: %v)", qerr, err)
+	}
+	db.Close()
+	st, err = inspect(path)
+	return st, true, err
 }
 
 // tableRows returns every row of a table encoded as one line, sorted. For the
