@@ -33,6 +33,11 @@ type Backend interface {
 	ImportEML(ctx context.Context, raw []byte, env *Envelope) (*Message, error)
 	LoadDemo(ctx context.Context, n int, seed int64) (Result, error)
 
+	// Paused reports whether delivery is paused; SetPaused switches it and
+	// reports whether that changed anything.
+	Paused(ctx context.Context) (bool, error)
+	SetPaused(ctx context.Context, paused bool) (changed bool, err error)
+
 	// Run runs fn as one unit of work (a Lua script): RunWrite commits what fn
 	// changed when it returns nil and nothing otherwise; RunDryRun always
 	// discards the changes; RunRead refuses changes. A backend that cannot
