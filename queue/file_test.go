@@ -230,16 +230,18 @@ func TestReadOnlyFileLeavesNothingBehind(t *testing.T) {
 	q.LoadDemo(t.Context(), 3, 1)
 	q.Close()
 	os.Chmod(path, 0o444)
-	r, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := mustCount(t, r, Filter{}); n != 9 {
-		t.Errorf("%d messages", n)
-	}
-	r.Close()
-	if left, _ := os.ReadDir(dir); len(left) != 1 {
-		t.Errorf("files left: %v", left)
+	for _, opts := range []Options{{}, {ReadOnly: true}} {
+		r, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := mustCount(t, r, Filter{}); n != 9 {
+			t.Errorf("%d messages", n)
+		}
+		r.Close()
+		if left, _ := os.ReadDir(dir); len(left) != 1 {
+			t.Errorf("read-only option %v: files left: %v", opts.ReadOnly, left)
+		}
 	}
 }
 
