@@ -31,7 +31,8 @@
 // it and for how long, up to Options.LockWait or the end of its context (see
 // lock.go); UpdateDeferred begins as a read snapshot and takes the lock at the
 // first change, for scripts. The schema is created and upgraded by numbered
-// migrations recorded in PRAGMA user_version; the file is marked as a queue by
+// migrations (embedded files migrations/NNNN_name.sql) recorded in PRAGMA
+// user_version; the file is marked as a queue by
 // PRAGMA application_id.
 //
 // # Filters

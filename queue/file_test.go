@@ -1,10 +1,15 @@
 package queue
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -225,16 +230,18 @@ func TestReadOnlyFileLeavesNothingBehind(t *testing.T) {
 	q.LoadDemo(t.Context(), 3, 1)
 	q.Close()
 	os.Chmod(path, 0o444)
-	r, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := mustCount(t, r, Filter{}); n != 9 {
-		t.Errorf("%d messages", n)
-	}
-	r.Close()
-	if left, _ := os.ReadDir(dir); len(left) != 1 {
-		t.Errorf("files left: %v", left)
+	for _, opts := range []Options{{}, {ReadOnly: true}} {
+		r, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := mustCount(t, r, Filter{}); n != 9 {
+			t.Errorf("%d messages", n)
+		}
+		r.Close()
+		if left, _ := os.ReadDir(dir); len(left) != 1 {
+			t.Errorf("read-only option %v: files left: %v", opts.ReadOnly, left)
+		}
 	}
 }
 
@@ -312,5 +319,67 @@ func TestFullDiskLeavesNoFile(t *testing.T) {
 	left, _ := os.ReadDir(dir)
 	if len(left) != 1 {
 		t.Errorf("files left: %v", left)
+	}
+}
+
+// The fault campaign's case with real processes: another process has opened
+// the new queue and has not written yet when the failing one cleans up.
+func TestDiscardKeepsAFileAnotherProcessUses(t *testing.T) {
+	if path := os.Getenv("MQSH_TEST_IMPORTER_QUEUE"); path != "" {
+		q, err := Open(path, Options{})
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		fmt.Println("OPEN")
+		bufio.NewReader(os.Stdin).ReadString('\n') // until the other has cleaned up
+		res, err := q.LoadDemo(context.Background(), 5, 1)
+		q.Close()
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		fmt.Println("IMPORTED", res.Count)
+		os.Exit(0)
+	}
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	path := filepath.Join(t.TempDir(), "new.db")
+	failing, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDiscardKeepsAFileAnotherProcessUses$")
+	cmd.Env = append(os.Environ(), "MQSH_TEST_IMPORTER_QUEUE="+path)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	if line, _ := out.ReadString('\n'); line != "OPEN\n" {
+		stdin.Close()
+		cmd.Wait()
+		t.Fatalf("importer: %q", line)
+	}
+	removed, err := failing.Discard()
+	fmt.Fprintln(stdin)
+	stdin.Close()
+	rest, _ := io.ReadAll(out)
+	cmd.Wait()
+	if err != nil || removed {
+		t.Fatalf("the failing process removed the queue another process had open (%v, %v)", removed, err)
+	}
+	if !strings.HasPrefix(string(rest), "IMPORTED ") {
+		t.Fatalf("importer: %s", rest)
+	}
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if n := mustCount(t, q, Filter{}); n != 11 {
+		t.Errorf("%d messages after the other process imported 11 (%s)", n, strings.TrimSpace(string(rest)))
 	}
 }

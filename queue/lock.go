@@ -150,15 +150,14 @@ type announcer struct {
 }
 
 // announce starts the timer for a transaction that has just taken the lock.
-func (q *Queue) announce(ctx context.Context, verb func() string) *announcer {
-	a := &announcer{q: q, holder: LockHolder{PID: os.Getpid(), User: q.user, Source: SourceOf(ctx), Since: time.Now().UTC()}}
+func (q *Queue) announce(ctx context.Context, verb string) *announcer {
+	a := &announcer{q: q, holder: LockHolder{PID: os.Getpid(), User: q.user, Source: SourceOf(ctx), Verb: verb, Since: time.Now().UTC()}}
 	a.timer = time.AfterFunc(announceAfter, func() {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if a.ended {
 			return
 		}
-		a.holder.Verb = verb()
 		b, err := json.Marshal(a.holder)
 		if err != nil {
 			return
@@ -175,6 +174,15 @@ func (q *Queue) announce(ctx context.Context, verb func() string) *announcer {
 		a.rec = b
 	})
 	return a
+}
+
+// setVerb records the transaction's first change, unless one is known.
+func (a *announcer) setVerb(verb string) {
+	a.mu.Lock()
+	if a.holder.Verb == "" {
+		a.holder.Verb = verb
+	}
+	a.mu.Unlock()
 }
 
 // end stops the timer and removes the record if it is still this one's.

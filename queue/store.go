@@ -210,7 +210,7 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	wal, walErr := os.Stat(abs + "-wal")
 	noWAL := errors.Is(walErr, fs.ErrNotExist)
-	if q.writer == nil && q.roFile && noWAL && !anyWriteBit(abs) {
+	if q.writer == nil && noWAL && !anyWriteBit(abs) {
 		// A file no one may write (chmod a-w), with no -wal: no writer is
 		// at work on it and none may start, so it is read as it is, without
 		// the -wal and -shm files SQLite would otherwise leave beside it.

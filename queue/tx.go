@@ -45,7 +45,7 @@ type Tx struct {
 	deferred bool       // began as a read snapshot (UpdateDeferred)
 	locked   bool       // holds the write lock
 	conflict bool       // a deferred transaction could not take the write lock
-	verb     string     // its first change, for the holder record
+	verbSet  bool       // its first change is in the holder record
 	ann      *announcer // publishes the holder record while the lock is held
 }
 
@@ -75,11 +75,12 @@ func (tx *Tx) needWrite(verb string) error {
 		}
 		return fmt.Errorf("%s: not allowed in a read-only transaction", verb)
 	}
-	if tx.verb == "" {
-		tx.verb = verb
-	}
 	if !tx.locked {
 		return tx.upgrade(verb)
+	}
+	if !tx.verbSet {
+		tx.verbSet = true
+		tx.ann.setVerb(verb)
 	}
 	return nil
 }
@@ -102,11 +103,10 @@ func (tx *Tx) upgrade(verb string) error {
 	}
 	tx.locked = true
 	tx.q.wrote.Store(true)
-	tx.ann = tx.q.announce(tx.ctx, tx.firstVerb)
+	tx.ann = tx.q.announce(tx.ctx, verb)
+	tx.verbSet = true
 	return nil
 }
-
-func (tx *Tx) firstVerb() string { return tx.verb }
 
 // Update runs fn in one immediate write transaction and commits when fn returns
 // nil; any error (or a panic, or the end of ctx) rolls everything back.
@@ -177,7 +177,7 @@ func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) erro
 		return err // waitLock's sentence
 	}
 	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview, locked: true}
-	t.ann = q.announce(ctx, t.firstVerb)
+	t.ann = q.announce(ctx, "")
 	return q.finish(t, fn)
 }
 
