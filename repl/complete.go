@@ -312,9 +312,6 @@ func flagNames(cmd *Command) []string {
 		flags = append(flags[:len(flags):len(flags)], Flag{Long: "help", Short: "h"})
 	}
 	for _, f := range flags {
-		if f.Hidden {
-			continue
-		}
 		if f.Long != "" {
 			out = append(out, "--"+f.Long)
 		}

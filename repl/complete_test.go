@@ -54,7 +54,7 @@ func testCompleter(t *testing.T, q *queue.Queue) *Completer {
 	if err := os.WriteFile(filepath.Join(dir, "exports", "old.jsonl"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := NewCompleter(Commands(), &Env{Queue: q, Now: func() time.Time { return completeNow }, ScriptDirs: []string{scripts}})
+	c := NewCompleter(Commands(), &Env{Session: Session{Queue: q, Now: func() time.Time { return completeNow }, ScriptDirs: []string{scripts}}})
 	c.Dir = dir
 	return c
 }
@@ -231,9 +231,6 @@ func TestCompleteReachesEveryCommand(t *testing.T) {
 			}
 			line := strings.Join(name, " ")
 			for _, f := range cmd.Flags {
-				if f.Hidden {
-					continue
-				}
 				if !offers(line+" --"+f.Long[:1], "--"+f.Long) {
 					t.Errorf("%s: flag --%s is not offered after %q", cmd.Name(), f.Long, line+" --"+f.Long[:1])
 				}

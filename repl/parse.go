@@ -74,7 +74,7 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 	if cmd.isGroup() && n < len(words) && words[n] != "help" && !strings.HasPrefix(words[n], "-") {
 		return nil, unknownSubcommand(cmds, cmd, words[n])
 	}
-	inv := &Invocation{Cmd: cmd, Words: words[n:]}
+	inv := &Invocation{Cmd: cmd}
 	args, restore := protectNegatives(cmd, words[n:])
 	set, lists, rest, err := ParseFlags(cmd.Flags, args, true)
 	if err != nil {
@@ -328,9 +328,7 @@ func flagError(err error, flags []Flag) error {
 		}
 		var longs []string
 		for _, f := range flags {
-			if !f.Hidden {
-				longs = append(longs, f.Long)
-			}
+			longs = append(longs, f.Long)
 		}
 		longs = append(longs, "help")
 		return errors.New(withSuggestion(fmt.Sprintf("unknown flag '--%s'", name), name, longs))
