@@ -63,9 +63,11 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	if cl.Shell {
 		return fail(stderr, repl.RunShell(ctx, env, repl.ShellOptions{Location: location, Version: version, Terminal: stdin}))
 	}
-	// Ctrl-C or a TERM signal cancels the running command; its change is rolled back.
+	// Ctrl-C or a TERM signal cancels the running command; its change is rolled
+	// back. A second signal ends the process at once, even if the command is stuck.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	return fail(stderr, cl.Run(ctx, env, stdin))
 }
 

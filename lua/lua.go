@@ -307,14 +307,26 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 		}
 		return nil
 	}
-	switch {
-	case s.q.ReadOnly():
+	if s.q.ReadOnly() {
 		// Reads work on a read-only queue; queue.retry and queue.cancel raise.
 		err = s.q.View(runCtx, body)
-	case s.opts.DryRun:
-		err = s.q.Preview(runCtx, body)
-	default:
-		err = s.q.Update(runCtx, body)
+	} else {
+		// The script reads from a snapshot and takes the write lock at its
+		// first change, so that a report holds up no writer. When another
+		// writer committed meanwhile, what it read may be out of date: it runs
+		// again from the start, under the write lock this time.
+		err = s.q.UpdateDeferred(runCtx, s.opts.DryRun, body)
+		if errors.Is(err, queue.ErrConflict) {
+			fmt.Fprintf(s.stderr, "%s: the queue changed while the script was reading it; running it again from the start under the write lock (what it printed may appear twice)\n", s.name)
+			rep = Report{Script: s.name, DryRun: s.opts.DryRun, Domains: map[string]int{}}
+			s.seen = [2]map[queue.ID]struct{}{{}, {}}
+			s.aborted = ""
+			if s.opts.DryRun {
+				err = s.q.Preview(runCtx, body)
+			} else {
+				err = s.q.Update(runCtx, body)
+			}
+		}
 	}
 	if err != nil {
 		// Whatever the verbs did was rolled back.

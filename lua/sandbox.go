@@ -20,17 +20,21 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"runtime/metrics"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
-	"github.com/yuin/gopher-lua/pm"
+
+	"mqsh/scripts"
 )
 
 // Bounds of the Lua state.
@@ -47,6 +51,30 @@ var baseAllowed = map[string]bool{
 	"pairs": true, "pcall": true, "rawequal": true, "rawget": true, "rawset": true,
 	"select": true, "setmetatable": true, "tonumber": true, "tostring": true,
 	"type": true, "unpack": true, "xpcall": true, "_G": true, "_VERSION": true,
+}
+
+// absentLibs are the standard libraries a script does not get at all.
+var absentLibs = []string{"io", "debug", "package", "coroutine", "channel"}
+
+// leftOut makes reading any of names from t (a library, or the globals)
+// raise an error naming it ("os.execute is not available in mqsh scripts"),
+// rather than give a nil that fails later with "attempt to call a
+// non-function object". prefix is "os." for the os library, "" for globals.
+// Other missing names still read as nil.
+func leftOut(L *glua.LState, t *glua.LTable, prefix string, names []string) {
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *glua.LState) int {
+		if k, ok := L.Get(2).(glua.LString); ok && set[string(k)] {
+			L.RaiseError("%s%s is not available in mqsh scripts", prefix, string(k))
+		}
+		L.Push(glua.LNil)
+		return 1
+	}))
+	L.SetMetatable(t, mt)
 }
 
 // newSandbox builds the state a Session runs in.
@@ -87,23 +115,31 @@ func newSandbox(s *Session) *glua.LState {
 	for _, name := range drop {
 		g.RawSetString(name, glua.LNil)
 	}
+	// Reading what is left out raises an error naming it.
+	leftOut(L, g, "", append(drop, absentLibs...))
 
 	// os: only time, date and clock.
 	full := g.RawGetString("os").(*glua.LTable)
 	safeOS := L.CreateTable(0, 3)
+	var osDrop []string
+	full.ForEach(func(k, _ glua.LValue) { osDrop = append(osDrop, k.String()) })
 	for _, name := range []string{"time", "date", "clock"} {
 		safeOS.RawSetString(name, full.RawGetString(name))
 	}
+	leftOut(L, safeOS, "os.", osDrop)
 	g.RawSetString("os", safeOS)
 
 	// string: the same table is the strings' metatable __index, so
 	// ("x"):rep(n) goes through the capped rep too.
 	str := g.RawGetString("string").(*glua.LTable)
 	str.RawSetString("dump", glua.LNil)
+	leftOut(L, str, "string.", []string{"dump"})
 	str.RawSetString("rep", L.NewFunction(s.strRep))
 	str.RawSetString("format", L.NewFunction(s.strFormat))
+	str.RawSetString("find", L.NewFunction(strFind))
+	str.RawSetString("match", L.NewFunction(strMatch))
 	str.RawSetString("gsub", L.NewFunction(s.strGsub))
-	str.RawSetString("gmatch", L.NewFunction(s.strGmatch))
+	str.RawSetString("gmatch", L.NewFunction(strGmatch))
 	g.RawGetString("table").(*glua.LTable).RawSetString("concat", L.NewFunction(s.tableConcat))
 	safeOS.RawSetString("date", L.NewFunction(s.osDate(full.RawGetString("date").(*glua.LFunction))))
 	s.hidden = map[string]*glua.LFunction{
@@ -184,6 +220,9 @@ func stripShebang(code string) string {
 // Every `..` in it runs through the session's checked concatenation, and
 // every tail call counts towards the call-stack limit (see rewriteChunk).
 func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
+	if err := checkNesting(code); err != nil {
+		return nil, syntaxError(name, err)
+	}
 	chunk, err := parse.Parse(strings.NewReader(code), name)
 	if err != nil {
 		return nil, syntaxError(name, err)
@@ -200,7 +239,10 @@ func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
 func syntaxError(name string, err error) error {
 	var pe *parse.Error
 	var ce *glua.CompileError
+	var ne *nestError
 	switch {
+	case errors.As(err, &ne):
+		return &scriptError{msg: fmt.Sprintf("%s:%d: %s", name, ne.line, ne.msg), kind: ErrSyntax}
 	case errors.As(err, &pe):
 		if pe.Pos.Line == parse.EOF {
 			return &scriptError{msg: fmt.Sprintf("%s: %s at the end of the script (a missing end, bracket or quote?)", name, pe.Message), kind: ErrSyntax}
@@ -219,6 +261,9 @@ func syntaxError(name string, err error) error {
 // Incomplete reports whether code fails to parse only because it ends early:
 // an open block, bracket or long string. The Lua prompt then reads another line.
 func Incomplete(code string) bool {
+	if checkNesting(code) != nil {
+		return false // compiling it says what is wrong
+	}
 	if _, err := parse.Parse(strings.NewReader("return "+code), "prompt"); err == nil {
 		return false // an expression, as the prompt takes it
 	}
@@ -246,19 +291,56 @@ func newRequirer(dirs []string) *requirer {
 	return &requirer{dirs: dirs, loaded: map[string]glua.LValue{}}
 }
 
-// find returns the source and chunk name of a module.
+// find returns the source and chunk name of a module. A module is read
+// through os.Root: a symbolic link (of the file or of a folder on its way)
+// may lead elsewhere inside its scripts folder, never out of it.
 func (r *requirer) find(name string) (code, chunk string, err error) {
 	rel := strings.ReplaceAll(name, ".", "/") + ".lua"
-	for _, fsys := range folders(r.dirs) {
-		b, err := fs.ReadFile(fsys, rel)
+	for _, dir := range r.dirs {
+		b, err := readInside(dir, rel)
 		if err == nil {
 			return string(b), rel, nil
+		}
+		if errors.Is(err, errOutside) {
+			return "", "", fmt.Errorf("require %q: %s leads outside the scripts folder %s (through a symbolic link); modules must lie inside it", name, rel, dir)
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("require %q: %w", name, err)
 		}
 	}
+	b, err := fs.ReadFile(scripts.FS, rel)
+	if err == nil {
+		return string(b), rel, nil
+	}
 	return "", "", fmt.Errorf("require: module %q not found: looked for %s in %s", name, rel, searched(r.dirs))
+}
+
+// errOutside is a path that leads out of its folder.
+var errOutside = errors.New("outside the folder")
+
+// readInside reads the file rel inside dir, following symbolic links only
+// while they stay inside dir. A missing dir is as a missing file.
+func readInside(dir, rel string) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil, fs.ErrNotExist
+		}
+		return nil, err
+	}
+	defer root.Close()
+	b, err := fs.ReadFile(root.FS(), rel)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// os.Root refused it: say so if a link leads out.
+		real, rerr := filepath.EvalSymlinks(filepath.Join(dir, rel))
+		top, terr := filepath.EvalSymlinks(dir)
+		if rerr == nil && terr == nil {
+			if up, perr := filepath.Rel(top, real); perr != nil || !filepath.IsLocal(up) {
+				return nil, errOutside
+			}
+		}
+	}
+	return b, err
 }
 
 // luaRequire is require(name), limited to the scripts folders.
@@ -851,222 +933,6 @@ func valueText(v glua.LValue) string {
 		return glua.LVAsString(v)
 	}
 	return v.String()
-}
-
-// gsubBatch is how many matches are found at a time: string.gsub and
-// string.gmatch never hold more, however many the string has.
-const gsubBatch = 1024
-
-// matcher finds the matches of a Lua pattern in a string a batch at a time.
-type matcher struct {
-	pat      string
-	src      []byte
-	next     int  // where to look next
-	anchored bool // "^...": one match at the start at most
-	done     bool
-}
-
-func newMatcher(str, pat string) *matcher {
-	return &matcher{pat: pat, src: []byte(str), anchored: strings.HasPrefix(pat, "^")}
-}
-
-func (m *matcher) batch(L *glua.LState, limit int) []*pm.MatchData {
-	if m.done {
-		return nil
-	}
-	mds, err := pm.Find(m.pat, m.src, m.next, limit)
-	if err != nil {
-		L.RaiseError("%s", err.Error())
-	}
-	if len(mds) < limit || m.anchored {
-		m.done = true
-	}
-	if len(mds) > 0 {
-		last := mds[len(mds)-1]
-		m.next = max(last.Capture(0)+1, last.Capture(1))
-		if m.next > len(m.src) {
-			m.done = true
-		}
-	}
-	return mds
-}
-
-// capture is capture idx (2 = the first) of a match as gopher-lua's gsub
-// gives it: the whole match when the pattern has no captures.
-func capture(L *glua.LState, m *pm.MatchData, str string, idx int) string {
-	if idx > 2 && idx >= m.CaptureLength() {
-		L.RaiseError("invalid capture index")
-	}
-	if idx >= m.CaptureLength() && idx == 2 {
-		idx = 0
-	}
-	if m.IsPosCapture(idx) {
-		return fmt.Sprint(m.Capture(idx))
-	}
-	return str[m.Capture(idx):m.Capture(idx+1)]
-}
-
-// strGsub is string.gsub (gopher-lua's, replacement for replacement) built
-// incrementally within the string limit.
-func (s *Session) strGsub(L *glua.LState) int {
-	str := L.CheckString(1)
-	pat := L.CheckString(2)
-	L.CheckTypes(3, glua.LTString, glua.LTTable, glua.LTFunction)
-	repl := L.CheckAny(3)
-	limit := L.OptInt(4, -1)
-	if L.GetTop() >= 4 && limit <= 0 {
-		L.Push(glua.LString(str))
-		L.Push(glua.LNumber(0))
-		return 2
-	}
-	strLimit := s.strLimit
-	var b strings.Builder
-	add := func(text string) {
-		if int64(b.Len())+int64(len(text)) > strLimit {
-			L.RaiseError("string.gsub: the result would be over %s; the limit is %s per string", byteSize(strLimit), byteSize(strLimit))
-		}
-		b.WriteString(text)
-	}
-	m := newMatcher(str, pat)
-	count, last := 0, 0
-	built := 0
-	for limit < 0 || count < limit {
-		want := gsubBatch
-		if limit > 0 {
-			want = min(want, limit-count)
-		}
-		mds := m.batch(L, want)
-		for _, md := range mds {
-			start, end := md.Capture(0), md.Capture(1)
-			add(str[last:start])
-			last = end
-			count++
-			whole := str[start:end]
-			switch r := repl.(type) {
-			case glua.LString:
-				add(gsubExpand(L, md, str, string(r), strLimit-int64(b.Len())))
-			case *glua.LTable:
-				idx := 0
-				if md.CaptureLength() > 2 {
-					idx = 2
-				}
-				var v glua.LValue
-				if md.IsPosCapture(idx) {
-					v = L.GetTable(r, glua.LNumber(md.Capture(idx)))
-				} else {
-					v = L.GetField(r, str[md.Capture(idx):md.Capture(idx+1)])
-				}
-				if glua.LVIsFalse(v) {
-					add(whole)
-				} else {
-					add(glua.LVAsString(v))
-				}
-			case *glua.LFunction:
-				L.Push(r)
-				nargs := 0
-				if md.CaptureLength() > 2 {
-					for i := 2; i < md.CaptureLength(); i += 2 {
-						if md.IsPosCapture(i) {
-							L.Push(glua.LNumber(md.Capture(i)))
-						} else {
-							L.Push(glua.LString(str[md.Capture(i):md.Capture(i+1)]))
-						}
-						nargs++
-					}
-				} else {
-					L.Push(glua.LString(whole))
-					nargs++
-				}
-				L.Call(nargs, 1)
-				v := L.Get(-1)
-				L.Pop(1)
-				if glua.LVIsFalse(v) {
-					add(whole)
-				} else {
-					add(glua.LVAsString(v))
-				}
-			}
-		}
-		// Let the memory watch see the growth as it happens.
-		if grown := b.Len() - built; grown > 0 && s.mem != nil && s.mem.grow(int64(grown)) {
-			L.RaiseError("string.gsub: %v", ErrMemory)
-		}
-		built = b.Len()
-		if len(mds) < want || m.done {
-			break
-		}
-	}
-	if count == 0 {
-		L.Push(glua.LString(str))
-		L.Push(glua.LNumber(0))
-		return 2
-	}
-	add(str[last:])
-	L.Push(glua.LString(b.String()))
-	L.Push(glua.LNumber(count))
-	return 2
-}
-
-// gsubExpand is a string replacement for one match: %0-%9 are captures, %%
-// is %, and % before anything else stays as it is (as in gopher-lua). It
-// raises rather than build more than room bytes.
-func gsubExpand(L *glua.LState, md *pm.MatchData, str, repl string, room int64) string {
-	if strings.IndexByte(repl, '%') < 0 {
-		return repl
-	}
-	var b strings.Builder
-	for i := 0; i < len(repl); i++ {
-		if int64(b.Len()) > room {
-			break // add reports it
-		}
-		c := repl[i]
-		if c != '%' || i+1 == len(repl) {
-			b.WriteByte(c)
-			continue
-		}
-		i++
-		switch d := repl[i]; {
-		case d == '%':
-			b.WriteByte('%')
-		case d >= '0' && d <= '9':
-			b.WriteString(capture(L, md, str, 2*int(d-'0')))
-		default:
-			b.WriteByte('%')
-			b.WriteByte(d)
-		}
-	}
-	return b.String()
-}
-
-// strGmatch is string.gmatch, finding matches a batch at a time rather than
-// all at once.
-func (s *Session) strGmatch(L *glua.LState) int {
-	str := L.CheckString(1)
-	m := newMatcher(str, L.CheckString(2))
-	var pending []*pm.MatchData
-	L.Push(L.NewFunction(func(L *glua.LState) int {
-		if len(pending) == 0 {
-			pending = m.batch(L, gsubBatch)
-			if len(pending) == 0 {
-				return 0
-			}
-		}
-		md := pending[0]
-		pending = pending[1:]
-		if md.CaptureLength() == 2 {
-			L.Push(glua.LString(str[md.Capture(0):md.Capture(1)]))
-			return 1
-		}
-		for i := 2; i < md.CaptureLength(); i += 2 {
-			if md.IsPosCapture(i) {
-				L.Push(glua.LNumber(md.Capture(i)))
-			} else {
-				L.Push(glua.LString(str[md.Capture(i):md.Capture(i+1)]))
-			}
-		}
-		return md.CaptureLength()/2 - 1
-	}))
-	return 1
 }
 
 // osDate wraps os.date: a conversion such as %c writes up to 24 bytes, so

@@ -57,6 +57,12 @@ type Options struct {
 	Now      func() time.Time // the clock; nil = time.Now
 	User     string           // recorded in the audit log; "" = the OS user
 	ReadOnly bool             // open without write access
+	// LockWait is how long a change waits for another writer's lock before
+	// it gives up with nothing changed; 0 = until its context ends.
+	LockWait time.Duration
+	// Waiting, when set, is told every few seconds while a change waits for
+	// the write lock: who holds it, since when (LockWait.String says it).
+	Waiting func(LockWait)
 }
 
 // Page asks List for one page: messages with id > After, at most Limit of them.

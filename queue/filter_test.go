@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 var t0 = testNow.Add(-10 * time.Hour)
@@ -243,7 +244,8 @@ func TestParseTime(t *testing.T) {
 }
 
 func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{"now", "+2h", "-3d", "90m", "1w", "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5+02:00", "+1h30m", "", "x", "-", "9999999999w"} {
+	for _, s := range []string{"now", "+2h", "-3d", "90m", "1w", "2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01T10:00:00.5+02:00", "+1h30m", "", "x", "-", "9999999999w",
+		"NaN", "+Inf", "-inf", "1e300", "292277026304-01-01", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "+999999999999h", "now\x00"} {
 		f.Add(s)
 	}
 	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
@@ -266,13 +268,30 @@ func FuzzParseTime(f *testing.F) {
 func FuzzParseFilter(f *testing.F) {
 	for _, s := range []string{"", "all", "sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z",
 		"ids=52B91F716,2B91F716 sender=<>", `rcpt="a b@c" status=tempfail,permfail`, "created>2024-04-30T23:00:00Z created<2024-05-01T00:00:01.5Z all",
-		`sender="q\"uote"`, "due>x", "status=", "==", `rcpt="\x00"`} {
+		`sender="q\"uote"`, "due>x", "status=", "==", `rcpt="\x00"`,
+		// From the fault campaign: a NUL that widened a selection, times
+		// out of range.
+		`sender="*\x00@nobody.invalid"`, `domain="gmail.com\x00"`, `rcpt="a\tb@c.d"`, "due<0001-01-01T00:00:01Z", "created>1969-12-31T23:59:59Z"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := ParseFilter(s)
 		if err != nil {
 			return
+		}
+		// What the engine accepts holds no control character and no time
+		// outside 1970..9999.
+		if flt.Validate() == nil {
+			for _, v := range []string{flt.Sender, flt.Recipient, flt.Domain} {
+				if strings.IndexFunc(strings.TrimSpace(v), unicode.IsControl) >= 0 {
+					t.Fatalf("ParseFilter(%q): %q passes Validate", s, v)
+				}
+			}
+			for _, b := range []time.Time{flt.DueBefore, flt.DueAfter, flt.CreatedBefore, flt.CreatedAfter} {
+				if !b.IsZero() && (b.Year() < 1970 || b.Year() > 9999) {
+					t.Fatalf("ParseFilter(%q): time %v passes Validate", s, b)
+				}
+			}
 		}
 		text := flt.String()
 		back, err := ParseFilter(text)

@@ -27,10 +27,12 @@ import (
 // domain's details are its error text and a recipient's are
 // "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". Added by mqsh, on
 // recipients, when there is a reply: code (number), enhanced_code and message,
-// the same reply in separate fields.
+// the same reply in separate fields; on messages, queue_id: the id in hex, as
+// the command line and tables show it (Postfix's postqueue -j name).
 
 type jsonOutMessage struct {
 	ID         uint64          `json:"id"`
+	QueueID    string          `json:"queue_id"`
 	ReturnPath string          `json:"return_path"`
 	Domains    []jsonOutDomain `json:"domains"`
 	Created    string          `json:"created"`
@@ -80,7 +82,7 @@ func replyText(r Recipient) string {
 // MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
 // (domains[]), which ImportJSON reads back unchanged.
 func (m *Message) MarshalJSON() ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
@@ -262,6 +264,48 @@ func parseUTCSeconds(s string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return t, true
+}
+
+// IDOfJSON reads the id of a message written as JSON, one line of `queue list
+// -o json` or of Stalwart's API (also wrapped in {"data": ...}): its queue_id
+// (hex) when present, else its decimal id; both must agree when both are given.
+func IDOfJSON(b []byte) (ID, error) {
+	var in struct {
+		ID      json.RawMessage `json:"id"`
+		QueueID *string         `json:"queue_id"`
+		Data    *struct {
+			ID      json.RawMessage `json:"id"`
+			QueueID *string         `json:"queue_id"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return 0, fmt.Errorf("not a JSON object with an id (%v)", err)
+	}
+	raw, hex := in.ID, in.QueueID
+	if len(raw) == 0 && hex == nil && in.Data != nil {
+		raw, hex = in.Data.ID, in.Data.QueueID
+	}
+	if len(raw) == 0 && hex == nil {
+		return 0, errors.New(`no id (want "queue_id" in hex or "id" in decimal)`)
+	}
+	var id ID
+	if hex != nil {
+		var err error
+		if id, err = ParseID(*hex); err != nil {
+			return 0, fmt.Errorf("queue_id: %w", err)
+		}
+	}
+	if len(raw) > 0 {
+		dec, err := parseJSONID(raw)
+		if err != nil {
+			return 0, err
+		}
+		if hex != nil && dec != id {
+			return 0, fmt.Errorf("queue_id %s does not match id %d (%s)", id, uint64(dec), dec)
+		}
+		id = dec
+	}
+	return id, nil
 }
 
 func parseJSONID(raw json.RawMessage) (ID, error) {
@@ -549,8 +593,14 @@ func (p *lineParser) run(r io.Reader) {
 		send()
 	}
 	line := 0
+	var buf []byte
 	for {
-		raw, rerr := br.ReadBytes('\n')
+		raw, rerr := readLine(br, buf)
+		buf = raw
+		if rerr == errLineTooLong {
+			fail(line+1, rerr)
+			return
+		}
 		if len(raw) > 0 {
 			line++
 			msgs, err := p.q.decodeLine(raw)
@@ -593,6 +643,9 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		return nil, nil
 	}
 	in, err := decodeMessage(b)
+	if errors.Is(err, errTooDeep) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("not a JSON message object: %v", err)
 	}
@@ -627,4 +680,55 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		return nil, err
 	}
 	return []*Message{m}, nil
+}
+
+// Limits on an imported line, so that no input can exhaust the stack or the
+// memory: the message shapes nest 8 levels deep at most (an API list
+// response included), and a message of 1,000 recipients is well under a MiB.
+const (
+	maxJSONDepth = 100
+	maxLineBytes = 16 << 20
+)
+
+var errTooDeep = fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
+
+var errLineTooLong = fmt.Errorf("longer than %d MiB: a JSON line holds one message (or one API response); split the input into lines", maxLineBytes>>20)
+
+// readLine reads one line, newline included, into buf (reused); a line
+// longer than maxLineBytes is errLineTooLong, without reading it whole.
+func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(buf)+len(frag) > maxLineBytes {
+			return buf[:0], errLineTooLong
+		}
+		buf = append(buf, frag...)
+		if err != bufio.ErrBufferFull {
+			return buf, err
+		}
+	}
+}
+
+// checkDepth refuses JSON nested deeper than maxJSONDepth, before a decoder
+// recurses into it: strings are skipped, brackets counted.
+func checkDepth(b []byte) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			if depth++; depth > maxJSONDepth {
+				return fmt.Errorf("%w (at byte %d): no message is shaped so", errTooDeep, i+1)
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"reflect"
 	"slices"
@@ -22,7 +24,7 @@ func TestMarshalJSONShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"id":22205822742,"return_path":"","domains":[{"name":"example.org","status":"scheduled","recipients":[` +
+	want := `{"id":22205822742,"queue_id":"52B91F716","return_path":"","domains":[{"name":"example.org","status":"scheduled","recipients":[` +
 		`{"address":"delay@example.org","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try again later."},"code":451,"enhanced_code":"4.5.3","message":"Try again later."},` +
 		`{"address":"success@example.org","status":{"completed":"Code: 250, Enhanced code: 2.1.5, Message: OK"},"code":250,"enhanced_code":"2.1.5","message":"OK"}],` +
 		`"retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"}],` +
@@ -33,7 +35,7 @@ func TestMarshalJSONShape(t *testing.T) {
 	// encoding/json uses it for pointers, and the id stays a number above 2^53.
 	big := Message{ID: 217700302698266620, Created: testNow, Domains: []Domain{{Name: "x.org", Due: testNow, Expires: testNow, Recipients: []Recipient{{Address: "a@x.org"}}}}}
 	b, _ = json.Marshal(&big)
-	if !bytes.HasPrefix(b, []byte(`{"id":217700302698266620,`)) || !bytes.Contains(b, []byte(`"next_notify":null`)) {
+	if !bytes.HasPrefix(b, []byte(`{"id":217700302698266620,"queue_id":"3056D4599D33FFC",`)) || !bytes.Contains(b, []byte(`"next_notify":null`)) {
 		t.Errorf("big id: %s", b)
 	}
 }
@@ -158,6 +160,12 @@ func TestImportErrors(t *testing.T) {
 		{"already queued", good + "\n" + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 2: message 5 is already in the queue"},
 		{"twice in the input", good + "\n" + good, "line 2: message A appears twice (first on line 1)"},
 		{"late line", long.String() + strings.Replace(good, `"id":10`, `"id":5`, 1), "line 701: message 5 is already in the queue"},
+		// Nesting once crashed mqsh with Go's fatal stack overflow (3,000,000
+		// levels), or imported at 1 GB (2,000,000).
+		{"deep unknown field", good + "\n" + deepJSON(3000000), "line 2: JSON nested deeper than 100 levels (at byte 192)"},
+		{"deep status", strings.Replace(good, `"recipients"`, `"status":`+strings.Repeat(`{"a":`, 101)+`1`+strings.Repeat(`}`, 101)+`,"recipients"`, 1), "line 1: JSON nested deeper than 100 levels"},
+		{"deep items", `{"data":{"items":[` + deepJSON(200) + `]}}`, "line 1: JSON nested deeper than 100 levels"},
+		{"long line", good + "\n" + strings.Replace(good, `"a@b.c"`, `"`+strings.Repeat("a", maxLineBytes)+`@b.c"`, 1) + "\n" + good, "line 2: longer than 16 MiB"},
 	}
 	before, audits := snapshot(t, q), auditCount(t, q)
 	for _, c := range cases {
@@ -173,6 +181,43 @@ func TestImportErrors(t *testing.T) {
 	}
 }
 
+// deepJSON is a message line with n levels of arrays in an unknown field.
+func deepJSON(n int) string {
+	return `{"id":99,"return_path":"","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+}
+
+// A JSON message names its id as the command line does (queue_id, hex)
+// beside Stalwart's decimal id; IDOfJSON reads either.
+func TestIDOfJSON(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want ID
+		err  string
+	}{
+		{`{"id":22205822742,"queue_id":"52B91F716","return_path":""}`, 0x52B91F716, ""},
+		{`{"id":22205822742}`, 0x52B91F716, ""},
+		{`{"id":"22205822742"}`, 0x52B91F716, ""},
+		{`{"queue_id":"52b91f716"}`, 0x52B91F716, ""},
+		{`{"data":{"id":217700302698266620}}`, 217700302698266620, ""},
+		{`{"id":1,"queue_id":"2"}`, 0, "queue_id 2 does not match id 1"},
+		{`{"return_path":""}`, 0, "no id"},
+		{`{"id":-4}`, 0, "id: want a positive decimal integer"},
+		{`{"queue_id":"xyz"}`, 0, "invalid id"},
+		{`{oops`, 0, "not a JSON object"},
+	} {
+		id, err := IDOfJSON([]byte(c.line))
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("IDOfJSON(%s) = %v, %v; want error %q", c.line, id, err, c.err)
+			}
+			continue
+		}
+		if err != nil || id != c.want {
+			t.Errorf("IDOfJSON(%s) = %v, %v; want %v", c.line, id, err, c.want)
+		}
+	}
+}
+
 func TestImportEML(t *testing.T) {
 	q, _ := openTest(t)
 	raw := "Return-Path: <Bounce@List.example>\r\nFrom: Alice <alice@example.org>\r\nTo: Bob <bob@x.org>, carol@y.org\r\nCc: dave@x.org\r\nBcc: erin@z.org\r\nSubject: hi\r\n\r\nHello\r\n"
@@ -185,12 +230,13 @@ func TestImportEML(t *testing.T) {
 	for _, r := range got.Recipients() {
 		rs = append(rs, r.Address)
 	}
-	if got.ReturnPath != "Bounce@List.example" || got.Size != int64(len(raw)) || strings.Join(rs, " ") != "bob@x.org dave@x.org carol@y.org erin@z.org" {
+	stored := strings.Replace(raw, "Bcc: erin@z.org\r\n", "", 1) // see TestBccStrippedOnQueueing
+	if got.ReturnPath != "Bounce@List.example" || got.Size != int64(len(stored)) || strings.Join(rs, " ") != "bob@x.org dave@x.org carol@y.org erin@z.org" {
 		t.Errorf("from headers: %+v %v", got, rs)
 	}
 	b, _ := q.Raw(t.Context(), m.ID)
-	if string(b) != raw {
-		t.Error("raw not kept")
+	if string(b) != stored {
+		t.Errorf("stored text %q, want %q", b, stored)
 	}
 
 	// Envelope headers win over To/Cc; a <> Return-Path is a bounce; From without Return-Path.
@@ -238,11 +284,25 @@ func FuzzDecodeMessage(f *testing.F) {
 	})
 	for _, s := range []string{`{"data":{"items":[{"id":1}]}}`, `null`, `{"ID":"5","Return_Path":null,"size":1e3}`, `{"id":1,"domains":null,"recipients":[{"address":"a\u00e9\ud83d\ude00\ud800x@b","status":{"temp_fail":null}}]}`,
 		`{"id":01}`, `{"id":1,}`, `{"id":1} x`, `{"a":[1,{"b":true,"c":false}],"id":-0.5e+3}`, "{\"address\":\"\xff\"}", `{"retry_num":null,"size":null,"priority":null}`,
-		`{"\u0069d":7,"d\u006fmains":[{"n\u0061me":"x","STATUS":{"Temp_Fail":"y"}}],"Created":"2025-01-01T00:00:00Z","ids":1}`} {
+		`{"\u0069d":7,"d\u006fmains":[{"n\u0061me":"x","STATUS":{"Temp_Fail":"y"}}],"Created":"2025-01-01T00:00:00Z","ids":1}`,
+		// From the fault campaign: nesting that crashed the importer, a NUL
+		// in an address, nonsense times, a status nested deep.
+		deepJSON(3000000), deepJSON(maxJSONDepth), deepJSON(maxJSONDepth - 7), `{"id":1,"x":"[[[[\"]]]"}`, `{"id":1,"x":"\\"}`,
+		`{"id":1,"return_path":"*\u0000@nobody.invalid","domains":[{"name":"a.b","recipients":[{"address":"c\u0000@a.b"}]}]}`,
+		`{"id":1,"created":"0001-01-01T00:00:00Z","domains":[{"name":"a.b","next_retry":"9999-12-31T23:59:60Z","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"domains":[{"status":` + strings.Repeat(`{"a":`, 120) + `1` + strings.Repeat(`}`, 120) + `}]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ferr := decodeMessage(b)
+		if errors.Is(ferr, errTooDeep) {
+			// encoding/json goes on to 10,000 levels; the importer stops
+			// at maxJSONDepth, and only there.
+			if d, ok := tokenDepth(b); ok && d <= maxJSONDepth {
+				t.Fatalf("%q: refused as too deep, but nests %d levels", b, d)
+			}
+			return
+		}
 		var slow jsonInMessage
 		serr := json.Unmarshal(b, &slow)
 		if (ferr == nil) != (serr == nil) {
@@ -255,6 +315,29 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
 		}
 	})
+}
+
+// tokenDepth is how deep valid JSON nests, read by encoding/json's tokenizer
+// (ok is false for invalid JSON).
+func tokenDepth(b []byte) (deepest int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return deepest, depth == 0
+		}
+		if err != nil {
+			return 0, false
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
 }
 
 // normalizeIn makes raw values comparable (encoding/json keeps nil for absent,

@@ -523,6 +523,9 @@ func (r *jreader) domain() (out jsonInDomain) {
 
 // decodeMessage reads one JSON message object (fields as jsonInMessage).
 func decodeMessage(b []byte) (*jsonInMessage, error) {
+	if err := checkDepth(b); err != nil {
+		return nil, err
+	}
 	r := &jreader{b: b}
 	out := &jsonInMessage{}
 	if r.peek() != '{' {

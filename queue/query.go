@@ -36,6 +36,9 @@ type addrPattern struct {
 // Surrounding angle brackets are dropped: "<bill@example.net>" is bill@example.net.
 func parseAddrPattern(s string, sender bool) (addrPattern, error) {
 	v := strings.ToLower(strings.TrimSpace(s))
+	if err := checkPrintable(v); err != nil {
+		return addrPattern{}, fmt.Errorf("%q: %w", s, err)
+	}
 	if v == "<>" {
 		if !sender {
 			return addrPattern{}, errors.New(`the empty address <> is a sender (bounces), not a recipient`)
@@ -123,8 +126,11 @@ func (f Filter) Validate() error {
 	return err
 }
 
-// patterns reads the address fields of f.
+// patterns reads the address fields of f, and checks its times.
 func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error) {
+	if err := f.checkTimes(); err != nil {
+		return nil, nil, "", err
+	}
 	if f.Sender != "" {
 		p, err := parseAddrPattern(f.Sender, true)
 		if err != nil {
@@ -140,6 +146,9 @@ func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error)
 		rcpt = &p
 	}
 	if f.Domain != "" {
+		if err := checkPrintable(strings.TrimSpace(f.Domain)); err != nil {
+			return nil, nil, "", fmt.Errorf("domain filter %q: %w", f.Domain, err)
+		}
 		domain = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(f.Domain), "@"))
 		if domain == "" {
 			return nil, nil, "", fmt.Errorf("domain filter %q: want a domain such as example.org", f.Domain)

@@ -686,6 +686,9 @@ func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
 	}
+	if err := checkTime("audit since", aq.Since); err != nil {
+		return nil, err
+	}
 	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"
 	var w []string
 	var args []any

@@ -5,11 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -35,18 +37,32 @@ func init() {
 // applicationID marks an SQLite file as an mqsh queue ("mqsh" in ASCII).
 const applicationID = 0x6d717368
 
-// busyTimeout is how long a writer waits for another writer (in this process or
-// another) before giving up. Long verbs on a million messages take seconds, so
-// this is generous.
+// busyTimeout is how long a read connection lets SQLite wait for a lock (a
+// reader of a WAL file waits only while another connection recovers it).
 const busyTimeout = 60 * time.Second
+
+// writerBusyTimeout is how long SQLite itself waits for the write lock on a
+// write connection before handing back to waitLock, which waits on in Go.
+const writerBusyTimeout = 50 * time.Millisecond
 
 // Queue is an open queue database. It is safe for concurrent use, and several
 // processes may open the same file at once: writes are serialised by SQLite
-// (immediate transactions and a busy timeout), reads run concurrently (WAL).
+// (immediate transactions; a writer waits for another's lock as lock.go
+// says), reads run concurrently (WAL).
 type Queue struct {
 	path     string
+	abs      string  // the absolute path
+	lock     dirLock // shared lock on the directory while open (see file.go)
+	created  bool    // this handle created the file or its schema
 	writer   *sql.DB // one connection, BEGIN IMMEDIATE; nil when read-only
-	reader   *sql.DB // a pool of read-only connections
+	deferred *sql.DB // read-write connections, BEGIN DEFERRED (UpdateDeferred); opened on first use
+	defOnce  sync.Once
+	defErr   error
+	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
+	userOnce sync.Once      // user is looked up at the first change
+	lockWait time.Duration  // Options.LockWait
+	waiting  func(LockWait) // Options.Waiting
+	reader   *sql.DB        // a pool of read-only connections
 	readOnly bool
 	roFile   bool // read-only because the file cannot be written
 	sched    Schedule
@@ -69,7 +85,8 @@ func Open(path string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
-	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User}
+	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User,
+		lockWait: opts.LockWait, waiting: opts.Waiting}
 	if len(q.sched.Retry) == 0 && len(q.sched.Notify) == 0 && q.sched.Expire == 0 {
 		q.sched = DefaultSchedule
 	}
@@ -79,52 +96,57 @@ func Open(path string, opts Options) (*Queue, error) {
 	if q.now == nil {
 		q.now = time.Now
 	}
-	if q.user == "" {
-		q.user = osUser()
-	}
 
+	q.abs = abs
 	dir := filepath.Dir(abs)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("open queue %s: directory %s does not exist: create it first (mkdir -p %s)", path, dir, dir)
 	}
-	st, statErr := os.Stat(abs)
-	exists := statErr == nil
-	switch {
-	case exists && st.IsDir():
-		return nil, fmt.Errorf("open queue %s: it is a directory: give the path of a queue file inside it", path)
-	case !exists && !errors.Is(statErr, os.ErrNotExist):
-		return nil, fmt.Errorf("open queue %s: %w", path, statErr)
-	case !exists && q.readOnly:
-		return nil, fmt.Errorf("open queue %s: the file does not exist (a read-only queue is never created)", path)
-	case exists && !q.readOnly && !writable(abs, st):
-		q.readOnly, q.roFile = true, true
+	q.lock = lockDir(dir)
+	created, err := q.prepareFile(abs)
+	if err != nil {
+		q.lock.release()
+		return nil, err
 	}
+	q.created = created
 
+	// The schema is checked on a read connection: a command that only reads
+	// never connects the writer (connections are made on first use), and a
+	// file that is refused is never opened for writing.
 	if !q.readOnly {
-		if err := q.openWriter(abs); err != nil {
-			q.Close()
-			return nil, err
+		err = q.openWriter(abs)
+	}
+	var migrate bool
+	if err == nil {
+		migrate, err = q.openReader(abs)
+	}
+	if err == nil && migrate {
+		if err = q.migrate(context.Background()); err != nil {
+			err = q.fileError("open queue", err)
 		}
 	}
-	if err := q.openReader(abs, exists); err != nil {
-		q.Close()
+	if err != nil {
+		// A file this call created and could not make a queue of (a full
+		// disk) is not left behind.
+		if q.created {
+			q.closeOnce.Do(func() { q.closeAndRemoveIfUnused() })
+		} else {
+			q.Close()
+		}
 		return nil, err
 	}
 	return q, nil
 }
 
-// writable reports whether the file may be written: it needs a write permission
-// bit (even for root, so that chmod a-w protects a queue) and access(2) consent.
-func writable(path string, st os.FileInfo) bool {
-	if st.Mode().Perm()&0o222 == 0 {
-		return false
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
+// resolveUser fills in the OS user, recorded in the audit log, before the
+// first change: a command that only reads never looks it up (a lookup may
+// ask a directory service).
+func (q *Queue) resolveUser() {
+	q.userOnce.Do(func() {
+		if q.user == "" {
+			q.user = osUser()
+		}
+	})
 }
 
 func osUser() string {
@@ -142,15 +164,19 @@ func dsn(abs string, params url.Values) string {
 	return u.String()
 }
 
-func (q *Queue) openWriter(abs string) error {
+// writerParams are the connection settings of the write connections.
+func writerParams(txlock string) url.Values {
 	p := url.Values{}
-	p.Set("_txlock", "immediate")
-	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	p.Set("_journal_mode", "WAL")
+	p.Set("_txlock", txlock)
+	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
 	p.Set("_foreign_keys", "on")
 	p.Set("_synchronous", "NORMAL")
 	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
-	db, err := sql.Open(driverName, dsn(abs, p))
+	return p
+}
+
+func (q *Queue) openWriter(abs string) error {
+	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate")))
 	if err != nil {
 		return fmt.Errorf("open queue %s: %w", q.path, err)
 	}
@@ -158,43 +184,75 @@ func (q *Queue) openWriter(abs string) error {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	q.writer = db
-	if err := q.migrate(context.Background()); err != nil {
-		return q.fileError("open queue", err)
-	}
 	return nil
 }
 
-func (q *Queue) openReader(abs string, existed bool) error {
+// deferredDB returns the pool of UpdateDeferred, opening it on first use.
+func (q *Queue) deferredDB() (*sql.DB, error) {
+	q.defOnce.Do(func() {
+		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred")))
+		if err != nil {
+			q.defErr = fmt.Errorf("open queue %s: %w", q.path, err)
+			return
+		}
+		db.SetMaxOpenConns(4)
+		db.SetMaxIdleConns(1)
+		q.deferred = db
+	})
+	return q.deferred, q.defErr
+}
+
+// openReader opens the pool of read connections and checks the schema on
+// it; migrate says whether the writer must bring the file up to date.
+func (q *Queue) openReader(abs string) (migrate bool, err error) {
 	p := url.Values{}
 	p.Set("mode", "ro")
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
-	p.Set("_foreign_keys", "on")
-	db, err := sql.Open(driverName, dsn(abs, p))
-	if err != nil {
-		return fmt.Errorf("open queue %s: %w", q.path, err)
+	wal, walErr := os.Stat(abs + "-wal")
+	noWAL := errors.Is(walErr, fs.ErrNotExist)
+	if q.writer == nil && q.roFile && noWAL && !anyWriteBit(abs) {
+		// A file no one may write (chmod a-w), with no -wal: no writer is
+		// at work on it and none may start, so it is read as it is, without
+		// the -wal and -shm files SQLite would otherwise leave beside it.
+		p.Set("immutable", "1")
 	}
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(4)
-	q.reader = db
-	if err := q.checkSchema(context.Background(), db); err != nil {
-		if q.writer == nil && isCantOpen(err) {
-			// A read-only WAL database in a directory we cannot write: SQLite
-			// cannot create the shared-memory file, so read it as immutable.
-			db.Close()
-			p.Set("immutable", "1")
-			db, err2 := sql.Open(driverName, dsn(abs, p))
-			if err2 != nil {
-				return fmt.Errorf("open queue %s: %w", q.path, err2)
-			}
-			q.reader = db
-			if err2 = q.checkSchema(context.Background(), db); err2 == nil {
-				return nil
-			}
-			err = err2
+	open := func() error {
+		db, err := sql.Open(driverName, dsn(abs, p))
+		if err != nil {
+			return fmt.Errorf("open queue %s: %w", q.path, err)
 		}
-		return q.fileError("open queue", err)
+		db.SetMaxOpenConns(8)
+		db.SetMaxIdleConns(4)
+		q.reader = db
+		migrate, err = q.checkSchema(context.Background(), db)
+		return err
 	}
-	return nil
+	err = open()
+	if err != nil && q.writer == nil && isCantOpen(err) && p.Get("immutable") == "" {
+		// A read-only WAL database in a place we cannot write: SQLite cannot
+		// create the shared-memory (-shm) file it needs to read the -wal.
+		if walErr == nil && wal.Size() > 0 {
+			return false, fmt.Errorf("open queue %s: its -wal file holds changes not yet written into the file, and SQLite cannot read them without creating %s-shm, which this read-only place does not allow: open it once where it is writable (or copy %s and %s-wal to a writable folder and open the copy)", q.path, q.path, q.path, q.path)
+		}
+		if walErr != nil && !noWAL {
+			return false, fmt.Errorf("open queue %s: %w", q.path, walErr)
+		}
+		// Without a -wal (or with an empty one) the file holds everything
+		// committed, and immutable=1 reads it without a -shm.
+		q.reader.Close()
+		p.Set("immutable", "1")
+		err = open()
+	}
+	if err != nil {
+		return false, q.fileError("open queue", err)
+	}
+	return migrate, nil
+}
+
+// anyWriteBit reports whether the file has a write permission bit for anyone.
+func anyWriteBit(abs string) bool {
+	st, err := os.Stat(abs)
+	return err != nil || st.Mode().Perm()&0o222 != 0
 }
 
 func isCantOpen(err error) bool {
@@ -203,13 +261,27 @@ func isCantOpen(err error) bool {
 }
 
 // checkSchema verifies, on a read connection, that the file is an mqsh queue
-// whose schema this program understands.
-func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) error {
+// whose schema this program understands; migrate says whether the writer
+// has work to do (steps to apply, or the switch to WAL).
+func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) (migrate bool, err error) {
 	appID, version, tables, err := readSchema(ctx, db)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return q.versionError(appID, version, tables)
+	if err := q.versionError(appID, version, tables); err != nil {
+		return false, err
+	}
+	if q.writer == nil {
+		return false, nil
+	}
+	if version < len(migrations) {
+		return true, nil
+	}
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return false, err
+	}
+	return mode != "wal", nil
 }
 
 // readSchema reads what says which queue schema a file holds: its application
@@ -266,7 +338,7 @@ func (q *Queue) fileError(op string, err error) error {
 		case sqlite3.ErrCantOpen, sqlite3.ErrPerm, sqlite3.ErrAuth:
 			return fmt.Errorf("%s: cannot open %s (%v): check that the file and its directory are readable", op, q.path, se)
 		case sqlite3.ErrBusy, sqlite3.ErrLocked:
-			return fmt.Errorf("%s: %s stayed locked by another writer for %s: %v; try again", op, q.path, busyTimeout, se)
+			return fmt.Errorf("%s: %s is locked by %s: %v; try again", op, q.path, q.holder(), se)
 		case sqlite3.ErrFull:
 			return fmt.Errorf("%s: the disk holding %s is full: free some space and try again", op, q.path)
 		case sqlite3.ErrIoErr:
@@ -293,17 +365,34 @@ func (q *Queue) Close() error {
 		if q.reader != nil {
 			err = q.reader.Close()
 		}
-		if q.writer != nil {
-			// PRAGMA optimize may want the write lock: try it without
-			// waiting, so closing never waits behind another process's writer.
-			q.writer.Exec("PRAGMA busy_timeout = 0")
-			q.writer.Exec("PRAGMA optimize")
-			if e := q.writer.Close(); err == nil {
+		if q.deferred != nil {
+			if e := q.deferred.Close(); err == nil {
 				err = e
 			}
 		}
+		if e := q.closeWriter(); err == nil {
+			err = e
+		}
+		q.lock.release()
 	})
 	return err
+}
+
+// closeWriter closes the writer connection, which, closing last, checkpoints
+// the WAL into the file and removes it.
+func (q *Queue) closeWriter() error {
+	if q.writer == nil {
+		return nil
+	}
+	if q.wrote.Load() {
+		// PRAGMA optimize may want the write lock: try it without waiting,
+		// so closing never waits behind another process's writer. A handle
+		// that changed nothing has nothing to optimise, and its writer may
+		// never have connected.
+		q.writer.Exec("PRAGMA busy_timeout = 0")
+		q.writer.Exec("PRAGMA optimize")
+	}
+	return q.writer.Close()
 }
 
 // Path returns the file name the queue was opened with.
@@ -337,129 +426,5 @@ func (e *fileStateError) Error() string { return e.msg }
 
 // Now returns the queue's clock reading (Options.Now, or the wall clock).
 func (q *Queue) Now() time.Time { return q.now() }
-
-// migrations are the schema steps, applied in order; the database records how
-// many it has in PRAGMA user_version. Never edit a released step: append one.
-var migrations = []string{
-	// 1: the queue.
-	`
-CREATE TABLE meta(
-	key   TEXT PRIMARY KEY,
-	value INTEGER NOT NULL
-) WITHOUT ROWID;
-
--- One row per message. return_path/address columns hold NULL when they equal
--- their lower-case form, to save space; due is the earliest due of the pending
--- domains (NULL when nothing is pending), kept by every verb.
-CREATE TABLE messages(
-	id        INTEGER PRIMARY KEY,
-	rp_lc     TEXT NOT NULL,          -- return path, lower case; '' for bounces
-	rp        TEXT,                   -- return path as given, when it differs from rp_lc
-	rp_domain TEXT NOT NULL,          -- domain of the return path, lower case
-	created   INTEGER NOT NULL,       -- unix seconds
-	size      INTEGER NOT NULL,
-	env_id    TEXT,
-	priority  INTEGER NOT NULL DEFAULT 0,
-	due       INTEGER                 -- unix seconds
-);
-CREATE INDEX messages_sender ON messages(rp_lc);
-CREATE INDEX messages_sender_domain ON messages(rp_domain);
-CREATE INDEX messages_due ON messages(due);
-CREATE INDEX messages_created ON messages(created);
-
-CREATE TABLE domains(
-	msg_id    INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-	idx       INTEGER NOT NULL,
-	name      TEXT NOT NULL,          -- lower case
-	status    INTEGER NOT NULL,       -- 0 scheduled, 1 completed, 2 tempfail, 3 permfail
-	details   TEXT,
-	retry_num INTEGER NOT NULL DEFAULT 0,
-	due       INTEGER NOT NULL,
-	notify    INTEGER,
-	expires   INTEGER NOT NULL,
-	PRIMARY KEY(msg_id, idx)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX domains_name ON domains(name, msg_id);
-
-CREATE TABLE recipients(
-	msg_id     INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-	idx        INTEGER NOT NULL,
-	domain_idx INTEGER NOT NULL,
-	address_lc TEXT NOT NULL,
-	address    TEXT,                  -- as given, when it differs from address_lc
-	status     INTEGER NOT NULL,
-	code       INTEGER NOT NULL DEFAULT 0,
-	enhanced   TEXT,
-	message    TEXT,
-	orcpt      TEXT,
-	PRIMARY KEY(msg_id, idx)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX recipients_address ON recipients(address_lc, msg_id);
-
-CREATE TABLE bodies(
-	msg_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
-	raw    BLOB NOT NULL
-);
-
-CREATE TABLE audit(
-	seq    INTEGER PRIMARY KEY,
-	at     INTEGER NOT NULL,          -- unix milliseconds
-	user   TEXT NOT NULL,
-	source TEXT NOT NULL,
-	verb   TEXT NOT NULL,
-	filter TEXT NOT NULL,
-	count  INTEGER NOT NULL,
-	ids    BLOB                       -- ascending ids, delta-encoded uvarints
-);
-CREATE INDEX audit_at ON audit(at);
-`,
-}
-
-// migrate brings the schema up to date in one immediate transaction, so that two
-// processes opening a new file at once do not both create it.
-func (q *Queue) migrate(ctx context.Context) error {
-	// Most opens find the schema current: that is read without the write
-	// lock, so opening a queue never waits behind another process's writer.
-	appID, version, tables, err := readSchema(ctx, q.writer)
-	if err != nil {
-		return err
-	}
-	if err := q.versionError(appID, version, tables); err != nil {
-		return err
-	}
-	if version == len(migrations) {
-		return nil
-	}
-	// Otherwise read it again under the write lock: another process may be
-	// migrating the same file right now.
-	tx, err := q.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if appID, version, tables, err = readSchema(ctx, tx); err != nil {
-		return err
-	}
-	if err := q.versionError(appID, version, tables); err != nil {
-		return err
-	}
-	if version == len(migrations) {
-		return nil
-	}
-	if version == 0 {
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
-			return err
-		}
-	}
-	for i := version; i < len(migrations); i++ {
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			return fmt.Errorf("schema step %d: %w", i+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
 
 func fromUnix(s int64) time.Time { return time.Unix(s, 0).UTC() }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 type sourceKey struct{}
@@ -39,6 +41,12 @@ type Tx struct {
 	sp      int  // savepoints taken, for unique names
 	done    bool
 	stmts   map[string]*sql.Stmt // prepared in this transaction (closed with it)
+
+	deferred bool       // began as a read snapshot (UpdateDeferred)
+	locked   bool       // holds the write lock
+	conflict bool       // a deferred transaction could not take the write lock
+	verb     string     // its first change, for the holder record
+	ann      *announcer // publishes the holder record while the lock is held
 }
 
 // Queue returns the queue the transaction belongs to.
@@ -67,8 +75,38 @@ func (tx *Tx) needWrite(verb string) error {
 		}
 		return fmt.Errorf("%s: not allowed in a read-only transaction", verb)
 	}
+	if tx.verb == "" {
+		tx.verb = verb
+	}
+	if !tx.locked {
+		return tx.upgrade(verb)
+	}
 	return nil
 }
+
+// upgrade takes the write lock for a transaction that began as a read. A
+// statement that writes nothing takes it; it fails at once when another
+// writer holds the lock or has committed since this transaction's snapshot,
+// which no wait can mend: the transaction is marked, and its caller reruns it
+// under the write lock from the start.
+func (tx *Tx) upgrade(verb string) error {
+	if tx.conflict {
+		return fmt.Errorf("%s: %w", verb, ErrConflict)
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE meta SET value = value WHERE 0"); err != nil {
+		if isBusy(err) {
+			tx.conflict = true
+			return fmt.Errorf("%s: %w", verb, ErrConflict)
+		}
+		return tx.q.fileError(verb, err)
+	}
+	tx.locked = true
+	tx.q.wrote.Store(true)
+	tx.ann = tx.q.announce(tx.ctx, tx.firstVerb)
+	return nil
+}
+
+func (tx *Tx) firstVerb() string { return tx.verb }
 
 // Update runs fn in one immediate write transaction and commits when fn returns
 // nil; any error (or a panic, or the end of ctx) rolls everything back.
@@ -96,32 +134,74 @@ func (q *Queue) View(ctx context.Context, fn func(tx *Tx) error) error {
 	return fn(t)
 }
 
+// UpdateDeferred runs fn like Update (or Preview, when preview is set), but
+// the transaction begins as a read snapshot and takes the write lock only at
+// fn's first change, so that a script that only reads never holds up other
+// writers. When the lock cannot be had then, because another writer is at
+// work or has committed since the snapshot, everything is rolled back and
+// UpdateDeferred returns ErrConflict (even when fn went on and returned nil):
+// run fn again with Update or Preview, which take the lock from the start.
+func (q *Queue) UpdateDeferred(ctx context.Context, preview bool, fn func(tx *Tx) error) error {
+	if q.readOnly {
+		return q.readOnlyError("change queue")
+	}
+	q.resolveUser()
+	db, err := q.deferredDB()
+	if err != nil {
+		return err
+	}
+	sqltx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return q.fileError("change queue", err)
+	}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview, deferred: true}
+	err = q.finish(t, fn)
+	if t.conflict || err != nil && !t.locked && isBusy(err) {
+		return ErrConflict
+	}
+	return err
+}
+
 func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) error) error {
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
-	sqltx, err := q.writer.BeginTx(ctx, nil)
+	q.resolveUser()
+	q.wrote.Store(true)
+	sqltx, err := q.beginWrite(ctx, q.writer)
 	if err != nil {
-		return q.fileError("change queue", err)
+		var se sqlite3.Error
+		if errors.As(err, &se) {
+			return q.fileError("change queue", err)
+		}
+		return err // waitLock's sentence
 	}
-	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview, locked: true}
+	t.ann = q.announce(ctx, t.firstVerb)
+	return q.finish(t, fn)
+}
+
+// finish runs fn in the write transaction t and commits it, unless fn
+// fails, ctx ends or t is a preview.
+func (q *Queue) finish(t *Tx, fn func(tx *Tx) error) error {
 	committed := false
 	defer func() {
 		t.done = true
 		if !committed {
-			sqltx.Rollback()
+			t.tx.Rollback()
 		}
+		t.ann.end()
 	}()
 	if err := fn(t); err != nil {
 		return err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := t.ctx.Err(); err != nil {
 		return err
 	}
-	if preview {
+	if t.preview || t.conflict {
 		return nil
 	}
-	if err := sqltx.Commit(); err != nil {
+	if err := t.tx.Commit(); err != nil {
 		return q.fileError("commit", err)
 	}
 	committed = true

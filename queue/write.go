@@ -513,6 +513,12 @@ func (q *Queue) normalize(m *Message) error {
 		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
 	}
 	m.ReturnPath = strings.TrimSpace(m.ReturnPath)
+	if err := checkAddressLength(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path: %w", m.ID, err)
+	}
+	if err := checkPrintable(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path %q: %w", m.ID, m.ReturnPath, err)
+	}
 	if m.ReturnPath == "<>" {
 		m.ReturnPath = ""
 	}
@@ -531,6 +537,12 @@ func (q *Queue) normalize(m *Message) error {
 	var doms []Domain
 	for _, d := range m.Domains {
 		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
+		if err := checkDomainLength(d.Name); err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+		if err := checkPrintable(d.Name); err != nil {
+			return fmt.Errorf("message %s: domain %q: %w", m.ID, d.Name, err)
+		}
 		if d.Name == "" && len(d.Recipients) > 0 {
 			d.Name = domainOf(d.Recipients[0].Address)
 		}
@@ -554,6 +566,12 @@ func (q *Queue) normalize(m *Message) error {
 		var rcpts []Recipient
 		for _, r := range d.Recipients {
 			r.Address = strings.TrimSpace(r.Address)
+			if err := checkAddressLength(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient: %w", m.ID, err)
+			}
+			if err := checkPrintable(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient %q: %w", m.ID, r.Address, err)
+			}
 			lc := strings.ToLower(r.Address)
 			if lc == "" {
 				return fmt.Errorf("message %s: domain %s has an empty recipient address", m.ID, d.Name)
@@ -576,7 +594,10 @@ func (q *Queue) normalize(m *Message) error {
 		doms = append(doms, d)
 	}
 	m.Domains = doms
-	return nil
+	if err := checkRecipientCount(len(seenRcpt)); err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	return checkMessageTimes(m)
 }
 
 // audit records a change in the current transaction.
@@ -594,6 +615,12 @@ func (tx *Tx) audit(verb, text string, ids []ID) error {
 // checkAddress validates an envelope address (without angle brackets).
 func checkAddress(what, a string) (string, error) {
 	a = strings.TrimSpace(a)
+	if err := checkAddressLength(a); err != nil {
+		return "", fmt.Errorf("invalid %s: %w", what, err)
+	}
+	if err := checkPrintable(a); err != nil {
+		return "", fmt.Errorf("invalid %s %q: %w", what, a, err)
+	}
 	if len(a) > 2 && a[0] == '<' && a[len(a)-1] == '>' {
 		a = a[1 : len(a)-1]
 	}
@@ -604,11 +631,12 @@ func checkAddress(what, a string) (string, error) {
 	return a, nil
 }
 
-// addNew queues one new message with the envelope env and audits it under
-// verb, its audit text starting with prefix: the work of Enqueue and
-// ImportEML, inside their savepoint (which has checked that the queue may be
-// written).
+// addNew queues one new message with the envelope env and the text raw (its
+// Bcc fields removed, see stripBcc) and audits it under verb, its audit text
+// starting with prefix: the work of Enqueue and ImportEML, inside their
+// savepoint (which has checked that the queue may be written).
 func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, error) {
+	raw = stripBcc(raw)
 	m, err := tx.q.envelopeMessage(env, raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", verb, err)
@@ -656,6 +684,9 @@ func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
 	}
 	if len(env.Recipients) == 0 {
 		return nil, fmt.Errorf("no recipients: a message needs at least one")
+	}
+	if err := checkRecipientCount(len(env.Recipients)); err != nil {
+		return nil, err
 	}
 	now := q.clock()
 	m := &Message{ReturnPath: sender, Created: now, Size: int64(len(raw)), EnvID: env.EnvID, Priority: env.Priority}
@@ -756,6 +787,15 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if r.Filter.IsEmpty() && !r.Filter.All {
 		return res, fmt.Errorf("retry: %w", ErrEmptyFilter)
 	}
+	if err := r.Filter.Validate(); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
+	}
+	if err := checkPrintable(strings.TrimSpace(r.Domain)); err != nil {
+		return res, fmt.Errorf("retry: domain %q: %w", r.Domain, err)
+	}
+	if err := checkTime("at", r.At); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
+	}
 	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds
 	if r.At.IsZero() {
 		at = tx.q.clock()
@@ -830,6 +870,9 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	}
 	if r.Filter.IsEmpty() && !r.Filter.All {
 		return res, fmt.Errorf("cancel: %w", ErrEmptyFilter)
+	}
+	if err := r.Filter.Validate(); err != nil {
+		return res, fmt.Errorf("cancel: %w", err)
 	}
 	var rc string
 	var rargs []any

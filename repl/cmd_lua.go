@@ -126,22 +126,40 @@ func runScript(ctx context.Context, env *Env, inv *Invocation) error {
 	return nil
 }
 
-// runLua is `lua CODE` (the words are joined by spaces), or the Lua prompt
-// when no code is given in the shell.
+// runLua is `lua CODE` (the words are joined by spaces), `lua -` (the code is
+// read from standard input, as is plain `lua` when standard input is a pipe
+// or a file), or the Lua prompt when no code is given in the shell. As at the
+// prompt, the values of an expression or of the chunk's return are printed.
 func runLua(ctx context.Context, env *Env, inv *Invocation) error {
 	opts, err := luaOptions(env, inv)
 	if err != nil {
 		return err
 	}
 	opts.Name = "lua"
-	if len(inv.Args) == 0 {
+	var code string
+	switch {
+	case len(inv.Args) == 1 && inv.Args[0] == "-" || len(inv.Args) == 0 && !env.Interactive && notTerminal(env.Stdin):
+		if env.Stdin == nil {
+			return usageFor(inv.Cmd, "no standard input to read Lua code from")
+		}
+		b, err := io.ReadAll(env.Stdin)
+		if err != nil {
+			return fmt.Errorf("read Lua code from standard input: %w", err)
+		}
+		if code = string(b); strings.TrimSpace(code) == "" {
+			return usageFor(inv.Cmd, "missing argument CODE: standard input held no Lua code (the Lua prompt opens only in the shell)")
+		}
+	case len(inv.Args) == 0:
 		if !env.Interactive || env.Input == nil {
-			return usageFor(inv.Cmd, "missing argument CODE (the Lua prompt opens only in the shell)")
+			return usageFor(inv.Cmd, "missing argument CODE: give Lua code, or - to read it from standard input (the Lua prompt opens only in the shell)")
 		}
 		return luaPromptLoop(ctx, env, opts)
+	default:
+		code = strings.Join(inv.Args, " ")
 	}
-	opts.Code = strings.Join(inv.Args, " ")
-	rep, err := lua.Run(ctx, env.Queue, opts)
+	sess := lua.NewSession(env.Queue, opts)
+	defer sess.Close()
+	rep, err := sess.Exec(ctx, code)
 	if err != nil {
 		return err
 	}
@@ -149,16 +167,31 @@ func runLua(ctx context.Context, env *Env, inv *Invocation) error {
 	return nil
 }
 
-// rememberChunk keeps a chunk typed at the lua prompt in the shell's history
-// as one `lua CODE` line, which runs as typed at the shell's prompt. A chunk
-// with a -- comment would not survive being joined into one line: it is not
-// kept.
+// notTerminal reports whether r is not a terminal (a pipe, a file, a buffer):
+// something to read code from rather than wait for typing.
+func notTerminal(r io.Reader) bool {
+	if r == nil {
+		return false
+	}
+	f, ok := r.(*os.File)
+	if !ok {
+		return true
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice == 0
+}
+
+// rememberChunk keeps a chunk typed at the lua prompt in the Lua prompt's
+// history, on one line (see lua.OneLine), so that Up at lua> brings it back
+// whole. A chunk that cannot be written on one line is not kept.
 func rememberChunk(in LineReader, code string) {
 	h, ok := in.(interface{ Remember(string) })
-	if !ok || strings.Contains(code, "--") {
+	if !ok {
 		return
 	}
-	h.Remember("lua " + strings.Join(strings.Fields(code), " "))
+	if line, ok := lua.OneLine(code); ok {
+		h.Remember(line)
+	}
 }
 
 // luaPromptLoop reads Lua chunks at `lua> ` until .exit or Ctrl-D. A chunk

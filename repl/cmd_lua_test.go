@@ -88,7 +88,7 @@ func TestRunCommandErrors(t *testing.T) {
 		{"run purge-sender", "purge-sender.lua:15: aborted: usage: run purge-sender ADDRESS|@DOMAIN...; nothing changed", 1},
 		{"lua 'queue.cancel{all = true} error(\"stop\")'", "lua:1: stop; nothing changed", 1},
 		{"lua --timeout 1s 'queue.cancel{all = true} while true do end'", "lua:1: stopped: time limit of 1s reached", 1},
-		{"lua", "missing argument CODE (the Lua prompt opens only in the shell)", 2},
+		{"lua", "missing argument CODE: standard input held no Lua code (the Lua prompt opens only in the shell)", 2},
 	}
 	for _, tt := range tests {
 		err := c.run(t, tt.line)
@@ -115,6 +115,44 @@ func TestLuaOneLiner(t *testing.T) {
 	c.mustRun(t, `lua --dry-run "queue.retry{domain='example.org'}"`)
 	if want := "dry run: lua would retry 3 and cancel 0 message(s) (example.org 3); nothing changed\n"; c.stderr.String() != want {
 		t.Errorf("stderr %q\nwant %q", c.stderr.String(), want)
+	}
+}
+
+// lua CODE prints the values of an expression, or of the chunk's return, as
+// the Lua prompt does.
+func TestLuaOneLinerPrintsValues(t *testing.T) {
+	c := newLuaCLI(t)
+	for line, want := range map[string]string{
+		`lua 'return queue.count{all = true}'`: "6\n",
+		`lua 'queue.count{sender = "<>"}'`:     "1\n",
+		`lua 'local n = 2 return n, n * 2'`:    "2\t4\n",
+		`lua 'print("x")'`:                     "x\n",
+		`lua 'for i = 1, 2 do print(i) end'`:   "1\n2\n",
+	} {
+		c.mustRun(t, line)
+		if c.stdout.String() != want {
+			t.Errorf("%s: stdout %q, want %q", line, c.stdout.String(), want)
+		}
+	}
+}
+
+// lua - reads the code from standard input, and so does plain lua when
+// standard input is not a terminal.
+func TestLuaCodeFromStdin(t *testing.T) {
+	c := newLuaCLI(t)
+	c.env.Stdin = strings.NewReader("print(1)\nreturn queue.count{sender = '<>'}\n")
+	c.mustRun(t, "lua -")
+	if want := "1\n1\n"; c.stdout.String() != want {
+		t.Errorf("lua -: stdout %q, want %q", c.stdout.String(), want)
+	}
+	c.env.Stdin = strings.NewReader("print('piped')")
+	c.mustRun(t, "lua")
+	if want := "piped\n"; c.stdout.String() != want {
+		t.Errorf("lua: stdout %q, want %q", c.stdout.String(), want)
+	}
+	c.env.Stdin = strings.NewReader("error('from stdin')")
+	if err := c.run(t, "lua -"); err == nil || !strings.Contains(err.Error(), "lua:1: from stdin") {
+		t.Errorf("error %v, want the script's error", err)
 	}
 }
 

@@ -115,8 +115,10 @@ func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
 }
 
 // idsOf parses the id arguments; "-" reads ids from standard input, one per
-// line (blank lines and # comments skipped). Every id is checked before
-// anything runs. texts holds each id as typed. given says ids were asked for.
+// line (blank lines and # comments skipped): hex ids, or JSON messages as
+// `list -o json` writes them (see queue.IDOfJSON). Every id is checked before
+// anything runs. texts holds each id as typed (in hex for JSON). given says
+// ids were asked for.
 func idsOf(env *Env, args []string) (ids []queue.ID, texts []string, given bool, err error) {
 	seen := map[queue.ID]bool{}
 	add := func(s string) error {
@@ -143,10 +145,18 @@ func idsOf(env *Env, args []string) (ids []queue.ID, texts []string, given bool,
 			return nil, nil, true, errors.New("no standard input to read ids from")
 		}
 		sc := bufio.NewScanner(env.Stdin)
-		for sc.Scan() {
+		sc.Buffer(nil, 16<<20) // a JSON message of many recipients is long
+		for n := 1; sc.Scan(); n++ {
 			line := strings.TrimSpace(sc.Text())
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
+			}
+			if strings.HasPrefix(line, "{") {
+				id, err := queue.IDOfJSON([]byte(line))
+				if err != nil {
+					return nil, nil, true, plainf("Failed to parse id on line %d of standard input: %v.", n, err)
+				}
+				line = id.String()
 			}
 			if err := add(line); err != nil {
 				return nil, nil, true, err

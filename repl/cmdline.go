@@ -22,6 +22,7 @@ var GlobalFlags = []Flag{
 	{Long: "execute", Short: "e", Value: "COMMAND", Kind: KindText, Repeat: true, Help: "Run a command line (repeat for more), then exit"},
 	{Long: "file", Short: "f", Value: "FILE", Kind: KindFile, Help: "Run the commands in FILE, one per line (- for standard input), then exit"},
 	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
+	{Long: "wait", Value: "DURATION", Kind: KindText, Help: "Give up a change after waiting this long for another process's write lock (30s, 5m; default: wait, saying for whom, until Ctrl-C)"},
 	{Long: "demo", Help: "Open a fresh throwaway queue loaded with demo messages"},
 	{Long: "version", Short: "V", Help: "Print version"},
 }
@@ -29,7 +30,7 @@ var GlobalFlags = []Flag{
 // CommandLine is what mqsh's arguments ask for.
 type CommandLine struct {
 	Help, Version bool
-	Queue         QueueLocation
+	Queue         QueueFlags
 	// What to run: Shell, or one Command, or else a batch: the -e commands
 	// (Exprs), then the -f file (File, when HasFile), or else the commands
 	// piped to standard input.
@@ -54,9 +55,10 @@ func ParseCommandLine(args []string, stdinTerminal bool) (*CommandLine, error) {
 		Exprs:     lists["execute"],
 		File:      set["file"],
 		KeepGoing: set["keep-going"] == "true",
-		Queue:     QueueLocation{Demo: set["demo"] == "true"},
+		Queue:     QueueFlags{Demo: set["demo"] == "true"},
 	}
 	cl.Queue.URL, cl.Queue.URLSet = set["url"]
+	cl.Queue.Wait, cl.Queue.WaitSet = set["wait"]
 	_, cl.HasFile = set["file"]
 	if cl.Help || cl.Version {
 		return cl, nil

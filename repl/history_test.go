@@ -3,6 +3,8 @@ package repl
 import (
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +65,41 @@ func TestShellPrompt(t *testing.T) {
 		if got := ShellPrompt(in); got != want {
 			t.Errorf("ShellPrompt(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A history keeps an entry once however often it is repeated in a row, adds
+// it to its file, and cuts a file grown past the limit when it is opened.
+func TestHistoryStore(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "history")
+	var old []byte
+	for i := 0; i < HistoryLimit+3; i++ {
+		old = append(old, []byte("list -p "+strconv.Itoa(i)+"\n")...)
+	}
+	if err := os.WriteFile(p, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := openHistory(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.entries) != HistoryLimit || h.entries[0] != "list -p 3" {
+		t.Fatalf("%d entries from %q, want %d from list -p 3", len(h.entries), h.entries[0], HistoryLimit)
+	}
+	for _, e := range []string{"a", " a ", "", "b", "a", "a"} {
+		if _, err := h.add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(p)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if got := strings.Join(lines[len(lines)-3:], ","); got != "a,b,a" || len(lines) != HistoryLimit+3 {
+		t.Errorf("file ends %q with %d lines; want a,b,a after the %d kept", got, len(lines), HistoryLimit)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v after the cut, want 0600", fi.Mode().Perm())
+	}
+	if luaHistoryPath(p) != filepath.Join(filepath.Dir(p), "lua_history") {
+		t.Errorf("luaHistoryPath = %q", luaHistoryPath(p))
 	}
 }

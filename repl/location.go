@@ -19,11 +19,14 @@ import (
 // demoGenerated is how many generated messages --demo adds to the documented six.
 const demoGenerated = 1000
 
-// QueueLocation is the queue the global options name.
-type QueueLocation struct {
-	URL    string // -u/--url as given
-	URLSet bool   // -u was given (perhaps empty, which is refused)
-	Demo   bool   // --demo: a fresh throwaway queue
+// QueueFlags are what the global options say of the queue: where it is,
+// and how long a change waits for another process's write lock.
+type QueueFlags struct {
+	URL     string // -u/--url as given
+	URLSet  bool   // -u was given (perhaps empty, which is refused)
+	Demo    bool   // --demo: a fresh throwaway queue
+	Wait    string // --wait as given
+	WaitSet bool   // --wait was given
 }
 
 // DefaultLocation is the per-user queue: $XDG_DATA_HOME/mqsh/queue.db, or
@@ -81,9 +84,17 @@ func queuePath(loc string) (string, error) {
 // creates it for the first command that adds messages; any other command is
 // told there is no queue there. A queue file created by this run that is left
 // with no message and no audited change (the command that created it failed)
-// is removed when it is closed, so a failed import leaves no empty queue behind.
-func OpenQueue(env *Env, where QueueLocation, getenv func(string) string) (string, func(), error) {
-	opts := queue.Options{Now: env.Now}
+// is removed when it is closed (queue.Discard), so a failed import leaves no
+// empty queue behind, unless another process has it open.
+func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, func(), error) {
+	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }}
+	if where.WaitSet {
+		d, err := queue.ParseDuration(where.Wait)
+		if err != nil || d <= 0 {
+			return "", nil, Usagef("invalid value '%s' for '--wait': want a duration such as 30s or 5m", where.Wait)
+		}
+		opts.LockWait = d
+	}
 	if where.Demo {
 		if where.URLSet {
 			return "", nil, Usagef("--demo opens its own queue: give either --demo or --url")
@@ -141,11 +152,10 @@ func OpenQueue(env *Env, where QueueLocation, getenv func(string) string) (strin
 			return open()
 		}
 		return loc, func() {
-			if created && env.Queue != nil && unused(env.Queue) {
-				env.Queue.Close()
-				for _, f := range []string{path, path + "-wal", path + "-shm"} {
-					os.Remove(f)
-				}
+			if created && env.Queue != nil {
+				// The engine removes the file only if it is unused and no
+				// other process has it open.
+				env.Queue.Discard()
 				return
 			}
 			closeQueue()
@@ -174,15 +184,4 @@ func openDemo(env *Env, opts queue.Options) (string, func(), error) {
 	fmt.Fprintf(env.Stderr, "mqsh: demo queue with %d messages at %s (open it again with: mqsh -u %s)\n", res.Count, path, path)
 	env.Queue = q
 	return path, func() { q.Close() }, nil
-}
-
-// unused reports whether a queue holds no message and no audited change.
-func unused(q *queue.Queue) bool {
-	ctx := context.Background()
-	n, err := q.Count(ctx, queue.Filter{})
-	if err != nil || n > 0 {
-		return false
-	}
-	changes, err := q.Audit(ctx, queue.AuditQuery{Limit: 1})
-	return err == nil && len(changes) == 0
 }

@@ -157,32 +157,44 @@ type shellInput interface {
 }
 
 // readlineInput reads lines at a terminal with chzyer/readline: line editing,
-// history (saved by hand so blank lines and immediate repeats are skipped),
-// Ctrl-R search and tab completion.
+// history, Ctrl-R search and tab completion. The shell's prompt and the Lua
+// prompt each have a history of their own (Up at lua> recalls Lua chunks),
+// kept by mqsh (see history) and handed to readline as the prompt changes.
 type readlineInput struct {
 	rl     *readline.Instance
 	prompt string // the shell's own prompt; other prompts (the lua prompt) get no command completion
 	line   int
+	hists  [2]*history // the shell's prompt's, the Lua prompt's
+	shown  int         // which of hists readline holds
+	stderr io.Writer   // where a failure to write the history is reported
 
 	mu      sync.Mutex
 	ended   bool
 	current string // the prompt being shown
 }
 
+// Which history a prompt uses (indexes into readlineInput.hists).
+const (
+	shellHistory = iota
+	luaHistory
+)
+
 func newReadlineInput(term *os.File, env *Env, prompt, histFile string, comp *Completer) (*readlineInput, error) {
-	in := &readlineInput{prompt: prompt}
-	fd := int(term.Fd())
-	var histMode os.FileMode
-	if fi, err := os.Stat(histFile); histFile != "" && err == nil {
-		histMode = fi.Mode().Perm()
+	in := &readlineInput{prompt: prompt, stderr: env.Stderr}
+	for i, path := range []string{histFile, luaHistoryPath(histFile)} {
+		h, err := openHistory(path)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "mqsh: %v\n", err)
+		}
+		in.hists[i] = h
 	}
+	fd := int(term.Fd())
 	var (
 		rawMu sync.Mutex
 		raw   *readline.State
 	)
 	rl, err := readline.NewEx(&readline.Config{
 		Prompt:                 prompt,
-		HistoryFile:            histFile,
 		HistoryLimit:           HistoryLimit,
 		DisableAutoSaveHistory: true,
 		HistorySearchFold:      true,
@@ -216,13 +228,18 @@ func newReadlineInput(term *os.File, env *Env, prompt, histFile string, comp *Co
 	if err != nil {
 		return nil, err
 	}
-	if histFile != "" && histMode != 0 {
-		// readline rewrites a history file that grew past the limit with the
-		// default mode; keep the file's own (private when mqsh created it).
-		_ = os.Chmod(histFile, histMode)
-	}
 	in.rl = rl
+	in.show(shellHistory)
 	return in, nil
+}
+
+// show hands readline the history of prompt which.
+func (in *readlineInput) show(which int) {
+	in.shown = which
+	in.rl.ResetHistory()
+	for _, e := range in.hists[which].entries {
+		_ = in.rl.SaveHistory(e)
+	}
 }
 
 // ReadLine shows prompt and returns the line typed. Ctrl-C returns
@@ -235,6 +252,13 @@ func (in *readlineInput) ReadLine(prompt string) (string, error) {
 	}
 	in.current = prompt
 	in.mu.Unlock()
+	which := shellHistory
+	if prompt == luaPrompt || prompt == luaContPrompt {
+		which = luaHistory
+	}
+	if which != in.shown {
+		in.show(which)
+	}
 	in.rl.SetPrompt(prompt)
 	line, err := in.rl.Readline()
 	switch {
@@ -244,20 +268,29 @@ func (in *readlineInput) ReadLine(prompt string) (string, error) {
 		return "", err
 	}
 	in.line++
-	// Only lines typed at the shell's own prompt are kept, so every entry
-	// runs there (the lua prompt keeps whole chunks through Remember).
-	// Blank lines and a repeat of the line before are not kept (readline's
-	// history skips both).
+	// A line typed at the shell's prompt is kept as typed; at the Lua prompt
+	// the chunk is kept whole once complete (through Remember). Until then
+	// (and for the continuation of a command) readline is told the line is
+	// done with.
 	if prompt == in.prompt {
 		in.Remember(line)
+	} else {
+		_ = in.rl.SaveHistory("")
 	}
 	return line, nil
 }
 
-// Remember adds an entry to the history: a line as the shell's prompt would
-// run it.
+// Remember adds an entry to the history of the prompt last shown: a line as
+// that prompt would run it. Blank lines and a repeat of the entry before are
+// not kept.
 func (in *readlineInput) Remember(entry string) {
-	_ = in.rl.SaveHistory(historyLine(entry))
+	entry = historyLine(entry)
+	// readline skips the same entries; telling it also ends its recall of
+	// an older entry (Up).
+	_ = in.rl.SaveHistory(entry)
+	if _, err := in.hists[in.shown].add(entry); err != nil {
+		fmt.Fprintf(in.stderr, "mqsh: %v\n", err)
+	}
 }
 
 // Source names the line for error messages: "line 7".
@@ -300,7 +333,8 @@ func (p promptCompleter) Do(line []rune, pos int) ([][]rune, int) {
 // is running, and never lets it end the shell. At the prompt the terminal is in
 // raw mode and readline sees Ctrl-C as a key; between commands a stray SIGINT
 // is ignored. SIGTERM and SIGHUP cancel the running command and end the shell,
-// so the terminal is restored.
+// so the terminal is restored. A second signal while a cancelled command still
+// runs ends the process, as it would any program.
 type interrupter struct {
 	in     shellInput
 	out    io.Writer // where the line after an echoed ^C ends
@@ -308,7 +342,10 @@ type interrupter struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	cancel context.CancelCauseFunc
-	endSig os.Signal // the signal that ended the shell, if any
+	// cancelled is set when a signal has cancelled the command still running:
+	// a second signal then ends the process.
+	cancelled bool
+	endSig    os.Signal // the signal that ended the shell, if any
 }
 
 // errInterruptedByUser is the cause (context.Cause) of the cancellation of a
@@ -329,8 +366,17 @@ func (i *interrupter) run() {
 			return
 		case sig := <-i.sigc:
 			i.mu.Lock()
-			cancel := i.cancel
+			cancel, again := i.cancel, i.cancelled
+			i.cancelled = cancel != nil
 			i.mu.Unlock()
+			if again {
+				// The command did not stop at the first signal: let this one
+				// end mqsh as it would any program.
+				signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+				if p, err := os.FindProcess(os.Getpid()); err == nil {
+					_ = p.Signal(sig)
+				}
+			}
 			if cancel != nil {
 				if sig == os.Interrupt {
 					fmt.Fprintln(i.out) // the terminal echoed ^C; the error goes below it
@@ -359,7 +405,7 @@ func (i *interrupter) commandContext(parent context.Context) (context.Context, c
 	i.mu.Unlock()
 	return ctx, func() {
 		i.mu.Lock()
-		i.cancel = nil
+		i.cancel, i.cancelled = nil, false
 		i.mu.Unlock()
 		cancel(context.Canceled)
 	}

@@ -247,8 +247,36 @@ func TestShellOnTerminal(t *testing.T) {
 	m = scr.mark()
 	send("end print(queue.get('52B91F716').id)\r")
 	scr.waitFor(t, m, `52B91F716\s+.*lua> `)
+
+	// The Lua prompt has a history of its own: Up recalls chunks as Lua
+	// (a multi-line one on one line), a chunk with -- in a string is kept,
+	// and a repeat is kept once.
+	for i := 0; i < 2; i++ {
+		m = scr.mark()
+		send(`print("a -- b")` + "\r")
+		scr.waitFor(t, m, `a -- b\s+lua> `)
+	}
+	m = scr.mark()
+	send("\x1b[A")
+	scr.waitFor(t, m, `print\("a -- b"\)$`)
+	m = scr.mark()
+	send("\r")
+	scr.waitFor(t, m, `a -- b\s+lua> `)
+	m = scr.mark()
+	send("\x1b[A\x1b[A")
+	scr.waitFor(t, m, `for i = 1, 2 do end print\(queue\.get\('52B91F716'\)\.id\)$`)
+	m = scr.mark()
+	send("\r")
+	scr.waitFor(t, m, `52B91F716\s+.*lua> `)
 	m = scr.mark()
 	send(".exit\r")
+	scr.waitFor(t, m, prompt)
+	// Back at the shell's prompt, Up recalls the shell's own lines.
+	m = scr.mark()
+	send("\x1b[A")
+	scr.waitFor(t, m, prompt+`lua$`)
+	m = scr.mark()
+	send("\x03")
 	scr.waitFor(t, m, prompt)
 
 	// Ctrl-D on an empty line leaves with status 0.
@@ -298,11 +326,7 @@ func TestShellOnTerminal(t *testing.T) {
 		"list -o ids",
 		"status 52B91F716",
 		"queue list -s bill4@example.net",
-		// Chunks typed at the lua prompt are kept whole, as lines that run
-		// at the shell's prompt; .exit is not kept.
 		"lua",
-		`lua queue.cancel("52B91F716") print("looping") while true do end`,
-		"lua for i = 1, 2 do end print(queue.get('52B91F716').id)",
 	}
 	if len(lines) < len(want) {
 		t.Fatalf("history file holds\n%s", strings.Join(lines, "\n"))
@@ -313,5 +337,24 @@ func TestShellOnTerminal(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Errorf("history file holds\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The Lua prompt's chunks are kept whole in a file of their own, private
+	// to the user; .exit is not kept.
+	luaHist := filepath.Join(dir, "state", "lua_history")
+	b, err = os.ReadFile(luaHist)
+	if err != nil {
+		t.Fatalf("read the Lua history file: %v", err)
+	}
+	wantLua := `queue.cancel("52B91F716") print("looping") while true do end
+for i = 1, 2 do end print(queue.get('52B91F716').id)
+print("a -- b")
+for i = 1, 2 do end print(queue.get('52B91F716').id)
+`
+	if string(b) != wantLua {
+		t.Errorf("Lua history file holds\n%s\nwant\n%s", b, wantLua)
+	}
+	if fi, err := os.Stat(luaHist); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("Lua history file mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
 }

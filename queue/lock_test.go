@@ -1,0 +1,290 @@
+package queue
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// quickNotices shortens the waiting writer's notices for a test.
+func quickNotices(t *testing.T) {
+	first, every, ann := waitNoticeFirst, waitNoticeEvery, announceAfter
+	waitNoticeFirst, waitNoticeEvery, announceAfter = 100*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond
+	t.Cleanup(func() { waitNoticeFirst, waitNoticeEvery, announceAfter = first, every, ann })
+}
+
+// notices collects what a waiting writer is told.
+type notices struct {
+	mu   sync.Mutex
+	got  []string
+	seen chan struct{}
+}
+
+func newNotices() *notices { return &notices{seen: make(chan struct{}, 100)} }
+
+func (n *notices) add(w LockWait) {
+	n.mu.Lock()
+	n.got = append(n.got, w.String())
+	n.mu.Unlock()
+	n.seen <- struct{}{}
+}
+
+func (n *notices) all() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.got, "\n")
+}
+
+// holdLock runs a cancel in an Update on q under the source "script
+// hold.lua" and keeps the write lock until release is closed.
+func holdLock(t *testing.T, q *Queue, release chan struct{}) (holding chan struct{}, done chan error) {
+	holding, done = make(chan struct{}), make(chan error, 1)
+	go func() {
+		ctx := WithSource(context.Background(), "script hold.lua")
+		done <- q.Update(ctx, func(tx *Tx) error {
+			if _, err := tx.Cancel(CancelRequest{Filter: Filter{IDs: []ID{0x2B91F716}}}); err != nil {
+				return err
+			}
+			close(holding)
+			<-release
+			return nil
+		})
+	}()
+	<-holding
+	return holding, done
+}
+
+func twoHandles(t *testing.T, opts Options) (a, b *Queue) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "q.db")
+	a, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	if _, err := a.LoadDemo(t.Context(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err = Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+// A writer that waits for another's lock says, every few seconds, for whom
+// (process, user, source, verb) and since when, and goes ahead once the lock
+// is free.
+func TestWaitingWriterSaysForWhom(t *testing.T) {
+	quickNotices(t)
+	n := newNotices()
+	a, b := twoHandles(t, Options{Waiting: n.add})
+	release := make(chan struct{})
+	_, held := holdLock(t, a, release)
+	retried := make(chan error, 1)
+	go func() {
+		_, err := b.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}})
+		retried <- err
+	}()
+	for range 2 {
+		select {
+		case <-n.seen:
+		case err := <-retried:
+			t.Fatalf("the retry did not wait for the lock: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no notice while waiting")
+		}
+	}
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-retried; err != nil {
+		t.Fatalf("retry after the lock was freed: %v", err)
+	}
+	got := n.all()
+	for _, want := range []string{"waiting", "write lock", fmt.Sprintf("process %d", os.Getpid()), "script hold.lua: cancel", "since", "Ctrl-C"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("notices do not say %q:\n%s", want, got)
+		}
+	}
+	if _, err := os.Stat(a.holderPath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the holder record is left behind: %v", err)
+	}
+}
+
+// Cancelling the context stops the wait at once, with nothing changed; a
+// wait limit (LockWait) stops it after that long.
+func TestWaitingWriterStops(t *testing.T) {
+	quickNotices(t)
+	a, b := twoHandles(t, Options{})
+	release := make(chan struct{})
+	_, held := holdLock(t, a, release)
+	defer func() { close(release); <-held }()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := b.Retry(ctx, RetryRequest{Filter: Filter{All: true}})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped waiting") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Errorf("cancelled wait: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the wait went on for %s after it was cancelled", d)
+	}
+
+	path := b.Path()
+	b.Close()
+	b, err = Open(path, Options{LockWait: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_, err = b.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}})
+	if err == nil || !strings.Contains(err.Error(), "stayed locked for 300ms") || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Errorf("wait limit: %v", err)
+	}
+	if n := auditCount(t, b); n != 1 {
+		t.Errorf("%d audit rows, want the demo's alone: the waiting retries changed nothing", n)
+	}
+}
+
+// A transaction begun with UpdateDeferred that only reads holds up no
+// writer; when it then writes after another writer committed, it gets
+// ErrConflict with nothing changed, and runs again under the lock.
+func TestDeferredReaderDoesNotBlockWriters(t *testing.T) {
+	a, b := twoHandles(t, Options{})
+	reading, release, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	runs := 0
+	script := func(tx *Tx) error {
+		runs++
+		n, err := tx.Count(Filter{})
+		if err != nil {
+			return err
+		}
+		if runs == 1 {
+			close(reading)
+			<-release
+		}
+		// A write based on what was read.
+		_, err = tx.Cancel(CancelRequest{Filter: Filter{IDs: []ID{0x2B91F716}}})
+		if err == nil && n == 0 {
+			err = errors.New("nothing read")
+		}
+		return err
+	}
+	go func() { done <- a.UpdateDeferred(t.Context(), false, script) }()
+	<-reading
+	retried := make(chan error, 1)
+	go func() {
+		_, err := b.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}})
+		retried <- err
+	}()
+	select {
+	case err := <-retried:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a writer waited for a script that had only read")
+	}
+	close(release)
+	err := <-done
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("a deferred transaction writing after another commit: %v, want ErrConflict", err)
+	}
+	if n := mustCount(t, b, Filter{IDs: []ID{0x2B91F716}}); n != 1 {
+		t.Fatal("the conflicting transaction changed something")
+	}
+	if err := a.Update(t.Context(), script); err != nil {
+		t.Fatal(err)
+	}
+	if n := mustCount(t, b, Filter{IDs: []ID{0x2B91F716}}); n != 0 {
+		t.Error("the rerun did not cancel")
+	}
+	// Without a competing commit, a deferred transaction writes at once.
+	if err := a.UpdateDeferred(t.Context(), false, func(tx *Tx) error {
+		_, err := tx.Retry(RetryRequest{Filter: Filter{All: true}})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitingForAnotherProcess: the lock is held by a real second process;
+// the waiting writer names that process, and goes ahead when it is done.
+func TestWaitingForAnotherProcess(t *testing.T) {
+	if path := os.Getenv("MQSH_TEST_HOLD_QUEUE"); path != "" {
+		announceAfter = 10 * time.Millisecond
+		q, err := Open(path, Options{})
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		err = q.Update(WithSource(context.Background(), "cli"), func(tx *Tx) error {
+			if _, err := tx.Retry(RetryRequest{Filter: Filter{All: true}}); err != nil {
+				return err
+			}
+			time.Sleep(100 * time.Millisecond) // published
+			fmt.Println("HOLDING")
+			bufio.NewReader(os.Stdin).ReadString('\n') // until the parent says
+			return nil
+		})
+		q.Close()
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if testing.Short() {
+		t.Skip("spawns a process")
+	}
+	quickNotices(t)
+	n := newNotices()
+	_, b := twoHandles(t, Options{Waiting: n.add})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWaitingForAnotherProcess$")
+	cmd.Env = append(os.Environ(), "MQSH_TEST_HOLD_QUEUE="+b.Path())
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "HOLDING\n" {
+		stdin.Close()
+		t.Fatalf("child: %q", line)
+	}
+	cancelled := make(chan error, 1)
+	go func() {
+		_, err := b.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
+		cancelled <- err
+	}()
+	select {
+	case <-n.seen:
+	case err := <-cancelled:
+		t.Fatalf("did not wait for the other process: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notice")
+	}
+	stdin.Close()
+	if err := <-cancelled; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := n.all(), fmt.Sprintf("process %d (", cmd.Process.Pid); !strings.Contains(got, want) || !strings.Contains(got, "cli: retry") {
+		t.Errorf("notices do not name the other process (%s, cli: retry):\n%s", want, got)
+	}
+	if c := mustCount(t, b, Filter{}); c != 0 {
+		t.Errorf("%d messages left", c)
+	}
+}

@@ -1,0 +1,119 @@
+package queue
+
+// The schema: numbered steps in migrations/NNNN_name.sql, embedded in the
+// program and applied in order. The database records how many it has in
+// PRAGMA user_version; a file with more steps than this program knows is
+// refused (versionError). Never edit a released step: add the next file.
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// migrations are the schema steps, step i+1 at index i.
+var migrations = loadMigrations(migrationFiles)
+
+// loadMigrations reads the steps from fsys's migrations folder: files named
+// NNNN_what.sql, numbered from 1 without a gap. A wrong set is a mistake in
+// the program itself, so it panics at start-up (and in every test).
+func loadMigrations(fsys fs.FS) []string {
+	entries, err := fs.ReadDir(fsys, "migrations")
+	if err != nil {
+		panic(fmt.Sprintf("queue: embedded migrations: %v", err))
+	}
+	var steps []string
+	for i, e := range entries { // sorted by name
+		num, _, ok := strings.Cut(e.Name(), "_")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil || len(num) != 4 || path.Ext(e.Name()) != ".sql" || n != i+1 {
+			panic(fmt.Sprintf("queue: migration file %s: want %04d_name.sql (numbered from 0001 without a gap)", e.Name(), i+1))
+		}
+		b, err := fs.ReadFile(fsys, path.Join("migrations", e.Name()))
+		if err != nil {
+			panic(fmt.Sprintf("queue: migration file %s: %v", e.Name(), err))
+		}
+		steps = append(steps, string(b))
+	}
+	if len(steps) == 0 {
+		panic("queue: no embedded migrations")
+	}
+	return steps
+}
+
+// migrate brings the schema up to date in one immediate transaction, so that two
+// processes opening a new file at once do not both create it.
+func (q *Queue) migrate(ctx context.Context) (err error) {
+	// Most opens find the schema current: that is read without the write
+	// lock, so opening a queue never waits behind another process's writer.
+	appID, version, tables, err := readSchema(ctx, q.writer)
+	if err != nil {
+		return err
+	}
+	if err := q.versionError(appID, version, tables); err != nil {
+		return err
+	}
+	// Only a file now known to be a queue (or empty) is switched to WAL: a
+	// refused file is left exactly as it was. The mode is recorded in the
+	// file, so this changes something only once.
+	var mode string
+	if err := q.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return err
+	}
+	if mode != "wal" {
+		err := q.waitLock(ctx, "open queue", func() error {
+			return q.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+		})
+		if err != nil {
+			return err
+		}
+		if mode != "wal" {
+			return fmt.Errorf("cannot switch %s to WAL mode (it stays in %s mode)", q.path, mode)
+		}
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	// Otherwise read it again under the write lock: another process may be
+	// migrating the same file right now.
+	tx, err := q.beginWrite(ctx, q.writer)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if appID, version, tables, err = readSchema(ctx, tx); err != nil {
+		return err
+	}
+	if err := q.versionError(appID, version, tables); err != nil {
+		return err
+	}
+	if version == len(migrations) {
+		return nil
+	}
+	if version == 0 {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID)); err != nil {
+			return err
+		}
+		defer func() {
+			if err == nil {
+				q.created = true
+			}
+		}()
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("schema step %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
