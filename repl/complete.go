@@ -259,7 +259,7 @@ func scanArgs(cmd *Command, words []string) argState {
 		switch {
 		case st.pending != nil:
 			st.pending = nil
-		case st.dashdash || w == "-" || !strings.HasPrefix(w, "-"):
+		case st.dashdash || w == "-" || !strings.HasPrefix(w, "-") || looksNegative(cmd, w):
 			st.args = append(st.args, w)
 		case w == "--":
 			st.dashdash = true

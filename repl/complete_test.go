@@ -90,6 +90,7 @@ func TestCompleteTable(t *testing.T) {
 		{name: "flags after a value", line: "list -s bill1@example.net -", has: flagsOfList},
 		{name: "ids after a value", line: "list -s bill1@example.net ", has: []string{"2B91F716", "52B91F716"}},
 		{name: "flags after a boolean", line: "retry --dry-run -", has: []string{"--time"}},
+		{name: "a negative argument counts as one", line: "run -2 ", has: []string{"--dry-run"}},
 		{name: "no flags after --", line: "cancel -- -", want: nil},
 		// values from the queue
 		{name: "ids", line: "status ", has: []string{"2B91F716", "12B91F716", "22B91F716", "32B91F716", "42B91F716", "52B91F716"}},

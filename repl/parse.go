@@ -103,7 +103,7 @@ func protectNegatives(cmd *Command, words []string) (out []string, restore func(
 		if w == "--" {
 			break
 		}
-		if len(w) < 2 || w[0] != '-' || !(w[1] >= '0' && w[1] <= '9' || w[1] == '.' && len(w) > 2 && w[2] >= '0' && w[2] <= '9') || findShort(cmd, w[1:2]) != nil {
+		if !looksNegative(cmd, w) {
 			continue
 		}
 		if len(hidden) == 0 {
@@ -135,6 +135,14 @@ func protectNegatives(cmd *Command, words []string) (out []string, restore func(
 			rest[i] = back(v)
 		}
 	}
+}
+
+// looksNegative reports whether w is a negative number or duration (-2h, -1,
+// -.5) rather than a flag of cmd.
+func looksNegative(cmd *Command, w string) bool {
+	return len(w) >= 2 && w[0] == '-' &&
+		(w[1] >= '0' && w[1] <= '9' || w[1] == '.' && len(w) > 2 && w[2] >= '0' && w[2] <= '9') &&
+		findShort(cmd, w[1:2]) == nil
 }
 
 // dashDashHint adds to an unknown-flag error of a command with free
