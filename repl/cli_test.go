@@ -42,7 +42,10 @@ func newCLI(t testing.TB, n int) *cli {
 		}
 	}
 	c := &cli{}
-	c.env = &Env{Stdin: strings.NewReader(""), Stdout: &c.stdout, Stderr: &c.stderr, Queue: q, Now: now}
+	c.env = &Env{
+		Streams: Streams{Stdin: strings.NewReader(""), Stdout: &c.stdout, Stderr: &c.stderr},
+		Session: Session{Queue: q, Now: now},
+	}
 	return c
 }
 

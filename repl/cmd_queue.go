@@ -27,6 +27,10 @@ const (
 	dryRunRows      = 10   // rows a dry run shows as a table
 )
 
+// wholeTableRows bounds the one table of a list off a terminal: a table is
+// drawn from all its rows at once (about 5 KB of memory each).
+var wholeTableRows = 10000
+
 func now(env *Env) time.Time {
 	if env.Now == nil {
 		return time.Now()
@@ -218,6 +222,12 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 		if oneTable {
 			whole = append(whole, msgs...)
+			for len(whole) >= wholeTableRows {
+				if err := w.write(whole[:wholeTableRows]); err != nil {
+					return err
+				}
+				whole = slices.Delete(whole, 0, wholeTableRows)
+			}
 		} else if err := w.write(msgs); err != nil {
 			return err
 		}

@@ -281,6 +281,14 @@ func TestPaging(t *testing.T) {
 	if keys != 0 || strings.Count(c.stdout.String(), "| ID ") != 3 {
 		t.Errorf("not a terminal, -p 20: %d keys, %d tables", keys, strings.Count(c.stdout.String(), "| ID "))
 	}
+	// Memory is bounded: past wholeTableRows rows, another table starts.
+	defer func(n int) { wholeTableRows = n }(wholeTableRows)
+	wholeTableRows = 25
+	c.mustRun(t, "list")
+	if n := strings.Count(c.stdout.String(), "| ID "); n != 3 || !strings.HasSuffix(c.stderr.String(), "\n51 queued message(s) found.\n") {
+		t.Errorf("51 rows by tables of at most 25: %d tables", n)
+	}
+	wholeTableRows = 10000
 	c.env.Terminal = true
 	c.mustRun(t, "list -o ids -p 5")
 	if keys != 0 || strings.Count(c.stdout.String(), "\n") != 51 {

@@ -42,7 +42,6 @@ type Flag struct {
 	Kind    Kind
 	Default string   // "" = none
 	Values  []string // the accepted values (checked by the parser, offered by completion); nil = any
-	Hidden  bool     // accepted but not listed in help
 	Repeat  bool     // may be given more than once; every value is in Invocation.Lists
 }
 
@@ -77,26 +76,38 @@ type Command struct {
 // Invocation is a parsed command line for one Command.
 type Invocation struct {
 	Cmd   *Command
-	Words []string            // the words as typed, after the command path
 	Set   map[string]string   // long flag name -> value ("true" for booleans), only flags given
 	Lists map[string][]string // long flag name -> every value given, for flags with Repeat
 	Args  []string            // positional arguments
 }
 
-// Env is what a command runs with: injected streams, the open queue and the clock.
+// Env is what a command runs with: the streams it is given and the state of
+// the session it runs in.
 type Env struct {
-	Stdin       io.Reader
-	Stdout      io.Writer
-	Stderr      io.Writer
-	Queue       *queue.Queue         // the open queue; nil while its file does not exist yet (see OpenQueue)
-	Now         func() time.Time     // the clock
-	Interactive bool                 // running in the interactive shell
-	Terminal    bool                 // stdout is a terminal (paging, colour)
-	Color       bool                 // colour allowed (terminal and NO_COLOR unset)
-	Width       func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
-	ScriptDirs  []string             // where `run` finds scripts by name, in order
-	ReadKey     func() (rune, error) // reads one key for the pager; nil = never page
-	Input       LineReader           // the loop's input, for commands that read more lines (the lua prompt)
+	Streams
+	Session
+}
+
+// Streams are a command's input and output, injected (tests swap in buffers),
+// and what the terminal behind them allows.
+type Streams struct {
+	Stdin    io.Reader
+	Stdout   io.Writer
+	Stderr   io.Writer
+	Terminal bool                 // stdout is a terminal (paging, colour)
+	Color    bool                 // colour allowed (terminal and NO_COLOR unset)
+	Width    func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
+	ReadKey  func() (rune, error) // reads one key for the pager; nil = never page
+}
+
+// Session is the state the commands of one run share: the open queue, the
+// clock, where scripts are, and the loop reading the commands.
+type Session struct {
+	Queue       *queue.Queue     // the open queue; nil while its file does not exist yet (see OpenQueue)
+	Now         func() time.Time // the clock
+	Interactive bool             // running in the interactive shell
+	ScriptDirs  []string         // where `run` finds scripts by name, in order
+	Input       LineReader       // the loop's input, for commands that read more lines (the lua prompt)
 	// OpenQueue opens Queue when a command needs it and it is not open: the
 	// queue file did not exist when mqsh started. create is true for the
 	// commands that add messages (Command.Creates); any other command gets an

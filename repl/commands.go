@@ -70,7 +70,7 @@ var (
 )
 
 func queueCommands() []*Command {
-	idsHelp := "Message ids in hex; - reads them from standard input, one per line"
+	idsHelp := "Message ids in hex; - reads them from standard input, one per line (hex ids or JSON messages)"
 	idsArg := Arg{Name: "IDS", Repeat: true, Kind: KindID, Help: idsHelp}
 	return []*Command{
 		{

@@ -259,7 +259,7 @@ func scanArgs(cmd *Command, words []string) argState {
 		switch {
 		case st.pending != nil:
 			st.pending = nil
-		case st.dashdash || w == "-" || !strings.HasPrefix(w, "-"):
+		case st.dashdash || w == "-" || !strings.HasPrefix(w, "-") || looksNegative(cmd, w):
 			st.args = append(st.args, w)
 		case w == "--":
 			st.dashdash = true
@@ -312,9 +312,6 @@ func flagNames(cmd *Command) []string {
 		flags = append(flags[:len(flags):len(flags)], Flag{Long: "help", Short: "h"})
 	}
 	for _, f := range flags {
-		if f.Hidden {
-			continue
-		}
 		if f.Long != "" {
 			out = append(out, "--"+f.Long)
 		}

@@ -84,7 +84,7 @@ func openBenchQueue(b *testing.B) *queue.Queue {
 //	go test ./repl -run '^$' -bench CompleteValue -benchtime 200x
 func BenchmarkCompleteValue(b *testing.B) {
 	q := openBenchQueue(b)
-	c := NewCompleter(Commands(), &Env{Queue: q})
+	c := NewCompleter(Commands(), &Env{Session: Session{Queue: q}})
 	cases := []struct{ name, line string }{
 		{"id/empty", "status "},
 		{"sender/empty", "list -s "},
@@ -117,7 +117,7 @@ func BenchmarkCompleteValue(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c2 := NewCompleter(Commands(), &Env{Queue: q2})
+			c2 := NewCompleter(Commands(), &Env{Session: Session{Queue: q2}})
 			b.StartTimer()
 			if len(c2.Complete(ctx, "list -s mar").Items) == 0 {
 				b.Fatal("no sender offered")

@@ -54,7 +54,7 @@ func testCompleter(t *testing.T, q *queue.Queue) *Completer {
 	if err := os.WriteFile(filepath.Join(dir, "exports", "old.jsonl"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := NewCompleter(Commands(), &Env{Queue: q, Now: func() time.Time { return completeNow }, ScriptDirs: []string{scripts}})
+	c := NewCompleter(Commands(), &Env{Session: Session{Queue: q, Now: func() time.Time { return completeNow }, ScriptDirs: []string{scripts}}})
 	c.Dir = dir
 	return c
 }
@@ -90,6 +90,7 @@ func TestCompleteTable(t *testing.T) {
 		{name: "flags after a value", line: "list -s bill1@example.net -", has: flagsOfList},
 		{name: "ids after a value", line: "list -s bill1@example.net ", has: []string{"2B91F716", "52B91F716"}},
 		{name: "flags after a boolean", line: "retry --dry-run -", has: []string{"--time"}},
+		{name: "a negative argument counts as one", line: "run -2 ", has: []string{"--dry-run"}},
 		{name: "no flags after --", line: "cancel -- -", want: nil},
 		// values from the queue
 		{name: "ids", line: "status ", has: []string{"2B91F716", "12B91F716", "22B91F716", "32B91F716", "42B91F716", "52B91F716"}},
@@ -231,9 +232,6 @@ func TestCompleteReachesEveryCommand(t *testing.T) {
 			}
 			line := strings.Join(name, " ")
 			for _, f := range cmd.Flags {
-				if f.Hidden {
-					continue
-				}
 				if !offers(line+" --"+f.Long[:1], "--"+f.Long) {
 					t.Errorf("%s: flag --%s is not offered after %q", cmd.Name(), f.Long, line+" --"+f.Long[:1])
 				}

@@ -27,11 +27,8 @@ func usageLine(c *Command) string {
 	if c.isGroup() {
 		return parts[0] + " <COMMAND>"
 	}
-	for _, f := range c.Flags {
-		if !f.Hidden {
-			parts = append(parts, "[OPTIONS]")
-			break
-		}
+	if len(c.Flags) > 0 {
+		parts = append(parts, "[OPTIONS]")
 	}
 	for _, a := range c.Args {
 		parts = append(parts, argSpec(a))
@@ -79,7 +76,7 @@ func FormatOptions(flags []Flag) string {
 	var version *Flag
 	for i, f := range flags {
 		switch {
-		case f.Hidden || f.Long == "help":
+		case f.Long == "help":
 		case f.Long == "version":
 			version = &flags[i]
 		default:
@@ -233,9 +230,7 @@ func MarkdownReference() string {
 			rows = append(rows, [2]string{argSpec(a), a.Help})
 		}
 		for _, f := range c.Flags {
-			if !f.Hidden {
-				rows = append(rows, [2]string{flagSpec(f), flagHelp(f)})
-			}
+			rows = append(rows, [2]string{flagSpec(f), flagHelp(f)})
 		}
 		if len(rows) == 0 {
 			continue

@@ -74,7 +74,7 @@ func parseWith(cmds []*Command, words []string) (*Invocation, error) {
 	if cmd.isGroup() && n < len(words) && words[n] != "help" && !strings.HasPrefix(words[n], "-") {
 		return nil, unknownSubcommand(cmds, cmd, words[n])
 	}
-	inv := &Invocation{Cmd: cmd, Words: words[n:]}
+	inv := &Invocation{Cmd: cmd}
 	args, restore := protectNegatives(cmd, words[n:])
 	set, lists, rest, err := ParseFlags(cmd.Flags, args, true)
 	if err != nil {
@@ -103,7 +103,7 @@ func protectNegatives(cmd *Command, words []string) (out []string, restore func(
 		if w == "--" {
 			break
 		}
-		if len(w) < 2 || w[0] != '-' || !(w[1] >= '0' && w[1] <= '9' || w[1] == '.' && len(w) > 2 && w[2] >= '0' && w[2] <= '9') || findShort(cmd, w[1:2]) != nil {
+		if !looksNegative(cmd, w) {
 			continue
 		}
 		if len(hidden) == 0 {
@@ -135,6 +135,14 @@ func protectNegatives(cmd *Command, words []string) (out []string, restore func(
 			rest[i] = back(v)
 		}
 	}
+}
+
+// looksNegative reports whether w is a negative number or duration (-2h, -1,
+// -.5) rather than a flag of cmd.
+func looksNegative(cmd *Command, w string) bool {
+	return len(w) >= 2 && w[0] == '-' &&
+		(w[1] >= '0' && w[1] <= '9' || w[1] == '.' && len(w) > 2 && w[2] >= '0' && w[2] <= '9') &&
+		findShort(cmd, w[1:2]) == nil
 }
 
 // dashDashHint adds to an unknown-flag error of a command with free
@@ -328,9 +336,7 @@ func flagError(err error, flags []Flag) error {
 		}
 		var longs []string
 		for _, f := range flags {
-			if !f.Hidden {
-				longs = append(longs, f.Long)
-			}
+			longs = append(longs, f.Long)
 		}
 		longs = append(longs, "help")
 		return errors.New(withSuggestion(fmt.Sprintf("unknown flag '--%s'", name), name, longs))

@@ -59,9 +59,6 @@ func TestParse(t *testing.T) {
 	if !slices.Equal(inv.Args, []string{"ABC", "-", "-x"}) || inv.Set["dry-run"] != "true" || inv.Set["before"] != "-3d" {
 		t.Errorf("retry: args %q set %v", inv.Args, inv.Set)
 	}
-	if !slices.Equal(inv.Words, []string{"ABC", "-", "--dry-run", "-b", "-3d", "--", "-x"}) {
-		t.Errorf("Words = %q", inv.Words)
-	}
 
 	// Repeated flags keep every value.
 	inv, err = Parse([]string{"queue", "add", "-s", "a@b.c", "-r", "x@y.z", "--rcpt", "w@y.z", "-"})

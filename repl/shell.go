@@ -13,7 +13,6 @@ import (
 	"syscall"
 
 	"github.com/chzyer/readline"
-	"github.com/mattn/go-isatty"
 	"mqsh/queue"
 )
 
@@ -57,7 +56,7 @@ func RunShell(ctx context.Context, env *Env, opts ShellOptions) error {
 	env.Interactive = true
 
 	var in shellInput
-	if isatty.IsTerminal(term.Fd()) || isatty.IsCygwinTerminal(term.Fd()) {
+	if IsTerminal(term) {
 		hist := opts.HistoryFile
 		if opts.NoHistory {
 			hist = ""

@@ -213,33 +213,3 @@ func splitRawTail(cmds []*Command, line string) (words []string, ok bool) {
 	}
 	return words, true
 }
-
-// QuoteWord quotes a word so that SplitWords reads it back unchanged: plain
-// words stay as they are, anything else goes in single quotes.
-func QuoteWord(w string) string {
-	if w == "" {
-		return "''"
-	}
-	plain := true
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			strings.IndexByte("-_.,:/@+=%<>", c) >= 0) || (i == 0 && c == '#') {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return w
-	}
-	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
-}
-
-// JoinWords quotes and joins words into one command line.
-func JoinWords(words []string) string {
-	q := make([]string, len(words))
-	for i, w := range words {
-		q[i] = QuoteWord(w)
-	}
-	return strings.Join(q, " ")
-}

@@ -1,10 +1,34 @@
 package repl
 
 import (
+	"io"
 	"os"
 
 	"github.com/chzyer/readline"
+	"github.com/mattn/go-isatty"
 )
+
+// StdStreams are the process's streams as commands get them: what the
+// terminal behind stdout allows (paging, colour unless NO_COLOR or
+// TERM=dumb, its width) and, when the keyboard is a terminal too, a key
+// reader for the pager.
+func StdStreams(stdin *os.File, stdout, stderr io.Writer, getenv func(string) string) Streams {
+	s := Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	if f, ok := stdout.(*os.File); ok && IsTerminal(f) {
+		s.Terminal = true
+		s.Color = getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
+		s.Width = TerminalWidth(f)
+		if IsTerminal(stdin) {
+			s.ReadKey = TerminalReadKey(stdin)
+		}
+	}
+	return s
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	return f != nil && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
 
 // TerminalReadKey returns a ReadKey for the pager that reads one key from the
 // terminal f in raw mode; nil when f is not a terminal. Ctrl-C gives
@@ -33,8 +57,8 @@ func TerminalReadKey(f *os.File) func() (rune, error) {
 	}
 }
 
-// TerminalWidth returns a Width for Env: the columns of the terminal f, read
-// each time (the window may be resized); nil when f is not a terminal.
+// TerminalWidth returns a Width for Streams: the columns of the terminal f,
+// read each time (the window may be resized); nil when f is not a terminal.
 func TerminalWidth(f *os.File) func() int {
 	fd := int(f.Fd())
 	if !readline.IsTerminal(fd) {

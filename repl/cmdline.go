@@ -1,0 +1,171 @@
+package repl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"mqsh/queue"
+)
+
+// The command line of mqsh itself: its global options, what they ask to run,
+// and running it (one command or a batch; the shell is RunShell).
+
+// GlobalFlags are the options of mqsh before any command.
+var GlobalFlags = []Flag{
+	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path or a sqlite: URL [env: MQSH_URL]"},
+	{Long: "credentials", Short: "c", Value: "CREDENTIALS", Kind: KindText, Help: "Authentication credentials (for remote queues, which are not supported yet)"},
+	{Long: "execute", Short: "e", Value: "COMMAND", Kind: KindText, Repeat: true, Help: "Run a command line (repeat for more), then exit"},
+	{Long: "file", Short: "f", Value: "FILE", Kind: KindFile, Help: "Run the commands in FILE, one per line (- for standard input), then exit"},
+	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
+	{Long: "wait", Value: "DURATION", Kind: KindText, Help: "Give up a change after waiting this long for another process's write lock (30s, 5m; default: wait, saying for whom, until Ctrl-C)"},
+	{Long: "demo", Help: "Open a fresh throwaway queue loaded with demo messages"},
+	{Long: "version", Short: "V", Help: "Print version"},
+}
+
+// CommandLine is what mqsh's arguments ask for.
+type CommandLine struct {
+	Help, Version bool
+	Queue         QueueFlags
+	// What to run: Shell, or one Command, or else a batch: the -e commands
+	// (Exprs), then the -f file (File, when HasFile), or else the commands
+	// piped to standard input.
+	Shell     bool
+	Command   *Invocation
+	Exprs     []string
+	File      string
+	HasFile   bool
+	KeepGoing bool // in a batch, run the remaining commands after a failure
+}
+
+// ParseCommandLine reads mqsh's arguments. stdinTerminal says standard input
+// is a terminal: without a command or batch, mqsh then opens the shell.
+func ParseCommandLine(args []string, stdinTerminal bool) (*CommandLine, error) {
+	set, lists, rest, err := ParseFlags(GlobalFlags, args, false)
+	if err != nil {
+		return nil, &UsageError{Msg: err.Error() + "\n\nUsage: mqsh [OPTIONS] [COMMAND]...\n\nFor more information, try 'mqsh --help'."}
+	}
+	cl := &CommandLine{
+		Help:      set["help"] == "true",
+		Version:   set["version"] == "true",
+		Exprs:     lists["execute"],
+		File:      set["file"],
+		KeepGoing: set["keep-going"] == "true",
+		Queue:     QueueFlags{Demo: set["demo"] == "true"},
+	}
+	cl.Queue.URL, cl.Queue.URLSet = set["url"]
+	cl.Queue.Wait, cl.Queue.WaitSet = set["wait"]
+	_, cl.HasFile = set["file"]
+	if cl.Help || cl.Version {
+		return cl, nil
+	}
+	batch := len(cl.Exprs) > 0 || cl.HasFile
+	cl.Shell = len(rest) > 0 && rest[0] == "shell"
+	switch {
+	case cl.Shell && len(rest) > 1:
+		return nil, Usagef("unexpected argument '%s' after 'shell'", rest[1])
+	case batch && len(rest) > 0:
+		return nil, Usagef("give either a command or -e/-f, not both")
+	case len(rest) > 0 && !cl.Shell:
+		if cl.Command, err = Parse(rest); err != nil {
+			return nil, err
+		}
+	case !batch && len(rest) == 0 && stdinTerminal:
+		cl.Shell = true
+	}
+	return cl, nil
+}
+
+// NeedsQueue reports whether what the command line runs needs the queue open
+// (the shell and batches do; help and the commands declared NoQueue do not).
+func (cl *CommandLine) NeedsQueue() bool {
+	return cl.Command == nil || NeedsQueue(cl.Command)
+}
+
+// Clock is the clock of the run: the time MQSH_NOW gives (RFC 3339, for
+// tests and demonstrations), or else the system clock.
+func Clock(getenv func(string) string) (func() time.Time, error) {
+	v := getenv("MQSH_NOW")
+	if v == "" {
+		return time.Now, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return nil, Usagef("invalid MQSH_NOW %q: want an RFC 3339 time such as 2023-03-01T12:00:00Z", v)
+	}
+	return func() time.Time { return t }, nil
+}
+
+// Run runs the one command, or else the batch, of the command line. stdin is
+// where piped commands (and -f -) come from.
+func (cl *CommandLine) Run(ctx context.Context, env *Env, stdin io.Reader) error {
+	if cl.Command != nil {
+		return Execute(queue.WithSource(ctx, "cli"), env, cl.Command)
+	}
+	var in LineReader
+	if len(cl.Exprs) > 0 || cl.HasFile {
+		var readers []LineReader
+		if len(cl.Exprs) > 0 {
+			readers = append(readers, ExprReader(cl.Exprs))
+		}
+		if cl.HasFile {
+			r, closeFile, err := commandFile(cl.File, stdin)
+			if err != nil {
+				return err
+			}
+			defer closeFile()
+			if cl.File == "-" {
+				env.Stdin = commandStream{}
+			}
+			readers = append(readers, r)
+		}
+		in = MultiReader(readers...)
+	} else {
+		in = NewBatchReader(stdin, "stdin")
+		env.Stdin = commandStream{}
+	}
+	return Loop(ctx, env, in, LoopOptions{KeepGoing: cl.KeepGoing})
+}
+
+// commandStream stands in for standard input while it holds the commands.
+type commandStream struct{}
+
+func (commandStream) Read([]byte) (int, error) {
+	return 0, errors.New("standard input holds the commands being run; read ids and messages from a file instead")
+}
+
+// commandFile opens the -f file; "-" is standard input.
+func commandFile(name string, stdin io.Reader) (LineReader, func(), error) {
+	if name == "-" {
+		return NewBatchReader(stdin, "stdin"), func() {}, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read commands: %w", err)
+	}
+	return NewBatchReader(f, name), func() { f.Close() }, nil
+}
+
+// RootHelp is the text of mqsh --help.
+func RootHelp(getenv func(string) string) string {
+	var b strings.Builder
+	b.WriteString("mqsh, the mail queue shell: inspect and repair an SMTP delivery queue\n\n")
+	b.WriteString("Usage: mqsh [OPTIONS] [COMMAND]...\n\n")
+	b.WriteString(Overview(false, [2]string{"shell", "Opens the interactive shell (the default on a terminal)"}))
+	b.WriteString("\nOptions:\n")
+	b.WriteString(FormatOptions(GlobalFlags))
+	b.WriteString("\nWithout a command, mqsh opens the interactive shell when standard input is a\n" +
+		"terminal, and otherwise runs the commands it reads there, one per line.\n")
+	if def, err := DefaultLocation(getenv); err == nil {
+		fmt.Fprintf(&b, "\nDefault queue: %s\n", def)
+	}
+	if u := getenv("MQSH_URL"); u != "" {
+		fmt.Fprintf(&b, "MQSH_URL is set: %s is used unless --url says otherwise.\n", u)
+	}
+	b.WriteString("\nExit status: 0 success, 1 failure or nothing selected, 2 usage error.\n")
+	return b.String()
+}
