@@ -128,12 +128,15 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		// Kill anywhere from the start of the process to a little after
 		// the moment a whole run ends.
 		delay := time.Duration(rng.Int64N(int64(op.took*5/4) + 1))
-		finished, took, out := startAndKill(t, target, op.args, delay)
+		finished, out := startAndKill(t, target, op.args, delay)
+		// Runs get faster or slower with the cache and the machine's load:
+		// keep the kill window so that about one run in six finishes
+		// before its kill, and the others are killed all through the run.
 		if finished {
 			tallies[i].finished++
-			// The first whole run was slower (a cold cache): aim the
-			// kills at what a run takes now.
-			op.took = min(op.took, took)
+			op.took = op.took * 9 / 10
+		} else {
+			op.took = op.took * 102 / 100
 		}
 		what := fmt.Sprintf("kill %d (%s, after %v)", done+1, op.name, delay.Round(time.Microsecond))
 		full := checkAfterKill(t, what, op, target, finished, out)
@@ -173,7 +176,7 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 	if done < min(kills, len(ops)) {
 		t.Errorf("only %d runs in the time budget %v; each operation needs at least one", done, budget)
 	}
-	if killed < done/2 {
+	if killed < done/3 {
 		t.Errorf("only %d of %d runs were killed while running: the kill moments miss the operations", killed, done)
 	}
 }
@@ -193,7 +196,7 @@ func prepare(t *testing.T, op *operation, base, work, fresh string) string {
 
 // startAndKill starts mqsh on db, sends SIGKILL after delay, and reports
 // whether the process had already exited by itself (and then its output).
-func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (finished bool, took time.Duration, out string) {
+func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (finished bool, out string) {
 	t.Helper()
 	cmd := exec.Command(mqshBinary(t), append([]string{"-u", db}, args...)...)
 	cmd.Env = mqshEnv()
@@ -202,7 +205,6 @@ func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
@@ -210,17 +212,17 @@ func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (
 		if err != nil {
 			t.Fatalf("mqsh %s failed by itself: %v\n%s", strings.Join(args, " "), err, b.String())
 		}
-		return true, time.Since(start), b.String()
+		return true, b.String()
 	case <-time.After(delay):
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case err := <-exited:
-		return err == nil, time.Since(start), b.String()
+		return err == nil, b.String()
 	case <-time.After(opTimeout):
 		t.Fatalf("mqsh %s did not end after SIGKILL", strings.Join(args, " "))
 	}
-	return false, 0, ""
+	return false, ""
 }
 
 // checkAfterKill checks the queue file after a kill and says whether the
