@@ -92,6 +92,12 @@ smtpd_client_message_rate_limit = 0
 smtpd_client_recipient_rate_limit = 0
 in_flow_delay = 0
 disable_vrfy_command = yes
+# No name lookups either: clients are not looked up, and the (deferred)
+# smtp client would use /etc/hosts only.
+smtpd_peername_lookup = no
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+biff = no
 maillog_file = /var/log/postfix-mqsh-bench.log
 EOF
 	postfix check >&2 || die "postfix check failed"
