@@ -17,21 +17,28 @@ import (
 	"time"
 )
 
-// A bulk operation of the campaign: the mqsh arguments after -u QUEUE.
+// A bulk operation of the campaign: the mqsh arguments after -u QUEUE, or
+// the lines of a batch file, each line its own transaction.
 type operation struct {
 	name  string
 	args  []string
+	batch []string
 	fresh bool // runs on a queue file that does not exist yet
 
-	before, full state         // the fingerprints it must leave: all or nothing
-	took         time.Duration // how long a whole run took
+	// The fingerprints a kill may leave: before and after the whole
+	// operation, and for a batch also after each of its lines.
+	states []state
+	took   time.Duration // how long a whole run takes
 }
+
+func (op *operation) before() state { return op.states[0] }
+func (op *operation) full() state   { return op.states[len(op.states)-1] }
 
 // hotJournals counts the kills that left a rollback journal to roll back.
 var hotJournals int
 
 // outcome counts, per operation.
-type tally struct{ nothing, full, finished int }
+type tally struct{ nothing, between, full, finished int }
 
 // TestCampaignKillBulkOperations kills bulk operations with SIGKILL at random
 // moments and checks, after each kill, that the queue file is intact, that
@@ -79,6 +86,12 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		{name: "run reschedule-domain", args: []string{"run", "reschedule-domain", "gmail.com", "2030-01-01T00:00:00Z", "30m"}},
 		{name: "import into the queue", args: []string{"queue", "import", src}},
 		{name: "import into a new queue", args: []string{"queue", "import", src}, fresh: true},
+		{name: "batch of four commands", batch: []string{
+			"queue retry -d gmail.com -t 2030-03-01T00:00:00Z",
+			"queue cancel -s '<>'",
+			"run reschedule-domain outlook.com 2030-04-01T00:00:00Z 10m",
+			"queue import " + src,
+		}},
 	}
 	if re := os.Getenv("MQSH_FAULTS_OPS"); re != "" {
 		keep, err := regexp.Compile(re)
@@ -94,27 +107,46 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 	fresh := filepath.Join(dir, "new.db")
 	baseState := mustInspect(t, base)
 	for _, op := range ops {
-		target := prepare(t, op, base, work, fresh)
+		var before state // a new file: nothing at all
 		if !op.fresh {
-			op.before = baseState
+			before = baseState
 		}
-		r := mustMqsh(t, target, op.args...)
-		op.took = r.took
-		op.full = mustInspect(t, target)
-		if op.full.data == op.before.data || op.full.audit == op.before.audit {
-			t.Fatalf("%s: changes nothing, so a kill could not tell all from nothing", op.name)
+		op.states = []state{before}
+		steps := 1
+		batch := filepath.Join(dir, "batch.txt")
+		if op.batch != nil {
+			// A batch may stop between lines: each prefix is a state. The
+			// prefixes run from the same file name, which the audit log
+			// records.
+			steps = len(op.batch)
+			op.args = []string{"-f", batch}
+		}
+		for k := range steps {
+			target := prepare(t, op, base, work, fresh)
+			if op.batch != nil {
+				writeBatch(t, batch, op.batch[:k+1])
+			}
+			r := mustMqsh(t, target, op.args...)
+			op.took = r.took
+			st := mustInspect(t, target)
+			for _, o := range op.states {
+				if st.data == o.data || st.audit == o.audit {
+					t.Fatalf("%s: step %d leaves the queue as an earlier step does, so a kill could not tell them apart", op.name, k+1)
+				}
+			}
+			op.states = append(op.states, st)
 		}
 		if longRun() {
 			// The comparison with the full result relies on the operation
 			// doing the same thing every time; check that once.
-			prepare(t, op, base, work, fresh)
+			target := prepare(t, op, base, work, fresh)
 			r := mustMqsh(t, target, op.args...)
 			op.took = max(op.took, r.took)
-			if again := mustInspect(t, target); !again.same(op.full) {
-				t.Fatalf("%s: two whole runs differ:\n%v\n%v", op.name, op.full, again)
+			if again := mustInspect(t, target); !again.same(op.full()) {
+				t.Fatalf("%s: two whole runs differ:\n%v\n%v", op.name, op.full(), again)
 			}
 		}
-		t.Logf("%-28s whole run %v: %v", op.name, op.took.Round(time.Millisecond), op.full)
+		t.Logf("%-28s whole run %v: %v", op.name, op.took.Round(time.Millisecond), op.full())
 	}
 
 	tallies := make([]tally, len(ops))
@@ -128,19 +160,26 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		// Kill anywhere from the start of the process to a little after
 		// the moment a whole run ends.
 		delay := time.Duration(rng.Int64N(int64(op.took*5/4) + 1))
-		finished, took, out := startAndKill(t, target, op.args, delay)
+		finished, out := startAndKill(t, target, op.args, delay)
+		// Runs get faster or slower with the cache and the machine's load:
+		// keep the kill window so that about one run in six finishes
+		// before its kill, and the others are killed all through the run.
 		if finished {
 			tallies[i].finished++
-			// The first whole run was slower (a cold cache): aim the
-			// kills at what a run takes now.
-			op.took = min(op.took, took)
+			op.took = op.took * 9 / 10
+		} else {
+			op.took = op.took * 102 / 100
 		}
 		what := fmt.Sprintf("kill %d (%s, after %v)", done+1, op.name, delay.Round(time.Microsecond))
-		full := checkAfterKill(t, what, op, target, finished, out)
-		if full && !finished {
-			tallies[i].full++
-		} else if !full {
+		at := checkAfterKill(t, what, op, target, finished, out)
+		switch {
+		case finished:
+		case at == 0:
 			tallies[i].nothing++
+		case at == len(op.states)-1:
+			tallies[i].full++
+		default:
+			tallies[i].between++
 		}
 		if longRun() && (done+1)%50 == 0 {
 			t.Logf("%d runs, %v", done+1, time.Since(killStart).Round(time.Second))
@@ -150,22 +189,26 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		}
 		// After a kill mqsh must be able to open the queue and, where the
 		// change did not happen, make it in full.
-		if !full && (op.fresh || done%3 == 0) {
+		if at == 0 && (op.fresh || done%3 == 0) {
 			r := mqsh(t, target, op.args...)
 			if r.err != nil {
 				t.Fatalf("%s: running it again after the kill: %v\n%s", what, r.err, r.stderr)
 			}
-			if st := mustInspect(t, target); !st.same(op.full) {
-				t.Fatalf("%s: running it again after the kill gives\n%v, want\n%v", what, st, op.full)
+			if st := mustInspect(t, target); !st.same(op.full()) {
+				t.Fatalf("%s: running it again after the kill gives\n%v, want\n%v", what, st, op.full())
 			}
 		}
 	}
 	killed := 0
 	for i, op := range ops {
 		tl := tallies[i]
-		killed += tl.nothing + tl.full
-		t.Logf("%-28s killed with nothing changed %3d, killed after the change %3d, finished before the kill %3d",
-			op.name, tl.nothing, tl.full, tl.finished)
+		killed += tl.nothing + tl.between + tl.full
+		between := ""
+		if len(op.states) > 2 {
+			between = fmt.Sprintf(", between its lines %3d", tl.between)
+		}
+		t.Logf("%-28s killed with nothing changed %3d%s, killed after the change %3d, finished before the kill %3d",
+			op.name, tl.nothing, between, tl.full, tl.finished)
 	}
 	t.Logf("setup %v, kills %v", killStart.Sub(setupStart).Round(time.Millisecond), time.Since(killStart).Round(time.Millisecond))
 	t.Logf("%d runs, %d killed while running, %d hot journals rolled back; 0 damaged files, 0 half-applied changes, 0 audit mismatches",
@@ -173,8 +216,16 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 	if done < min(kills, len(ops)) {
 		t.Errorf("only %d runs in the time budget %v; each operation needs at least one", done, budget)
 	}
-	if killed < done/2 {
+	if killed < done/3 {
 		t.Errorf("only %d of %d runs were killed while running: the kill moments miss the operations", killed, done)
+	}
+}
+
+// writeBatch writes a batch file of the given lines.
+func writeBatch(t *testing.T, path string, lines []string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -193,7 +244,7 @@ func prepare(t *testing.T, op *operation, base, work, fresh string) string {
 
 // startAndKill starts mqsh on db, sends SIGKILL after delay, and reports
 // whether the process had already exited by itself (and then its output).
-func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (finished bool, took time.Duration, out string) {
+func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (finished bool, out string) {
 	t.Helper()
 	cmd := exec.Command(mqshBinary(t), append([]string{"-u", db}, args...)...)
 	cmd.Env = mqshEnv()
@@ -202,7 +253,6 @@ func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	select {
@@ -210,37 +260,42 @@ func startAndKill(t *testing.T, db string, args []string, delay time.Duration) (
 		if err != nil {
 			t.Fatalf("mqsh %s failed by itself: %v\n%s", strings.Join(args, " "), err, b.String())
 		}
-		return true, time.Since(start), b.String()
+		return true, b.String()
 	case <-time.After(delay):
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	select {
 	case err := <-exited:
-		return err == nil, time.Since(start), b.String()
+		return err == nil, b.String()
 	case <-time.After(opTimeout):
 		t.Fatalf("mqsh %s did not end after SIGKILL", strings.Join(args, " "))
 	}
-	return false, 0, ""
+	return false, ""
 }
 
-// checkAfterKill checks the queue file after a kill and says whether the
-// operation's change is there in full (false: not at all).
-func checkAfterKill(t *testing.T, what string, op *operation, db string, finished bool, out string) bool {
+// checkAfterKill checks the queue file after a kill and says which of the
+// operation's states it is in: 0 for nothing changed, the last for the whole
+// change (and -1 when it is none of them, a failure).
+func checkAfterKill(t *testing.T, what string, op *operation, db string, finished bool, out string) int {
 	t.Helper()
+	last := len(op.states) - 1
+	nothing := func() int {
+		if finished {
+			t.Errorf("%s: the process finished but its change is missing\n%s", what, out)
+		}
+		return 0
+	}
 	if op.fresh {
 		fi, err := os.Stat(db)
 		if os.IsNotExist(err) {
-			if finished {
-				t.Errorf("%s: the process finished but left no queue file\n%s", what, out)
-			}
-			return false
+			return nothing()
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fi.Size() == 0 {
 			// An empty file is an empty SQLite database: nothing changed.
-			return false
+			return nothing()
 		}
 	}
 	st, rolledBack, err := inspectAfterCrash(db)
@@ -249,27 +304,39 @@ func checkAfterKill(t *testing.T, what string, op *operation, db string, finishe
 	}
 	if err != nil {
 		t.Errorf("%s: the queue file is damaged: %v", what, err)
-		return false
+		return -1
 	}
-	empty := op.fresh && st.nAudit == 0 && sumRows(st) == 0
-	dataBefore, dataFull := st.data == op.before.data || empty, st.data == op.full.data
-	auditBefore, auditFull := st.audit == op.before.audit || empty, st.audit == op.full.audit
-	switch {
-	case dataFull && auditFull:
-		return true
-	case dataBefore && auditBefore:
-		if finished {
-			t.Errorf("%s: the process finished but its change is missing\n%s", what, out)
+	dataAt, auditAt := -1, -1
+	for k, o := range op.states {
+		if st.data == o.data {
+			dataAt = k
 		}
-		return false
-	case dataBefore && auditFull:
-		t.Errorf("%s: the audit log records a change that is not in the queue: %v", what, st)
-	case dataFull && auditBefore:
-		t.Errorf("%s: the change is in the queue but not in the audit log: %v", what, st)
-	default:
-		t.Errorf("%s: half-applied change:\n got    %v\n before %v\n full   %v", what, st, op.before, op.full)
+		if st.audit == o.audit {
+			auditAt = k
+		}
 	}
-	return false
+	if op.fresh && st.nAudit == 0 && sumRows(st) == 0 {
+		dataAt, auditAt = 0, 0 // a new file with an empty queue in it
+	}
+	switch {
+	case dataAt >= 0 && dataAt == auditAt:
+		if dataAt == 0 {
+			return nothing()
+		}
+		if finished && dataAt != last {
+			t.Errorf("%s: the process finished after %d of its %d steps\n%s", what, dataAt, last, out)
+		}
+		return dataAt
+	case dataAt >= 0 && auditAt >= 0:
+		t.Errorf("%s: the queue is as after step %d of %d but the audit log as after step %d: %v", what, dataAt, last, auditAt, st)
+	case dataAt >= 0:
+		t.Errorf("%s: the queue is as after step %d of %d but the audit log matches no step: %v", what, dataAt, last, st)
+	case auditAt >= 0:
+		t.Errorf("%s: the audit log is as after step %d of %d but the queue matches no step: %v", what, auditAt, last, st)
+	default:
+		t.Errorf("%s: half-applied change:\n got    %v\n before %v\n full   %v", what, st, op.before(), op.full())
+	}
+	return -1
 }
 
 func sumRows(st state) int {

@@ -1,5 +1,5 @@
 // Package faults is mqsh's fault campaign. Its tests build the mqsh binary,
-// start bulk operations (retry, cancel, Lua scripts, imports) as real
+// start bulk operations (retry, cancel, Lua scripts, imports, batch files) as real
 // processes on a real queue file, kill them with SIGKILL at random moments,
 // and check what a crash must never do: damage the file, leave a change half
 // applied, or leave the audit log out of step with the data. Another test runs
