@@ -285,17 +285,15 @@ func (q *Queue) checkSchema(ctx context.Context, db *sql.DB) (migrate bool, err 
 }
 
 // readSchema reads what says which queue schema a file holds: its application
-// id, its schema version and how many schema objects it has.
+// id, its schema version and how many schema objects it has. The three are
+// read by one statement, so from one snapshot: read one by one, they could
+// straddle another process's creation of the queue (no application id yet,
+// but already its tables) and a new queue would look like a foreign file.
 func readSchema(ctx context.Context, db interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }) (appID, version, tables int, err error) {
-	if err = db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return
-	}
-	if err = db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return
-	}
-	err = db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables)
+	err = db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).Scan(&appID, &version, &tables)
 	return
 }
 
