@@ -661,9 +661,14 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	// Every file in one transaction: all of them are imported, or none.
 	total := 0
-	err = env.Queue.Update(ctx, func(tx *queue.Tx) error {
+	err = env.Queue.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		im, ok := tx.(queue.TxImporter)
+		if !ok {
+			return fmt.Errorf("the queue at %s cannot import messages: import into a local queue file", env.Queue.Location())
+		}
+		total = 0 // the backend may run this again from the start
 		for _, name := range inv.Args {
-			n, err := importFile(tx, env, name, e)
+			n, err := importFile(im, env, name, e)
 			var pe *fs.PathError
 			switch {
 			case errors.As(err, &pe):
@@ -687,7 +692,7 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 
 // importFile imports, in tx, one .eml message or one JSON Lines file ("-" is
 // JSON Lines on standard input).
-func importFile(tx *queue.Tx, env *Env, name string, e *queue.Envelope) (int, error) {
+func importFile(tx queue.TxImporter, env *Env, name string, e *queue.Envelope) (int, error) {
 	if strings.EqualFold(filepath.Ext(name), ".eml") {
 		raw, err := readMessage(env, name)
 		if err != nil {

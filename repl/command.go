@@ -103,7 +103,7 @@ type Streams struct {
 // Session is the state the commands of one run share: the open queue, the
 // clock, where scripts are, and the loop reading the commands.
 type Session struct {
-	Queue       *queue.Queue     // the open queue; nil while its file does not exist yet (see OpenQueue)
+	Queue       queue.Backend    // the open queue, local or remote; nil while its file does not exist yet (see OpenQueue)
 	Now         func() time.Time // the clock
 	Interactive bool             // running in the interactive shell
 	ScriptDirs  []string         // where `run` finds scripts by name, in order

@@ -124,17 +124,20 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			return "", nil, fmt.Errorf("create the directory of the default queue: %w", err)
 		}
 	}
+	// The one place a local queue is opened: the SQLite engine, which
+	// alone can discard a file it created.
+	var local *queue.Queue
 	open := func() error {
 		q, err := queue.Open(path, opts)
 		if err != nil {
 			return err // the engine's errors name the file and what to do
 		}
-		env.Queue = q
+		local, env.Queue = q, q
 		return nil
 	}
 	closeQueue := func() {
-		if env.Queue != nil {
-			env.Queue.Close()
+		if local != nil {
+			local.Close()
 		}
 	}
 	st, err := os.Stat(path)
@@ -152,10 +155,10 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			return open()
 		}
 		return loc, func() {
-			if created && env.Queue != nil {
+			if created && local != nil {
 				// The engine removes the file only if it is unused and no
 				// other process has it open.
-				env.Queue.Discard()
+				local.Discard()
 				return
 			}
 			closeQueue()
