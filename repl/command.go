@@ -98,6 +98,9 @@ type Streams struct {
 	Color    bool                 // colour allowed (terminal and NO_COLOR unset)
 	Width    func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
 	ReadKey  func() (rune, error) // reads one key for the pager; nil = never page
+	// ReadSecret shows prompt on the terminal and reads a line without echo
+	// (a password); nil = no terminal to ask on.
+	ReadSecret func(prompt string) (string, error)
 }
 
 // Session is the state the commands of one run share: the open queue, the
