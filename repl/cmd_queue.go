@@ -76,36 +76,17 @@ func timeFlag(env *Env, inv *Invocation, name string) (time.Time, error) {
 	return t, nil
 }
 
-// filterOf builds the filter from the filter flags the command declares.
+// filterOf builds the filter from the filter flags the command declares
+// (Flag.Filter), each read by its filter key.
 func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
-	f := queue.Filter{
-		Sender:    inv.Set["sender"],
-		Recipient: inv.Set["rcpt"],
-		Domain:    inv.Set["domain"],
-		All:       inv.Set["all"] == "true",
-	}
-	for _, t := range []struct {
-		flag string
-		dst  *time.Time
-	}{
-		{"before", &f.DueBefore}, {"after", &f.DueAfter},
-		{"created-before", &f.CreatedBefore}, {"created-after", &f.CreatedAfter},
-	} {
-		v, err := timeFlag(env, inv, t.flag)
-		if err != nil {
-			return f, err
+	var f queue.Filter
+	for _, fl := range inv.Cmd.Flags {
+		v, ok := inv.Set[fl.Long]
+		if fl.Filter == nil || !ok {
+			continue
 		}
-		*t.dst = v
-	}
-	if v, ok := inv.Set["status"]; ok {
-		for _, word := range strings.Split(v, ",") {
-			s, err := queue.ParseStatus(word)
-			if err != nil {
-				return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--status': %v", v, err))
-			}
-			if !slices.Contains(f.Status, s) {
-				f.Status = append(f.Status, s)
-			}
+		if err := fl.Filter.Parse(&f, v, now(env)); err != nil {
+			return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': %v", v, fl.Long, err))
 		}
 	}
 	if err := f.Validate(); err != nil {

@@ -43,6 +43,9 @@ type Flag struct {
 	Default string   // "" = none
 	Values  []string // the accepted values (checked by the parser, offered by completion); nil = any
 	Repeat  bool     // may be given more than once; every value is in Invocation.Lists
+	// Filter is the filter key the flag sets (see keyFlag); nil = not a
+	// filter flag.
+	Filter *queue.FilterKey
 }
 
 // Arg declares the positional arguments of a command.
