@@ -17,62 +17,41 @@ import (
 	"mqsh/queue"
 )
 
-// filterKeys are the keys a filter table may hold, named like the command
-// line's flags. Each maps to one field of queue.Filter.
-var filterKeys = []string{
-	"sender", "rcpt", "domain", "before", "after",
-	"created_before", "created_after", "status", "ids", "all",
-}
-
-// filterAliases are accepted spellings that mean the same key.
-var filterAliases = map[string]string{
-	"recipient": "rcpt",
-}
-
-// toFilter reads a filter table. An unknown key, or a value of the wrong kind,
-// is a programming error in the script and raises naming the key. ok is false
+// toFilter reads a filter table, whose keys are those of queue.FilterKeys
+// (their Name or an alias). An unknown key, or a value of the wrong kind, is
+// a programming error in the script and raises naming the key. ok is false
 // when the filter can match nothing (ids = {}).
 func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queue.Filter, ok bool) {
 	ok = true
 	tb.ForEach(func(k, v glua.LValue) {
 		ks, isString := k.(glua.LString)
 		if !isString {
-			L.RaiseError("%s: unexpected key %s: a filter takes %s", what, k.String(), strings.Join(filterKeys, ", "))
+			L.RaiseError("%s: unexpected key %s: a filter takes %s", what, k.String(), queue.FilterKeyNames())
 		}
-		key := string(ks)
-		if a, alias := filterAliases[key]; alias {
-			key = a
+		key := queue.FilterKeyNamed(string(ks))
+		if key == nil {
+			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), queue.FilterKeyNames())
 		}
-		switch key {
-		case "sender":
-			f.Sender = s.filterString(L, what, key, v)
-		case "rcpt":
-			f.Recipient = s.filterString(L, what, key, v)
-		case "domain":
-			f.Domain = s.filterString(L, what, key, v)
-		case "before":
-			f.DueBefore = s.toTime(L, what+": before", v)
-		case "after":
-			f.DueAfter = s.toTime(L, what+": after", v)
-		case "created_before":
-			f.CreatedBefore = s.toTime(L, what+": created_before", v)
-		case "created_after":
-			f.CreatedAfter = s.toTime(L, what+": created_after", v)
-		case "status":
-			f.Status = toStatuses(L, what, v)
-		case "ids":
-			f.IDs = toIDList(L, what+": ids", v)
-			if len(f.IDs) == 0 {
+		switch field := key.Field.(type) {
+		case queue.Field[string]:
+			*field(&f) = s.filterString(L, what, key.Name, v)
+		case queue.Field[time.Time]:
+			*field(&f) = s.toTime(L, what+": "+key.Name, v)
+		case queue.Field[[]queue.Status]:
+			*field(&f) = toStatuses(L, what, v)
+		case queue.Field[[]queue.ID]:
+			*field(&f) = toIDList(L, what+": "+key.Name, v)
+			if len(*field(&f)) == 0 {
 				ok = false
 			}
-		case "all":
-			b, ok := v.(glua.LBool)
-			if !ok {
-				L.RaiseError("%s: all must be true or false, not %s", what, v.Type())
+		case queue.Field[bool]:
+			b, isBool := v.(glua.LBool)
+			if !isBool {
+				L.RaiseError("%s: %s must be true or false, not %s", what, key.Name, v.Type())
 			}
-			f.All = bool(b)
+			*field(&f) = bool(b)
 		default:
-			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), strings.Join(filterKeys, ", "))
+			L.RaiseError("%s: filter key %s binds a %T, which scripts cannot set", what, key.Name, key.Field)
 		}
 	})
 	return f, ok

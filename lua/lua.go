@@ -128,7 +128,7 @@ func (r Report) domainText(max int) string {
 // read transaction on a read-only queue) and reports what it changed. On any
 // error (a Lua error, abort, the time or memory limit, a cancelled ctx) the
 // transaction is rolled back and nothing changes.
-func Run(ctx context.Context, q *queue.Queue, opts Options) (Report, error) {
+func Run(ctx context.Context, q queue.Backend, opts Options) (Report, error) {
 	if opts.Code == "" && opts.Path != "" {
 		b, err := os.ReadFile(opts.Path)
 		if err != nil {
@@ -156,7 +156,7 @@ func (o Options) scriptName() string {
 // A Session is not safe for concurrent use.
 type Session struct {
 	L      *glua.LState
-	q      *queue.Queue
+	q      queue.Backend
 	opts   Options
 	name   string
 	stdout io.Writer
@@ -165,7 +165,7 @@ type Session struct {
 	// quarter of its memory limit, and never more than MaxStringSize.
 	strLimit int64
 
-	tx      *queue.Tx // the open transaction while a chunk runs
+	tx      queue.Txn // the open transaction while a chunk runs
 	report  *Report
 	seen    [2]map[queue.ID]struct{} // distinct messages retried, cancelled
 	aborted string                   // abort's message, once called
@@ -182,7 +182,7 @@ type Session struct {
 }
 
 // NewSession opens a sandboxed Lua state over q. Close it when done.
-func NewSession(q *queue.Queue, opts Options) *Session {
+func NewSession(q queue.Backend, opts Options) *Session {
 	// The limits' defaults are filled in here, once.
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
@@ -272,7 +272,17 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 	s.aborted = ""
 	defer func() { s.report = nil; s.seen = [2]map[queue.ID]struct{}{} }()
 
-	body := func(tx *queue.Tx) error {
+	// The backend may run the body again from the start (the SQLite engine
+	// does when another writer committed while the script was reading from
+	// its snapshot, and then runs it under the write lock).
+	attempts := 0
+	body := func(tx queue.Txn) error {
+		if attempts++; attempts > 1 {
+			fmt.Fprintf(s.stderr, "%s: the queue changed while the script was reading it; running it again from the start under the write lock (what it printed may appear twice)\n", s.name)
+			rep = Report{Script: s.name, DryRun: s.opts.DryRun, Domains: map[string]int{}}
+			s.seen = [2]map[queue.ID]struct{}{{}, {}}
+			s.aborted = ""
+		}
 		s.tx = tx
 		defer func() { s.settle(); s.stopBuilding(); s.tx = nil }()
 		L := s.L
@@ -307,27 +317,12 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 		}
 		return nil
 	}
-	if s.q.ReadOnly() {
-		// Reads work on a read-only queue; queue.retry and queue.cancel raise.
-		err = s.q.View(runCtx, body)
-	} else {
-		// The script reads from a snapshot and takes the write lock at its
-		// first change, so that a report holds up no writer. When another
-		// writer committed meanwhile, what it read may be out of date: it runs
-		// again from the start, under the write lock this time.
-		err = s.q.UpdateDeferred(runCtx, s.opts.DryRun, body)
-		if errors.Is(err, queue.ErrConflict) {
-			fmt.Fprintf(s.stderr, "%s: the queue changed while the script was reading it; running it again from the start under the write lock (what it printed may appear twice)\n", s.name)
-			rep = Report{Script: s.name, DryRun: s.opts.DryRun, Domains: map[string]int{}}
-			s.seen = [2]map[queue.ID]struct{}{{}, {}}
-			s.aborted = ""
-			if s.opts.DryRun {
-				err = s.q.Preview(runCtx, body)
-			} else {
-				err = s.q.Update(runCtx, body)
-			}
-		}
+	// Reads work on a read-only queue; queue.retry and queue.cancel raise.
+	mode := queue.RunWrite
+	if s.opts.DryRun {
+		mode = queue.RunDryRun
 	}
+	err = s.q.Run(runCtx, mode, body)
 	if err != nil {
 		// Whatever the verbs did was rolled back.
 		rep.Retried, rep.Cancelled, rep.Domains = 0, 0, map[string]int{}
@@ -524,7 +519,7 @@ func joinWhere(name, where, msg string) string {
 
 // currentTx returns the open transaction or raises. It first waits for a
 // page queue.each is reading ahead, so the transaction has one user at a time.
-func (s *Session) currentTx(L *glua.LState) *queue.Tx {
+func (s *Session) currentTx(L *glua.LState) queue.Txn {
 	s.settle()
 	if s.tx == nil {
 		L.RaiseError("queue: %v (a queue function or iterator was used after its script or chunk ended)", errNoTx)

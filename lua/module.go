@@ -173,7 +173,7 @@ func (s *Session) qEach(L *glua.LState) int {
 // readAhead is a page of queue.each being read on another goroutine.
 type readAhead struct {
 	read   chan struct{} // closed when page and err are set
-	tx     *queue.Tx     // the transaction read
+	tx     queue.Txn     // the transaction read
 	writes int           // Session.writes when the read started
 	page   []queue.Message
 	err    error
@@ -298,7 +298,7 @@ func (s *Session) qRetry(L *glua.LState) int {
 			req.Domain = s.filterString(L, "queue.retry", "domain", v)
 		}
 	}
-	return s.change(L, ok, "queue.retry", verbRetry, func(tx *queue.Tx) (queue.Result, error) { return tx.Retry(req) })
+	return s.change(L, ok, "queue.retry", verbRetry, func(tx queue.Txn) (queue.Result, error) { return tx.Retry(req) })
 }
 
 // queue.cancel(selector [, {rcpt=}]) -> messages changed.
@@ -310,13 +310,13 @@ func (s *Session) qCancel(L *glua.LState) int {
 			req.Recipient = s.filterString(L, "queue.cancel", "rcpt", v)
 		}
 	}
-	return s.change(L, ok, "queue.cancel", verbCancel, func(tx *queue.Tx) (queue.Result, error) { return tx.Cancel(req) })
+	return s.change(L, ok, "queue.cancel", verbCancel, func(tx queue.Txn) (queue.Result, error) { return tx.Cancel(req) })
 }
 
 // change runs one write verb for queue.retry or queue.cancel, records it in
 // the report and pushes the count of messages changed. A selector that
 // selects nothing (ok false) changes nothing.
-func (s *Session) change(L *glua.LState, ok bool, name string, verb int, do func(tx *queue.Tx) (queue.Result, error)) int {
+func (s *Session) change(L *glua.LState, ok bool, name string, verb int, do func(tx queue.Txn) (queue.Result, error)) int {
 	if !ok {
 		L.Push(glua.LNumber(0))
 		return 1

@@ -46,9 +46,12 @@ type Filter struct {
 
 // IsEmpty reports whether the filter selects nothing in particular (All aside).
 func (f Filter) IsEmpty() bool {
-	return len(f.IDs) == 0 && f.Sender == "" && f.Recipient == "" && f.Domain == "" &&
-		f.DueBefore.IsZero() && f.DueAfter.IsZero() && f.CreatedBefore.IsZero() &&
-		f.CreatedAfter.IsZero() && len(f.Status) == 0
+	for _, k := range FilterKeys {
+		if _, all := k.Field.(Field[bool]); !all && k.IsSet(&f) {
+			return false
+		}
+	}
+	return true
 }
 
 // Options configure Open.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 )
@@ -38,9 +39,14 @@ type Backend interface {
 	Paused(ctx context.Context) (bool, error)
 	SetPaused(ctx context.Context, paused bool) (changed bool, err error)
 
-	// Run runs fn as one unit of work (a Lua script): RunWrite commits what fn
-	// changed when it returns nil and nothing otherwise; RunDryRun always
-	// discards the changes; RunRead refuses changes. A backend that cannot
+	// Run runs fn as one unit of work (a Lua script, an import): RunWrite
+	// commits what fn changed when it returns nil and nothing otherwise;
+	// RunDryRun always discards the changes; RunRead refuses changes. On a
+	// read-only backend every mode is RunRead. Run may call fn again from the
+	// start when what fn read was changed by another writer before fn's first
+	// change could be made (the SQLite engine reads from a snapshot and takes
+	// the write lock at the first change, so a unit that mostly reads holds up
+	// no writer): fn must start afresh on each call. A backend that cannot
 	// make one transaction of it (a remote server) says so in its
 	// documentation and applies the changes only once fn has returned nil.
 	Run(ctx context.Context, mode RunMode, fn func(tx Txn) error) error
@@ -85,15 +91,34 @@ var (
 // Location returns the file name the queue was opened with.
 func (q *Queue) Location() string { return q.path }
 
-// Run runs fn as Update (RunWrite), Preview (RunDryRun) or View (RunRead).
+// TxImporter is implemented by the Txn of a backend that can import messages
+// inside a unit of work (the SQLite engine's), so that `queue import` of
+// several files adds all of them or none.
+type TxImporter interface {
+	ImportEML(raw []byte, env *Envelope) (*Message, error)
+	ImportJSON(r io.Reader) (Result, error)
+}
+
+var _ TxImporter = (*Tx)(nil)
+
+// Run runs fn in one transaction. RunWrite and RunDryRun begin from a read
+// snapshot and take the write lock at fn's first change (UpdateDeferred);
+// when another writer committed meanwhile, fn runs again from the start
+// under the write lock (Update, or Preview for RunDryRun). RunRead, and any
+// mode on a queue opened read-only, is View: reads work, changes fail with
+// ErrReadOnly.
 func (q *Queue) Run(ctx context.Context, mode RunMode, fn func(tx Txn) error) error {
 	wrap := func(tx *Tx) error { return fn(tx) }
-	switch mode {
-	case RunDryRun:
-		return q.Preview(ctx, wrap)
-	case RunRead:
+	if mode == RunRead || q.readOnly {
 		return q.View(ctx, wrap)
-	default:
-		return q.Update(ctx, wrap)
 	}
+	dry := mode == RunDryRun
+	err := q.UpdateDeferred(ctx, dry, wrap)
+	if !errors.Is(err, ErrConflict) {
+		return err
+	}
+	if dry {
+		return q.Preview(ctx, wrap)
+	}
+	return q.Update(ctx, wrap)
 }

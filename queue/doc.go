@@ -59,7 +59,9 @@
 // The empty filter matches everything; Retry and Cancel refuse it unless All is
 // set (ErrEmptyFilter). Filter.String is the canonical text recorded in the audit
 // log (ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T
-// status=S,S all) and ParseFilter reads it back. ParseTime reads the times users
+// status=S,S all) and ParseFilter reads it back. FilterKeys, the one table of
+// filter keys, binds each field by type to its audit word, its command-line
+// flag, its Lua key and its HTTP parameter; all of these derive from it. ParseTime reads the times users
 // type: RFC 3339, a date alone (midnight UTC), now, and offsets from now such as
 // +2h, -3d or 90m (units s, m, h, d, w).
 //

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -11,8 +10,8 @@ import (
 )
 
 // String is the canonical text of the filter, as recorded in the audit log and
-// read back by ParseFilter: space-separated words in a fixed order,
-// ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S all,
+// read back by ParseFilter: space-separated words in the order of FilterKeys,
+// each key's Audit word and its value: ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S all,
 // e.g. `sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z`.
 // Values with spaces, quotes or nothing in them are Go-quoted. Times are RFC 3339
 // in UTC. The empty filter is "all" when All is set and "" otherwise. Ids
@@ -20,45 +19,10 @@ import (
 // ids="5000 from stdin", which ParseFilter does not read back.
 func (f Filter) String() string {
 	var w []string
-	if len(f.IDs) > 0 && f.IDsFrom != "" {
-		w = append(w, "ids="+quoteValue(fmt.Sprintf("%d from %s", len(f.IDs), f.IDsFrom)))
-	} else if len(f.IDs) > 0 {
-		s := make([]string, len(f.IDs))
-		for i, id := range f.IDs {
-			s[i] = id.String()
+	for _, k := range FilterKeys {
+		if v, set := k.format(&f); set {
+			w = append(w, k.Audit+v)
 		}
-		w = append(w, "ids="+strings.Join(s, ","))
-	}
-	if f.Sender != "" {
-		w = append(w, "sender="+quoteValue(f.Sender))
-	}
-	if f.Recipient != "" {
-		w = append(w, "rcpt="+quoteValue(f.Recipient))
-	}
-	if f.Domain != "" {
-		w = append(w, "domain="+quoteValue(f.Domain))
-	}
-	if !f.DueAfter.IsZero() {
-		w = append(w, "due>"+formatTime(f.DueAfter))
-	}
-	if !f.DueBefore.IsZero() {
-		w = append(w, "due<"+formatTime(f.DueBefore))
-	}
-	if !f.CreatedAfter.IsZero() {
-		w = append(w, "created>"+formatTime(f.CreatedAfter))
-	}
-	if !f.CreatedBefore.IsZero() {
-		w = append(w, "created<"+formatTime(f.CreatedBefore))
-	}
-	if len(f.Status) > 0 {
-		s := make([]string, len(f.Status))
-		for i, st := range f.Status {
-			s[i] = st.Short()
-		}
-		w = append(w, "status="+strings.Join(s, ","))
-	}
-	if f.All {
-		w = append(w, "all")
 	}
 	return strings.Join(w, " ")
 }
@@ -99,14 +63,19 @@ func ParseFilter(s string) (Filter, error) {
 			} else {
 				key, rest = rest[:i], rest[i:]
 			}
-			if key != "all" {
-				return Filter{}, fmt.Errorf("invalid filter word %q: want key=value (ids, sender, rcpt, domain, status), due<T, due>T, created<T, created>T or all", key)
+			k := auditKey(key)
+			all, bare := Field[bool](nil), false
+			if k != nil {
+				all, bare = k.Field.(Field[bool])
+			}
+			if !bare {
+				return Filter{}, fmt.Errorf("invalid filter word %q: want %s", key, filterWords())
 			}
 			if seen[key] {
 				return Filter{}, fmt.Errorf("invalid filter: %q given twice", key)
 			}
 			seen[key] = true
-			f.All = true
+			*all(&f) = true
 			rest = strings.TrimLeft(rest, " \t")
 			continue
 		}
@@ -135,75 +104,25 @@ func ParseFilter(s string) (Filter, error) {
 			return Filter{}, fmt.Errorf("invalid filter: %q given twice", word)
 		}
 		seen[word] = true
-		if err := f.set(key, op, val); err != nil {
+		k := auditKey(word)
+		if k == nil {
+			return Filter{}, fmt.Errorf("invalid filter word %q: want %s", word+val, filterWords())
+		}
+		if err := k.parseAudit(&f, val); err != nil {
 			return Filter{}, err
 		}
 	}
 	return f, nil
 }
 
-func (f *Filter) set(key, op, val string) error {
-	parseT := func() (time.Time, error) {
-		t, err := time.Parse(time.RFC3339Nano, val)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("invalid filter: %s%s%s: want an RFC 3339 time such as 2024-05-01T00:00:00Z", key, op, val)
+// auditKey returns the key whose audit word (with its operator) is word.
+func auditKey(word string) *FilterKey {
+	for _, k := range FilterKeys {
+		if k.Audit == word {
+			return k
 		}
-		if t.IsZero() {
-			return time.Time{}, fmt.Errorf("invalid filter: %s%s%s: the zero time is not a bound", key, op, val)
-		}
-		return t.UTC(), nil
 	}
-	var err error
-	switch key + op {
-	case "ids=":
-		if val == "" {
-			return errors.New("invalid filter: ids= needs at least one id")
-		}
-		for _, s := range strings.Split(val, ",") {
-			id, err := ParseID(s)
-			if err != nil {
-				return fmt.Errorf("invalid filter: %w", err)
-			}
-			f.IDs = append(f.IDs, id)
-		}
-	case "sender=":
-		if val == "" {
-			return errors.New(`invalid filter: sender= needs a value (bounces are sender=<>)`)
-		}
-		f.Sender = val
-	case "rcpt=":
-		if val == "" {
-			return errors.New("invalid filter: rcpt= needs a value")
-		}
-		f.Recipient = val
-	case "domain=":
-		if val == "" {
-			return errors.New("invalid filter: domain= needs a value")
-		}
-		f.Domain = val
-	case "due<":
-		f.DueBefore, err = parseT()
-	case "due>":
-		f.DueAfter, err = parseT()
-	case "created<":
-		f.CreatedBefore, err = parseT()
-	case "created>":
-		f.CreatedAfter, err = parseT()
-	case "status=":
-		if val == "" {
-			return errors.New("invalid filter: status= needs a value")
-		}
-		for _, s := range strings.Split(val, ",") {
-			st, err := ParseStatus(s)
-			if err != nil {
-				return fmt.Errorf("invalid filter: %w", err)
-			}
-			f.Status = append(f.Status, st)
-		}
-	default:
-		return fmt.Errorf("invalid filter word %q: want key=value (ids, sender, rcpt, domain, status), due<T, due>T, created<T, created>T or all", key+op+val)
-	}
-	return err
+	return nil
 }
 
 // timeForms is named by every time parse error.

@@ -76,36 +76,17 @@ func timeFlag(env *Env, inv *Invocation, name string) (time.Time, error) {
 	return t, nil
 }
 
-// filterOf builds the filter from the filter flags the command declares.
+// filterOf builds the filter from the filter flags the command declares
+// (Flag.Filter), each read by its filter key.
 func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
-	f := queue.Filter{
-		Sender:    inv.Set["sender"],
-		Recipient: inv.Set["rcpt"],
-		Domain:    inv.Set["domain"],
-		All:       inv.Set["all"] == "true",
-	}
-	for _, t := range []struct {
-		flag string
-		dst  *time.Time
-	}{
-		{"before", &f.DueBefore}, {"after", &f.DueAfter},
-		{"created-before", &f.CreatedBefore}, {"created-after", &f.CreatedAfter},
-	} {
-		v, err := timeFlag(env, inv, t.flag)
-		if err != nil {
-			return f, err
+	var f queue.Filter
+	for _, fl := range inv.Cmd.Flags {
+		v, ok := inv.Set[fl.Long]
+		if fl.Filter == nil || !ok {
+			continue
 		}
-		*t.dst = v
-	}
-	if v, ok := inv.Set["status"]; ok {
-		for _, word := range strings.Split(v, ",") {
-			s, err := queue.ParseStatus(word)
-			if err != nil {
-				return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--status': %v", v, err))
-			}
-			if !slices.Contains(f.Status, s) {
-				f.Status = append(f.Status, s)
-			}
+		if err := fl.Filter.Parse(&f, v, now(env)); err != nil {
+			return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': %v", v, fl.Long, err))
 		}
 	}
 	if err := f.Validate(); err != nil {
@@ -661,9 +642,14 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	// Every file in one transaction: all of them are imported, or none.
 	total := 0
-	err = env.Queue.Update(ctx, func(tx *queue.Tx) error {
+	err = env.Queue.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		im, ok := tx.(queue.TxImporter)
+		if !ok {
+			return fmt.Errorf("the queue at %s cannot import messages: import into a local queue file", env.Queue.Location())
+		}
+		total = 0 // the backend may run this again from the start
 		for _, name := range inv.Args {
-			n, err := importFile(tx, env, name, e)
+			n, err := importFile(im, env, name, e)
 			var pe *fs.PathError
 			switch {
 			case errors.As(err, &pe):
@@ -687,7 +673,7 @@ func runImport(ctx context.Context, env *Env, inv *Invocation) error {
 
 // importFile imports, in tx, one .eml message or one JSON Lines file ("-" is
 // JSON Lines on standard input).
-func importFile(tx *queue.Tx, env *Env, name string, e *queue.Envelope) (int, error) {
+func importFile(tx queue.TxImporter, env *Env, name string, e *queue.Envelope) (int, error) {
 	if strings.EqualFold(filepath.Ext(name), ".eml") {
 		raw, err := readMessage(env, name)
 		if err != nil {

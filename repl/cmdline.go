@@ -18,7 +18,7 @@ import (
 // GlobalFlags are the options of mqsh before any command.
 var GlobalFlags = []Flag{
 	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path or a sqlite: URL [env: MQSH_URL]"},
-	{Long: "credentials", Short: "c", Value: "CREDENTIALS", Kind: KindText, Help: "Authentication credentials (for remote queues, which are not supported yet)"},
+	{Long: "credentials", Short: "c", Value: "CREDENTIALS", Kind: KindText, Help: "Credentials of a remote queue: USER:SECRET, a SECRET of user admin, an API key, or USER: to be asked for the secret [env: MQSH_CREDENTIALS]"},
 	{Long: "execute", Short: "e", Value: "COMMAND", Kind: KindText, Repeat: true, Help: "Run a command line (repeat for more), then exit"},
 	{Long: "file", Short: "f", Value: "FILE", Kind: KindFile, Help: "Run the commands in FILE, one per line (- for standard input), then exit"},
 	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
@@ -59,6 +59,7 @@ func ParseCommandLine(args []string, stdinTerminal bool) (*CommandLine, error) {
 	}
 	cl.Queue.URL, cl.Queue.URLSet = set["url"]
 	cl.Queue.Wait, cl.Queue.WaitSet = set["wait"]
+	cl.Queue.Credentials, cl.Queue.CredentialsSet = set["credentials"]
 	_, cl.HasFile = set["file"]
 	if cl.Help || cl.Version {
 		return cl, nil

@@ -43,6 +43,9 @@ type Flag struct {
 	Default string   // "" = none
 	Values  []string // the accepted values (checked by the parser, offered by completion); nil = any
 	Repeat  bool     // may be given more than once; every value is in Invocation.Lists
+	// Filter is the filter key the flag sets (see keyFlag); nil = not a
+	// filter flag.
+	Filter *queue.FilterKey
 }
 
 // Arg declares the positional arguments of a command.
@@ -98,12 +101,15 @@ type Streams struct {
 	Color    bool                 // colour allowed (terminal and NO_COLOR unset)
 	Width    func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
 	ReadKey  func() (rune, error) // reads one key for the pager; nil = never page
+	// ReadSecret shows prompt on the terminal and reads a line without echo
+	// (a password); nil = no terminal to ask on.
+	ReadSecret func(prompt string) (string, error)
 }
 
 // Session is the state the commands of one run share: the open queue, the
 // clock, where scripts are, and the loop reading the commands.
 type Session struct {
-	Queue       *queue.Queue     // the open queue; nil while its file does not exist yet (see OpenQueue)
+	Queue       queue.Backend    // the open queue, local or remote; nil while its file does not exist yet (see OpenQueue)
 	Now         func() time.Time // the clock
 	Interactive bool             // running in the interactive shell
 	ScriptDirs  []string         // where `run` finds scripts by name, in order

@@ -3,6 +3,9 @@ package repl
 import (
 	"strings"
 	"sync"
+	"time"
+
+	"mqsh/queue"
 )
 
 // Commands returns the command table: the queue commands, the Lua commands, the
@@ -32,40 +35,71 @@ var (
 		Values: messageFormats, Help: "Output format: table, json, csv or ids"}
 	flagReportFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
 		Values: reportFormats, Help: "Output format: table, json or csv"}
-	flagStatus = Flag{Long: "status", Value: "STATUS", Kind: KindText, Values: statusWords,
-		Help: "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)"}
-	flagCreatedBefore = Flag{Long: "created-before", Value: "TIME", Kind: KindTime,
-		Help: "Filter messages created before a certain datetime"}
-	flagCreatedAfter = Flag{Long: "created-after", Value: "TIME", Kind: KindTime,
-		Help: "Filter messages created after a certain datetime"}
-	flagAll = Flag{Long: "all",
-		Help: "Apply to every message (required when neither ids nor filters are given)"}
 	flagDryRun = Flag{Long: "dry-run",
 		Help: "Show what would change (count, domains, first rows) and change nothing"}
 )
 
-// The filter flags of list and summary, in stalwart-cli's words (retry and
-// cancel say "Apply to ..." instead).
+// The filter flags come from the table of filter keys (queue.FilterKeys),
+// with its help, which is in stalwart-cli's words for list and summary;
+// retry and cancel say "Apply to ..." instead.
 var (
-	flagSender = Flag{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Filter by sender address"}
-	flagRcpt   = Flag{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Filter by recipient"}
-	flagBefore = Flag{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Filter messages due for delivery before a certain datetime"}
-	flagAfter  = Flag{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Filter messages due for delivery after a certain datetime"}
-	flagDomain = Flag{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Filter by recipient domain"}
+	flagApplySender = applyFlag(queue.KeySender, "Apply to messages matching a sender address")
+	flagApplyBefore = applyFlag(queue.KeyDueBefore, "Apply to messages due before a certain datetime")
+	flagApplyAfter  = applyFlag(queue.KeyDueAfter, "Apply to messages due after a certain datetime")
 )
 
-// The filter flags shared by retry and cancel, in stalwart-cli's words.
-var (
-	flagApplySender = Flag{Long: "sender", Short: "s", Value: "SENDER", Kind: KindSender, Help: "Apply to messages matching a sender address"}
-	flagApplyBefore = Flag{Long: "before", Short: "b", Value: "BEFORE", Kind: KindTime, Help: "Apply to messages due before a certain datetime"}
-	flagApplyAfter  = Flag{Long: "after", Short: "a", Value: "AFTER", Kind: KindTime, Help: "Apply to messages due after a certain datetime"}
-)
+// keyFlag is the flag of a filter key, as the table declares it.
+func keyFlag(k *queue.FilterKey) Flag {
+	f := Flag{Long: k.Flag, Short: k.Short, Value: k.Value, Help: k.Help, Values: k.Values, Filter: k}
+	switch {
+	case k.Suggest == queue.SuggestSender:
+		f.Kind = KindSender
+	case k.Suggest == queue.SuggestRecipient:
+		f.Kind = KindRecipient
+	case k.Suggest == queue.SuggestDomain:
+		f.Kind = KindDomain
+	case k.Value == "":
+		f.Kind = KindNone
+	default:
+		if _, isTime := k.Field.(queue.Field[time.Time]); isTime {
+			f.Kind = KindTime
+		} else {
+			f.Kind = KindText
+		}
+	}
+	return f
+}
+
+// applyFlag is the flag of a filter key with the help a command words for it.
+func applyFlag(k *queue.FilterKey, help string) Flag {
+	f := keyFlag(k)
+	f.Help = help
+	return f
+}
+
+// selectFlags lays out the flags of a command that selects messages by the
+// filter: flags in the order given, then the flag of every filter key they
+// leave out (all only when change is set: the command changes messages), so
+// that a new filter key reaches list, retry, cancel and summary alike.
+func selectFlags(change bool, flags ...Flag) []Flag {
+	placed := map[*queue.FilterKey]bool{}
+	for _, f := range flags {
+		if f.Filter != nil {
+			placed[f.Filter] = true
+		}
+	}
+	for _, k := range queue.FilterKeys {
+		if k.Flag != "" && !placed[k] && (change || !k.ChangeOnly) {
+			flags = append(flags, keyFlag(k))
+		}
+	}
+	return flags
+}
 
 // Formats of the commands that print messages.
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
 	reportFormats  = []string{"table", "json", "csv"}
-	statusWords    = []string{"scheduled", "delivered", "tempfail", "permfail"}
 	summaryGroups  = []string{"domain", "sender", "status", "age"}
 )
 
@@ -83,18 +117,18 @@ func queueCommands() []*Command {
 		{
 			Path:    []string{"queue", "list"},
 			Summary: "Shows messages queued for delivery",
-			Flags: []Flag{
-				flagSender,
-				flagRcpt,
-				flagBefore,
-				flagAfter,
-				{Long: "page-size", Short: "p", Value: "PAGE_SIZE", Kind: KindNumber, Help: "Number of items to show per page"},
-				flagDomain,
-				flagStatus,
-				flagCreatedBefore,
-				flagCreatedAfter,
+			Flags: selectFlags(false,
+				keyFlag(queue.KeySender),
+				keyFlag(queue.KeyRcpt),
+				keyFlag(queue.KeyDueBefore),
+				keyFlag(queue.KeyDueAfter),
+				Flag{Long: "page-size", Short: "p", Value: "PAGE_SIZE", Kind: KindNumber, Help: "Number of items to show per page"},
+				keyFlag(queue.KeyDomain),
+				keyFlag(queue.KeyStatus),
+				keyFlag(queue.KeyCreatedBefore),
+				keyFlag(queue.KeyCreatedAfter),
 				flagFormat,
-			},
+			),
 			Args: []Arg{idsArg},
 			Run:  runList,
 		},
@@ -108,57 +142,57 @@ func queueCommands() []*Command {
 		{
 			Path:    []string{"queue", "retry"},
 			Summary: "Reschedule delivery",
-			Flags: []Flag{
+			Flags: selectFlags(true,
 				flagApplySender,
-				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Apply to a specific domain"},
+				applyFlag(queue.KeyDomain, "Apply to a specific domain"),
 				flagApplyBefore,
 				flagApplyAfter,
-				{Long: "time", Short: "t", Value: "TIME", Kind: KindTime, Help: "Schedule delivery at a specific time"},
-				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to messages with a matching recipient"},
-				flagStatus,
-				flagCreatedBefore,
-				flagCreatedAfter,
-				flagAll,
+				Flag{Long: "time", Short: "t", Value: "TIME", Kind: KindTime, Help: "Schedule delivery at a specific time"},
+				applyFlag(queue.KeyRcpt, "Apply to messages with a matching recipient"),
+				keyFlag(queue.KeyStatus),
+				keyFlag(queue.KeyCreatedBefore),
+				keyFlag(queue.KeyCreatedAfter),
+				keyFlag(queue.KeyAll),
 				flagDryRun,
 				flagFormat,
-			},
+			),
 			Args: []Arg{idsArg},
 			Run:  runRetry,
 		},
 		{
 			Path:    []string{"queue", "cancel"},
 			Summary: "Cancel delivery",
-			Flags: []Flag{
+			Flags: selectFlags(true,
 				flagApplySender,
-				{Long: "rcpt", Short: "r", Value: "RCPT", Kind: KindRecipient, Help: "Apply to specific recipients or domains"},
-				{Long: "domain", Short: "d", Value: "DOMAIN", Kind: KindDomain, Help: "Apply to the recipients of a specific domain"},
+				applyFlag(queue.KeyRcpt, "Apply to specific recipients or domains"),
+				applyFlag(queue.KeyDomain, "Apply to the recipients of a specific domain"),
 				flagApplyBefore,
 				flagApplyAfter,
-				flagStatus,
-				flagCreatedBefore,
-				flagCreatedAfter,
-				flagAll,
+				keyFlag(queue.KeyStatus),
+				keyFlag(queue.KeyCreatedBefore),
+				keyFlag(queue.KeyCreatedAfter),
+				keyFlag(queue.KeyAll),
 				flagDryRun,
 				flagFormat,
-			},
+			),
 			Args: []Arg{idsArg},
 			Run:  runCancel,
 		},
 		{
 			Path:    []string{"queue", "summary"},
 			Summary: "Counts and sizes grouped by domain, sender, status or age",
-			Flags: []Flag{
-				{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
-				flagSender,
-				flagRcpt,
-				flagDomain,
-				flagBefore,
-				flagAfter,
-				flagStatus,
-				flagCreatedBefore,
-				flagCreatedAfter,
+			Flags: selectFlags(false,
+				Flag{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
+				keyFlag(queue.KeySender),
+				keyFlag(queue.KeyRcpt),
+				keyFlag(queue.KeyDomain),
+				keyFlag(queue.KeyDueBefore),
+				keyFlag(queue.KeyDueAfter),
+				keyFlag(queue.KeyStatus),
+				keyFlag(queue.KeyCreatedBefore),
+				keyFlag(queue.KeyCreatedAfter),
 				flagReportFormat,
-			},
+			),
 			Args: []Arg{idsArg},
 			Run:  runSummary,
 		},

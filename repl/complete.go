@@ -14,8 +14,8 @@ import (
 	"mqsh/queue"
 )
 
-// ValueSource looks up values in the live queue for completion. *queue.Queue
-// satisfies it through its indexed Suggest verb.
+// ValueSource looks up values in the live queue for completion. Every
+// queue.Backend satisfies it through its Suggest verb.
 type ValueSource interface {
 	Suggest(ctx context.Context, kind, prefix string, limit int) ([]string, error)
 }

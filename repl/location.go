@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"mqsh/queue"
 )
@@ -27,7 +29,28 @@ type QueueFlags struct {
 	Demo    bool   // --demo: a fresh throwaway queue
 	Wait    string // --wait as given
 	WaitSet bool   // --wait was given
+	// Credentials are -c/--credentials as given, for a remote queue;
+	// CredentialsSet says -c was given (else $MQSH_CREDENTIALS is read).
+	Credentials    string
+	CredentialsSet bool
 }
+
+// RemoteOptions are what OpenRemote is given besides the server's URL.
+type RemoteOptions struct {
+	// Credentials as stalwart-cli takes them: USER:SECRET, a bare SECRET
+	// (user admin), or an API key (api_...); "" = none given. They come from
+	// -c or $MQSH_CREDENTIALS, with the secret asked for on the terminal when
+	// only USER: was given.
+	Credentials string
+	Now         func() time.Time // the clock of the run
+	Stderr      io.Writer        // where warnings go
+}
+
+// OpenRemote opens the queue of the server -u or $MQSH_URL names (an http://
+// or https:// URL, or host:port): the one place a remote backend is plugged
+// in. nil, the default, refuses remote queues with a usage error. The
+// backend it returns is closed when the run ends.
+var OpenRemote func(url string, opts RemoteOptions) (queue.Backend, error)
 
 // DefaultLocation is the per-user queue: $XDG_DATA_HOME/mqsh/queue.db, or
 // ~/.local/share/mqsh/queue.db.
@@ -49,9 +72,12 @@ func DefaultLocation(getenv func(string) string) (string, error) {
 // remoteURL matches locations that name a server: a http(s) URL, or host:port.
 var remoteURL = regexp.MustCompile(`^(?i:https?://|[a-z0-9.-]+:[0-9]+(/|$))`)
 
+// isRemote reports whether a location names a server rather than a file.
+func isRemote(loc string) bool { return remoteURL.MatchString(loc) }
+
 // queuePath turns a location (a path, or a sqlite: or file: URL) into a file path.
 func queuePath(loc string) (string, error) {
-	if remoteURL.MatchString(loc) {
+	if isRemote(loc) {
 		return "", Usagef("remote queues are not supported yet: %s names a server; give a file path or a sqlite: URL", loc)
 	}
 	p := loc
@@ -115,6 +141,9 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 		}
 		loc, isDefault = def, true
 	}
+	if isRemote(loc) && OpenRemote != nil {
+		return openRemote(env, loc, where, getenv)
+	}
 	path, err := queuePath(loc)
 	if err != nil {
 		return "", nil, err
@@ -124,17 +153,20 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			return "", nil, fmt.Errorf("create the directory of the default queue: %w", err)
 		}
 	}
+	// The one place a local queue is opened: the SQLite engine, which
+	// alone can discard a file it created.
+	var local *queue.Queue
 	open := func() error {
 		q, err := queue.Open(path, opts)
 		if err != nil {
 			return err // the engine's errors name the file and what to do
 		}
-		env.Queue = q
+		local, env.Queue = q, q
 		return nil
 	}
 	closeQueue := func() {
-		if env.Queue != nil {
-			env.Queue.Close()
+		if local != nil {
+			local.Close()
 		}
 	}
 	st, err := os.Stat(path)
@@ -152,10 +184,10 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			return open()
 		}
 		return loc, func() {
-			if created && env.Queue != nil {
+			if created && local != nil {
 				// The engine removes the file only if it is unused and no
 				// other process has it open.
-				env.Queue.Discard()
+				local.Discard()
 				return
 			}
 			closeQueue()
@@ -184,4 +216,49 @@ func openDemo(env *Env, opts queue.Options) (string, func(), error) {
 	fmt.Fprintf(env.Stderr, "mqsh: demo queue with %d messages at %s (open it again with: mqsh -u %s)\n", res.Count, path, path)
 	env.Queue = q
 	return path, func() { q.Close() }, nil
+}
+
+// openRemote opens the server's queue with OpenRemote into env.Queue, and
+// returns the location to show (the backend's, without secrets).
+func openRemote(env *Env, loc string, where QueueFlags, getenv func(string) string) (string, func(), error) {
+	creds, err := Credentials(where, getenv, env.ReadSecret)
+	if err != nil {
+		return "", nil, err
+	}
+	b, err := OpenRemote(loc, RemoteOptions{Credentials: creds, Now: env.Now, Stderr: env.Stderr})
+	if err != nil {
+		return "", nil, err // the client's errors name the server and what to do
+	}
+	env.Queue = b
+	return b.Location(), func() { b.Close() }, nil
+}
+
+// Credentials are the credentials for a remote queue: -c when given, else
+// $MQSH_CREDENTIALS, else none. USER: (a user and a colon, no secret) asks
+// for the secret with readSecret, which reads it from the terminal without
+// echo, so that it need not sit in the shell's history; without a terminal
+// (readSecret nil) that is an error saying what to give instead.
+func Credentials(where QueueFlags, getenv func(string) string, readSecret func(prompt string) (string, error)) (string, error) {
+	creds, from := where.Credentials, "--credentials"
+	if !where.CredentialsSet {
+		creds, from = getenv("MQSH_CREDENTIALS"), "MQSH_CREDENTIALS"
+	}
+	if where.CredentialsSet && strings.TrimSpace(creds) == "" {
+		return "", Usagef("empty --credentials: give USER:SECRET, a SECRET of user admin, an API key, or USER: to be asked for the secret")
+	}
+	user, ok := strings.CutSuffix(creds, ":")
+	if !ok || user == "" || strings.Contains(user, ":") {
+		return creds, nil
+	}
+	if readSecret == nil {
+		return "", Usagef("%s names the user %s without a secret, and there is no terminal to ask for it: give USER:SECRET, or set MQSH_CREDENTIALS", from, user)
+	}
+	secret, err := readSecret(fmt.Sprintf("Secret of %s: ", user))
+	if err != nil {
+		return "", fmt.Errorf("read the secret of %s: %w", user, err)
+	}
+	if secret == "" {
+		return "", Usagef("no secret typed for %s: nothing was opened", user)
+	}
+	return creds + secret, nil
 }

@@ -19,8 +19,8 @@ import (
 // ShellOptions configure RunShell.
 type ShellOptions struct {
 	// Location is the queue as the user named it (a path or a sqlite: URL),
-	// shown in the banner; its base name is in the prompt. "" = the path of
-	// env.Queue.
+	// shown in the banner; its base name is in the prompt. "" = the
+	// Location of env.Queue.
 	Location string
 	// HistoryFile keeps the lines typed at the prompt across sessions.
 	// "" = HistoryPath(os.LookupEnv), the per-user default.
@@ -50,7 +50,7 @@ func RunShell(ctx context.Context, env *Env, opts ShellOptions) error {
 	}
 	location := opts.Location
 	if location == "" && env.Queue != nil {
-		location = env.Queue.Path()
+		location = env.Queue.Location()
 	}
 	prompt := ShellPrompt(location)
 	env.Interactive = true

@@ -13,7 +13,7 @@ import (
 // TERM=dumb, its width) and, when the keyboard is a terminal too, a key
 // reader for the pager.
 func StdStreams(stdin *os.File, stdout, stderr io.Writer, getenv func(string) string) Streams {
-	s := Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr}
+	s := Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr, ReadSecret: TerminalReadSecret(stdin, stderr)}
 	if f, ok := stdout.(*os.File); ok && IsTerminal(f) {
 		s.Terminal = true
 		s.Color = getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
@@ -54,6 +54,22 @@ func TerminalReadKey(f *os.File) func() (rune, error) {
 			return 0, ErrInterrupt
 		}
 		return rune(b[0]), nil
+	}
+}
+
+// TerminalReadSecret returns a ReadSecret for Streams that writes its prompt
+// to w and reads a line from the terminal f without echo; nil when f is not
+// a terminal.
+func TerminalReadSecret(f *os.File, w io.Writer) func(prompt string) (string, error) {
+	if !IsTerminal(f) {
+		return nil
+	}
+	fd := int(f.Fd())
+	return func(prompt string) (string, error) {
+		io.WriteString(w, prompt)
+		b, err := readline.ReadPassword(fd)
+		io.WriteString(w, "\n")
+		return string(b), err
 	}
 }
 

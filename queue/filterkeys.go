@@ -1,0 +1,240 @@
+package queue
+
+// The one table of filter keys: every way of naming a field of Filter (the
+// command line's flags, Lua filter tables, the audit text, and the HTTP API's
+// parameters) comes from the rows below, so that a filter field is bound
+// once, by type, and adding one touches the Filter, its row and its tests.
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Field points at one field of a Filter, of type T. A row's Field is one of
+// Field[string] (an address, domain or glob), Field[time.Time] (a bound),
+// Field[[]Status], Field[[]ID] and Field[bool]: callers that read values of
+// their own kind (Lua numbers and tables) switch on it.
+type Field[T any] func(*Filter) *T
+
+// FilterKey binds one field of Filter to its names. The table is FilterKeys;
+// its rows are also the Key variables, for callers that name one key.
+type FilterKey struct {
+	Name    string   // canonical name, and the Lua filter table's key: "created_before"
+	Aliases []string // other Lua keys that mean it: "recipient"
+	Audit   string   // its word in the audit text (Filter.String), with the operator: "created<"; "all" has none
+	Flag    string   // the command line's long flag: "created-before"; "" = none (ids are arguments)
+	Short   string   // its one-letter flag; "" = none
+	Value   string   // the flag's metavariable in help: "TIME"; "" = a switch
+	Help    string   // the flag's help where it filters (list, summary); retry and cancel word their own
+	Values  []string // the words it accepts, for help and completion (status); nil = any
+	Suggest string   // the Suggest kind that completes its values; "" = none
+	// HTTP is the HTTP API's query parameter for it; "" = not mapped yet
+	// (the httpapi package's parameters are to be folded in here).
+	HTTP string
+	// ChangeOnly: only the commands that change messages take it (all).
+	ChangeOnly bool
+	Field      any // a Field[T] of one of the types above
+}
+
+// The keys, in the order of the audit text.
+var (
+	KeyIDs = &FilterKey{Name: "ids", Audit: "ids=",
+		Field: Field[[]ID](func(f *Filter) *[]ID { return &f.IDs })}
+	KeySender = &FilterKey{Name: "sender", Audit: "sender=", Flag: "sender", Short: "s", Value: "SENDER",
+		Help: "Filter by sender address", Suggest: SuggestSender,
+		Field: Field[string](func(f *Filter) *string { return &f.Sender })}
+	KeyRcpt = &FilterKey{Name: "rcpt", Aliases: []string{"recipient"}, Audit: "rcpt=", Flag: "rcpt", Short: "r", Value: "RCPT",
+		Help: "Filter by recipient", Suggest: SuggestRecipient,
+		Field: Field[string](func(f *Filter) *string { return &f.Recipient })}
+	KeyDomain = &FilterKey{Name: "domain", Audit: "domain=", Flag: "domain", Short: "d", Value: "DOMAIN",
+		Help: "Filter by recipient domain", Suggest: SuggestDomain,
+		Field: Field[string](func(f *Filter) *string { return &f.Domain })}
+	KeyDueAfter = &FilterKey{Name: "after", Audit: "due>", Flag: "after", Short: "a", Value: "AFTER",
+		Help:  "Filter messages due for delivery after a certain datetime",
+		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.DueAfter })}
+	KeyDueBefore = &FilterKey{Name: "before", Audit: "due<", Flag: "before", Short: "b", Value: "BEFORE",
+		Help:  "Filter messages due for delivery before a certain datetime",
+		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.DueBefore })}
+	KeyCreatedAfter = &FilterKey{Name: "created_after", Audit: "created>", Flag: "created-after", Value: "TIME",
+		Help:  "Filter messages created after a certain datetime",
+		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.CreatedAfter })}
+	KeyCreatedBefore = &FilterKey{Name: "created_before", Audit: "created<", Flag: "created-before", Value: "TIME",
+		Help:  "Filter messages created before a certain datetime",
+		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.CreatedBefore })}
+	KeyStatus = &FilterKey{Name: "status", Audit: "status=", Flag: "status", Value: "STATUS",
+		Help:   "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)",
+		Values: []string{Scheduled.Short(), Completed.Short(), TempFail.Short(), PermFail.Short()},
+		Field:  Field[[]Status](func(f *Filter) *[]Status { return &f.Status })}
+	KeyAll = &FilterKey{Name: "all", Audit: "all", Flag: "all", ChangeOnly: true,
+		Help:  "Apply to every message (required when neither ids nor filters are given)",
+		Field: Field[bool](func(f *Filter) *bool { return &f.All })}
+)
+
+// FilterKeys is the table: every field of Filter but IDsFrom, once, in the
+// order of the audit text. Callers must not change it.
+var FilterKeys = []*FilterKey{
+	KeyIDs, KeySender, KeyRcpt, KeyDomain, KeyDueAfter, KeyDueBefore,
+	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyAll,
+}
+
+// FilterKeyNamed returns the key with that name or alias (a Lua key), nil
+// when there is none.
+func FilterKeyNamed(name string) *FilterKey {
+	for _, k := range FilterKeys {
+		if k.Name == name || slices.Contains(k.Aliases, name) {
+			return k
+		}
+	}
+	return nil
+}
+
+// FilterKeyNames lists the keys' names, in table order: "ids, sender, ...".
+func FilterKeyNames() string {
+	names := make([]string, len(FilterKeys))
+	for i, k := range FilterKeys {
+		names[i] = k.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Parse sets the key's field of f from text as people type it (a flag's
+// value, an HTTP parameter, a Lua string): an address, domain or glob as
+// given ("" leaves it unset); a time as ParseTime reads it, relative to now;
+// statuses and ids separated by commas (a repeated status is kept once);
+// true or false for all. The error says what was wrong with the value
+// without naming the key, which the caller names in its own words.
+func (k *FilterKey) Parse(f *Filter, text string, now time.Time) error {
+	switch fl := k.Field.(type) {
+	case Field[string]:
+		*fl(f) = text
+	case Field[time.Time]:
+		t, err := ParseTime(text, now)
+		if err != nil {
+			return err
+		}
+		*fl(f) = t
+	case Field[[]Status]:
+		for _, w := range strings.Split(text, ",") {
+			st, err := ParseStatus(w)
+			if err != nil {
+				return err
+			}
+			if p := fl(f); !slices.Contains(*p, st) {
+				*p = append(*p, st)
+			}
+		}
+	case Field[[]ID]:
+		for _, w := range strings.Split(text, ",") {
+			id, err := ParseID(strings.TrimSpace(w))
+			if err != nil {
+				return err
+			}
+			*fl(f) = append(*fl(f), id)
+		}
+	case Field[bool]:
+		b, err := strconv.ParseBool(text)
+		if err != nil {
+			return fmt.Errorf("invalid value %q: want true or false", text)
+		}
+		*fl(f) = b
+	default:
+		panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
+	}
+	return nil
+}
+
+// IsSet reports whether the key's field of f is set.
+func (k *FilterKey) IsSet(f *Filter) bool {
+	switch fl := k.Field.(type) {
+	case Field[string]:
+		return *fl(f) != ""
+	case Field[time.Time]:
+		return !fl(f).IsZero()
+	case Field[[]Status]:
+		return len(*fl(f)) > 0
+	case Field[[]ID]:
+		return len(*fl(f)) > 0
+	case Field[bool]:
+		return *fl(f)
+	}
+	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
+}
+
+// format writes the key's field of f as the audit text's value (without
+// the key), and reports whether it is set.
+func (k *FilterKey) format(f *Filter) (string, bool) {
+	switch fl := k.Field.(type) {
+	case Field[string]:
+		v := *fl(f)
+		return quoteValue(v), v != ""
+	case Field[time.Time]:
+		t := *fl(f)
+		return formatTime(t), !t.IsZero()
+	case Field[[]Status]:
+		sts := *fl(f)
+		s := make([]string, len(sts))
+		for i, st := range sts {
+			s[i] = st.Short()
+		}
+		return strings.Join(s, ","), len(sts) > 0
+	case Field[[]ID]:
+		ids := *fl(f)
+		if f.IDsFrom != "" {
+			return quoteValue(fmt.Sprintf("%d from %s", len(ids), f.IDsFrom)), len(ids) > 0
+		}
+		s := make([]string, len(ids))
+		for i, id := range ids {
+			s[i] = id.String()
+		}
+		return strings.Join(s, ","), len(ids) > 0
+	case Field[bool]:
+		return "", *fl(f)
+	}
+	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
+}
+
+// parseAudit sets the key's field of f from its value in the audit text:
+// what format writes, times in RFC 3339 only.
+func (k *FilterKey) parseAudit(f *Filter, val string) error {
+	if val == "" {
+		return fmt.Errorf("invalid filter: %s needs a value", k.Audit)
+	}
+	switch k.Field.(type) {
+	case Field[time.Time]:
+		t, err := time.Parse(time.RFC3339Nano, val)
+		if err != nil {
+			return fmt.Errorf("invalid filter: %s%s: want an RFC 3339 time such as 2024-05-01T00:00:00Z", k.Audit, val)
+		}
+		if t.IsZero() {
+			return fmt.Errorf("invalid filter: %s%s: the zero time is not a bound", k.Audit, val)
+		}
+		return k.Parse(f, val, time.Time{})
+	case Field[bool]:
+		return errors.New("invalid filter: " + k.Audit + " takes no value")
+	}
+	if err := k.Parse(f, val, time.Time{}); err != nil {
+		return fmt.Errorf("invalid filter: %w", err)
+	}
+	return nil
+}
+
+// filterWords is what ParseFilter's error says the words are, from the table:
+// "key=value (ids, sender, ...), due>T, ... or all".
+func filterWords() string {
+	var keys, bounds, bare []string
+	for _, k := range FilterKeys {
+		switch k.Field.(type) {
+		case Field[time.Time]:
+			bounds = append(bounds, k.Audit+"T")
+		case Field[bool]:
+			bare = append(bare, k.Audit)
+		default:
+			keys = append(keys, strings.TrimSuffix(k.Audit, "="))
+		}
+	}
+	return "key=value (" + strings.Join(keys, ", ") + "), " + strings.Join(bounds, ", ") + " or " + strings.Join(bare, ", ")
+}
