@@ -228,6 +228,18 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 		return err
 	}
 	err = open()
+	if err != nil && q.writer != nil && isReadOnlyErr(err) {
+		// A hot rollback journal (a process killed during a transaction in
+		// rollback-journal mode, as a new queue's first steps are) can only
+		// be rolled back by a connection that may write: let the writer
+		// read the schema once, which rolls it back, then read again.
+		q.reader.Close()
+		var n int
+		if werr := q.writer.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n); werr != nil {
+			return false, q.fileError("open queue", werr)
+		}
+		err = open()
+	}
 	if err != nil && q.writer == nil && isCantOpen(err) && p.Get("immutable") == "" {
 		// A read-only WAL database in a place we cannot write: SQLite cannot
 		// create the shared-memory (-shm) file it needs to read the -wal.
@@ -253,6 +265,11 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 func anyWriteBit(abs string) bool {
 	st, err := os.Stat(abs)
 	return err != nil || st.Mode().Perm()&0o222 != 0
+}
+
+func isReadOnlyErr(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
 }
 
 func isCantOpen(err error) bool {
