@@ -443,13 +443,13 @@ func TestParseUTCSeconds(t *testing.T) {
 // case addresses, negative and large numbers, bounces and empty fields.
 func TestImportKeepsEveryValue(t *testing.T) {
 	q, _ := openTest(t)
-	long := strings.Repeat("x", 70000) // a 4-byte JSONB length
+	long := strings.Repeat("x", 70000) // longer than any short form
 	m := Message{ID: ID(math.MaxInt64), ReturnPath: "", Created: t0, Size: math.MaxInt64, EnvID: "env\x00id", Priority: -3,
 		Domains: []Domain{
 			{Name: "b.example", Status: TempFail, Details: long, RetryNum: 7, Due: t0.Add(time.Hour), NotifyAt: t0.Add(24 * time.Hour), Expires: t0.Add(120 * time.Hour),
 				Recipients: []Recipient{
 					{Address: "Mixed.Case@B.example", Status: TempFail, Code: 451, Enhanced: "4.5.3", Message: "Try again \xff later.", ORCPT: "rfc822;Mixed.Case@B.example"},
-					{Address: "plain@b.example", Status: Completed, Code: 250, Message: "ok"},
+					{Address: "plain@b.example", Status: Completed, Code: 250, Message: "ok \"quoted\" \\ back\nslash\ttab\x1f é 😀"},
 				}},
 			{Name: "c.example", Status: Scheduled, Due: t0, Expires: t0.Add(time.Hour), Recipients: []Recipient{{Address: "x@c.example"}}},
 		}}

@@ -208,12 +208,12 @@ func (ins *inserter) write(b *rowBatch) error {
 	}
 	for _, t := range [...]struct {
 		table string
-		rows  *jsonbRows
+		rows  *jsonRows
 	}{{"messages", &b.msgs}, {"domains", &b.doms}, {"recipients", &b.rcpts}} {
 		if t.rows.n == 0 {
 			continue
 		}
-		if err := ins.exec(t.table, t.rows.blob()); err != nil {
+		if err := ins.exec(t.table, t.rows.text()); err != nil {
 			if t.table == "messages" && isDuplicateKey(err) {
 				return ins.duplicate(b)
 			}
@@ -236,10 +236,11 @@ func (ins *inserter) write(b *rowBatch) error {
 	return nil
 }
 
-// exec runs the INSERT of a table for a JSONB array of rows: SQLite unpacks
-// the rows itself, which costs less than binding every value through the
-// driver.
-func (ins *inserter) exec(table string, rows []byte) error {
+// exec runs the INSERT of a table for a JSON array of rows (text): SQLite
+// unpacks the rows itself, which costs less than binding every value through
+// the driver. jsonb() converts the text once, so that each row's columns are
+// read from SQLite's parsed form rather than from text again.
+func (ins *inserter) exec(table string, rows string) error {
 	stmt, ok := ins.stmts[table]
 	if !ok {
 		cols := strings.Split(insertCols[table], ", ")
@@ -247,7 +248,7 @@ func (ins *inserter) exec(table string, rows []byte) error {
 		for i := range cols {
 			sel[i] = fmt.Sprintf("value->>%d", i)
 		}
-		q := "INSERT INTO " + table + "(" + insertCols[table] + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(?)"
+		q := "INSERT INTO " + table + "(" + insertCols[table] + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(jsonb(?))"
 		var err error
 		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
 			return err
@@ -336,7 +337,7 @@ func (ins *inserter) duplicate(b *rowBatch) error {
 // rowBatch is up to insertBatch normalized messages encoded as the rows of
 // the messages, domains and recipients tables, ready for inserter.write.
 type rowBatch struct {
-	msgs, doms, rcpts jsonbRows
+	msgs, doms, rcpts jsonRows
 	ids               []ID
 	lines             []int // input lines, for error messages (0 = none)
 	n                 int   // messages
@@ -417,53 +418,64 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 	return nil
 }
 
-// jsonbRows builds a JSONB array (SQLite's binary JSON) of rows, each an
-// array of column values: integers, text (stored raw, never escaped) and
-// nulls. See https://sqlite.org/jsonb.html for the format.
-type jsonbRows struct {
-	buf []byte // the rows so far
-	row []byte // the row being built
-	out []byte // the whole array, from blob
+// jsonRows builds a JSON array (text) of rows, each an array of column
+// values: integers, strings and nulls. One statement per table unpacks a
+// whole batch (see inserter.exec), which costs far less than binding every
+// value through the driver.
+type jsonRows struct {
+	buf []byte // "[" and the rows so far, each followed by a comma
+	row bool   // a row is open and has a value
 	n   int    // rows
 }
 
-// JSONB element types.
-const (
-	jsonbNull    = 0x0
-	jsonbInt     = 0x3
-	jsonbTextRaw = 0xA
-	jsonbArray   = 0xB
-)
-
-// jsonbHeader appends the header of an element of type typ with an n-byte
-// payload.
-func jsonbHeader(b []byte, typ byte, n int) []byte {
-	switch {
-	case n <= 11:
-		return append(b, byte(n)<<4|typ)
-	case n <= 0xFF:
-		return append(b, 0xC0|typ, byte(n))
-	case n <= 0xFFFF:
-		return append(b, 0xD0|typ, byte(n>>8), byte(n))
-	default:
-		return append(b, 0xE0|typ, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+// open starts a row when none is open, else separates the next value.
+func (j *jsonRows) next() {
+	if len(j.buf) == 0 {
+		j.buf = append(j.buf, '[')
 	}
+	if j.row {
+		j.buf = append(j.buf, ',')
+		return
+	}
+	j.buf = append(j.buf, '[')
+	j.row = true
 }
 
-func (j *jsonbRows) int(v int64) {
-	var d [20]byte
-	s := strconv.AppendInt(d[:0], v, 10)
-	j.row = append(jsonbHeader(j.row, jsonbInt, len(s)), s...)
+func (j *jsonRows) int(v int64) {
+	j.next()
+	j.buf = strconv.AppendInt(j.buf, v, 10)
 }
 
-func (j *jsonbRows) null() { j.row = append(j.row, jsonbNull) }
+func (j *jsonRows) null() {
+	j.next()
+	j.buf = append(j.buf, "null"...)
+}
 
-func (j *jsonbRows) str(s string) {
-	j.row = append(jsonbHeader(j.row, jsonbTextRaw, len(s)), s...)
+// str writes s as a JSON string: quotes, backslashes and control characters
+// escaped, every other byte as it is (SQLite stores the bytes unchanged).
+func (j *jsonRows) str(s string) {
+	j.next()
+	j.buf = append(j.buf, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		j.buf = append(j.buf, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			j.buf = append(j.buf, '\\', c)
+		default:
+			j.buf = append(j.buf, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+		}
+		start = i + 1
+	}
+	j.buf = append(append(j.buf, s[start:]...), '"')
 }
 
 // optStr stores "" as NULL.
-func (j *jsonbRows) optStr(s string) {
+func (j *jsonRows) optStr(s string) {
 	if s == "" {
 		j.null()
 		return
@@ -472,7 +484,7 @@ func (j *jsonbRows) optStr(s string) {
 }
 
 // optTime stores a time as unix seconds, the zero time as NULL.
-func (j *jsonbRows) optTime(t time.Time) {
+func (j *jsonRows) optTime(t time.Time) {
 	if t.IsZero() {
 		j.null()
 		return
@@ -482,7 +494,7 @@ func (j *jsonbRows) optTime(t time.Time) {
 
 // orLower stores NULL when s equals its lower-case form lc, else s: the
 // space-saving form of the address columns.
-func (j *jsonbRows) orLower(s, lc string) {
+func (j *jsonRows) orLower(s, lc string) {
 	if s == lc {
 		j.null()
 		return
@@ -491,19 +503,20 @@ func (j *jsonbRows) orLower(s, lc string) {
 }
 
 // end finishes a row.
-func (j *jsonbRows) end() {
-	j.buf = append(jsonbHeader(j.buf, jsonbArray, len(j.row)), j.row...)
-	j.row = j.row[:0]
+func (j *jsonRows) end() {
+	j.buf = append(j.buf, "],"...)
+	j.row = false
 	j.n++
 }
 
-// blob returns the array of the rows so far, valid until the next change.
-func (j *jsonbRows) blob() []byte {
-	j.out = append(jsonbHeader(j.out[:0], jsonbArray, len(j.buf)), j.buf...)
-	return j.out
+// text returns the array of the rows so far (bound as text: a blob would be
+// read as SQLite's binary JSON).
+func (j *jsonRows) text() string {
+	j.buf[len(j.buf)-1] = ']'
+	return string(j.buf)
 }
 
-func (j *jsonbRows) reset() { j.buf, j.row, j.n = j.buf[:0], j.row[:0], 0 }
+func (j *jsonRows) reset() { j.buf, j.row, j.n = j.buf[:0], false, 0 }
 
 // normalize checks a message about to be stored and brings it to the stored
 // form: lower-case domain names, one domain per name, recipients deduplicated
