@@ -375,7 +375,7 @@ func BenchmarkSize(b *testing.B) {
 // BenchmarkDecode measures decoding alone (JSON line to Message).
 func BenchmarkDecode(b *testing.B) {
 	var lines [][]byte
-	GenerateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	generateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		j, _ := m.MarshalJSON()
 		lines = append(lines, j)
 		return nil

@@ -88,5 +88,5 @@
 // envelopes ({"data": ...}); ids are kept; the whole import is one transaction,
 // and an error names the line. ImportEML queues an RFC 5322 message with the
 // envelope given or read from its headers. LoadDemo loads the six messages of
-// stalwart-cli's documented session and generated ones (GenerateDemo).
+// stalwart-cli's documented session and generated ones (generateDemo).
 package queue

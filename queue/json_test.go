@@ -377,7 +377,7 @@ func TestFailedImportInsideUpdate(t *testing.T) {
 	q, _ := openTest(t)
 	q.LoadDemo(t.Context(), 0, 1)
 	var lines bytes.Buffer
-	GenerateDemo(bulkAfter+1000, 3, testNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	generateDemo(bulkAfter+1000, 3, testNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		b, _ := m.MarshalJSON()
 		lines.Write(b)
 		lines.WriteByte('\n')
@@ -499,7 +499,7 @@ func TestBulkImport(t *testing.T) {
 	q, _ := openTest(t)
 	var buf bytes.Buffer
 	var want []Message
-	err := GenerateDemo(bulkAfter+300, 7, t0, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	err := generateDemo(bulkAfter+300, 7, t0, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		b, err := m.MarshalJSON()
 		buf.Write(b)
 		buf.WriteByte('\n')

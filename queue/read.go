@@ -2,7 +2,6 @@ package queue
 
 import (
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -622,10 +621,7 @@ func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
 			return nil, nil // not hex: nothing can match
 		}
 		if p[0] == '0' {
-			if p == "0" {
-				return nil, nil
-			}
-			return nil, nil
+			return nil, nil // ids print without leading zeros
 		}
 		lo = v
 	}
@@ -679,77 +675,4 @@ func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// Audit returns audit entries, newest first.
-func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
-	if err := tx.check(); err != nil {
-		return nil, err
-	}
-	if err := checkTime("audit since", aq.Since); err != nil {
-		return nil, err
-	}
-	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"
-	var w []string
-	var args []any
-	if !aq.Since.IsZero() {
-		w = append(w, "at >= ?")
-		args = append(args, aq.Since.UnixMilli())
-	}
-	if aq.Verb != "" {
-		w = append(w, "verb = ?")
-		args = append(args, aq.Verb)
-	}
-	if len(w) > 0 {
-		q += " WHERE " + strings.Join(w, " AND ")
-	}
-	q += " ORDER BY seq DESC"
-	if aq.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, aq.Limit)
-	}
-	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
-	if err != nil {
-		return nil, tx.q.fileError("audit", err)
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		var blob []byte
-		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Source, &e.Verb, &e.Filter, &e.Count, &blob); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		e.IDs = decodeIDs(blob)
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// encodeIDs packs ascending ids as delta-encoded uvarints.
-func encodeIDs(ids []ID) []byte {
-	buf := make([]byte, 0, len(ids)*4)
-	var prev uint64
-	for _, id := range ids {
-		buf = binary.AppendUvarint(buf, uint64(id)-prev)
-		prev = uint64(id)
-	}
-	return buf
-}
-
-func decodeIDs(b []byte) []ID {
-	var out []ID
-	var prev uint64
-	for len(b) > 0 {
-		d, n := binary.Uvarint(b)
-		if n <= 0 {
-			break
-		}
-		prev += d
-		out = append(out, ID(prev))
-		b = b[n:]
-	}
-	return out
 }
