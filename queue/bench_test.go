@@ -390,3 +390,23 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkMarshalJSON measures writing one generated message as JSON (the
+// work of `queue list -o json` besides reading).
+func BenchmarkMarshalJSON(b *testing.B) {
+	var msgs []Message
+	generateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	var buf []byte
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if buf, err = msgs[i%len(msgs)].AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}

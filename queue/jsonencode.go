@@ -1,8 +1,7 @@
 package queue
 
 import (
-	"bytes"
-	"fmt"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -30,7 +29,7 @@ type jsonOutMessage struct {
 	QueueID    string          `json:"queue_id"`
 	ReturnPath string          `json:"return_path"`
 	Domains    []jsonOutDomain `json:"domains"`
-	Created    string          `json:"created"`
+	Created    time.Time       `json:"created"`
 	Size       int64           `json:"size"`
 	Priority   int             `json:"priority,omitempty"`
 	EnvID      string          `json:"env_id,omitempty"`
@@ -38,31 +37,50 @@ type jsonOutMessage struct {
 
 type jsonOutDomain struct {
 	Name       string             `json:"name"`
-	Status     json.RawMessage    `json:"status"`
+	Status     any                `json:"status"`
 	Recipients []jsonOutRecipient `json:"recipients"`
 	RetryNum   int                `json:"retry_num"`
-	NextRetry  *string            `json:"next_retry"`
-	NextNotify *string            `json:"next_notify"`
-	Expires    string             `json:"expires"`
+	NextRetry  *time.Time         `json:"next_retry"`
+	NextNotify *time.Time         `json:"next_notify"`
+	Expires    time.Time          `json:"expires"`
 }
 
 type jsonOutRecipient struct {
-	Address  string          `json:"address"`
-	Status   json.RawMessage `json:"status"`
-	ORCPT    string          `json:"orcpt,omitempty"`
-	Code     int             `json:"code,omitempty"`
-	Enhanced string          `json:"enhanced_code,omitempty"`
-	Message  string          `json:"message,omitempty"`
+	Address  string `json:"address"`
+	Status   any    `json:"status"`
+	ORCPT    string `json:"orcpt,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Enhanced string `json:"enhanced_code,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
 
-func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// jsonTime is a time as the JSON shape writes it: RFC 3339 in UTC, whole
+// seconds (time.Time's own encoding, once fractions and zones are gone).
+func jsonTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
-func jsonStatus(s Status, details string) json.RawMessage {
-	if s == Scheduled {
-		return json.RawMessage(`"scheduled"`)
+// The status as Stalwart writes it: "scheduled", or an object of one key.
+type (
+	jsonCompleted struct {
+		Details string `json:"completed"`
 	}
-	b, _ := json.Marshal(map[string]string{s.JSONKey(): details})
-	return b
+	jsonTempFail struct {
+		Details string `json:"temp_fail"`
+	}
+	jsonPermFail struct {
+		Details string `json:"perm_fail"`
+	}
+)
+
+func jsonStatus(s Status, details string) any {
+	switch s {
+	case Completed:
+		return jsonCompleted{details}
+	case TempFail:
+		return jsonTempFail{details}
+	case PermFail:
+		return jsonPermFail{details}
+	}
+	return "scheduled"
 }
 
 // replyText is the ≤v0.12 display of an SMTP reply, also for code 0.
@@ -71,22 +89,26 @@ func replyText(r Recipient) string {
 	if enh == "" {
 		enh = "0.0.0"
 	}
-	return fmt.Sprintf("Code: %d, Enhanced code: %s, Message: %s", r.Code, enh, r.Message)
+	return "Code: " + strconv.Itoa(r.Code) + ", Enhanced code: " + enh + ", Message: " + r.Message
 }
 
 // MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
 // (domains[]), which ImportJSON reads back unchanged.
-func (m *Message) MarshalJSON() ([]byte, error) {
+func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
+
+// AppendJSON appends the message as MarshalJSON writes it to dst, for a
+// writer of many messages that reuses one buffer.
+func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
-			s := jsonTime(d.Due)
-			od.NextRetry = &s
+			due := jsonTime(d.Due)
+			od.NextRetry = &due
 		}
 		if !d.NotifyAt.IsZero() {
-			s := jsonTime(d.NotifyAt)
-			od.NextNotify = &s
+			notify := jsonTime(d.NotifyAt)
+			od.NextNotify = &notify
 		}
 		for _, r := range d.Recipients {
 			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
@@ -99,13 +121,11 @@ func (m *Message) MarshalJSON() ([]byte, error) {
 		}
 		out.Domains = append(out.Domains, od)
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(out); err != nil {
-		return nil, err
+	b, err := json.MarshalWithOption(&out, json.DisableHTMLEscape())
+	if err != nil {
+		return dst, err
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+	return append(dst, b...), nil
 }
 
 // JSONKey is the key of Stalwart's externally tagged status enum:

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -300,6 +301,73 @@ func (tx *Tx) Each(f Filter, fn func(m *Message) error) error {
 		}
 		after = msgs[len(msgs)-1].ID
 	}
+}
+
+// Batches calls fn with every message matching f, in ascending id order, in
+// batches of about a thousand, all read in one read transaction. While fn
+// handles a batch the next one is read on another goroutine, so that reading
+// and, say, writing out the messages use two cores. fn may keep the batch.
+// An error from fn stops the walk and is returned.
+func (q *Queue) Batches(ctx context.Context, f Filter, fn func(msgs []Message) error) error {
+	return q.View(ctx, func(tx *Tx) error { return tx.batches(f, fn) })
+}
+
+// batches is the work of Batches.
+func (tx *Tx) batches(f Filter, fn func(msgs []Message) error) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	s, err := tx.compile(f, true)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	type batch struct {
+		msgs []Message
+		err  error
+	}
+	next := make(chan batch, 1) // one batch read ahead
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(next)
+		var after ID
+		for {
+			var msgs []Message
+			err := tx.ctx.Err()
+			if err == nil {
+				msgs, err = tx.page(s, after, eachPage)
+			}
+			select {
+			case next <- batch{msgs, err}:
+			case <-stop:
+				return
+			}
+			if err != nil || len(msgs) < eachPage {
+				return
+			}
+			after = msgs[len(msgs)-1].ID
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done // the reader is finished with the transaction before it ends
+	}()
+	for b := range next {
+		if b.err != nil {
+			if tx.ctx.Err() != nil {
+				return b.err
+			}
+			return tx.q.fileError("list", b.err)
+		}
+		if len(b.msgs) == 0 {
+			continue
+		}
+		if err := fn(b.msgs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Count returns how many messages match f.

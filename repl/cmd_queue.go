@@ -23,7 +23,7 @@ import (
 
 const (
 	defaultPageSize = 20   // rows per page of `queue list`, as stalwart-cli
-	machineChunk    = 1000 // messages fetched at a time for json, csv and ids
+	machineChunk    = 1000 // messages fetched at a time for a dry run's json, csv and ids
 	dryRunRows      = 10   // rows a dry run shows as a table
 )
 
@@ -176,11 +176,35 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
-	if format != "table" {
-		chunk = machineChunk
-	}
 	w := newMessageWriter(env, format)
 	total, quit := 0, false
+	if !paging {
+		// Nobody to wait for: one read transaction, the next batch read
+		// while this one is written; tables still come a page at a time.
+		var pending []queue.Message
+		err := env.Queue.Batches(ctx, f, func(msgs []queue.Message) error {
+			total += len(msgs)
+			if format != "table" {
+				return w.write(msgs)
+			}
+			pending = append(pending, msgs...)
+			for len(pending) >= chunk {
+				if err := w.write(pending[:chunk]); err != nil {
+					return err
+				}
+				pending = pending[chunk:]
+			}
+			return nil
+		})
+		if err == nil && len(pending) > 0 {
+			err = w.write(pending)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
+		return nil
+	}
 	var after queue.ID
 	for {
 		// One row more than a page tells whether another page follows.

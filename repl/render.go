@@ -288,6 +288,7 @@ type messageWriter struct {
 	env    *Env
 	format string
 	csv    *csv.Writer
+	buf    []byte // json: the batch being written
 }
 
 func newMessageWriter(env *Env, format string) *messageWriter {
@@ -306,15 +307,18 @@ func (w *messageWriter) write(msgs []queue.Message) error {
 	out := w.env.Stdout
 	switch w.format {
 	case "json":
+		// One write per batch, into a buffer kept across batches.
+		buf := w.buf[:0]
 		for i := range msgs {
-			b, err := msgs[i].MarshalJSON()
-			if err != nil {
+			var err error
+			if buf, err = msgs[i].AppendJSON(buf); err != nil {
 				return fmt.Errorf("encode message %s: %w", msgs[i].ID, err)
 			}
-			if _, err := fmt.Fprintf(out, "%s\n", b); err != nil {
-				return err
-			}
+			buf = append(buf, '\n')
 		}
+		w.buf = buf
+		_, err := out.Write(buf)
+		return err
 	case "ids":
 		var b strings.Builder
 		for i := range msgs {
@@ -345,7 +349,6 @@ func (w *messageWriter) write(msgs []queue.Message) error {
 		}
 		return writeTable(w.env.Stderr, out, ListTable(msgs, w.env.Color))
 	}
-	return nil
 }
 
 // newCSV starts a CSV stream with its header row.
