@@ -186,6 +186,17 @@ func deepJSON(n int) string {
 	return `{"id":99,"return_path":"","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
 }
 
+// A message holding a time the engine now refuses (stored before it checked
+// times) is still written out, so that it can be listed and repaired.
+func TestMarshalJSONOutOfRangeTime(t *testing.T) {
+	far := time.Date(292277026304, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := Message{ID: 7, Created: testNow, Domains: []Domain{{Name: "x.org", Due: far, Expires: far, Recipients: []Recipient{{Address: "a@x.org"}}}}}
+	b, err := m.MarshalJSON()
+	if err != nil || !bytes.Contains(b, []byte(`"next_retry":"292277026304-01-01T00:00:00Z"`)) {
+		t.Errorf("%s, %v", b, err)
+	}
+}
+
 // A JSON message names its id as the command line does (queue_id, hex)
 // beside Stalwart's decimal id; IDOfJSON reads either.
 func TestIDOfJSON(t *testing.T) {

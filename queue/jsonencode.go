@@ -29,7 +29,7 @@ type jsonOutMessage struct {
 	QueueID    string          `json:"queue_id"`
 	ReturnPath string          `json:"return_path"`
 	Domains    []jsonOutDomain `json:"domains"`
-	Created    time.Time       `json:"created"`
+	Created    string          `json:"created"`
 	Size       int64           `json:"size"`
 	Priority   int             `json:"priority,omitempty"`
 	EnvID      string          `json:"env_id,omitempty"`
@@ -40,9 +40,9 @@ type jsonOutDomain struct {
 	Status     any                `json:"status"`
 	Recipients []jsonOutRecipient `json:"recipients"`
 	RetryNum   int                `json:"retry_num"`
-	NextRetry  *time.Time         `json:"next_retry"`
-	NextNotify *time.Time         `json:"next_notify"`
-	Expires    time.Time          `json:"expires"`
+	NextRetry  *string            `json:"next_retry"`
+	NextNotify *string            `json:"next_notify"`
+	Expires    string             `json:"expires"`
 }
 
 type jsonOutRecipient struct {
@@ -54,9 +54,10 @@ type jsonOutRecipient struct {
 	Message  string `json:"message,omitempty"`
 }
 
-// jsonTime is a time as the JSON shape writes it: RFC 3339 in UTC, whole
-// seconds (time.Time's own encoding, once fractions and zones are gone).
-func jsonTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+// jsonTime is a time as the JSON shape writes it, RFC 3339 in UTC. (Not
+// time.Time's own encoding, which refuses years past 9999: a queue written
+// before the engine checked times may hold one, and must still be listed.)
+func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 // The status as Stalwart writes it: "scheduled", or an object of one key.
 type (
@@ -103,12 +104,12 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
-			due := jsonTime(d.Due)
-			od.NextRetry = &due
+			s := jsonTime(d.Due)
+			od.NextRetry = &s
 		}
 		if !d.NotifyAt.IsZero() {
-			notify := jsonTime(d.NotifyAt)
-			od.NextNotify = &notify
+			s := jsonTime(d.NotifyAt)
+			od.NextNotify = &s
 		}
 		for _, r := range d.Recipients {
 			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
