@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func TestMarshalJSONShape(t *testing.T) {
@@ -560,4 +561,52 @@ func TestBulkImport(t *testing.T) {
 	if n != total || n == 0 {
 		t.Errorf("recipients_address holds %d rows, the table %d", n, total)
 	}
+}
+
+// FuzzDecodeLine feeds the importer's line reader (decoding, conversion,
+// checks and normal form) anything: it never panics, and what it accepts
+// holds to the engine's limits: printable addresses of RFC 5321 lengths, at
+// most maxRecipients recipients, times from 1970 to 9999.
+func FuzzDecodeLine(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"return_path":"a@b.example","domains":[{"name":"c.example","recipients":[{"address":"d@c.example"}]}]}`,
+		`{"data":{"items":[{"id":2,"recipients":[{"address":"x@y.example","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: later"}}]}]}}`,
+		deepJSON(3000000), deepJSON(maxJSONDepth),
+		`{"id":1,"return_path":"*\u0000@nobody.invalid","domains":[{"name":"a.b","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"domains":[{"name":"a.b","next_retry":"0500-01-01T00:00:00Z","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"created":"9999-12-31T23:59:59Z","domains":[{"name":"a.b","recipients":[{"address":"` + strings.Repeat("l", 65) + `@a.b"}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	q, _ := openTest(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := q.decodeLine(b)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			addrs := []string{m.ReturnPath}
+			n := 0
+			for _, d := range m.Domains {
+				if len(d.Name) > maxDomainBytes || strings.IndexFunc(d.Name, unicode.IsControl) >= 0 {
+					t.Fatalf("%q: accepted domain %q", b, d.Name)
+				}
+				for _, r := range d.Recipients {
+					addrs = append(addrs, r.Address)
+					n++
+				}
+			}
+			for _, a := range addrs {
+				if len(a) > maxAddressBytes || strings.IndexFunc(a, unicode.IsControl) >= 0 {
+					t.Fatalf("%q: accepted address %q", b, a)
+				}
+			}
+			if n > maxRecipients {
+				t.Fatalf("%q: accepted %d recipients", b, n)
+			}
+			if err := checkMessageTimes(m); err != nil {
+				t.Fatalf("%q: accepted %v", b, err)
+			}
+		}
+	})
 }
