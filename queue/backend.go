@@ -99,7 +99,10 @@ type TxImporter interface {
 	ImportJSON(r io.Reader) (Result, error)
 }
 
-var _ TxImporter = (*Tx)(nil)
+var (
+	_ TxImporter = (*Tx)(nil)
+	_ Batcher    = (*Queue)(nil)
+)
 
 // Run runs fn in one transaction. RunWrite and RunDryRun begin from a read
 // snapshot and take the write lock at fn's first change (UpdateDeferred);
@@ -121,4 +124,37 @@ func (q *Queue) Run(ctx context.Context, mode RunMode, fn func(tx Txn) error) er
 		return q.Preview(ctx, wrap)
 	}
 	return q.Update(ctx, wrap)
+}
+
+// Batcher is implemented by a backend that can hand over a whole selection
+// faster than page by page (the SQLite engine reads it from one snapshot,
+// the next batch while the caller handles this one).
+type Batcher interface {
+	Batches(ctx context.Context, f Filter, fn func(msgs []Message) error) error
+}
+
+// eachBatchPage is how many messages EachBatch asks List for at a time.
+const eachBatchPage = 1000
+
+// EachBatch calls fn with every message f selects, in ascending id order, a
+// batch at a time: through Batches where b has it, else with List, page by
+// page. An error from fn stops the walk and is returned.
+func EachBatch(ctx context.Context, b Backend, f Filter, fn func(msgs []Message) error) error {
+	if bb, ok := b.(Batcher); ok {
+		return bb.Batches(ctx, f, fn)
+	}
+	var after ID
+	for {
+		msgs, err := b.List(ctx, f, Page{After: after, Limit: eachBatchPage})
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		if err := fn(msgs); err != nil {
+			return err
+		}
+		if len(msgs) < eachBatchPage {
+			return nil
+		}
+		after = msgs[len(msgs)-1].ID
+	}
 }

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -19,11 +20,15 @@ import (
 // benchmarks call benchQueue.
 //
 //	go test -run '^$' -bench . -benchtime 20x ./queue/
+//
+// MQSH_BENCH_DIR moves the directory (several checkouts benchmarking on one
+// machine at once should not share one).
 const (
-	benchDir  = "/tmp/mqsh-bench"
 	benchN    = 1_000_000
 	benchSeed = 42
 )
+
+var benchDir = cmp.Or(os.Getenv("MQSH_BENCH_DIR"), "/tmp/mqsh-bench")
 
 // benchNow is the fixed clock of the benchmark queue, so the data and the
 // filters below are the same on every run.
@@ -370,16 +375,38 @@ func BenchmarkSize(b *testing.B) {
 // BenchmarkDecode measures decoding alone (JSON line to Message).
 func BenchmarkDecode(b *testing.B) {
 	var lines [][]byte
-	GenerateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	generateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		j, _ := m.MarshalJSON()
 		lines = append(lines, j)
 		return nil
 	})
 	q := &Queue{sched: DefaultSchedule, now: time.Now}
 	b.ResetTimer()
+	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := q.decodeLine(lines[i%len(lines)]); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkMarshalJSON measures writing one generated message as JSON (the
+// work of `queue list -o json` besides reading).
+func BenchmarkMarshalJSON(b *testing.B) {
+	var msgs []Message
+	generateDemo(1000, 1, benchNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+		msgs = append(msgs, *m)
+		return nil
+	})
+	var buf []byte
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		var err error
+		if buf, err = msgs[i%len(msgs)].AppendJSON(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -61,7 +61,7 @@ func TestWriteDemoJSON(t *testing.T) {
 		t.Fatalf("import: %v, %d messages", err, res.Count)
 	}
 	var want []ID
-	GenerateDemo(50, 7, testNow, DefaultSchedule, func(_ int, m *Message, _ []byte) error {
+	generateDemo(50, 7, testNow, DefaultSchedule, func(_ int, m *Message, _ []byte) error {
 		want = append(want, m.ID)
 		return nil
 	})

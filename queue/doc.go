@@ -67,7 +67,8 @@
 //
 // # Verbs and transactions
 //
-// Read verbs: List (keyset pages in id order), Count, Get, Raw, Summary (by
+// Read verbs: List (keyset pages in id order), Batches (every match in one
+// transaction, read ahead), Count, Get, Raw, Summary (by
 // domain, sender, status or age), Suggest (tab completion) and Audit. Write
 // verbs: Enqueue, Retry, Cancel, ImportJSON, ImportEML and LoadDemo. Each Queue
 // verb runs in its own transaction; Update, Preview (always rolled back) and View
@@ -84,15 +85,23 @@
 // (or Options.User), time, source (WithSource; "cli" by default), verb, the
 // filter text plus the verb's options, the count and the ids.
 //
+// Whoever calls (command line, batch, Lua, an import), the engine checks what
+// it is given: no control character in a pattern, address or domain (SQLite
+// ends a GLOB pattern at a NUL), addresses within RFC 5321's lengths, at most
+// 1,000 recipients a message, times from 1970 to 9999. New messages lose their
+// Bcc fields.
+//
 // # Import and export
 //
 // MarshalJSON writes Stalwart's v0.7-v0.12 management-API shape (domains[]),
-// with the id as a JSON number and, added, code, enhanced_code and message on
-// recipients with a reply. ImportJSON reads JSON Lines of that shape and of the
+// with the id as a JSON number and, added, queue_id (the id in hex) on messages
+// and code, enhanced_code and message on recipients with a reply (AppendJSON
+// for many messages; IDOfJSON reads the id back). ImportJSON reads JSON Lines of that shape and of the
 // v0.13+ shape (recipients[] with per-recipient schedules), tolerant of null and
 // absent times, of statuses as strings or single-key objects, and of API
 // envelopes ({"data": ...}); ids are kept; the whole import is one transaction,
-// and an error names the line. ImportEML queues an RFC 5322 message with the
+// and an error names the line (a line is at most 16 MiB and 100 levels deep).
+// ImportEML queues an RFC 5322 message with the
 // envelope given or read from its headers. LoadDemo loads the six messages of
-// stalwart-cli's documented session and generated ones (GenerateDemo).
+// stalwart-cli's documented session and generated ones (generateDemo).
 package queue

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 )
 
 func TestMarshalJSONShape(t *testing.T) {
@@ -184,6 +185,17 @@ func TestImportErrors(t *testing.T) {
 // deepJSON is a message line with n levels of arrays in an unknown field.
 func deepJSON(n int) string {
 	return `{"id":99,"return_path":"","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`
+}
+
+// A message holding a time the engine now refuses (stored before it checked
+// times) is still written out, so that it can be listed and repaired.
+func TestMarshalJSONOutOfRangeTime(t *testing.T) {
+	far := time.Date(292277026304, 1, 1, 0, 0, 0, 0, time.UTC)
+	m := Message{ID: 7, Created: testNow, Domains: []Domain{{Name: "x.org", Due: far, Expires: far, Recipients: []Recipient{{Address: "a@x.org"}}}}}
+	b, err := m.MarshalJSON()
+	if err != nil || !bytes.Contains(b, []byte(`"next_retry":"292277026304-01-01T00:00:00Z"`)) {
+		t.Errorf("%s, %v", b, err)
+	}
 }
 
 // A JSON message names its id as the command line does (queue_id, hex)
@@ -377,7 +389,7 @@ func TestFailedImportInsideUpdate(t *testing.T) {
 	q, _ := openTest(t)
 	q.LoadDemo(t.Context(), 0, 1)
 	var lines bytes.Buffer
-	GenerateDemo(bulkAfter+1000, 3, testNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	generateDemo(bulkAfter+1000, 3, testNow, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		b, _ := m.MarshalJSON()
 		lines.Write(b)
 		lines.WriteByte('\n')
@@ -443,13 +455,13 @@ func TestParseUTCSeconds(t *testing.T) {
 // case addresses, negative and large numbers, bounces and empty fields.
 func TestImportKeepsEveryValue(t *testing.T) {
 	q, _ := openTest(t)
-	long := strings.Repeat("x", 70000) // a 4-byte JSONB length
+	long := strings.Repeat("x", 70000) // longer than any short form
 	m := Message{ID: ID(math.MaxInt64), ReturnPath: "", Created: t0, Size: math.MaxInt64, EnvID: "env\x00id", Priority: -3,
 		Domains: []Domain{
 			{Name: "b.example", Status: TempFail, Details: long, RetryNum: 7, Due: t0.Add(time.Hour), NotifyAt: t0.Add(24 * time.Hour), Expires: t0.Add(120 * time.Hour),
 				Recipients: []Recipient{
 					{Address: "Mixed.Case@B.example", Status: TempFail, Code: 451, Enhanced: "4.5.3", Message: "Try again \xff later.", ORCPT: "rfc822;Mixed.Case@B.example"},
-					{Address: "plain@b.example", Status: Completed, Code: 250, Message: "ok"},
+					{Address: "plain@b.example", Status: Completed, Code: 250, Message: "ok \"quoted\" \\ back\nslash\ttab\x1f é 😀"},
 				}},
 			{Name: "c.example", Status: Scheduled, Due: t0, Expires: t0.Add(time.Hour), Recipients: []Recipient{{Address: "x@c.example"}}},
 		}}
@@ -499,7 +511,7 @@ func TestBulkImport(t *testing.T) {
 	q, _ := openTest(t)
 	var buf bytes.Buffer
 	var want []Message
-	err := GenerateDemo(bulkAfter+300, 7, t0, DefaultSchedule, func(i int, m *Message, raw []byte) error {
+	err := generateDemo(bulkAfter+300, 7, t0, DefaultSchedule, func(i int, m *Message, raw []byte) error {
 		b, err := m.MarshalJSON()
 		buf.Write(b)
 		buf.WriteByte('\n')
@@ -549,4 +561,52 @@ func TestBulkImport(t *testing.T) {
 	if n != total || n == 0 {
 		t.Errorf("recipients_address holds %d rows, the table %d", n, total)
 	}
+}
+
+// FuzzDecodeLine feeds the importer's line reader (decoding, conversion,
+// checks and normal form) anything: it never panics, and what it accepts
+// holds to the engine's limits: printable addresses of RFC 5321 lengths, at
+// most maxRecipients recipients, times from 1970 to 9999.
+func FuzzDecodeLine(f *testing.F) {
+	for _, s := range []string{
+		`{"id":1,"return_path":"a@b.example","domains":[{"name":"c.example","recipients":[{"address":"d@c.example"}]}]}`,
+		`{"data":{"items":[{"id":2,"recipients":[{"address":"x@y.example","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: later"}}]}]}}`,
+		deepJSON(3000000), deepJSON(maxJSONDepth),
+		`{"id":1,"return_path":"*\u0000@nobody.invalid","domains":[{"name":"a.b","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"domains":[{"name":"a.b","next_retry":"0500-01-01T00:00:00Z","recipients":[{"address":"c@a.b"}]}]}`,
+		`{"id":1,"created":"9999-12-31T23:59:59Z","domains":[{"name":"a.b","recipients":[{"address":"` + strings.Repeat("l", 65) + `@a.b"}]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	q, _ := openTest(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msgs, err := q.decodeLine(b)
+		if err != nil {
+			return
+		}
+		for _, m := range msgs {
+			addrs := []string{m.ReturnPath}
+			n := 0
+			for _, d := range m.Domains {
+				if len(d.Name) > maxDomainBytes || strings.IndexFunc(d.Name, unicode.IsControl) >= 0 {
+					t.Fatalf("%q: accepted domain %q", b, d.Name)
+				}
+				for _, r := range d.Recipients {
+					addrs = append(addrs, r.Address)
+					n++
+				}
+			}
+			for _, a := range addrs {
+				if len(a) > maxAddressBytes || strings.IndexFunc(a, unicode.IsControl) >= 0 {
+					t.Fatalf("%q: accepted address %q", b, a)
+				}
+			}
+			if n > maxRecipients {
+				t.Fatalf("%q: accepted %d recipients", b, n)
+			}
+			if err := checkMessageTimes(m); err != nil {
+				t.Fatalf("%q: accepted %v", b, err)
+			}
+		}
+	})
 }

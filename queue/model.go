@@ -2,39 +2,9 @@ package queue
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
-
-// ID identifies a queued message. IDs are unique and grow with time; they are
-// shown as upper-case hex without padding (32B91F716) and carried as decimal
-// integers in JSON.
-type ID uint64
-
-// String returns the id as upper-case hex, the form every table shows. It
-// makes one allocation: a walk over a queue turns every id into text.
-func (id ID) String() string {
-	var buf [16]byte
-	i := len(buf)
-	for v := uint64(id); ; v >>= 4 {
-		i--
-		buf[i] = "0123456789ABCDEF"[v&15]
-		if v < 16 {
-			break
-		}
-	}
-	return string(buf[i:])
-}
-
-// ParseID reads a hex id, in either case, as typed by a user.
-func ParseID(s string) (ID, error) {
-	v, err := strconv.ParseUint(s, 16, 64)
-	if err != nil || s == "" {
-		return 0, fmt.Errorf("invalid id %q: want a hexadecimal message id such as 32B91F716", s)
-	}
-	return ID(v), nil
-}
 
 // Status is the state of a recipient or of a recipient domain.
 type Status int
@@ -86,20 +56,6 @@ func (s Status) DomainLong() string {
 		return "Completed"
 	}
 	return s.Long()
-}
-
-// JSONKey is the key of Stalwart's externally tagged status enum:
-// scheduled, completed, temp_fail, perm_fail.
-func (s Status) JSONKey() string {
-	switch s {
-	case Completed:
-		return "completed"
-	case TempFail:
-		return "temp_fail"
-	case PermFail:
-		return "perm_fail"
-	}
-	return "scheduled"
 }
 
 // ParseStatus accepts the short words (scheduled, delivered, tempfail, permfail),

@@ -1,8 +1,8 @@
 package queue
 
 import (
+	"context"
 	"database/sql"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -301,6 +301,73 @@ func (tx *Tx) Each(f Filter, fn func(m *Message) error) error {
 		}
 		after = msgs[len(msgs)-1].ID
 	}
+}
+
+// Batches calls fn with every message matching f, in ascending id order, in
+// batches of about a thousand, all read in one read transaction. While fn
+// handles a batch the next one is read on another goroutine, so that reading
+// and, say, writing out the messages use two cores. fn may keep the batch.
+// An error from fn stops the walk and is returned.
+func (q *Queue) Batches(ctx context.Context, f Filter, fn func(msgs []Message) error) error {
+	return q.View(ctx, func(tx *Tx) error { return tx.batches(f, fn) })
+}
+
+// batches is the work of Batches.
+func (tx *Tx) batches(f Filter, fn func(msgs []Message) error) error {
+	if err := tx.check(); err != nil {
+		return err
+	}
+	s, err := tx.compile(f, true)
+	if err != nil {
+		return fmt.Errorf("list: %w", err)
+	}
+	type batch struct {
+		msgs []Message
+		err  error
+	}
+	next := make(chan batch, 1) // one batch read ahead
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(next)
+		var after ID
+		for {
+			var msgs []Message
+			err := tx.ctx.Err()
+			if err == nil {
+				msgs, err = tx.page(s, after, eachPage)
+			}
+			select {
+			case next <- batch{msgs, err}:
+			case <-stop:
+				return
+			}
+			if err != nil || len(msgs) < eachPage {
+				return
+			}
+			after = msgs[len(msgs)-1].ID
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done // the reader is finished with the transaction before it ends
+	}()
+	for b := range next {
+		if b.err != nil {
+			if tx.ctx.Err() != nil {
+				return b.err
+			}
+			return tx.q.fileError("list", b.err)
+		}
+		if len(b.msgs) == 0 {
+			continue
+		}
+		if err := fn(b.msgs); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Count returns how many messages match f.
@@ -622,10 +689,7 @@ func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
 			return nil, nil // not hex: nothing can match
 		}
 		if p[0] == '0' {
-			if p == "0" {
-				return nil, nil
-			}
-			return nil, nil
+			return nil, nil // ids print without leading zeros
 		}
 		lo = v
 	}
@@ -679,77 +743,4 @@ func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// Audit returns audit entries, newest first.
-func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
-	if err := tx.check(); err != nil {
-		return nil, err
-	}
-	if err := checkTime("audit since", aq.Since); err != nil {
-		return nil, err
-	}
-	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"
-	var w []string
-	var args []any
-	if !aq.Since.IsZero() {
-		w = append(w, "at >= ?")
-		args = append(args, aq.Since.UnixMilli())
-	}
-	if aq.Verb != "" {
-		w = append(w, "verb = ?")
-		args = append(args, aq.Verb)
-	}
-	if len(w) > 0 {
-		q += " WHERE " + strings.Join(w, " AND ")
-	}
-	q += " ORDER BY seq DESC"
-	if aq.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, aq.Limit)
-	}
-	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
-	if err != nil {
-		return nil, tx.q.fileError("audit", err)
-	}
-	defer rows.Close()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		var at int64
-		var blob []byte
-		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Source, &e.Verb, &e.Filter, &e.Count, &blob); err != nil {
-			return nil, err
-		}
-		e.At = time.UnixMilli(at).UTC()
-		e.IDs = decodeIDs(blob)
-		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// encodeIDs packs ascending ids as delta-encoded uvarints.
-func encodeIDs(ids []ID) []byte {
-	buf := make([]byte, 0, len(ids)*4)
-	var prev uint64
-	for _, id := range ids {
-		buf = binary.AppendUvarint(buf, uint64(id)-prev)
-		prev = uint64(id)
-	}
-	return buf
-}
-
-func decodeIDs(b []byte) []ID {
-	var out []ID
-	var prev uint64
-	for len(b) > 0 {
-		d, n := binary.Uvarint(b)
-		if n <= 0 {
-			break
-		}
-		prev += d
-		out = append(out, ID(prev))
-		b = b[n:]
-	}
-	return out
 }

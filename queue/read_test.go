@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -86,5 +88,45 @@ func TestReadsGroupInterleavedRecipients(t *testing.T) {
 	walked[0].Domains[0].Recipients = append(walked[0].Domains[0].Recipients, Recipient{Address: "extra@x.org"})
 	if !reflect.DeepEqual(shape(&walked[1]), wantShape) || walked[0].Domains[1].Recipients[0].Address != "b@y.org" {
 		t.Errorf("an append to message 1 changed another: %q / %q", shape(&walked[1]), shape(&walked[0]))
+	}
+}
+
+// Batches gives every matching message once, in id order and whole, as List
+// does, reading ahead; an error from fn, or a cancelled context, stops it.
+func TestBatches(t *testing.T) {
+	q, _ := openTest(t)
+	if _, err := q.LoadDemo(t.Context(), 2*eachPage+300, 5); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []Filter{{}, {Domain: "gmail.com"}, {Status: []Status{TempFail}}} {
+		var got []Message
+		sizes := 0
+		err := q.Batches(t.Context(), f, func(msgs []Message) error {
+			got = append(got, msgs...)
+			sizes++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := q.List(t.Context(), f, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%v: %d messages in %d batches, want the %d of List", f, len(got), sizes, len(want))
+		}
+	}
+	stop := errors.New("enough")
+	calls := 0
+	err := q.Batches(t.Context(), Filter{}, func([]Message) error { calls++; return stop })
+	if err != stop || calls != 1 {
+		t.Errorf("fn's error: got %v after %d calls", err, calls)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	calls = 0
+	err = q.Batches(ctx, Filter{}, func([]Message) error { calls++; cancel(); return nil })
+	if !errors.Is(err, context.Canceled) || calls > 2 {
+		t.Errorf("cancelled: got %v after %d calls", err, calls)
 	}
 }

@@ -384,7 +384,7 @@ func (tx *Tx) ImportJSON(r io.Reader) (res Result, err error) {
 // LoadDemo queues the six messages of the documented stalwart-cli session, with
 // their documented ids, senders, recipients, sizes, times and 52B91F716's status
 // details (those already queued are left as they are), then n generated
-// messages, deterministic for a seed and the clock (see GenerateDemo).
+// messages, deterministic for a seed and the clock (see generateDemo).
 func (tx *Tx) LoadDemo(n int, seed int64) (res Result, err error) {
 	if err := tx.needWrite("demo"); err != nil {
 		return Result{DryRun: tx.preview}, err

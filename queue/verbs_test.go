@@ -20,8 +20,8 @@ func TestEnqueueAndGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.ID != Snowflake(testNow, 0) {
-		t.Errorf("id = %s, want the snowflake of now %s", m.ID, Snowflake(testNow, 0))
+	if m.ID != snowflake(testNow, 0) {
+		t.Errorf("id = %s, want the snowflake of now %s", m.ID, snowflake(testNow, 0))
 	}
 	got := mustGet(t, q, m.ID)
 	if got.ReturnPath != "Bill@Example.net" || got.Size != int64(len(raw)) || got.EnvID != "env-1" || got.Priority != 5 || !got.Created.Equal(testNow) {
@@ -62,8 +62,8 @@ func TestEnqueueAndGet(t *testing.T) {
 	// Later in time: the snowflake of the new time.
 	c.Set(testNow.Add(time.Hour))
 	m4, _ := q.Enqueue(t.Context(), Envelope{Recipients: []EnvelopeRecipient{{Address: "z@z.org"}}}, nil)
-	if m4.ID != Snowflake(testNow.Add(time.Hour), 0) {
-		t.Errorf("id %s, want %s", m4.ID, Snowflake(testNow.Add(time.Hour), 0))
+	if m4.ID != snowflake(testNow.Add(time.Hour), 0) {
+		t.Errorf("id %s, want %s", m4.ID, snowflake(testNow.Add(time.Hour), 0))
 	}
 	checkDue(t, q)
 }

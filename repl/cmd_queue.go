@@ -23,7 +23,7 @@ import (
 
 const (
 	defaultPageSize = 20   // rows per page of `queue list`, as stalwart-cli
-	machineChunk    = 1000 // messages fetched at a time for json, csv and ids
+	machineChunk    = 1000 // messages fetched at a time for a dry run's json, csv and ids
 	dryRunRows      = 10   // rows a dry run shows as a table
 )
 
@@ -180,15 +180,41 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
-	// Off a terminal a table is one table, however long, unless -p asks for
-	// pages; the machine formats stream.
-	_, pages := inv.Set["page-size"]
-	var whole []queue.Message // the rows of the one table
-	oneTable := format == "table" && !paging && !pages
-	if format != "table" || oneTable {
-		chunk = machineChunk
-	}
 	w := newMessageWriter(env, format)
+	if !paging {
+		// Nobody to wait for: the selection is read in batches (on the
+		// SQLite engine from one snapshot, the next batch read while this
+		// one is written). Off a terminal a table is one table, however
+		// long, unless -p asks for pages (past wholeTableRows rows another
+		// table starts, to bound memory); the machine formats stream.
+		if _, pages := inv.Set["page-size"]; format == "table" && !pages {
+			chunk = wholeTableRows
+		}
+		total := 0
+		var pending []queue.Message
+		err := queue.EachBatch(ctx, env.Queue, f, func(msgs []queue.Message) error {
+			total += len(msgs)
+			if format != "table" {
+				return w.write(msgs)
+			}
+			pending = append(pending, msgs...)
+			for len(pending) >= chunk {
+				if err := w.write(pending[:chunk]); err != nil {
+					return err
+				}
+				pending = slices.Delete(pending, 0, chunk)
+			}
+			return nil
+		})
+		if err == nil && len(pending) > 0 {
+			err = w.write(pending)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
+		return nil
+	}
 	total, quit := 0, false
 	var after queue.ID
 	for {
@@ -201,15 +227,7 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		if more {
 			msgs = msgs[:chunk]
 		}
-		if oneTable {
-			whole = append(whole, msgs...)
-			for len(whole) >= wholeTableRows {
-				if err := w.write(whole[:wholeTableRows]); err != nil {
-					return err
-				}
-				whole = slices.Delete(whole, 0, wholeTableRows)
-			}
-		} else if err := w.write(msgs); err != nil {
+		if err := w.write(msgs); err != nil {
 			return err
 		}
 		total += len(msgs)
@@ -217,20 +235,15 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 			break
 		}
 		after = msgs[len(msgs)-1].ID
-		if paging {
-			fmt.Fprintln(env.Stderr, "\n--- Press any key to continue or 'q' to exit ---")
-			k, err := env.ReadKey()
-			if errors.Is(err, ErrInterrupt) || err == nil && (k == 'q' || k == 'Q') {
-				quit = true
-				break
-			}
+		fmt.Fprintln(env.Stderr, "\n--- Press any key to continue or 'q' to exit ---")
+		k, err := env.ReadKey()
+		if errors.Is(err, ErrInterrupt) || err == nil && (k == 'q' || k == 'Q') {
+			quit = true
+			break
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-	}
-	if err := w.write(whole); err != nil {
-		return err
 	}
 	if quit {
 		if total, err = env.Queue.Count(ctx, f); err != nil {

@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"encoding/binary"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The audit log: one row per change, written in the transaction of the
+// change, and read back by Audit.
+
+// audit records a change in the current transaction.
+func (tx *Tx) audit(verb, text string, ids []ID) error {
+	sorted := ids
+	if !slices.IsSorted(ids) {
+		sorted = slices.Clone(ids)
+		slices.Sort(sorted)
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO audit(at, user, source, verb, filter, count, ids) VALUES(?,?,?,?,?,?,?)",
+		tx.q.now().UnixMilli(), tx.q.user, SourceOf(tx.ctx), verb, text, len(ids), encodeIDs(sorted))
+	return err
+}
+
+// Audit returns audit entries, newest first.
+func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
+	if err := tx.check(); err != nil {
+		return nil, err
+	}
+	if err := checkTime("audit since", aq.Since); err != nil {
+		return nil, err
+	}
+	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"
+	var w []string
+	var args []any
+	if !aq.Since.IsZero() {
+		w = append(w, "at >= ?")
+		args = append(args, aq.Since.UnixMilli())
+	}
+	if aq.Verb != "" {
+		w = append(w, "verb = ?")
+		args = append(args, aq.Verb)
+	}
+	if len(w) > 0 {
+		q += " WHERE " + strings.Join(w, " AND ")
+	}
+	q += " ORDER BY seq DESC"
+	if aq.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, aq.Limit)
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, tx.q.fileError("audit", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at int64
+		var blob []byte
+		if err := rows.Scan(&e.Seq, &at, &e.User, &e.Source, &e.Verb, &e.Filter, &e.Count, &blob); err != nil {
+			return nil, err
+		}
+		e.At = time.UnixMilli(at).UTC()
+		e.IDs = decodeIDs(blob)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// encodeIDs packs ascending ids as delta-encoded uvarints.
+func encodeIDs(ids []ID) []byte {
+	buf := make([]byte, 0, len(ids)*4)
+	var prev uint64
+	for _, id := range ids {
+		buf = binary.AppendUvarint(buf, uint64(id)-prev)
+		prev = uint64(id)
+	}
+	return buf
+}
+
+func decodeIDs(b []byte) []ID {
+	var out []ID
+	var prev uint64
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			break
+		}
+		prev += d
+		out = append(out, ID(prev))
+		b = b[n:]
+	}
+	return out
+}

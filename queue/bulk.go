@@ -1,0 +1,85 @@
+package queue
+
+import "fmt"
+
+// What the bulk write verbs (Retry, Cancel) share: the matched ids
+// collected in a temporary table, their per-domain counts, and the due
+// recomputed after a change.
+
+// selTable is the temporary table the bulk verbs collect matched ids in (the
+// writer has one connection, so it is private to the running transaction).
+const selTable = "temp.mqsh_sel"
+
+// selectInto fills selTable with the ids matching f.
+func (tx *Tx) selectInto(f Filter) error {
+	s, err := tx.compile(f, false)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "CREATE TEMP TABLE IF NOT EXISTS mqsh_sel(id INTEGER PRIMARY KEY)"); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable); err != nil {
+		return err
+	}
+	if s.empty {
+		return nil
+	}
+	q, args := s.idsSQL()
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT OR IGNORE INTO "+selTable+"(id) "+q, args...)
+	return err
+}
+
+// selected returns the ids in selTable, ascending.
+func (tx *Tx) selected() ([]ID, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM "+selTable+" ORDER BY id")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ID
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, ID(id))
+	}
+	return out, rows.Err()
+}
+
+// breakdown runs a "name, count" query into a map.
+func (tx *Tx) breakdown(q string, args ...any) (map[string]int, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}
+
+const pendingSQL = "(0,2)" // the pending states, Scheduled and TempFail
+
+// refreshDue recomputes messages.due for the messages in selTable.
+func (tx *Tx) refreshDue() error {
+	_, err := tx.tx.ExecContext(tx.ctx, "UPDATE messages SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = messages.id AND d.status IN "+pendingSQL+") WHERE id IN (SELECT id FROM "+selTable+")")
+	return err
+}
+
+// verbError wraps an error of a write verb: a filter error as it is, SQLite
+// errors in the words of fileError.
+func (tx *Tx) verbError(verb string, err error) error {
+	if ctxErr := tx.ctx.Err(); ctxErr != nil {
+		return fmt.Errorf("%s: %w (nothing was changed)", verb, ctxErr)
+	}
+	return tx.q.fileError(verb, err)
+}

@@ -1,0 +1,585 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Storing whole messages: the checks and normal form every new or imported
+// message passes (normalize), and the batched inserts that write them.
+
+// inserter writes whole messages in batches, the fast path for imports; every
+// verb that adds messages (Enqueue, ImportJSON, ImportEML, LoadDemo) goes
+// through it. Messages are encoded into a rowBatch (by add, or ahead of time
+// on another goroutine for ImportJSON, see write) and each batch is written
+// with one INSERT statement per table.
+type inserter struct {
+	tx    *Tx
+	stmts map[string]*sql.Stmt // by table (and row count for bodies)
+	last  ID                   // the highest id given out or seen
+	ids   []ID
+
+	enc   rowEncoder // for add
+	batch *rowBatch  // what add buffered
+	bs    [][]any    // bodies buffered by add: msg_id, raw
+
+	bulk    bool              // may switch to bulk loading (imports)
+	checked bool              // the switch was considered
+	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
+}
+
+// bulkAfter is how many messages an import adds before it considers bulk
+// loading: when it has added at least as many messages as the queue held,
+// the secondary indexes are dropped and rebuilt (sorted, much faster than
+// growing them row by row) when the import ends, in the same transaction.
+
+const bulkAfter = 20000
+
+// insertBatch is how many messages a rowBatch holds; bodyChunk is how many
+// bodies one INSERT statement writes.
+const (
+	insertBatch = 256
+	bodyChunk   = 128
+)
+
+// insertCols are the columns a rowBatch encodes, in order.
+var insertCols = map[string]string{
+	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due",
+	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires",
+	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt",
+}
+
+func (tx *Tx) newInserter() (*inserter, error) {
+	ins := &inserter{tx: tx, stmts: map[string]*sql.Stmt{}, batch: &rowBatch{}}
+	var last, maxID sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages)").Scan(&last, &maxID); err != nil {
+		return nil, err
+	}
+	ins.last = ID(max(last.Int64, maxID.Int64))
+	return ins, nil
+}
+
+func (ins *inserter) close() {
+	for _, s := range ins.stmts {
+		s.Close()
+	}
+}
+
+// rebuildThreads and rebuildCacheKiB tune SQLite's sorter while a bulk load
+// rebuilds the indexes: with helper threads and a small memory budget it sorts
+// in runs on both cores, about a quarter faster than one big in-memory sort.
+// The connection's settings are restored afterwards.
+const (
+	rebuildThreads  = 2
+	rebuildCacheKiB = 4096
+)
+
+// finish writes what is buffered, rebuilds dropped indexes and records the
+// highest id given out, so that an id is never reused even after its message
+// is removed.
+func (ins *inserter) finish() error {
+	if err := ins.flush(); err != nil {
+		return err
+	}
+	if err := ins.rebuild(); err != nil {
+		return err
+	}
+	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, "INSERT INTO meta(key, value) VALUES('last_id', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", int64(ins.last))
+	return err
+}
+
+// rebuild creates the indexes a bulk load dropped.
+func (ins *inserter) rebuild() (err error) {
+	if len(ins.dropped) == 0 {
+		return nil
+	}
+	ctx, tx := ins.tx.ctx, ins.tx.tx
+	var threads, cache int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA threads").Scan(&threads); err != nil {
+		return err
+	}
+	if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&cache); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA threads = %d", max(threads, rebuildThreads))); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = %d", -rebuildCacheKiB)); err != nil {
+		return err
+	}
+	defer func() {
+		bg := context.WithoutCancel(ctx)
+		if _, e := tx.ExecContext(bg, fmt.Sprintf("PRAGMA threads = %d", threads)); e != nil && err == nil {
+			err = e
+		}
+		if _, e := tx.ExecContext(bg, fmt.Sprintf("PRAGMA cache_size = %d", cache)); e != nil && err == nil {
+			err = e
+		}
+	}()
+	// In a fixed order, so that runs are comparable.
+	names := slices.Sorted(maps.Keys(ins.dropped))
+	for _, name := range names {
+		if _, err := tx.ExecContext(ctx, ins.dropped[name]); err != nil {
+			return fmt.Errorf("rebuild index %s: %w", name, err)
+		}
+		delete(ins.dropped, name)
+	}
+	return nil
+}
+
+// lineError names the input line of a message when known.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// add buffers a normalized message and its raw text (nil = not kept); line is
+// its input line for error messages (0 = none).
+func (ins *inserter) add(m *Message, raw []byte, line int) error {
+	if err := ins.enc.encode(ins.batch, m, line); err != nil {
+		return err
+	}
+	ins.last = max(ins.last, m.ID)
+	if raw != nil {
+		ins.bs = append(ins.bs, []any{int64(m.ID), raw})
+	}
+	if ins.batch.n < insertBatch {
+		return nil
+	}
+	return ins.flush()
+}
+
+// flush writes what add buffered.
+func (ins *inserter) flush() error {
+	if ins.batch.n == 0 {
+		return nil
+	}
+	if err := ins.write(ins.batch); err != nil {
+		return err
+	}
+	ins.batch.reset()
+	return nil
+}
+
+// write inserts an encoded batch (and the bodies add buffered), then, for a
+// bulk load, considers dropping the secondary indexes.
+func (ins *inserter) write(b *rowBatch) error {
+	if err := ins.tx.ctx.Err(); err != nil {
+		return err
+	}
+	for _, t := range [...]struct {
+		table string
+		rows  *jsonRows
+	}{{"messages", &b.msgs}, {"domains", &b.doms}, {"recipients", &b.rcpts}} {
+		if t.rows.n == 0 {
+			continue
+		}
+		if err := ins.exec(t.table, t.rows.text()); err != nil {
+			if t.table == "messages" && isDuplicateKey(err) {
+				return ins.duplicate(b)
+			}
+			return err
+		}
+	}
+	for i := 0; i < len(ins.bs); i += bodyChunk {
+		if err := ins.execBodies(ins.bs[i:min(i+bodyChunk, len(ins.bs))]); err != nil {
+			return err
+		}
+	}
+	ins.bs = ins.bs[:0]
+	for _, id := range b.ids {
+		ins.last = max(ins.last, id)
+	}
+	ins.ids = append(ins.ids, b.ids...)
+	if ins.bulk && !ins.checked && len(ins.ids) >= bulkAfter {
+		return ins.considerBulk()
+	}
+	return nil
+}
+
+// exec runs the INSERT of a table for a JSON array of rows (text): SQLite
+// unpacks the rows itself, which costs less than binding every value through
+// the driver. jsonb() converts the text once, so that each row's columns are
+// read from SQLite's parsed form rather than from text again.
+func (ins *inserter) exec(table string, rows string) error {
+	stmt, ok := ins.stmts[table]
+	if !ok {
+		cols := strings.Split(insertCols[table], ", ")
+		sel := make([]string, len(cols))
+		for i := range cols {
+			sel[i] = fmt.Sprintf("value->>%d", i)
+		}
+		q := "INSERT INTO " + table + "(" + insertCols[table] + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(jsonb(?))"
+		var err error
+		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
+			return err
+		}
+		ins.stmts[table] = stmt
+	}
+	_, err := stmt.ExecContext(ins.tx.ctx, rows)
+	return err
+}
+
+// execBodies inserts message bodies: msg_id, raw pairs.
+func (ins *inserter) execBodies(rows [][]any) error {
+	key := fmt.Sprint("bodies", len(rows))
+	stmt, ok := ins.stmts[key]
+	if !ok {
+		q := "INSERT INTO bodies(msg_id, raw) VALUES " + strings.Repeat("(?, ?),", len(rows)-1) + "(?, ?)"
+		var err error
+		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
+			return err
+		}
+		ins.stmts[key] = stmt
+	}
+	args := make([]any, 0, 2*len(rows))
+	for _, r := range rows {
+		args = append(args, r...)
+	}
+	_, err := stmt.ExecContext(ins.tx.ctx, args...)
+	return err
+}
+
+// considerBulk drops the secondary indexes when the import is at least as big
+// as what the queue held; finish rebuilds them.
+func (ins *inserter) considerBulk() error {
+	ins.checked = true
+	ctx := ins.tx.ctx
+	var n int
+	if err := ins.tx.tx.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&n); err != nil {
+		return err
+	}
+	if len(ins.ids) < n-len(ins.ids) {
+		return nil
+	}
+	rows, err := ins.tx.tx.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('messages', 'domains', 'recipients')")
+	if err != nil {
+		return err
+	}
+	idx := map[string]string{}
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			rows.Close()
+			return err
+		}
+		idx[name] = sql
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	ins.dropped = map[string]string{}
+	for name, sql := range idx {
+		if _, err := ins.tx.tx.ExecContext(ctx, "DROP INDEX "+name); err != nil {
+			return err
+		}
+		ins.dropped[name] = sql
+	}
+	return nil
+}
+
+// duplicate finds which message of a failed batch is already queued.
+func (ins *inserter) duplicate(b *rowBatch) error {
+	for k, id := range b.ids {
+		var one int
+		err := ins.tx.tx.QueryRowContext(ins.tx.ctx, "SELECT 1 FROM messages WHERE id = ?", int64(id)).Scan(&one)
+		if err == nil {
+			e := fmt.Errorf("message %s is already in the queue", id)
+			if line := b.lines[k]; line > 0 {
+				return &lineError{line, e}
+			}
+			return e
+		}
+	}
+	return fmt.Errorf("a message id is already in the queue")
+}
+
+// rowBatch is up to insertBatch normalized messages encoded as the rows of
+// the messages, domains and recipients tables, ready for inserter.write.
+type rowBatch struct {
+	msgs, doms, rcpts jsonRows
+	ids               []ID
+	lines             []int // input lines, for error messages (0 = none)
+	n                 int   // messages
+	err               error // for ImportJSON: the error that ends the input after these messages
+}
+
+func (b *rowBatch) reset() {
+	b.msgs.reset()
+	b.doms.reset()
+	b.rcpts.reset()
+	b.ids, b.lines, b.n, b.err = b.ids[:0], b.lines[:0], 0, nil
+}
+
+// rowEncoder encodes messages into rowBatches and refuses an id it has
+// already encoded.
+type rowEncoder struct {
+	seen map[ID]int // ids encoded, with their line numbers
+}
+
+// encode adds a normalized message to b; line is its input line (0 = none).
+func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
+	if e.seen == nil {
+		e.seen = map[ID]int{}
+	}
+	if prev, dup := e.seen[m.ID]; dup {
+		if prev > 0 {
+			return fmt.Errorf("message %s appears twice (first on line %d)", m.ID, prev)
+		}
+		return fmt.Errorf("message %s appears twice", m.ID)
+	}
+	e.seen[m.ID] = line
+	id := int64(m.ID)
+	rpLC := strings.ToLower(m.ReturnPath)
+	r := &b.msgs
+	r.int(id)
+	r.str(rpLC)
+	r.orLower(m.ReturnPath, rpLC)
+	r.str(domainOf(rpLC))
+	r.int(m.Created.Unix())
+	r.int(m.Size)
+	r.optStr(m.EnvID)
+	r.int(int64(m.Priority))
+	r.optTime(m.Due())
+	r.end()
+	ri := 0
+	for di, d := range m.Domains {
+		r := &b.doms
+		r.int(id)
+		r.int(int64(di))
+		r.str(d.Name)
+		r.int(int64(d.Status))
+		r.optStr(d.Details)
+		r.int(int64(d.RetryNum))
+		r.int(d.Due.Unix())
+		r.optTime(d.NotifyAt)
+		r.int(d.Expires.Unix())
+		r.end()
+		for _, rc := range d.Recipients {
+			r := &b.rcpts
+			lc := strings.ToLower(rc.Address)
+			r.int(id)
+			r.int(int64(ri))
+			r.int(int64(di))
+			r.str(lc)
+			r.orLower(rc.Address, lc)
+			r.int(int64(rc.Status))
+			r.int(int64(rc.Code))
+			r.optStr(rc.Enhanced)
+			r.optStr(rc.Message)
+			r.optStr(rc.ORCPT)
+			r.end()
+			ri++
+		}
+	}
+	b.ids = append(b.ids, m.ID)
+	b.lines = append(b.lines, line)
+	b.n++
+	return nil
+}
+
+// jsonRows builds a JSON array (text) of rows, each an array of column
+// values: integers, strings and nulls. One statement per table unpacks a
+// whole batch (see inserter.exec), which costs far less than binding every
+// value through the driver.
+type jsonRows struct {
+	buf []byte // "[" and the rows so far, each followed by a comma
+	row bool   // a row is open and has a value
+	n   int    // rows
+}
+
+// open starts a row when none is open, else separates the next value.
+func (j *jsonRows) next() {
+	if len(j.buf) == 0 {
+		j.buf = append(j.buf, '[')
+	}
+	if j.row {
+		j.buf = append(j.buf, ',')
+		return
+	}
+	j.buf = append(j.buf, '[')
+	j.row = true
+}
+
+func (j *jsonRows) int(v int64) {
+	j.next()
+	j.buf = strconv.AppendInt(j.buf, v, 10)
+}
+
+func (j *jsonRows) null() {
+	j.next()
+	j.buf = append(j.buf, "null"...)
+}
+
+// str writes s as a JSON string: quotes, backslashes and control characters
+// escaped, every other byte as it is (SQLite stores the bytes unchanged).
+func (j *jsonRows) str(s string) {
+	j.next()
+	j.buf = append(j.buf, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		j.buf = append(j.buf, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			j.buf = append(j.buf, '\\', c)
+		default:
+			j.buf = append(j.buf, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+		}
+		start = i + 1
+	}
+	j.buf = append(append(j.buf, s[start:]...), '"')
+}
+
+// optStr stores "" as NULL.
+func (j *jsonRows) optStr(s string) {
+	if s == "" {
+		j.null()
+		return
+	}
+	j.str(s)
+}
+
+// optTime stores a time as unix seconds, the zero time as NULL.
+func (j *jsonRows) optTime(t time.Time) {
+	if t.IsZero() {
+		j.null()
+		return
+	}
+	j.int(t.Unix())
+}
+
+// orLower stores NULL when s equals its lower-case form lc, else s: the
+// space-saving form of the address columns.
+func (j *jsonRows) orLower(s, lc string) {
+	if s == lc {
+		j.null()
+		return
+	}
+	j.str(s)
+}
+
+// end finishes a row.
+func (j *jsonRows) end() {
+	j.buf = append(j.buf, "],"...)
+	j.row = false
+	j.n++
+}
+
+// text returns the array of the rows so far (bound as text: a blob would be
+// read as SQLite's binary JSON).
+func (j *jsonRows) text() string {
+	j.buf[len(j.buf)-1] = ']'
+	return string(j.buf)
+}
+
+func (j *jsonRows) reset() { j.buf, j.row, j.n = j.buf[:0], false, 0 }
+
+// normalize checks a message about to be stored and brings it to the stored
+// form: lower-case domain names, one domain per name, recipients deduplicated
+// case-insensitively, times in whole seconds, missing times from the schedule.
+func (q *Queue) normalize(m *Message) error {
+	if uint64(m.ID) > math.MaxInt64 || m.ID == 0 {
+		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
+	}
+	m.ReturnPath = strings.TrimSpace(m.ReturnPath)
+	if err := checkAddressLength(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path: %w", m.ID, err)
+	}
+	if err := checkPrintable(m.ReturnPath); err != nil {
+		return fmt.Errorf("message %s: return path %q: %w", m.ID, m.ReturnPath, err)
+	}
+	if m.ReturnPath == "<>" {
+		m.ReturnPath = ""
+	}
+	if m.Created.IsZero() {
+		m.Created = q.clock()
+	}
+	m.Created = m.Created.UTC().Truncate(time.Second)
+	if m.Size < 0 {
+		return fmt.Errorf("message %s: negative size %d", m.ID, m.Size)
+	}
+	if len(m.Domains) == 0 {
+		return fmt.Errorf("message %s has no recipients", m.ID)
+	}
+	seenDom := map[string]int{}
+	seenRcpt := map[string]bool{}
+	var doms []Domain
+	for _, d := range m.Domains {
+		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
+		if err := checkDomainLength(d.Name); err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+		if err := checkPrintable(d.Name); err != nil {
+			return fmt.Errorf("message %s: domain %q: %w", m.ID, d.Name, err)
+		}
+		if d.Name == "" && len(d.Recipients) > 0 {
+			d.Name = domainOf(d.Recipients[0].Address)
+		}
+		if d.Name == "" {
+			return fmt.Errorf("message %s: a recipient domain has no name", m.ID)
+		}
+		if d.Status < Scheduled || d.Status > PermFail {
+			return fmt.Errorf("message %s: domain %s: invalid status %d", m.ID, d.Name, d.Status)
+		}
+		if d.Due.IsZero() {
+			d.Due = m.Created
+		}
+		if d.Expires.IsZero() {
+			d.Expires = m.Created.Add(q.sched.Expire)
+		}
+		d.Due = d.Due.UTC().Truncate(time.Second)
+		d.Expires = d.Expires.UTC().Truncate(time.Second)
+		if !d.NotifyAt.IsZero() {
+			d.NotifyAt = d.NotifyAt.UTC().Truncate(time.Second)
+		}
+		var rcpts []Recipient
+		for _, r := range d.Recipients {
+			r.Address = strings.TrimSpace(r.Address)
+			if err := checkAddressLength(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient: %w", m.ID, err)
+			}
+			if err := checkPrintable(r.Address); err != nil {
+				return fmt.Errorf("message %s: recipient %q: %w", m.ID, r.Address, err)
+			}
+			lc := strings.ToLower(r.Address)
+			if lc == "" {
+				return fmt.Errorf("message %s: domain %s has an empty recipient address", m.ID, d.Name)
+			}
+			if r.Status < Scheduled || r.Status > PermFail {
+				return fmt.Errorf("message %s: recipient %s: invalid status %d", m.ID, r.Address, r.Status)
+			}
+			if seenRcpt[lc] {
+				continue
+			}
+			seenRcpt[lc] = true
+			rcpts = append(rcpts, r)
+		}
+		d.Recipients = rcpts
+		if k, ok := seenDom[d.Name]; ok {
+			doms[k].Recipients = append(doms[k].Recipients, d.Recipients...)
+			continue
+		}
+		seenDom[d.Name] = len(doms)
+		doms = append(doms, d)
+	}
+	m.Domains = doms
+	if err := checkRecipientCount(len(seenRcpt)); err != nil {
+		return fmt.Errorf("message %s: %w", m.ID, err)
+	}
+	return checkMessageTimes(m)
+}

@@ -1,0 +1,144 @@
+package queue
+
+import (
+	"strconv"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// JSON output: Stalwart's v0.7-v0.12 management-API message shape (domains[]).
+//
+//	{"id":730986262,"return_path":"bill1@example.net","domains":[{"name":"domain1.test",
+//	 "status":"scheduled","recipients":[{"address":"rcpt1@domain1.test","status":"scheduled"}],
+//	 "retry_num":0,"next_retry":"2023-03-01T11:46:01Z","next_notify":"2023-03-01T12:17:41Z",
+//	 "expires":"2023-03-01T12:34:21Z"}],"created":"2023-03-01T11:44:22Z","size":1141}
+//
+// Field rules, as Stalwart's: id is a JSON number; times are RFC 3339 UTC;
+// return_path is "" for bounces; priority and env_id are omitted when empty;
+// next_notify is null when no notice is due; a status is "scheduled" or a
+// single-key object {"completed"|"temp_fail"|"perm_fail": details}, where a
+// domain's details are its error text and a recipient's are
+// "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". Added by mqsh, on
+// recipients, when there is a reply: code (number), enhanced_code and message,
+// the same reply in separate fields; on messages, queue_id: the id in hex, as
+// the command line and tables show it (Postfix's postqueue -j name).
+
+type jsonOutMessage struct {
+	ID         uint64          `json:"id"`
+	QueueID    string          `json:"queue_id"`
+	ReturnPath string          `json:"return_path"`
+	Domains    []jsonOutDomain `json:"domains"`
+	Created    string          `json:"created"`
+	Size       int64           `json:"size"`
+	Priority   int             `json:"priority,omitempty"`
+	EnvID      string          `json:"env_id,omitempty"`
+}
+
+type jsonOutDomain struct {
+	Name       string             `json:"name"`
+	Status     any                `json:"status"`
+	Recipients []jsonOutRecipient `json:"recipients"`
+	RetryNum   int                `json:"retry_num"`
+	NextRetry  *string            `json:"next_retry"`
+	NextNotify *string            `json:"next_notify"`
+	Expires    string             `json:"expires"`
+}
+
+type jsonOutRecipient struct {
+	Address  string `json:"address"`
+	Status   any    `json:"status"`
+	ORCPT    string `json:"orcpt,omitempty"`
+	Code     int    `json:"code,omitempty"`
+	Enhanced string `json:"enhanced_code,omitempty"`
+	Message  string `json:"message,omitempty"`
+}
+
+// jsonTime is a time as the JSON shape writes it, RFC 3339 in UTC. (Not
+// time.Time's own encoding, which refuses years past 9999: a queue written
+// before the engine checked times may hold one, and must still be listed.)
+func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// The status as Stalwart writes it: "scheduled", or an object of one key.
+type (
+	jsonCompleted struct {
+		Details string `json:"completed"`
+	}
+	jsonTempFail struct {
+		Details string `json:"temp_fail"`
+	}
+	jsonPermFail struct {
+		Details string `json:"perm_fail"`
+	}
+)
+
+func jsonStatus(s Status, details string) any {
+	switch s {
+	case Completed:
+		return jsonCompleted{details}
+	case TempFail:
+		return jsonTempFail{details}
+	case PermFail:
+		return jsonPermFail{details}
+	}
+	return "scheduled"
+}
+
+// replyText is the ≤v0.12 display of an SMTP reply, also for code 0.
+func replyText(r Recipient) string {
+	enh := r.Enhanced
+	if enh == "" {
+		enh = "0.0.0"
+	}
+	return "Code: " + strconv.Itoa(r.Code) + ", Enhanced code: " + enh + ", Message: " + r.Message
+}
+
+// MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
+// (domains[]), which ImportJSON reads back unchanged.
+func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
+
+// AppendJSON appends the message as MarshalJSON writes it to dst, for a
+// writer of many messages that reuses one buffer.
+func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	for _, d := range m.Domains {
+		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
+		if !d.Due.IsZero() {
+			s := jsonTime(d.Due)
+			od.NextRetry = &s
+		}
+		if !d.NotifyAt.IsZero() {
+			s := jsonTime(d.NotifyAt)
+			od.NextNotify = &s
+		}
+		for _, r := range d.Recipients {
+			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
+			if r.Status == Scheduled {
+				or.Status = jsonStatus(Scheduled, "")
+			} else {
+				or.Status = jsonStatus(r.Status, replyText(r))
+			}
+			od.Recipients = append(od.Recipients, or)
+		}
+		out.Domains = append(out.Domains, od)
+	}
+	b, err := json.MarshalWithOption(&out, json.DisableHTMLEscape())
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// JSONKey is the key of Stalwart's externally tagged status enum:
+// scheduled, completed, temp_fail, perm_fail.
+func (s Status) JSONKey() string {
+	switch s {
+	case Completed:
+		return "completed"
+	case TempFail:
+		return "temp_fail"
+	case PermFail:
+		return "perm_fail"
+	}
+	return "scheduled"
+}
