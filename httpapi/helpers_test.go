@@ -236,3 +236,5 @@ func (e *testEnv) load(msgs ...queue.Message) {
 }
 
 func sameIDs(got []queue.ID, want ...queue.ID) bool { return slices.Equal(got, want) }
+
+var auditAll = queue.AuditQuery{}
