@@ -238,3 +238,5 @@ func (e *testEnv) load(msgs ...queue.Message) {
 func sameIDs(got []queue.ID, want ...queue.ID) bool { return slices.Equal(got, want) }
 
 var auditAll = queue.AuditQuery{}
+
+func uint64ID(i int) queue.ID { return queue.ID(i) }
