@@ -107,6 +107,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsFiles *TLSFiles)
 	if tlsFiles != nil {
 		cert, err := tls.LoadX509KeyPair(tlsFiles.Cert, tlsFiles.Key)
 		if err != nil {
+			ln.Close()
 			return fmt.Errorf("tls: load %s and %s: %w", tlsFiles.Cert, tlsFiles.Key, err)
 		}
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
