@@ -121,3 +121,22 @@ func BenchmarkGetMessage(b *testing.B) {
 		benchGet(b, c, url)
 	}
 }
+
+// BenchmarkListAllPaged: the whole queue as a client pages through it,
+// 1,000 whole messages a page (page cursors keep each page one page's
+// work).
+func BenchmarkListAllPaged(b *testing.B) {
+	q := benchQueue(b)
+	base, c := benchServer(b, q)
+	for range b.N {
+		n := 0
+		for page := 1; ; page++ {
+			size := benchGet(b, c, base+"/api/queue/messages?values=1&limit=1000&page="+strconv.Itoa(page))
+			n += size
+			if size < 1000 {
+				break
+			}
+		}
+		b.SetBytes(int64(n))
+	}
+}

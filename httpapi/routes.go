@@ -175,11 +175,18 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 	}
 	var buf bytes.Buffer
 	buf.WriteString(`{"items":[`)
-	total := 0
+	total, n := 0, 0
+	var last queue.ID
+	key := cursorQuery(q)
+	var from *resume
+	if after, ok := s.cursors.get(key, pg.offset); ok && pg.offset > 0 {
+		from = &resume{after: after, skipped: pg.offset}
+	}
+	exact := false
 	err = s.b.Run(r.Context(), queue.RunRead, func(tx queue.Txn) error {
-		n := 0
 		var err error
-		total, err = listPage(tx, &sel, pg, func(m *queue.Message) error {
+		total, exact, err = listPage(tx, &sel, pg, from, func(m *queue.Message) error {
+			last = m.ID
 			if n > 0 {
 				buf.WriteByte(',')
 			}
@@ -198,6 +205,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 		s.fail(w, r, err)
 		return
 	}
+	if exact && pg.limit > 0 && n == pg.limit {
+		s.cursors.put(key, pg.offset+pg.limit, last)
+	}
 	fmt.Fprintf(&buf, `],"total":%d,"status":%t}`, total, !paused)
 	writeData(w, buf.Bytes())
 }
@@ -205,17 +215,24 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 // chunk is how many messages a walk reads at a time.
 const chunk = 1000
 
+// resume is where a page starts when a cursor knows it: after the id
+// after, skipped messages into the selection.
+type resume struct {
+	after   queue.ID
+	skipped int
+}
+
 // listPage calls emit with the messages of the page, in id order, and
-// returns the total of the selection (up to its max-total).
-func listPage(tx queue.Txn, sel *selection, pg page, emit func(m *queue.Message) error) (int, error) {
+// returns the total of the selection (up to its max-total). exact says the
+// engine selected and counted alone (so a cursor may resume the listing);
+// from, when set and exact, is where the page starts.
+func listPage(tx queue.Txn, sel *selection, pg page, from *resume, emit func(m *queue.Message) error) (total int, exact bool, err error) {
 	// When the engine selects exactly, it counts, and the walk stops at
 	// the end of the page; otherwise the walk counts to the end.
-	exact := !sel.inGo() && sel.rangeStart == 0 && !sel.noQueue
-	total := 0
+	exact = !sel.inGo() && sel.rangeStart == 0 && !sel.noQueue
 	if exact {
-		var err error
 		if total, err = tx.Count(sel.filter); err != nil {
-			return 0, err
+			return 0, exact, err
 		}
 		if sel.maxTotal > 0 {
 			total = min(total, sel.maxTotal)
@@ -223,13 +240,17 @@ func listPage(tx queue.Txn, sel *selection, pg page, emit func(m *queue.Message)
 	}
 	end := pg.offset + pg.limit
 	matched := 0
+	var after queue.ID
+	if exact && from != nil {
+		matched, after = from.skipped, from.after
+	}
 	size := func() int {
 		if exact && pg.limit > 0 {
 			return max(1, min(end-matched, chunk))
 		}
 		return chunk
 	}
-	err := walk(tx, sel, size, func(m *queue.Message) (bool, error) {
+	err = walk(tx, sel, after, size, func(m *queue.Message) (bool, error) {
 		i := matched
 		matched++
 		if i >= pg.offset && (pg.limit == 0 || i < end) {
@@ -245,18 +266,17 @@ func listPage(tx queue.Txn, sel *selection, pg page, emit func(m *queue.Message)
 	if !exact {
 		total = matched
 	}
-	return total, err
+	return total, exact, err
 }
 
-// walk calls fn with each message of the selection in id order, reading
-// size() messages at a time, until fn returns false.
-func walk(tx queue.Txn, sel *selection, size func() int, fn func(m *queue.Message) (bool, error)) error {
+// walk calls fn with each message of the selection with an id above after
+// in id order, reading size() messages at a time, until fn returns false.
+func walk(tx queue.Txn, sel *selection, after queue.ID, size func() int, fn func(m *queue.Message) (bool, error)) error {
 	if sel.noQueue {
 		return nil
 	}
-	var after queue.ID
 	if sel.rangeStart > 0 {
-		after = sel.rangeStart - 1
+		after = max(after, sel.rangeStart-1)
 	}
 	for {
 		n := size()
@@ -395,7 +415,7 @@ func bulkFilter(tx queue.Txn, sel *selection, query string) (*queue.Filter, erro
 		return &f, nil
 	}
 	var ids []queue.ID
-	err := walk(tx, sel, func() int { return chunk }, func(m *queue.Message) (bool, error) {
+	err := walk(tx, sel, 0, func() int { return chunk }, func(m *queue.Message) (bool, error) {
 		ids = append(ids, m.ID)
 		return true, nil
 	})

@@ -355,3 +355,31 @@ func TestBodyLimit(t *testing.T) {
 		t.Error("a refused request paused the queue")
 	}
 }
+
+// TestPageCursors: reading page after page resumes where the previous page
+// ended, so a message removed from an earlier page shifts nothing; a page
+// asked for out of turn is counted from the start.
+func TestPageCursors(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	if got, _ := e.ids("?limit=2&page=1"); !sameIDs(got, idA, idB) {
+		t.Fatalf("page 1: %v", got)
+	}
+	if _, err := e.q.Cancel(context.Background(), queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{idA}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, total := e.ids("?limit=2&page=2")
+	if !sameIDs(got, idC, idD) || total != 5 {
+		t.Errorf("page 2 after page 1: %v (total %d), want c, d", got, total)
+	}
+	if got, _ := e.ids("?limit=2&page=3"); !sameIDs(got, idE, idF) {
+		t.Errorf("page 3: %v", got)
+	}
+	// Other parameters, no cursor: offsets from the start.
+	if got, _ := e.ids("?limit=2&page=2&to=@"); !sameIDs(got, idD, idE) {
+		t.Errorf("page 2 out of turn: %v", got)
+	}
+	if got, _ := e.ids("?limit=2&page=2&status=scheduled"); !sameIDs(got, idD, idE) {
+		t.Errorf("page 2 out of turn (engine filter): %v", got)
+	}
+}

@@ -41,6 +41,7 @@ type Server struct {
 	maxBody int64
 	reg     *prometheus.Registry
 	metrics *httpMetrics
+	cursors cursors
 	handler http.Handler
 }
 
