@@ -383,3 +383,23 @@ func TestPageCursors(t *testing.T) {
 		t.Errorf("page 2 out of turn (engine filter): %v", got)
 	}
 }
+
+// TestBulkCancelEverything: DELETE without parameters removes every
+// message, as in Stalwart, audited as "all".
+func TestBulkCancelEverything(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	var ok bool
+	e.data("DELETE", "/api/queue/messages", &ok)
+	if n, _ := e.q.Count(context.Background(), queue.Filter{}); !ok || n != 0 {
+		t.Errorf("DELETE everything: %v, %d left", ok, n)
+	}
+	entries, _ := e.q.Audit(context.Background(), queue.AuditQuery{})
+	if entries[0].Verb != "cancel" || !strings.HasPrefix(entries[0].Filter, "all") || entries[0].Count != 6 {
+		t.Errorf("audit: %+v", entries[0])
+	}
+	e.data("DELETE", "/api/queue/messages", &ok)
+	if ok {
+		t.Error("DELETE on an empty queue: true")
+	}
+}
