@@ -188,6 +188,11 @@ func (a *authenticator) authenticate(r *http.Request) (*Principal, error) {
 		return nil, errNoCredentials
 	}
 	host := clientHost(r)
+	leave, err := a.throttle.enter(r.Context(), host)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	name, secret, ok := credentials(h)
 	var p *Principal
 	if ok {
@@ -279,8 +284,9 @@ func clientHost(r *http.Request) string {
 }
 
 // throttle slows down failed logins per client address: the n-th failure in
-// a row waits base * 2^(n-1), at most max, before its answer. A success, or
-// quiet for forget, starts the count anew.
+// a row waits base * 2^(n-1), at most max, before its answer, and a client
+// address with failures tries one login at a time. A success, or quiet for
+// forget, starts the count anew.
 type throttle struct {
 	base, max, forget time.Duration
 	sleep             func(ctx context.Context, d time.Duration) // injected in tests
@@ -292,6 +298,25 @@ type throttle struct {
 type strike struct {
 	n    int
 	last time.Time
+	gate chan struct{} // held by the attempt under way (capacity 1)
+}
+
+// enter waits until host may try to log in. Once a host has failed, its
+// attempts run one at a time, each failure's wait included, so parallel
+// connections gain nothing. leave lets the next one in.
+func (t *throttle) enter(ctx context.Context, host string) (leave func(), err error) {
+	t.mu.Lock()
+	s := t.strikes[host]
+	t.mu.Unlock()
+	if s == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.gate <- struct{}{}:
+		return func() { <-s.gate }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func newThrottle(base, max time.Duration) *throttle {
@@ -313,7 +338,7 @@ func (t *throttle) failed(ctx context.Context, host string) {
 	t.mu.Lock()
 	s := t.strikes[host]
 	if s == nil || now.Sub(s.last) > t.forget {
-		s = &strike{}
+		s = &strike{gate: make(chan struct{}, 1)}
 		t.strikes[host] = s
 	}
 	s.n++

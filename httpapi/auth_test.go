@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,5 +144,36 @@ func TestQuickStartAdmin(t *testing.T) {
 	}
 	if p.Name != "admin" || p.Role != RoleAdmin || !p.verify([]byte("secret")) || p.verify([]byte("secreT")) || p.verify(nil) {
 		t.Errorf("quick-start admin: %+v", p)
+	}
+}
+
+// TestFailedLoginsOneAtATime: once a client address has failed, its logins
+// run one at a time, waits included, so parallel connections do not
+// multiply its guesses.
+func TestFailedLoginsOneAtATime(t *testing.T) {
+	e := startServer(t)
+	var mu sync.Mutex
+	active, most := 0, 0
+	e.srv.auth.throttle.sleep = func(_ context.Context, d time.Duration) {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		active--
+		mu.Unlock()
+	}
+	e.do("GET", "/api/queue/status", basic("admin", "guess")) // the first failure
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { e.do("GET", "/api/queue/status", basic("admin", "guess")) })
+	}
+	wg.Wait()
+	if most != 1 {
+		t.Errorf("%d failed logins waited at once", most)
+	}
+	if code, _, _ := e.do("GET", "/api/queue/status", asAdmin); code != 200 {
+		t.Errorf("the right secret after failures: %d", code)
 	}
 }
