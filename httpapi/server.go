@@ -31,18 +31,22 @@ type Options struct {
 	// 0 = 250 ms and 8 s; negative = no wait (tests).
 	FailDelay, FailDelayMax time.Duration
 	MaxBodyBytes            int64 // request bodies above are refused (413); 0 = 1 MiB
+	// ReadHeaderTimeout is how long a client may take to send a request's
+	// headers before the connection is closed; 0 = 10 s.
+	ReadHeaderTimeout time.Duration
 }
 
 // Server answers Stalwart's management API and /metrics.
 type Server struct {
-	b       queue.Backend
-	auth    *authenticator
-	log     *log.Logger
-	maxBody int64
-	reg     *prometheus.Registry
-	metrics *httpMetrics
-	cursors cursors
-	handler http.Handler
+	b             queue.Backend
+	auth          *authenticator
+	log           *log.Logger
+	maxBody       int64
+	headerTimeout time.Duration
+	reg           *prometheus.Registry
+	metrics       *httpMetrics
+	cursors       cursors
+	handler       http.Handler
 }
 
 // Timeouts of every listener.
@@ -78,6 +82,10 @@ func New(o Options) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
+	s.headerTimeout = o.ReadHeaderTimeout
+	if s.headerTimeout <= 0 {
+		s.headerTimeout = readHeaderTimeout
+	}
 	s.auth = newAuthenticator(o.Principals, newThrottle(base, max))
 	s.metrics = newHTTPMetrics(s.reg)
 	s.reg.MustRegister(&queueCollector{b: o.Backend, log: s.log})
@@ -97,7 +105,7 @@ type TLSFiles struct{ Cert, Key string }
 func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsFiles *TLSFiles) error {
 	hs := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: s.headerTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,

@@ -95,3 +95,33 @@ func TestTLSBadFiles(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestSlowHeadersCut: a client that does not finish its headers in time is
+// disconnected, so slow clients cannot hold connections open.
+func TestSlowHeadersCut(t *testing.T) {
+	e := startServer(t)
+	srv, err := New(Options{Backend: e.q, Principals: testPrincipals(t), ReadHeaderTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln, nil) }()
+	defer func() { cancel(); <-done }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("GET /api/queue/status HTTP/1.1\r\nHost: x\r\n")) // and nothing more
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if strings.Contains(string(b), `"data"`) || time.Since(start) > 5*time.Second {
+		t.Errorf("after %v: %q", time.Since(start), b)
+	}
+}
