@@ -173,8 +173,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 		s.fail(w, r, err)
 		return
 	}
-	var buf bytes.Buffer
-	buf.WriteString(`{"items":[`)
+	buf := &spill{w: w}
+	buf.WriteString(`{"data":{"items":[`)
 	total, n := 0, 0
 	var last queue.ID
 	key := cursorQuery(q)
@@ -202,14 +202,66 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 		return err
 	})
 	if err != nil {
+		if buf.started {
+			// Part of the answer is out: all that can be said is that
+			// it is cut short.
+			s.log.Printf("%s %s: %v (answer cut short)", r.Method, r.URL, err)
+			panic(http.ErrAbortHandler)
+		}
 		s.fail(w, r, err)
 		return
 	}
 	if exact && pg.limit > 0 && n == pg.limit {
 		s.cursors.put(key, pg.offset+pg.limit, last)
 	}
-	fmt.Fprintf(&buf, `],"total":%d,"status":%t}`, total, !paused)
-	writeData(w, buf.Bytes())
+	fmt.Fprintf(buf, `],"total":%d,"status":%t}}`, total, !paused)
+	buf.finish()
+}
+
+// spill holds an answer in memory up to spillAt bytes, then sends it as it
+// comes: a listing of the whole queue (limit=0, values=1) does not sit in
+// memory, and a short one still answers an error with a problem body.
+type spill struct {
+	w       http.ResponseWriter
+	buf     bytes.Buffer
+	started bool
+}
+
+const spillAt = 1 << 20
+
+func (s *spill) Write(p []byte) (int, error) {
+	if s.started {
+		return s.w.Write(p)
+	}
+	s.buf.Write(p)
+	if s.buf.Len() >= spillAt {
+		s.start()
+	}
+	return len(p), nil
+}
+
+func (s *spill) WriteString(p string) { s.Write([]byte(p)) }
+
+func (s *spill) WriteByte(c byte) error { _, err := s.Write([]byte{c}); return err }
+
+func (s *spill) start() {
+	s.w.Header().Set("Content-Type", "application/json")
+	s.w.WriteHeader(http.StatusOK)
+	s.w.Write(s.buf.Bytes())
+	s.buf = bytes.Buffer{}
+	s.started = true
+}
+
+// finish sends what is held, with its length when it was all held.
+func (s *spill) finish() {
+	if s.started {
+		return
+	}
+	h := s.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(s.buf.Len()))
+	s.w.WriteHeader(http.StatusOK)
+	s.w.Write(s.buf.Bytes())
 }
 
 // chunk is how many messages a walk reads at a time.

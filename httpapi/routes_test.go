@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -401,5 +402,40 @@ func TestBulkCancelEverything(t *testing.T) {
 	e.data("DELETE", "/api/queue/messages", &ok)
 	if ok {
 		t.Error("DELETE on an empty queue: true")
+	}
+}
+
+// TestLargeListingStreams: a listing over 1 MiB goes out as it is made
+// (no Content-Length), whole and valid; a short one carries its length.
+func TestLargeListingStreams(t *testing.T) {
+	e := startServer(t)
+	if _, err := e.q.LoadDemo(context.Background(), 2000, 1); err != nil {
+		t.Fatal(err)
+	}
+	get := func(query string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", e.base+"/api/queue/messages"+query, nil)
+		req.Header.Set("Authorization", asAdmin)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, b := get("?values=1")
+	var v struct{ Data listResult }
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%v (%d bytes)", err, len(b))
+	}
+	if len(b) < spillAt || resp.ContentLength != -1 || len(v.Data.Items) != 2006 || v.Data.Total != 2006 {
+		t.Errorf("%d bytes, length %d, %d items, total %d", len(b), resp.ContentLength, len(v.Data.Items), v.Data.Total)
+	}
+	resp, b = get("?values=1&limit=2")
+	if resp.ContentLength != int64(len(b)) || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("short listing: length %d of %d, %s", resp.ContentLength, len(b), resp.Header.Get("Content-Type"))
 	}
 }
