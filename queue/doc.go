@@ -93,10 +93,11 @@
 //
 // # Import and export
 //
-// MarshalJSON writes Stalwart's v0.7-v0.12 management-API shape (domains[]),
-// with the id as a JSON number and, added, queue_id (the id in hex) on messages
-// and code, enhanced_code and message on recipients with a reply (AppendJSON
-// for many messages; IDOfJSON reads the id back). ImportJSON reads JSON Lines of that shape and of the
+// MarshalJSON writes Stalwart's management-API shape, both generations in one
+// object (domains[] of v0.7-v0.12 and recipients[] of v0.13+), with the id as a
+// JSON number and, added, queue_id (the id in hex) on messages and code,
+// enhanced_code and message on recipients with a reply (AppendJSON for many
+// messages; IDOfJSON reads the id back). ImportJSON reads JSON Lines of that shape and of the
 // v0.13+ shape (recipients[] with per-recipient schedules), tolerant of null and
 // absent times, of statuses as strings or single-key objects, and of API
 // envelopes ({"data": ...}); ids are kept; the whole import is one transaction,

@@ -29,6 +29,11 @@ func TestMarshalJSONShape(t *testing.T) {
 		`{"address":"delay@example.org","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try again later."},"code":451,"enhanced_code":"4.5.3","message":"Try again later."},` +
 		`{"address":"success@example.org","status":{"completed":"Code: 250, Enhanced code: 2.1.5, Message: OK"},"code":250,"enhanced_code":"2.1.5","message":"OK"}],` +
 		`"retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"}],` +
+		`"recipients":[` +
+		`{"address":"delay@example.org","status":{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try again later."},"code":451,"enhanced_code":"4.5.3","message":"Try again later.",` +
+		`"queue":"default","retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"},` +
+		`{"address":"success@example.org","status":{"completed":"Code: 250, Enhanced code: 2.1.5, Message: OK"},"code":250,"enhanced_code":"2.1.5","message":"OK",` +
+		`"queue":"default","retry_num":1,"next_retry":"2023-03-01T12:01:01Z","next_notify":"2023-03-01T12:17:41Z","expires":"2023-03-01T12:34:21Z"}],` +
 		`"created":"2023-03-01T11:44:22Z","size":1127,"env_id":"f"}`
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)

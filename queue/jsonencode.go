@@ -7,7 +7,9 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// JSON output: Stalwart's v0.7-v0.12 management-API message shape (domains[]).
+// JSON output: Stalwart's management-API message shape, both generations in
+// one object: domains[] (v0.7-v0.12) and recipients[] (v0.13+), each
+// generation's clients ignoring the other's field.
 //
 //	{"id":730986262,"return_path":"bill1@example.net","domains":[{"name":"domain1.test",
 //	 "status":"scheduled","recipients":[{"address":"rcpt1@domain1.test","status":"scheduled"}],
@@ -23,12 +25,18 @@ import (
 // recipients, when there is a reply: code (number), enhanced_code and message,
 // the same reply in separate fields; on messages, queue_id: the id in hex, as
 // the command line and tables show it (Postfix's postqueue -j name).
+//
+// recipients[] lists every recipient again with its domain's schedule, as
+// v0.13+ keeps it per recipient: queue (always "default"), retry_num,
+// next_retry (always present), next_notify (omitted when none is due) and
+// expires. Import reads domains[] when present and recipients[] otherwise.
 
 type jsonOutMessage struct {
 	ID         uint64          `json:"id"`
 	QueueID    string          `json:"queue_id"`
 	ReturnPath string          `json:"return_path"`
 	Domains    []jsonOutDomain `json:"domains"`
+	Recipients []jsonOutRcpt13 `json:"recipients"`
 	Created    string          `json:"created"`
 	Size       int64           `json:"size"`
 	Priority   int             `json:"priority,omitempty"`
@@ -52,6 +60,17 @@ type jsonOutRecipient struct {
 	Code     int    `json:"code,omitempty"`
 	Enhanced string `json:"enhanced_code,omitempty"`
 	Message  string `json:"message,omitempty"`
+}
+
+// jsonOutRcpt13 is a recipient of the v0.13+ shape: the v0.12 fields and its
+// schedule.
+type jsonOutRcpt13 struct {
+	jsonOutRecipient
+	Queue      string `json:"queue"`
+	RetryNum   int    `json:"retry_num"`
+	NextRetry  string `json:"next_retry"`
+	NextNotify string `json:"next_notify,omitempty"`
+	Expires    string `json:"expires"`
 }
 
 // jsonTime is a time as the JSON shape writes it, RFC 3339 in UTC. (Not
@@ -93,14 +112,14 @@ func replyText(r Recipient) string {
 	return "Code: " + strconv.Itoa(r.Code) + ", Enhanced code: " + enh + ", Message: " + r.Message
 }
 
-// MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
-// (domains[]), which ImportJSON reads back unchanged.
+// MarshalJSON writes the message in Stalwart's management-API shape (domains[]
+// and recipients[]), which ImportJSON reads back unchanged.
 func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
 
 // AppendJSON appends the message as MarshalJSON writes it to dst, for a
 // writer of many messages that reuses one buffer.
 func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}, Recipients: []jsonOutRcpt13{}}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
@@ -119,6 +138,11 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 				or.Status = jsonStatus(r.Status, replyText(r))
 			}
 			od.Recipients = append(od.Recipients, or)
+			r13 := jsonOutRcpt13{jsonOutRecipient: or, Queue: "default", RetryNum: d.RetryNum, NextRetry: jsonTime(d.Due), Expires: od.Expires}
+			if od.NextNotify != nil {
+				r13.NextNotify = *od.NextNotify
+			}
+			out.Recipients = append(out.Recipients, r13)
 		}
 		out.Domains = append(out.Domains, od)
 	}

@@ -423,7 +423,11 @@ func (tx *Tx) Raw(id ID) ([]byte, error) {
 	}
 	var raw []byte
 	var exists int
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT 1, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", int64(id)).Scan(&exists, &raw)
+	// Prepared once per transaction: the HTTP API reads a page's texts in one.
+	st, err := tx.stmt("SELECT 1, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?")
+	if err == nil {
+		err = st.QueryRowContext(tx.ctx, int64(id)).Scan(&exists, &raw)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 	}

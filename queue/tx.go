@@ -362,8 +362,8 @@ func (tx *Tx) ImportEML(raw []byte, env *Envelope) (m *Message, err error) {
 }
 
 // ImportJSON reads JSON Lines, one message per line, in either Stalwart shape:
-// domains[] (v0.7-v0.12, and what MarshalJSON writes) or recipients[] (v0.13+,
-// per-recipient schedules folded into per-domain ones). A status may be a bare
+// domains[] (v0.7-v0.12) or recipients[] (v0.13+, per-recipient schedules
+// folded into per-domain ones); with both (as MarshalJSON writes), domains[]. A status may be a bare
 // string or a single-key object; null or absent times take defaults (created:
 // now; next_retry: created; expires: created plus the schedule's expiry). Ids
 // are decimal and kept. A line holding an API response ({"data": message} or

@@ -1,0 +1,104 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a buffer the serving goroutine writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestServe: serve answers on a loopback port until its context ends, then
+// stops gracefully and returns nil.
+func TestServe(t *testing.T) {
+	c := newCLI(t, 0)
+	var stderr syncBuffer
+	c.env.Stderr = &stderr
+	t.Setenv("MQSH_ADMIN_SECRET", "secret")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, c.env, []string{"serve", "--http", "127.0.0.1:0"}) }()
+
+	addr := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)\n`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if m := addr.FindStringSubmatch(stderr.String()); m != nil {
+			base = m[1]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve ended: %v\n%s", err, stderr.String())
+		default:
+		}
+	}
+	if base == "" {
+		t.Fatalf("no address announced:\n%s", stderr.String())
+	}
+	req, _ := http.NewRequest("GET", base+"/api/queue/messages?limit=1", nil)
+	req.SetBasicAuth("admin", "secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != `{"data":{"items":[730986262],"total":6,"status":true}}` {
+		t.Errorf("%d %s", resp.StatusCode, b)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(stderr.String(), "Principals: admin (admin).") || !strings.HasSuffix(stderr.String(), "Stopped serving.\n") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+func TestServeBadUse(t *testing.T) {
+	c := newCLI(t, 0)
+	t.Setenv("MQSH_ADMIN_SECRET", "")
+	for _, c2 := range []struct{ line, want string }{
+		{"serve", "serve needs --http ADDR"},
+		{"serve --http 127.0.0.1:0", "nobody could log in: give --config FILE"},
+		{"serve --http 127.0.0.1:0 --tls-cert a.pem", "give --tls-cert and --tls-key together"},
+		{"serve --http 127.0.0.1:0 --config /nonexistent/mqsh.toml", "read configuration: open /nonexistent/mqsh.toml"},
+		{"serve --http 256.0.0.1:99999 --config /nonexistent/mqsh.toml", "read configuration"},
+	} {
+		err := c.run(t, c2.line)
+		var ue *UsageError
+		if err == nil || !strings.Contains(err.Error(), c2.want) {
+			t.Errorf("%s: %v", c2.line, err)
+		}
+		if strings.Contains(c2.want, "--") && !errors.As(err, &ue) {
+			t.Errorf("%s: not a usage error: %v", c2.line, err)
+		}
+	}
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	if err := c.run(t, "serve --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
+		t.Errorf("bad address: %v", err)
+	}
+}
