@@ -50,9 +50,9 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		t.Skip("starts and kills mqsh processes")
 	}
 	kills := envInt(t, "MQSH_FAULTS", 36)
-	budget := 12 * time.Second
+	budget, messages := 10*time.Second, 2500
 	if longRun() {
-		budget = 30 * time.Minute
+		budget, messages = 30*time.Minute, 4000
 	}
 	if s := os.Getenv("MQSH_FAULTS_TIME"); s != "" {
 		d, err := time.ParseDuration(s)
@@ -61,7 +61,7 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		}
 		budget = d
 	}
-	n := envInt(t, "MQSH_FAULTS_MESSAGES", 4000)
+	n := envInt(t, "MQSH_FAULTS_MESSAGES", messages)
 	seed := uint64(time.Now().UnixNano())
 	if os.Getenv("MQSH_FAULTS_SEED") != "" {
 		seed = uint64(envInt(t, "MQSH_FAULTS_SEED", 0))

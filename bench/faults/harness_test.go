@@ -27,8 +27,8 @@ import (
 // runs the short version unchanged.
 //
 //	MQSH_FAULTS           number of kills (default 36)
-//	MQSH_FAULTS_TIME      time budget of the kill loop (default 12s, or 30m when MQSH_FAULTS is set)
-//	MQSH_FAULTS_MESSAGES  generated messages in the queue under test (default 4000)
+//	MQSH_FAULTS_TIME      time budget of the kill loop (default 10s, or 30m when MQSH_FAULTS is set)
+//	MQSH_FAULTS_MESSAGES  generated messages in the queue under test (default 2500, or 4000 with MQSH_FAULTS)
 //	MQSH_FAULTS_SEED      seed of the kill moments (default: the clock; logged)
 //	MQSH_FAULTS_OPS       a regular expression: only the operations whose names match
 //	MQSH_FAULTS_ROUNDS    rounds per writer process in the concurrent-writers test (default 6, or 25 with MQSH_FAULTS)
