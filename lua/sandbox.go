@@ -31,7 +31,6 @@ import (
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 
 	"mqsh/scripts"
@@ -227,13 +226,25 @@ func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	chunk = rewriteChunk(chunk)
-	proto, err := glua.Compile(chunk, name)
+	proto, err := glua.Compile(wrapChunk(rewriteChunk(chunk)), name)
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	patchGlobals(proto, s.hidden)
-	return s.L.NewFunctionFromProto(proto), nil
+	// The wrapper returns the chunk, closed over its hidden locals.
+	L := s.L
+	L.Push(L.NewFunctionFromProto(proto))
+	L.Push(s.hidden[concatName])
+	L.Push(s.hidden[retName])
+	L.Push(L.G.Global)
+	if err := L.PCall(3, 1, nil); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	fn, ok := L.Get(-1).(*glua.LFunction)
+	L.Pop(1)
+	if !ok {
+		return nil, fmt.Errorf("%s: the chunk did not compile to a function", name)
+	}
+	return fn, nil
 }
 
 func syntaxError(name string, err error) error {
@@ -539,202 +550,6 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
-
-// The globals rewritten code calls. No Lua code can name them, and
-// patchGlobals replaces every read of them by the functions themselves.
-const (
-	concatName = "(concat)" // a .. b .. c, the checked concatenation (luaConcat)
-	retName    = "(ret)"    // return f(x), the identity (luaRet)
-)
-
-// rewriteChunk rewrites the chunk before it is compiled:
-//
-//   - every chain a .. b .. c becomes the call (concat)(a, b, c).
-//     gopher-lua's own OP_CONCAT has no limit and no hook: one `s .. s` could
-//     allocate gigabytes before the memory watch sees it.
-//   - every `return f(x)` becomes `return (ret)(f(x))`: f is called as any
-//     other function, with all its values passed on, and only the identity is
-//     tail-called. So tail calls count towards the call-stack limit. A tail
-//     call in gopher-lua takes no stack, but leaves a mark in its frame, and
-//     the traceback of an error lists every mark in one Go call: a runaway
-//     tail recursion, stopped after a minute, would take gigabytes to report.
-func rewriteChunk(chunk []ast.Stmt) []ast.Stmt {
-	rewriteStmts(chunk)
-	return chunk
-}
-
-func rewriteStmts(stmts []ast.Stmt) {
-	for _, st := range stmts {
-		rewriteStmt(st)
-	}
-}
-
-func rewriteExprs(exprs []ast.Expr) {
-	for i, e := range exprs {
-		exprs[i] = rewriteExpr(e)
-	}
-}
-
-func rewriteStmt(st ast.Stmt) {
-	switch st := st.(type) {
-	case *ast.AssignStmt:
-		rewriteExprs(st.Lhs)
-		rewriteExprs(st.Rhs)
-	case *ast.LocalAssignStmt:
-		rewriteExprs(st.Exprs)
-	case *ast.FuncCallStmt:
-		st.Expr = rewriteExpr(st.Expr)
-	case *ast.DoBlockStmt:
-		rewriteStmts(st.Stmts)
-	case *ast.WhileStmt:
-		st.Condition = rewriteExpr(st.Condition)
-		rewriteStmts(st.Stmts)
-	case *ast.RepeatStmt:
-		st.Condition = rewriteExpr(st.Condition)
-		rewriteStmts(st.Stmts)
-	case *ast.IfStmt:
-		st.Condition = rewriteExpr(st.Condition)
-		rewriteStmts(st.Then)
-		rewriteStmts(st.Else)
-	case *ast.NumberForStmt:
-		st.Init = rewriteExpr(st.Init)
-		st.Limit = rewriteExpr(st.Limit)
-		st.Step = rewriteExpr(st.Step)
-		rewriteStmts(st.Stmts)
-	case *ast.GenericForStmt:
-		rewriteExprs(st.Exprs)
-		rewriteStmts(st.Stmts)
-	case *ast.FuncDefStmt:
-		if st.Name != nil {
-			st.Name.Func = rewriteExpr(st.Name.Func)
-			st.Name.Receiver = rewriteExpr(st.Name.Receiver)
-		}
-		rewriteStmts(st.Func.Stmts)
-	case *ast.ReturnStmt:
-		rewriteExprs(st.Exprs)
-		// A single call not in brackets is what gopher-lua compiles into a
-		// tail call (a concatenation is already a bracketed call).
-		if len(st.Exprs) == 1 {
-			if call, ok := st.Exprs[0].(*ast.FuncCallExpr); ok && !call.AdjustRet {
-				st.Exprs[0] = hiddenCall(retName, call, []ast.Expr{call}, false)
-			}
-		}
-	}
-}
-
-// hiddenCall is a call of the hidden global name, on the lines of the code at.
-// adjust truncates its values to one (and keeps it from being a tail call).
-func hiddenCall(name string, at ast.Expr, args []ast.Expr, adjust bool) *ast.FuncCallExpr {
-	fn := &ast.IdentExpr{Value: name}
-	fn.SetLine(at.Line())
-	fn.SetLastLine(at.LastLine())
-	call := &ast.FuncCallExpr{Func: fn, Args: args, AdjustRet: adjust}
-	call.SetLine(at.Line())
-	call.SetLastLine(at.LastLine())
-	return call
-}
-
-func rewriteExpr(e ast.Expr) ast.Expr {
-	switch e := e.(type) {
-	case *ast.StringConcatOpExpr:
-		// a .. b .. c parses as a .. (b .. c): one chain, one call, the way
-		// gopher-lua compiles it into one OP_CONCAT.
-		var args []ast.Expr
-		var cur ast.Expr = e
-		for {
-			c, ok := cur.(*ast.StringConcatOpExpr)
-			if !ok {
-				args = append(args, oneValue(rewriteExpr(cur)))
-				break
-			}
-			args = append(args, oneValue(rewriteExpr(c.Lhs)))
-			cur = c.Rhs
-		}
-		// AdjustRet: one value, and never a tail call, so that an error
-		// raised by the concatenation names the line of the `..`.
-		return hiddenCall(concatName, e, args, true)
-	case *ast.AttrGetExpr:
-		e.Object = rewriteExpr(e.Object)
-		e.Key = rewriteExpr(e.Key)
-	case *ast.TableExpr:
-		for _, f := range e.Fields {
-			f.Key = rewriteExpr(f.Key)
-			f.Value = rewriteExpr(f.Value)
-		}
-	case *ast.FuncCallExpr:
-		e.Func = rewriteExpr(e.Func)
-		e.Receiver = rewriteExpr(e.Receiver)
-		rewriteExprs(e.Args)
-	case *ast.LogicalOpExpr:
-		e.Lhs = rewriteExpr(e.Lhs)
-		e.Rhs = rewriteExpr(e.Rhs)
-	case *ast.RelationalOpExpr:
-		e.Lhs = rewriteExpr(e.Lhs)
-		e.Rhs = rewriteExpr(e.Rhs)
-	case *ast.ArithmeticOpExpr:
-		e.Lhs = rewriteExpr(e.Lhs)
-		e.Rhs = rewriteExpr(e.Rhs)
-	case *ast.UnaryMinusOpExpr:
-		e.Expr = rewriteExpr(e.Expr)
-	case *ast.UnaryNotOpExpr:
-		e.Expr = rewriteExpr(e.Expr)
-	case *ast.UnaryLenOpExpr:
-		e.Expr = rewriteExpr(e.Expr)
-	case *ast.FunctionExpr:
-		rewriteStmts(e.Stmts)
-	}
-	return e
-}
-
-// oneValue truncates an operand of `..` to one value, as the operator does:
-// a call or `...` giving several values gives its first, and giving none
-// gives nil. As an argument of (concat) the last operand would otherwise
-// pass all its values on. This is what brackets do: ("x" .. (f())).
-func oneValue(e ast.Expr) ast.Expr {
-	switch e := e.(type) {
-	case *ast.FuncCallExpr:
-		e.AdjustRet = true
-	case *ast.Comma3Expr:
-		e.AdjustRet = true
-	}
-	return e
-}
-
-// Instruction layout of gopher-lua (opcode.go): the opcode in the top 6 bits,
-// Bx in the low 18.
-const (
-	opShift = 26
-	bxMask  = 1<<18 - 1
-)
-
-// patchGlobals turns every read of a global named in fns, in proto and its
-// nested functions, into a load of the constant function: the script cannot
-// reach, replace or remove the function, and no global lookup is paid.
-func patchGlobals(proto *glua.FunctionProto, fns map[string]*glua.LFunction) {
-	for i, k := range proto.Constants {
-		str, ok := k.(glua.LString)
-		if !ok {
-			continue
-		}
-		fn, ok := fns[string(str)]
-		if !ok {
-			continue
-		}
-		at := len(proto.Constants)
-		proto.Constants = append(proto.Constants, fn)
-		for j, inst := range proto.Code {
-			if int(inst>>opShift) == glua.OP_GETGLOBAL && int(inst&bxMask) == i {
-				proto.Code[j] = inst&^(0x3f<<opShift|bxMask) | uint32(glua.OP_LOADK)<<opShift | uint32(at)
-			}
-		}
-	}
-	for _, p := range proto.FunctionPrototypes {
-		patchGlobals(p, fns)
-	}
-}
-
-// luaRet is what `return f(x)` tail-calls: it returns its arguments.
-func luaRet(L *glua.LState) int { return L.GetTop() }
 
 // luaConcat is what `a .. b .. c` runs: Lua's concatenation (right to left,
 // __concat metamethods for other values), within the string limit.

@@ -568,3 +568,46 @@ func TestSoftMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// A loop whose body only breaks no longer trips gopher-lua 1.1.2's compiler,
+// which without the rewrite sends the first loop round for ever here.
+func TestLoneBreak(t *testing.T) {
+	for _, body := range []string{"break", "do end break", "if true then break end", "if false then else break end"} {
+		t.Run(body, func(t *testing.T) {
+			q := openQueue(t)
+			code := `local function f() return 7 end
+local n = 0
+for m in pairs({1, 2, 3}) do
+  n = n + 1
+  if n == 2 then
+    local c = f()
+    assert(c == 7, "c " .. tostring(c))
+  end
+end
+for m in pairs({1}) do ` + body + ` end
+while true do ` + body + ` end
+for i = 1, 3 do ` + body + ` end
+repeat ` + body + ` until false
+print("ok", n)`
+			_, out, _, err := runCode(t, q, "break.lua", code, func(o *Options) { o.Timeout = 5 * time.Second })
+			if err != nil || out != "ok\t3\n" {
+				t.Errorf("printed %q, error %v; want ok 3", out, err)
+			}
+		})
+	}
+}
+
+// The hidden functions the rewritten code calls are out of a script's reach.
+func TestHiddenFunctionsUnreachable(t *testing.T) {
+	q := openQueue(t)
+	code := `local n = 0
+for k in pairs(_G) do if tostring(k):find("(", 1, true) then n = n + 1 end end
+print(n, rawget(_G, "(concat)"), rawget(_G, "(ret)"))
+_G["(concat)"] = function() return "hijacked" end
+local function f(x) return x end
+print("a" .. "b", f(1))`
+	_, out, _, err := runCode(t, q, "hidden.lua", code, nil)
+	if err != nil || out != "0\tnil\tnil\nab\t1\n" {
+		t.Errorf("printed %q, error %v", out, err)
+	}
+}
