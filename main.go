@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -39,6 +40,11 @@ var globalFlags = []repl.Flag{
 	{Long: "demo", Help: "Open a fresh throwaway queue loaded with demo messages"},
 	{Long: "version", Short: "V", Help: "Print version"},
 }
+
+// scriptGCPercent is the garbage collector's target (GOGC) of a process that
+// runs one script (mqsh run, mqsh lua): a fifth of the CPU time of a walk over
+// a million messages goes to collections at the default of 100.
+const scriptGCPercent = 400
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
@@ -77,6 +83,12 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 		if inv, err = repl.Parse(rest); err != nil {
 			return fail(stderr, err)
 		}
+	}
+	if inv != nil && (inv.Cmd.Path[0] == "run" || inv.Cmd.Path[0] == "lua") && getenv("GOGC") == "" {
+		// A one-shot script is this process's only work, and a walk over a
+		// big queue makes many short-lived tables: collect a quarter as often
+		// (the script's memory limit holds all the same).
+		debug.SetGCPercent(scriptGCPercent)
 	}
 	stdinTerminal := isTerminal(stdin)
 	if !batch && len(rest) == 0 && stdinTerminal {

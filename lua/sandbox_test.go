@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -537,35 +538,32 @@ func TestReturnCallValues(t *testing.T) {
 	}
 }
 
-// While a script runs, Go's soft memory limit is the memory in use plus the
-// script's limit, unless a lower one was set; afterwards it is restored.
-func TestSoftMemoryLimit(t *testing.T) {
-	for _, prev := range []int64{1 << 40, 100 << 20} {
-		t.Run(fmt.Sprint(prev>>20, "MiB"), func(t *testing.T) {
-			old := debug.SetMemoryLimit(prev)
-			defer debug.SetMemoryLimit(old)
-			q := openQueue(t)
-			s := NewSession(q, Options{Name: "limit.lua", MemoryLimit: 256 << 20, Now: clock})
-			defer s.Close()
-			var during int64
-			s.L.SetGlobal("soft", s.L.NewFunction(func(L *glua.LState) int {
-				during = debug.SetMemoryLimit(-1)
-				return 0
-			}))
-			if _, err := s.Exec(context.Background(), "soft()"); err != nil {
-				t.Fatal(err)
-			}
-			if prev < 256<<20 {
-				if during != prev {
-					t.Errorf("during the script the limit was %d, want the lower %d kept", during, prev)
-				}
-			} else if during < 256<<20 || during > 1<<30 {
-				t.Errorf("during the script the limit was %d MiB, want the memory in use plus 256 MiB", during>>20)
-			}
-			if after := debug.SetMemoryLimit(-1); after != prev {
-				t.Errorf("after the script the limit is %d, want %d restored", after, prev)
-			}
-		})
+// A script leaves the process's runtime settings alone: the collector's
+// target (GOGC) and the soft memory limit (GOMEMLIMIT) are the same while it
+// runs as before, so a server running scripts beside other work is not
+// changed by them.
+func TestNoProcessSettings(t *testing.T) {
+	read := func() (gogc, limit uint64) {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/gomemlimit:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64(), s[1].Value.Uint64()
+	}
+	old := debug.SetMemoryLimit(3 << 30)
+	defer debug.SetMemoryLimit(old)
+	gogc, limit := read()
+	q := openQueue(t)
+	s := NewSession(q, Options{Name: "limit.lua", MemoryLimit: 256 << 20, Now: clock})
+	defer s.Close()
+	var duringGC, duringLimit uint64
+	s.L.SetGlobal("look", s.L.NewFunction(func(L *glua.LState) int {
+		duringGC, duringLimit = read()
+		return 0
+	}))
+	if _, err := s.Exec(context.Background(), "local t = {} for i = 1, 1000 do t[i] = {i} end look()"); err != nil {
+		t.Fatal(err)
+	}
+	if duringGC != gogc || duringLimit != limit {
+		t.Errorf("while the script ran GOGC was %d and the memory limit %d; want %d and %d as before", duringGC, duringLimit, gogc, limit)
 	}
 }
 
