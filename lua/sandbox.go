@@ -508,8 +508,9 @@ func (w *memWatch) check(pending int64) (heap int64, over bool) {
 		w.cancel(ErrMemory)
 		return heap, true
 	}
-	// Under the limit: collect again only after half a limit more.
-	w.trigger = max(heap+w.limit/2, w.max)
+	// Under the limit: collect again after an eighth of a limit more, so
+	// garbage never piles up far past the limit.
+	w.trigger = max(heap+w.limit/8, w.max)
 	return heap, false
 }
 
