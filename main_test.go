@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -93,5 +94,54 @@ func TestBuildWithoutCgoSaysWhy(t *testing.T) {
 	}
 	if !strings.Contains(first, "mqsh needs cgo and a C compiler") || !strings.Contains(first, "CGO_ENABLED=1") {
 		t.Errorf("the first error does not name the cause: %q\n%s", first, out)
+	}
+}
+
+// The first Ctrl-C cancels the running command; if the command does not stop
+// (here: blocked reading ids from a pipe that stays open), the second ends
+// mqsh at once, as it would any program.
+func TestSecondSignalEndsStuckCommand(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build mqsh with: %v", err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mqsh")
+	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	db := filepath.Join(dir, "q.db")
+	if out, err := exec.Command(bin, "-u", db, "queue", "demo").CombinedOutput(); err != nil {
+		t.Fatalf("queue demo: %v\n%s", err, out)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	cmd := exec.Command(bin, "-u", db, "queue", "status", "-")
+	cmd.Stdin = pr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	time.Sleep(500 * time.Millisecond)
+	for i := 0; i < 2; i++ {
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Success() {
+			t.Errorf("mqsh ended with %v, want an end by the signal", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("mqsh still runs after a second Ctrl-C")
 	}
 }

@@ -13,11 +13,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
-	"runtime/metrics"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -264,7 +261,6 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 	limit := s.opts.MemoryLimit
 	s.mem = watchMemory(runCtx, limit, cancel)
 	defer func() { s.mem.stop(); s.mem = nil }()
-	defer enterScript(limit)()
 	runCtx = queue.WithSource(runCtx, s.source(code))
 
 	s.report = &rep
@@ -336,80 +332,6 @@ func (s *Session) run(ctx context.Context, code string, prompt bool) (Report, er
 		return rep, fmt.Errorf("%s: %w; nothing changed", s.name, err)
 	}
 	return rep, nil
-}
-
-// scriptGCPercent is the garbage collector's target (GOGC) while a script
-// runs. A walk over a big queue makes about 3 KB of short-lived tables per
-// message; collecting a fifth as often saves about a sixth of the walk's time.
-// The memory limit still holds: watchMemory forces a collection whenever the
-// heap grows past it, and stops the script if the live heap is still over.
-const scriptGCPercent = 400
-
-// running is the runtime settings that running scripts share. The first script
-// to start saves the settings, the last to end restores them.
-var running struct {
-	sync.Mutex
-	runs   int   // scripts running
-	prevGC int   // GOGC to restore
-	prevML int64 // the soft memory limit to restore (GOMEMLIMIT, or none)
-	base   int64 // the memory in use when the first one started
-	extra  int64 // the memory limits of the scripts running, summed
-}
-
-// enterScript adjusts Go's runtime for a script with the memory limit limit,
-// until the returned func is called:
-//   - the collector's target is raised to scriptGCPercent (unless already
-//     higher, or off);
-//   - the soft memory limit (debug.SetMemoryLimit) is the memory in use plus
-//     the limits of the scripts running, so that the collector works harder,
-//     rather than let garbage pile up, as the heap nears the limit; a lower
-//     limit already set (GOMEMLIMIT) stays.
-func enterScript(limit int64) (leave func()) {
-	running.Lock()
-	defer running.Unlock()
-	if running.runs == 0 {
-		running.prevGC = debug.SetGCPercent(scriptGCPercent)
-		if running.prevGC < 0 || running.prevGC > scriptGCPercent {
-			debug.SetGCPercent(running.prevGC)
-		}
-		running.prevML = debug.SetMemoryLimit(-1)
-		running.base = memoryInUse()
-		running.extra = 0
-	}
-	running.runs++
-	running.extra += limit
-	setScriptMemoryLimit()
-	return func() {
-		running.Lock()
-		defer running.Unlock()
-		running.runs--
-		running.extra -= limit
-		if running.runs == 0 {
-			debug.SetGCPercent(running.prevGC)
-			debug.SetMemoryLimit(running.prevML)
-			return
-		}
-		setScriptMemoryLimit()
-	}
-}
-
-// setScriptMemoryLimit sets the soft limit for the scripts running; running
-// is locked.
-func setScriptMemoryLimit() {
-	if running.base > 0 {
-		debug.SetMemoryLimit(min(running.prevML, running.base+running.extra))
-	}
-}
-
-// memoryInUse is the memory Go's soft limit counts: all the runtime has
-// mapped, less what it has returned to the system.
-func memoryInUse() int64 {
-	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return int64(s[0].Value.Uint64() - s[1].Value.Uint64())
 }
 
 // scriptError is a failed run: the message names the script (and line) and
