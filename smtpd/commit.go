@@ -1,0 +1,114 @@
+package smtpd
+
+// Group commit. Each session hands its message to the committer and waits;
+// the committer takes every message waiting (up to BatchMax) and writes them
+// in one write transaction, so that one fsync serves them all. Nothing is
+// waited for on purpose: while one batch is being committed the next one
+// gathers, so batches grow with the load by themselves. Each message is
+// enqueued in a savepoint of its own (queue.Tx.Enqueue), so a message the
+// queue refuses fails alone and the others are still committed; when the
+// commit itself fails, every message of the batch fails and none is stored.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"mqsh/queue"
+)
+
+type commitReq struct {
+	env  queue.Envelope
+	raw  []byte
+	done chan commitRes
+}
+
+type commitRes struct {
+	m   *queue.Message
+	err error
+}
+
+type committer struct {
+	q    queue.Backend
+	max  int
+	reqs chan *commitReq
+	mu   sync.RWMutex // held for reading while a request is sent; close takes it to write
+	shut bool
+	wg   sync.WaitGroup
+}
+
+func newCommitter(q queue.Backend, max int) *committer {
+	c := &committer{q: q, max: max, reqs: make(chan *commitReq, max)}
+	c.wg.Add(1)
+	go c.run()
+	return c
+}
+
+// errShutdown answers a message that arrives after the committer stopped.
+var errShutdown = fmt.Errorf("the server is shutting down")
+
+// enqueue queues one message durably, sharing the commit with whatever
+// other sessions are queueing at the same time.
+func (c *committer) enqueue(ctx context.Context, env queue.Envelope, raw []byte) (*queue.Message, error) {
+	r := &commitReq{env: env, raw: raw, done: make(chan commitRes, 1)}
+	c.mu.RLock()
+	if c.shut {
+		c.mu.RUnlock()
+		return nil, errShutdown
+	}
+	c.reqs <- r
+	c.mu.RUnlock()
+	res := <-r.done // always answered: the committer drains the channel before it stops
+	return res.m, res.err
+}
+
+// close stops the committer once the messages already handed to it are
+// committed.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.shut {
+		c.shut = true
+		close(c.reqs)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *committer) run() {
+	defer c.wg.Done()
+	ctx := queue.WithSource(context.Background(), "smtp")
+	batch := make([]*commitReq, 0, c.max)
+	for r := range c.reqs {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < c.max {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		c.commit(ctx, batch)
+	}
+}
+
+// commit writes one batch and answers its sessions.
+func (c *committer) commit(ctx context.Context, batch []*commitReq) {
+	res := make([]commitRes, len(batch))
+	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		for i, r := range batch {
+			res[i].m, res[i].err = tx.Enqueue(r.env, r.raw)
+		}
+		return nil
+	})
+	for i, r := range batch {
+		if err != nil {
+			res[i] = commitRes{err: err}
+		}
+		r.done <- res[i]
+	}
+}
