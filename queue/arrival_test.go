@@ -156,3 +156,46 @@ func TestSetDurable(t *testing.T) {
 		}
 	}
 }
+
+// EnqueueBatch queues the good messages of a batch with their arrival
+// fields, reports the bad one at its index, and audits the batch once.
+func TestEnqueueBatch(t *testing.T) {
+	q, _ := openTest(t)
+	before := auditCount(t, q)
+	msgs := []NewMessage{
+		{Env: Envelope{Sender: "a@b.example", Client: Client{IP: "192.0.2.7", Helo: "h"}, Recipients: []EnvelopeRecipient{{Address: "c@d.example", Notify: NotifyFailure}}}, Raw: []byte("Subject: 1\r\n\r\n")},
+		{Env: Envelope{Sender: "a@b.example", Ret: "BODY", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}},
+		{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "not an address"}}}},
+		{Env: Envelope{Sender: "<>", HoldUntil: testNow.Add(time.Hour), Recipients: []EnvelopeRecipient{{Address: "e@f.example"}}}, Raw: []byte("Subject: 4\r\n\r\n")},
+	}
+	var out []*Message
+	var errs []error
+	err := q.Update(t.Context(), func(tx *Tx) (err error) {
+		out, errs, err = tx.EnqueueBatch(msgs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0] == nil || out[3] == nil || out[1] != nil || out[2] != nil || errs[0] != nil || errs[3] != nil ||
+		errs[1] == nil || !strings.Contains(errs[1].Error(), "RET") || errs[2] == nil {
+		t.Fatalf("out %v errs %v", out, errs)
+	}
+	if n := mustCount(t, q, Filter{}); n != 2 {
+		t.Errorf("%d messages queued, want 2", n)
+	}
+	m := mustGet(t, q, out[0].ID)
+	if m.Client.IP != "192.0.2.7" || m.Recipients()[0].Notify != NotifyFailure {
+		t.Errorf("first message read back as %+v", m)
+	}
+	if m := mustGet(t, q, out[3].ID); !m.Due().Equal(testNow.Add(time.Hour)) || m.ReturnPath != "" {
+		t.Errorf("held bounce: due %v", m.Due())
+	}
+	if raw, _ := q.Raw(t.Context(), out[3].ID); string(raw) != "Subject: 4\r\n\r\n" {
+		t.Errorf("raw %q", raw)
+	}
+	if n := auditCount(t, q) - before; n != 1 {
+		t.Errorf("%d audit entries for the batch, want 1", n)
+	}
+	checkDue(t, q)
+}

@@ -5,9 +5,12 @@ package smtpd
 // in one write transaction, so that one fsync serves them all. Nothing is
 // waited for on purpose: while one batch is being committed the next one
 // gathers, so batches grow with the load by themselves. Each message is
-// enqueued in a savepoint of its own (queue.Tx.Enqueue), so a message the
-// queue refuses fails alone and the others are still committed; when the
-// commit itself fails, every message of the batch fails and none is stored.
+// checked on its own (queue.Tx.EnqueueBatch), so a message the queue refuses
+// fails alone and the others are still committed; when writing the batch
+// fails, it is written again one message at a time, each in a savepoint of
+// its own (queue.Tx.Enqueue), so that only the message at fault fails; when
+// the commit itself fails, every message of the batch fails and none is
+// stored.
 
 import (
 	"context"
@@ -96,10 +99,31 @@ func (c *committer) run() {
 	}
 }
 
+// batcher is a unit of work that queues many messages at once (the SQLite
+// queue's Tx); another backend's messages are queued one by one.
+type batcher interface {
+	EnqueueBatch(msgs []queue.NewMessage) ([]*queue.Message, []error, error)
+}
+
 // commit writes one batch and answers its sessions.
 func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 	res := make([]commitRes, len(batch))
 	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		if b, ok := tx.(batcher); ok && len(batch) > 1 {
+			msgs := make([]queue.NewMessage, len(batch))
+			for i, r := range batch {
+				msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
+			}
+			out, errs, err := b.EnqueueBatch(msgs)
+			if err == nil {
+				for i := range batch {
+					res[i] = commitRes{m: out[i], err: errs[i]}
+				}
+				return nil
+			}
+			// Nothing of the batch was kept: one message at a time, so
+			// that only the one at fault fails.
+		}
 		for i, r := range batch {
 			res[i].m, res[i].err = tx.Enqueue(r.env, r.raw)
 		}
