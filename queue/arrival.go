@@ -68,9 +68,9 @@ func ParseNotify(s string) (Notify, error) {
 // Client says where a message came from, for later filters and for the
 // Received header's reader.
 type Client struct {
-	IP   string // the client's address, e.g. 192.0.2.7 or 2001:db8::1
-	User string // the user it authenticated as; empty when it did not
-	Helo string // the name it gave in HELO/EHLO
+	IP   string `json:"ip,omitempty"`   // the client's address, e.g. 192.0.2.7 or 2001:db8::1
+	User string `json:"user,omitempty"` // the user it authenticated as; empty when it did not
+	Helo string `json:"helo,omitempty"` // the name it gave in HELO/EHLO
 }
 
 // IsZero reports whether nothing is recorded.

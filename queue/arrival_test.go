@@ -199,3 +199,29 @@ func TestEnqueueBatch(t *testing.T) {
 	}
 	checkDue(t, q)
 }
+
+// The arrival fields appear in a message's JSON only when set.
+func TestArrivalJSON(t *testing.T) {
+	q, _ := openTest(t)
+	plain, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := mustGet(t, q, plain.ID).MarshalJSON()
+	for _, key := range []string{`"ret"`, `"client"`, `"held"`, `"notify"`} {
+		if strings.Contains(string(b), key) {
+			t.Errorf("plain message's JSON has %s: %s", key, b)
+		}
+	}
+	m, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.example", Ret: "FULL", Held: true, Client: Client{IP: "192.0.2.7", Helo: "h.example"},
+		Recipients: []EnvelopeRecipient{{Address: "c@d.example", Notify: NotifyDelay | NotifyFailure}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = mustGet(t, q, m.ID).MarshalJSON()
+	for _, want := range []string{`"ret":"FULL","client":{"ip":"192.0.2.7","helo":"h.example"},"held":true`, `"notify":"FAILURE,DELAY"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s: %s", want, b)
+		}
+	}
+}

@@ -39,6 +39,9 @@ type jsonOutMessage struct {
 	Size       int64           `json:"size"`
 	Priority   int             `json:"priority,omitempty"`
 	EnvID      string          `json:"env_id,omitempty"`
+	Ret        string          `json:"ret,omitempty"`    // schema step 2, when set
+	Client     *Client         `json:"client,omitempty"` // schema step 2, when set
+	Held       bool            `json:"held,omitempty"`   // schema step 2, when set
 }
 
 type jsonOutDomain struct {
@@ -55,6 +58,7 @@ type jsonOutRecipient struct {
 	Address  string          `json:"address"`
 	Status   json.RawMessage `json:"status"`
 	ORCPT    string          `json:"orcpt,omitempty"`
+	Notify   string          `json:"notify,omitempty"` // schema step 2, when set
 	Code     int             `json:"code,omitempty"`
 	Enhanced string          `json:"enhanced_code,omitempty"`
 	Message  string          `json:"message,omitempty"`
@@ -82,7 +86,10 @@ func replyText(r Recipient) string {
 // MarshalJSON writes the message in Stalwart's v0.7-v0.12 management-API shape
 // (domains[]), which ImportJSON reads back unchanged.
 func (m *Message) MarshalJSON() ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}, Ret: m.Ret, Held: m.Held}
+	if !m.Client.IsZero() {
+		out.Client = &m.Client
+	}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
@@ -94,7 +101,7 @@ func (m *Message) MarshalJSON() ([]byte, error) {
 			od.NextNotify = &s
 		}
 		for _, r := range d.Recipients {
-			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
+			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Notify: r.Notify.String(), Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
 			if r.Status == Scheduled {
 				or.Status = jsonStatus(Scheduled, "")
 			} else {
