@@ -31,6 +31,13 @@ type commitRes struct {
 	err error
 }
 
+// refusedError is a message the queue refused for what it is (an address it
+// does not take, say): sending it again would not help.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
 type committer struct {
 	q    queue.Backend
 	max  int
@@ -109,7 +116,7 @@ type batcher interface {
 func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 	res := make([]commitRes, len(batch))
 	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
-		if b, ok := tx.(batcher); ok && len(batch) > 1 {
+		if b, ok := tx.(batcher); ok {
 			msgs := make([]queue.NewMessage, len(batch))
 			for i, r := range batch {
 				msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
@@ -117,7 +124,10 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 			out, errs, err := b.EnqueueBatch(msgs)
 			if err == nil {
 				for i := range batch {
-					res[i] = commitRes{m: out[i], err: errs[i]}
+					res[i] = commitRes{m: out[i]}
+					if errs[i] != nil {
+						res[i].err = &refusedError{errs[i]}
+					}
 				}
 				return nil
 			}

@@ -210,6 +210,10 @@ func (ss *session) Data(r io.Reader) error {
 	m, err := ss.s.com.enqueue(context.Background(), env, raw)
 	if err != nil {
 		e := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Error: queue file write error, try again later"}
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			e = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message refused: " + strings.ReplaceAll(err.Error(), "\n", " ")}
+		}
 		ss.s.logf("warning: %s: message not queued: %v", ss.w.clientName(), err)
 		ss.reject("DATA", e, ss.from, "")
 		return e

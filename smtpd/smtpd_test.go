@@ -453,3 +453,23 @@ func TestPipelining(t *testing.T) {
 		t.Errorf("due %v", m.Due())
 	}
 }
+
+// SMTPUTF8: internationalised addresses are accepted and kept as sent.
+func TestSMTPUTF8(t *testing.T) {
+	ts := start(t, Config{}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	rc.expect("MAIL FROM:<jörg@bücher.example> SMTPUTF8 BODY=8BITMIME", "250 ")
+	rc.expect("RCPT TO:<用户@例子.example>", "250 ")
+	rc.expect("DATA", "354 ")
+	reply := rc.cmd("Subject: grüße\r\n\r\nhallo\r\n.")
+	id, err := queue.ParseID(strings.TrimPrefix(reply, "250 2.0.0 Message queued as "))
+	if err != nil {
+		t.Fatalf("reply %q", reply)
+	}
+	m, _ := ts.q.Get(context.Background(), id)
+	raw, _ := ts.q.Raw(context.Background(), id)
+	if m == nil || m.ReturnPath != "jörg@bücher.example" || m.Recipients()[0].Address != "用户@例子.example" || !strings.Contains(string(raw), "with UTF8ESMTP") {
+		t.Errorf("stored %+v\n%s", m, raw)
+	}
+}
