@@ -38,6 +38,7 @@ type Server struct {
 	logMu    sync.Mutex
 	shutOnce sync.Once
 	shutErr  error
+	shutDone chan struct{} // closed when Shutdown has finished
 }
 
 // New makes a server that queues into q with the settings cfg. When q can
@@ -58,7 +59,7 @@ func New(q queue.Backend, cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("smtp server: %w", err)
 		}
 	}
-	s := &Server{q: q, cfg: cfg, conns: map[*wireConn]struct{}{}}
+	s := &Server{q: q, cfg: cfg, conns: map[*wireConn]struct{}{}, shutDone: make(chan struct{})}
 	s.com = newCommitter(q, cfg.BatchMax)
 	ss := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	ss.Domain = cfg.Hostname
@@ -74,9 +75,11 @@ func New(q queue.Backend, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Serve accepts connections on l until ctx ends or Shutdown is called; it
-// then shuts the server down (gracefully, for at most 30 seconds) and
-// returns nil. Serve may run on several listeners at once.
+// Serve accepts connections on l until ctx ends or Shutdown is called. When
+// ctx ends it shuts the server down (gracefully, for at most 30 seconds).
+// Either way it returns nil once the shutdown is complete, every message
+// acknowledged is committed, and the queue may be closed. Serve may run on
+// several listeners at once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if s.closing.Load() {
 		return fmt.Errorf("smtp server: already shut down")
@@ -90,6 +93,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.logf("listening on %s as %s", l.Addr(), s.cfg.Hostname)
 	err := s.smtp.Serve(listener{l, s})
 	if s.closing.Load() {
+		<-s.shutDone
 		return nil
 	}
 	return err
@@ -128,6 +132,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.com.close()
 		s.shutErr = err
 		s.logf("stopped")
+		close(s.shutDone)
 	})
 	return s.shutErr
 }

@@ -473,3 +473,50 @@ func TestSMTPUTF8(t *testing.T) {
 		t.Errorf("stored %+v\n%s", m, raw)
 	}
 }
+
+// When Serve's context ends the server shuts down, and Serve returns only
+// then: a client in the middle of DATA finishes, its message is committed
+// and acknowledged, and the next command gets 421.
+func TestServeStopsWithContext(t *testing.T) {
+	q, err := queue.Open(t.TempDir()+"/queue.db", queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	s, err := New(q, Config{Hostname: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+
+	rc := dialRaw(t, ln.Addr().String())
+	rc.expect("EHLO client.example", "250-")
+	rc.expect("MAIL FROM:<a@b.example>", "250 ")
+	rc.expect("RCPT TO:<c@d.example>", "250 ")
+	rc.expect("DATA", "354 ")
+	rc.send("Subject: in flight\r\n\r\n")
+	cancel()
+	time.Sleep(50 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned (%v) while a message was being received", err)
+	default:
+	}
+	rc.expect("the end\r\n.", "250 2.0.0 Message queued as ")
+	rc.send("NOOP\r\n")
+	if reply := rc.read(); !strings.HasPrefix(reply, "421 4.3.2") {
+		t.Errorf("after the message: %q", reply)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if n, _ := q.Count(context.Background(), queue.Filter{}); n != 1 {
+		t.Errorf("%d messages stored, want 1", n)
+	}
+}
