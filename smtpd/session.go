@@ -24,6 +24,7 @@ var (
 	errBadRecipient  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax: want user@domain"}
 	errBadSender     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax: want user@domain or <>"}
 	errNeedsTLS      = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11}, Message: "Encryption required for requested authentication mechanism"}
+	errLineTooLong   = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message refused: a line is longer than 2000 characters (RFC 5321 allows 998)"}
 	errNoTransaction = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Error: need MAIL command"}
 )
 
@@ -181,6 +182,10 @@ func (ss *session) Data(r io.Reader) error {
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.reject("DATA", smtp.ErrDataTooLarge, ss.from, "")
 			return smtp.ErrDataTooLarge
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			ss.reject("DATA", errLineTooLong, ss.from, "")
+			return errLineTooLong
 		}
 		ss.s.logf("lost connection after DATA from %s (%d bytes received, nothing queued): %v", ss.w.clientName(), len(body), err)
 		return err

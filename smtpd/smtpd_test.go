@@ -140,6 +140,16 @@ func TestBadInputStoresNothing(t *testing.T) {
 		}
 		rc.expect("NOOP", "250 ") // the session carries on
 	})
+	t.Run("line too long", func(t *testing.T) {
+		rc := hello(t)
+		rc.expect("MAIL FROM:<a@b.example>", "250 ")
+		rc.expect("RCPT TO:<c@d.example>", "250 ")
+		rc.expect("DATA", "354 ")
+		rc.send("Subject: long\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n.\r\n")
+		if reply := rc.read(); !strings.HasPrefix(reply, "554 5.6.0 Message refused: a line is longer") {
+			t.Errorf("long line: %q", reply)
+		}
+	})
 	t.Run("too many recipients", func(t *testing.T) {
 		rc := hello(t)
 		rc.expect("MAIL FROM:<a@b.example>", "250 ")
