@@ -220,6 +220,10 @@ func nullable(s string) any {
 // commit is written through to the disk before it returns, so that what an
 // SMTP server acknowledged survives a power loss) and the default (off: a
 // commit survives a crash of the program but may be lost with the power).
+// The setting belongs to the write connection, which database/sql replaces
+// when a cancelled transaction leaves it in doubt, and SQLite refuses to
+// change it inside a transaction: a server that must stay durable calls
+// SetDurable before each of its write transactions (it is cheap).
 func (q *Queue) SetDurable(ctx context.Context, on bool) error {
 	if q.readOnly {
 		return q.readOnlyError("change queue")

@@ -48,3 +48,41 @@ func TestCommitterIsolatesARefusedMessage(t *testing.T) {
 		t.Errorf("after close: %v", err)
 	}
 }
+
+// countDurable counts SetDurable calls on a real queue.
+type countDurable struct {
+	*queue.Queue
+	mu sync.Mutex
+	on int
+}
+
+func (c *countDurable) SetDurable(ctx context.Context, on bool) error {
+	c.mu.Lock()
+	if on {
+		c.on++
+	}
+	c.mu.Unlock()
+	return c.Queue.SetDurable(ctx, on)
+}
+
+// The committer makes commits synchronous again before every batch, since
+// the queue's write connection may have been replaced in between.
+func TestCommitterKeepsCommitsDurable(t *testing.T) {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	cd := &countDurable{Queue: q}
+	c := newCommitter(cd, 64)
+	defer c.close()
+	for i := range 3 {
+		env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}
+		if _, err := c.enqueue(context.Background(), env, nil); err != nil {
+			t.Fatal(err)
+		}
+		if cd.on != i+1 {
+			t.Errorf("after %d one-message batches: SetDurable called %d times", i+1, cd.on)
+		}
+	}
+}

@@ -52,9 +52,7 @@ func New(q queue.Backend, cfg Config) (*Server, error) {
 	if q.ReadOnly() {
 		return nil, fmt.Errorf("smtp server: the queue %s is open read-only: open it writable to accept mail", q.Location())
 	}
-	if d, ok := q.(interface {
-		SetDurable(context.Context, bool) error
-	}); ok {
+	if d, ok := q.(durable); ok {
 		if err := d.SetDurable(context.Background(), true); err != nil {
 			return nil, fmt.Errorf("smtp server: %w", err)
 		}
