@@ -279,6 +279,7 @@ func TestFutureRelease(t *testing.T) {
 	for _, tc := range []struct{ param, due string }{
 		{"HOLDFOR=3600", "2026-05-01T13:00:00Z"},
 		{"holduntil=2026-05-03T08:30:00Z", "2026-05-03T08:30:00Z"},
+		{"HOLDFOR=60 AUTH=<>", "2026-05-01T12:01:00Z"},
 	} {
 		rc := dialRaw(t, ts.addr())
 		rc.expect("EHLO client.example", "250-")

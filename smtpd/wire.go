@@ -188,10 +188,26 @@ func (w *wireConn) command(line []byte) error {
 // returns the command without them and the time the message is held until
 // (zero when none), or a reply refusing the command.
 func (w *wireConn) futureRelease(cmd string) (string, time.Time, string) {
-	end := strings.LastIndexByte(cmd, '>')
+	// The parameters follow the reverse path: <...> (which may hold no '>'
+	// of its own), or a bare address up to the first space.
+	colon := strings.IndexByte(cmd, ':')
+	if colon < 0 {
+		return cmd, time.Time{}, ""
+	}
+	start := colon + 1
+	for start < len(cmd) && cmd[start] == ' ' {
+		start++
+	}
+	var end int
+	if strings.HasPrefix(cmd[start:], "<") {
+		end = strings.IndexByte(cmd[start:], '>')
+	} else {
+		end = strings.IndexByte(cmd[start:], ' ') - 1
+	}
 	if end < 0 {
 		return cmd, time.Time{}, ""
 	}
+	end += start
 	var keep []string
 	var until time.Time
 	n := 0
