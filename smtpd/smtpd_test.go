@@ -531,3 +531,25 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Errorf("%d messages stored, want 1", n)
 	}
 }
+
+// On a loopback listener AUTH is offered without TLS; a client outside the
+// relay networks relays once it has authenticated, and not before.
+func TestAuthOnLoopback(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	ts := start(t, Config{RelayNetworks: []netip.Prefix{}, Users: map[string]string{"bob": string(hash)}}, nil)
+	rc := dialRaw(t, ts.addr())
+	if ehlo := rc.expect("EHLO client.example", "250-"); !strings.Contains(ehlo, "250-AUTH PLAIN LOGIN") {
+		t.Errorf("EHLO on loopback:\n%s", ehlo)
+	}
+	rc.expect("MAIL FROM:<a@b.example>", "250 ")
+	rc.expect("RCPT TO:<c@d.example>", "554 5.7.1 Relay access denied")
+	rc.expect("RSET", "250 ")
+	rc.expect("AUTH PLAIN AGJvYgBzM2NyZXQ=", "235 ")
+	rc.expect("MAIL FROM:<a@b.example>", "250 ")
+	rc.expect("RCPT TO:<c@d.example>", "250 ")
+	rc.expect("DATA", "354 ")
+	rc.expect("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0 Message queued as ")
+	if n := ts.count(t); n != 1 {
+		t.Errorf("%d messages", n)
+	}
+}
