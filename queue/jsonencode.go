@@ -41,6 +41,9 @@ type jsonOutMessage struct {
 	Size       int64           `json:"size"`
 	Priority   int             `json:"priority,omitempty"`
 	EnvID      string          `json:"env_id,omitempty"`
+	Ret        string          `json:"ret,omitempty"`    // schema step 2, when set
+	Client     *Client         `json:"client,omitempty"` // schema step 2, when set
+	Held       bool            `json:"held,omitempty"`   // schema step 2, when set
 }
 
 type jsonOutDomain struct {
@@ -57,6 +60,7 @@ type jsonOutRecipient struct {
 	Address  string `json:"address"`
 	Status   any    `json:"status"`
 	ORCPT    string `json:"orcpt,omitempty"`
+	Notify   string `json:"notify,omitempty"` // schema step 2, when set
 	Code     int    `json:"code,omitempty"`
 	Enhanced string `json:"enhanced_code,omitempty"`
 	Message  string `json:"message,omitempty"`
@@ -119,7 +123,10 @@ func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
 // AppendJSON appends the message as MarshalJSON writes it to dst, for a
 // writer of many messages that reuses one buffer.
 func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}, Recipients: []jsonOutRcpt13{}}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}, Recipients: []jsonOutRcpt13{}, Ret: m.Ret, Held: m.Held}
+	if !m.Client.IsZero() {
+		out.Client = &m.Client
+	}
 	for _, d := range m.Domains {
 		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
 		if !d.Due.IsZero() {
@@ -131,7 +138,7 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 			od.NextNotify = &s
 		}
 		for _, r := range d.Recipients {
-			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
+			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Notify: r.Notify.String(), Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
 			if r.Status == Scheduled {
 				or.Status = jsonStatus(Scheduled, "")
 			} else {

@@ -83,6 +83,9 @@ type Message struct {
 	EnvID      string    // DSN envelope id; empty when none
 	Priority   int       // 0 unless set
 	Domains    []Domain  // in the order recipients were first seen
+	Ret        string    // DSN RET: "FULL", "HDRS" or empty when not given
+	Client     Client    // where the message came from; zero when not recorded
+	Held       bool      // an arrival policy held it: not delivered until released
 }
 
 // Due is the message's delivery due: the earliest Due among its domains that are
@@ -151,6 +154,7 @@ type Recipient struct {
 	Enhanced string // enhanced status code such as 4.5.3; empty when none
 	Message  string // reply text, or an explanation such as "Delivery canceled."
 	ORCPT    string // original recipient (RFC 3461), e.g. rfc822;a@b.example; empty when none
+	Notify   Notify // DSN NOTIFY flags; 0 when none were given
 }
 
 // Details renders the SMTP details as stalwart-cli does:
@@ -173,12 +177,19 @@ type Envelope struct {
 	Recipients []EnvelopeRecipient
 	EnvID      string // optional DSN envelope id
 	Priority   int    // optional
+	Ret        string // optional DSN RET: FULL or HDRS
+	Client     Client // optional: where the message came from
+	// HoldUntil, when later than now, makes the message due then (RFC 4865
+	// FUTURERELEASE): its notices and expiry move by as much.
+	HoldUntil time.Time
+	Held      bool // an arrival policy held it
 }
 
-// EnvelopeRecipient is one RCPT TO with its optional ORCPT.
+// EnvelopeRecipient is one RCPT TO with its optional ORCPT and NOTIFY.
 type EnvelopeRecipient struct {
 	Address string
 	ORCPT   string
+	Notify  Notify
 }
 
 // Schedule says when a message is retried, when delay notices are due and when

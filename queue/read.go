@@ -409,6 +409,9 @@ func (tx *Tx) Get(id ID) (*Message, error) {
 	if err := tx.loadParts(msgs, true); err != nil {
 		return nil, tx.q.fileError("get", err)
 	}
+	if err := tx.loadArrival(msgs); err != nil {
+		return nil, tx.q.fileError("get", err)
+	}
 	return &msgs[0], nil
 }
 

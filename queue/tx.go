@@ -343,7 +343,16 @@ func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
 	if err := tx.needWrite("enqueue"); err != nil {
 		return nil, err
 	}
-	err = tx.savepoint(false, func() error { m, err = tx.addNew("enqueue", "", env, raw); return err })
+	err = tx.savepoint(false, func() error {
+		if m, err = tx.addNew("enqueue", "", env, raw); err != nil {
+			return err
+		}
+		if err = tx.storeArrival(m, &env); err != nil {
+			m = nil
+			return fmt.Errorf("enqueue: %w", err)
+		}
+		return nil
+	})
 	return m, err
 }
 

@@ -1,0 +1,164 @@
+package smtpd
+
+// Group commit. Each session hands its message to the committer and waits;
+// the committer takes every message waiting (up to BatchMax) and writes them
+// in one write transaction, so that one fsync serves them all. Nothing is
+// waited for on purpose: while one batch is being committed the next one
+// gathers, so batches grow with the load by themselves. Each message is
+// checked on its own (queue.Tx.EnqueueBatch), so a message the queue refuses
+// fails alone and the others are still committed; when writing the batch
+// fails, it is written again one message at a time, each in a savepoint of
+// its own (queue.Tx.Enqueue), so that only the message at fault fails; when
+// the commit itself fails, every message of the batch fails and none is
+// stored.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"mqsh/queue"
+)
+
+type commitReq struct {
+	env  queue.Envelope
+	raw  []byte
+	done chan commitRes
+}
+
+type commitRes struct {
+	m   *queue.Message
+	err error
+}
+
+// refusedError is a message the queue refused for what it is (an address it
+// does not take, say): sending it again would not help.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+type committer struct {
+	q    queue.Backend
+	max  int
+	reqs chan *commitReq
+	mu   sync.RWMutex // held for reading while a request is sent; close takes it to write
+	shut bool
+	wg   sync.WaitGroup
+}
+
+func newCommitter(q queue.Backend, max int) *committer {
+	c := &committer{q: q, max: max, reqs: make(chan *commitReq, max)}
+	c.wg.Add(1)
+	go c.run()
+	return c
+}
+
+// errShutdown answers a message that arrives after the committer stopped.
+var errShutdown = fmt.Errorf("the server is shutting down")
+
+// enqueue queues one message durably, sharing the commit with whatever
+// other sessions are queueing at the same time.
+func (c *committer) enqueue(ctx context.Context, env queue.Envelope, raw []byte) (*queue.Message, error) {
+	r := &commitReq{env: env, raw: raw, done: make(chan commitRes, 1)}
+	c.mu.RLock()
+	if c.shut {
+		c.mu.RUnlock()
+		return nil, errShutdown
+	}
+	c.reqs <- r
+	c.mu.RUnlock()
+	res := <-r.done // always answered: the committer drains the channel before it stops
+	return res.m, res.err
+}
+
+// close stops the committer once the messages already handed to it are
+// committed.
+func (c *committer) close() {
+	c.mu.Lock()
+	if !c.shut {
+		c.shut = true
+		close(c.reqs)
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *committer) run() {
+	defer c.wg.Done()
+	ctx := queue.WithSource(context.Background(), "smtp")
+	batch := make([]*commitReq, 0, c.max)
+	for r := range c.reqs {
+		batch = append(batch[:0], r)
+	more:
+		for len(batch) < c.max {
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		c.commit(ctx, batch)
+	}
+}
+
+// batcher is a unit of work that queues many messages at once (the SQLite
+// queue's Tx); another backend's messages are queued one by one.
+type batcher interface {
+	EnqueueBatch(msgs []queue.NewMessage) ([]*queue.Message, []error, error)
+}
+
+// durable is a backend whose commits can be made synchronous (the SQLite
+// queue).
+type durable interface {
+	SetDurable(ctx context.Context, on bool) error
+}
+
+// commit writes one batch and answers its sessions.
+func (c *committer) commit(ctx context.Context, batch []*commitReq) {
+	res := make([]commitRes, len(batch))
+	if d, ok := c.q.(durable); ok {
+		// Again before every batch: the setting belongs to the write
+		// connection, which may have been replaced since (see SetDurable).
+		if err := d.SetDurable(ctx, true); err != nil {
+			for _, r := range batch {
+				r.done <- commitRes{err: err}
+			}
+			return
+		}
+	}
+	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		if b, ok := tx.(batcher); ok {
+			msgs := make([]queue.NewMessage, len(batch))
+			for i, r := range batch {
+				msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
+			}
+			out, errs, err := b.EnqueueBatch(msgs)
+			if err == nil {
+				for i := range batch {
+					res[i] = commitRes{m: out[i]}
+					if errs[i] != nil {
+						res[i].err = &refusedError{errs[i]}
+					}
+				}
+				return nil
+			}
+			// Nothing of the batch was kept: one message at a time, so
+			// that only the one at fault fails.
+		}
+		for i, r := range batch {
+			res[i].m, res[i].err = tx.Enqueue(r.env, r.raw)
+		}
+		return nil
+	})
+	for i, r := range batch {
+		if err != nil {
+			res[i] = commitRes{err: err}
+		}
+		r.done <- res[i]
+	}
+}

@@ -1,0 +1,373 @@
+package smtpd
+
+// go-smtp has no hook for an extension of its own: it announces a fixed set
+// of EHLO keywords and answers 500 to a MAIL parameter it does not know. So
+// each connection is wrapped in a wireConn that sits between the socket and
+// go-smtp and speaks the few things go-smtp cannot:
+//
+//   - FUTURERELEASE (RFC 4865): the keyword is added to the EHLO reply, and
+//     HOLDFOR= and HOLDUNTIL= are taken out of the MAIL command (checked,
+//     and kept for the session) before go-smtp reads it;
+//   - STARTTLS: done here, so that the wrapper keeps seeing clear text after
+//     the handshake (had go-smtp done it, it would wrap the socket itself);
+//   - CHUNKING is not announced and BDAT is refused, since message data is
+//     only told from commands by DATA's 354 and final dot.
+//
+// The wrapper hands go-smtp one command line per Read, so that it always
+// knows what state go-smtp is in: go-smtp has answered everything before a
+// line when it asks for the next one. Message data passes in larger pieces,
+// scanned for the final dot.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxLine is the longest command line kept whole: a longer one is handed on
+// as it is, and go-smtp refuses it.
+const maxLine = 8192
+
+type wireConn struct {
+	raw net.Conn
+	srv *Server
+	rw  io.ReadWriter // raw, or the TLS connection after STARTTLS
+
+	in   []byte // read from the client, not yet handed to go-smtp
+	give []byte // handed to go-smtp next
+	rbuf []byte
+
+	mu       sync.Mutex // guards data and closing against Shutdown
+	data     bool       // between 354 and the final dot
+	dotState int        // scanner state of the final dot (see scanData)
+	auth     bool       // the next line answers a 334 challenge
+	ehlo     bool       // the reply being written answers EHLO
+	out      []byte     // a reply line being written, not yet whole
+
+	tls      bool
+	tlsState tls.ConnectionState
+	greeting string    // HELO or EHLO, as the client last said
+	hold     time.Time // FUTURERELEASE of the last MAIL; zero when none
+	onTLS    func()    // told when STARTTLS has succeeded
+
+	closeOnce sync.Once
+}
+
+func newWireConn(c net.Conn, s *Server) *wireConn {
+	return &wireConn{raw: c, rw: c, srv: s, rbuf: make([]byte, 32<<10)}
+}
+
+// Read hands go-smtp the next command line or a piece of message data.
+func (w *wireConn) Read(p []byte) (int, error) {
+	for len(w.give) == 0 {
+		if err := w.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, w.give)
+	w.give = w.give[n:]
+	return n, nil
+}
+
+// next fills give from in, reading from the client when in holds too little.
+func (w *wireConn) next() error {
+	w.mu.Lock()
+	data := w.data
+	w.mu.Unlock()
+	if data {
+		if len(w.in) > 0 {
+			w.scanData()
+			return nil
+		}
+	} else if i := bytes.IndexByte(w.in, '\n'); i >= 0 || len(w.in) >= maxLine {
+		line := w.in
+		if i >= 0 {
+			line = w.in[:i+1]
+		}
+		w.in = w.in[len(line):]
+		return w.command(line)
+	} else if w.shuttingDown() {
+		w.writeRaw("421 4.3.2 " + w.srv.cfg.Hostname + " Service shutting down, try again later\r\n")
+		return io.EOF
+	}
+	n, err := w.rw.Read(w.rbuf)
+	w.in = append(w.in, w.rbuf[:n]...)
+	if err != nil && n == 0 {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && w.shuttingDown() && !data {
+			w.writeRaw("421 4.3.2 " + w.srv.cfg.Hostname + " Service shutting down, try again later\r\n")
+			return io.EOF
+		}
+		return err
+	}
+	return nil
+}
+
+func (w *wireConn) shuttingDown() bool { return w.srv.closing.Load() }
+
+// scanData hands on message data up to and including the final dot line,
+// or all of in when it holds no final dot. dotState: 0 at the start of a
+// line, 1 after a dot there, 2 after ".\r", 3 inside a line.
+func (w *wireConn) scanData() {
+	st := w.dotState
+	end := -1
+	for i, b := range w.in {
+		switch {
+		case b == '\n' && (st == 1 || st == 2):
+			end = i
+		case b == '\n':
+			st = 0
+		case st == 0 && b == '.':
+			st = 1
+		case st == 1 && b == '\r':
+			st = 2
+		default:
+			st = 3
+		}
+		if end >= 0 {
+			break
+		}
+	}
+	if end < 0 {
+		w.dotState = st
+		w.give, w.in = append(w.give[:0], w.in...), w.in[:0]
+		return
+	}
+	w.give = append(w.give[:0], w.in[:end+1]...)
+	w.in = w.in[end+1:]
+	w.mu.Lock()
+	w.data, w.dotState = false, 0
+	w.mu.Unlock()
+}
+
+// command looks at one command line before go-smtp does.
+func (w *wireConn) command(line []byte) error {
+	if w.auth { // a SASL response, not a command
+		w.auth = false
+		w.give = append(w.give[:0], line...)
+		return nil
+	}
+	text := strings.TrimRight(string(line), "\r\n")
+	verb, rest, _ := strings.Cut(text, " ")
+	switch strings.ToUpper(verb) {
+	case "EHLO":
+		w.greeting = "EHLO"
+		w.ehlo = true
+	case "HELO":
+		w.greeting = "HELO"
+	case "STARTTLS":
+		if w.srv.cfg.TLS != nil && !w.tls && strings.TrimSpace(rest) == "" {
+			return w.startTLS()
+		}
+	case "BDAT":
+		w.writeRaw("502 5.5.1 BDAT is not offered here: send the message with DATA\r\n")
+		return nil
+	case "MAIL":
+		out, hold, reply := w.futureRelease(text)
+		if reply != "" {
+			w.writeRaw(reply + "\r\n")
+			return nil
+		}
+		w.hold = hold
+		if out != text {
+			line = []byte(out + "\r\n")
+		}
+	}
+	w.give = append(w.give[:0], line...)
+	return nil
+}
+
+// futureRelease takes HOLDFOR= and HOLDUNTIL= out of a MAIL command. It
+// returns the command without them and the time the message is held until
+// (zero when none), or a reply refusing the command.
+func (w *wireConn) futureRelease(cmd string) (string, time.Time, string) {
+	// The parameters follow the reverse path: <...> (which may hold no '>'
+	// of its own), or a bare address up to the first space.
+	colon := strings.IndexByte(cmd, ':')
+	if colon < 0 {
+		return cmd, time.Time{}, ""
+	}
+	start := colon + 1
+	for start < len(cmd) && cmd[start] == ' ' {
+		start++
+	}
+	var end int
+	if strings.HasPrefix(cmd[start:], "<") {
+		end = strings.IndexByte(cmd[start:], '>')
+	} else {
+		end = strings.IndexByte(cmd[start:], ' ') - 1
+	}
+	if end < 0 {
+		return cmd, time.Time{}, ""
+	}
+	end += start
+	var keep []string
+	var until time.Time
+	n := 0
+	now := w.srv.cfg.Now()
+	max := w.srv.cfg.MaxHold
+	for _, p := range strings.Fields(cmd[end+1:]) {
+		key, val, _ := strings.Cut(p, "=")
+		switch strings.ToUpper(key) {
+		case "HOLDFOR":
+			n++
+			secs, err := strconv.ParseUint(val, 10, 32)
+			if err != nil {
+				return "", time.Time{}, "501 5.5.4 Invalid HOLDFOR value: want a number of seconds"
+			}
+			if time.Duration(secs)*time.Second > max {
+				return "", time.Time{}, fmt.Sprintf("501 5.5.4 HOLDFOR exceeds the maximum of %d seconds", int64(max/time.Second))
+			}
+			until = now.Add(time.Duration(secs) * time.Second)
+		case "HOLDUNTIL":
+			n++
+			t, err := time.Parse(time.RFC3339, val)
+			if err != nil {
+				return "", time.Time{}, "501 5.5.4 Invalid HOLDUNTIL value: want a date-time such as 2026-12-01T15:00:00Z"
+			}
+			if t.Sub(now) > max {
+				return "", time.Time{}, fmt.Sprintf("501 5.5.4 HOLDUNTIL is later than the maximum of %s", now.Add(max).UTC().Format(time.RFC3339))
+			}
+			until = t
+		default:
+			keep = append(keep, p)
+		}
+	}
+	if n == 0 {
+		return cmd, time.Time{}, ""
+	}
+	if n > 1 {
+		return "", time.Time{}, "501 5.5.4 Give HOLDFOR or HOLDUNTIL, once"
+	}
+	out := cmd[:end+1]
+	if len(keep) > 0 {
+		out += " " + strings.Join(keep, " ")
+	}
+	return out, until, ""
+}
+
+// startTLS answers STARTTLS and runs the TLS handshake. Whatever the client
+// sent after the command in clear text is dropped (RFC 3207).
+func (w *wireConn) startTLS() error {
+	w.writeRaw("220 2.0.0 Ready to start TLS\r\n")
+	w.in = w.in[:0]
+	tc := tls.Server(w.raw, w.srv.cfg.TLS)
+	w.raw.SetDeadline(time.Now().Add(w.srv.cfg.ReadTimeout))
+	if err := tc.Handshake(); err != nil {
+		w.srv.logf("warning: TLS handshake failed with %s: %v", w.clientName(), err)
+		return err
+	}
+	w.raw.SetDeadline(time.Time{})
+	w.rw, w.tls, w.tlsState = tc, true, tc.ConnectionState()
+	w.greeting, w.hold = "", time.Time{}
+	if w.onTLS != nil {
+		w.onTLS()
+	}
+	return nil
+}
+
+// Write passes go-smtp's replies on, adding to the EHLO reply and noticing
+// the 354 that starts message data and the 334 of a SASL challenge.
+func (w *wireConn) Write(p []byte) (int, error) {
+	w.out = append(w.out, p...)
+	var buf []byte
+	for {
+		i := bytes.IndexByte(w.out, '\n')
+		if i < 0 {
+			break
+		}
+		line := string(w.out[:i+1])
+		w.out = w.out[i+1:]
+		buf = append(buf, w.reply(line)...)
+	}
+	if len(buf) > 0 {
+		if _, err := w.rw.Write(buf); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// reply rewrites one reply line.
+func (w *wireConn) reply(line string) string {
+	switch {
+	case strings.HasPrefix(line, "354"):
+		w.mu.Lock()
+		w.data, w.dotState = true, 0
+		w.mu.Unlock()
+	case strings.HasPrefix(line, "334"):
+		w.auth = true
+	case w.ehlo && strings.HasPrefix(line, "250-CHUNKING"):
+		return ""
+	case w.ehlo && strings.HasPrefix(line, "250 "):
+		w.ehlo = false
+		extra := []string{}
+		if w.srv.cfg.TLS != nil && !w.tls {
+			extra = append(extra, "STARTTLS")
+		}
+		max := w.srv.cfg.MaxHold
+		extra = append(extra, fmt.Sprintf("FUTURERELEASE %d %s", int64(max/time.Second), w.srv.cfg.Now().Add(max).UTC().Format(time.RFC3339)))
+		var b strings.Builder
+		b.WriteString("250-" + line[4:])
+		for i, e := range extra {
+			sep := "-"
+			if i == len(extra)-1 {
+				sep = " "
+			}
+			b.WriteString("250" + sep + e + "\r\n")
+		}
+		return b.String()
+	case w.ehlo && !strings.HasPrefix(line, "250-"):
+		w.ehlo = false
+	}
+	return line
+}
+
+// writeRaw writes a reply of the wrapper's own.
+func (w *wireConn) writeRaw(s string) {
+	w.raw.SetWriteDeadline(time.Now().Add(w.srv.cfg.WriteTimeout))
+	io.WriteString(w.rw, s)
+}
+
+// kick wakes a connection waiting for a command so that it says goodbye;
+// one in the middle of message data is left to finish.
+func (w *wireConn) kick() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.data {
+		w.raw.SetReadDeadline(time.Now())
+	}
+}
+
+func (w *wireConn) Close() error {
+	err := net.ErrClosed
+	w.closeOnce.Do(func() {
+		err = w.raw.Close()
+		w.srv.forget(w)
+	})
+	return err
+}
+
+func (w *wireConn) LocalAddr() net.Addr                { return w.raw.LocalAddr() }
+func (w *wireConn) RemoteAddr() net.Addr               { return w.raw.RemoteAddr() }
+func (w *wireConn) SetDeadline(t time.Time) error      { return w.raw.SetDeadline(t) }
+func (w *wireConn) SetReadDeadline(t time.Time) error  { return w.raw.SetReadDeadline(t) }
+func (w *wireConn) SetWriteDeadline(t time.Time) error { return w.raw.SetWriteDeadline(t) }
+
+// clientName is the client as logs show it: localhost[127.0.0.1] for
+// loopback, unknown[192.0.2.7] otherwise (no reverse DNS is looked up).
+func (w *wireConn) clientName() string {
+	ip := addrIP(w.raw.RemoteAddr())
+	name := "unknown"
+	if ip.IsLoopback() {
+		name = "localhost"
+	}
+	return name + "[" + ip.String() + "]"
+}
