@@ -190,7 +190,7 @@ func TestBuildFields(t *testing.T) {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
 	}
-	if got := strings.Join(fieldNames(n.perMsg), ","); got != "Reporting-Mta,Original-Envelope-Id,Arrival-Date" {
+	if got := strings.Join(fieldNames(n.perMsg), ","); got != "Original-Envelope-Id,Reporting-Mta,Arrival-Date" {
 		t.Errorf("per-message fields %s", got)
 	}
 	if len(n.perRcpts) != 3 {

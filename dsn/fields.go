@@ -12,15 +12,17 @@ import (
 
 // statusFields writes the body of the message/delivery-status part: the
 // per-message fields, then one group of fields per recipient, each group
-// ended by an empty line (RFC 3464 section 2.1). go-message folds long
+// ended by an empty line, the fields in the order of RFC 3464's grammar
+// (sections 2.2 and 2.3). go-message folds long
 // fields. Everything is 7-bit: non-ASCII is escaped as \x{HEX} (RFC 6533's
 // utf-8-addr-xtext form), with the address type "utf-8" for such addresses.
 func statusFields(r Report) ([]byte, error) {
 	var b bytes.Buffer
-	kv := []string{"Reporting-MTA", "dns; " + r.Hostname}
+	var kv []string
 	if id := ascii(clean(r.EnvID)); id != "" {
 		kv = append(kv, "Original-Envelope-Id", id)
 	}
+	kv = append(kv, "Reporting-MTA", "dns; "+r.Hostname)
 	if !r.Arrival.IsZero() {
 		kv = append(kv, "Arrival-Date", r.Arrival.Format(time.RFC1123Z))
 	}
