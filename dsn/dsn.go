@@ -6,6 +6,12 @@
 // It knows nothing of the queue: a caller describes the notice in a Report,
 // Build turns it into message text, and the caller enqueues that text from
 // the null sender <> to Report.To.
+//
+// emersion/go-message writes the MIME structure: its multipart writer, its
+// quoted-printable encoding of the text part, and its folding of long
+// fields. The standard library's mime/multipart takes a part's header as a
+// map (field order lost) and net/textproto does not fold, so they would
+// need more code of our own, not less.
 package dsn
 
 import "time"
