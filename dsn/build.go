@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-message"
@@ -66,10 +67,10 @@ func Build(r Report) ([]byte, error) {
 	var h message.Header
 	err = addFields(&h.Header,
 		"From", (&mail.Address{Name: "Mail Delivery Subsystem", Address: "MAILER-DAEMON@" + r.Hostname}).String(),
-		"To", (&mail.Address{Address: r.To}).String(),
+		"To", toField(r.To),
 		"Subject", subject(r.Recipients),
 		"Date", date.Format(time.RFC1123Z),
-		"Message-ID", "<"+clean(msgID)+">",
+		"Message-ID", "<"+msgID+">",
 		"Auto-Submitted", "auto-replied",
 		"MIME-Version", "1.0",
 		"Content-Type", mime.FormatMediaType("multipart/report", map[string]string{"report-type": "delivery-status", "boundary": boundary}),
@@ -98,6 +99,16 @@ func Build(r Report) ([]byte, error) {
 		return nil, fmt.Errorf("dsn: finish the notice: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// toField writes the sender's address for the To field: as given when it
+// is already a valid address (a quoted local part stays as it came), else
+// quoted by net/mail.
+func toField(to string) string {
+	if a, err := mail.ParseAddress("<" + to + ">"); err == nil && a.Name == "" {
+		return "<" + to + ">"
+	}
+	return (&mail.Address{Address: to}).String()
 }
 
 // writePart adds one part with the given type and transfer encoding; the
@@ -145,6 +156,9 @@ func (r *Report) check() error {
 	}
 	if hasControl(r.To) {
 		return fmt.Errorf("sender address %q holds control characters; a notice cannot be addressed to it", r.To)
+	}
+	if r.MessageID != "" && (strings.ContainsAny(r.MessageID, " \t<>") || hasControl(r.MessageID) || !strings.Contains(r.MessageID, "@")) {
+		return fmt.Errorf("message id %q is not of the form left@right without <>; give one such as 1234@mx.example.org, or none to have one made", r.MessageID)
 	}
 	if len(r.Recipients) == 0 {
 		return errors.New("the report names no recipients; give at least one recipient to report on")

@@ -272,6 +272,27 @@ func TestBuildHostile(t *testing.T) {
 	}
 }
 
+// TestBuildTo: the sender's address is written as it came when valid, a
+// quoted local part included, and quoted when it needs it.
+func TestBuildTo(t *testing.T) {
+	for to, want := range map[string]string{
+		"ann@example.net":        "<ann@example.net>",
+		`"odd, one"@example.net`: `<"odd, one"@example.net>`,
+		"odd, one@example.net":   `<"odd, one"@example.net>`,
+		"anné@exämple.net":       "<anné@exämple.net>",
+	} {
+		r := report(false, bob)
+		r.To = to
+		b, err := Build(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := parseNotice(t, b).header.Get("To"); got != want {
+			t.Errorf("To for %q: %q, want %q", to, got, want)
+		}
+	}
+}
+
 // TestBuildNonASCII: the human part is quoted-printable UTF-8 and keeps
 // the text; the delivery-status part stays 7-bit with escapes.
 func TestBuildNonASCII(t *testing.T) {
@@ -308,6 +329,8 @@ func TestBuildErrors(t *testing.T) {
 		{func(r *Report) { r.To = "" }, "null sender <> never gets a delivery notice"},
 		{func(r *Report) { r.To = "a@b.example\r\nBcc: c@d.example" }, "holds control characters"},
 		{func(r *Report) { r.Recipients = nil }, "names no recipients"},
+		{func(r *Report) { r.MessageID = "<a@b.example>" }, "is not of the form left@right without <>"},
+		{func(r *Report) { r.MessageID = "a b@c\r\nBcc: x" }, "is not of the form left@right"},
 		{func(r *Report) { r.Recipients[0].Action = "bounced" }, `action "bounced" is not one of`},
 		{func(r *Report) { r.Recipients[0].Status = "550" }, `status "550" is not an enhanced status code`},
 		{func(r *Report) { r.Recipients[0].Address = " \r\n" }, "recipient 1 has no address"},
