@@ -41,7 +41,7 @@ func (a Action) valid() bool {
 // Recipient is what a notice says about one recipient.
 type Recipient struct {
 	Address        string    // Final-Recipient: written "rfc822; ADDRESS"
-	ORCPT          string    // Original-Recipient as given with ORCPT ("rfc822;a@b.example"); "" = none
+	ORCPT          string    // Original-Recipient as given with ORCPT, xtext-decoded ("rfc822;a@b.example"); "" = none
 	Action         Action    // what happened
 	Status         string    // enhanced status code, e.g. "5.1.1"; "" = the action's generic code (5.0.0, 4.0.0, 2.0.0)
 	RemoteMTA      string    // host name of the remote MTA; "" = none
