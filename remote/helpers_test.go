@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -101,3 +103,32 @@ func changes(log []string) int {
 }
 
 var ctx = context.Background()
+
+func openFake(t testing.TB, f *fakeStalwart, opts Options) *Client {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	if opts.Credentials == "" {
+		opts.Credentials = "admin:secret"
+	}
+	if opts.Now == nil {
+		opts.Now = f.now
+	}
+	c, err := Open(srv.URL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func containsPrefix(log []string, prefix string) bool {
+	for _, l := range log {
+		if strings.HasPrefix(l, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func decimal(id queue.ID) string { return strconv.FormatUint(uint64(id), 10) }
