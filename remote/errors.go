@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -80,7 +81,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	switch {
 	case errors.As(err, &certErr), errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalid):
 		return kindf(ErrTLS, err, "the TLS certificate of %s is not trusted (%v): for a test server with a self-signed certificate use --insecure", loc, innerCause(err))
-	case errors.As(err, &recordErr):
+	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return kindf(ErrTLS, err, "%s did not answer with TLS: is it plain http://?", loc)
 	case errors.As(err, &alert):
 		return kindf(ErrTLS, err, "the TLS handshake with %s failed (%v): check the URL's port and scheme, or use --insecure for a self-signed test server", loc, innerCause(err))
