@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/goccy/go-json"
 
 	"mqsh/queue"
 )
@@ -229,6 +230,8 @@ func call[T any](ctx context.Context, c *Client, r route) (out T, found bool, er
 			who = "user " + c.creds.user
 		}
 		return out, false, kindf(ErrForbidden, nil, "%s does not allow %s to %s (403 Forbidden): the account needs the %s permission", c.Location(), who, r.what(), r.permission)
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return out, false, kindf(ErrBadResponse, nil, "%s redirects %s to %q: give mqsh the URL it redirects to (redirects are not followed, so that credentials go nowhere else)", c.Location(), r.path, resp.Header.Get("Location"))
 	default:
 		var p apiError
 		text := strings.TrimSpace(string(body))

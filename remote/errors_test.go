@@ -125,6 +125,7 @@ func TestErrors(t *testing.T) {
 		{"no data", respond(200, "application/json", `{}`), ErrBadResponse, []string{"without data"}},
 		{"403 problem", respond(403, "application/problem+json", `{"type":"about:blank","status":403,"title":"Forbidden","detail":"You do not have enough permissions to access this resource."}`), ErrForbidden, []string{"message-queue-list", "admin"}},
 		{"401 problem", respond(401, "application/problem+json", `{"type":"about:blank","status":401,"title":"Unauthorized","detail":"You have to authenticate first."}`), ErrUnauthorized, []string{"401", "credentials"}},
+		{"redirect", http.RedirectHandler("https://elsewhere.example/api/queue/messages", http.StatusFound), ErrBadResponse, []string{"redirects", "elsewhere.example"}},
 		{"slow", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():

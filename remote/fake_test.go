@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,7 @@ type fakeMsg struct {
 	envID      string
 	domains    []fakeDomain // the v0.12 schedule
 	rcpts      []fakeRcpt   // the v0.13+ schedule
+	json       []byte       // rendered, when the fake caches; nil after a change
 }
 
 type fakeUser struct {
@@ -80,6 +82,9 @@ type fakeStalwart struct {
 	// ignoreRange makes the server ignore range-start and range-end, as a
 	// version without them would.
 	ignoreRange bool
+	// cache keeps each message's JSON (benchmarks: the client is measured,
+	// not the fake's encoding).
+	cache bool
 
 	mu       sync.Mutex
 	msgs     []*fakeMsg // ascending id
@@ -343,7 +348,28 @@ func (f *fakeStalwart) nextEvent(m *fakeMsg) (time.Time, bool) {
 	return next, found
 }
 
-func (f *fakeStalwart) matches(m *fakeMsg, q url.Values) bool {
+// listQuery is a list request's filters, parsed once.
+type listQuery struct {
+	text, from, to string
+	before, after  time.Time
+	lo, hi         uint64
+}
+
+func (f *fakeStalwart) parseList(q url.Values) listQuery {
+	lq := listQuery{text: q.Get("text"), from: q.Get("from"), to: q.Get("to"),
+		before: f.future(q.Get("before")), after: f.future(q.Get("after")), hi: ^uint64(0)}
+	if !f.ignoreRange {
+		if v, err := strconv.ParseUint(q.Get("range-start"), 10, 64); err == nil {
+			lq.lo = v
+		}
+		if v, err := strconv.ParseUint(q.Get("range-end"), 10, 64); err == nil {
+			lq.hi = v
+		}
+	}
+	return lq
+}
+
+func (f *fakeStalwart) matches(m *fakeMsg, q *listQuery) bool {
 	anyRcpt := func(s string) bool {
 		for _, r := range m.rcpts {
 			if strings.Contains(f.rcptKey(r), s) {
@@ -352,47 +378,45 @@ func (f *fakeStalwart) matches(m *fakeMsg, q url.Values) bool {
 		}
 		return false
 	}
-	if text := q.Get("text"); text != "" {
-		if !strings.Contains(m.returnPath, text) && !anyRcpt(text) {
+	if q.text != "" {
+		if !strings.Contains(m.returnPath, q.text) && !anyRcpt(q.text) {
 			return false
 		}
 	} else {
-		if from := q.Get("from"); from != "" && !strings.Contains(m.returnPath, from) {
+		if q.from != "" && !strings.Contains(m.returnPath, q.from) {
 			return false
 		}
-		if to := q.Get("to"); to != "" && !anyRcpt(to) {
+		if q.to != "" && !anyRcpt(q.to) {
 			return false
 		}
 	}
-	before, after := f.future(q.Get("before")), f.future(q.Get("after"))
-	if !before.IsZero() || !after.IsZero() {
+	if !q.before.IsZero() || !q.after.IsZero() {
 		next, ok := f.nextEvent(m)
-		if !ok || !before.IsZero() && !next.Before(before) || !after.IsZero() && !next.After(after) {
+		if !ok || !q.before.IsZero() && !next.Before(q.before) || !q.after.IsZero() && !next.After(q.after) {
 			return false
 		}
 	}
 	return true
 }
 
-func (f *fakeStalwart) selection(q url.Values) []*fakeMsg {
-	lo, hi := uint64(0), ^uint64(0)
-	if f.ignoreRange {
-		q = cloneValues(q)
-		q.Del("range-start")
-		q.Del("range-end")
-	}
-	if v, err := strconv.ParseUint(q.Get("range-start"), 10, 64); err == nil {
-		lo = v
-	}
-	if v, err := strconv.ParseUint(q.Get("range-end"), 10, 64); err == nil {
-		hi = v
-	}
-	var out []*fakeMsg
-	for _, m := range f.msgs {
-		if m.id >= lo && m.id <= hi && f.matches(m, q) {
-			out = append(out, m)
+// each calls fn for every message the list filters select, in id order,
+// until fn returns false.
+func (f *fakeStalwart) each(q url.Values, fn func(m *fakeMsg) bool) {
+	lq := f.parseList(q)
+	start := sort.Search(len(f.msgs), func(i int) bool { return f.msgs[i].id >= lq.lo })
+	for _, m := range f.msgs[start:] {
+		if m.id > lq.hi {
+			return
+		}
+		if f.matches(m, &lq) && !fn(m) {
+			return
 		}
 	}
+}
+
+func (f *fakeStalwart) selection(q url.Values) []*fakeMsg {
+	var out []*fakeMsg
+	f.each(q, func(m *fakeMsg) bool { out = append(out, m); return true })
 	return out
 }
 
@@ -405,22 +429,41 @@ func (f *fakeStalwart) list(w http.ResponseWriter, q url.Values) {
 		offset = (page - 1) * limit
 	}
 	values := q.Get("values") != ""
-	items := []any{}
+	var items [][]byte
 	total := 0
-	for _, m := range f.selection(q) {
+	f.each(q, func(m *fakeMsg) bool {
 		if maxTotal > 0 && total >= maxTotal {
-			break
+			return false
 		}
 		if total >= offset && (limit == 0 || len(items) < limit) {
 			if values {
-				items = append(items, f.render(m))
+				items = append(items, f.renderJSON(m))
 			} else {
-				items = append(items, m.id)
+				items = append(items, strconv.AppendUint(nil, m.id, 10))
 			}
 		}
 		total++
+		return true
+	})
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	var b bytes.Buffer
+	b.WriteString(`{"data":{"items":[`)
+	b.Write(bytes.Join(items, []byte(",")))
+	fmt.Fprintf(&b, `],"total":%d,"status":%t}}`, total, f.running)
+	w.Write(b.Bytes())
+}
+
+// renderJSON is render as JSON, kept while the message is unchanged when
+// the fake caches (benchmarks).
+func (f *fakeStalwart) renderJSON(m *fakeMsg) []byte {
+	if m.json != nil {
+		return m.json
 	}
-	data(w, map[string]any{"items": items, "total": total, "status": f.running})
+	b, _ := json.Marshal(f.render(m))
+	if f.cache {
+		m.json = b
+	}
+	return b
 }
 
 // bulk is PATCH/DELETE /api/queue/messages?FILTERS (done at once here).
@@ -448,6 +491,7 @@ func (f *fakeStalwart) remove(id uint64) {
 // retry reschedules pending units whose address (v0.15) or domain name
 // (v0.12) contains filter; v0.12 also sets expiry to at+10s when later.
 func (f *fakeStalwart) retry(m *fakeMsg, filter string, at time.Time) bool {
+	m.json = nil
 	if at.IsZero() {
 		at = f.now()
 	}
@@ -482,6 +526,7 @@ func (f *fakeStalwart) retry(m *fakeMsg, filter string, at time.Time) bool {
 // cancel removes the message, or with filter fails its matching pending
 // recipients ("Delivery canceled.") and removes it when nothing is pending.
 func (f *fakeStalwart) cancel(m *fakeMsg, filter string) bool {
+	m.json = nil
 	if filter == "" {
 		f.remove(m.id)
 		return true
@@ -586,13 +631,5 @@ func (f *fakeStalwart) render(m *fakeMsg) map[string]any {
 		rcpts = append(rcpts, jr)
 	}
 	out["recipients"] = rcpts
-	return out
-}
-
-func cloneValues(q url.Values) url.Values {
-	out := url.Values{}
-	for k, v := range q {
-		out[k] = v
-	}
 	return out
 }

@@ -15,6 +15,11 @@ import (
 // by max-total so the server stops at a full page; a server that ignores
 // range-start is paged by number instead.
 func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn func(m *remoteMessage) (bool, error)) error {
+	return c.scanPages(ctx, f, after, c.pageSize, fn)
+}
+
+// scanPages is scan with pages of size messages.
+func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, size int, fn func(m *remoteMessage) (bool, error)) error {
 	mt, err := compile(f)
 	if err != nil {
 		return err
@@ -27,7 +32,7 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 	}
 	last := after
 	byNumber, page := false, 1
-	limit := strconv.Itoa(c.pageSize)
+	limit := strconv.Itoa(size)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -83,7 +88,7 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 				return err
 			}
 		}
-		if len(data.Items) < c.pageSize {
+		if len(data.Items) < size {
 			return nil
 		}
 		page++
@@ -94,7 +99,11 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 // order, at most p.Limit (0 = all).
 func (c *Client) List(ctx context.Context, f queue.Filter, p queue.Page) ([]queue.Message, error) {
 	var out []queue.Message
-	err := c.scan(ctx, f, p.After, func(m *remoteMessage) (bool, error) {
+	size := c.pageSize
+	if exactOnServer(f) && p.Limit > 0 {
+		size = min(size, p.Limit) // every message listed is a match: ask for no more
+	}
+	err := c.scanPages(ctx, f, p.After, size, func(m *remoteMessage) (bool, error) {
 		out = append(out, m.Message)
 		return p.Limit <= 0 || len(out) < p.Limit, nil
 	})

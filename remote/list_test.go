@@ -202,6 +202,13 @@ func TestPages(t *testing.T) {
 			if len(log) != wantReq {
 				t.Fatalf("%d requests, want %d: %q", len(log), wantReq, log)
 			}
+			before := len(p.fake.log())
+			if first, err := p.client.List(ctx, queue.Filter{}, queue.Page{Limit: 20}); err != nil || len(first) != 20 {
+				t.Fatalf("first page: %d, %v", len(first), err)
+			}
+			if req := p.fake.log()[before]; !strings.Contains(req, "limit=20&") {
+				t.Errorf("a first page of 20 asked %q", req)
+			}
 			all := idsOf(got)
 			for _, pg := range []queue.Page{{Limit: 10}, {After: all[999], Limit: 5}, {After: all[2495]}, {After: all[2499]}} {
 				want, _ := p.local.List(ctx, queue.Filter{}, pg)

@@ -32,63 +32,65 @@ func (c *Client) Suggest(ctx context.Context, kind, prefix string, limit int) ([
 	return c.seen.suggest(kind, prefix, limit), nil
 }
 
-// suggestMax bounds each kind of value kept for Suggest; the oldest go first.
+// suggestMax is about how many messages of the latest listings Suggest
+// draws from; the oldest pages go first.
 const suggestMax = 20000
 
-// suggestSet keeps the ids, senders, recipients and domains of the messages
-// listed last, at most suggestMax of each.
+// suggestSet keeps the pages of messages listed last (no copy: each page
+// is kept as listed), at most about suggestMax messages.
 type suggestSet struct {
 	mu    sync.Mutex
-	kinds map[string]*ring
+	pages [][]remoteMessage
+	n     int
 }
 
-type ring struct {
-	vals map[string]int // value -> generation it was last seen
-	gen  int
-}
-
-func newSuggestSet() *suggestSet {
-	s := &suggestSet{kinds: map[string]*ring{}}
-	for _, k := range []string{queue.SuggestID, queue.SuggestSender, queue.SuggestRecipient, queue.SuggestDomain} {
-		s.kinds[k] = &ring{vals: map[string]int{}}
-	}
-	return s
-}
-
-func (r *ring) put(v string) {
-	r.gen++
-	r.vals[v] = r.gen
-	if len(r.vals) > suggestMax {
-		// Drop the older half.
-		cut := r.gen - suggestMax/2
-		for k, g := range r.vals {
-			if g <= cut {
-				delete(r.vals, k)
-			}
-		}
-	}
-}
+func newSuggestSet() *suggestSet { return &suggestSet{} }
 
 func (s *suggestSet) add(msgs []remoteMessage) {
+	if len(msgs) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range msgs {
-		m := &msgs[i].Message
-		s.kinds[queue.SuggestID].put(m.ID.String())
-		s.kinds[queue.SuggestSender].put(strings.ToLower(m.ReturnPath))
-		for _, d := range m.Domains {
-			s.kinds[queue.SuggestDomain].put(d.Name)
-			for _, r := range d.Recipients {
-				s.kinds[queue.SuggestRecipient].put(strings.ToLower(r.Address))
-			}
-		}
+	s.pages = append(s.pages, msgs)
+	s.n += len(msgs)
+	for len(s.pages) > 1 && s.n-len(s.pages[0]) >= suggestMax {
+		s.n -= len(s.pages[0])
+		s.pages = s.pages[1:]
 	}
 }
 
 func (s *suggestSet) empty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.kinds[queue.SuggestID].vals) == 0
+	return s.n == 0
+}
+
+// values returns the distinct values of a kind in the kept pages.
+func (s *suggestSet) values(kind string) map[string]bool {
+	out := map[string]bool{}
+	for _, page := range s.pages {
+		for i := range page {
+			m := &page[i].Message
+			switch kind {
+			case queue.SuggestID:
+				out[m.ID.String()] = true
+			case queue.SuggestSender:
+				out[strings.ToLower(m.ReturnPath)] = true
+			}
+			for _, d := range m.Domains {
+				switch kind {
+				case queue.SuggestDomain:
+					out[d.Name] = true
+				case queue.SuggestRecipient:
+					for _, r := range d.Recipients {
+						out[strings.ToLower(r.Address)] = true
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // suggest answers as the local engine does: ids by upper-case hex prefix,
@@ -97,22 +99,22 @@ func (s *suggestSet) empty() bool {
 func (s *suggestSet) suggest(kind, prefix string, limit int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var src map[string]int
+	var src map[string]bool
 	p := strings.ToLower(prefix)
 	at := ""
 	switch kind {
 	case queue.SuggestID:
-		src, p = s.kinds[kind].vals, strings.ToUpper(strings.TrimSpace(prefix))
+		src, p = s.values(kind), strings.ToUpper(strings.TrimSpace(prefix))
 	case queue.SuggestRecipient:
 		if strings.HasPrefix(p, "@") {
-			src, p, at = s.kinds[queue.SuggestDomain].vals, p[1:], "@"
+			src, p, at = s.values(queue.SuggestDomain), p[1:], "@"
 		} else {
-			src = s.kinds[kind].vals
+			src = s.values(kind)
 		}
 	case queue.SuggestDomain:
-		src, p = s.kinds[kind].vals, strings.TrimPrefix(p, "@")
+		src, p = s.values(kind), strings.TrimPrefix(p, "@")
 	default:
-		src = s.kinds[kind].vals
+		src = s.values(kind)
 	}
 	var out []string
 	for v := range src {

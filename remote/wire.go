@@ -2,11 +2,12 @@ package remote
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/goccy/go-json"
 
 	"mqsh/queue"
 )
@@ -97,16 +98,32 @@ func (s *wireStatus) UnmarshalJSON(b []byte) error {
 		*s = wireStatus{Status: st}
 		return nil
 	}
-	var obj map[string]string
-	if err := json.Unmarshal(b, &obj); err != nil || len(obj) != 1 {
-		return fmt.Errorf("status: want \"scheduled\" or one key such as {\"temp_fail\": \"…\"}, got %s", snippet(b))
+	var obj struct {
+		Completed *string `json:"completed"`
+		TempFail  *string `json:"temp_fail"`
+		PermFail  *string `json:"perm_fail"`
+		Scheduled *any    `json:"scheduled"`
 	}
-	for k, v := range obj {
-		st, err := queue.ParseStatus(k)
-		if err != nil {
-			return err
+	bad := fmt.Errorf("status: want \"scheduled\" or one key such as {\"temp_fail\": \"…\"}, got %s", snippet(b))
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return bad
+	}
+	n := 0
+	for _, k := range []struct {
+		v  *string
+		st queue.Status
+	}{{obj.Completed, queue.Completed}, {obj.TempFail, queue.TempFail}, {obj.PermFail, queue.PermFail}} {
+		if k.v != nil {
+			*s = wireStatus{Status: k.st, Details: *k.v}
+			n++
 		}
-		*s = wireStatus{Status: st, Details: v}
+	}
+	if obj.Scheduled != nil {
+		*s = wireStatus{Status: queue.Scheduled}
+		n++
+	}
+	if n != 1 {
+		return bad
 	}
 	return nil
 }
