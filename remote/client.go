@@ -37,9 +37,6 @@ type Options struct {
 	// PageSize is how many whole messages a listing asks for at a time;
 	// 0 = 1000.
 	PageSize int
-	// Transport, when set, replaces the HTTP transport (tests); Insecure
-	// is then up to it.
-	Transport http.RoundTripper
 }
 
 // DefaultTimeout is the request timeout when Options.Timeout is 0.
@@ -98,16 +95,12 @@ func Open(rawURL string, opts Options) (*Client, error) {
 	if c.pageSize <= 0 {
 		c.pageSize = DefaultPageSize
 	}
-	rt := opts.Transport
-	if rt == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 4
-		if opts.Insecure {
-			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-		}
-		rt = t
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = applyWorkers
+	if opts.Insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
-	c.http = &http.Client{Transport: rt, Timeout: c.timeout,
+	c.http = &http.Client{Transport: t, Timeout: c.timeout,
 		// A redirect would carry the credentials elsewhere: follow none.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return c, nil
