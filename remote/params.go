@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"mqsh/queue"
@@ -21,10 +22,16 @@ import (
 //     delivery of pending recipients and ignores past times;
 //   - ids: range-start and range-end around them.
 //
-// The sender is not sent: from= is case-sensitive on the return path as
-// received, so it could drop a message mqsh's match includes.
+// The sender is not sent as from=: that is case-sensitive on the return
+// path as received, so it could drop a message mqsh's match includes.
+//
+// mqsh's own server (serve --http) also reads mqsh's filter keys as an
+// extension, with the local semantics: sender, rcpt, domain, status,
+// due-before, due-after, created-before, created-after and ids. Stalwart
+// ignores parameters it does not know, so they are always sent: against
+// mqsh the server's answer is then the exact selection.
 func serverParams(f queue.Filter, now time.Time) url.Values {
-	q := url.Values{}
+	q := extensionParams(f)
 	if to := toParam(f); to != "" {
 		q.Set("to", to)
 	}
@@ -45,6 +52,43 @@ func serverParams(f queue.Filter, now time.Time) url.Values {
 			hi++ // whether the server's end is inclusive or not
 		}
 		q.Set("range-end", strconv.FormatUint(uint64(hi), 10))
+	}
+	return q
+}
+
+// maxIDParams is how many ids go into ids= at most; beyond, the URL would
+// grow long, and the id range alone narrows.
+const maxIDParams = 50
+
+// extensionParams are mqsh's own filter keys, as mqsh's server reads them.
+func extensionParams(f queue.Filter) url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("sender", f.Sender)
+	set("rcpt", f.Recipient)
+	set("domain", f.Domain)
+	if len(f.Status) > 0 {
+		words := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			words[i] = st.Short()
+		}
+		q.Set("status", strings.Join(words, ","))
+	}
+	for k, t := range map[string]time.Time{"due-before": f.DueBefore, "due-after": f.DueAfter, "created-before": f.CreatedBefore, "created-after": f.CreatedAfter} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if len(f.IDs) > 0 && len(f.IDs) <= maxIDParams {
+		ids := make([]string, len(f.IDs))
+		for i, id := range f.IDs {
+			ids[i] = id.String()
+		}
+		q.Set("ids", strings.Join(ids, ","))
 	}
 	return q
 }
