@@ -154,7 +154,7 @@ func TestServerNarrows(t *testing.T) {
 		{queue.Filter{DueBefore: at("11:49:21.5")}, []string{"before=2023-03-01T11%3A49%3A22Z"}, []string{"after"}},
 		{queue.Filter{DueAfter: at("11:49:20.5")}, []string{"after=2023-03-01T11%3A49%3A20Z"}, nil},
 		{queue.Filter{DueAfter: at("11:00:00")}, []string{"due-after=2023-03-01T11%3A00%3A00Z"}, []string{"after"}},
-		{queue.Filter{IDs: []queue.ID{0x22B91F716, 0x42B91F716}}, []string{"ids=22B91F716%2C42B91F716", fmt.Sprint("range-start=", uint64(0x22B91F716)), fmt.Sprint("range-end=", uint64(0x42B91F716+1))}, nil},
+		{queue.Filter{IDs: []queue.ID{0x22B91F716, 0x42B91F716}}, []string{fmt.Sprintf("ids=%d%%2C%d", uint64(0x22B91F716), uint64(0x42B91F716)), fmt.Sprint("range-start=", uint64(0x22B91F716)), fmt.Sprint("range-end=", uint64(0x42B91F716+1))}, nil},
 	}
 	for _, c := range cases {
 		before := len(p.fake.log())

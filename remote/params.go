@@ -27,7 +27,7 @@ import (
 //
 // mqsh's own server (serve --http) also reads mqsh's filter keys as an
 // extension, with the local semantics: sender, rcpt, domain, status,
-// due-before, due-after, created-before, created-after and ids. Stalwart
+// due-before, due-after, created-before, created-after and ids (decimal). Stalwart
 // ignores parameters it does not know, so they are always sent: against
 // mqsh the server's answer is then the exact selection.
 func serverParams(f queue.Filter, now time.Time) url.Values {
@@ -86,7 +86,7 @@ func extensionParams(f queue.Filter) url.Values {
 	if len(f.IDs) > 0 && len(f.IDs) <= maxIDParams {
 		ids := make([]string, len(f.IDs))
 		for i, id := range f.IDs {
-			ids[i] = id.String()
+			ids[i] = strconv.FormatUint(uint64(id), 10) // decimal, as ids are in the API
 		}
 		q.Set("ids", strings.Join(ids, ","))
 	}
