@@ -114,16 +114,16 @@ func parseURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("invalid server URL %q: want http(s)://HOST[:PORT]", redactURL(raw))
+		return nil, kindf(ErrInvalidURL, nil, "invalid server URL %q: want http(s)://HOST[:PORT]", redactURL(raw))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("invalid server URL %q: the scheme must be http or https", redactURL(raw))
+		return nil, kindf(ErrInvalidURL, nil, "invalid server URL %q: the scheme must be http or https", redactURL(raw))
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("invalid server URL %q: no host: want http(s)://HOST[:PORT]", redactURL(raw))
+		return nil, kindf(ErrInvalidURL, nil, "invalid server URL %q: no host: want http(s)://HOST[:PORT]", redactURL(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("invalid server URL %q: want no query or fragment, only http(s)://HOST[:PORT]", redactURL(raw))
+		return nil, kindf(ErrInvalidURL, nil, "invalid server URL %q: want no query or fragment, only http(s)://HOST[:PORT]", redactURL(raw))
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -40,6 +40,8 @@ var (
 	// ErrCredentials: the credentials given cannot be used (empty secret and
 	// no way to ask for one).
 	ErrCredentials = errors.New("bad credentials")
+	// ErrInvalidURL: the server URL given to Open cannot be used.
+	ErrInvalidURL = errors.New("invalid server URL")
 )
 
 // kindError is an error of one kind with its own sentence.

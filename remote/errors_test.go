@@ -89,7 +89,7 @@ func TestOpenURL(t *testing.T) {
 	} {
 		c2, err := Open(c.in, Options{Credentials: "admin:x"})
 		if c.err != "" {
-			if err == nil || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "hunter2") {
+			if !errors.Is(err, ErrInvalidURL) || !strings.Contains(err.Error(), c.err) || strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("Open(%q) = %v, want an error with %q and no secret", c.in, err, c.err)
 			}
 			continue
