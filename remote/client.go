@@ -290,7 +290,7 @@ func snippet(b []byte) string {
 
 // noQueueAPI is the error for a 404 on a route every v0.12-v0.15 server has.
 func (c *Client) noQueueAPI() error {
-	return kindf(ErrNoQueueAPI, nil, "%s has no queue API (/api/queue answers 404): Stalwart v0.16 and later moved the queue to JMAP, which mqsh does not speak; mqsh manages v0.12 to v0.15", c.Location())
+	return kindf(ErrNoQueueAPI, nil, "%s has no queue API (/api/queue answers 404): Stalwart v0.16 and later moved the queue to JMAP, which mqsh does not speak (mqsh manages v0.12 to v0.15); or the URL is not that of a Stalwart server's management API", c.Location())
 }
 
 // notFound says what a 404 on a message route means: the message is gone,
