@@ -1,7 +1,7 @@
 // Package remote is the queue interface (queue.Backend) implemented by a
 // client of a Stalwart server's management API, versions 0.12 to 0.15: the
-// REST routes under /api/queue (v0.16 moved the queue to JMAP and answers
-// 404 there, which Open's client reports as such).
+// REST routes under /api/queue. v0.16 moved the queue to JMAP and answers
+// 404 there, which the client reports as ErrNoQueueAPI.
 //
 // # What is asked of the server
 //
