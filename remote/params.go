@@ -1,0 +1,121 @@
+package remote
+
+import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mqsh/queue"
+)
+
+// serverParams maps what of a Filter the server can narrow by onto its list
+// parameters, so that its answer holds every message the filter matches
+// (the client then decides exactly, see matcher):
+//
+//   - a recipient or domain filter: to=@domain, since the server matches
+//     to= as a substring of recipient addresses whose domain it has
+//     lower-cased (a recipient filter wins over a domain one: one to= only);
+//   - due bounds in the future: before= and after= in whole seconds
+//     (rounded outwards), since the server compares them with the next
+//     delivery of pending recipients and ignores past times;
+//   - ids: range-start and range-end around them.
+//
+// The sender is not sent as from=: that is case-sensitive on the return
+// path as received, so it could drop a message mqsh's match includes.
+//
+// mqsh's own server (serve --http) also reads mqsh's filter keys as an
+// extension, with the local semantics: sender, rcpt, domain, status,
+// due-before, due-after, created-before, created-after and ids (decimal). Stalwart
+// ignores parameters it does not know, so they are always sent: against
+// mqsh the server's answer is then the exact selection.
+func serverParams(f queue.Filter, now time.Time) url.Values {
+	q := extensionParams(f)
+	if to := toParam(f); to != "" {
+		q.Set("to", to)
+	}
+	if !f.DueBefore.IsZero() {
+		if s := beforeSecond(f.DueBefore); s > now.Unix() {
+			q.Set("before", time.Unix(s, 0).UTC().Format(time.RFC3339))
+		}
+	}
+	if !f.DueAfter.IsZero() {
+		if s := afterSecond(f.DueAfter); s > now.Unix() {
+			q.Set("after", time.Unix(s, 0).UTC().Format(time.RFC3339))
+		}
+	}
+	if len(f.IDs) > 0 {
+		lo, hi := slices.Min(f.IDs), slices.Max(f.IDs)
+		q.Set("range-start", strconv.FormatUint(uint64(lo), 10))
+		if hi < ^queue.ID(0) {
+			hi++ // whether the server's end is inclusive or not
+		}
+		q.Set("range-end", strconv.FormatUint(uint64(hi), 10))
+	}
+	return q
+}
+
+// maxIDParams is how many ids go into ids= at most; beyond, the URL would
+// grow long, and the id range alone narrows.
+const maxIDParams = 50
+
+// extensionParams are mqsh's own filter keys, as mqsh's server reads them.
+func extensionParams(f queue.Filter) url.Values {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("sender", f.Sender)
+	set("rcpt", f.Recipient)
+	set("domain", f.Domain)
+	if len(f.Status) > 0 {
+		words := make([]string, len(f.Status))
+		for i, st := range f.Status {
+			words[i] = st.Short()
+		}
+		q.Set("status", strings.Join(words, ","))
+	}
+	for k, t := range map[string]time.Time{"due-before": f.DueBefore, "due-after": f.DueAfter, "created-before": f.CreatedBefore, "created-after": f.CreatedAfter} {
+		if !t.IsZero() {
+			q.Set(k, t.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if len(f.IDs) > 0 && len(f.IDs) <= maxIDParams {
+		ids := make([]string, len(f.IDs))
+		for i, id := range f.IDs {
+			ids[i] = strconv.FormatUint(uint64(id), 10) // decimal, as ids are in the API
+		}
+		q.Set("ids", strings.Join(ids, ","))
+	}
+	return q
+}
+
+// toParam is the to= that narrows a recipient or domain filter: "@domain"
+// in lower case, or "" when the filter gives no literal domain.
+func toParam(f queue.Filter) string {
+	if f.Recipient != "" {
+		if p, err := parseAddrPattern(f.Recipient, false); err == nil {
+			switch p.kind {
+			case addrExact:
+				return "@" + domainOf(p.value)
+			case addrDomain:
+				return "@" + p.value
+			}
+		}
+	}
+	if f.Domain != "" {
+		return "@" + queueDomain(f.Domain)
+	}
+	return ""
+}
+
+// exactOnServer reports whether the server's answer to serverParams(f) is
+// exactly f's selection, so that its total counts f: only the empty filter.
+func exactOnServer(f queue.Filter) bool { return f.IsEmpty() }
+
+func listRoute(q url.Values) route {
+	return route{method: "GET", path: "/api/queue/messages", query: q, permission: "message-queue-list"}
+}
