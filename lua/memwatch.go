@@ -50,12 +50,21 @@ type memWatch struct {
 
 // watchMemory starts watching; stop it with stop.
 func watchMemory(ctx context.Context, limit int64, cancel context.CancelCauseFunc) *memWatch {
+	return startWatch(ctx, limit, cancel, true)
+}
+
+// startWatch is watchMemory; with collect false it never collects at the
+// start, but counts from the live heap of the last collection: a policy hook
+// lasts milliseconds and runs thousands of times a second in a server whose
+// heap is big for reasons of its own, so a collection per call would cost
+// far more than the call.
+func startWatch(ctx context.Context, limit int64, cancel context.CancelCauseFunc, collect bool) *memWatch {
 	w := &memWatch{
 		limit: limit, cancel: cancel, done: make(chan struct{}),
 		samples: []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}},
 	}
 	heap, base := w.read()
-	if heap > 64<<20 {
+	if collect && heap > 64<<20 {
 		// A big heap may be garbage, or data freed since the last collection
 		// (after an earlier script's bomb, say): collect to know where it stands.
 		runtime.GC()
