@@ -356,6 +356,9 @@ end`, PolicyOptions{Timeout: 50 * time.Millisecond})
 	if _, ok := p.Route(context.Background(), "loop.example"); ok {
 		t.Fatal("an endless loop answered")
 	}
+	if !strings.Contains(log.String(), "route(loop.example) failed: stopped: time limit of 50ms reached; using the default route") {
+		t.Errorf("logged %q", log.String())
+	}
 	// The state that looped is gone; a fresh one ran the top level again.
 	if hp, ok := p.Route(context.Background(), "example.org"); !ok || hp != "relay.example:1001" {
 		t.Errorf("Route after a timeout = %q, %v; want relay.example:1001 from a fresh state", hp, ok)
@@ -373,7 +376,6 @@ end`, PolicyOptions{Timeout: 50 * time.Millisecond})
 	if !strings.Contains(log2.String(), "interrupted") {
 		t.Errorf("logged %q", log2.String())
 	}
-	_ = log
 }
 
 // print and log.* write to the policy's log; time.now follows the clock.
