@@ -210,6 +210,10 @@ func (p *Policy) newState(ctx context.Context) (*Session, error) {
 	fn, err := s.instantiate(p.proto, p.path)
 	if err == nil {
 		_, err = p.call(ctx, s, fn, nil, func([]glua.LValue) error { return nil })
+		var le *limitError
+		if errors.As(err, &le) {
+			err = fmt.Errorf("%w (in the top level, which should only define functions and constants)", err)
+		}
 	}
 	if err != nil {
 		s.Close()
@@ -300,13 +304,19 @@ func (p *Policy) call(ctx context.Context, s *Session, fn glua.LValue, args []gl
 	}
 	perr := L.PCall(len(args), glua.MultRet, nil)
 	if cause := s.limitCause(runCtx, ctx); cause != nil {
+		where := p.path // the line where it stopped, when the error says
+		if perr != nil {
+			if w := luaWhere(perr); w != "" {
+				where = w
+			}
+		}
 		switch {
 		case errors.Is(cause, ErrTimeout):
-			return nil, &limitError{fmt.Sprintf("stopped: time limit of %s reached", p.opts.Timeout)}
+			return nil, &limitError{fmt.Sprintf("%s: stopped: time limit of %s reached", where, p.opts.Timeout)}
 		case errors.Is(cause, ErrMemory):
-			return nil, &limitError{fmt.Sprintf("stopped: memory limit of %s reached", byteSize(p.opts.Memory))}
+			return nil, &limitError{fmt.Sprintf("%s: stopped: memory limit of %s reached", where, byteSize(p.opts.Memory))}
 		}
-		return nil, &limitError{"interrupted: the server's request ended"}
+		return nil, &limitError{where + ": interrupted: the server's request ended"}
 	}
 	if perr != nil {
 		L.SetTop(top)

@@ -307,7 +307,7 @@ func TestLoadPolicyErrors(t *testing.T) {
 		{"local x = 1\nerror('bad config')", "policy.lua:2: bad config"},
 		{"route = 'relay.example:25'", "route is a string, not a function"},
 		{"local function route(d) end\nfunction on_arival(m) end", "defines none of the hooks on_arrival, next_retry, route"},
-		{"while true do end", "time limit of 50ms reached"},
+		{"local x = 0\nwhile true do x = x + 1 end", "policy.lua:2: stopped: time limit of 50ms reached (in the top level, which should only define functions and constants)"},
 		{"x = queue.list{}", "queue.list is not available in policy hooks"},
 	} {
 		path := writePolicy(t, c.code)
@@ -356,7 +356,7 @@ end`, PolicyOptions{Timeout: 50 * time.Millisecond})
 	if _, ok := p.Route(context.Background(), "loop.example"); ok {
 		t.Fatal("an endless loop answered")
 	}
-	if !strings.Contains(log.String(), "route(loop.example) failed: stopped: time limit of 50ms reached; using the default route") {
+	if !strings.Contains(log.String(), "route(loop.example) failed: " + p.path + ":5: stopped: time limit of 50ms reached; using the default route") {
 		t.Errorf("logged %q", log.String())
 	}
 	// The state that looped is gone; a fresh one ran the top level again.
