@@ -356,7 +356,7 @@ end`, PolicyOptions{Timeout: 50 * time.Millisecond})
 	if _, ok := p.Route(context.Background(), "loop.example"); ok {
 		t.Fatal("an endless loop answered")
 	}
-	if !strings.Contains(log.String(), "route(loop.example) failed: " + p.path + ":5: stopped: time limit of 50ms reached; using the default route") {
+	if !strings.Contains(log.String(), "route(loop.example) failed: "+p.path+":5: stopped: time limit of 50ms reached; using the default route") {
 		t.Errorf("logged %q", log.String())
 	}
 	// The state that looped is gone; a fresh one ran the top level again.
