@@ -218,6 +218,10 @@ function route(d) return queue.get("1") end`, PolicyOptions{}, "is not available
 		{"sandbox", `function on_arrival(msg) os.execute("true") end
 function next_retry(d, r) io.open("/etc/passwd") end
 function route(d) return dofile("/etc/passwd") end`, PolicyOptions{}, "not available in mqsh scripts"},
+		{"recursion", `local function f(n) return f(n + 1) + 1 end
+function on_arrival(msg) return f(1) end
+function next_retry(d, r) return f(1) end
+function route(d) return f(1) end`, PolicyOptions{}, "stack overflow"},
 		{"abort", `function on_arrival(msg) abort("no") end
 function next_retry(d, r) abort("no") end
 function route(d) abort("no") end`, PolicyOptions{}, "policy.lua:"},
