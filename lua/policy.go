@@ -18,7 +18,7 @@ package lua
 // or makes one while fewer than the pool's size exist, or waits (at most the
 // time limit) for one to come back. A state that hit a limit is thrown away
 // and a fresh one made when next needed. A pool rather than one state behind
-// a mutex: a call costs a few microseconds either way (BenchmarkPolicy), but
+// a mutex: a call costs about ten microseconds either way (BenchmarkPolicy), but
 // with one state a single hook stuck in a loop until its time limit would
 // hold up every other session for that long.
 
