@@ -98,6 +98,8 @@ type Reply struct {
 }
 
 // Policy is a loaded policy file. Its methods are safe for concurrent use.
+// A nil *Policy (no --policy) answers every default: accept, the schedule,
+// the default route.
 type Policy struct {
 	path  string
 	proto *glua.FunctionProto
@@ -178,10 +180,13 @@ func loadPolicy(path string, opts PolicyOptions, size int) (*Policy, error) {
 
 // Has reports whether the file defines the hook name (on_arrival,
 // next_retry or route).
-func (p *Policy) Has(name string) bool { return p.has[name] }
+func (p *Policy) Has(name string) bool { return p != nil && p.has[name] }
 
 // Close releases the Lua states. Calls after Close answer the default.
 func (p *Policy) Close() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -380,7 +385,7 @@ func (w *hookLog) Write(b []byte) (int, error) {
 // an invalid one). Without the hook, or when it fails, the message is
 // accepted.
 func (p *Policy) OnArrival(ctx context.Context, a Arrival) (verdict string, reply string) {
-	if !p.has[HookOnArrival] {
+	if !p.Has(HookOnArrival) {
 		return "accept", ""
 	}
 	verdict = "accept"
@@ -453,7 +458,7 @@ func checkReply(r string) string {
 // answers nothing (the schedule applies) or fails. d is how long from now:
 // 0 for a time already past.
 func (p *Policy) NextRetry(ctx context.Context, domain string, r Reply, attempt int) (d time.Duration, ok bool) {
-	if !p.has[HookNextRetry] {
+	if !p.Has(HookNextRetry) {
 		return 0, false
 	}
 	err := p.run(ctx, HookNextRetry,
@@ -520,7 +525,7 @@ func (p *Policy) retryAnswer(v glua.LValue) (time.Duration, bool, error) {
 // "", or fails: the server then uses its relay or the MX hosts. A host
 // without a port gets port 25.
 func (p *Policy) Route(ctx context.Context, domain string) (hostport string, ok bool) {
-	if !p.has[HookRoute] {
+	if !p.Has(HookRoute) {
 		return "", false
 	}
 	err := p.run(ctx, HookRoute,

@@ -305,6 +305,25 @@ func TestPolicyNothingDefined(t *testing.T) {
 	}
 }
 
+// A nil Policy (serve without --policy) answers the defaults.
+func TestPolicyNil(t *testing.T) {
+	var p *Policy
+	ctx := context.Background()
+	if v, r := p.OnArrival(ctx, sample); v != "accept" || r != "" {
+		t.Errorf("OnArrival = %q, %q", v, r)
+	}
+	if d, ok := p.NextRetry(ctx, "example.org", Reply{Code: 421}, 1); ok || d != 0 {
+		t.Errorf("NextRetry = %s, %v", d, ok)
+	}
+	if hp, ok := p.Route(ctx, "example.org"); ok || hp != "" {
+		t.Errorf("Route = %q, %v", hp, ok)
+	}
+	if p.Has(HookRoute) {
+		t.Error("Has(route) = true")
+	}
+	p.Close()
+}
+
 func TestLoadPolicyErrors(t *testing.T) {
 	for _, c := range []struct{ code, want string }{
 		{"function route(d)\n  return d +\nend", "policy.lua:3: "},
