@@ -26,8 +26,8 @@
 // creation time; domains by (name, message); recipients by (lower-case address,
 // message). The foreign keys are declared but not enforced: the verbs that
 // remove messages delete their rows in every table themselves. The file is
-// opened in WAL mode with BEGIN IMMEDIATE write transactions through a single writer connection, plus a pool
-// of read-only connections; several processes may use the same file at once. A
+// opened in WAL mode with BEGIN IMMEDIATE write transactions through a single
+// writer connection, plus a pool of read-only connections; several processes may use the same file at once. A
 // change waits for another's write lock in Go, telling Options.Waiting who holds
 // it and for how long, up to Options.LockWait or the end of its context (see
 // lock.go); UpdateDeferred begins as a read snapshot and takes the lock at the
