@@ -30,8 +30,9 @@
 // writer connection, plus a pool of read-only connections; several processes
 // may use the same file at once. A change waits for another's write lock in
 // Go, telling Options.Waiting who holds it and for how long, up to
-// Options.LockWait or the end of its context (see lock.go); UpdateDeferred begins as a read snapshot and takes the lock at the
-// first change, for scripts. The schema is created and upgraded by numbered
+// Options.LockWait or the end of its context (see lock.go); UpdateDeferred
+// begins as a read snapshot and takes the lock at the first change, for
+// scripts. The schema is created and upgraded by numbered
 // migrations (embedded files migrations/NNNN_name.sql) recorded in PRAGMA
 // user_version; the file is marked as a queue by
 // PRAGMA application_id.
