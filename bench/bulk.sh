@@ -9,6 +9,7 @@
 # is one line per run: wall seconds, user CPU seconds, system CPU seconds.
 #
 #   sh bench/bulk.sh            # from the repository root
+#   sh bench/bulk.sh OLD NEW    # A/B: each run times each binary in turn
 #
 # Files go to $MQSH_BENCH_DIR/bulk (default /tmp/mqsh-bench/bulk); the queue
 # is built once and reused.
@@ -17,6 +18,7 @@ runs=${RUNS:-5}
 dir=${MQSH_BENCH_DIR:-/tmp/mqsh-bench}/bulk
 mkdir -p "$dir"
 go build -o "$dir/mqsh" .
+[ "$#" -gt 0 ] || set -- "$dir/mqsh"
 if [ ! -f "$dir/base.db" ]; then
 	go run ./bench/demojson -n 100000 -o "$dir/100k.jsonl"
 	# Every fourth message from one sender: 25,000 to cancel by sender.
@@ -36,10 +38,13 @@ t() { # label, command...: one timing line
 i=0
 while [ "$i" -lt "$runs" ]; do
 	i=$((i + 1))
-	rm -f "$dir/run.db"*
-	cp "$dir/base.db" "$dir/run.db"
-	t "cancel 25,000 by sender:" "$dir/mqsh" -u "$dir/run.db" queue cancel -s bulk@sender.example
-	t "cancel the other 75,000: " "$dir/mqsh" -u "$dir/run.db" queue cancel --all
-	t "list -o json of 100,000: " "$dir/mqsh" -u "$dir/base.db" queue list -o json
-	t "list (table) of 100,000: " "$dir/mqsh" -u "$dir/base.db" queue list
+	for bin in "$@"; do
+		[ "$#" -eq 1 ] || echo "$bin:"
+		rm -f "$dir/run.db"*
+		cp "$dir/base.db" "$dir/run.db"
+		t "cancel 25,000 by sender:" "$bin" -u "$dir/run.db" queue cancel -s bulk@sender.example
+		t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all
+		t "list -o json of 100,000: " "$bin" -u "$dir/base.db" queue list -o json
+		t "list (table) of 100,000: " "$bin" -u "$dir/base.db" queue list
+	done
 done

@@ -52,12 +52,22 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 			if res.Count == 0 {
 				return nil
 			}
+			// The whole queue (--all and nothing else) is cleared table by
+			// table, which SQLite does without visiting a row; otherwise
+			// each table loses the selected messages' rows.
+			where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
+			if r.Filter.IsEmpty() {
+				where = ""
+			}
 			for _, t := range []string{"recipients", "domains", "bodies"} {
-				if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT id FROM "+selTable+")"); err != nil {
+				if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+")"); err != nil {
+			if where != "" {
+				where = " WHERE id IN (SELECT id FROM " + selTable + ")"
+			}
+			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
 				return err
 			}
 			return tx.audit("cancel", r.Filter.String(), res.IDs)

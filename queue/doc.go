@@ -24,13 +24,15 @@
 // message's pending domains (NULL when nothing is pending) and is kept by every
 // verb. Indexes: messages by lower-case return path, return-path domain, due and
 // creation time; domains by (name, message); recipients by (lower-case address,
-// message). The file is opened in WAL mode with foreign keys and BEGIN
-// IMMEDIATE write transactions through a single writer connection, plus a pool
-// of read-only connections; several processes may use the same file at once. A
-// change waits for another's write lock in Go, telling Options.Waiting who holds
-// it and for how long, up to Options.LockWait or the end of its context (see
-// lock.go); UpdateDeferred begins as a read snapshot and takes the lock at the
-// first change, for scripts. The schema is created and upgraded by numbered
+// message). The foreign keys are declared but not enforced: the verbs that
+// remove messages delete their rows in every table themselves. The file is
+// opened in WAL mode with BEGIN IMMEDIATE write transactions through a single
+// writer connection, plus a pool of read-only connections; several processes
+// may use the same file at once. A change waits for another's write lock in
+// Go, telling Options.Waiting who holds it and for how long, up to
+// Options.LockWait or the end of its context (see lock.go); UpdateDeferred
+// begins as a read snapshot and takes the lock at the first change, for
+// scripts. The schema is created and upgraded by numbered
 // migrations (embedded files migrations/NNNN_name.sql) recorded in PRAGMA
 // user_version; the file is marked as a queue by
 // PRAGMA application_id.
