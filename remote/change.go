@@ -172,16 +172,15 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 	if err := checkSelection("cancel", r.Filter); err != nil {
 		return nil, err
 	}
-	var pat *addrPattern
+	var pat *queue.AddressPattern
 	if r.Recipient != "" {
 		if err := (queue.Filter{Recipient: r.Recipient}).Validate(); err != nil {
 			return nil, fmt.Errorf("cancel: recipient: %w", err)
 		}
-		pp, err := parseAddrPattern(r.Recipient, false)
-		if err != nil {
+		var err error
+		if pat, err = queue.ParseAddressPattern(r.Recipient, false); err != nil {
 			return nil, fmt.Errorf("cancel: recipient: %w", err)
 		}
-		pat = &pp
 	}
 	p := &plan{verb: "cancel"}
 	err := c.scan(ctx, r.Filter, 0, func(m *remoteMessage) (bool, error) {
@@ -200,7 +199,7 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 		for _, d := range m.Domains {
 			for _, rc := range d.Recipients {
 				u := unit{key: strings.ToLower(rc.Address), send: rc.Address, domain: d.Name}
-				take := rc.Status.Pending() && pat.match(rc.Address)
+				take := rc.Status.Pending() && pat.Match(rc.Address)
 				if rc.Status.Pending() {
 					pendings++
 					if !take {
@@ -226,13 +225,7 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 			// removes the message, which is what a plain DELETE does.
 			mp.ops = []op{{method: "DELETE"}}
 		} else {
-			broad := ""
-			switch pat.kind {
-			case addrExact:
-				broad = pat.value
-			case addrDomain:
-				broad = "@" + pat.value
-			}
+			broad := pat.Literal()
 			filters, err := singleOut(all, func(u unit) bool { return hit[u.key] }, broad)
 			if err != nil {
 				return false, fmt.Errorf("cancel: message %s: cannot cancel only %s on this server: %v", m.ID, r.Recipient, err)

@@ -20,7 +20,7 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 
 // scanPages is scan with pages of size messages.
 func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, size int, fn func(m *remoteMessage) (bool, error)) error {
-	mt, err := compile(f)
+	mt, err := f.Matcher()
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 				continue
 			}
 			last = m.ID
-			if !mt.match(&m.Message) {
+			if !mt.Match(&m.Message) {
 				continue
 			}
 			more, err := fn(m)

@@ -12,7 +12,7 @@ import (
 
 // serverParams maps what of a Filter the server can narrow by onto its list
 // parameters, so that its answer holds every message the filter matches
-// (the client then decides exactly, see matcher):
+// (the client then decides exactly, with queue.Filter's Matcher):
 //
 //   - a recipient or domain filter: to=@domain, since the server matches
 //     to= as a substring of recipient addresses whose domain it has
@@ -97,12 +97,9 @@ func extensionParams(f queue.Filter) url.Values {
 // in lower case, or "" when the filter gives no literal domain.
 func toParam(f queue.Filter) string {
 	if f.Recipient != "" {
-		if p, err := parseAddrPattern(f.Recipient, false); err == nil {
-			switch p.kind {
-			case addrExact:
-				return "@" + domainOf(p.value)
-			case addrDomain:
-				return "@" + p.value
+		if p, err := queue.ParseAddressPattern(f.Recipient, false); err == nil {
+			if lit := p.Literal(); lit != "" {
+				return "@" + lit[strings.LastIndexByte(lit, '@')+1:]
 			}
 		}
 	}
@@ -118,4 +115,21 @@ func exactOnServer(f queue.Filter) bool { return f.IsEmpty() }
 
 func listRoute(q url.Values) route {
 	return route{method: "GET", path: "/api/queue/messages", query: q, permission: "message-queue-list"}
+}
+
+// queueDomain is a Domain filter's value as the engine compares it.
+func queueDomain(s string) string {
+	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "@"))
+}
+
+// afterSecond and beforeSecond round exclusive bounds outwards to whole
+// seconds, the server's unit.
+func afterSecond(t time.Time) int64 { return t.Unix() }
+
+func beforeSecond(t time.Time) int64 {
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
 }
