@@ -493,6 +493,50 @@ func (j *jsonRows) reset() { j.buf, j.row, j.n = j.buf[:0], false, 0 }
 // form: lower-case domain names, one domain per name, recipients deduplicated
 // case-insensitively, times in whole seconds, missing times from the schedule.
 func (q *Queue) normalize(m *Message) error {
+	return normalizeMessage(m, q.clock, q.sched.Expire, false)
+}
+
+// smallSetSize is how many keys smallSet holds in a list before it turns
+// to a map: a message has a few recipients, and maps cost more to make than
+// a short list costs to look through.
+const smallSetSize = 16
+
+// smallSet is a set of strings, a list while small.
+type smallSet struct {
+	list []string
+	m    map[string]bool
+	n    int // keys held
+}
+
+// add adds k, reporting false when it was there already.
+func (s *smallSet) add(k string) bool {
+	if s.m == nil {
+		if slices.Contains(s.list, k) {
+			return false
+		}
+		if len(s.list) < smallSetSize {
+			s.list = append(s.list, k)
+			s.n++
+			return true
+		}
+		s.m = make(map[string]bool, 2*smallSetSize)
+		for _, x := range s.list {
+			s.m[x] = true
+		}
+	}
+	if s.m[k] {
+		return false
+	}
+	s.m[k] = true
+	s.n++
+	return true
+}
+
+// normalizeMessage is normalize with the clock for a message without a
+// creation time and the expiry of a domain without one. own says that no
+// one else holds m's domains and recipients (a message just decoded), so
+// that they are brought to form in place rather than copied.
+func normalizeMessage(m *Message, clock func() time.Time, expire time.Duration, own bool) error {
 	if uint64(m.ID) > math.MaxInt64 || m.ID == 0 {
 		return fmt.Errorf("message id %d is out of range (1 to %d)", uint64(m.ID), int64(math.MaxInt64))
 	}
@@ -507,7 +551,7 @@ func (q *Queue) normalize(m *Message) error {
 		m.ReturnPath = ""
 	}
 	if m.Created.IsZero() {
-		m.Created = q.clock()
+		m.Created = clock()
 	}
 	m.Created = m.Created.UTC().Truncate(time.Second)
 	if m.Size < 0 {
@@ -516,9 +560,16 @@ func (q *Queue) normalize(m *Message) error {
 	if len(m.Domains) == 0 {
 		return fmt.Errorf("message %s has no recipients", m.ID)
 	}
-	seenDom := map[string]int{}
-	seenRcpt := map[string]bool{}
-	var doms []Domain
+	var seenDom map[string]int // for many domains; else a look through doms
+	if len(m.Domains) > smallSetSize {
+		seenDom = make(map[string]int, len(m.Domains))
+	}
+	var rcptBuf [smallSetSize]string
+	seenRcpt := smallSet{list: rcptBuf[:0]}
+	doms := m.Domains[:0]
+	if !own {
+		doms = make([]Domain, 0, len(m.Domains))
+	}
 	for _, d := range m.Domains {
 		d.Name = strings.ToLower(strings.TrimSpace(d.Name))
 		if err := checkDomainLength(d.Name); err != nil {
@@ -540,14 +591,17 @@ func (q *Queue) normalize(m *Message) error {
 			d.Due = m.Created
 		}
 		if d.Expires.IsZero() {
-			d.Expires = m.Created.Add(q.sched.Expire)
+			d.Expires = m.Created.Add(expire)
 		}
 		d.Due = d.Due.UTC().Truncate(time.Second)
 		d.Expires = d.Expires.UTC().Truncate(time.Second)
 		if !d.NotifyAt.IsZero() {
 			d.NotifyAt = d.NotifyAt.UTC().Truncate(time.Second)
 		}
-		var rcpts []Recipient
+		rcpts := d.Recipients[:0]
+		if !own {
+			rcpts = make([]Recipient, 0, len(d.Recipients))
+		}
 		for _, r := range d.Recipients {
 			r.Address = strings.TrimSpace(r.Address)
 			if err := checkAddressLength(r.Address); err != nil {
@@ -563,22 +617,28 @@ func (q *Queue) normalize(m *Message) error {
 			if r.Status < Scheduled || r.Status > PermFail {
 				return fmt.Errorf("message %s: recipient %s: invalid status %d", m.ID, r.Address, r.Status)
 			}
-			if seenRcpt[lc] {
+			if !seenRcpt.add(lc) {
 				continue
 			}
-			seenRcpt[lc] = true
 			rcpts = append(rcpts, r)
 		}
 		d.Recipients = rcpts
-		if k, ok := seenDom[d.Name]; ok {
+		k, ok := seenDom[d.Name]
+		if seenDom == nil {
+			k = slices.IndexFunc(doms, func(x Domain) bool { return x.Name == d.Name })
+			ok = k >= 0
+		}
+		if ok {
 			doms[k].Recipients = append(doms[k].Recipients, d.Recipients...)
 			continue
 		}
-		seenDom[d.Name] = len(doms)
+		if seenDom != nil {
+			seenDom[d.Name] = len(doms)
+		}
 		doms = append(doms, d)
 	}
 	m.Domains = doms
-	if err := checkRecipientCount(len(seenRcpt)); err != nil {
+	if err := checkRecipientCount(seenRcpt.n); err != nil {
 		return fmt.Errorf("message %s: %w", m.ID, err)
 	}
 	return checkMessageTimes(m)

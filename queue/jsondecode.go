@@ -71,6 +71,14 @@ func decodeMessage(b []byte) (*jsonInMessage, error) {
 // statusText reads a status: a string, or an object of one key whose value
 // is a string or null.
 func statusText(raw []byte) (key, details string, isObj, ok bool) {
+	if key, details, isObj, ok = plainStatus(raw); ok {
+		return key, details, isObj, true
+	}
+	return decodedStatus(raw)
+}
+
+// decodedStatus is statusText through the JSON decoder, for any input.
+func decodedStatus(raw []byte) (key, details string, isObj, ok bool) {
 	switch {
 	case len(raw) > 0 && raw[0] == '"':
 		if json.Unmarshal(raw, &key) != nil {
@@ -91,6 +99,59 @@ func statusText(raw []byte) (key, details string, isObj, ok bool) {
 		return key, details, true, true
 	}
 	return "", "", false, false
+}
+
+// plainStatus is statusText's fast path for the forms servers write,
+// "scheduled" and {"temp_fail":"details"} (or null details), when their
+// strings are plain printable ASCII: nothing an escape or a decoder would
+// change. Anything else is not ok and left to the decoder.
+func plainStatus(raw []byte) (key, details string, isObj, ok bool) {
+	// str reads a plain string at b[i] (at its quote), returning its text
+	// and the index after its closing quote.
+	str := func(b []byte, i int) (string, int, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", 0, false
+		}
+		for j := i + 1; j < len(b); j++ {
+			switch c := b[j]; {
+			case c == '"':
+				return string(b[i+1 : j]), j + 1, true
+			case c == '\\' || c < 0x20 || c > 0x7e:
+				return "", 0, false
+			}
+		}
+		return "", 0, false
+	}
+	ws := func(b []byte, i int) int {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+			i++
+		}
+		return i
+	}
+	if len(raw) > 0 && raw[0] == '"' {
+		k, end, ok := str(raw, 0)
+		return k, "", false, ok && end == len(raw)
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return "", "", false, false
+	}
+	k, i, ok := str(raw, ws(raw, 1))
+	if !ok {
+		return "", "", false, false
+	}
+	if i = ws(raw, i); i >= len(raw) || raw[i] != ':' {
+		return "", "", false, false
+	}
+	i = ws(raw, i+1)
+	if len(raw)-i >= 4 && string(raw[i:i+4]) == "null" {
+		i += 4
+	} else if details, i, ok = str(raw, i); !ok {
+		return "", "", false, false
+	}
+	if i = ws(raw, i); i != len(raw)-1 || raw[i] != '}' {
+		return "", "", false, false
+	}
+	return k, details, true, true
 }
 
 // parseJSONStatus reads "scheduled" or {"temp_fail": "details"}; null or absent
@@ -286,8 +347,39 @@ func recipientFrom(jr jsonInRecipient) (Recipient, string, error) {
 	return r, details, nil
 }
 
+// MessageJSON is one message as Stalwart's API and mqsh's JSON write it, in
+// either shape (domains[] up to Stalwart v0.12, recipients[] from v0.13),
+// decoded by encoding/json or goccy/go-json but not yet read: Message reads
+// it. A client decodes a whole answer of them at once (mqsh's remote client).
+type MessageJSON jsonInMessage
+
+// Message reads the message as ImportJSON reads a line, with the same checks
+// and limits (ids, lengths, statuses, times, recipients) and the same stored
+// form: lower-case domain names, recipients deduplicated, whole seconds. A
+// message without a creation time was created at clock(); what its
+// schedule lacks comes from DefaultSchedule.
+func (in *MessageJSON) Message(clock func() time.Time) (*Message, error) {
+	m, err := (*jsonInMessage)(in).message(clock, DefaultSchedule.Expire)
+	if err != nil {
+		if id, idErr := parseJSONID(in.ID); idErr == nil {
+			return nil, fmt.Errorf("message %s: %w", id, err)
+		}
+		return nil, err
+	}
+	if err := normalizeMessage(m, clock, DefaultSchedule.Expire, true); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // messageFromJSON converts one decoded line to a Message.
 func (q *Queue) messageFromJSON(in *jsonInMessage) (*Message, error) {
+	return in.message(q.clock, q.sched.Expire)
+}
+
+// message converts a decoded message to a Message, its missing times from
+// clock and expire.
+func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (*Message, error) {
 	id, err := parseJSONID(in.ID)
 	if err != nil {
 		return nil, err
@@ -300,7 +392,7 @@ func (q *Queue) messageFromJSON(in *jsonInMessage) (*Message, error) {
 		return nil, err
 	}
 	if m.Created.IsZero() {
-		m.Created = q.clock()
+		m.Created = clock()
 	}
 	if in.Size != nil {
 		m.Size = *in.Size
@@ -316,11 +408,12 @@ func (q *Queue) messageFromJSON(in *jsonInMessage) (*Message, error) {
 			d.Due = m.Created
 		}
 		if d.Expires.IsZero() {
-			d.Expires = m.Created.Add(q.sched.Expire)
+			d.Expires = m.Created.Add(expire)
 		}
 	}
 	switch {
 	case len(in.Domains) > 0:
+		m.Domains = make([]Domain, 0, len(in.Domains))
 		for _, jd := range in.Domains {
 			st, details, err := parseJSONStatus(jd.Status)
 			if err != nil {
@@ -337,6 +430,7 @@ func (q *Queue) messageFromJSON(in *jsonInMessage) (*Message, error) {
 				return nil, err
 			}
 			defaults(&d)
+			d.Recipients = make([]Recipient, 0, len(jd.Recipients))
 			for _, jr := range jd.Recipients {
 				r, _, err := recipientFrom(jr)
 				if err != nil {

@@ -190,7 +190,7 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := q.normalize(m); err != nil {
+	if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
 		return nil, err
 	}
 	return []*Message{m}, nil

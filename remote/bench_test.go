@@ -114,7 +114,7 @@ func BenchmarkDecodePage100k(b *testing.B) {
 						b.Fatal(err)
 					}
 					for i := range env.Data.Items {
-						if _, err := env.Data.Items[i].toMessage(); err != nil {
+						if _, err := toMessage(&env.Data.Items[i], time.Now); err != nil {
 							b.Fatal(err)
 						}
 					}

@@ -123,6 +123,10 @@ func TestErrors(t *testing.T) {
 		{"manage error on 200", respond(200, "application/json", `{"error":"other","details":"queue busy","reason":"try later"}`), ErrBadResponse, []string{"other", "queue busy"}},
 		{"broken JSON", respond(200, "application/json", `{"data":{"items":[{"id":`), ErrBadResponse, []string{"cannot read"}},
 		{"no data", respond(200, "application/json", `{}`), ErrBadResponse, []string{"without data"}},
+		// A listed message is checked as an imported one is.
+		{"recipient with a control character", respond(200, "application/json", `{"data":{"items":[{"id":7,"created":"2026-11-01T12:00:00Z","recipients":[{"address":"a\u0007b@example.org","status":"scheduled"}]}],"total":1}}`), ErrBadResponse, []string{"cannot read", "message 7", "recipient"}},
+		{"created in year 0", respond(200, "application/json", `{"data":{"items":[{"id":8,"created":"0000-01-01T00:00:00Z","domains":[{"name":"example.org","status":"scheduled","recipients":[{"address":"a@example.org","status":"scheduled"}]}]}],"total":1}}`), ErrBadResponse, []string{"cannot read", "message 8", "created"}},
+		{"id beyond the engine's range", respond(200, "application/json", `{"data":{"items":[{"id":18446744073709551615,"recipients":[{"address":"a@example.org","status":"scheduled"}]}],"total":1}}`), ErrBadResponse, []string{"cannot read", "out of range"}},
 		{"403 problem", respond(403, "application/problem+json", `{"type":"about:blank","status":403,"title":"Forbidden","detail":"You do not have enough permissions to access this resource."}`), ErrForbidden, []string{"message-queue-list", "admin"}},
 		{"401 problem", respond(401, "application/problem+json", `{"type":"about:blank","status":401,"title":"Unauthorized","detail":"You have to authenticate first."}`), ErrUnauthorized, []string{"401", "credentials"}},
 		{"redirect", http.RedirectHandler("https://elsewhere.example/api/queue/messages", http.StatusFound), ErrBadResponse, []string{"redirects", "elsewhere.example"}},

@@ -62,7 +62,7 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 		}
 		msgs := make([]remoteMessage, 0, len(data.Items))
 		for i := range data.Items {
-			m, err := data.Items[i].toMessage()
+			m, err := toMessage(&data.Items[i], c.Now)
 			if err != nil {
 				return fmt.Errorf("list: %w", kindf(ErrBadResponse, err, "%s sent a message mqsh cannot read: %v", c.Location(), err))
 			}
@@ -146,14 +146,14 @@ func (c *Client) Get(ctx context.Context, id queue.ID) (*queue.Message, error) {
 }
 
 func (c *Client) get(ctx context.Context, id queue.ID) (*remoteMessage, error) {
-	w, found, err := call[wireMessage](ctx, c, route{method: "GET", path: messagePath(id), permission: "message-queue-get"})
+	w, found, err := call[queue.MessageJSON](ctx, c, route{method: "GET", path: messagePath(id), permission: "message-queue-get"})
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
 	if !found {
 		return nil, c.notFound(ctx, id)
 	}
-	m, err := w.toMessage()
+	m, err := toMessage(&w, c.Now)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, kindf(ErrBadResponse, err, "%s sent a message mqsh cannot read: %v", c.Location(), err))
 	}

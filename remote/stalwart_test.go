@@ -32,7 +32,7 @@ func stalwartSix(now time.Time) []queue.Message {
 	for i, s := range specs {
 		m := queue.Message{ID: queue.ID(1000 + i), ReturnPath: s.from, Created: now, Size: 1000, EnvID: s.env}
 		for _, a := range s.rcpts {
-			name := domainOf(a)
+			_, name, _ := strings.Cut(a, "@")
 			r := queue.Recipient{Address: a}
 			if s.env == "f" && strings.HasPrefix(a, "success") {
 				r = queue.Recipient{Address: a, Status: queue.Completed, Code: 250, Enhanced: "2.1.5", Message: "OK"}
