@@ -35,14 +35,15 @@ func serverParams(f queue.Filter, now time.Time) url.Values {
 	if to := toParam(f); to != "" {
 		q.Set("to", to)
 	}
+	// Whole seconds, rounded outwards: before up, after down.
 	if !f.DueBefore.IsZero() {
-		if s := beforeSecond(f.DueBefore); s > now.Unix() {
-			q.Set("before", time.Unix(s, 0).UTC().Format(time.RFC3339))
+		if t := f.DueBefore.Add(time.Second - 1).Truncate(time.Second); t.Unix() > now.Unix() {
+			q.Set("before", t.UTC().Format(time.RFC3339))
 		}
 	}
 	if !f.DueAfter.IsZero() {
-		if s := afterSecond(f.DueAfter); s > now.Unix() {
-			q.Set("after", time.Unix(s, 0).UTC().Format(time.RFC3339))
+		if t := f.DueAfter.Truncate(time.Second); t.Unix() > now.Unix() {
+			q.Set("after", t.UTC().Format(time.RFC3339))
 		}
 	}
 	if len(f.IDs) > 0 {
@@ -120,16 +121,4 @@ func listRoute(q url.Values) route {
 // queueDomain is a Domain filter's value as the engine compares it.
 func queueDomain(s string) string {
 	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "@"))
-}
-
-// afterSecond and beforeSecond round exclusive bounds outwards to whole
-// seconds, the server's unit.
-func afterSecond(t time.Time) int64 { return t.Unix() }
-
-func beforeSecond(t time.Time) int64 {
-	s := t.Unix()
-	if t.Nanosecond() > 0 {
-		s++
-	}
-	return s
 }
