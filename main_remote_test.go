@@ -43,6 +43,8 @@ const (
 //	                  -tls, with a self-signed certificate made for it)
 //	deadport          sets $DEAD to the URL of a loopback port nobody
 //	                  listens on
+//	hangport          sets $HANG to the URL of a loopback port that
+//	                  accepts connections and never answers
 var remoteCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
 	"serve": func(ts *testscript.TestScript, neg bool, args []string) {
 		useTLS := len(args) == 2 && args[0] == "-tls"
@@ -64,6 +66,32 @@ var remoteCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 		addr := ln.Addr().String()
 		ln.Close()
 		ts.Setenv("DEAD", "http://"+addr)
+	},
+	"hangport": func(ts *testscript.TestScript, neg bool, args []string) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			ts.Fatalf("hangport: %v", err)
+		}
+		var conns []net.Conn
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				conns = append(conns, c) // read nothing, answer nothing
+			}
+		}()
+		ts.Defer(func() {
+			ln.Close()
+			<-done
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		ts.Setenv("HANG", "http://"+ln.Addr().String())
 	},
 }
 
