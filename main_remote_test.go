@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,10 +10,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -20,6 +25,7 @@ import (
 
 	"mqsh/httpapi"
 	"mqsh/queue"
+	"mqsh/repl"
 )
 
 // The end-to-end tests of the remote client (testdata/script/remote*.txtar)
@@ -182,4 +188,54 @@ func selfSigned(dir string) (*httpapi.TLSFiles, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// TestRemoteCompletion: in the shell on a remote queue, tab completion
+// offers what was listed recently, from the server: after a list of the
+// messages of domain1.test, the ids and senders of those messages, and none
+// of the others.
+func TestRemoteCompletion(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "served.db")
+	q, err := queue.Open(path, queue.Options{Now: func() time.Time { return scriptNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.LoadDemo(context.Background(), 20, 1); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	url, stop, err := startServer(path, false, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	b, err := openRemote(url, repl.RemoteOptions{Credentials: adminSecret, Now: func() time.Time { return scriptNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out bytes.Buffer
+	env := &repl.Env{Streams: repl.Streams{Stdout: &out, Stderr: io.Discard}, Session: repl.Session{Queue: b, Now: func() time.Time { return scriptNow }, Remote: true, Interactive: true}}
+	if err := repl.Run(context.Background(), env, []string{"list", "-d", "domain1.test", "-o", "ids"}); err != nil {
+		t.Fatal(err)
+	}
+	listed := strings.Fields(out.String())
+	if len(listed) != 3 {
+		t.Fatalf("list -d domain1.test gave %q, want the three demo messages there", listed)
+	}
+	c := repl.NewCompleter(repl.Commands(), env)
+	ids := c.Complete(context.Background(), "status ").Items
+	slices.Sort(ids)
+	slices.Sort(listed)
+	if !slices.Equal(ids, listed) {
+		t.Errorf("status <Tab> offers %q, want the ids listed: %q", ids, listed)
+	}
+	senders := c.Complete(context.Background(), "cancel -s bill").Items
+	if want := []string{"bill1@example.net", "bill2@example.net", "bill3@example.net"}; !slices.Equal(senders, want) {
+		t.Errorf("cancel -s bill<Tab> offers %q, want %q", senders, want)
+	}
+	if got := c.Complete(context.Background(), "list -s bill5").Items; len(got) != 0 {
+		t.Errorf("list -s bill5<Tab> offers %q, a sender of no message listed", got)
+	}
 }
