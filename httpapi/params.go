@@ -36,6 +36,10 @@ type selection struct {
 type page struct {
 	offset, limit int // limit 0 = all
 	values        bool
+	// noHash: blob-hash=0, mqsh's extension for a client that does not
+	// use blob_hash (mqsh's own): whole messages without it, so that their
+	// text is not read.
+	noHash bool
 }
 
 // parseDecimalID reads a message id as Stalwart writes it: a positive
@@ -143,6 +147,7 @@ func parsePage(q url.Values) page {
 		p.offset = (n - 1) * p.limit
 	}
 	p.values = q.Get("values") != ""
+	p.noHash = q.Get("blob-hash") == "0"
 	return p
 }
 
