@@ -5,7 +5,7 @@
 # matches (-o ids), `queue status ID`, and listing all 100,000 with -o json.
 # Measured with hyperfine (apt-get install hyperfine); prints for each
 # command the median, the minimum and the CPU time (user + system) of the
-# client process. Usage: bench/remote.sh [RUNS]  (default 30; the JSON
+# client process, and the server's CPU time per whole listing. Usage: bench/remote.sh [RUNS]  (default 30; the JSON
 # listing runs a fifth as often, at least 3). Builds the working tree's mqsh.
 set -eu
 runs=${1:-30}
@@ -40,8 +40,12 @@ jruns=$((runs / 5))
 [ $jruns -ge 3 ] || jruns=3
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$dir/a.json" \
 	--output=pipe "$remote queue list -s $addr -o ids" "$remote queue status 2B91F716" >/dev/null
+cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+before=$(cpu)
 hyperfine -N --warmup 1 --runs "$jruns" --export-json "$dir/b.json" \
 	--output=pipe "$remote queue list -o json" >/dev/null
+after=$(cpu)
+echo "server CPU (user + sys) per listing of all with -o json: $(( (after - before) * 1000 / $(getconf CLK_TCK) / (jruns + 1) )) ms" >&2
 python3 - "$dir" "$dir/a.json" "$dir/b.json" <<'PY'
 import json, sys
 print("| Command | Median | Min | CPU (user + sys) of the client |")
