@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"mqsh/queue"
+	"mqsh/remote"
 	"mqsh/repl"
 )
 
@@ -25,6 +28,8 @@ var version = "0.1.0-dev"
 // runs one script (mqsh run, mqsh lua): a fifth of the CPU time of a walk over
 // a million messages goes to collections at the default of 100.
 const scriptGCPercent = 400
+
+func init() { repl.OpenRemote = openRemote }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
@@ -88,4 +93,18 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 func fail(stderr io.Writer, err error) int {
 	repl.ReportError(stderr, "", err, false)
 	return repl.ExitCode(err)
+}
+
+// openRemote plugs the Stalwart client in as the backend of a server's URL.
+// A URL or credentials it cannot use are usage errors (exit 2); every other
+// failure comes with the first request, as a sentence of its kind (exit 1).
+func openRemote(url string, opts repl.RemoteOptions) (queue.Backend, error) {
+	c, err := remote.Open(url, remote.Options{Credentials: opts.Credentials, Insecure: opts.Insecure, Timeout: opts.Timeout, Now: opts.Now})
+	if errors.Is(err, remote.ErrInvalidURL) || errors.Is(err, remote.ErrCredentials) {
+		return nil, repl.Usagef("%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }

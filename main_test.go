@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // program, on real SQLite queues in each script's work folder, with the clock
 // fixed at 2023-03-01T12:00:00Z.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
+	params := testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
@@ -57,7 +57,11 @@ func TestScripts(t *testing.T) {
 				}
 			},
 		},
-	})
+	}
+	for name, cmd := range remoteCmds { // servers for the remote client
+		params.Cmds[name] = cmd
+	}
+	testscript.Run(t, params)
 }
 
 // TestBuildWithoutCgoSaysWhy builds mqsh as a machine without a C compiler

@@ -13,7 +13,8 @@ import (
 // The query parameters of the list, bulk retry and bulk cancel routes:
 // Stalwart's (from, to, text, before, after, range-start, range-end, queue,
 // page, limit, values, max-total) with its semantics, plus mqsh's filter keys
-// (FilterKeys) as an extension. What the engine cannot express (substring
+// as an extension: the HTTP column of the one table of filter keys,
+// queue.FilterKeys, read by FilterKey.ParseHTTP. What the engine cannot express (substring
 // matches) is narrowed by the closest engine filter and finished here.
 
 // queueName is the one virtual queue mqsh has, as the JSON names it.
@@ -35,15 +36,10 @@ type selection struct {
 type page struct {
 	offset, limit int // limit 0 = all
 	values        bool
-}
-
-// apiParser reads the extension's values: times as RFC 3339, a date, or
-// relative to the server's clock (+2h, -1d); ids in decimal, as Stalwart's.
-func apiParser(now time.Time) ValueParser {
-	return ValueParser{
-		Time: func(s string) (time.Time, error) { return queue.ParseTime(s, now) },
-		ID:   parseDecimalID,
-	}
+	// noHash: blob-hash=0, mqsh's extension for a client that does not
+	// use blob_hash (mqsh's own): whole messages without it, so that their
+	// text is not read.
+	noHash bool
 }
 
 // parseDecimalID reads a message id as Stalwart writes it: a positive
@@ -75,17 +71,18 @@ func futureTime(s string, now time.Time) (time.Time, bool) {
 // the extension's do, naming the parameter.
 func parseSelection(q url.Values, now time.Time) (selection, error) {
 	var s selection
-	p := apiParser(now)
-	for _, k := range FilterKeys {
-		vs, ok := q[k.Name]
-		if !ok {
+	for _, k := range queue.FilterKeys {
+		vs, ok := q[k.HTTP]
+		if !ok || k.HTTP == "" {
 			continue
 		}
 		if len(vs) > 1 {
-			return s, fmt.Errorf("%s: given %d times; give it once (lists are comma-separated)", k.Name, len(vs))
+			return s, fmt.Errorf("%s: given %d times; give it once (lists are comma-separated)", k.HTTP, len(vs))
 		}
-		if err := k.Set(&s.filter, vs[0], p); err != nil {
-			return s, err
+		// Times as RFC 3339, a date, or relative to the server's clock
+		// (+2h, -1d); ids in decimal, as Stalwart's.
+		if err := k.ParseHTTP(&s.filter, vs[0], now); err != nil {
+			return s, fmt.Errorf("%s: %w", k.HTTP, err)
 		}
 	}
 	if err := s.filter.Validate(); err != nil {
@@ -150,6 +147,7 @@ func parsePage(q url.Values) page {
 		p.offset = (n - 1) * p.limit
 	}
 	p.values = q.Get("values") != ""
+	p.noHash = q.Get("blob-hash") == "0"
 	return p
 }
 

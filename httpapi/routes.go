@@ -195,7 +195,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 				buf.WriteString(strconv.FormatUint(uint64(m.ID), 10))
 				return nil
 			}
-			b, err := messageJSON(tx, m)
+			var b []byte
+			if pg.noHash {
+				b, err = m.MarshalJSON()
+			} else {
+				b, err = messageJSON(tx, m)
+			}
 			buf.Write(b)
 			return err
 		})

@@ -156,6 +156,13 @@ func TestListPagesAndValues(t *testing.T) {
 	if !strings.HasPrefix(item, strings.TrimSuffix(string(local), "}")+`,"blob_hash":"`) {
 		t.Errorf("item is not -o json's object plus blob_hash:\n got %s\nwant %s", item, local)
 	}
+	// blob-hash=0 (mqsh's extension, for a client that does not use it):
+	// exactly -o json's object, without reading the message text.
+	r = listResult{}
+	e.data("GET", "/api/queue/messages?values=1&limit=1&page=6&blob-hash=0", &r)
+	if len(r.Items) != 1 || string(r.Items[0]) != string(local) {
+		t.Errorf("blob-hash=0: got %s\nwant %s", r.Items, local)
+	}
 	// values= (empty) is dropped, as by Stalwart: ids.
 	if ids, _ := e.ids("?values=&limit=1"); !sameIDs(ids, idA) {
 		t.Errorf("values= empty: %v", ids)

@@ -4,6 +4,8 @@ package queue
 // command line's flags, Lua filter tables, the audit text, and the HTTP API's
 // parameters) comes from the rows below, so that a filter field is bound
 // once, by type, and adding one touches the Filter, its row and its tests.
+// The HTTP API's server (httpapi) reads its extension parameters through
+// ParseHTTP, and the remote client (remote) writes them with FormatHTTP.
 
 import (
 	"errors"
@@ -32,8 +34,9 @@ type FilterKey struct {
 	Help    string   // the flag's help where it filters (list, summary); retry and cancel word their own
 	Values  []string // the words it accepts, for help and completion (status); nil = any
 	Suggest string   // the Suggest kind that completes its values; "" = none
-	// HTTP is the HTTP API's query parameter for it; "" = not mapped yet
-	// (the httpapi package's parameters are to be folded in here).
+	// HTTP is its query parameter in mqsh's extension of Stalwart's
+	// management API ("due-before"); "" = none (all: the API's bulk routes
+	// select everything when given no parameter, as Stalwart's do).
 	HTTP string
 	// ChangeOnly: only the commands that change messages take it (all).
 	ChangeOnly bool
@@ -42,30 +45,30 @@ type FilterKey struct {
 
 // The keys, in the order of the audit text.
 var (
-	KeyIDs = &FilterKey{Name: "ids", Audit: "ids=",
+	KeyIDs = &FilterKey{Name: "ids", Audit: "ids=", HTTP: "ids",
 		Field: Field[[]ID](func(f *Filter) *[]ID { return &f.IDs })}
-	KeySender = &FilterKey{Name: "sender", Audit: "sender=", Flag: "sender", Short: "s", Value: "SENDER",
+	KeySender = &FilterKey{Name: "sender", Audit: "sender=", HTTP: "sender", Flag: "sender", Short: "s", Value: "SENDER",
 		Help: "Filter by sender address", Suggest: SuggestSender,
 		Field: Field[string](func(f *Filter) *string { return &f.Sender })}
-	KeyRcpt = &FilterKey{Name: "rcpt", Aliases: []string{"recipient"}, Audit: "rcpt=", Flag: "rcpt", Short: "r", Value: "RCPT",
+	KeyRcpt = &FilterKey{Name: "rcpt", Aliases: []string{"recipient"}, Audit: "rcpt=", HTTP: "rcpt", Flag: "rcpt", Short: "r", Value: "RCPT",
 		Help: "Filter by recipient", Suggest: SuggestRecipient,
 		Field: Field[string](func(f *Filter) *string { return &f.Recipient })}
-	KeyDomain = &FilterKey{Name: "domain", Audit: "domain=", Flag: "domain", Short: "d", Value: "DOMAIN",
+	KeyDomain = &FilterKey{Name: "domain", Audit: "domain=", HTTP: "domain", Flag: "domain", Short: "d", Value: "DOMAIN",
 		Help: "Filter by recipient domain", Suggest: SuggestDomain,
 		Field: Field[string](func(f *Filter) *string { return &f.Domain })}
-	KeyDueAfter = &FilterKey{Name: "after", Audit: "due>", Flag: "after", Short: "a", Value: "AFTER",
+	KeyDueAfter = &FilterKey{Name: "after", Audit: "due>", HTTP: "due-after", Flag: "after", Short: "a", Value: "AFTER",
 		Help:  "Filter messages due for delivery after a certain datetime",
 		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.DueAfter })}
-	KeyDueBefore = &FilterKey{Name: "before", Audit: "due<", Flag: "before", Short: "b", Value: "BEFORE",
+	KeyDueBefore = &FilterKey{Name: "before", Audit: "due<", HTTP: "due-before", Flag: "before", Short: "b", Value: "BEFORE",
 		Help:  "Filter messages due for delivery before a certain datetime",
 		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.DueBefore })}
-	KeyCreatedAfter = &FilterKey{Name: "created_after", Audit: "created>", Flag: "created-after", Value: "TIME",
+	KeyCreatedAfter = &FilterKey{Name: "created_after", Audit: "created>", HTTP: "created-after", Flag: "created-after", Value: "TIME",
 		Help:  "Filter messages created after a certain datetime",
 		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.CreatedAfter })}
-	KeyCreatedBefore = &FilterKey{Name: "created_before", Audit: "created<", Flag: "created-before", Value: "TIME",
+	KeyCreatedBefore = &FilterKey{Name: "created_before", Audit: "created<", HTTP: "created-before", Flag: "created-before", Value: "TIME",
 		Help:  "Filter messages created before a certain datetime",
 		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.CreatedBefore })}
-	KeyStatus = &FilterKey{Name: "status", Audit: "status=", Flag: "status", Value: "STATUS",
+	KeyStatus = &FilterKey{Name: "status", Audit: "status=", HTTP: "status", Flag: "status", Value: "STATUS",
 		Help:   "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)",
 		Values: []string{Scheduled.Short(), Completed.Short(), TempFail.Short(), PermFail.Short()},
 		Field:  Field[[]Status](func(f *Filter) *[]Status { return &f.Status })}
@@ -145,6 +148,51 @@ func (k *FilterKey) Parse(f *Filter, text string, now time.Time) error {
 		panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 	}
 	return nil
+}
+
+// ParseHTTP sets the key's field of f from the value of its HTTP parameter:
+// as Parse reads it, but ids in decimal, as Stalwart's API writes them, and
+// a blank value refused. As Parse's, the error does not name the parameter.
+func (k *FilterKey) ParseHTTP(f *Filter, text string, now time.Time) error {
+	if strings.TrimSpace(text) == "" {
+		return errors.New("needs a value")
+	}
+	fl, ok := k.Field.(Field[[]ID])
+	if !ok {
+		return k.Parse(f, text, now)
+	}
+	for _, w := range strings.Split(text, ",") {
+		w = strings.TrimSpace(w)
+		v, err := strconv.ParseUint(w, 10, 64)
+		if err != nil || v == 0 {
+			return fmt.Errorf("invalid id %q: want a message id as a positive decimal integer such as 22205822742", w)
+		}
+		*fl(f) = append(*fl(f), ID(v))
+	}
+	return nil
+}
+
+// FormatHTTP writes the key's field of f as its HTTP parameter's value, the
+// way ParseHTTP reads it (times in RFC 3339, UTC; ids in decimal), and
+// reports whether the field is set.
+func (k *FilterKey) FormatHTTP(f *Filter) (string, bool) {
+	switch fl := k.Field.(type) {
+	case Field[time.Time]:
+		t := *fl(f)
+		return t.UTC().Format(time.RFC3339Nano), !t.IsZero()
+	case Field[[]ID]:
+		ids := *fl(f)
+		s := make([]string, len(ids))
+		for i, id := range ids {
+			s[i] = strconv.FormatUint(uint64(id), 10)
+		}
+		return strings.Join(s, ","), len(ids) > 0
+	case Field[string]:
+		v := *fl(f)
+		return v, v != ""
+	}
+	v, ok := k.format(f)
+	return v, ok
 }
 
 // IsSet reports whether the key's field of f is set.

@@ -182,3 +182,55 @@ func TestFilterWords(t *testing.T) {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
 }
+
+// TestFilterKeysHTTP: every key but all has its HTTP API parameter (the
+// names mqsh's server has always read), and what FormatHTTP writes,
+// ParseHTTP reads back to the same field: ids in decimal, as Stalwart's API
+// writes them, times in RFC 3339. An empty value is refused, naming nothing
+// but the problem (the server names the parameter).
+func TestFilterKeysHTTP(t *testing.T) {
+	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
+	want := map[string]string{"ids": "ids", "sender": "sender", "rcpt": "rcpt", "domain": "domain",
+		"after": "due-after", "before": "due-before", "created_after": "created-after", "created_before": "created-before",
+		"status": "status", "all": ""}
+	for _, k := range FilterKeys {
+		if k.HTTP != want[k.Name] {
+			t.Errorf("key %s: HTTP parameter %q, want %q", k.Name, k.HTTP, want[k.Name])
+		}
+		if k.HTTP == "" {
+			continue
+		}
+		text, val := keySample(t, k, now)
+		var f Filter
+		if err := k.Parse(&f, text, now); err != nil {
+			t.Fatal(err)
+		}
+		p, ok := k.FormatHTTP(&f)
+		if !ok || p == "" {
+			t.Fatalf("%s: FormatHTTP of a set field = %q, %v", k.Name, p, ok)
+		}
+		var back Filter
+		if err := k.ParseHTTP(&back, p, now.Add(time.Hour)); err != nil {
+			t.Fatalf("%s: ParseHTTP(%q): %v", k.Name, p, err)
+		}
+		if got := fieldOf(k, &back); !reflect.DeepEqual(got, val) {
+			t.Errorf("%s: ParseHTTP(%q) set %#v, want %#v", k.Name, p, got, val)
+		}
+		if _, ok := k.FormatHTTP(&Filter{}); ok {
+			t.Errorf("%s: FormatHTTP of an empty filter says it is set", k.Name)
+		}
+		if err := k.ParseHTTP(&back, " ", now); err == nil || err.Error() != "needs a value" {
+			t.Errorf("%s: ParseHTTP of a blank value: %v", k.Name, err)
+		}
+	}
+	var f Filter
+	if err := KeyIDs.ParseHTTP(&f, "22205822742, 7", now); err != nil || !reflect.DeepEqual(f.IDs, []ID{0x52B91F716, 7}) {
+		t.Errorf("ids=22205822742, 7: %v %v", f.IDs, err)
+	}
+	if err := KeyIDs.ParseHTTP(&f, "0", now); err == nil || !strings.HasPrefix(err.Error(), `invalid id "0"`) {
+		t.Errorf("ids=0: %v", err)
+	}
+	if p, _ := KeyIDs.FormatHTTP(&Filter{IDs: []ID{0x52B91F716, 7}}); p != "22205822742,7" {
+		t.Errorf("FormatHTTP of ids = %q", p)
+	}
+}

@@ -301,7 +301,7 @@ func (c *Client) notFound(ctx context.Context, id queue.ID) error {
 	seen := c.apiSeen
 	c.mu.Unlock()
 	if !seen {
-		_, found, err := call[listData](ctx, c, listRoute(url.Values{"limit": {"1"}}))
+		_, found, err := call[totalData](ctx, c, listRoute(url.Values{"limit": {"1"}}))
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ func (c *Client) transportError(ctx context.Context, err error) error {
 	case errors.As(err, &dnsErr):
 		return kindf(ErrUnreachable, err, "cannot find the host of %s: %v", loc, dnsErr)
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return kindf(ErrTimeout, err, "%s did not answer within %s: check the server, or give it longer with --timeout", loc, c.timeout)
+		return kindf(ErrTimeout, err, "%s did not answer within %s: check the server, or give it longer with --http-timeout", loc, c.timeout)
 	}
 	return kindf(ErrUnreachable, err, "cannot reach %s: %v", loc, innerCause(err))
 }

@@ -135,7 +135,7 @@ func TestErrors(t *testing.T) {
 			case <-r.Context().Done():
 			case <-time.After(5 * time.Second):
 			}
-		}), ErrTimeout, []string{"did not answer", "--timeout"}},
+		}), ErrTimeout, []string{"did not answer", "--http-timeout"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -18,7 +18,9 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 	return c.scanPages(ctx, f, after, c.pageSize, fn)
 }
 
-// scanPages is scan with pages of size messages.
+// scanPages is scan with pages of size messages. While fn works through a
+// page, the next one is already being asked for and decoded, so that the
+// server, the decoding and fn (printing, most often) overlap.
 func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, size int, fn func(m *remoteMessage) (bool, error)) error {
 	mt, err := f.Matcher()
 	if err != nil {
@@ -30,48 +32,59 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 		v, _ := strconv.ParseUint(s, 10, 64)
 		lo = queue.ID(v)
 	}
-	last := after
-	byNumber, page := false, 1
+	// The page fetched ahead is dropped (its request cancelled) when fn
+	// stops early or fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	limit := strconv.Itoa(size)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
+	// request asks for the page after id last, or page number n when the
+	// server ignores range-start (byNumber); ok is false when there is
+	// nothing after last.
+	request := func(last queue.ID, byNumber bool, n int) (<-chan fetchedPage, bool) {
 		q := url.Values{}
 		for k, v := range base {
 			q[k] = v
 		}
 		q.Set("values", "1")
+		q.Set("blob-hash", "0") // mqsh's server then skips reading each text; Stalwart ignores it
 		q.Set("limit", limit)
 		if byNumber {
-			q.Set("page", strconv.Itoa(page))
+			q.Set("page", strconv.Itoa(n))
 		} else {
-			start := max(lo, last+1)
 			if last == ^queue.ID(0) {
-				return nil
+				return nil, false
 			}
-			q.Set("range-start", strconv.FormatUint(uint64(start), 10))
+			q.Set("range-start", strconv.FormatUint(uint64(max(lo, last+1)), 10))
 			q.Set("max-total", limit)
 		}
-		data, found, err := call[listData](ctx, c, listRoute(q))
-		if err != nil {
-			return fmt.Errorf("list: %w", err)
+		ch := make(chan fetchedPage, 1)
+		go func() { ch <- c.fetchPage(ctx, q) }()
+		return ch, true
+	}
+	last := after
+	byNumber, page := false, 1
+	pending, ok := request(last, false, page)
+	for ok {
+		res := <-pending
+		if res.err != nil {
+			return res.err
 		}
-		if !found {
-			return c.noQueueAPI()
-		}
-		msgs := make([]remoteMessage, 0, len(data.Items))
-		for i := range data.Items {
-			m, err := toMessage(&data.Items[i], c.Now)
-			if err != nil {
-				return fmt.Errorf("list: %w", kindf(ErrBadResponse, err, "%s sent a message mqsh cannot read: %v", c.Location(), err))
-			}
-			msgs = append(msgs, m)
-		}
+		msgs := res.msgs
 		if !byNumber && len(msgs) > 0 && msgs[0].ID <= last && last > 0 {
 			// range-start was ignored: page by number from the start.
 			byNumber, page = true, 1
+			pending, ok = request(last, true, page)
 			continue
+		}
+		// Ask for the next page before working through this one.
+		ok = res.full
+		if ok {
+			page++
+			next := last
+			for i := range msgs {
+				next = max(next, msgs[i].ID)
+			}
+			pending, ok = request(next, byNumber, page)
 		}
 		c.seen.add(msgs)
 		for i := range msgs {
@@ -88,11 +101,36 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 				return err
 			}
 		}
-		if len(data.Items) < size {
-			return nil
-		}
-		page++
 	}
+	return nil
+}
+
+// fetchedPage is one page of a listing, decoded.
+type fetchedPage struct {
+	msgs []remoteMessage
+	full bool // the page was full: there may be more
+	err  error
+}
+
+// fetchPage asks for one page of whole messages and decodes it.
+func (c *Client) fetchPage(ctx context.Context, q url.Values) fetchedPage {
+	data, found, err := call[listData](ctx, c, listRoute(q))
+	if err != nil {
+		return fetchedPage{err: fmt.Errorf("list: %w", err)}
+	}
+	if !found {
+		return fetchedPage{err: c.noQueueAPI()}
+	}
+	msgs := make([]remoteMessage, 0, len(data.Items))
+	for i := range data.Items {
+		m, err := toMessage(&data.Items[i], c.Now)
+		if err != nil {
+			return fetchedPage{err: fmt.Errorf("list: %w", kindf(ErrBadResponse, err, "%s sent a message mqsh cannot read: %v", c.Location(), err))}
+		}
+		msgs = append(msgs, m)
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	return fetchedPage{msgs: msgs, full: len(data.Items) >= limit}
 }
 
 // List returns the messages matching f with id > p.After, in ascending id

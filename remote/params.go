@@ -61,35 +61,18 @@ func serverParams(f queue.Filter, now time.Time) url.Values {
 // grow long, and the id range alone narrows.
 const maxIDParams = 50
 
-// extensionParams are mqsh's own filter keys, as mqsh's server reads them.
+// extensionParams are mqsh's own filter keys, as mqsh's server reads them:
+// the HTTP column of queue.FilterKeys, ids in decimal (at most maxIDParams
+// of them).
 func extensionParams(f queue.Filter) url.Values {
 	q := url.Values{}
-	set := func(k, v string) {
-		if v != "" {
-			q.Set(k, v)
+	for _, k := range queue.FilterKeys {
+		if k.HTTP == "" || k == queue.KeyIDs && len(f.IDs) > maxIDParams {
+			continue
 		}
-	}
-	set("sender", f.Sender)
-	set("rcpt", f.Recipient)
-	set("domain", f.Domain)
-	if len(f.Status) > 0 {
-		words := make([]string, len(f.Status))
-		for i, st := range f.Status {
-			words[i] = st.Short()
+		if v, ok := k.FormatHTTP(&f); ok {
+			q.Set(k.HTTP, v)
 		}
-		q.Set("status", strings.Join(words, ","))
-	}
-	for k, t := range map[string]time.Time{"due-before": f.DueBefore, "due-after": f.DueAfter, "created-before": f.CreatedBefore, "created-after": f.CreatedAfter} {
-		if !t.IsZero() {
-			q.Set(k, t.UTC().Format(time.RFC3339Nano))
-		}
-	}
-	if len(f.IDs) > 0 && len(f.IDs) <= maxIDParams {
-		ids := make([]string, len(f.IDs))
-		for i, id := range f.IDs {
-			ids[i] = strconv.FormatUint(uint64(id), 10) // decimal, as ids are in the API
-		}
-		q.Set("ids", strings.Join(ids, ","))
 	}
 	return q
 }

@@ -122,7 +122,7 @@ func runScript(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stderr, rep.Summary())
+	fmt.Fprintln(env.Stderr, scriptSummary(env, rep))
 	return nil
 }
 
@@ -163,7 +163,7 @@ func runLua(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stderr, rep.Summary())
+	fmt.Fprintln(env.Stderr, scriptSummary(env, rep))
 	return nil
 }
 
@@ -251,7 +251,7 @@ func luaPromptLoop(ctx context.Context, env *Env, opts lua.Options) error {
 			continue
 		}
 		if rep.Changed() || rep.DryRun {
-			fmt.Fprintln(env.Stderr, rep.Summary())
+			fmt.Fprintln(env.Stderr, scriptSummary(env, rep))
 		}
 	}
 }
@@ -277,4 +277,15 @@ func runScripts(_ context.Context, env *Env, inv *Invocation) error {
 	}
 	fmt.Fprintf(env.Stderr, "Scripts are looked for in %s, then among the built-in ones.\n", strings.Join(dirs, ", "))
 	return nil
+}
+
+// scriptSummary is the line that ends a script's run. On a remote queue it
+// says how the changes were made: collected while the script ran and sent
+// to the server once it had ended without error, not as one transaction.
+func scriptSummary(env *Env, rep lua.Report) string {
+	s := rep.Summary()
+	if env.Remote && !rep.DryRun && rep.Changed() {
+		s += "; sent to " + env.Queue.Location() + " after the script ended (not one transaction)"
+	}
+	return s
 }

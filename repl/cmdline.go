@@ -17,8 +17,10 @@ import (
 
 // GlobalFlags are the options of mqsh before any command.
 var GlobalFlags = []Flag{
-	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path or a sqlite: URL [env: MQSH_URL]"},
+	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path, a sqlite: URL, or a Stalwart server's http(s):// URL [env: MQSH_URL]"},
 	{Long: "credentials", Short: "c", Value: "CREDENTIALS", Kind: KindText, Help: "Credentials of a remote queue: USER:SECRET, a SECRET of user admin, an API key, or USER: to be asked for the secret [env: MQSH_CREDENTIALS]"},
+	{Long: "insecure", Help: "Do not check the TLS certificate of a remote queue's server (self-signed test servers only)"},
+	{Long: "http-timeout", Value: "DURATION", Kind: KindText, Help: "Give up a request to a remote queue's server after this long (10s, 2m; default 60s)"},
 	{Long: "execute", Short: "e", Value: "COMMAND", Kind: KindText, Repeat: true, Help: "Run a command line (repeat for more), then exit"},
 	{Long: "file", Short: "f", Value: "FILE", Kind: KindFile, Help: "Run the commands in FILE, one per line (- for standard input), then exit"},
 	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
@@ -60,6 +62,8 @@ func ParseCommandLine(args []string, stdinTerminal bool) (*CommandLine, error) {
 	cl.Queue.URL, cl.Queue.URLSet = set["url"]
 	cl.Queue.Wait, cl.Queue.WaitSet = set["wait"]
 	cl.Queue.Credentials, cl.Queue.CredentialsSet = set["credentials"]
+	cl.Queue.Insecure = set["insecure"] == "true"
+	cl.Queue.HTTPTimeout, cl.Queue.HTTPTimeoutSet = set["http-timeout"]
 	_, cl.HasFile = set["file"]
 	if cl.Help || cl.Version {
 		return cl, nil

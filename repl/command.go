@@ -112,8 +112,11 @@ type Session struct {
 	Queue       queue.Backend    // the open queue, local or remote; nil while its file does not exist yet (see OpenQueue)
 	Now         func() time.Time // the clock
 	Interactive bool             // running in the interactive shell
-	ScriptDirs  []string         // where `run` finds scripts by name, in order
-	Input       LineReader       // the loop's input, for commands that read more lines (the lua prompt)
+	// Remote: Queue is a server's (OpenRemote), where a script's changes
+	// are sent after it ends rather than made in one transaction.
+	Remote     bool
+	ScriptDirs []string   // where `run` finds scripts by name, in order
+	Input      LineReader // the loop's input, for commands that read more lines (the lua prompt)
 	// OpenQueue opens Queue when a command needs it and it is not open: the
 	// queue file did not exist when mqsh started. create is true for the
 	// commands that add messages (Command.Creates); any other command gets an

@@ -33,6 +33,12 @@ type QueueFlags struct {
 	// CredentialsSet says -c was given (else $MQSH_CREDENTIALS is read).
 	Credentials    string
 	CredentialsSet bool
+	// Insecure is --insecure: the server's TLS certificate is not checked.
+	Insecure bool
+	// HTTPTimeout is --http-timeout as given (each request to the server);
+	// HTTPTimeoutSet says it was given.
+	HTTPTimeout    string
+	HTTPTimeoutSet bool
 }
 
 // RemoteOptions are what OpenRemote is given besides the server's URL.
@@ -44,6 +50,8 @@ type RemoteOptions struct {
 	Credentials string
 	Now         func() time.Time // the clock of the run
 	Stderr      io.Writer        // where warnings go
+	Insecure    bool             // --insecure: do not check the server's TLS certificate
+	Timeout     time.Duration    // --http-timeout: bounds each request; 0 = the client's default
 }
 
 // OpenRemote opens the queue of the server -u or $MQSH_URL names (an http://
@@ -221,15 +229,27 @@ func openDemo(env *Env, opts queue.Options) (string, func(), error) {
 // openRemote opens the server's queue with OpenRemote into env.Queue, and
 // returns the location to show (the backend's, without secrets).
 func openRemote(env *Env, loc string, where QueueFlags, getenv func(string) string) (string, func(), error) {
+	opts := RemoteOptions{Now: env.Now, Stderr: env.Stderr, Insecure: where.Insecure}
+	if where.HTTPTimeoutSet {
+		d, err := time.ParseDuration(where.HTTPTimeout)
+		if err != nil {
+			d, err = queue.ParseDuration(where.HTTPTimeout)
+		}
+		if err != nil || d <= 0 {
+			return "", nil, Usagef("invalid value '%s' for '--http-timeout': want a duration such as 10s or 2m", where.HTTPTimeout)
+		}
+		opts.Timeout = d
+	}
 	creds, err := Credentials(where, getenv, env.ReadSecret)
 	if err != nil {
 		return "", nil, err
 	}
-	b, err := OpenRemote(loc, RemoteOptions{Credentials: creds, Now: env.Now, Stderr: env.Stderr})
+	opts.Credentials = creds
+	b, err := OpenRemote(loc, opts)
 	if err != nil {
 		return "", nil, err // the client's errors name the server and what to do
 	}
-	env.Queue = b
+	env.Queue, env.Remote = b, true
 	return b.Location(), func() { b.Close() }, nil
 }
 
