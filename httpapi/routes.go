@@ -201,7 +201,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 			if pg.noHash {
 				enc, err = m.AppendJSON(enc[:0])
 			} else {
-				enc, err = messageJSON(tx, m)
+				enc, err = appendMessageJSON(enc[:0], tx, m)
 			}
 			buf.Write(enc)
 			return err
@@ -392,7 +392,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id queue.ID) {
 		if err != nil {
 			return err
 		}
-		b, err = messageJSON(tx, m)
+		b, err = appendMessageJSON(nil, tx, m)
 		return err
 	})
 	if err != nil {

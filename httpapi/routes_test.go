@@ -178,7 +178,7 @@ func TestGetMessage(t *testing.T) {
 	}
 	m, _ := e.q.Get(context.Background(), idF)
 	raw, _ := e.q.Raw(context.Background(), idF)
-	want, _ := withBlobHash(m, raw)
+	want, _ := appendWithBlobHash(nil, m, raw)
 	if string(b) != `{"data":`+string(want)+`}` {
 		t.Errorf("got  %s\nwant {\"data\":%s}", b, want)
 	}
