@@ -32,14 +32,15 @@ import (
 //
 //	go test ./httpapi/ -run '^$' -bench ListPageDuringIngest -benchtime 300x
 func BenchmarkListPageDuringIngest(b *testing.B) {
-	b.Run("idle", func(b *testing.B) { benchListDuringIngest(b, 0) })
-	b.Run("ingest16", func(b *testing.B) { benchListDuringIngest(b, 16) })
+	b.Run("idle", func(b *testing.B) { benchListDuringIngest(b, 0, "") })
+	b.Run("ingest16", func(b *testing.B) { benchListDuringIngest(b, 16, "") })
+	b.Run("ingest16-nohash", func(b *testing.B) { benchListDuringIngest(b, 16, "&blob-hash=0") })
 }
 
-func benchListDuringIngest(b *testing.B, sessions int) {
+func benchListDuringIngest(b *testing.B, sessions int, query string) {
 	q := writableBenchQueue(b)
 	base, c := benchServer(b, q)
-	page := base + "/api/queue/messages?limit=100&values=1"
+	page := base + "/api/queue/messages?limit=100&values=1" + query
 	benchGet(b, c, page) // the login, and a warm cache
 
 	var sent atomic.Int64
