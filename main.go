@@ -52,10 +52,11 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 		return 0
 	}
 
-	if c := cl.Command; c != nil && (c.Cmd.Path[0] == "run" || c.Cmd.Path[0] == "lua") && getenv("GOGC") == "" {
-		// A one-shot script is this process's only work, and a walk over a
-		// big queue makes many short-lived tables: collect a quarter as often
-		// (the script's memory limit holds all the same).
+	if c := cl.Command; c != nil && oneShotWalk(c.Cmd.Path) && getenv("GOGC") == "" {
+		// A one-shot script or listing is this process's only work, and a
+		// walk over a big queue makes many short-lived tables or pages:
+		// collect a quarter as often (a script's memory limit holds all the
+		// same; a listing keeps a page or two).
 		debug.SetGCPercent(scriptGCPercent)
 	}
 
@@ -87,6 +88,12 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	return fail(stderr, cl.Run(ctx, env, stdin))
+}
+
+// oneShotWalk says a command may walk the whole queue as the process's only
+// work: mqsh run, mqsh lua, mqsh queue list.
+func oneShotWalk(path []string) bool {
+	return path[0] == "run" || path[0] == "lua" || len(path) == 2 && path[0] == "queue" && path[1] == "list"
 }
 
 // fail reports err (if it was not reported already) and returns its exit code.

@@ -149,3 +149,23 @@ func TestSecondSignalEndsStuckCommand(t *testing.T) {
 		t.Fatal("mqsh still runs after a second Ctrl-C")
 	}
 }
+
+// TestOneShotWalk: the commands whose process may do nothing but walk the
+// queue (and so collect garbage less often) are run, lua and queue list.
+func TestOneShotWalk(t *testing.T) {
+	for _, c := range []struct {
+		path []string
+		want bool
+	}{
+		{[]string{"run"}, true},
+		{[]string{"lua"}, true},
+		{[]string{"queue", "list"}, true},
+		{[]string{"queue", "status"}, false},
+		{[]string{"serve"}, false},
+		{[]string{"summary"}, false},
+	} {
+		if got := oneShotWalk(c.path); got != c.want {
+			t.Errorf("oneShotWalk(%q) = %t, want %t", c.path, got, c.want)
+		}
+	}
+}

@@ -26,6 +26,17 @@ const benchMessages = 100_000
 
 func benchQueue(b *testing.B) *queue.Queue {
 	b.Helper()
+	q, err := queue.Open(benchQueuePath(b), queue.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { q.Close() })
+	return q
+}
+
+// benchQueuePath is the file of the benchmark queue, built when missing.
+func benchQueuePath(b *testing.B) string {
+	b.Helper()
 	dir := filepath.Join(os.TempDir(), "mqsh-bench")
 	path := filepath.Join(dir, "http-100k.db")
 	if _, err := os.Stat(path); err != nil {
@@ -44,12 +55,7 @@ func benchQueue(b *testing.B) *queue.Queue {
 			b.Fatal(err)
 		}
 	}
-	q, err := queue.Open(path, queue.Options{ReadOnly: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { q.Close() })
-	return q
+	return path
 }
 
 // benchServer serves q on loopback and returns its base URL and a client.

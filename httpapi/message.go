@@ -14,29 +14,29 @@ import (
 // Stalwart's clients expect: the SHA-256 of the stored message text,
 // base64url without padding, as Stalwart writes its 32-byte blob hashes.
 
-// messageJSON encodes m with its blob hash, reading its text through tx.
-func messageJSON(tx queue.Txn, m *queue.Message) ([]byte, error) {
+// appendMessageJSON appends m, with its blob hash, to dst, reading its
+// text through tx.
+func appendMessageJSON(dst []byte, tx queue.Txn, m *queue.Message) ([]byte, error) {
 	raw, err := tx.Raw(m.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read message %d: %w", uint64(m.ID), err)
+		return dst, fmt.Errorf("read message %d: %w", uint64(m.ID), err)
 	}
-	return withBlobHash(m, raw)
+	return appendWithBlobHash(dst, m, raw)
 }
 
-// withBlobHash encodes m and adds the blob hash of raw as its last field.
-func withBlobHash(m *queue.Message, raw []byte) ([]byte, error) {
-	b, err := m.MarshalJSON()
+// appendWithBlobHash appends m to dst with the blob hash of raw as its last
+// field.
+func appendWithBlobHash(dst []byte, m *queue.Message, raw []byte) ([]byte, error) {
+	start := len(dst)
+	b, err := m.AppendJSON(dst)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	if len(b) < 2 || b[len(b)-1] != '}' {
-		return nil, fmt.Errorf("message %d: its JSON is not an object", uint64(m.ID))
+	if len(b)-start < 2 || b[len(b)-1] != '}' {
+		return dst, fmt.Errorf("message %d: its JSON is not an object", uint64(m.ID))
 	}
 	sum := sha256.Sum256(raw)
-	out := make([]byte, 0, len(b)+60)
-	out = append(out, b[:len(b)-1]...)
-	out = append(out, `,"blob_hash":"`...)
-	out = base64.RawURLEncoding.AppendEncode(out, sum[:])
-	out = append(out, `"}`...)
-	return out, nil
+	b = append(b[:len(b)-1], `,"blob_hash":"`...)
+	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
+	return append(b, `"}`...), nil
 }

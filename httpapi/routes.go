@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -183,6 +184,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 		from = &resume{after: after, skipped: pg.offset}
 	}
 	exact := false
+	var enc []byte // one message's JSON, the same memory for every message
 	err = s.b.Run(r.Context(), queue.RunRead, func(tx queue.Txn) error {
 		var err error
 		total, exact, err = listPage(tx, &sel, pg, from, func(m *queue.Message) error {
@@ -195,13 +197,13 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 				buf.WriteString(strconv.FormatUint(uint64(m.ID), 10))
 				return nil
 			}
-			var b []byte
+			var err error
 			if pg.noHash {
-				b, err = m.MarshalJSON()
+				enc, err = m.AppendJSON(enc[:0])
 			} else {
-				b, err = messageJSON(tx, m)
+				enc, err = appendMessageJSON(enc[:0], tx, m)
 			}
-			buf.Write(b)
+			buf.Write(enc)
 			return err
 		})
 		return err
@@ -225,18 +227,25 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 
 // spill holds an answer in memory up to spillAt bytes, then sends it as it
 // comes: a listing of the whole queue (limit=0, values=1) does not sit in
-// memory, and a short one still answers an error with a problem body.
+// memory, and a short one still answers an error with a problem body. A
+// page of 1,000 whole messages (1.3 MB) is held, and sent with its length
+// in one write. The buffers are reused from one answer to the next.
 type spill struct {
 	w       http.ResponseWriter
-	buf     bytes.Buffer
+	buf     *bytes.Buffer
 	started bool
 }
 
-const spillAt = 1 << 20
+const spillAt = 4 << 20
+
+var spillBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func (s *spill) Write(p []byte) (int, error) {
 	if s.started {
 		return s.w.Write(p)
+	}
+	if s.buf == nil {
+		s.buf = spillBuffers.Get().(*bytes.Buffer)
 	}
 	s.buf.Write(p)
 	if s.buf.Len() >= spillAt {
@@ -253,8 +262,18 @@ func (s *spill) start() {
 	s.w.Header().Set("Content-Type", "application/json")
 	s.w.WriteHeader(http.StatusOK)
 	s.w.Write(s.buf.Bytes())
-	s.buf = bytes.Buffer{}
+	s.release()
 	s.started = true
+}
+
+// release gives the buffer back for another answer, unless it grew well
+// past spillAt.
+func (s *spill) release() {
+	if s.buf.Cap() <= 2*spillAt {
+		s.buf.Reset()
+		spillBuffers.Put(s.buf)
+	}
+	s.buf = nil
 }
 
 // finish sends what is held, with its length when it was all held.
@@ -262,11 +281,15 @@ func (s *spill) finish() {
 	if s.started {
 		return
 	}
+	if s.buf == nil {
+		s.buf = spillBuffers.Get().(*bytes.Buffer)
+	}
 	h := s.w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(s.buf.Len()))
 	s.w.WriteHeader(http.StatusOK)
 	s.w.Write(s.buf.Bytes())
+	s.release()
 }
 
 // chunk is how many messages a walk reads at a time.
@@ -369,7 +392,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id queue.ID) {
 		if err != nil {
 			return err
 		}
-		b, err = messageJSON(tx, m)
+		b, err = appendMessageJSON(nil, tx, m)
 		return err
 	})
 	if err != nil {

@@ -178,7 +178,7 @@ func TestGetMessage(t *testing.T) {
 	}
 	m, _ := e.q.Get(context.Background(), idF)
 	raw, _ := e.q.Raw(context.Background(), idF)
-	want, _ := withBlobHash(m, raw)
+	want, _ := appendWithBlobHash(nil, m, raw)
 	if string(b) != `{"data":`+string(want)+`}` {
 		t.Errorf("got  %s\nwant {\"data\":%s}", b, want)
 	}
@@ -412,11 +412,13 @@ func TestBulkCancelEverything(t *testing.T) {
 	}
 }
 
-// TestLargeListingStreams: a listing over 1 MiB goes out as it is made
-// (no Content-Length), whole and valid; a short one carries its length.
+// TestLargeListingStreams: a listing over 4 MiB goes out as it is made
+// (no Content-Length), whole and valid; a shorter one, such as a page of
+// 1,000 whole messages (1.3 MB) a client reads the queue by, carries its
+// length, so that the client reads it into one buffer.
 func TestLargeListingStreams(t *testing.T) {
 	e := startServer(t)
-	if _, err := e.q.LoadDemo(context.Background(), 2000, 1); err != nil {
+	if _, err := e.q.LoadDemo(context.Background(), 4000, 1); err != nil {
 		t.Fatal(err)
 	}
 	get := func(query string) (*http.Response, []byte) {
@@ -438,8 +440,12 @@ func TestLargeListingStreams(t *testing.T) {
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatalf("%v (%d bytes)", err, len(b))
 	}
-	if len(b) < spillAt || resp.ContentLength != -1 || len(v.Data.Items) != 2006 || v.Data.Total != 2006 {
+	if len(b) < spillAt || resp.ContentLength != -1 || len(v.Data.Items) != 4006 || v.Data.Total != 4006 {
 		t.Errorf("%d bytes, length %d, %d items, total %d", len(b), resp.ContentLength, len(v.Data.Items), v.Data.Total)
+	}
+	resp, b = get("?values=1&limit=1000&range-start=1&max-total=1000")
+	if resp.ContentLength != int64(len(b)) || len(b) < 1<<20 {
+		t.Errorf("page of 1,000: length %d of %d bytes", resp.ContentLength, len(b))
 	}
 	resp, b = get("?values=1&limit=2")
 	if resp.ContentLength != int64(len(b)) || resp.Header.Get("Content-Type") != "application/json" {

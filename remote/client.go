@@ -200,7 +200,7 @@ func call[T any](ctx context.Context, c *Client, r route) (out T, found bool, er
 		return out, false, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp)
 	if err != nil {
 		return out, false, c.transportError(ctx, err)
 	}
@@ -310,4 +310,16 @@ func (c *Client) notFound(ctx context.Context, id queue.ID) error {
 		}
 	}
 	return fmt.Errorf("message %s: %w", id, queue.ErrNotFound)
+}
+
+// readBody reads a whole answer, into one allocation when the server said
+// its length (a page of a listing is most of a megabyte).
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		var b bytes.Buffer
+		b.Grow(int(n) + 1) // room for the EOF read
+		_, err := b.ReadFrom(resp.Body)
+		return b.Bytes(), err
+	}
+	return io.ReadAll(resp.Body)
 }

@@ -33,8 +33,10 @@ func (c *Client) Suggest(ctx context.Context, kind, prefix string, limit int) ([
 }
 
 // suggestMax is about how many messages of the latest listings Suggest
-// draws from; the oldest pages go first.
-const suggestMax = 20000
+// draws from; the oldest pages go first. Every page kept is marked by each
+// garbage collection of a long listing: 20,000 cost a listing of 100,000
+// a tenth of its CPU time and twice its memory.
+const suggestMax = 2000
 
 // suggestSet keeps the pages of messages listed last (no copy: each page
 // is kept as listed), at most about suggestMax messages.
