@@ -1,0 +1,324 @@
+// Package delivery drains the queue: workers claim due recipient domains
+// from a queue engine under a lease, deliver each message to the domain's
+// MX hosts (or a relay) over SMTP, and record the outcome, which moves the
+// schedule on (retries, expiry) and yields the delivery notices a Notifier
+// turns into reports. It is the delivering half of `mqsh serve`.
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"mqsh/queue"
+)
+
+// Reply is what a remote server answered, or why none answered.
+type Reply struct {
+	Code     int    // SMTP reply code; 0 when no server replied (a network error)
+	Enhanced string // enhanced status code such as 4.7.0; empty when none
+	Message  string // the reply text, or the error
+}
+
+// String gives the reply as a person reads it: "421 4.7.0 Try later" or the error.
+func (r Reply) String() string {
+	if r.Code == 0 {
+		return r.Message
+	}
+	s := strconv.Itoa(r.Code)
+	if r.Enhanced != "" {
+		s += " " + r.Enhanced
+	}
+	if r.Message != "" {
+		s += " " + r.Message
+	}
+	return s
+}
+
+// Config sets up a Deliverer. Zero fields take the defaults given.
+type Config struct {
+	Hostname string // the name given in EHLO; default: the OS host name
+	Relay    string // HOST:PORT of a smarthost taking every message; empty: MX lookup
+	DNS      string // HOST:PORT of the DNS server for lookups; empty: the system's
+	Port     int    // the port of MX hosts; default 25 (tests use another)
+
+	Concurrency int // deliveries at once, in total; default 32
+	PerDomain   int // deliveries at once to one domain; default 8
+
+	ConnectTimeout time.Duration // to connect and greet; default 30s
+	CommandTimeout time.Duration // for each SMTP command; default 5m
+	DataTimeout    time.Duration // for the message and its final reply; default 10m
+	Lease          time.Duration // how long a claimed domain stays ours; default queue.DefaultLease
+	Poll           time.Duration // how often other processes' changes are checked; default 200ms
+	Batch          int           // outcomes recorded in one transaction at most; default 256
+
+	Node string    // worker name stored with leases; default host name and process id
+	Log  io.Writer // one line per recipient event; nil: discarded
+
+	// Route, when set, may name a HOST:PORT to send a domain's mail to
+	// instead of the relay or its MX hosts ("" = no change).
+	Route func(domain string) string
+	// NextRetry, when set, may replace the schedule's wait after a
+	// temporary failure of a domain (ok false = the schedule).
+	NextRetry func(domain string, reply Reply) (wait time.Duration, ok bool)
+	// Notifier receives the delivery notices; nil: they are dropped.
+	Notifier Notifier
+}
+
+// Notifier receives the notices owed to senders (to be turned into
+// delivery status notifications and queued).
+type Notifier interface {
+	Notify(ctx context.Context, n Notice)
+}
+
+// Notice is one notice event: a message, its kind, the recipients concerned.
+type Notice struct {
+	queue.Notice
+	Raw []byte // the message, for the report's returned content; nil when not kept
+}
+
+// Deliverer delivers from one queue engine.
+type Deliverer struct {
+	store    queue.DeliveryStore
+	cfg      Config
+	resolver *net.Resolver
+	pool     *pool
+	logMu    sync.Mutex
+}
+
+// New returns a Deliverer for store.
+func New(store queue.DeliveryStore, cfg Config) *Deliverer {
+	if cfg.Hostname == "" {
+		cfg.Hostname, _ = os.Hostname()
+		if cfg.Hostname == "" {
+			cfg.Hostname = "localhost"
+		}
+	}
+	if cfg.Port == 0 {
+		cfg.Port = 25
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.PerDomain <= 0 {
+		cfg.PerDomain = 8
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 30 * time.Second
+	}
+	if cfg.CommandTimeout <= 0 {
+		cfg.CommandTimeout = 5 * time.Minute
+	}
+	if cfg.DataTimeout <= 0 {
+		cfg.DataTimeout = 10 * time.Minute
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = queue.DefaultLease
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 256
+	}
+	if cfg.Node == "" {
+		h, _ := os.Hostname()
+		cfg.Node = fmt.Sprintf("%s:%d", h, os.Getpid())
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver}
+	if cfg.DNS != "" {
+		server := cfg.DNS
+		d.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, network, server)
+		}}
+	}
+	d.pool = newPool(d)
+	return d
+}
+
+// outcome is what a worker hands to the recorder: an attempt to record, or
+// a lease to hand back untried.
+type outcome struct {
+	attempt *queue.Attempt
+	release *queue.Lease
+	raw     []byte
+}
+
+// Run delivers until ctx ends. It then claims nothing more, lets the
+// transactions under way finish (within their timeouts), records them,
+// hands back the leases of claimed domains not yet started, and returns:
+// nothing claimed is lost. It returns an error only when the queue fails.
+func (d *Deliverer) Run(ctx context.Context) error {
+	work := context.WithoutCancel(ctx) // in-flight deliveries finish
+	jobs := make(chan queue.Job, d.cfg.Concurrency)
+	outcomes := make(chan outcome, d.cfg.Concurrency)
+	finished := make(chan []string, d.cfg.Concurrency) // domains whose outcome is recorded
+	recErr := make(chan error, 1)
+
+	var workers sync.WaitGroup
+	for i := 0; i < d.cfg.Concurrency; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				if ctx.Err() != nil {
+					l := j.Lease
+					outcomes <- outcome{release: &l}
+					continue
+				}
+				a := d.deliver(work, &j)
+				outcomes <- outcome{attempt: &a, raw: j.Raw}
+			}
+		}()
+	}
+	go func() { recErr <- d.recorder(work, outcomes, finished) }()
+
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	changed := d.store.Changed(watchCtx, d.cfg.Poll)
+	inflight := 0
+	busy := map[string]int{}
+	var runErr error
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+loop:
+	for {
+		// Claim while there is room.
+		free := d.cfg.Concurrency - inflight
+		claimedAll := false
+		if free > 0 && ctx.Err() == nil {
+			got, err := d.store.Claim(ctx, queue.ClaimRequest{Worker: d.cfg.Node, Max: free, Lease: d.cfg.Lease, PerDomain: d.cfg.PerDomain, Busy: busy})
+			if err != nil && ctx.Err() == nil {
+				runErr = err
+				break loop
+			}
+			for _, j := range got {
+				inflight++
+				busy[j.Domain]++
+				jobs <- j
+			}
+			claimedAll = len(got) == free && len(got) > 0
+		}
+		wait := time.Second
+		if !claimedAll && inflight < d.cfg.Concurrency {
+			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
+				if w := time.Until(t); w < wait {
+					wait = w
+				}
+			}
+		}
+		if claimedAll || wait < 0 {
+			wait = 0
+		}
+		if inflight >= d.cfg.Concurrency {
+			wait = time.Hour // a finished delivery wakes us
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			break loop
+		case doms := <-finished:
+			for _, dom := range doms {
+				inflight--
+				if busy[dom]--; busy[dom] <= 0 {
+					delete(busy, dom)
+				}
+			}
+		case <-changed:
+		case <-timer.C:
+		case err := <-recErr:
+			runErr = err
+			recErr <- err
+			break loop
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+	stopWatch()
+	close(jobs)
+	// Drain finished while the workers end, so the recorder never blocks.
+	done := make(chan struct{})
+	go func() {
+		for range finished {
+		}
+		close(done)
+	}()
+	workers.Wait()
+	close(outcomes)
+	err := <-recErr
+	close(finished)
+	<-done
+	d.pool.closeAll()
+	if runErr != nil {
+		return runErr
+	}
+	return err
+}
+
+// recorder records outcomes in batches (one transaction each), hands the
+// notices to the Notifier, and reports the finished domains.
+func (d *Deliverer) recorder(ctx context.Context, outcomes <-chan outcome, finished chan<- []string) error {
+	var firstErr error
+	for o := range outcomes {
+		batch := []outcome{o}
+	more:
+		for len(batch) < d.cfg.Batch {
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			default:
+				break more
+			}
+		}
+		var attempts []queue.Attempt
+		var leases []queue.Lease
+		raws := map[queue.ID][]byte{}
+		doms := make([]string, 0, len(batch))
+		for _, o := range batch {
+			if o.attempt != nil {
+				attempts = append(attempts, *o.attempt)
+				raws[o.attempt.Message] = o.raw
+				doms = append(doms, o.attempt.Domain)
+			} else {
+				leases = append(leases, *o.release)
+				doms = append(doms, o.release.Domain)
+			}
+		}
+		notices, err := d.store.Record(ctx, attempts)
+		if err == nil {
+			err = d.store.Release(ctx, leases)
+		}
+		if err != nil {
+			// The leases run out and the domains are tried again: nothing
+			// is lost, at worst a message is delivered twice.
+			fmt.Fprintf(d.logw(), "delivery: %v\n", err)
+			if firstErr == nil {
+				firstErr = err
+			}
+		}
+		if d.cfg.Notifier != nil {
+			for _, n := range notices {
+				d.cfg.Notifier.Notify(ctx, Notice{Notice: n, Raw: raws[n.Message]})
+			}
+		}
+		finished <- doms
+	}
+	return firstErr
+}
+
+func (d *Deliverer) logw() io.Writer { return d.cfg.Log }
