@@ -159,9 +159,13 @@ type outcome struct {
 // nothing claimed is lost. It returns an error only when the queue fails.
 func (d *Deliverer) Run(ctx context.Context) error {
 	work := context.WithoutCancel(ctx) // in-flight deliveries finish
-	jobs := make(chan queue.Job, d.cfg.Concurrency)
-	outcomes := make(chan outcome, d.cfg.Concurrency)
-	finished := make(chan []string, d.cfg.Concurrency) // domains whose outcome is recorded
+	// Twice as many domains are claimed as there are workers, so that a
+	// worker finishing finds the next job waiting, and claims come in
+	// batches (every claim is a write transaction).
+	ahead := 2 * d.cfg.Concurrency
+	jobs := make(chan queue.Job, ahead)
+	outcomes := make(chan outcome, ahead)
+	finished := make(chan []string, ahead) // domains whose outcome is recorded
 	recErr := make(chan error, 1)
 
 	var workers sync.WaitGroup
@@ -192,9 +196,9 @@ func (d *Deliverer) Run(ctx context.Context) error {
 loop:
 	for {
 		// Claim while there is room.
-		free := d.cfg.Concurrency - inflight
+		free := ahead - inflight
 		claimedAll := false
-		if free > 0 && ctx.Err() == nil {
+		if free > 0 && (inflight <= d.cfg.Concurrency || free >= d.cfg.Concurrency/2) && ctx.Err() == nil {
 			got, err := d.store.Claim(ctx, queue.ClaimRequest{Worker: d.cfg.Node, Max: free, Lease: d.cfg.Lease, PerDomain: d.cfg.PerDomain, Busy: busy})
 			if err != nil && ctx.Err() == nil {
 				runErr = err
@@ -208,7 +212,7 @@ loop:
 			claimedAll = len(got) == free && len(got) > 0
 		}
 		wait := time.Second
-		if !claimedAll && inflight < d.cfg.Concurrency {
+		if !claimedAll && inflight < ahead {
 			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
 				if w := time.Until(t); w < wait {
 					wait = w
@@ -218,7 +222,7 @@ loop:
 		if claimedAll || wait < 0 {
 			wait = 0
 		}
-		if inflight >= d.cfg.Concurrency {
+		if inflight >= ahead {
 			wait = time.Hour // a finished delivery wakes us
 		}
 		timer.Reset(wait)

@@ -36,8 +36,6 @@ type pool struct {
 	noTLS map[string]time.Time // addresses whose STARTTLS failed, until when plain is used
 }
 
-const maxIdle = 8 // idle connections kept per host address
-
 func newPool(d *Deliverer) *pool {
 	return &pool{d: d, idle: map[string][]*conn{}, noTLS: map[string]time.Time{}}
 }
@@ -56,7 +54,7 @@ func (p *pool) get(key string) *conn {
 
 func (p *pool) put(c *conn) {
 	p.mu.Lock()
-	if len(p.idle[c.key]) < maxIdle {
+	if len(p.idle[c.key]) < p.d.cfg.Concurrency { // idle connections kept per host address
 		p.idle[c.key] = append(p.idle[c.key], c)
 		c = nil
 	}

@@ -121,9 +121,9 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 }
 
 func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
-	ctx, id := tx.ctx, int64(a.Message)
+	id := int64(a.Message)
 	if !a.Skipped {
-		if _, err := tx.tx.ExecContext(ctx, "INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
+		if _, err := tx.dexec("INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
 			id, a.Domain, tx.q.now().UnixMilli(), nullable(a.Host), nullable(a.Reply)); err != nil {
 			return nil, err
 		}
@@ -136,7 +136,7 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 	var rpLC string
 	var rp, env, ret sql.NullString
 	var created int64
-	err := tx.tx.QueryRowContext(ctx, `SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created
+	err := tx.drow(`SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created
 		FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).
 		Scan(&status, &details, &retryNum, &notifyAt, &expires, &lockedBy, &rpLC, &rp, &env, &ret, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -148,7 +148,7 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 	release := lockedBy.Valid && lockedBy.String == a.Worker
 	if !status.Pending() {
 		if release {
-			_, err = tx.tx.ExecContext(ctx, "UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
+			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
 		}
 		return nil, err
 	}
@@ -161,10 +161,15 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 		results[strings.ToLower(a.Recipients[i].Address)] = &a.Recipients[i]
 	}
 	var finals []int // indexes into rcpts that became final now
+	// Recipients changed are written at the end, unless the message goes.
+	dirty := make([]bool, len(rcpts))
 	updRcpt := func(r *rcptRow) error {
-		_, err := tx.tx.ExecContext(ctx, "UPDATE recipients SET status = ?, code = ?, enhanced = ?, message = ? WHERE msg_id = ? AND idx = ?",
-			int(r.Status), r.Code, nullable(r.Enhanced), nullable(r.Message), id, r.idx)
-		return err
+		for i := range rcpts {
+			if &rcpts[i] == r {
+				dirty[i] = true
+			}
+		}
+		return nil
 	}
 	for i := range rcpts {
 		r := &rcpts[i]
@@ -232,7 +237,7 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 	if pending && !tried {
 		// Skipped before its expiry: only the lease goes.
 		if release {
-			_, err = tx.tx.ExecContext(ctx, "UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
+			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
 		}
 		return nil, err
 	}
@@ -270,31 +275,40 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 	default:
 		dstatus = PermFail
 	}
-	lockSQL := ""
-	if release {
-		lockSQL = ", locked_until = NULL, locked_by = NULL"
-	}
-	if _, err := tx.tx.ExecContext(ctx, "UPDATE domains SET status = ?, details = ?, retry_num = ?, due = ?, notify = ?"+lockSQL+" WHERE msg_id = ? AND idx = ?",
-		int(dstatus), nullable(newDetails), retryNum, due.Unix(), notify, id, a.DomainIdx); err != nil {
+	var others bool // another domain of the message is pending
+	if err := tx.drow("SELECT EXISTS (SELECT 1 FROM domains WHERE msg_id = ? AND idx != ? AND status IN "+pendingSQL+")", id, a.DomainIdx).Scan(&others); err != nil {
 		return nil, err
 	}
-	var left sql.NullInt64
-	if err := tx.tx.QueryRowContext(ctx, "SELECT min(due) FROM domains WHERE msg_id = ? AND status IN "+pendingSQL, id).Scan(&left); err != nil {
-		return nil, err
-	}
-	if left.Valid {
-		if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET due = ? WHERE id = ?", left.Int64, id); err != nil {
+	if !pending && !others {
+		// Nothing left to deliver: the message goes, as in Stalwart.
+		for _, t := range []string{"recipients", "domains", "bodies"} {
+			if _, err := tx.dexec("DELETE FROM "+t+" WHERE msg_id = ?", id); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := tx.dexec("DELETE FROM messages WHERE id = ?", id); err != nil {
 			return nil, err
 		}
 	} else {
-		for _, t := range []string{"recipients", "domains", "bodies", "messages"} {
-			col := "msg_id"
-			if t == "messages" {
-				col = "id"
+		for i, r := range rcpts {
+			if !dirty[i] {
+				continue
 			}
-			if _, err := tx.tx.ExecContext(ctx, "DELETE FROM "+t+" WHERE "+col+" = ?", id); err != nil {
+			if _, err := tx.dexec("UPDATE recipients SET status = ?, code = ?, enhanced = ?, message = ? WHERE msg_id = ? AND idx = ?",
+				int(r.Status), r.Code, nullable(r.Enhanced), nullable(r.Message), id, r.idx); err != nil {
 				return nil, err
 			}
+		}
+		lockSQL := ""
+		if release {
+			lockSQL = ", locked_until = NULL, locked_by = NULL"
+		}
+		if _, err := tx.dexec("UPDATE domains SET status = ?, details = ?, retry_num = ?, due = ?, notify = ?"+lockSQL+" WHERE msg_id = ? AND idx = ?",
+			int(dstatus), nullable(newDetails), retryNum, due.Unix(), notify, id, a.DomainIdx); err != nil {
+			return nil, err
+		}
+		if _, err := tx.dexec("UPDATE messages SET due = (SELECT min(due) FROM domains WHERE msg_id = ?1 AND status IN "+pendingSQL+") WHERE id = ?1", id); err != nil {
+			return nil, err
 		}
 	}
 

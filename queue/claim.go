@@ -26,8 +26,8 @@ type DeliveryStore interface {
 	// Release hands leases back untried, so that another worker may take
 	// them at once (a worker that stops).
 	Release(ctx context.Context, leases []Lease) error
-	// NextDue returns when the next domain becomes claimable: its due
-	// time, or the end of its lease; ok is false when nothing is pending.
+	// NextDue returns the earliest due of the pending domains not leased;
+	// ok is false when there is none.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// Changed signals (at most one pending signal) when another process or
 	// handle has changed the queue, checked every interval.
@@ -99,7 +99,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 			return err
 		}
 		var paused int64
-		err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = 'paused'").Scan(&paused)
+		err := tx.drow("SELECT value FROM meta WHERE key = 'paused'").Scan(&paused)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -111,7 +111,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		if r.PerDomain > 0 {
 			limit = r.Max * 4 // room to skip domains at their cap
 		}
-		rows, err := tx.tx.QueryContext(tx.ctx, `SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
+		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d JOIN messages m ON m.id = d.msg_id
 			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until <= ?1) AND m.held = 0
 			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
@@ -158,14 +158,14 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 
 // loadJob leases j's domain until the unix time until and reads the rest of j.
 func (tx *Tx) loadJob(j *Job, until int64) error {
-	ctx, id := tx.ctx, int64(j.Message)
-	if _, err := tx.tx.ExecContext(ctx, "UPDATE domains SET locked_until = ?, locked_by = ? WHERE msg_id = ? AND idx = ?", until, j.Worker, id, j.DomainIdx); err != nil {
+	id := int64(j.Message)
+	if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE msg_id = ? AND idx = ?", until, j.Worker, id, j.DomainIdx); err != nil {
 		return err
 	}
 	var rpLC string
 	var rp, env, ret sql.NullString
 	var created int64
-	err := tx.tx.QueryRowContext(ctx, "SELECT rp_lc, rp, env_id, ret, created, size FROM messages WHERE id = ?", id).Scan(&rpLC, &rp, &env, &ret, &created, &j.Size)
+	err := tx.drow("SELECT rp_lc, rp, env_id, ret, created, size FROM messages WHERE id = ?", id).Scan(&rpLC, &rp, &env, &ret, &created, &j.Size)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (tx *Tx) loadJob(j *Job, until int64) error {
 			j.Recipients = append(j.Recipients, r.Recipient)
 		}
 	}
-	err = tx.tx.QueryRowContext(ctx, "SELECT raw FROM bodies WHERE msg_id = ?", id).Scan(&j.Raw)
+	err = tx.drow("SELECT raw FROM bodies WHERE msg_id = ?", id).Scan(&j.Raw)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
@@ -198,7 +198,7 @@ type rcptRow struct {
 
 // domainRecipients reads the recipients of one domain of a message.
 func (tx *Tx) domainRecipients(id int64, domainIdx int) ([]rcptRow, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT idx, address_lc, address, status, code, enhanced, message, orcpt, notify FROM recipients WHERE msg_id = ? AND domain_idx = ? ORDER BY idx", id, domainIdx)
+	rows, err := tx.dquery("SELECT idx, address_lc, address, status, code, enhanced, message, orcpt, notify FROM recipients WHERE msg_id = ? AND domain_idx = ? ORDER BY idx", id, domainIdx)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (q *Queue) Release(ctx context.Context, leases []Lease) error {
 			return err
 		}
 		for _, l := range leases {
-			if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ? AND locked_by = ?", int64(l.Message), l.DomainIdx, l.Worker); err != nil {
+			if _, err := tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ? AND locked_by = ?", int64(l.Message), l.DomainIdx, l.Worker); err != nil {
 				return err
 			}
 		}
@@ -245,20 +245,24 @@ func (q *Queue) Release(ctx context.Context, leases []Lease) error {
 	return nil
 }
 
-// NextDue returns the time the next pending domain of a message that is not
-// held becomes claimable (its due, or the end of its lease when later).
+// NextDue returns the earliest due of the pending domains that are not
+// leased (or whose lease has run out), of messages that are not held. A
+// domain leased now becomes claimable when its lease runs out: a worker
+// finds it by claiming now and then (Deliverer.Run does at least every
+// second). It reads an index, never the whole queue.
 func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var t sql.NullInt64
-	err := q.reader.QueryRowContext(ctx, `SELECT min(max(d.due, coalesce(d.locked_until, 0)))
+	var t int64
+	err := q.reader.QueryRowContext(ctx, `SELECT d.due
 		FROM domains d JOIN messages m ON m.id = d.msg_id
-		WHERE d.status IN `+pendingSQL+` AND m.held = 0`).Scan(&t)
+		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until <= ?) AND m.held = 0
+		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
 	if err != nil {
 		return time.Time{}, false, q.fileError("read queue", err)
 	}
-	if !t.Valid {
-		return time.Time{}, false, nil
-	}
-	return time.Unix(t.Int64, 0).UTC(), true, nil
+	return time.Unix(t, 0).UTC(), true, nil
 }
 
 // Changed returns a channel that receives a value when the queue file has
@@ -305,4 +309,44 @@ func (q *Queue) Changed(ctx context.Context, interval time.Duration) <-chan stru
 		}
 	}()
 	return ch
+}
+
+// The delivery verbs run the same few statements many times in one
+// transaction: they are prepared once per transaction (Tx.stmt).
+
+func (tx *Tx) dexec(q string, args ...any) (sql.Result, error) {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(tx.ctx, args...)
+}
+
+func (tx *Tx) dquery(q string, args ...any) (*sql.Rows, error) {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(tx.ctx, args...)
+}
+
+// stmtRow is a row of drow, or the error of preparing its statement.
+type stmtRow struct {
+	row *sql.Row
+	err error
+}
+
+func (r stmtRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
+
+func (tx *Tx) drow(q string, args ...any) stmtRow {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return stmtRow{err: err}
+	}
+	return stmtRow{row: s.QueryRowContext(tx.ctx, args...)}
 }
