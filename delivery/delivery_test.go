@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -453,5 +454,45 @@ func TestHooks(t *testing.T) {
 	}
 	if w := time.Until(g.Domains[0].Due); w < 59*time.Minute {
 		t.Errorf("next retry in %v, want the hook's hour", w)
+	}
+}
+
+// A server slower than the timeouts: a temporary failure of the domain
+// saying so.
+func TestSlowReplyTimesOut(t *testing.T) {
+	m := startMTA(t, false)
+	m.slow = 2 * time.Second
+	q := openQueue(t, "", queue.Schedule{})
+	msg := enqueue(t, q, "s@a.test", "slow@s.test")
+	start(t, q, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w", DataTimeout: 300 * time.Millisecond})
+	waitFor(t, 5*time.Second, "the timeout to be recorded", func() bool {
+		g, err := q.Get(t.Context(), msg.ID)
+		return err == nil && g.Domains[0].Status == queue.TempFail
+	})
+	g, _ := q.Get(t.Context(), msg.ID)
+	if d := g.Domains[0].Details; !strings.Contains(d, "timeout") {
+		t.Errorf("details %q, want a timeout", d)
+	}
+}
+
+// STARTTLS offered but the handshake fails: delivered over plain text.
+func TestTLSFailureFallsBackToPlain(t *testing.T) {
+	m := startMTA(t, true)
+	q := openQueue(t, "", queue.Schedule{})
+	enqueue(t, q, "s@a.test", "ok@t.test")
+	cfg := Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w"}
+	d := New(q, cfg)
+	d.tlsConfig = func(host string) *tls.Config {
+		return &tls.Config{ServerName: host, MaxVersion: tls.VersionTLS10, MinVersion: tls.VersionTLS10} // the server refuses TLS 1.0
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 5*time.Second, "the delivery", func() bool { return queued(t, q) == 0 })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.count0("ok@t.test") != 1 || m.tls != 0 {
+		t.Errorf("delivered %d times, %d over TLS; want once, in plain text", m.got["ok@t.test"], m.tls)
 	}
 }

@@ -209,3 +209,6 @@ func startDNS(t *testing.T, zone map[string][]string) string {
 	t.Cleanup(func() { srv.Shutdown() })
 	return pc.LocalAddr().String()
 }
+
+// count0 is count for a caller holding m.mu.
+func (m *mta) count0(rcpt string) int { return m.got[rcpt] }

@@ -126,7 +126,7 @@ func (p *pool) dial(ctx context.Context, host, ip string, port int) (*conn, erro
 			_, _, err = tp.ReadResponse(220)
 			tp.EndResponse(id)
 			if err == nil {
-				tc := tls.Client(nc, &tls.Config{ServerName: host, InsecureSkipVerify: true}) // opportunistic, as MTAs do
+				tc := tls.Client(nc, d.tlsConfig(host))
 				if err = tc.HandshakeContext(ctx); err == nil {
 					under = tc
 				}
