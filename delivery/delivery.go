@@ -201,9 +201,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	defer timer.Stop()
 loop:
 	for {
-		// Claim while there is room.
+		// Claim while there is room: at once when the workers run short,
+		// else in batches of half the workers.
 		free := ahead - inflight
-		claimedAll := false
+		wait := time.Second // a finished delivery or a change wakes us sooner
 		if free > 0 && (inflight <= d.cfg.Concurrency || free >= d.cfg.Concurrency/2) && ctx.Err() == nil {
 			got, err := d.store.Claim(ctx, queue.ClaimRequest{Worker: d.cfg.Node, Max: free, Lease: d.cfg.Lease, PerDomain: d.cfg.PerDomain, Busy: busy})
 			if err != nil && ctx.Err() == nil {
@@ -215,21 +216,16 @@ loop:
 				busy[j.Domain]++
 				jobs <- j
 			}
-			claimedAll = len(got) == free && len(got) > 0
-		}
-		wait := time.Second
-		if !claimedAll && inflight < ahead {
-			if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
-				if w := time.Until(t); w < wait {
+			if len(got) == free {
+				wait = 0 // there may be more
+			} else if t, ok, err := d.store.NextDue(ctx); err == nil && ok {
+				// Nothing more claimable now: sleep until the next due.
+				// (A due already past is a domain at its per-domain
+				// cap: a finished delivery wakes us.)
+				if w := time.Until(t); w > 0 && w < wait {
 					wait = w
 				}
 			}
-		}
-		if claimedAll || wait < 0 {
-			wait = 0
-		}
-		if inflight >= ahead {
-			wait = time.Hour // a finished delivery wakes us
 		}
 		timer.Reset(wait)
 		select {

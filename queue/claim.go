@@ -252,9 +252,11 @@ func (q *Queue) Release(ctx context.Context, leases []Lease) error {
 // second). It reads an index, never the whole queue.
 func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var t int64
-	err := q.reader.QueryRowContext(ctx, `SELECT d.due
-		FROM domains d JOIN messages m ON m.id = d.msg_id
-		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until <= ?) AND m.held = 0
+	// The held check is a correlated lookup: as a join, SQLite would build
+	// a Bloom filter over every message first.
+	err := q.reader.QueryRowContext(ctx, `SELECT d.due FROM domains d
+		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until <= ?)
+		AND (SELECT m.held FROM messages m WHERE m.id = d.msg_id) = 0
 		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
