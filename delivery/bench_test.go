@@ -82,7 +82,10 @@ func BenchmarkDeliver(b *testing.B) {
 		}
 		base := s.n.Load()
 		ctx, cancel := context.WithCancel(context.Background())
-		d := New(q, Config{Relay: addr, Concurrency: 32, PerDomain: 8, Node: "bench"})
+		d, err := New(q, Config{Relay: addr, Concurrency: 32, PerDomain: 8, Node: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
 		done := make(chan error, 1)
 		b.StartTimer()
 		t0, cpu0 := time.Now(), cpuTime()

@@ -90,12 +90,25 @@ type Deliverer struct {
 	resolver *net.Resolver
 	pool     *pool
 	logMu    sync.Mutex
+	routeMu  sync.Mutex
+	routes   map[string]cachedRoute
 	// tlsConfig gives the client TLS settings for a host (tests replace it).
 	tlsConfig func(host string) *tls.Config
 }
 
-// New returns a Deliverer for store.
-func New(store queue.DeliveryStore, cfg Config) *Deliverer {
+// New returns a Deliverer for store, or an error naming a bad setting.
+func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
+	for _, hp := range []struct{ name, v string }{{"relay", cfg.Relay}, {"dns", cfg.DNS}} {
+		if hp.v == "" {
+			continue
+		}
+		if _, p, err := net.SplitHostPort(hp.v); err != nil || p == "" {
+			return nil, fmt.Errorf("delivery: invalid %s %q: want HOST:PORT, such as 192.0.2.1:25", hp.name, hp.v)
+		}
+	}
+	if cfg.Port < 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("delivery: invalid port %d: want 1 to 65535", cfg.Port)
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname, _ = os.Hostname()
 		if cfg.Hostname == "" {
@@ -136,7 +149,7 @@ func New(store queue.DeliveryStore, cfg Config) *Deliverer {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver}
+	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver, routes: map[string]cachedRoute{}}
 	if cfg.DNS != "" {
 		server := cfg.DNS
 		d.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -148,7 +161,7 @@ func New(store queue.DeliveryStore, cfg Config) *Deliverer {
 	d.tlsConfig = func(host string) *tls.Config {
 		return &tls.Config{ServerName: host, InsecureSkipVerify: true} // opportunistic, as MTAs do
 	}
-	return d
+	return d, nil
 }
 
 // outcome is what a worker hands to the recorder: an attempt to record, or

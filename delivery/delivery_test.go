@@ -80,11 +80,14 @@ func enqueue(t *testing.T, q *queue.Queue, sender string, rcpts ...string) *queu
 // waits for Run to return and gives its error.
 func start(t *testing.T, q queue.DeliveryStore, cfg Config) (stop func() error) {
 	t.Helper()
+	d, err := New(q, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(q, cfg).Run(ctx) }()
+	go func() { done <- d.Run(ctx) }()
 	var once sync.Once
-	var err error
 	stop = func() error {
 		once.Do(func() {
 			cancel()
@@ -481,7 +484,10 @@ func TestTLSFailureFallsBackToPlain(t *testing.T) {
 	q := openQueue(t, "", queue.Schedule{})
 	enqueue(t, q, "s@a.test", "ok@t.test")
 	cfg := Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w"}
-	d := New(q, cfg)
+	d, err := New(q, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.tlsConfig = func(host string) *tls.Config {
 		return &tls.Config{ServerName: host, MaxVersion: tls.VersionTLS10, MinVersion: tls.VersionTLS10} // the server refuses TLS 1.0
 	}
@@ -494,5 +500,14 @@ func TestTLSFailureFallsBackToPlain(t *testing.T) {
 	defer m.mu.Unlock()
 	if m.count0("ok@t.test") != 1 || m.tls != 0 {
 		t.Errorf("delivered %d times, %d over TLS; want once, in plain text", m.got["ok@t.test"], m.tls)
+	}
+}
+
+func TestNewRefusesBadSettings(t *testing.T) {
+	q := openQueue(t, "", queue.Schedule{})
+	for _, cfg := range []Config{{Relay: "mx.example.com"}, {DNS: "127.0.0.1"}, {Port: 70000}} {
+		if _, err := New(q, cfg); err == nil || !strings.Contains(err.Error(), "invalid") {
+			t.Errorf("New(%+v): %v, want an error naming the bad setting", cfg, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // target is one host to try, with its addresses.
@@ -25,29 +26,70 @@ type routeError struct {
 
 func (e *routeError) Error() string { return e.reply.String() }
 
-// route returns the hosts to try for domain, in order: the Route hook's
-// HOST:PORT, the relay, or the MX hosts in preference order (the domain
-// itself when it has no MX record).
+// routeTTL is how long a domain's hosts found in DNS are reused.
+const routeTTL = 30 * time.Second
+
+// cachedRoute is a lookup result kept for routeTTL.
+type cachedRoute struct {
+	targets []target
+	err     error
+	until   time.Time
+}
+
+// route returns the hosts to try for domain (see lookupRoute), from a
+// short cache: a domain's next messages do not ask DNS again. Only answers
+// are kept, and a null MX; failed lookups are not.
 func (d *Deliverer) route(ctx context.Context, domain string) ([]target, error) {
-	hp := ""
 	if d.cfg.Route != nil {
-		hp = d.cfg.Route(domain)
-	}
-	if hp == "" {
-		hp = d.cfg.Relay
-	}
-	if hp != "" {
-		host, p, err := net.SplitHostPort(hp)
-		port, perr := strconv.Atoi(p)
-		if err != nil || perr != nil {
-			return nil, &routeError{reply: Reply{Message: fmt.Sprintf("invalid relay %q: want HOST:PORT", hp)}}
+		if hp := d.cfg.Route(domain); hp != "" {
+			return d.hostRoute(ctx, hp) // a policy's answer is asked every time
 		}
-		t, err := d.resolve(ctx, host, port)
-		if err != nil {
-			return nil, err
-		}
-		return []target{t}, nil
 	}
+	d.routeMu.Lock()
+	c, ok := d.routes[domain]
+	d.routeMu.Unlock()
+	if ok && time.Now().Before(c.until) {
+		return c.targets, c.err
+	}
+	t, err := d.lookupRoute(ctx, domain)
+	var re *routeError
+	if err == nil || errors.As(err, &re) && re.perm {
+		d.routeMu.Lock()
+		if len(d.routes) > 10000 {
+			clear(d.routes)
+		}
+		d.routes[domain] = cachedRoute{targets: t, err: err, until: time.Now().Add(routeTTL)}
+		d.routeMu.Unlock()
+	}
+	return t, err
+}
+
+// lookupRoute returns the hosts to try for domain, in order: the relay, or
+// the MX hosts in preference order (the domain itself when it has no MX
+// record).
+func (d *Deliverer) lookupRoute(ctx context.Context, domain string) ([]target, error) {
+	if d.cfg.Relay != "" {
+		return d.hostRoute(ctx, d.cfg.Relay)
+	}
+	return d.mxRoute(ctx, domain)
+}
+
+// hostRoute is the one host of a HOST:PORT.
+func (d *Deliverer) hostRoute(ctx context.Context, hp string) ([]target, error) {
+	host, p, err := net.SplitHostPort(hp)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil {
+		return nil, &routeError{reply: Reply{Message: fmt.Sprintf("invalid relay %q: want HOST:PORT", hp)}}
+	}
+	t, err := d.resolve(ctx, host, port)
+	if err != nil {
+		return nil, err
+	}
+	return []target{t}, nil
+}
+
+// mxRoute is the MX hosts of domain in preference order.
+func (d *Deliverer) mxRoute(ctx context.Context, domain string) ([]target, error) {
 	mxs, err := d.resolver.LookupMX(ctx, domain)
 	var dnsErr *net.DNSError
 	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {

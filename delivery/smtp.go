@@ -23,7 +23,6 @@ import (
 type conn struct {
 	c     *smtp.Client
 	key   string // ip:port
-	relay string // host[ip]:port, for the log
 	fresh bool   // not used for a transaction yet
 }
 
@@ -149,7 +148,7 @@ func (p *pool) dial(ctx context.Context, host, ip string, port int) (*conn, erro
 		c.Close()
 		return nil, err
 	}
-	return &conn{c: c, key: key, relay: fmt.Sprintf("%s[%s]:%d", host, ip, port), fresh: true}, nil
+	return &conn{c: c, key: key, fresh: true}, nil
 }
 
 // hasLine reports whether an EHLO reply names the extension ext.
@@ -291,7 +290,7 @@ func (d *Deliverer) tryHost(ctx context.Context, j *queue.Job, t target, ip stri
 		res, err := d.transaction(c, j)
 		if err == nil {
 			d.pool.put(c)
-			return res, c.relay, nil
+			return res, relay, nil
 		}
 		c.c.Close()
 		if reused {
@@ -300,7 +299,7 @@ func (d *Deliverer) tryHost(ctx context.Context, j *queue.Job, t target, ip stri
 				continue // an idle connection the server had closed: once more on a new one
 			}
 		}
-		return nil, c.relay, err
+		return nil, relay, err
 	}
 }
 
