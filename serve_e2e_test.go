@@ -295,3 +295,253 @@ func TestServeAcceptDeliver(t *testing.T) {
 		t.Errorf("delivered %d times", len(k.messages()))
 	}
 }
+
+// sendDSN sends one message with DSN parameters (RET=FULL, ENVID, and per
+// recipient NOTIFY=FAILURE and ORCPT) over go-smtp's client.
+func sendDSN(t *testing.T, addr, from, to, orcpt, envid string) {
+	t.Helper()
+	c, err := gosmtp.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(from, &gosmtp.MailOptions{Return: gosmtp.DSNReturnFull, EnvelopeID: envid}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(to, &gosmtp.RcptOptions{Notify: []gosmtp.DSNNotify{gosmtp.DSNNotifyFailure},
+		OriginalRecipientType: gosmtp.DSNAddressTypeRFC822, OriginalRecipient: orcpt}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: <%s>\r\nTo: <%s>\r\nSubject: doomed\r\nMessage-ID: <doomed@example.org>\r\n\r\nThe body comes back with RET=FULL.\r\n", from, to)
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(resp.StatusText, "Message queued as ") {
+		t.Errorf("reply to DATA: %q", resp.StatusText)
+	}
+	c.Quit()
+}
+
+// statusGroups parses a message/delivery-status body into its groups of
+// fields (the per-message group first).
+func statusGroups(t *testing.T, body []byte) []map[string]string {
+	t.Helper()
+	var groups []map[string]string
+	for _, block := range strings.Split(strings.ReplaceAll(strings.TrimSpace(string(body)), "\r\n", "\n"), "\n\n") {
+		g := map[string]string{}
+		var last string
+		for _, line := range strings.Split(block, "\n") {
+			if strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
+				g[last] += " " + strings.TrimSpace(line)
+				continue
+			}
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				t.Fatalf("bad status line %q in:\n%s", line, body)
+			}
+			last = strings.ToLower(k)
+			g[last] = strings.TrimSpace(v)
+		}
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// TestServeFailureNotice: a recipient the relay refuses with 550 gets the
+// sender a failure notice from <>, delivered like any other message, with
+// ENVID, ORCPT and RET=FULL honoured; a notice that fails in turn gets no
+// notice.
+func TestServeFailureNotice(t *testing.T) {
+	k := startSink(t)
+	db := newQueue(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr, "--hostname", "mx.test")
+	sendDSN(t, srv.smtp, "alice@example.org", "perm-bob@example.com", "perm-bob@example.com", "env-42")
+	waitFor(t, 10*time.Second, "the notice", func() bool { return len(k.messages()) == 1 })
+	n := k.messages()[0]
+	if n.from != "" || len(n.to) != 1 || n.to[0] != "alice@example.org" {
+		t.Fatalf("notice from <%s> to %q", n.from, n.to)
+	}
+	msg, err := mailRead(n.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("From"); !strings.Contains(got, "MAILER-DAEMON@mx.test") {
+		t.Errorf("From: %q", got)
+	}
+	if got := msg.Header.Get("Auto-Submitted"); got != "auto-replied" {
+		t.Errorf("Auto-Submitted: %q", got)
+	}
+	parts := reportParts(t, msg)
+	if len(parts) != 3 {
+		t.Fatalf("%d parts, want 3", len(parts))
+	}
+	if parts[1].ctype != "message/delivery-status" || parts[2].ctype != "message/rfc822" {
+		t.Errorf("parts: %s, %s", parts[1].ctype, parts[2].ctype)
+	}
+	groups := statusGroups(t, parts[1].body)
+	if len(groups) != 2 {
+		t.Fatalf("%d groups:\n%s", len(groups), parts[1].body)
+	}
+	want := []map[string]string{
+		{"original-envelope-id": "env-42", "reporting-mta": "dns; mx.test"},
+		{"final-recipient": "rfc822; perm-bob@example.com", "original-recipient": "rfc822; perm-bob@example.com",
+			"action": "failed", "status": "5.1.1", "remote-mta": "dns; 127.0.0.1", "diagnostic-code": "smtp; 550 5.1.1 No such user here"},
+	}
+	norm := func(s string) string { return strings.ReplaceAll(s, "; ", ";") }
+	for i, w := range want {
+		for key, v := range w {
+			if norm(groups[i][key]) != norm(v) {
+				t.Errorf("group %d %s: %q, want %q", i, key, groups[i][key], v)
+			}
+		}
+	}
+	if !bytes.Contains(parts[2].body, []byte("The body comes back with RET=FULL.")) {
+		t.Errorf("returned content without the body:\n%s", parts[2].body)
+	}
+
+	// A notice that cannot be delivered gets none in turn.
+	sendDSN(t, srv.smtp, "perm-carol@example.org", "perm-dave@example.com", "perm-dave@example.com", "env-43")
+	waitFor(t, 10*time.Second, "both bounces", func() bool {
+		return strings.Count(srv.output(), "status=bounced") == 3
+	})
+	waitFor(t, 5*time.Second, "an empty queue", func() bool { return strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")) == "" })
+	time.Sleep(500 * time.Millisecond)
+	if c := strings.Count(srv.output(), "sender non-delivery notification"); c != 2 {
+		t.Errorf("%d notices queued, want 2 (none about a notice):\n%s", c, srv.output())
+	}
+	if c := strings.Count(srv.output(), "status=bounced"); c != 3 {
+		t.Errorf("%d bounces, want 3:\n%s", c, srv.output())
+	}
+}
+
+// TestServeRetryFromAnotherProcess: a tempfailed message waits minutes for
+// its retry; `queue retry` from another mqsh process brings it forward and
+// the running server delivers it within seconds.
+func TestServeRetryFromAnotherProcess(t *testing.T) {
+	k := startSink(t)
+	db := newQueue(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr)
+	send(t, srv.smtp, "alice@example.org", []string{"temp-bob@example.com"}, "later")
+	waitFor(t, 10*time.Second, "the deferral", func() bool { return strings.Contains(srv.output(), "status=deferred (451 4.5.3 Try again later)") })
+	k.setTempfail(false)
+	time.Sleep(time.Second)
+	if len(k.messages()) != 0 {
+		t.Fatal("retried before its time")
+	}
+	status := mqsh(t, db, "queue", "list")
+	if !strings.Contains(status, "temp-bob@example.com") {
+		t.Fatalf("not queued:\n%s", status)
+	}
+	start := time.Now()
+	mqsh(t, db, "queue", "retry", "--all")
+	waitFor(t, 5*time.Second, "the delivery after queue retry", func() bool { return len(k.messages()) == 1 })
+	t.Logf("delivered %v after queue retry", time.Since(start).Round(time.Millisecond))
+}
+
+// TestServePauseResume: queue pause from another process stops a running
+// server delivering (mail is still accepted and queued); queue resume
+// delivers it.
+func TestServePauseResume(t *testing.T) {
+	k := startSink(t)
+	db := newQueue(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr)
+	if out := mqsh(t, db, "queue", "pause"); !strings.HasPrefix(out, "Delivery paused for ") {
+		t.Errorf("queue pause said %q", out)
+	}
+	if out := mqsh(t, db, "queue", "pause"); !strings.HasPrefix(out, "Delivery was already paused for ") {
+		t.Errorf("queue stop said %q", out)
+	}
+	time.Sleep(500 * time.Millisecond) // the server notices within its poll
+	send(t, srv.smtp, "alice@example.org", []string{"bob@example.com"}, "paused")
+	time.Sleep(2 * time.Second)
+	if n := len(k.messages()); n != 0 {
+		t.Fatalf("%d delivered while paused", n)
+	}
+	if ids := strings.Fields(mqsh(t, db, "queue", "list", "-o", "ids")); len(ids) != 1 {
+		t.Fatalf("queued: %q", ids)
+	}
+	mqsh(t, db, "queue", "resume")
+	waitFor(t, 5*time.Second, "the delivery after queue resume", func() bool { return len(k.messages()) == 1 })
+}
+
+// fillQueue queues n messages through a paused server that is then stopped.
+func fillQueue(t *testing.T, db string, n int) {
+	t.Helper()
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", "127.0.0.1:1", "--paused")
+	for i := range n {
+		send(t, srv.smtp, "alice@example.org", []string{fmt.Sprintf("user%d@example.com", i)}, fmt.Sprintf("m%d", i))
+	}
+	if err := srv.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	mqsh(t, db, "queue", "resume")
+}
+
+// TestServeTwoServersOneQueue: two servers on one queue file deliver each
+// message exactly once between them.
+func TestServeTwoServersOneQueue(t *testing.T) {
+	const n = 60
+	k := startSink(t)
+	k.slow = 20 * time.Millisecond // so that both servers have work at once
+	db := newQueue(t)
+	fillQueue(t, db, n)
+	a := startServe(t, db, "--smtp", "none", "--relay", k.addr, "--node", "a", "--concurrency", "4")
+	b := startServe(t, db, "--smtp", "none", "--relay", k.addr, "--node", "b", "--concurrency", "4")
+	waitFor(t, 30*time.Second, "every delivery", func() bool { return len(k.messages()) >= n })
+	time.Sleep(time.Second) // any second delivery would show now
+	seen := map[string]int{}
+	for _, m := range k.messages() {
+		seen[m.to[0]]++
+	}
+	for i := range n {
+		if c := seen[fmt.Sprintf("user%d@example.com", i)]; c != 1 {
+			t.Errorf("user%d delivered %d times", i, c)
+		}
+	}
+	if len(k.messages()) != n {
+		t.Errorf("%d deliveries, want %d", len(k.messages()), n)
+	}
+	ca, cb := strings.Count(a.output(), "status=sent"), strings.Count(b.output(), "status=sent")
+	t.Logf("server a delivered %d, server b %d", ca, cb)
+	if ca+cb != n {
+		t.Errorf("logged %d+%d deliveries, want %d", ca, cb, n)
+	}
+}
+
+// TestServeKilledMidDelivery: a server killed (SIGKILL) in the middle of a
+// delivery loses nothing: another server delivers the message once the
+// first one's lease has run out.
+func TestServeKilledMidDelivery(t *testing.T) {
+	k := startSink(t)
+	k.slow = 30 * time.Second // the first server is killed while it waits
+	db := newQueue(t)
+	fillQueue(t, db, 1)
+	a := startServe(t, db, "--smtp", "none", "--relay", k.addr, "--lease", "3s")
+	select {
+	case <-k.dataSeen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no delivery began:\n%s", a.output())
+	}
+	a.cmd.Process.Kill()
+	<-a.done
+	a.done <- nil
+	k.mu.Lock()
+	k.slow = 0
+	k.mu.Unlock()
+	if ids := strings.Fields(mqsh(t, db, "queue", "list", "-o", "ids")); len(ids) != 1 {
+		t.Fatalf("after the kill the queue holds %q", ids)
+	}
+	start := time.Now()
+	startServe(t, db, "--smtp", "none", "--relay", k.addr)
+	waitFor(t, 20*time.Second, "the delivery by the second server", func() bool { return len(k.messages()) >= 1 })
+	t.Logf("delivered %v after the second server started (the lease was 3s)", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 5*time.Second, "an empty queue", func() bool { return strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")) == "" })
+}
