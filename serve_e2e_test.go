@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ var (
 )
 
 // builtMQSH builds the mqsh program once per test run.
-func builtMQSH(t *testing.T) string {
+func builtMQSH(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs mqsh serve: not in -short mode")
@@ -64,6 +65,8 @@ type sink struct {
 	msgs     []sunk
 	tempfail bool
 	slow     time.Duration
+	discard  bool          // count messages without keeping them (benchmarks)
+	n        atomic.Int64  // messages accepted
 	dataSeen chan struct{} // a DATA has begun (buffered)
 }
 
@@ -73,7 +76,7 @@ type sunk struct {
 	data []byte
 }
 
-func startSink(t *testing.T) *sink {
+func startSink(t testing.TB) *sink {
 	t.Helper()
 	k := &sink{tempfail: true, dataSeen: make(chan struct{}, 1000)}
 	s := gosmtp.NewServer(gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
@@ -150,8 +153,11 @@ func (s *sinkSession) Data(r io.Reader) error {
 	s.k.mu.Unlock()
 	time.Sleep(slow)
 	s.k.mu.Lock()
-	s.k.msgs = append(s.k.msgs, sunk{from: s.from, to: s.rcpts, data: b})
+	if !s.k.discard {
+		s.k.msgs = append(s.k.msgs, sunk{from: s.from, to: s.rcpts, data: b})
+	}
 	s.k.mu.Unlock()
+	s.k.n.Add(1)
 	return nil
 }
 
@@ -170,7 +176,7 @@ var smtpAnnounce = regexp.MustCompile(`on smtp://(127\.0\.0\.1:\d+) as`)
 
 // startServe runs mqsh -u db serve with args, waits until it announces
 // that it delivers, and stops it with SIGTERM when the test ends.
-func startServe(t *testing.T, db string, args ...string) *server {
+func startServe(t testing.TB, db string, args ...string) *server {
 	t.Helper()
 	bin := builtMQSH(t)
 	s := &server{done: make(chan error, 1)}
@@ -222,7 +228,7 @@ func startServe(t *testing.T, db string, args ...string) *server {
 }
 
 // stop sends SIGTERM and returns the exit error (nil for status 0).
-func (s *server) stop(t *testing.T) error {
+func (s *server) stop(t testing.TB) error {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {

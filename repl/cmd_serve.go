@@ -141,19 +141,24 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	logw := &lineLog{w: logOut}
 	delivLog := logw.as("delivery")
 
-	nets, _ := s.relayNetworks()
-	smtpSrv, err := smtpd.New(env.Queue, smtpd.Config{
-		Hostname:       hostname,
-		MaxMessageSize: int64(s.MaxMessageSize),
-		MaxRecipients:  s.MaxRecipients,
-		ReadTimeout:    time.Duration(s.ClientTimeout),
-		RelayNetworks:  nets,
-		Users:          s.Users,
-		TLS:            tlsConfig,
-		Log:            logw,
-	})
-	if err != nil {
-		return err
+	// The SMTP server, only when it listens: it makes the queue's commits
+	// synchronous (an acknowledged message survives a power loss).
+	var smtpSrv *smtpd.Server
+	if len(smtpAddrs) > 0 {
+		nets, _ := s.relayNetworks()
+		smtpSrv, err = smtpd.New(env.Queue, smtpd.Config{
+			Hostname:       hostname,
+			MaxMessageSize: int64(s.MaxMessageSize),
+			MaxRecipients:  s.MaxRecipients,
+			ReadTimeout:    time.Duration(s.ClientTimeout),
+			RelayNetworks:  nets,
+			Users:          s.Users,
+			TLS:            tlsConfig,
+			Log:            logw,
+		})
+		if err != nil {
+			return err
+		}
 	}
 	deliverer, err := delivery.New(store, delivery.Config{
 		Hostname:       hostname,
@@ -259,9 +264,6 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	start(func() error { return deliverer.Run(ctx) })
 	wg.Wait()
-	if len(smtpLns) == 0 {
-		smtpSrv.Shutdown(context.Background()) // its group committer
-	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
