@@ -23,6 +23,7 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 )
 
 var (
@@ -590,5 +591,62 @@ func TestServeSIGTERMMidDelivery(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Errorf("delivered %v", seen)
+	}
+}
+
+// startDNS serves MX and A records on loopback (UDP): every domain's MX is
+// mx.<domain> (preference 10), and every name's address is 127.0.0.1;
+// nullmx.test has a null MX.
+func startDNS(t testing.TB) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		m.Authoritative = true
+		for _, q := range r.Question {
+			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 60}
+			switch q.Qtype {
+			case dns.TypeMX:
+				hdr.Rrtype = dns.TypeMX
+				if q.Name == "nullmx.test." {
+					m.Answer = append(m.Answer, &dns.MX{Hdr: hdr, Preference: 0, Mx: "."})
+				} else {
+					m.Answer = append(m.Answer, &dns.MX{Hdr: hdr, Preference: 10, Mx: "mx." + q.Name})
+				}
+			case dns.TypeA:
+				hdr.Rrtype = dns.TypeA
+				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: net.IPv4(127, 0, 0, 1)})
+			}
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// TestServeMX: without a relay, mail goes to the MX host found through
+// --dns; a null MX fails at once with a notice to the sender.
+func TestServeMX(t *testing.T) {
+	k := startSink(t)
+	_, port, _ := net.SplitHostPort(k.addr)
+	db := newQueue(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--dns", startDNS(t), "--mx-port", port, "--hostname", "mx.test")
+	send(t, srv.smtp, "alice@sender.test", []string{"bob@example.com"}, "via mx")
+	waitFor(t, 10*time.Second, "the delivery", func() bool { return len(k.messages()) == 1 })
+	if m := k.messages()[0]; m.to[0] != "bob@example.com" {
+		t.Errorf("delivered to %q", m.to)
+	}
+	if !strings.Contains(srv.output(), "to=<bob@example.com> relay=mx.example.com[127.0.0.1]:"+port) {
+		t.Errorf("log:\n%s", srv.output())
+	}
+	send(t, srv.smtp, "alice@sender.test", []string{"carol@nullmx.test"}, "to a null mx")
+	waitFor(t, 10*time.Second, "the notice", func() bool { return len(k.messages()) == 2 })
+	if n := k.messages()[1]; n.from != "" || n.to[0] != "alice@sender.test" || !bytes.Contains(n.data, []byte("Status: 5.1.10")) {
+		t.Errorf("notice from <%s> to %q:\n%s", n.from, n.to, n.data)
 	}
 }
