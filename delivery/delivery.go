@@ -56,6 +56,7 @@ type Config struct {
 	DataTimeout    time.Duration // for the message and its final reply; default 10m
 	Lease          time.Duration // how long a claimed domain stays ours; default queue.DefaultLease
 	Poll           time.Duration // how often other processes' changes are checked; default 200ms
+	Idle           time.Duration // longest sleep with nothing due, after which leases run out are found; default 30s
 	Batch          int           // outcomes recorded in one transaction at most; default 256
 
 	Node string    // worker name stored with leases; default host name and process id
@@ -139,6 +140,9 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond
 	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 30 * time.Second
+	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
 	}
@@ -217,7 +221,7 @@ loop:
 		// Claim while there is room: at once when the workers run short,
 		// else in batches of half the workers.
 		free := ahead - inflight
-		wait := time.Second // a finished delivery or a change wakes us sooner
+		wait := d.cfg.Idle // a finished delivery or a change wakes us sooner
 		if free > 0 && (inflight <= d.cfg.Concurrency || free >= d.cfg.Concurrency/2) && ctx.Err() == nil {
 			got, err := d.store.Claim(ctx, queue.ClaimRequest{Worker: d.cfg.Node, Max: free, Lease: d.cfg.Lease, PerDomain: d.cfg.PerDomain, Busy: busy})
 			if err != nil && ctx.Err() == nil {

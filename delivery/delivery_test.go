@@ -373,14 +373,16 @@ func TestCrashedWorkerLeaseRunsOut(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
-	start(t, q, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w"})
+	start(t, q, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w", Idle: 100 * time.Millisecond})
 	waitFor(t, 5*time.Second, "the domain to be picked up", func() bool { return queued(t, q) == 0 })
 	if m.count("ok@c.test") != 1 {
 		t.Errorf("delivered %d times", m.count("ok@c.test"))
 	}
 }
 
-// `queue retry` from another handle wakes the deliverer within a second.
+// `queue retry` from another handle wakes the deliverer within a second
+// (it would otherwise sleep for Config.Idle, 30 seconds, or until the next
+// retry two minutes away).
 func TestRetryFromElsewhereWakes(t *testing.T) {
 	m := startMTA(t, false)
 	path := filepath.Join(t.TempDir(), "queue.db")
