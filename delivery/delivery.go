@@ -93,6 +93,7 @@ type Deliverer struct {
 	logMu    sync.Mutex
 	routeMu  sync.Mutex
 	routes   map[string]cachedRoute
+	wake     chan struct{}
 	// tlsConfig gives the client TLS settings for a host (tests replace it).
 	tlsConfig func(host string) *tls.Config
 }
@@ -153,7 +154,7 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver, routes: map[string]cachedRoute{}}
+	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver, routes: map[string]cachedRoute{}, wake: make(chan struct{}, 1)}
 	if cfg.DNS != "" {
 		server := cfg.DNS
 		d.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -166,6 +167,16 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 		return &tls.Config{ServerName: host, InsecureSkipVerify: true} // opportunistic, as MTAs do
 	}
 	return d, nil
+}
+
+// Wake makes a running Deliverer look for due work now rather than at the
+// next change it notices (within Config.Poll): for a caller that has just
+// queued mail in this process (SMTP ingest). It never blocks.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
 // outcome is what a worker hands to the recorder: an attempt to record, or
@@ -256,6 +267,7 @@ loop:
 				}
 			}
 		case <-changed:
+		case <-d.wake:
 		case <-timer.C:
 		case err := <-recErr:
 			runErr = err

@@ -513,3 +513,22 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// Wake: mail queued in this process is picked up at once, without waiting
+// for the change to be noticed.
+func TestWake(t *testing.T) {
+	m := startMTA(t, false)
+	q := openQueue(t, "", queue.Schedule{})
+	d, err := New(q, Config{Relay: m.addr, Poll: time.Hour, Node: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(100 * time.Millisecond) // asleep: nothing due
+	enqueue(t, q, "s@a.test", "ok@w.test")
+	d.Wake()
+	waitFor(t, 3*time.Second, "the delivery", func() bool { return m.count("ok@w.test") == 1 })
+}
