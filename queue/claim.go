@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -142,9 +143,28 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		until := now.Add(r.Lease).Unix()
+		if len(jobs) == 0 {
+			return nil
+		}
+		// One statement leases them all: [[msg_id, idx], ...].
+		keys := []byte{'['}
+		for i, j := range jobs {
+			if i > 0 {
+				keys = append(keys, ',')
+			}
+			keys = append(keys, '[')
+			keys = strconv.AppendInt(keys, int64(j.Message), 10)
+			keys = append(keys, ',')
+			keys = strconv.AppendInt(keys, int64(j.DomainIdx), 10)
+			keys = append(keys, ']')
+		}
+		keys = append(keys, ']')
+		if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE (msg_id, idx) IN (SELECT value->>0, value->>1 FROM json_each(?))",
+			now.Add(r.Lease).Unix(), r.Worker, keys); err != nil {
+			return err
+		}
 		for i := range jobs {
-			if err := tx.loadJob(&jobs[i], until); err != nil {
+			if err := tx.loadJob(&jobs[i]); err != nil {
 				return err
 			}
 		}
@@ -156,16 +176,14 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 	return jobs, nil
 }
 
-// loadJob leases j's domain until the unix time until and reads the rest of j.
-func (tx *Tx) loadJob(j *Job, until int64) error {
+// loadJob reads the rest of j.
+func (tx *Tx) loadJob(j *Job) error {
 	id := int64(j.Message)
-	if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE msg_id = ? AND idx = ?", until, j.Worker, id, j.DomainIdx); err != nil {
-		return err
-	}
 	var rpLC string
 	var rp, env, ret sql.NullString
 	var created int64
-	err := tx.drow("SELECT rp_lc, rp, env_id, ret, created, size FROM messages WHERE id = ?", id).Scan(&rpLC, &rp, &env, &ret, &created, &j.Size)
+	err := tx.drow("SELECT m.rp_lc, m.rp, m.env_id, m.ret, m.created, m.size, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", id).
+		Scan(&rpLC, &rp, &env, &ret, &created, &j.Size, &j.Raw)
 	if err != nil {
 		return err
 	}
@@ -182,10 +200,6 @@ func (tx *Tx) loadJob(j *Job, until int64) error {
 		if r.Status.Pending() {
 			j.Recipients = append(j.Recipients, r.Recipient)
 		}
-	}
-	err = tx.drow("SELECT raw FROM bodies WHERE msg_id = ?", id).Scan(&j.Raw)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
 	}
 	return nil
 }
