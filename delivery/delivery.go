@@ -220,6 +220,25 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	go func() { recErr <- d.recorder(work, outcomes, finished) }()
 
+	// Leases are renewed at a third of their length while held, so a slow
+	// transaction never outlives its lease.
+	renewCtx, stopRenew := context.WithCancel(work)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(d.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				if err := d.store.Renew(renewCtx, d.cfg.Node, d.cfg.Lease); err != nil && renewCtx.Err() == nil {
+					fmt.Fprintf(d.logw(), "delivery: %v\n", err)
+				}
+			}
+		}
+	}()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	changed := d.store.Changed(watchCtx, d.cfg.Poll)
 	inflight := 0
@@ -293,6 +312,8 @@ loop:
 	workers.Wait()
 	close(outcomes)
 	err := <-recErr
+	stopRenew()
+	<-renewDone
 	close(finished)
 	<-done
 	d.pool.closeAll()

@@ -532,3 +532,22 @@ func TestWake(t *testing.T) {
 	d.Wake()
 	waitFor(t, 3*time.Second, "the delivery", func() bool { return m.count("ok@w.test") == 1 })
 }
+
+// A transaction slower than the lease: the lease is renewed meanwhile, so a
+// second server never takes the domain over and sends it again.
+func TestLeaseRenewedDuringSlowDelivery(t *testing.T) {
+	m := startMTA(t, false)
+	m.slow = 2 * time.Second
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q1 := openQueue(t, path, queue.Schedule{})
+	q2 := openQueue(t, path, queue.Schedule{})
+	enqueue(t, q1, "s@a.test", "slow@s.test")
+	start(t, q1, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "one", Lease: time.Second, Idle: 100 * time.Millisecond})
+	<-m.ready
+	start(t, q2, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "two", Lease: time.Second, Idle: 100 * time.Millisecond})
+	waitFor(t, 10*time.Second, "the delivery to be recorded", func() bool { return queued(t, q1) == 0 })
+	time.Sleep(m.slow + 500*time.Millisecond) // a second delivery, had one begun, ends
+	if c := m.count("slow@s.test"); c != 1 {
+		t.Errorf("delivered %d times, want once", c)
+	}
+}

@@ -24,6 +24,9 @@ type DeliveryStore interface {
 	// Record stores the outcomes of delivery attempts in one write
 	// transaction, releases their leases, and returns the notices due.
 	Record(ctx context.Context, attempts []Attempt) ([]Notice, error)
+	// Renew extends every lease worker holds to lease from now (a worker
+	// whose deliveries take long keeps what it has claimed).
+	Renew(ctx context.Context, worker string, lease time.Duration) error
 	// Release hands leases back untried, so that another worker may take
 	// them at once (a worker that stops).
 	Release(ctx context.Context, leases []Lease) error
@@ -80,7 +83,8 @@ type Job struct {
 }
 
 // Claim leases up to r.Max due pending domains (due now or earlier, not
-// leased or with a lease run out, of messages that are not held), earliest
+// leased or with a lease run out (a lease holds for the whole second it
+// ends in, so that a lease of a second is never shorter), of messages that are not held), earliest
 // due first, to r.Worker for r.Lease, in one write transaction, so that two
 // workers (or two processes) never hold the same domain. Nothing is claimed
 // while delivery is paused.
@@ -114,7 +118,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		}
 		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d JOIN messages m ON m.id = d.msg_id
-			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until <= ?1) AND m.held = 0
+			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1) AND m.held = 0
 			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
 		if err != nil {
 			return err
@@ -259,6 +263,25 @@ func (q *Queue) Release(ctx context.Context, leases []Lease) error {
 	return nil
 }
 
+// Renew extends the leases held by worker to lease (DefaultLease when 0)
+// from now, in one statement.
+func (q *Queue) Renew(ctx context.Context, worker string, lease time.Duration) error {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("renew"); err != nil {
+			return err
+		}
+		_, err := tx.dexec("UPDATE domains SET locked_until = ? WHERE locked_by = ? AND status IN "+pendingSQL, q.clock().Add(lease).Unix(), worker)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renew leases: %w", err)
+	}
+	return nil
+}
+
 // NextDue returns the earliest due of the pending domains that are not
 // leased (or whose lease has run out), of messages that are not held. A
 // domain leased now becomes claimable when its lease runs out: a worker
@@ -269,7 +292,7 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 	// The held check is a correlated lookup: as a join, SQLite would build
 	// a Bloom filter over every message first.
 	err := q.reader.QueryRowContext(ctx, `SELECT d.due FROM domains d
-		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until <= ?)
+		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until < ?)
 		AND (SELECT m.held FROM messages m WHERE m.id = d.msg_id) = 0
 		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {
