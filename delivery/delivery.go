@@ -56,6 +56,7 @@ type Config struct {
 	DataTimeout    time.Duration // for the message and its final reply; default 10m
 	Lease          time.Duration // how long a claimed domain stays ours; default queue.DefaultLease
 	Poll           time.Duration // how often other processes' changes are checked; default 200ms
+	Idle           time.Duration // longest sleep with nothing due, after which leases run out are found; default 30s
 	Batch          int           // outcomes recorded in one transaction at most; default 256
 
 	Node string    // worker name stored with leases; default host name and process id
@@ -92,6 +93,7 @@ type Deliverer struct {
 	logMu    sync.Mutex
 	routeMu  sync.Mutex
 	routes   map[string]cachedRoute
+	wake     chan struct{}
 	// tlsConfig gives the client TLS settings for a host (tests replace it).
 	tlsConfig func(host string) *tls.Config
 }
@@ -139,6 +141,9 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond
 	}
+	if cfg.Idle <= 0 {
+		cfg.Idle = 30 * time.Second
+	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
 	}
@@ -149,7 +154,7 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver, routes: map[string]cachedRoute{}}
+	d := &Deliverer{store: store, cfg: cfg, resolver: net.DefaultResolver, routes: map[string]cachedRoute{}, wake: make(chan struct{}, 1)}
 	if cfg.DNS != "" {
 		server := cfg.DNS
 		d.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -162,6 +167,16 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 		return &tls.Config{ServerName: host, InsecureSkipVerify: true} // opportunistic, as MTAs do
 	}
 	return d, nil
+}
+
+// Wake makes a running Deliverer look for due work now rather than at the
+// next change it notices (within Config.Poll): for a caller that has just
+// queued mail in this process (SMTP ingest). It never blocks.
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
 }
 
 // outcome is what a worker hands to the recorder: an attempt to record, or
@@ -205,6 +220,25 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	}
 	go func() { recErr <- d.recorder(work, outcomes, finished) }()
 
+	// Leases are renewed at a third of their length while held, so a slow
+	// transaction never outlives its lease.
+	renewCtx, stopRenew := context.WithCancel(work)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		t := time.NewTicker(d.cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				if err := d.store.Renew(renewCtx, d.cfg.Node, d.cfg.Lease); err != nil && renewCtx.Err() == nil {
+					fmt.Fprintf(d.logw(), "delivery: %v\n", err)
+				}
+			}
+		}
+	}()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	changed := d.store.Changed(watchCtx, d.cfg.Poll)
 	inflight := 0
@@ -217,7 +251,7 @@ loop:
 		// Claim while there is room: at once when the workers run short,
 		// else in batches of half the workers.
 		free := ahead - inflight
-		wait := time.Second // a finished delivery or a change wakes us sooner
+		wait := d.cfg.Idle // a finished delivery or a change wakes us sooner
 		if free > 0 && (inflight <= d.cfg.Concurrency || free >= d.cfg.Concurrency/2) && ctx.Err() == nil {
 			got, err := d.store.Claim(ctx, queue.ClaimRequest{Worker: d.cfg.Node, Max: free, Lease: d.cfg.Lease, PerDomain: d.cfg.PerDomain, Busy: busy})
 			if err != nil && ctx.Err() == nil {
@@ -252,6 +286,7 @@ loop:
 				}
 			}
 		case <-changed:
+		case <-d.wake:
 		case <-timer.C:
 		case err := <-recErr:
 			runErr = err
@@ -277,6 +312,8 @@ loop:
 	workers.Wait()
 	close(outcomes)
 	err := <-recErr
+	stopRenew()
+	<-renewDone
 	close(finished)
 	<-done
 	d.pool.closeAll()

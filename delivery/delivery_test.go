@@ -373,14 +373,16 @@ func TestCrashedWorkerLeaseRunsOut(t *testing.T) {
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v %v", jobs, err)
 	}
-	start(t, q, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w"})
+	start(t, q, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "w", Idle: 100 * time.Millisecond})
 	waitFor(t, 5*time.Second, "the domain to be picked up", func() bool { return queued(t, q) == 0 })
 	if m.count("ok@c.test") != 1 {
 		t.Errorf("delivered %d times", m.count("ok@c.test"))
 	}
 }
 
-// `queue retry` from another handle wakes the deliverer within a second.
+// `queue retry` from another handle wakes the deliverer within a second
+// (it would otherwise sleep for Config.Idle, 30 seconds, or until the next
+// retry two minutes away).
 func TestRetryFromElsewhereWakes(t *testing.T) {
 	m := startMTA(t, false)
 	path := filepath.Join(t.TempDir(), "queue.db")
@@ -509,5 +511,43 @@ func TestNewRefusesBadSettings(t *testing.T) {
 		if _, err := New(q, cfg); err == nil || !strings.Contains(err.Error(), "invalid") {
 			t.Errorf("New(%+v): %v, want an error naming the bad setting", cfg, err)
 		}
+	}
+}
+
+// Wake: mail queued in this process is picked up at once, without waiting
+// for the change to be noticed.
+func TestWake(t *testing.T) {
+	m := startMTA(t, false)
+	q := openQueue(t, "", queue.Schedule{})
+	d, err := New(q, Config{Relay: m.addr, Poll: time.Hour, Node: "w"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(100 * time.Millisecond) // asleep: nothing due
+	enqueue(t, q, "s@a.test", "ok@w.test")
+	d.Wake()
+	waitFor(t, 3*time.Second, "the delivery", func() bool { return m.count("ok@w.test") == 1 })
+}
+
+// A transaction slower than the lease: the lease is renewed meanwhile, so a
+// second server never takes the domain over and sends it again.
+func TestLeaseRenewedDuringSlowDelivery(t *testing.T) {
+	m := startMTA(t, false)
+	m.slow = 2 * time.Second
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q1 := openQueue(t, path, queue.Schedule{})
+	q2 := openQueue(t, path, queue.Schedule{})
+	enqueue(t, q1, "s@a.test", "slow@s.test")
+	start(t, q1, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "one", Lease: time.Second, Idle: 100 * time.Millisecond})
+	<-m.ready
+	start(t, q2, Config{Relay: m.addr, Poll: 20 * time.Millisecond, Node: "two", Lease: time.Second, Idle: 100 * time.Millisecond})
+	waitFor(t, 10*time.Second, "the delivery to be recorded", func() bool { return queued(t, q1) == 0 })
+	time.Sleep(m.slow + 500*time.Millisecond) // a second delivery, had one begun, ends
+	if c := m.count("slow@s.test"); c != 1 {
+		t.Errorf("delivered %d times, want once", c)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -105,14 +106,26 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 		}
 		notices = notices[:0]
 		now := q.clock()
+		var gone []byte // ids of messages with nothing left pending, as a JSON array
 		for i := range attempts {
-			n, err := tx.record(&attempts[i], now)
+			n, err := tx.record(&attempts[i], now, &gone)
 			if err != nil {
 				return fmt.Errorf("message %s domain %s: %w", attempts[i].Message, attempts[i].Domain, err)
 			}
 			notices = append(notices, n...)
 		}
-		return nil
+		if len(gone) == 0 {
+			return nil
+		}
+		// They go, as in Stalwart, in one statement per table.
+		gone = append(gone, ']')
+		for _, t := range []string{"recipients", "domains", "bodies"} {
+			if _, err := tx.dexec("DELETE FROM "+t+" WHERE msg_id IN (SELECT value FROM json_each(?))", gone); err != nil {
+				return err
+			}
+		}
+		_, err := tx.dexec("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))", gone)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: %w", err)
@@ -120,7 +133,7 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 	return notices, nil
 }
 
-func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
+func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) {
 	id := int64(a.Message)
 	if !a.Skipped {
 		if _, err := tx.dexec("INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
@@ -280,15 +293,13 @@ func (tx *Tx) record(a *Attempt, now time.Time) ([]Notice, error) {
 		return nil, err
 	}
 	if !pending && !others {
-		// Nothing left to deliver: the message goes, as in Stalwart.
-		for _, t := range []string{"recipients", "domains", "bodies"} {
-			if _, err := tx.dexec("DELETE FROM "+t+" WHERE msg_id = ?", id); err != nil {
-				return nil, err
-			}
+		// Nothing left to deliver: the message goes (Record removes it).
+		if len(*gone) == 0 {
+			*gone = append(*gone, '[')
+		} else {
+			*gone = append(*gone, ',')
 		}
-		if _, err := tx.dexec("DELETE FROM messages WHERE id = ?", id); err != nil {
-			return nil, err
-		}
+		*gone = strconv.AppendInt(*gone, id, 10)
 	} else {
 		for i, r := range rcpts {
 			if !dirty[i] {

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -23,6 +24,9 @@ type DeliveryStore interface {
 	// Record stores the outcomes of delivery attempts in one write
 	// transaction, releases their leases, and returns the notices due.
 	Record(ctx context.Context, attempts []Attempt) ([]Notice, error)
+	// Renew extends every lease worker holds to lease from now (a worker
+	// whose deliveries take long keeps what it has claimed).
+	Renew(ctx context.Context, worker string, lease time.Duration) error
 	// Release hands leases back untried, so that another worker may take
 	// them at once (a worker that stops).
 	Release(ctx context.Context, leases []Lease) error
@@ -79,7 +83,8 @@ type Job struct {
 }
 
 // Claim leases up to r.Max due pending domains (due now or earlier, not
-// leased or with a lease run out, of messages that are not held), earliest
+// leased or with a lease run out (a lease holds for the whole second it
+// ends in, so that a lease of a second is never shorter), of messages that are not held), earliest
 // due first, to r.Worker for r.Lease, in one write transaction, so that two
 // workers (or two processes) never hold the same domain. Nothing is claimed
 // while delivery is paused.
@@ -113,7 +118,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		}
 		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d JOIN messages m ON m.id = d.msg_id
-			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until <= ?1) AND m.held = 0
+			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1) AND m.held = 0
 			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
 		if err != nil {
 			return err
@@ -142,9 +147,28 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		until := now.Add(r.Lease).Unix()
+		if len(jobs) == 0 {
+			return nil
+		}
+		// One statement leases them all: [[msg_id, idx], ...].
+		keys := []byte{'['}
+		for i, j := range jobs {
+			if i > 0 {
+				keys = append(keys, ',')
+			}
+			keys = append(keys, '[')
+			keys = strconv.AppendInt(keys, int64(j.Message), 10)
+			keys = append(keys, ',')
+			keys = strconv.AppendInt(keys, int64(j.DomainIdx), 10)
+			keys = append(keys, ']')
+		}
+		keys = append(keys, ']')
+		if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE (msg_id, idx) IN (SELECT value->>0, value->>1 FROM json_each(?))",
+			now.Add(r.Lease).Unix(), r.Worker, keys); err != nil {
+			return err
+		}
 		for i := range jobs {
-			if err := tx.loadJob(&jobs[i], until); err != nil {
+			if err := tx.loadJob(&jobs[i]); err != nil {
 				return err
 			}
 		}
@@ -156,16 +180,14 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 	return jobs, nil
 }
 
-// loadJob leases j's domain until the unix time until and reads the rest of j.
-func (tx *Tx) loadJob(j *Job, until int64) error {
+// loadJob reads the rest of j.
+func (tx *Tx) loadJob(j *Job) error {
 	id := int64(j.Message)
-	if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE msg_id = ? AND idx = ?", until, j.Worker, id, j.DomainIdx); err != nil {
-		return err
-	}
 	var rpLC string
 	var rp, env, ret sql.NullString
 	var created int64
-	err := tx.drow("SELECT rp_lc, rp, env_id, ret, created, size FROM messages WHERE id = ?", id).Scan(&rpLC, &rp, &env, &ret, &created, &j.Size)
+	err := tx.drow("SELECT m.rp_lc, m.rp, m.env_id, m.ret, m.created, m.size, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", id).
+		Scan(&rpLC, &rp, &env, &ret, &created, &j.Size, &j.Raw)
 	if err != nil {
 		return err
 	}
@@ -182,10 +204,6 @@ func (tx *Tx) loadJob(j *Job, until int64) error {
 		if r.Status.Pending() {
 			j.Recipients = append(j.Recipients, r.Recipient)
 		}
-	}
-	err = tx.drow("SELECT raw FROM bodies WHERE msg_id = ?", id).Scan(&j.Raw)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
 	}
 	return nil
 }
@@ -245,6 +263,25 @@ func (q *Queue) Release(ctx context.Context, leases []Lease) error {
 	return nil
 }
 
+// Renew extends the leases held by worker to lease (DefaultLease when 0)
+// from now, in one statement.
+func (q *Queue) Renew(ctx context.Context, worker string, lease time.Duration) error {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("renew"); err != nil {
+			return err
+		}
+		_, err := tx.dexec("UPDATE domains SET locked_until = ? WHERE locked_by = ? AND status IN "+pendingSQL, q.clock().Add(lease).Unix(), worker)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renew leases: %w", err)
+	}
+	return nil
+}
+
 // NextDue returns the earliest due of the pending domains that are not
 // leased (or whose lease has run out), of messages that are not held. A
 // domain leased now becomes claimable when its lease runs out: a worker
@@ -255,7 +292,7 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 	// The held check is a correlated lookup: as a join, SQLite would build
 	// a Bloom filter over every message first.
 	err := q.reader.QueryRowContext(ctx, `SELECT d.due FROM domains d
-		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until <= ?)
+		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until < ?)
 		AND (SELECT m.held FROM messages m WHERE m.id = d.msg_id) = 0
 		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -374,3 +374,22 @@ func TestClaimNeedsWorker(t *testing.T) {
 		t.Errorf("claim without a worker: %v", err)
 	}
 }
+
+// Renew keeps a worker's leases from running out.
+func TestRenewLease(t *testing.T) {
+	q, c := openTest(t)
+	enqueueTest(t, q, envTo("s@a.example", "x@b.example"))
+	claim(t, q, "w1", 1)
+	c.Set(testNow.Add(50 * time.Second))
+	if err := q.Renew(t.Context(), "w1", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(testNow.Add(100 * time.Second))
+	if got := claim(t, q, "w2", 1); len(got) != 0 {
+		t.Errorf("a renewed lease was taken over")
+	}
+	c.Set(testNow.Add(111 * time.Second))
+	if got := claim(t, q, "w2", 1); len(got) != 1 {
+		t.Errorf("after the renewed lease ran out: claimed %d, want 1", len(got))
+	}
+}
