@@ -141,25 +141,6 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	logw := &lineLog{w: logOut}
 	delivLog := logw.as("delivery")
 
-	// The SMTP server, only when it listens: it makes the queue's commits
-	// synchronous (an acknowledged message survives a power loss).
-	var smtpSrv *smtpd.Server
-	if len(smtpAddrs) > 0 {
-		nets, _ := s.relayNetworks()
-		smtpSrv, err = smtpd.New(env.Queue, smtpd.Config{
-			Hostname:       hostname,
-			MaxMessageSize: int64(s.MaxMessageSize),
-			MaxRecipients:  s.MaxRecipients,
-			ReadTimeout:    time.Duration(s.ClientTimeout),
-			RelayNetworks:  nets,
-			Users:          s.Users,
-			TLS:            tlsConfig,
-			Log:            logw,
-		})
-		if err != nil {
-			return err
-		}
-	}
 	deliverer, err := delivery.New(store, delivery.Config{
 		Hostname:       hostname,
 		Relay:          s.Relay,
@@ -179,6 +160,26 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		return usageFor(inv.Cmd, err.Error())
 	}
 
+	// The SMTP server, only when it listens: it makes the queue's commits
+	// synchronous (an acknowledged message survives a power loss), and
+	// wakes delivery when it has queued mail.
+	var smtpSrv *smtpd.Server
+	if len(smtpAddrs) > 0 {
+		nets, _ := s.relayNetworks()
+		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake}, smtpd.Config{
+			Hostname:       hostname,
+			MaxMessageSize: int64(s.MaxMessageSize),
+			MaxRecipients:  s.MaxRecipients,
+			ReadTimeout:    time.Duration(s.ClientTimeout),
+			RelayNetworks:  nets,
+			Users:          s.Users,
+			TLS:            tlsConfig,
+			Log:            logw,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	// Listen everywhere first, so that a bad address stops us before
 	// anything has started.
 	var smtpLns, httpLns []net.Listener
