@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,13 +137,31 @@ func BenchmarkServeDeliver(b *testing.B) {
 		}
 		el := time.Since(t0)
 		b.StopTimer()
+		peak := peakRSS(srv.cmd.Process.Pid)
 		if err := srv.stop(b); err != nil {
 			b.Fatal(err)
 		}
 		q.Close()
 		b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
 		b.ReportMetric(el.Seconds(), "s/run")
+		b.ReportMetric(peak, "peak-RSS-MB")
 	}
 }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// peakRSS is the peak resident memory of process pid in MB (VmHWM in
+// /proc, Linux); 0 when unknown.
+func peakRSS(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
