@@ -547,7 +547,9 @@ func TestServeKilledMidDelivery(t *testing.T) {
 		t.Fatalf("after the kill the queue holds %q", ids)
 	}
 	start := time.Now()
-	startServe(t, db, "--smtp", "none", "--relay", k.addr)
+	// With a lease of 3s the second server also looks for leases run out
+	// every 3s (30s with the default lease).
+	startServe(t, db, "--smtp", "none", "--relay", k.addr, "--lease", "3s")
 	waitFor(t, 20*time.Second, "the delivery by the second server", func() bool { return len(k.messages()) >= 1 })
 	t.Logf("delivered %v after the second server started (the lease was 3s)", time.Since(start).Round(time.Millisecond))
 	waitFor(t, 5*time.Second, "an empty queue", func() bool { return strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")) == "" })

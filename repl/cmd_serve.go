@@ -152,6 +152,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		CommandTimeout: time.Duration(s.CommandTimeout),
 		DataTimeout:    time.Duration(s.DataTimeout),
 		Lease:          time.Duration(s.Lease),
+		Idle:           idleFor(time.Duration(s.Lease)),
 		Node:           s.Node,
 		Log:            delivLog,
 		Notifier:       &notices.Notifier{Queue: env.Queue, Hostname: hostname, Log: delivLog},
@@ -270,4 +271,14 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	fmt.Fprintln(env.Stderr, "Stopped serving.")
 	return nil
+}
+
+// idleFor is the longest the delivery engine sleeps with nothing due: its
+// default (30s), or the lease when that is shorter, so that the domains of a
+// crashed server are taken up soon after their leases run out.
+func idleFor(lease time.Duration) time.Duration {
+	if lease > 0 && lease < 30*time.Second {
+		return lease
+	}
+	return 0
 }
