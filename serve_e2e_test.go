@@ -652,3 +652,50 @@ func TestServeMX(t *testing.T) {
 		t.Errorf("notice from <%s> to %q:\n%s", n.from, n.to, n.data)
 	}
 }
+
+// TestServeSettingsReachTheServer: limits from the configuration file and
+// from flags reach the SMTP server; a flag wins over the file.
+func TestServeSettingsReachTheServer(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "mqsh.toml")
+	os.WriteFile(cfg, []byte("[serve]\nmax-recipients = 2\nmax-message-size = \"1M\"\nhostname = \"from-file.test\"\nrelay = \"127.0.0.1:1\"\n"), 0o600)
+	db := newQueue(t)
+	srv := startServe(t, db, "--config", cfg, "--smtp", "127.0.0.1:0", "--max-message-size", "2k", "--paused")
+	c, err := gosmtp.Dial(srv.smtp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, size := c.Extension("SIZE"); !ok || size != "2048" {
+		t.Errorf("SIZE %q, want 2048 (the flag over the file's 1M)", size)
+	}
+	if err := c.Mail("alice@example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{0, 0, 452} {
+		err := c.Rcpt(fmt.Sprintf("r%d@example.com", i), nil)
+		code := 0
+		if e, ok := err.(*gosmtp.SMTPError); ok {
+			code = e.Code
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if code != want {
+			t.Errorf("RCPT %d: %v, want %d", i+1, err, want)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "Subject: big\r\n\r\n%s", strings.Repeat(strings.Repeat("x", 70)+"\r\n", 45))
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "552") {
+		t.Errorf("a 3 KB message with --max-message-size 2k: %v, want 552", err)
+	}
+	if !strings.Contains(srv.output(), "as from-file.test") {
+		t.Errorf("host name from the file not used:\n%s", srv.output())
+	}
+}
