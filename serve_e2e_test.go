@@ -699,3 +699,33 @@ func TestServeSettingsReachTheServer(t *testing.T) {
 		t.Errorf("host name from the file not used:\n%s", srv.output())
 	}
 }
+
+// TestServeCancelInFlight: queue cancel from another process while the
+// message is being sent removes it at once; the transaction under way
+// completes (the remote server has it once), and recording its outcome
+// brings nothing back and sends no notice.
+func TestServeCancelInFlight(t *testing.T) {
+	k := startSink(t)
+	k.slow = 2 * time.Second
+	db := newQueue(t)
+	fillQueue(t, db, 1)
+	srv := startServe(t, db, "--smtp", "none", "--relay", k.addr)
+	select {
+	case <-k.dataSeen:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no delivery began:\n%s", srv.output())
+	}
+	mqsh(t, db, "queue", "cancel", "--all")
+	if ids := strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")); ids != "" {
+		t.Fatalf("still queued after cancel: %q", ids)
+	}
+	waitFor(t, 10*time.Second, "the transaction under way", func() bool { return len(k.messages()) == 1 })
+	waitFor(t, 5*time.Second, "its outcome logged", func() bool { return strings.Contains(srv.output(), "status=sent") })
+	time.Sleep(500 * time.Millisecond)
+	if ids := strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")); ids != "" {
+		t.Errorf("the outcome brought the message back: %q", ids)
+	}
+	if strings.Contains(srv.output(), "notification") || len(k.messages()) != 1 {
+		t.Errorf("%d delivered; log:\n%s", len(k.messages()), srv.output())
+	}
+}
