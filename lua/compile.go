@@ -73,6 +73,17 @@ func stripShebang(code string) string {
 // Every `..` in it runs through the session's checked concatenation, and
 // every tail call counts towards the call-stack limit (see rewriteChunk).
 func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
+	proto, err := compileProto(code, name)
+	if err != nil {
+		return nil, err
+	}
+	return s.instantiate(proto, name)
+}
+
+// compileProto checks, parses, rewrites and compiles Lua source into a
+// prototype, which any number of states may share (gopher-lua never changes
+// one): a policy's states are all made from one compiled file.
+func compileProto(code, name string) (*glua.FunctionProto, error) {
 	if err := checkNesting(code); err != nil {
 		return nil, syntaxError(name, err)
 	}
@@ -84,7 +95,13 @@ func (s *Session) compileChunk(code, name string) (*glua.LFunction, error) {
 	if err != nil {
 		return nil, syntaxError(name, err)
 	}
-	// The wrapper returns the chunk, closed over its hidden locals.
+	return proto, nil
+}
+
+// instantiate makes the chunk's function in this session's state: the
+// wrapper compiled by compileProto returns the chunk, closed over its hidden
+// locals.
+func (s *Session) instantiate(proto *glua.FunctionProto, name string) (*glua.LFunction, error) {
 	L := s.L
 	L.Push(L.NewFunctionFromProto(proto))
 	L.Push(s.hidden[concatName])

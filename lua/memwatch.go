@@ -40,6 +40,7 @@ type memWatch struct {
 	limit  int64
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	late   *time.Timer // starts the sampling of a call that lasts (startWatch without collect)
 
 	mu      sync.Mutex
 	samples []metrics.Sample
@@ -50,12 +51,21 @@ type memWatch struct {
 
 // watchMemory starts watching; stop it with stop.
 func watchMemory(ctx context.Context, limit int64, cancel context.CancelCauseFunc) *memWatch {
+	return startWatch(ctx, limit, cancel, true)
+}
+
+// startWatch is watchMemory; with collect false it never collects at the
+// start, but counts from the live heap of the last collection: a policy hook
+// lasts milliseconds and runs thousands of times a second in a server whose
+// heap is big for reasons of its own, so a collection per call would cost
+// far more than the call.
+func startWatch(ctx context.Context, limit int64, cancel context.CancelCauseFunc, collect bool) *memWatch {
 	w := &memWatch{
 		limit: limit, cancel: cancel, done: make(chan struct{}),
 		samples: []metrics.Sample{{Name: heapMetric}, {Name: liveMetric}},
 	}
 	heap, base := w.read()
-	if heap > 64<<20 {
+	if collect && heap > 64<<20 {
 		// A big heap may be garbage, or data freed since the last collection
 		// (after an earlier script's bomb, say): collect to know where it stands.
 		runtime.GC()
@@ -64,11 +74,38 @@ func watchMemory(ctx context.Context, limit int64, cancel context.CancelCauseFun
 	base = min(base, heap)
 	w.max = base + limit
 	w.trigger = w.max
-	go w.loop(ctx, heap)
+	if collect {
+		go w.loop(ctx, heap)
+	} else {
+		// Most hook calls end within microseconds: start sampling only
+		// for a call still running at the first sample's time, and save
+		// the others a goroutine and a timer of their own.
+		w.late = time.AfterFunc(watchSlow, func() { w.sample(ctx, heap) })
+	}
 	return w
 }
 
-func (w *memWatch) stop() { close(w.done) }
+func (w *memWatch) stop() {
+	if w.late != nil {
+		w.late.Stop()
+	}
+	close(w.done)
+}
+
+// sample takes the first sample at once, then goes on as loop does.
+func (w *memWatch) sample(ctx context.Context, last int64) {
+	select {
+	case <-w.done:
+		return
+	case <-ctx.Done():
+		return
+	default:
+	}
+	heap, over := w.check(0)
+	if !over {
+		w.loop(ctx, heap)
+	}
+}
 
 // read returns the bytes of heap objects and the live heap. Call with mu held
 // (or before the watch starts).
