@@ -67,7 +67,8 @@ type Config struct {
 	Route func(domain string) string
 	// NextRetry, when set, may replace the schedule's wait after a
 	// temporary failure of a domain (ok false = the schedule).
-	NextRetry func(domain string, reply Reply) (wait time.Duration, ok bool)
+	// attempt is the how-manyth attempt of the domain this was (1 = the first).
+	NextRetry func(domain string, reply Reply, attempt int) (wait time.Duration, ok bool)
 	// Notifier receives the delivery notices; nil: they are dropped.
 	Notifier Notifier
 }

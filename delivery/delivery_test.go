@@ -433,6 +433,7 @@ func TestHooks(t *testing.T) {
 	q := openQueue(t, "", queue.Schedule{})
 	msg := enqueue(t, q, "s@a.test", "r421@hooked.test")
 	var got Reply
+	var gotAttempt int
 	var mu sync.Mutex
 	start(t, q, Config{Relay: "127.0.0.2:1", Poll: 20 * time.Millisecond, Node: "w",
 		Route: func(domain string) string {
@@ -441,9 +442,10 @@ func TestHooks(t *testing.T) {
 			}
 			return ""
 		},
-		NextRetry: func(domain string, r Reply) (time.Duration, bool) {
+		NextRetry: func(domain string, r Reply, attempt int) (time.Duration, bool) {
 			mu.Lock()
 			got = r
+			gotAttempt = attempt
 			mu.Unlock()
 			return time.Hour, true
 		}})
@@ -456,6 +458,9 @@ func TestHooks(t *testing.T) {
 	defer mu.Unlock()
 	if got.Code != 421 || got.Enhanced != "4.7.0" {
 		t.Errorf("NextRetry got %+v, want the 421", got)
+	}
+	if gotAttempt != 1 {
+		t.Errorf("NextRetry told attempt %d, want 1 (the first)", gotAttempt)
 	}
 	if w := time.Until(g.Domains[0].Due); w < 59*time.Minute {
 		t.Errorf("next retry in %v, want the hook's hour", w)

@@ -237,7 +237,7 @@ func (d *Deliverer) deliver(ctx context.Context, j *queue.Job) queue.Attempt {
 				for _, r := range res {
 					d.logRcpt(j, relay, r)
 					if r.Status == queue.TempFail && d.cfg.NextRetry != nil {
-						if w, ok := d.cfg.NextRetry(j.Domain, Reply{Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}); ok {
+						if w, ok := d.cfg.NextRetry(j.Domain, Reply{Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}, j.RetryNum+1); ok {
 							a.RetryAfter = w
 						}
 					}
@@ -260,7 +260,7 @@ func (d *Deliverer) deliver(ctx context.Context, j *queue.Job) queue.Attempt {
 func (d *Deliverer) domainFail(j *queue.Job, relay string, r Reply) queue.Attempt {
 	a := queue.Attempt{Lease: j.Lease, Host: relay, DomainFail: true, Reply: r.String()}
 	if d.cfg.NextRetry != nil {
-		if w, ok := d.cfg.NextRetry(j.Domain, r); ok {
+		if w, ok := d.cfg.NextRetry(j.Domain, r, j.RetryNum+1); ok {
 			a.RetryAfter = w
 		}
 	}
