@@ -729,3 +729,68 @@ func TestServeCancelInFlight(t *testing.T) {
 		t.Errorf("%d delivered; log:\n%s", len(k.messages()), srv.output())
 	}
 }
+
+// TestServePolicy: --policy's hooks reach both servers: on_arrival rejects
+// a sender with its own reply and holds another's mail, route sends one
+// domain to a host of its own (the relay refuses everything), and
+// next_retry's wait replaces the schedule.
+func TestServePolicy(t *testing.T) {
+	k := startSink(t)
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.lua")
+	os.WriteFile(policy, []byte(`
+function on_arrival(msg)
+  if msg.sender == "spam@example.org" then return "reject", "550 5.7.1 No spam here" end
+  if msg.sender == "hold@example.org" then return "hold" end
+end
+function route(domain)
+  if domain == "routed.test" then return "`+k.addr+`" end
+end
+function next_retry(domain, reply, attempt)
+  if domain == "elsewhere.test" then return 5 * 3600 end
+end
+`), 0o600)
+	db := newQueue(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", "127.0.0.1:1", "--policy", policy, "--connect-timeout", "2s")
+	err := smtp.SendMail(srv.smtp, nil, "spam@example.org", []string{"bob@routed.test"}, []byte("Subject: buy\r\n\r\nnow\r\n"))
+	if err == nil || !strings.Contains(err.Error(), "550") || !strings.Contains(err.Error(), "5.7.1 No spam here") {
+		t.Errorf("on_arrival's reject: %v", err)
+	}
+	send(t, srv.smtp, "hold@example.org", []string{"held@routed.test"}, "held")
+	send(t, srv.smtp, "alice@example.org", []string{"bob@routed.test"}, "routed")
+	send(t, srv.smtp, "alice@example.org", []string{"carol@elsewhere.test"}, "refused")
+	waitFor(t, 10*time.Second, "the routed delivery", func() bool { return len(k.messages()) == 1 })
+	if m := k.messages()[0]; m.to[0] != "bob@routed.test" {
+		t.Errorf("delivered %q", m.to)
+	}
+	waitFor(t, 10*time.Second, "the refused relay", func() bool { return strings.Contains(srv.output(), "to=<carol@elsewhere.test>") })
+	time.Sleep(300 * time.Millisecond)
+	st := mqsh(t, db, "queue", "list", "-o", "json")
+	var held, deferred bool
+	for _, line := range strings.Split(strings.TrimSpace(st), "\n") {
+		if strings.Contains(line, "held@routed.test") {
+			held = true // still queued: routed.test takes everything else at once
+		}
+		if strings.Contains(line, "carol@elsewhere.test") {
+			deferred = true
+			// next_retry said 5 hours: the schedule's first retry is 2 minutes.
+			due := regexp.MustCompile(`"next_retry":"([^"]+)"`).FindStringSubmatch(line)
+			if due == nil {
+				t.Fatalf("no next_retry in %s", line)
+			}
+			at, err := time.Parse(time.RFC3339, due[1])
+			if err != nil || time.Until(at) < 4*time.Hour {
+				t.Errorf("next retry %s, want about 5h from now (next_retry's answer)", due[1])
+			}
+		}
+	}
+	if !held || !deferred {
+		t.Errorf("held %v, deferred %v in:\n%s", held, deferred, st)
+	}
+	if len(k.messages()) != 1 {
+		t.Errorf("%d delivered, want only the routed one", len(k.messages()))
+	}
+	if !regexp.MustCompile(`from=<hold@example\.org> size=\d+ nrcpt=1 \(held\)`).MatchString(srv.output()) {
+		t.Errorf("hold not logged:\n%s", srv.output())
+	}
+}

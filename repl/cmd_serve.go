@@ -14,6 +14,7 @@ import (
 
 	"mqsh/delivery"
 	"mqsh/httpapi"
+	"mqsh/lua"
 	"mqsh/notices"
 	"mqsh/queue"
 	"mqsh/smtpd"
@@ -55,6 +56,7 @@ func serveCommand() *Command {
 			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
 			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
 			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
+			{Long: "policy", Value: "FILE.lua", Kind: KindFile, Help: "Lua policy whose hooks on_arrival, next_retry and route the server calls (see the README, \"Lua hooks\")"},
 			{Long: "tls-cert", Value: "FILE", Kind: KindFile, Help: "Certificate chain (PEM) for STARTTLS and HTTPS, with --tls-key"},
 			{Long: "tls-key", Value: "FILE", Kind: KindFile, Help: "Private key (PEM) of --tls-cert"},
 		},
@@ -141,6 +143,28 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	logw := &lineLog{w: logOut}
 	delivLog := logw.as("delivery")
 
+	// The policy, when given: its hooks run in the Lua sandbox, each call
+	// under a time limit, failures logged and answered by the defaults.
+	var policy *lua.Policy
+	if s.Policy != "" {
+		policy, err = lua.LoadPolicy(s.Policy, lua.PolicyOptions{Log: logw.as("policy")})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer policy.Close()
+	}
+	var routeFn func(string) string
+	var nextRetry func(string, delivery.Reply, int) (time.Duration, bool)
+	var onArrival func(context.Context, *smtpd.Arrival) smtpd.Verdict
+	if policy.Has(lua.HookRoute) {
+		routeFn = routeHook(policy)
+	}
+	if policy.Has(lua.HookNextRetry) {
+		nextRetry = retryHook(policy)
+	}
+	if policy.Has(lua.HookOnArrival) {
+		onArrival = arrivalHook(policy)
+	}
 	deliverer, err := delivery.New(store, delivery.Config{
 		Hostname:       hostname,
 		Relay:          s.Relay,
@@ -154,6 +178,8 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		Lease:          time.Duration(s.Lease),
 		Idle:           idleFor(time.Duration(s.Lease)),
 		Node:           s.Node,
+		Route:          routeFn,
+		NextRetry:      nextRetry,
 		Log:            delivLog,
 		Notifier:       &notices.Notifier{Queue: env.Queue, Hostname: hostname, Log: delivLog},
 	})
@@ -175,6 +201,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 			RelayNetworks:  nets,
 			Users:          s.Users,
 			TLS:            tlsConfig,
+			OnArrival:      onArrival,
 			Log:            logw,
 		})
 		if err != nil {
