@@ -47,11 +47,14 @@ func ParseConfig(text, name string) ([]*Principal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration %s: %w", name, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	var keys []string
+	for _, k := range md.Undecoded() {
+		if len(k) > 0 && k[0] == "serve" {
+			continue // the [serve] table is the serve command's
 		}
+		keys = append(keys, k.String())
+	}
+	if len(keys) > 0 {
 		return nil, fmt.Errorf("configuration %s: unknown key %s: a principal has name, role and secret", name, strings.Join(keys, ", "))
 	}
 	if len(c.Principals) == 0 {

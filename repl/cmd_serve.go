@@ -2,117 +2,310 @@ package repl
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
+	"mqsh/delivery"
 	"mqsh/httpapi"
+	"mqsh/lua"
+	"mqsh/notices"
+	"mqsh/queue"
+	"mqsh/smtpd"
 )
 
-// serveCommand declares `serve`: the queue's servers, until interrupted. For
-// now that is Stalwart's management API over HTTP (--http); the SMTP
-// listener (--smtp) joins it later, with flags of its own beside these.
+// defaultSMTP is where serve accepts mail when neither flag nor file says.
+const defaultSMTP = "127.0.0.1:2525"
+
+// serveCommand declares `serve`: a small outbound MTA over the queue. It
+// accepts mail over SMTP, delivers it (through a relay or to MX hosts), sends
+// delivery status notifications, and serves Stalwart's management API over
+// HTTP when asked, until interrupted.
 func serveCommand() *Command {
 	return &Command{
 		Path:    []string{"serve"},
-		Summary: "Serves the queue over Stalwart's management API (HTTP) until interrupted",
+		Creates: true, // an MTA starts on an empty queue
+		Summary: "Accepts mail over SMTP, delivers it, and serves the HTTP API, until interrupted",
 		Flags: []Flag{
+			{Long: "smtp", Value: "ADDR", Kind: KindText, Repeat: true,
+				Help: "Accept mail over SMTP on ADDR (host:port); may be repeated; none for no listener [default: " + defaultSMTP + "]"},
 			{Long: "http", Value: "ADDR", Kind: KindText, Repeat: true,
 				Help: "Listen for the HTTP API on ADDR (host:port, e.g. 127.0.0.1:8080); may be repeated"},
 			{Long: "config", Value: "FILE", Kind: KindFile,
-				Help: "Configuration file (TOML) naming who may log in; without it $MQSH_ADMIN_SECRET is the secret of the principal admin"},
-			{Long: "tls-cert", Value: "FILE", Kind: KindFile, Help: "Certificate chain (PEM) to speak HTTPS, with --tls-key"},
+				Help: "Configuration file (TOML): a [serve] table with these flags as keys, and the [[principal]] entries of the HTTP API; flags win"},
+			{Long: "hostname", Value: "NAME", Kind: KindText, Help: "Name in the greeting, Received headers, EHLO and notices [default: the OS host name]"},
+			{Long: "relay", Value: "HOST:PORT", Kind: KindText, Help: "Send all mail through this smarthost [default: the recipients' MX hosts]"},
+			{Long: "dns", Value: "HOST:PORT", Kind: KindText, Help: "DNS server for MX lookups [default: the system's]"},
+			{Long: "mx-port", Value: "PORT", Kind: KindNumber, Help: "Port of MX hosts [default: 25]"},
+			{Long: "paused", Help: "Pause delivery of the queue (as queue pause): accept and queue, deliver nothing until queue resume"},
+			{Long: "max-message-size", Value: "SIZE", Kind: KindText, Help: "Largest message accepted, in bytes or as 512k, 25M [default: 25M]"},
+			{Long: "max-recipients", Value: "N", Kind: KindNumber, Help: "Most recipients of one message [default: 100]"},
+			{Long: "concurrency", Value: "N", Kind: KindNumber, Help: "Deliveries at once, in total [default: 32]"},
+			{Long: "per-domain", Value: "N", Kind: KindNumber, Help: "Deliveries at once to one domain [default: 8]"},
+			{Long: "connect-timeout", Value: "DURATION", Kind: KindText, Help: "Time to connect to a remote host and be greeted [default: 30s]"},
+			{Long: "command-timeout", Value: "DURATION", Kind: KindText, Help: "Time for a remote host to answer a command [default: 5m]"},
+			{Long: "data-timeout", Value: "DURATION", Kind: KindText, Help: "Time to send a message and have its reply [default: 10m]"},
+			{Long: "client-timeout", Value: "DURATION", Kind: KindText, Help: "Silence of an SMTP client before it is told 421 [default: 5m]"},
+			{Long: "lease", Value: "DURATION", Kind: KindText, Help: "How long a domain claimed for delivery stays this server's (a crashed server's mail waits this long) [default: 10m]"},
+			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
+			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
+			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
+			{Long: "policy", Value: "FILE.lua", Kind: KindFile, Help: "Lua policy whose hooks on_arrival, next_retry and route the server calls (see the README, \"Lua hooks\")"},
+			{Long: "tls-cert", Value: "FILE", Kind: KindFile, Help: "Certificate chain (PEM) for STARTTLS and HTTPS, with --tls-key"},
 			{Long: "tls-key", Value: "FILE", Kind: KindFile, Help: "Private key (PEM) of --tls-cert"},
 		},
 		Run: runServe,
 	}
 }
 
-// runServe listens on every --http address and serves until ctx ends
-// (Ctrl-C, SIGTERM), then shuts down gracefully.
+// runServe starts the SMTP listeners, the delivery engine and the HTTP API
+// on one queue and runs them until ctx ends (Ctrl-C, SIGTERM). Then it stops
+// accepting, lets messages being received be committed and deliveries under
+// way finish, hands back the domains claimed but not started, and returns
+// nil: nothing is lost.
 func runServe(ctx context.Context, env *Env, inv *Invocation) error {
-	addrs := inv.Lists["http"]
-	if len(addrs) == 0 {
-		return usageFor(inv.Cmd, "serve needs --http ADDR, the address of the HTTP API (such as 127.0.0.1:8080): there is nothing else to serve yet (the SMTP listener comes later)")
-	}
-	var tlsFiles *httpapi.TLSFiles
-	cert, key := inv.Set["tls-cert"], inv.Set["tls-key"]
-	switch {
-	case cert != "" && key != "":
-		tlsFiles = &httpapi.TLSFiles{Cert: cert, Key: key}
-	case cert != "" || key != "":
-		return usageFor(inv.Cmd, "give --tls-cert and --tls-key together (the certificate chain and its private key), or neither for plain HTTP")
-	}
-	var principals []*httpapi.Principal
-	if path := inv.Set["config"]; path != "" {
-		ps, err := httpapi.LoadConfig(path)
-		if err != nil {
-			return err
-		}
-		principals = ps
-	} else {
-		secret := os.Getenv("MQSH_ADMIN_SECRET")
-		if secret == "" {
-			return usageFor(inv.Cmd, "nobody could log in: give --config FILE with [[principal]] entries (see the README, \"The HTTP API\"), or set MQSH_ADMIN_SECRET for the principal admin")
-		}
-		p, err := httpapi.AdminFromSecret(secret)
-		if err != nil {
-			return err
-		}
-		principals = []*httpapi.Principal{p}
-	}
-	srv, err := httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr})
+	s, err := loadServeSettings(inv.Set["config"], inv)
 	if err != nil {
 		return err
 	}
-	var lns []net.Listener
+	store, ok := env.Queue.(queue.DeliveryStore)
+	if !ok {
+		return fmt.Errorf("serve: %s is not a local queue file: serve delivers from a queue file only (give -u PATH)", env.Queue.Location())
+	}
+	hostname := s.Hostname
+	if hostname == "" {
+		hostname, _ = os.Hostname()
+		if hostname == "" {
+			hostname = "localhost"
+		}
+	}
+	smtpAddrs := s.SMTP
+	if len(smtpAddrs) == 0 {
+		smtpAddrs = []string{defaultSMTP}
+	}
+	if len(smtpAddrs) == 1 && smtpAddrs[0] == "none" {
+		smtpAddrs = nil
+	}
+
+	// The HTTP API's principals, before anything listens.
+	var api *httpapi.Server
+	var principals []*httpapi.Principal
+	if len(s.HTTP) > 0 {
+		if path := inv.Set["config"]; path != "" {
+			ps, err := httpapi.LoadConfig(path)
+			if err != nil {
+				return err
+			}
+			principals = ps
+		} else {
+			secret := os.Getenv("MQSH_ADMIN_SECRET")
+			if secret == "" {
+				return usageFor(inv.Cmd, "nobody could log in to the HTTP API: give --config FILE with [[principal]] entries (see the README, \"The HTTP API\"), or set MQSH_ADMIN_SECRET for the principal admin")
+			}
+			p, err := httpapi.AdminFromSecret(secret)
+			if err != nil {
+				return err
+			}
+			principals = []*httpapi.Principal{p}
+		}
+		api, err = httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr})
+		if err != nil {
+			return err
+		}
+	}
+	var tlsFiles *httpapi.TLSFiles
+	var tlsConfig *tls.Config
+	if s.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey)
+		if err != nil {
+			return fmt.Errorf("serve: load --tls-cert %s and --tls-key %s: %w", s.TLSCert, s.TLSKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsFiles = &httpapi.TLSFiles{Cert: s.TLSCert, Key: s.TLSKey}
+	}
+
+	// The log: one line per event, stamped.
+	var logOut io.Writer = env.Stderr
+	if s.Log != "" {
+		f, err := os.OpenFile(s.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return fmt.Errorf("serve: open the log: %w", err)
+		}
+		defer f.Close()
+		logOut = f
+	}
+	logw := &lineLog{w: logOut}
+	delivLog := logw.as("delivery")
+
+	// The policy, when given: its hooks run in the Lua sandbox, each call
+	// under a time limit, failures logged and answered by the defaults.
+	var policy *lua.Policy
+	if s.Policy != "" {
+		policy, err = lua.LoadPolicy(s.Policy, lua.PolicyOptions{Log: logw.as("policy")})
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		defer policy.Close()
+	}
+	var routeFn func(string) string
+	var nextRetry func(string, delivery.Reply, int) (time.Duration, bool)
+	var onArrival func(context.Context, *smtpd.Arrival) smtpd.Verdict
+	if policy.Has(lua.HookRoute) {
+		routeFn = routeHook(policy)
+	}
+	if policy.Has(lua.HookNextRetry) {
+		nextRetry = retryHook(policy)
+	}
+	if policy.Has(lua.HookOnArrival) {
+		onArrival = arrivalHook(policy)
+	}
+	deliverer, err := delivery.New(store, delivery.Config{
+		Hostname:       hostname,
+		Relay:          s.Relay,
+		DNS:            s.DNS,
+		Port:           s.MXPort,
+		Concurrency:    s.Concurrency,
+		PerDomain:      s.PerDomain,
+		ConnectTimeout: time.Duration(s.ConnectTimeout),
+		CommandTimeout: time.Duration(s.CommandTimeout),
+		DataTimeout:    time.Duration(s.DataTimeout),
+		Lease:          time.Duration(s.Lease),
+		Idle:           idleFor(time.Duration(s.Lease)),
+		Node:           s.Node,
+		Route:          routeFn,
+		NextRetry:      nextRetry,
+		Log:            delivLog,
+		Notifier:       &notices.Notifier{Queue: env.Queue, Hostname: hostname, Log: delivLog},
+	})
+	if err != nil {
+		return usageFor(inv.Cmd, err.Error())
+	}
+
+	// The SMTP server, only when it listens: it makes the queue's commits
+	// synchronous (an acknowledged message survives a power loss), and
+	// wakes delivery when it has queued mail.
+	var smtpSrv *smtpd.Server
+	if len(smtpAddrs) > 0 {
+		nets, _ := s.relayNetworks()
+		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake}, smtpd.Config{
+			Hostname:       hostname,
+			MaxMessageSize: int64(s.MaxMessageSize),
+			MaxRecipients:  s.MaxRecipients,
+			ReadTimeout:    time.Duration(s.ClientTimeout),
+			RelayNetworks:  nets,
+			Users:          s.Users,
+			TLS:            tlsConfig,
+			OnArrival:      onArrival,
+			Log:            logw,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	// Listen everywhere first, so that a bad address stops us before
+	// anything has started.
+	var smtpLns, httpLns []net.Listener
 	closeAll := func() {
-		for _, ln := range lns {
+		for _, ln := range append(smtpLns, httpLns...) {
 			ln.Close()
 		}
 	}
-	for _, a := range addrs {
+	for _, a := range smtpAddrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("serve: listen on %s: %w", a, err)
 		}
-		lns = append(lns, ln)
+		smtpLns = append(smtpLns, ln)
+	}
+	for _, a := range s.HTTP {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("serve: listen on %s: %w", a, err)
+		}
+		httpLns = append(httpLns, ln)
+	}
+	if s.Paused {
+		if _, err := env.Queue.SetPaused(ctx, true); err != nil {
+			closeAll()
+			return fmt.Errorf("serve: pause delivery: %w", err)
+		}
+	}
+
+	loc := env.Queue.Location()
+	for _, ln := range smtpLns {
+		fmt.Fprintf(env.Stderr, "Accepting mail for %s on smtp://%s as %s\n", loc, ln.Addr(), hostname)
 	}
 	scheme := "http"
 	if tlsFiles != nil {
 		scheme = "https"
 	}
-	names := make([]string, len(principals))
-	for i, p := range principals {
-		names[i] = p.Name + " (" + p.Role.String() + ")"
+	for _, ln := range httpLns {
+		fmt.Fprintf(env.Stderr, "Serving %s with Stalwart's management API on %s://%s\n", loc, scheme, ln.Addr())
 	}
-	for _, ln := range lns {
-		fmt.Fprintf(env.Stderr, "Serving %s with Stalwart's management API on %s://%s\n", env.Queue.Location(), scheme, ln.Addr())
+	if len(httpLns) > 0 {
+		names := make([]string, len(principals))
+		for i, p := range principals {
+			names[i] = p.Name + " (" + p.Role.String() + ")"
+		}
+		fmt.Fprintf(env.Stderr, "Principals: %s.\n", strings.Join(names, ", "))
 	}
-	fmt.Fprintf(env.Stderr, "Principals: %s. Ctrl-C stops.\n", strings.Join(names, ", "))
+	route := "the recipients' MX hosts"
+	if s.Relay != "" {
+		route = "the relay " + s.Relay
+	}
+	paused := ""
+	if p, err := env.Queue.Paused(ctx); err == nil && p {
+		paused = " (paused: queue resume starts it)"
+	}
+	fmt.Fprintf(env.Stderr, "Delivering to %s%s. Ctrl-C stops.\n", route, paused)
 
-	// Every listener until ctx ends; the first to fail stops the others.
+	// Everything until ctx ends; the first part to fail stops the others.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make([]error, len(lns))
-	for i, ln := range lns {
+	var errMu sync.Mutex
+	var errs []error
+	start := func(f func() error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = srv.Serve(ctx, ln, tlsFiles); errs[i] != nil {
+			if err := f(); err != nil {
+				errMu.Lock()
+				errs = append(errs, err)
+				errMu.Unlock()
 				cancel()
 			}
 		}()
 	}
+	for _, ln := range smtpLns {
+		start(func() error { return smtpSrv.Serve(ctx, ln) })
+	}
+	for _, ln := range httpLns {
+		start(func() error { return api.Serve(ctx, ln, tlsFiles) })
+	}
+	start(func() error { return deliverer.Run(ctx) })
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stderr, "Stopped serving.")
 	return nil
+}
+
+// idleFor is the longest the delivery engine sleeps with nothing due: its
+// default (30s), or the lease when that is shorter, so that the domains of a
+// crashed server are taken up soon after their leases run out.
+func idleFor(lease time.Duration) time.Duration {
+	if lease > 0 && lease < 30*time.Second {
+		return lease
+	}
+	return 0
 }

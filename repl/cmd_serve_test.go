@@ -36,7 +36,9 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c.env, []string{"serve", "--http", "127.0.0.1:0"}) }()
+	go func() {
+		done <- Run(ctx, c.env, []string{"serve", "--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--relay", "127.0.0.1:1"})
+	}()
 
 	addr := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+)\n`)
 	var base string
@@ -82,11 +84,15 @@ func TestServeBadUse(t *testing.T) {
 	c := newCLI(t, 0)
 	t.Setenv("MQSH_ADMIN_SECRET", "")
 	for _, c2 := range []struct{ line, want string }{
-		{"serve", "serve needs --http ADDR"},
-		{"serve --http 127.0.0.1:0", "nobody could log in: give --config FILE"},
+		{"serve --http 127.0.0.1:0", "nobody could log in to the HTTP API: give --config FILE"},
 		{"serve --http 127.0.0.1:0 --tls-cert a.pem", "give --tls-cert and --tls-key together"},
-		{"serve --http 127.0.0.1:0 --config /nonexistent/mqsh.toml", "read configuration: open /nonexistent/mqsh.toml"},
-		{"serve --http 256.0.0.1:99999 --config /nonexistent/mqsh.toml", "read configuration"},
+		{"serve --http 127.0.0.1:0 --config /nonexistent/mqsh.toml", "configuration /nonexistent/mqsh.toml: open /nonexistent/mqsh.toml"},
+		{"serve --http 256.0.0.1:99999 --config /nonexistent/mqsh.toml", "configuration /nonexistent/mqsh.toml"},
+		{"serve --max-message-size 12x", "invalid --max-message-size: \"12x\" is not a size"},
+		{"serve --connect-timeout soon", "invalid --connect-timeout: \"soon\" is not a duration"},
+		{"serve --concurrency -1", "invalid --concurrency \"-1\": want a whole number"},
+		{"serve --relay-network 10.0.0.300", "invalid relay network \"10.0.0.300\""},
+		{"serve --relay mx.example.com", "invalid relay \"mx.example.com\": want HOST:PORT"},
 	} {
 		err := c.run(t, c2.line)
 		var ue *UsageError
@@ -98,7 +104,7 @@ func TestServeBadUse(t *testing.T) {
 		}
 	}
 	t.Setenv("MQSH_ADMIN_SECRET", "x")
-	if err := c.run(t, "serve --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
+	if err := c.run(t, "serve --smtp none --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
 		t.Errorf("bad address: %v", err)
 	}
 }

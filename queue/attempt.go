@@ -1,0 +1,392 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Attempt is the outcome of one delivery attempt of one claimed domain.
+type Attempt struct {
+	Lease
+	// Host is the host tried, as host[ip]:port; empty when none was reached.
+	Host string
+	// Reply is the reply or error for the domain as a whole, as shown to
+	// people: why the domain failed when DomainFail is set, else the last
+	// reply (it goes into the attempts history).
+	Reply string
+	// DomainFail is set when the domain failed before any recipient was
+	// answered (no MX, connection refused, timeout, 421): a temporary
+	// failure of the domain; its recipients keep their status.
+	DomainFail bool
+	// Skipped is set when nothing was tried (an expired job): only expiry
+	// applies.
+	Skipped bool
+	// Recipients holds the answer for each recipient tried.
+	Recipients []RcptResult
+	// RetryAfter, when positive, replaces the schedule's next interval (a
+	// policy's next_retry).
+	RetryAfter time.Duration
+}
+
+// RcptResult is the answer for one recipient: Completed (delivered),
+// TempFail or PermFail with the reply.
+type RcptResult struct {
+	Address  string
+	Status   Status
+	Code     int
+	Enhanced string
+	Message  string
+}
+
+// NoticeKind is the kind of a delivery status notice.
+type NoticeKind int
+
+// The notices Record reports.
+const (
+	NoticeFailure NoticeKind = iota // permanently failed (or expired)
+	NoticeDelay                     // still pending at a notify time
+	NoticeSuccess                   // delivered, and NOTIFY=SUCCESS was asked
+)
+
+func (k NoticeKind) String() string {
+	switch k {
+	case NoticeDelay:
+		return "delay"
+	case NoticeSuccess:
+		return "success"
+	}
+	return "failure"
+}
+
+// Notice says that the sender of a message is to be told about some of its
+// recipients in one domain. Record returns notices; it sends nothing.
+type Notice struct {
+	Kind       NoticeKind
+	Message    ID
+	ReturnPath string // never empty: no notice is made about a bounce
+	EnvID      string
+	Ret        string
+	Created    time.Time // the arrival date
+	Domain     string
+	RemoteMTA  string      // the host last tried, host[ip]:port; empty when none
+	Recipients []Recipient // with their status and last reply
+}
+
+// expiredText is what an expired domain that was never tried says.
+const expiredText = "Message expired without any delivery attempts made."
+
+// Record stores the attempts in one write transaction. Per attempt: each
+// still-pending recipient answered takes its result; the domain becomes
+// Completed (all recipients final, one delivered), PermFail (all final, none
+// delivered) or TempFail with the next retry from the schedule (RetryAfter
+// when set), never later than its expiry; a domain still pending at its
+// expiry fails permanently with its last reply, or expiredText when it was
+// never tried; the lease is released; an attempts row is written; the
+// message's due is refreshed and the message removed once nothing in it is
+// pending. A message cancelled meanwhile stays gone (only its attempts row
+// is written), and recipients cancelled meanwhile stay cancelled. The
+// notices due are returned: failure and success notices for recipients that
+// became final (success only with NOTIFY=SUCCESS, failure unless NOTIFY
+// excludes it), a delay notice when the domain is still pending at its
+// notify time (which then moves to the next one); none with NOTIFY=NEVER,
+// none about a message from <>.
+func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error) {
+	if len(attempts) == 0 {
+		return nil, nil
+	}
+	var notices []Notice
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("record"); err != nil {
+			return err
+		}
+		notices = notices[:0]
+		now := q.clock()
+		var gone []byte // ids of messages with nothing left pending, as a JSON array
+		for i := range attempts {
+			n, err := tx.record(&attempts[i], now, &gone)
+			if err != nil {
+				return fmt.Errorf("message %s domain %s: %w", attempts[i].Message, attempts[i].Domain, err)
+			}
+			notices = append(notices, n...)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		// They go, as in Stalwart, in one statement per table.
+		gone = append(gone, ']')
+		for _, t := range []string{"recipients", "domains", "bodies"} {
+			if _, err := tx.dexec("DELETE FROM "+t+" WHERE msg_id IN (SELECT value FROM json_each(?))", gone); err != nil {
+				return err
+			}
+		}
+		_, err := tx.dexec("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))", gone)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record delivery: %w", err)
+	}
+	return notices, nil
+}
+
+func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) {
+	id := int64(a.Message)
+	if !a.Skipped {
+		if _, err := tx.dexec("INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
+			id, a.Domain, tx.q.now().UnixMilli(), nullable(a.Host), nullable(a.Reply)); err != nil {
+			return nil, err
+		}
+	}
+	var status Status
+	var details, lockedBy sql.NullString
+	var retryNum int
+	var notifyAt sql.NullInt64
+	var expires int64
+	var rpLC string
+	var rp, env, ret sql.NullString
+	var created int64
+	err := tx.drow(`SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created
+		FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).
+		Scan(&status, &details, &retryNum, &notifyAt, &expires, &lockedBy, &rpLC, &rp, &env, &ret, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil // cancelled meanwhile: it stays gone
+	}
+	if err != nil {
+		return nil, err
+	}
+	release := lockedBy.Valid && lockedBy.String == a.Worker
+	if !status.Pending() {
+		if release {
+			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
+		}
+		return nil, err
+	}
+	rcpts, err := tx.domainRecipients(id, a.DomainIdx)
+	if err != nil {
+		return nil, err
+	}
+	results := make(map[string]*RcptResult, len(a.Recipients))
+	for i := range a.Recipients {
+		results[strings.ToLower(a.Recipients[i].Address)] = &a.Recipients[i]
+	}
+	var finals []int // indexes into rcpts that became final now
+	// Recipients changed are written at the end, unless the message goes.
+	dirty := make([]bool, len(rcpts))
+	updRcpt := func(r *rcptRow) error {
+		for i := range rcpts {
+			if &rcpts[i] == r {
+				dirty[i] = true
+			}
+		}
+		return nil
+	}
+	for i := range rcpts {
+		r := &rcpts[i]
+		res, ok := results[strings.ToLower(r.Address)]
+		if !ok || !r.Status.Pending() {
+			continue
+		}
+		r.Status, r.Code, r.Enhanced, r.Message = res.Status, res.Code, res.Enhanced, res.Message
+		if err := updRcpt(r); err != nil {
+			return nil, err
+		}
+		if !r.Status.Pending() {
+			finals = append(finals, i)
+		}
+	}
+	tried := !a.Skipped
+	if tried {
+		retryNum++
+	}
+	// The domain's details: why it failed as a whole, else the first
+	// recipient still failing.
+	newDetails := details.String
+	if a.DomainFail {
+		newDetails = a.Reply
+	} else if tried {
+		newDetails = ""
+		for _, r := range rcpts {
+			if r.Status == TempFail || r.Status == PermFail {
+				newDetails = r.Details()
+				break
+			}
+		}
+	}
+	pending, delivered := false, false
+	for _, r := range rcpts {
+		pending = pending || r.Status.Pending()
+		delivered = delivered || r.Status == Completed
+	}
+	exp := time.Unix(expires, 0).UTC()
+	if pending && !now.Before(exp) {
+		// Expired: every pending recipient fails permanently with its last
+		// reply, else the domain's, else expiredText.
+		for i := range rcpts {
+			r := &rcpts[i]
+			if !r.Status.Pending() {
+				continue
+			}
+			if r.Code == 0 {
+				r.Message = newDetails
+				if r.Message == "" {
+					r.Message = expiredText
+				}
+			}
+			r.Status = PermFail
+			if err := updRcpt(r); err != nil {
+				return nil, err
+			}
+			finals = append(finals, i)
+		}
+		if newDetails == "" {
+			newDetails = expiredText
+		}
+		pending = false
+	}
+	if pending && !tried {
+		// Skipped before its expiry: only the lease goes.
+		if release {
+			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
+		}
+		return nil, err
+	}
+	var dstatus Status
+	due := now
+	var notify any
+	if notifyAt.Valid {
+		notify = notifyAt.Int64
+	}
+	var delays []Recipient
+	switch {
+	case pending:
+		dstatus = TempFail
+		wait := a.RetryAfter
+		if wait <= 0 {
+			wait = tx.q.sched.retryAfter(retryNum - 1)
+		}
+		due = now.Add(wait)
+		if due.After(exp) {
+			due = exp
+		}
+		if notifyAt.Valid && notifyAt.Int64 <= now.Unix() {
+			for _, r := range rcpts {
+				if r.Status.Pending() && wants(r.Notify, NotifyDelay) {
+					if r.Code == 0 && r.Message == "" {
+						r.Message = newDetails
+					}
+					delays = append(delays, r.Recipient)
+				}
+			}
+			notify = tx.q.sched.nextNotify(time.Unix(created, 0), now)
+		}
+	case delivered:
+		dstatus = Completed
+	default:
+		dstatus = PermFail
+	}
+	var others bool // another domain of the message is pending
+	if err := tx.drow("SELECT EXISTS (SELECT 1 FROM domains WHERE msg_id = ? AND idx != ? AND status IN "+pendingSQL+")", id, a.DomainIdx).Scan(&others); err != nil {
+		return nil, err
+	}
+	if !pending && !others {
+		// Nothing left to deliver: the message goes (Record removes it).
+		if len(*gone) == 0 {
+			*gone = append(*gone, '[')
+		} else {
+			*gone = append(*gone, ',')
+		}
+		*gone = strconv.AppendInt(*gone, id, 10)
+	} else {
+		for i, r := range rcpts {
+			if !dirty[i] {
+				continue
+			}
+			if _, err := tx.dexec("UPDATE recipients SET status = ?, code = ?, enhanced = ?, message = ? WHERE msg_id = ? AND idx = ?",
+				int(r.Status), r.Code, nullable(r.Enhanced), nullable(r.Message), id, r.idx); err != nil {
+				return nil, err
+			}
+		}
+		lockSQL := ""
+		if release {
+			lockSQL = ", locked_until = NULL, locked_by = NULL"
+		}
+		if _, err := tx.dexec("UPDATE domains SET status = ?, details = ?, retry_num = ?, due = ?, notify = ?"+lockSQL+" WHERE msg_id = ? AND idx = ?",
+			int(dstatus), nullable(newDetails), retryNum, due.Unix(), notify, id, a.DomainIdx); err != nil {
+			return nil, err
+		}
+		if _, err := tx.dexec("UPDATE messages SET due = (SELECT min(due) FROM domains WHERE msg_id = ?1 AND status IN "+pendingSQL+") WHERE id = ?1", id); err != nil {
+			return nil, err
+		}
+	}
+
+	// The notices.
+	if rpLC == "" {
+		return nil, nil // never a notice about a bounce
+	}
+	base := Notice{Message: a.Message, ReturnPath: rpLC, EnvID: env.String, Ret: ret.String,
+		Created: time.Unix(created, 0).UTC(), Domain: a.Domain, RemoteMTA: a.Host}
+	if rp.Valid {
+		base.ReturnPath = rp.String
+	}
+	var failed, succeeded []Recipient
+	for _, i := range finals {
+		r := rcpts[i]
+		switch {
+		case r.Status == PermFail && wants(r.Notify, NotifyFailure):
+			failed = append(failed, r.Recipient)
+		case r.Status == Completed && r.Notify&NotifySuccess != 0:
+			succeeded = append(succeeded, r.Recipient)
+		}
+	}
+	var out []Notice
+	for _, k := range []struct {
+		kind NoticeKind
+		rs   []Recipient
+	}{{NoticeFailure, failed}, {NoticeDelay, delays}, {NoticeSuccess, succeeded}} {
+		if len(k.rs) > 0 {
+			n := base
+			n.Kind, n.Recipients = k.kind, k.rs
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// wants reports whether NOTIFY flags n ask for the notice bit (no flags:
+// failures and delays, as Stalwart does).
+func wants(n, bit Notify) bool {
+	if n == 0 {
+		return bit == NotifyFailure || bit == NotifyDelay
+	}
+	return n&bit != 0
+}
+
+// retryAfter is the wait after attempt n (0 for the first): the schedule's
+// interval n, the last one repeating.
+func (s Schedule) retryAfter(n int) time.Duration {
+	if len(s.Retry) == 0 {
+		return DefaultSchedule.retryAfter(n)
+	}
+	if n >= len(s.Retry) {
+		n = len(s.Retry) - 1
+	}
+	if n < 0 {
+		n = 0
+	}
+	return s.Retry[n]
+}
+
+// nextNotify is the next notify time after now of a message created at
+// created (unix seconds), or nil when the schedule's notices are used up.
+func (s Schedule) nextNotify(created, now time.Time) any {
+	for _, d := range s.Notify {
+		if t := created.Add(d); t.After(now) {
+			return t.Unix()
+		}
+	}
+	return nil
+}

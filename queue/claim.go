@@ -1,0 +1,391 @@
+package queue
+
+// The delivery engine's side of the queue: workers claim due domains under a
+// lease, deliver them, and record what happened (attempt.go). The verbs are
+// declared by DeliveryStore, so that another engine (PostgreSQL) can serve a
+// delivery worker too; the SQLite engine (*Queue) implements them here.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DeliveryStore is what a delivery worker (package delivery) needs of a
+// queue engine.
+type DeliveryStore interface {
+	// Claim leases due pending domains of messages that are not held, in
+	// one write transaction; none when delivery is paused.
+	Claim(ctx context.Context, r ClaimRequest) ([]Job, error)
+	// Record stores the outcomes of delivery attempts in one write
+	// transaction, releases their leases, and returns the notices due.
+	Record(ctx context.Context, attempts []Attempt) ([]Notice, error)
+	// Renew extends every lease worker holds to lease from now (a worker
+	// whose deliveries take long keeps what it has claimed).
+	Renew(ctx context.Context, worker string, lease time.Duration) error
+	// Release hands leases back untried, so that another worker may take
+	// them at once (a worker that stops).
+	Release(ctx context.Context, leases []Lease) error
+	// NextDue returns the earliest due of the pending domains not leased;
+	// ok is false when there is none.
+	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
+	// Changed signals (at most one pending signal) when another process or
+	// handle has changed the queue, checked every interval.
+	Changed(ctx context.Context, interval time.Duration) <-chan struct{}
+	// Now is the engine's clock.
+	Now() time.Time
+}
+
+var _ DeliveryStore = (*Queue)(nil)
+
+// DefaultLease is how long a claimed domain stays leased to its worker when
+// ClaimRequest.Lease is zero (Stalwart's LOCK_EXPIRY).
+const DefaultLease = 10 * time.Minute
+
+// ClaimRequest says which worker claims, and how much.
+type ClaimRequest struct {
+	Worker string        // who claims: stored in locked_by; required
+	Max    int           // domains to claim at most; 0 = 1
+	Lease  time.Duration // how long the lease lasts; 0 = DefaultLease
+	// PerDomain caps the domains of one name claimed at once, counting
+	// Busy; 0 = no cap.
+	PerDomain int
+	Busy      map[string]int // domains of each name the worker has in flight
+}
+
+// Lease names one claimed domain of one message and its holder.
+type Lease struct {
+	Message   ID
+	DomainIdx int
+	Domain    string // lower case
+	Worker    string
+}
+
+// Job is one claimed domain of one message: everything needed to deliver it.
+type Job struct {
+	Lease
+	ReturnPath string // empty for a bounce
+	EnvID      string
+	Ret        string
+	Created    time.Time
+	RetryNum   int       // attempts made so far
+	Expires    time.Time // when the domain gives up
+	// Expired is set when the domain is past its expiry: record an Attempt
+	// with Skipped set, without trying, and it fails permanently.
+	Expired    bool
+	Recipients []Recipient // the domain's pending recipients
+	Raw        []byte      // the message; nil when not kept
+	Size       int64
+}
+
+// Claim leases up to r.Max due pending domains (due now or earlier, not
+// leased or with a lease run out (a lease holds for the whole second it
+// ends in, so that a lease of a second is never shorter), of messages that are not held), earliest
+// due first, to r.Worker for r.Lease, in one write transaction, so that two
+// workers (or two processes) never hold the same domain. Nothing is claimed
+// while delivery is paused.
+func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
+	if strings.TrimSpace(r.Worker) == "" {
+		return nil, errors.New("claim: no worker name given")
+	}
+	if r.Max <= 0 {
+		r.Max = 1
+	}
+	if r.Lease <= 0 {
+		r.Lease = DefaultLease
+	}
+	var jobs []Job
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("claim"); err != nil {
+			return err
+		}
+		var paused int64
+		err := tx.drow("SELECT value FROM meta WHERE key = 'paused'").Scan(&paused)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if paused != 0 {
+			return nil
+		}
+		now := q.clock()
+		limit := r.Max
+		if r.PerDomain > 0 {
+			limit = r.Max * 4 // room to skip domains at their cap
+		}
+		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
+			FROM domains d JOIN messages m ON m.id = d.msg_id
+			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1) AND m.held = 0
+			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
+		if err != nil {
+			return err
+		}
+		count := map[string]int{}
+		for k, v := range r.Busy {
+			count[k] = v
+		}
+		for rows.Next() && len(jobs) < r.Max {
+			var j Job
+			var id, exp int64
+			if err := rows.Scan(&id, &j.DomainIdx, &j.Domain, &j.RetryNum, &exp); err != nil {
+				rows.Close()
+				return err
+			}
+			if r.PerDomain > 0 && count[j.Domain] >= r.PerDomain {
+				continue
+			}
+			count[j.Domain]++
+			j.Message, j.Worker = ID(id), r.Worker
+			j.Expires = time.Unix(exp, 0).UTC()
+			j.Expired = !now.Before(j.Expires)
+			jobs = append(jobs, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			return nil
+		}
+		// One statement leases them all: [[msg_id, idx], ...].
+		keys := []byte{'['}
+		for i, j := range jobs {
+			if i > 0 {
+				keys = append(keys, ',')
+			}
+			keys = append(keys, '[')
+			keys = strconv.AppendInt(keys, int64(j.Message), 10)
+			keys = append(keys, ',')
+			keys = strconv.AppendInt(keys, int64(j.DomainIdx), 10)
+			keys = append(keys, ']')
+		}
+		keys = append(keys, ']')
+		if _, err := tx.dexec("UPDATE domains SET locked_until = ?, locked_by = ? WHERE (msg_id, idx) IN (SELECT value->>0, value->>1 FROM json_each(?))",
+			now.Add(r.Lease).Unix(), r.Worker, keys); err != nil {
+			return err
+		}
+		for i := range jobs {
+			if err := tx.loadJob(&jobs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim: %w", err)
+	}
+	return jobs, nil
+}
+
+// loadJob reads the rest of j.
+func (tx *Tx) loadJob(j *Job) error {
+	id := int64(j.Message)
+	var rpLC string
+	var rp, env, ret sql.NullString
+	var created int64
+	err := tx.drow("SELECT m.rp_lc, m.rp, m.env_id, m.ret, m.created, m.size, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", id).
+		Scan(&rpLC, &rp, &env, &ret, &created, &j.Size, &j.Raw)
+	if err != nil {
+		return err
+	}
+	j.ReturnPath = rpLC
+	if rp.Valid {
+		j.ReturnPath = rp.String
+	}
+	j.EnvID, j.Ret, j.Created = env.String, ret.String, time.Unix(created, 0).UTC()
+	rcpts, err := tx.domainRecipients(id, j.DomainIdx)
+	if err != nil {
+		return err
+	}
+	for _, r := range rcpts {
+		if r.Status.Pending() {
+			j.Recipients = append(j.Recipients, r.Recipient)
+		}
+	}
+	return nil
+}
+
+// rcptRow is a recipient row with its index.
+type rcptRow struct {
+	Recipient
+	idx int
+}
+
+// domainRecipients reads the recipients of one domain of a message.
+func (tx *Tx) domainRecipients(id int64, domainIdx int) ([]rcptRow, error) {
+	rows, err := tx.dquery("SELECT idx, address_lc, address, status, code, enhanced, message, orcpt, notify FROM recipients WHERE msg_id = ? AND domain_idx = ? ORDER BY idx", id, domainIdx)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rcptRow
+	for rows.Next() {
+		var r rcptRow
+		var lc string
+		var addr, enh, msg, orcpt sql.NullString
+		var notify int
+		if err := rows.Scan(&r.idx, &lc, &addr, &r.Status, &r.Code, &enh, &msg, &orcpt, &notify); err != nil {
+			return nil, err
+		}
+		r.Address = lc
+		if addr.Valid {
+			r.Address = addr.String
+		}
+		r.Enhanced, r.Message, r.ORCPT, r.Notify = enh.String, msg.String, orcpt.String, Notify(notify)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Release hands the leases back (only those still held by their worker):
+// the domains become claimable again at once, their schedule untouched.
+func (q *Queue) Release(ctx context.Context, leases []Lease) error {
+	if len(leases) == 0 {
+		return nil
+	}
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("release"); err != nil {
+			return err
+		}
+		for _, l := range leases {
+			if _, err := tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ? AND locked_by = ?", int64(l.Message), l.DomainIdx, l.Worker); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release: %w", err)
+	}
+	return nil
+}
+
+// Renew extends the leases held by worker to lease (DefaultLease when 0)
+// from now, in one statement.
+func (q *Queue) Renew(ctx context.Context, worker string, lease time.Duration) error {
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	err := q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("renew"); err != nil {
+			return err
+		}
+		_, err := tx.dexec("UPDATE domains SET locked_until = ? WHERE locked_by = ? AND status IN "+pendingSQL, q.clock().Add(lease).Unix(), worker)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("renew leases: %w", err)
+	}
+	return nil
+}
+
+// NextDue returns the earliest due of the pending domains that are not
+// leased (or whose lease has run out), of messages that are not held. A
+// domain leased now becomes claimable when its lease runs out: a worker
+// finds it by claiming now and then (Deliverer.Run does at least every
+// second). It reads an index, never the whole queue.
+func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var t int64
+	// The held check is a correlated lookup: as a join, SQLite would build
+	// a Bloom filter over every message first.
+	err := q.reader.QueryRowContext(ctx, `SELECT d.due FROM domains d
+		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until < ?)
+		AND (SELECT m.held FROM messages m WHERE m.id = d.msg_id) = 0
+		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, q.fileError("read queue", err)
+	}
+	return time.Unix(t, 0).UTC(), true, nil
+}
+
+// Changed returns a channel that receives a value when the queue file has
+// been changed by another connection (another process, or another handle in
+// this one) since the last check: it watches SQLite's data_version on one
+// read connection every interval (at least 10ms), which costs a few
+// microseconds and never scans the queue. The channel holds at most one
+// signal; it is closed when ctx ends.
+func (q *Queue) Changed(ctx context.Context, interval time.Duration) <-chan struct{} {
+	if interval < 10*time.Millisecond {
+		interval = 10 * time.Millisecond
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		conn, err := q.reader.Conn(ctx)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		version := func() int64 {
+			var v int64
+			if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+				return -1
+			}
+			return v
+		}
+		last := version()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if v := version(); v != last {
+				last = v
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+// The delivery verbs run the same few statements many times in one
+// transaction: they are prepared once per transaction (Tx.stmt).
+
+func (tx *Tx) dexec(q string, args ...any) (sql.Result, error) {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(tx.ctx, args...)
+}
+
+func (tx *Tx) dquery(q string, args ...any) (*sql.Rows, error) {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(tx.ctx, args...)
+}
+
+// stmtRow is a row of drow, or the error of preparing its statement.
+type stmtRow struct {
+	row *sql.Row
+	err error
+}
+
+func (r stmtRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	return r.row.Scan(dest...)
+}
+
+func (tx *Tx) drow(q string, args ...any) stmtRow {
+	s, err := tx.stmt(q)
+	if err != nil {
+		return stmtRow{err: err}
+	}
+	return stmtRow{row: s.QueryRowContext(tx.ctx, args...)}
+}

@@ -1,0 +1,241 @@
+package repl
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// serveSettings are the settings of `serve`: the [serve] table of the
+// --config file, overridden by the flags given. The TOML keys are the flag
+// names (max-message-size = "10M"); users exist only in the file.
+type serveSettings struct {
+	SMTP           []string          `toml:"smtp"`
+	HTTP           []string          `toml:"http"`
+	Hostname       string            `toml:"hostname"`
+	Relay          string            `toml:"relay"`
+	DNS            string            `toml:"dns"`
+	MXPort         int               `toml:"mx-port"`
+	Paused         bool              `toml:"paused"`
+	MaxMessageSize byteSize          `toml:"max-message-size"`
+	MaxRecipients  int               `toml:"max-recipients"`
+	Concurrency    int               `toml:"concurrency"`
+	PerDomain      int               `toml:"per-domain"`
+	ConnectTimeout duration          `toml:"connect-timeout"`
+	CommandTimeout duration          `toml:"command-timeout"`
+	DataTimeout    duration          `toml:"data-timeout"`
+	ClientTimeout  duration          `toml:"client-timeout"`
+	Lease          duration          `toml:"lease"`
+	TLSCert        string            `toml:"tls-cert"`
+	TLSKey         string            `toml:"tls-key"`
+	RelayNetworks  []string          `toml:"relay-network"`
+	Node           string            `toml:"node"`
+	Log            string            `toml:"log"`
+	Policy         string            `toml:"policy"`
+	Users          map[string]string `toml:"users"` // AUTH user name -> bcrypt hash
+}
+
+// serveFile is the whole configuration file: serve's table, and the
+// principals of the HTTP API (read by httpapi).
+type serveFile struct {
+	Serve     serveSettings    `toml:"serve"`
+	Principal []toml.Primitive `toml:"principal"`
+}
+
+// loadServeSettings reads the [serve] table of the configuration file path
+// ("" = none) and applies the flags of inv over it.
+func loadServeSettings(path string, inv *Invocation) (serveSettings, error) {
+	var f serveFile
+	if path != "" {
+		md, err := toml.DecodeFile(path, &f)
+		if err != nil {
+			return serveSettings{}, fmt.Errorf("configuration %s: %w", path, err)
+		}
+		var unknown []string
+		for _, k := range md.Undecoded() {
+			if len(k) > 0 && k[0] == "principal" {
+				continue // httpapi's
+			}
+			unknown = append(unknown, k.String())
+		}
+		if len(unknown) > 0 {
+			sort.Strings(unknown)
+			return serveSettings{}, fmt.Errorf("configuration %s: unknown key %s: the keys of [serve] are the flags of serve without dashes (see 'mqsh serve --help')", path, strings.Join(unknown, ", "))
+		}
+	}
+	s := f.Serve
+	str := func(name string, dst *string) {
+		if v, ok := inv.Set[name]; ok {
+			*dst = v
+		}
+	}
+	list := func(name string, dst *[]string) {
+		if v, ok := inv.Lists[name]; ok && len(v) > 0 {
+			*dst = v
+		}
+	}
+	num := func(name string, dst *int) error {
+		v, ok := inv.Set[name]
+		if !ok {
+			return nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return usageFor(inv.Cmd, fmt.Sprintf("invalid --%s %q: want a whole number, 0 or more", name, v))
+		}
+		*dst = n
+		return nil
+	}
+	dur := func(name string, dst *duration) error {
+		v, ok := inv.Set[name]
+		if !ok {
+			return nil
+		}
+		if err := dst.set(v); err != nil {
+			return usageFor(inv.Cmd, fmt.Sprintf("invalid --%s: %v", name, err))
+		}
+		return nil
+	}
+	list("smtp", &s.SMTP)
+	list("http", &s.HTTP)
+	list("relay-network", &s.RelayNetworks)
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"hostname", &s.Hostname}, {"relay", &s.Relay}, {"dns", &s.DNS}, {"tls-cert", &s.TLSCert}, {"tls-key", &s.TLSKey},
+		{"node", &s.Node}, {"log", &s.Log}, {"policy", &s.Policy}} {
+		str(p.name, p.dst)
+	}
+	if _, ok := inv.Set["paused"]; ok {
+		s.Paused = true
+	}
+	for _, p := range []struct {
+		name string
+		dst  *int
+	}{{"max-recipients", &s.MaxRecipients}, {"concurrency", &s.Concurrency}, {"per-domain", &s.PerDomain}, {"mx-port", &s.MXPort}} {
+		if err := num(p.name, p.dst); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := inv.Set["max-message-size"]; ok {
+		if err := s.MaxMessageSize.set(v); err != nil {
+			return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --max-message-size: %v", err))
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  *duration
+	}{{"connect-timeout", &s.ConnectTimeout}, {"command-timeout", &s.CommandTimeout}, {"data-timeout", &s.DataTimeout}, {"client-timeout", &s.ClientTimeout}, {"lease", &s.Lease}} {
+		if err := dur(p.name, p.dst); err != nil {
+			return s, err
+		}
+	}
+	return s, s.check(inv.Cmd)
+}
+
+// check rejects settings that cannot work, naming the setting.
+func (s *serveSettings) check(cmd *Command) error {
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		return usageFor(cmd, "give --tls-cert and --tls-key together (the certificate chain and its private key), or neither for plain SMTP and HTTP")
+	}
+	if s.MXPort > 65535 {
+		return usageFor(cmd, fmt.Sprintf("invalid --mx-port %d: want 1 to 65535", s.MXPort))
+	}
+	if s.MaxRecipients < 0 || s.Concurrency < 0 || s.PerDomain < 0 || s.MXPort < 0 {
+		return usageFor(cmd, "max-recipients, concurrency, per-domain and mx-port must be 0 (the default) or more")
+	}
+	if _, err := s.relayNetworks(); err != nil {
+		return usageFor(cmd, err.Error())
+	}
+	return nil
+}
+
+// relayNetworks parses the relay networks; nil = the default (loopback).
+func (s *serveSettings) relayNetworks() ([]netip.Prefix, error) {
+	if len(s.RelayNetworks) == 0 {
+		return nil, nil
+	}
+	out := []netip.Prefix{}
+	for _, n := range s.RelayNetworks {
+		if n == "none" {
+			continue
+		}
+		p, err := netip.ParsePrefix(n)
+		if err != nil {
+			a, aerr := netip.ParseAddr(n)
+			if aerr != nil {
+				return nil, fmt.Errorf("invalid relay network %q: want an address or a network such as 192.0.2.0/24 (or none)", n)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// duration is a time.Duration written as Go writes it ("30s", "5m").
+type duration time.Duration
+
+func (d *duration) set(v string) error {
+	t, err := time.ParseDuration(v)
+	if err != nil || t < 0 {
+		return fmt.Errorf("%q is not a duration: write it as 30s, 5m or 1h30m", v)
+	}
+	*d = duration(t)
+	return nil
+}
+
+// UnmarshalTOML reads a duration from a string ("30s") or a number of seconds.
+func (d *duration) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		return d.set(x)
+	case int64:
+		if x >= 0 {
+			*d = duration(time.Duration(x) * time.Second)
+			return nil
+		}
+	}
+	return fmt.Errorf("%v is not a duration: write it as \"30s\", \"5m\" or a number of seconds", v)
+}
+
+// byteSize is a size in bytes, written as a number or with a suffix k, M or
+// G (powers of 1024).
+type byteSize int64
+
+func (b *byteSize) set(v string) error {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			mult, s = 1<<10, s[:n-1]
+		case 'm', 'M':
+			mult, s = 1<<20, s[:n-1]
+		case 'g', 'G':
+			mult, s = 1<<30, s[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return fmt.Errorf("%q is not a size: write it in bytes, or as 512k, 25M or 1G", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
+}
+
+// UnmarshalTOML reads a size from a number of bytes or a string ("25M").
+func (b *byteSize) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		return b.set(x)
+	case int64:
+		return b.set(strconv.FormatInt(x, 10))
+	}
+	return fmt.Errorf("%v is not a size: write it in bytes, or as \"25M\"", v)
+}

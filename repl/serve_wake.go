@@ -1,0 +1,36 @@
+package repl
+
+import (
+	"context"
+
+	"mqsh/queue"
+)
+
+// wakeOnWrite is the queue as the SMTP server sees it: after each write
+// that commits (a group of messages queued) it wakes the delivery engine of
+// the same process, so that new mail goes out at once rather than at the
+// engine's next look at the queue.
+type wakeOnWrite struct {
+	queue.Backend
+	wake func()
+}
+
+// Run runs fn as the queue does and wakes delivery after a write commits.
+func (w wakeOnWrite) Run(ctx context.Context, mode queue.RunMode, fn func(queue.Txn) error) error {
+	err := w.Backend.Run(ctx, mode, fn)
+	if err == nil && mode == queue.RunWrite {
+		w.wake()
+	}
+	return err
+}
+
+// SetDurable passes the SMTP server's demand for synchronous commits on to
+// the queue, when it has such a switch.
+func (w wakeOnWrite) SetDurable(ctx context.Context, on bool) error {
+	if d, ok := w.Backend.(interface {
+		SetDurable(context.Context, bool) error
+	}); ok {
+		return d.SetDurable(ctx, on)
+	}
+	return nil
+}
