@@ -19,9 +19,9 @@ trap cleanup EXIT
 "$A" -u "$dir/queue.db" queue demo 100000 >/dev/null 2>&1
 port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pa=$(port) pb=$(port)
-MQSH_ADMIN_SECRET=secret "$A" -u "$dir/queue.db" serve --http "127.0.0.1:$pa" 2>"$dir/a.log" &
+MQSH_ADMIN_SECRET=secret "$A" -u "$dir/queue.db" serve --http "127.0.0.1:$pa" --smtp none --paused --relay 127.0.0.1:1 2>"$dir/a.log" &
 sa=$!
-MQSH_ADMIN_SECRET=secret "$B" -u "$dir/queue.db" serve --http "127.0.0.1:$pb" 2>"$dir/b.log" &
+MQSH_ADMIN_SECRET=secret "$B" -u "$dir/queue.db" serve --http "127.0.0.1:$pb" --smtp none --paused --relay 127.0.0.1:1 2>"$dir/b.log" &
 sb=$!
 for p in $pa $pb; do
 	i=0

@@ -25,7 +25,7 @@ addr=$("$mqsh" -u "$dir/queue.db" summary --by sender -o csv 2>/dev/null |
 n=${addr#* }
 addr=${addr% *}
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-MQSH_ADMIN_SECRET=secret "$mqsh" -u "$dir/queue.db" serve --http "127.0.0.1:$port" 2>"$dir/serve.log" &
+MQSH_ADMIN_SECRET=secret "$mqsh" -u "$dir/queue.db" serve --http "127.0.0.1:$port" --smtp none --paused --relay 127.0.0.1:1 2>"$dir/serve.log" &
 pid=$!
 url=http://127.0.0.1:$port
 i=0
