@@ -11,14 +11,8 @@ import "fmt"
 // is counted when anything in it changed. An empty filter needs Filter.All.
 func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	res := Result{DryRun: r.DryRun || tx.preview}
-	if err := tx.needWrite("cancel"); err != nil {
+	if err := tx.checkChange("cancel", r.Filter); err != nil {
 		return res, err
-	}
-	if r.Filter.IsEmpty() && !r.Filter.All {
-		return res, fmt.Errorf("cancel: %w", ErrEmptyFilter)
-	}
-	if err := r.Filter.Validate(); err != nil {
-		return res, fmt.Errorf("cancel: %w", err)
 	}
 	var rc string
 	var rargs []any

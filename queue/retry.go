@@ -13,14 +13,8 @@ import (
 // pending (in r.Domain) are not counted. An empty filter needs Filter.All.
 func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	res := Result{DryRun: r.DryRun || tx.preview}
-	if err := tx.needWrite("retry"); err != nil {
+	if err := tx.checkChange("retry", r.Filter); err != nil {
 		return res, err
-	}
-	if r.Filter.IsEmpty() && !r.Filter.All {
-		return res, fmt.Errorf("retry: %w", ErrEmptyFilter)
-	}
-	if err := r.Filter.Validate(); err != nil {
-		return res, fmt.Errorf("retry: %w", err)
 	}
 	if err := checkPrintable(strings.TrimSpace(r.Domain)); err != nil {
 		return res, fmt.Errorf("retry: domain %q: %w", r.Domain, err)

@@ -65,6 +65,22 @@ func (tx *Tx) check() error {
 	return tx.ctx.Err()
 }
 
+// checkChange is the common start of a verb that changes the messages a
+// filter selects: the transaction may write, and the filter is valid and
+// selects something in particular (or says All).
+func (tx *Tx) checkChange(verb string, f Filter) error {
+	if err := tx.needWrite(verb); err != nil {
+		return err
+	}
+	if f.IsEmpty() && !f.All {
+		return fmt.Errorf("%s: %w", verb, ErrEmptyFilter)
+	}
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	return nil
+}
+
 func (tx *Tx) needWrite(verb string) error {
 	if err := tx.check(); err != nil {
 		return err
