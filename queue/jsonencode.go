@@ -2,6 +2,7 @@ package queue
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -123,15 +124,20 @@ func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
 // AppendJSON appends the message as MarshalJSON writes it to dst, for a
 // writer of many messages that reuses one buffer.
 func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
-	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID, Domains: []jsonOutDomain{}, Recipients: []jsonOutRcpt13{}, Ret: m.Ret, Held: m.Held}
+	nr := 0
+	for i := range m.Domains {
+		nr += len(m.Domains[i].Recipients)
+	}
+	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID,
+		Domains: make([]jsonOutDomain, 0, len(m.Domains)), Recipients: make([]jsonOutRcpt13, 0, nr), Ret: m.Ret, Held: m.Held}
 	if !m.Client.IsZero() {
 		out.Client = &m.Client
 	}
 	for _, d := range m.Domains {
-		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: []jsonOutRecipient{}}
+		due := jsonTime(d.Due)
+		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: make([]jsonOutRecipient, 0, len(d.Recipients))}
 		if !d.Due.IsZero() {
-			s := jsonTime(d.Due)
-			od.NextRetry = &s
+			od.NextRetry = &due
 		}
 		if !d.NotifyAt.IsZero() {
 			s := jsonTime(d.NotifyAt)
@@ -145,7 +151,7 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 				or.Status = jsonStatus(r.Status, replyText(r))
 			}
 			od.Recipients = append(od.Recipients, or)
-			r13 := jsonOutRcpt13{jsonOutRecipient: or, Queue: "default", RetryNum: d.RetryNum, NextRetry: jsonTime(d.Due), Expires: od.Expires}
+			r13 := jsonOutRcpt13{jsonOutRecipient: or, Queue: "default", RetryNum: d.RetryNum, NextRetry: due, Expires: od.Expires}
 			if od.NextNotify != nil {
 				r13.NextNotify = *od.NextNotify
 			}
@@ -153,12 +159,37 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		out.Domains = append(out.Domains, od)
 	}
-	b, err := json.MarshalWithOption(&out, json.DisableHTMLEscape())
-	if err != nil {
+	enc := jsonEncoders.Get().(*jsonEncoder)
+	defer func() {
+		enc.buf = nil
+		jsonEncoders.Put(enc)
+	}()
+	enc.buf = dst
+	if err := enc.enc.Encode(&out); err != nil {
 		return dst, err
 	}
-	return append(dst, b...), nil
+	// Encode ends the value with a newline, which is not part of it.
+	return enc.buf[:len(enc.buf)-1], nil
 }
+
+// jsonEncoder is a goccy encoder that appends to a caller's slice, kept in a
+// pool so that encoding many messages allocates no encoder or output copy.
+type jsonEncoder struct {
+	buf []byte
+	enc *json.Encoder
+}
+
+func (e *jsonEncoder) Write(p []byte) (int, error) {
+	e.buf = append(e.buf, p...)
+	return len(p), nil
+}
+
+var jsonEncoders = sync.Pool{New: func() any {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(e)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
 
 // JSONKey is the key of Stalwart's externally tagged status enum:
 // scheduled, completed, temp_fail, perm_fail.
