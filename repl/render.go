@@ -116,31 +116,8 @@ type tableRow struct {
 // rows are drawn in its placeholder lines, because go-pretty sizes merged cells
 // differently. The result ends in a newline.
 func renderTable(rows []tableRow, header []string) string {
-	ncol := len(header)
-	for _, r := range rows {
-		ncol = max(ncol, len(r.cells))
-	}
-	widths := make([]int, ncol)
-	measure := func(cells []string) {
-		for i, c := range cells {
-			widths[i] = max(widths[i], text.LongestLineLen(c))
-		}
-	}
-	measure(header)
-	for _, r := range rows {
-		if !r.span {
-			measure(r.cells)
-		}
-	}
-	for _, r := range rows {
-		if r.span && ncol > 0 {
-			w := max(0, text.LongestLineLen(r.cells[0])-3)
-			each := (w + ncol - 1) / ncol
-			for i := range widths {
-				widths[i] = max(widths[i], each)
-			}
-		}
-	}
+	widths := columnWidths(rows, header)
+	ncol := len(widths)
 
 	t := table.NewWriter()
 	style := table.StyleDefault
@@ -247,11 +224,9 @@ func listRows(msgs []queue.Message, color bool) ([]tableRow, []string) {
 	return rows, header
 }
 
-// renderGrid draws a table without span rows exactly as renderTable does, in
-// a twentieth of the time: the list of a big queue is one such table per page,
-// and go-pretty's general renderer cost more than reading the messages.
-// TestRenderGridMatchesRenderTable holds the two to the same output.
-func renderGrid(rows []tableRow, header []string) string {
+// columnWidths sizes the columns as prettytable does: the widest line of any
+// cell, and for a row spanning all n columns ceil((width-3)/n) of each.
+func columnWidths(rows []tableRow, header []string) []int {
 	ncol := len(header)
 	for _, r := range rows {
 		ncol = max(ncol, len(r.cells))
@@ -264,9 +239,28 @@ func renderGrid(rows []tableRow, header []string) string {
 	}
 	measure(header)
 	for _, r := range rows {
-		measure(r.cells)
+		if !r.span {
+			measure(r.cells)
+		}
 	}
-	if ncol == 0 {
+	for _, r := range rows {
+		if r.span && ncol > 0 {
+			each := (max(0, text.LongestLineLen(r.cells[0])-3) + ncol - 1) / ncol
+			for i := range widths {
+				widths[i] = max(widths[i], each)
+			}
+		}
+	}
+	return widths
+}
+
+// renderGrid draws a table without span rows exactly as renderTable does, in
+// a twentieth of the time: the list of a big queue is one such table per page,
+// and go-pretty's general renderer cost more than reading the messages.
+// TestRenderGridMatchesRenderTable holds the two to the same output.
+func renderGrid(rows []tableRow, header []string) string {
+	widths := columnWidths(rows, header)
+	if len(widths) == 0 {
 		return "\n" // as renderTable: nothing to draw
 	}
 	var b strings.Builder
@@ -284,7 +278,7 @@ func renderGrid(rows []tableRow, header []string) string {
 	row := func(cells []string) {
 		lines = lines[:0]
 		h := 1
-		for i := range ncol {
+		for i := range widths {
 			var l []string
 			if i < len(cells) {
 				l = strings.Split(cells[i], "\n")
