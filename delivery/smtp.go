@@ -21,9 +21,8 @@ import (
 
 // conn is an open SMTP connection to one host address.
 type conn struct {
-	c     *smtp.Client
-	key   string // ip:port
-	fresh bool   // not used for a transaction yet
+	c   *smtp.Client
+	key string // ip:port
 }
 
 // pool keeps idle connections per host address, so that a host's next
@@ -148,7 +147,7 @@ func (p *pool) dial(ctx context.Context, host, ip string, port int) (*conn, erro
 		c.Close()
 		return nil, err
 	}
-	return &conn{c: c, key: key, fresh: true}, nil
+	return &conn{c: c, key: key}, nil
 }
 
 // hasLine reports whether an EHLO reply names the extension ext.
@@ -234,12 +233,18 @@ func (d *Deliverer) deliver(ctx context.Context, j *queue.Job) queue.Attempt {
 			res, relay, err := d.tryHost(ctx, j, t, ip)
 			if err == nil {
 				a.Host, a.Recipients = relay, res
-				for _, r := range res {
+				var tmp *queue.RcptResult
+				for i, r := range res {
 					d.logRcpt(j, relay, r)
-					if r.Status == queue.TempFail && d.cfg.NextRetry != nil {
-						if w, ok := d.cfg.NextRetry(j.Domain, Reply{Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}, j.RetryNum+1); ok {
-							a.RetryAfter = w
-						}
+					if r.Status == queue.TempFail {
+						tmp = &res[i]
+					}
+				}
+				// The policy is asked once per domain, about its last
+				// temporary failure (the retry is the domain's).
+				if tmp != nil && d.cfg.NextRetry != nil {
+					if w, ok := d.cfg.NextRetry(j.Domain, Reply{Code: tmp.Code, Enhanced: tmp.Enhanced, Message: tmp.Message}, j.RetryNum+1); ok {
+						a.RetryAfter = w
 					}
 				}
 				if len(res) > 0 {
@@ -305,7 +310,6 @@ func (d *Deliverer) tryHost(ctx context.Context, j *queue.Job, t target, ip stri
 
 // transaction sends j in one SMTP transaction on c.
 func (d *Deliverer) transaction(c *conn, j *queue.Job) ([]queue.RcptResult, error) {
-	c.fresh = false
 	lost := func(err error) error {
 		r, _ := replyOf(err)
 		return &connLost{reply: r}
