@@ -146,15 +146,24 @@ func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error)
 		rcpt = &p
 	}
 	if f.Domain != "" {
-		if err := checkPrintable(strings.TrimSpace(f.Domain)); err != nil {
-			return nil, nil, "", fmt.Errorf("domain filter %q: %w", f.Domain, err)
-		}
-		domain = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(f.Domain), "@"))
-		if domain == "" {
-			return nil, nil, "", fmt.Errorf("domain filter %q: want a domain such as example.org", f.Domain)
+		if domain, err = normDomain("domain filter", f.Domain); err != nil {
+			return nil, nil, "", err
 		}
 	}
 	return sender, rcpt, domain, nil
+}
+
+// normDomain reads a domain as filters and verbs take it ("@Example.org " is
+// example.org); what names the value in errors.
+func normDomain(what, s string) (string, error) {
+	if err := checkPrintable(strings.TrimSpace(s)); err != nil {
+		return "", fmt.Errorf("%s %q: %w", what, s, err)
+	}
+	d := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "@"))
+	if d == "" {
+		return "", fmt.Errorf("%s %q: want a domain such as example.org", what, s)
+	}
+	return d, nil
 }
 
 // probeLimit is the size under which a due or created range small enough to be

@@ -2,7 +2,6 @@ package queue
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -16,8 +15,12 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if err := tx.checkChange("retry", r.Filter); err != nil {
 		return res, err
 	}
-	if err := checkPrintable(strings.TrimSpace(r.Domain)); err != nil {
-		return res, fmt.Errorf("retry: domain %q: %w", r.Domain, err)
+	var domain string
+	if r.Domain != "" {
+		var err error
+		if domain, err = normDomain("retry: domain", r.Domain); err != nil {
+			return res, err
+		}
 	}
 	if err := checkTime("at", r.At); err != nil {
 		return res, fmt.Errorf("retry: %w", err)
@@ -26,7 +29,6 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if r.At.IsZero() {
 		at = tx.q.clock()
 	}
-	domain := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(r.Domain), "@"))
 	pend := "d.status IN " + pendingSQL
 	var pargs []any
 	if domain != "" {

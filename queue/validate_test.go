@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -221,5 +222,18 @@ func TestAddressAndRecipientLimits(t *testing.T) {
 	}
 	if _, err := q.Enqueue(t.Context(), Envelope{Sender: at254, Recipients: []EnvelopeRecipient{{Address: at254}}}, nil); err != nil {
 		t.Errorf("a 254-byte address: %v", err)
+	}
+}
+
+// A retry's domain that is only "@" or blanks names no domain: it is
+// refused, not taken as "every domain".
+func TestRetryDomainMustNameOne(t *testing.T) {
+	q, _ := openTest(t)
+	put(t, q, msg(1, "a@x.example", testNow, "r@one.example", "r@two.example"))
+	for _, d := range []string{"@", " @ ", "@ "} {
+		res, err := q.Retry(context.Background(), RetryRequest{Filter: Filter{All: true}, Domain: d})
+		if err == nil || !strings.Contains(err.Error(), "want a domain such as example.org") {
+			t.Errorf("retry --domain %q: %+v, %v; want it refused", d, res, err)
+		}
 	}
 }
