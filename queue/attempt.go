@@ -176,14 +176,6 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 	var finals []int // indexes into rcpts that became final now
 	// Recipients changed are written at the end, unless the message goes.
 	dirty := make([]bool, len(rcpts))
-	updRcpt := func(r *rcptRow) error {
-		for i := range rcpts {
-			if &rcpts[i] == r {
-				dirty[i] = true
-			}
-		}
-		return nil
-	}
 	for i := range rcpts {
 		r := &rcpts[i]
 		res, ok := results[strings.ToLower(r.Address)]
@@ -191,9 +183,7 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 			continue
 		}
 		r.Status, r.Code, r.Enhanced, r.Message = res.Status, res.Code, res.Enhanced, res.Message
-		if err := updRcpt(r); err != nil {
-			return nil, err
-		}
+		dirty[i] = true
 		if !r.Status.Pending() {
 			finals = append(finals, i)
 		}
@@ -237,9 +227,7 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 				}
 			}
 			r.Status = PermFail
-			if err := updRcpt(r); err != nil {
-				return nil, err
-			}
+			dirty[i] = true
 			finals = append(finals, i)
 		}
 		if newDetails == "" {
