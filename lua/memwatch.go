@@ -80,7 +80,7 @@ func startWatch(ctx context.Context, limit int64, cancel context.CancelCauseFunc
 		// Most hook calls end within microseconds: start sampling only
 		// for a call still running at the first sample's time, and save
 		// the others a goroutine and a timer of their own.
-		w.late = time.AfterFunc(watchSlow, func() { w.sample(ctx, heap) })
+		w.late = time.AfterFunc(watchSlow, func() { w.sample(ctx) })
 	}
 	return w
 }
@@ -93,7 +93,7 @@ func (w *memWatch) stop() {
 }
 
 // sample takes the first sample at once, then goes on as loop does.
-func (w *memWatch) sample(ctx context.Context, last int64) {
+func (w *memWatch) sample(ctx context.Context) {
 	select {
 	case <-w.done:
 		return

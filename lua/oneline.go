@@ -37,9 +37,14 @@ func OneLine(code string) (line string, ok bool) {
 			continue
 		case c == '"' || c == '\'':
 			sc.skipString(c)
-		case c == '[' && sc.longBracketAhead():
-			n := sc.longBracket()
-			sc.skipLong(n)
+		case c == '[':
+			// longBracket leaves the position alone when no [[ or [==[
+			// starts here.
+			if n := sc.longBracket(); n >= 0 {
+				sc.skipLong(n)
+			} else {
+				sc.i++
+			}
 		default:
 			sc.i++
 		}
@@ -54,13 +59,4 @@ func OneLine(code string) (line string, ok bool) {
 		}
 	}
 	return b.String(), true
-}
-
-// longBracketAhead reports whether a long bracket [[ or [==[ starts at the
-// scan's position.
-func (sc *nestScan) longBracketAhead() bool {
-	i := sc.i
-	n := sc.longBracket()
-	sc.i = i
-	return n >= 0
 }
