@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"mqsh/lua"
-	"mqsh/queue"
 )
 
 // The Lua prompt's prompts: a new chunk, and the continuation of an incomplete one.
@@ -98,8 +97,8 @@ func parseTimeout(v string) (time.Duration, error) {
 			err = errors.New("out of range")
 		}
 		d = time.Duration(secs * float64(time.Second))
-	} else if d, err = time.ParseDuration(s); err != nil {
-		d, err = queue.ParseDuration(s)
+	} else {
+		d, err = parseDuration(s)
 	}
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("invalid value '%s' for '--timeout': want a duration such as 500ms, 30s, 5m or 1h, a number of seconds, or 0 for no limit", v)

@@ -174,3 +174,13 @@ func RootHelp(getenv func(string) string) string {
 	b.WriteString("\nExit status: 0 success, 1 failure or nothing selected, 2 usage error.\n")
 	return b.String()
 }
+
+// parseDuration reads a duration flag: as Go writes one (500ms, 1m30s), or in
+// mqsh's units (30s, 5m, 1h, 2d).
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	return queue.ParseDuration(s)
+}

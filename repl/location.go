@@ -123,7 +123,7 @@ func queuePath(loc string) (string, error) {
 func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, func(), error) {
 	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }}
 	if where.WaitSet {
-		d, err := queue.ParseDuration(where.Wait)
+		d, err := parseDuration(where.Wait)
 		if err != nil || d <= 0 {
 			return "", nil, Usagef("invalid value '%s' for '--wait': want a duration such as 30s or 5m", where.Wait)
 		}
@@ -231,10 +231,7 @@ func openDemo(env *Env, opts queue.Options) (string, func(), error) {
 func openRemote(env *Env, loc string, where QueueFlags, getenv func(string) string) (string, func(), error) {
 	opts := RemoteOptions{Now: env.Now, Stderr: env.Stderr, Insecure: where.Insecure}
 	if where.HTTPTimeoutSet {
-		d, err := time.ParseDuration(where.HTTPTimeout)
-		if err != nil {
-			d, err = queue.ParseDuration(where.HTTPTimeout)
-		}
+		d, err := parseDuration(where.HTTPTimeout)
 		if err != nil || d <= 0 {
 			return "", nil, Usagef("invalid value '%s' for '--http-timeout': want a duration such as 10s or 2m", where.HTTPTimeout)
 		}
