@@ -418,11 +418,18 @@ func (s *Server) retryOne(w http.ResponseWriter, r *http.Request, p *Principal, 
 		if err != nil {
 			return err
 		}
+		byID := queue.Filter{IDs: []queue.ID{id}}
+		if filter == "" {
+			// Every pending domain: one change, one audit row.
+			res, err := tx.Retry(queue.RetryRequest{Filter: byID, At: at})
+			found = res.Count > 0
+			return err
+		}
 		for _, d := range m.Domains {
 			if len(pendingMatching(d, filter)) == 0 {
 				continue
 			}
-			res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{id}}, Domain: d.Name, At: at})
+			res, err := tx.Retry(queue.RetryRequest{Filter: byID, Domain: d.Name, At: at})
 			if err != nil {
 				return err
 			}
