@@ -157,6 +157,12 @@ func (s *selection) inGo() bool {
 	return s.from != "" || s.to != "" || s.text != "" || s.rangeEnd != 0
 }
 
+// exact reports whether the engine alone selects (and counts) the messages:
+// nothing to finish in Go, no range start, no other queue asked for.
+func (s *selection) exact() bool {
+	return !s.inGo() && s.rangeStart == 0 && !s.noQueue
+}
+
 // match finishes the match of a message the engine selected.
 func (s *selection) match(m *queue.Message) bool {
 	if s.rangeEnd != 0 && m.ID > s.rangeEnd {

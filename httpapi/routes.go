@@ -309,7 +309,7 @@ type resume struct {
 func listPage(tx queue.Txn, sel *selection, pg page, from *resume, emit func(m *queue.Message) error) (total int, exact bool, err error) {
 	// When the engine selects exactly, it counts, and the walk stops at
 	// the end of the page; otherwise the walk counts to the end.
-	exact = !sel.inGo() && sel.rangeStart == 0 && !sel.noQueue
+	exact = sel.exact()
 	if exact {
 		if total, err = tx.Count(sel.filter); err != nil {
 			return 0, exact, err
@@ -496,7 +496,7 @@ func (s *Server) cancelOne(w http.ResponseWriter, r *http.Request, p *Principal,
 // when the engine selects exactly (every message when it is empty, as in
 // Stalwart), else the ids the walk matched (nil when none did).
 func bulkFilter(tx queue.Txn, sel *selection, query string) (*queue.Filter, error) {
-	if !sel.inGo() && sel.rangeStart == 0 && !sel.noQueue {
+	if sel.exact() {
 		f := sel.filter
 		f.All = f.IsEmpty()
 		return &f, nil
