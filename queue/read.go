@@ -518,7 +518,7 @@ func (tx *Tx) Summary(f Filter, by string) ([]SummaryRow, error) {
 		case "status":
 			r.Key = Status(key.(int64)).Short()
 		case "age":
-			r.Key = ageLabel(int(key.(int64)))
+			r.Key = AgeLabel(int(key.(int64)))
 		case "sender":
 			r.Key = asString(key)
 			if r.Key == "" {
@@ -535,7 +535,7 @@ func (tx *Tx) Summary(f Filter, by string) ([]SummaryRow, error) {
 	if by == "age" {
 		full := make([]SummaryRow, len(AgeBuckets)+1)
 		for i := range full {
-			full[i].Key = ageLabel(i)
+			full[i].Key = AgeLabel(i)
 		}
 		for _, r := range out {
 			for i := range full {
@@ -559,7 +559,9 @@ func asString(v any) string {
 	return fmt.Sprint(v)
 }
 
-func ageLabel(i int) string {
+// AgeLabel names age bucket i of AgeBuckets as summaries show it: "5m",
+// and for the last, open bucket "1280m+".
+func AgeLabel(i int) string {
 	if i >= len(AgeBuckets) {
 		return fmt.Sprintf("%dm+", int(AgeBuckets[len(AgeBuckets)-1].Minutes()))
 	}

@@ -73,7 +73,7 @@ func (c *Client) Summary(ctx context.Context, f queue.Filter, by string) ([]queu
 					break
 				}
 			}
-			add(ageLabel(i), m)
+			add(queue.AgeLabel(i), m)
 		}
 		return true, nil
 	})
@@ -83,7 +83,7 @@ func (c *Client) Summary(ctx context.Context, f queue.Filter, by string) ([]queu
 	if by == "age" {
 		out := make([]queue.SummaryRow, len(queue.AgeBuckets)+1)
 		for i := range out {
-			out[i].Key = ageLabel(i)
+			out[i].Key = queue.AgeLabel(i)
 			if r := groups[out[i].Key]; r != nil {
 				out[i] = *r
 			}
@@ -104,12 +104,4 @@ func (c *Client) Summary(ctx context.Context, f queue.Filter, by string) ([]queu
 		return out[i].Key < out[j].Key
 	})
 	return out, nil
-}
-
-func ageLabel(i int) string {
-	b := queue.AgeBuckets
-	if i >= len(b) {
-		return fmt.Sprintf("%dm+", int(b[len(b)-1].Minutes()))
-	}
-	return fmt.Sprintf("%dm", int(b[i].Minutes()))
 }
