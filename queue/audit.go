@@ -27,7 +27,7 @@ func (tx *Tx) Audit(aq AuditQuery) ([]AuditEntry, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
 	}
-	if err := checkTime("audit since", aq.Since); err != nil {
+	if err := CheckTime("audit since", aq.Since); err != nil {
 		return nil, err
 	}
 	q := "SELECT seq, at, user, source, verb, filter, count, ids FROM audit"

@@ -22,7 +22,7 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 			return res, err
 		}
 	}
-	if err := checkTime("at", r.At); err != nil {
+	if err := CheckTime("at", r.At); err != nil {
 		return res, fmt.Errorf("retry: %w", err)
 	}
 	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds

@@ -66,12 +66,17 @@ func (tx *Tx) check() error {
 }
 
 // checkChange is the common start of a verb that changes the messages a
-// filter selects: the transaction may write, and the filter is valid and
-// selects something in particular (or says All).
+// filter selects: the transaction may write, and CheckSelection.
 func (tx *Tx) checkChange(verb string, f Filter) error {
 	if err := tx.needWrite(verb); err != nil {
 		return err
 	}
+	return CheckSelection(verb, f)
+}
+
+// CheckSelection is what every backend checks of a change's filter before
+// anything else: it is valid, and selects something in particular or says All.
+func CheckSelection(verb string, f Filter) error {
 	if f.IsEmpty() && !f.All {
 		return fmt.Errorf("%s: %w", verb, ErrEmptyFilter)
 	}

@@ -55,9 +55,9 @@ var (
 	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 )
 
-// checkTime refuses a time outside minTime..maxTime, such as what a script's
+// CheckTime refuses a time outside minTime..maxTime, such as what a script's
 // 0/0, math.huge or 1e300 becomes; the zero time (unset) passes.
-func checkTime(what string, t time.Time) error {
+func CheckTime(what string, t time.Time) error {
 	if t.IsZero() || (!t.Before(minTime) && !t.After(maxTime)) {
 		return nil
 	}
@@ -70,7 +70,7 @@ func (f Filter) checkTimes() error {
 		what string
 		t    time.Time
 	}{{"due before", f.DueBefore}, {"due after", f.DueAfter}, {"created before", f.CreatedBefore}, {"created after", f.CreatedAfter}} {
-		if err := checkTime(b.what, b.t); err != nil {
+		if err := CheckTime(b.what, b.t); err != nil {
 			return fmt.Errorf("filter: %w", err)
 		}
 	}
@@ -79,7 +79,7 @@ func (f Filter) checkTimes() error {
 
 // checkMessageTimes checks the times of a message handed to the engine.
 func checkMessageTimes(m *Message) error {
-	if err := checkTime("created", m.Created); err != nil {
+	if err := CheckTime("created", m.Created); err != nil {
 		return fmt.Errorf("message %s: %w", m.ID, err)
 	}
 	for _, d := range m.Domains {
@@ -87,7 +87,7 @@ func checkMessageTimes(m *Message) error {
 			what string
 			t    time.Time
 		}{{"next_retry", d.Due}, {"next_notify", d.NotifyAt}, {"expires", d.Expires}} {
-			if err := checkTime(b.what, b.t); err != nil {
+			if err := CheckTime(b.what, b.t); err != nil {
 				return fmt.Errorf("message %s: domain %s: %w", m.ID, d.Name, err)
 			}
 		}

@@ -83,16 +83,6 @@ func (c *Client) Cancel(ctx context.Context, r queue.CancelRequest) (queue.Resul
 	return c.apply(ctx, p)
 }
 
-func checkSelection(verb string, f queue.Filter) error {
-	if f.IsEmpty() && !f.All {
-		return fmt.Errorf("%s: %w", verb, queue.ErrEmptyFilter)
-	}
-	if err := f.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", verb, err)
-	}
-	return nil
-}
-
 // unit is a recipient (v0.13+) or a domain (before) as filter= sees it.
 type unit struct {
 	key    string // what filter= is matched against, lower case
@@ -101,7 +91,7 @@ type unit struct {
 }
 
 func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, error) {
-	if err := checkSelection("retry", r.Filter); err != nil {
+	if err := queue.CheckSelection("retry", r.Filter); err != nil {
 		return nil, err
 	}
 	if r.Domain != "" {
@@ -109,8 +99,8 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 			return nil, fmt.Errorf("retry: %w", err)
 		}
 	}
-	if !r.At.IsZero() && (r.At.Year() < 1 || r.At.Year() > 9999) {
-		return nil, fmt.Errorf("retry: at %s: want a time between years 1 and 9999", r.At)
+	if err := queue.CheckTime("at", r.At); err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
 	}
 	domain := queueDomain(r.Domain)
 	var at time.Time
@@ -169,7 +159,7 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 }
 
 func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, error) {
-	if err := checkSelection("cancel", r.Filter); err != nil {
+	if err := queue.CheckSelection("cancel", r.Filter); err != nil {
 		return nil, err
 	}
 	var pat *queue.AddressPattern
