@@ -19,6 +19,7 @@ func TestSelectionReadsFilterKeys(t *testing.T) {
 	sample := map[string]string{
 		"sender": "bill@example.net", "rcpt": "*@example.org", "domain": "example.org", "status": "delivered,completed,permfail",
 		"due-before": "2026-02-01T00:00:00Z", "due-after": "+2h", "created-before": "2026-01-01", "created-after": "-1d", "ids": "22205822742, 7",
+		"held": "false",
 	}
 	names := map[string]bool{}
 	for _, k := range queue.FilterKeys {
@@ -42,7 +43,9 @@ func TestSelectionReadsFilterKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	no := false
 	want := queue.Filter{
+		Held:   &no,
 		Sender: "bill@example.net", Recipient: "*@example.org", Domain: "example.org",
 		Status:    []queue.Status{queue.Completed, queue.PermFail},
 		DueBefore: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), DueAfter: testNow.Add(2 * time.Hour),

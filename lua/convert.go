@@ -50,6 +50,13 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 				L.RaiseError("%s: %s must be true or false, not %s", what, key.Name, v.Type())
 			}
 			*field(&f) = bool(b)
+		case queue.Field[*bool]:
+			b, isBool := v.(glua.LBool)
+			if !isBool {
+				L.RaiseError("%s: %s must be true or false, not %s", what, key.Name, v.Type())
+			}
+			set := bool(b)
+			*field(&f) = &set
 		default:
 			L.RaiseError("%s: filter key %s binds a %T, which scripts cannot set", what, key.Name, key.Field)
 		}

@@ -50,6 +50,9 @@ func TestFilterKeysFromLua(t *testing.T) {
 			add(list("52B91F716", "2B91F716"), "52B91F716,2B91F716")
 		case queue.Field[bool]:
 			add(glua.LTrue, "true")
+		case queue.Field[*bool]:
+			add(glua.LTrue, "true")
+			add(glua.LFalse, "false")
 		default:
 			t.Fatalf("key %s binds a %T, which this test does not know", k.Name, k.Field)
 		}

@@ -37,7 +37,8 @@ type Filter struct {
 	CreatedBefore time.Time // exclusive; zero = unset
 	CreatedAfter  time.Time // exclusive; zero = unset
 	Status        []Status
-	All           bool // the caller means every message (lets mutating verbs take an empty filter)
+	Held          *bool // true: messages with a domain held now; false: with none; nil = unset
+	All           bool  // the caller means every message (lets mutating verbs take an empty filter)
 	// IDsFrom says where IDs came from when they were not typed one by one
 	// ("stdin"): String, and so the audit log, then gives their number and
 	// origin (ids="5000 from stdin") rather than every id. "" = list them.

@@ -121,13 +121,12 @@ func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
 		return err
 	}
 	ctx, id := tx.ctx, int64(m.ID)
-	m.Ret, m.Client, m.Held = env.Ret, env.Client, env.Held
-	held := 0
-	if env.Held {
-		held = 1
+	m.Ret, m.Client = env.Ret, env.Client
+	if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ? WHERE id = ?",
+		nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), id); err != nil {
+		return err
 	}
-	if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ?, held = ? WHERE id = ?",
-		nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), held, id); err != nil {
+	if err := tx.policyHold(m, env); err != nil {
 		return err
 	}
 	notify := map[string]Notify{}
@@ -169,18 +168,35 @@ func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
 	return nil
 }
 
+// policyHold holds every domain of the new message m when an arrival
+// policy said so (env.Held): by "policy", since the message arrived.
+func (tx *Tx) policyHold(m *Message, env *Envelope) error {
+	if !env.Held {
+		return nil
+	}
+	if _, err := tx.dexec("UPDATE domains SET hold_since = ?, hold_by = 'policy' WHERE msg_id = ? AND status IN "+pendingSQL, m.Created.Unix(), int64(m.ID)); err != nil {
+		return err
+	}
+	for i := range m.Domains {
+		if m.Domains[i].Status.Pending() {
+			m.Domains[i].Hold = &Hold{By: "policy", Since: m.Created}
+			m.Held = true
+		}
+	}
+	return nil
+}
+
 // loadArrival fills in the fields of schema step 2 of the messages msgs (read
 // by Get; List leaves them zero).
 func (tx *Tx) loadArrival(msgs []Message) error {
 	for i := range msgs {
 		m := &msgs[i]
 		var ret, ip, user, helo sql.NullString
-		var held int
-		err := tx.tx.QueryRowContext(tx.ctx, "SELECT ret, client_ip, client_user, client_helo, held FROM messages WHERE id = ?", int64(m.ID)).Scan(&ret, &ip, &user, &helo, &held)
+		err := tx.tx.QueryRowContext(tx.ctx, "SELECT ret, client_ip, client_user, client_helo FROM messages WHERE id = ?", int64(m.ID)).Scan(&ret, &ip, &user, &helo)
 		if err != nil {
 			return err
 		}
-		m.Ret, m.Client, m.Held = ret.String, Client{IP: ip.String, User: user.String, Helo: helo.String}, held != 0
+		m.Ret, m.Client = ret.String, Client{IP: ip.String, User: user.String, Helo: helo.String}
 		rows, err := tx.tx.QueryContext(tx.ctx, "SELECT address_lc, notify FROM recipients WHERE msg_id = ? AND notify != 0", int64(m.ID))
 		if err != nil {
 			return err

@@ -18,8 +18,8 @@ import (
 // DeliveryStore is what a delivery worker (package delivery) needs of a
 // queue engine.
 type DeliveryStore interface {
-	// Claim leases due pending domains of messages that are not held, in
-	// one write transaction; none when delivery is paused.
+	// Claim leases due pending domains that are not held, in one write
+	// transaction; none when delivery is paused.
 	Claim(ctx context.Context, r ClaimRequest) ([]Job, error)
 	// Record stores the outcomes of delivery attempts in one write
 	// transaction, releases their leases, and returns the notices due.
@@ -84,10 +84,11 @@ type Job struct {
 
 // Claim leases up to r.Max due pending domains (due now or earlier, not
 // leased or with a lease run out (a lease holds for the whole second it
-// ends in, so that a lease of a second is never shorter), of messages that are not held), earliest
-// due first, to r.Worker for r.Lease, in one write transaction, so that two
-// workers (or two processes) never hold the same domain. Nothing is claimed
-// while delivery is paused.
+// ends in, so that a lease of a second is never shorter) and not held,
+// earliest due first, to r.Worker for r.Lease, in one write transaction, so
+// that two workers (or two processes) never hold the same domain. Holds
+// whose end has come are cleared first. Nothing is claimed while delivery
+// is paused.
 func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 	if strings.TrimSpace(r.Worker) == "" {
 		return nil, errors.New("claim: no worker name given")
@@ -112,13 +113,16 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 			return nil
 		}
 		now := q.clock()
+		if err := tx.clearEndedHolds(now); err != nil {
+			return err
+		}
 		limit := r.Max
 		if r.PerDomain > 0 {
 			limit = r.Max * 4 // room to skip domains at their cap
 		}
 		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
-			FROM domains d JOIN messages m ON m.id = d.msg_id
-			WHERE d.status IN `+pendingSQL+` AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1) AND m.held = 0
+			FROM domains d
+			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1)
 			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
 		if err != nil {
 			return err
@@ -283,25 +287,29 @@ func (q *Queue) Renew(ctx context.Context, worker string, lease time.Duration) e
 }
 
 // NextDue returns the earliest due of the pending domains that are not
-// leased (or whose lease has run out), of messages that are not held. A
-// domain leased now becomes claimable when its lease runs out: a worker
-// finds it by claiming now and then (Deliverer.Run does at least every
-// second). It reads an index, never the whole queue.
+// leased (or whose lease has run out) and not held, or the earliest end of a
+// hold when that comes first (Claim then clears the hold, and NextDue
+// answers the domain's own due). A domain leased now becomes claimable when
+// its lease runs out: a worker finds it by claiming now and then
+// (Deliverer.Run does at least every second). It reads two indexes, never
+// the whole queue.
 func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var t int64
-	// The held check is a correlated lookup: as a join, SQLite would build
-	// a Bloom filter over every message first.
-	err := q.reader.QueryRowContext(ctx, `SELECT d.due FROM domains d
-		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until < ?)
-		AND (SELECT m.held FROM messages m WHERE m.id = d.msg_id) = 0
-		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
+	var t sql.NullInt64
+	err := q.reader.QueryRowContext(ctx, `SELECT min(t) FROM (
+		SELECT * FROM (SELECT d.due AS t FROM domains d
+			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND (d.locked_until IS NULL OR d.locked_until < ?)
+			ORDER BY d.due LIMIT 1)
+		UNION ALL
+		SELECT * FROM (SELECT d.hold_until AS t FROM domains d
+			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NOT NULL AND d.hold_until IS NOT NULL
+			ORDER BY d.hold_until LIMIT 1))`, q.clock().Unix()).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, q.fileError("read queue", err)
 	}
-	return time.Unix(t, 0).UTC(), true, nil
+	if !t.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(t.Int64, 0).UTC(), true, nil
 }
 
 // Changed returns a channel that receives a value when the queue file has

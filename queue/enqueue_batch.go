@@ -70,6 +70,9 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 		if err := tx.storeArrivals(msgs, out); err != nil {
 			return tx.q.fileError("enqueue", err)
 		}
+		if err := tx.applyRules(out); err != nil {
+			return tx.q.fileError("enqueue", err)
+		}
 		text := fmt.Sprintf("batch of %d from %s", len(ids), SourceOf(tx.ctx))
 		if err := tx.audit("enqueue", text, ids); err != nil {
 			return tx.q.fileError("enqueue", err)
@@ -106,18 +109,17 @@ func (tx *Tx) storeArrivals(msgs []NewMessage, out []*Message) error {
 		}
 		var err error
 		if msgStmt == nil {
-			if msgStmt, err = tx.tx.PrepareContext(tx.ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ?, held = ? WHERE id = ?"); err != nil {
+			if msgStmt, err = tx.tx.PrepareContext(tx.ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ? WHERE id = ?"); err != nil {
 				return err
 			}
 		}
-		held := 0
-		if env.Held {
-			held = 1
-		}
-		if _, err := msgStmt.ExecContext(tx.ctx, nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), held, int64(m.ID)); err != nil {
+		if _, err := msgStmt.ExecContext(tx.ctx, nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), int64(m.ID)); err != nil {
 			return err
 		}
-		m.Ret, m.Client, m.Held = env.Ret, env.Client, env.Held
+		m.Ret, m.Client = env.Ret, env.Client
+		if err := tx.policyHold(m, env); err != nil {
+			return err
+		}
 		notify := map[string]Notify{}
 		for _, r := range env.Recipients {
 			if r.Notify != 0 {

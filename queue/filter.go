@@ -11,7 +11,7 @@ import (
 
 // String is the canonical text of the filter, as recorded in the audit log and
 // read back by ParseFilter: space-separated words in the order of FilterKeys,
-// each key's Audit word and its value: ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S all,
+// each key's Audit word and its value: ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S held=B all,
 // e.g. `sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z`.
 // Values with spaces, quotes or nothing in them are Go-quoted. Times are RFC 3339
 // in UTC. The empty filter is "all" when All is set and "" otherwise. Ids

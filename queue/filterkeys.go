@@ -18,7 +18,8 @@ import (
 
 // Field points at one field of a Filter, of type T. A row's Field is one of
 // Field[string] (an address, domain or glob), Field[time.Time] (a bound),
-// Field[[]Status], Field[[]ID] and Field[bool]: callers that read values of
+// Field[[]Status], Field[[]ID], Field[*bool] (a condition that may be
+// true, false or unset) and Field[bool] (a switch): callers that read values of
 // their own kind (Lua numbers and tables) switch on it.
 type Field[T any] func(*Filter) *T
 
@@ -72,6 +73,9 @@ var (
 		Help:   "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)",
 		Values: []string{Scheduled.Short(), Completed.Short(), TempFail.Short(), PermFail.Short()},
 		Field:  Field[[]Status](func(f *Filter) *[]Status { return &f.Status })}
+	KeyHeld = &FilterKey{Name: "held", Audit: "held=", HTTP: "held", Flag: "held", Value: "BOOL",
+		Help: "Filter by hold: true for messages with a held domain, false for those without", Values: []string{"true", "false"},
+		Field: Field[*bool](func(f *Filter) **bool { return &f.Held })}
 	KeyAll = &FilterKey{Name: "all", Audit: "all", Flag: "all", ChangeOnly: true,
 		Help:  "Apply to every message (required when neither ids nor filters are given)",
 		Field: Field[bool](func(f *Filter) *bool { return &f.All })}
@@ -81,7 +85,7 @@ var (
 // order of the audit text. Callers must not change it.
 var FilterKeys = []*FilterKey{
 	KeyIDs, KeySender, KeyRcpt, KeyDomain, KeyDueAfter, KeyDueBefore,
-	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyAll,
+	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyHeld, KeyAll,
 }
 
 // FilterKeyNamed returns the key with that name or alias (a Lua key), nil
@@ -144,6 +148,12 @@ func (k *FilterKey) Parse(f *Filter, text string, now time.Time) error {
 			return fmt.Errorf("invalid value %q: want true or false", text)
 		}
 		*fl(f) = b
+	case Field[*bool]:
+		b, err := strconv.ParseBool(strings.TrimSpace(text))
+		if err != nil {
+			return fmt.Errorf("invalid value %q: want true or false", text)
+		}
+		*fl(f) = &b
 	default:
 		panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 	}
@@ -208,6 +218,8 @@ func (k *FilterKey) IsSet(f *Filter) bool {
 		return len(*fl(f)) > 0
 	case Field[bool]:
 		return *fl(f)
+	case Field[*bool]:
+		return *fl(f) != nil
 	}
 	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 }
@@ -241,6 +253,9 @@ func (k *FilterKey) format(f *Filter) (string, bool) {
 		return strings.Join(s, ","), len(ids) > 0
 	case Field[bool]:
 		return "", *fl(f)
+	case Field[*bool]:
+		b := *fl(f)
+		return strconv.FormatBool(b != nil && *b), b != nil
 	}
 	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 }

@@ -21,6 +21,9 @@ func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any
 		return "52B91F716, 2B91F716", []ID{0x52B91F716, 0x2B91F716}
 	case Field[bool]:
 		return "true", true
+	case Field[*bool]:
+		no := false
+		return "False", &no
 	}
 	t.Fatalf("key %s binds a %T, which this test does not know", k.Name, k.Field)
 	return "", nil
@@ -38,6 +41,8 @@ func fieldOf(k *FilterKey, f *Filter) any {
 	case Field[[]ID]:
 		return *fl(f)
 	case Field[bool]:
+		return *fl(f)
+	case Field[*bool]:
 		return *fl(f)
 	}
 	return nil
@@ -123,6 +128,8 @@ func fieldPointer(t *testing.T, k *FilterKey, f *Filter) any {
 		return fl(f)
 	case Field[bool]:
 		return fl(f)
+	case Field[*bool]:
+		return fl(f)
 	}
 	t.Fatalf("key %s binds a %T", k.Name, k.Field)
 	return nil
@@ -177,7 +184,7 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 // TestFilterWords: ParseFilter's error lists the words from the table.
 func TestFilterWords(t *testing.T) {
 	_, err := ParseFilter("colour=red")
-	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status), due>T, due<T, created>T, created<T or all`
+	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status, held), due>T, due<T, created>T, created<T or all`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
@@ -192,7 +199,7 @@ func TestFilterKeysHTTP(t *testing.T) {
 	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
 	want := map[string]string{"ids": "ids", "sender": "sender", "rcpt": "rcpt", "domain": "domain",
 		"after": "due-after", "before": "due-before", "created_after": "created-after", "created_before": "created-before",
-		"status": "status", "all": ""}
+		"status": "status", "held": "held", "all": ""}
 	for _, k := range FilterKeys {
 		if k.HTTP != want[k.Name] {
 			t.Errorf("key %s: HTTP parameter %q, want %q", k.Name, k.HTTP, want[k.Name])

@@ -25,7 +25,9 @@ import (
 // "Code: 451, Enhanced code: 4.5.3, Message: Try again later.". Added by mqsh, on
 // recipients, when there is a reply: code (number), enhanced_code and message,
 // the same reply in separate fields; on messages, queue_id: the id in hex, as
-// the command line and tables show it (Postfix's postqueue -j name).
+// the command line and tables show it (Postfix's postqueue -j name); on a
+// held domain, held: {"by", "reason", "since", "until", "rule"} (reason,
+// until and rule omitted when none), and then held: true on the message.
 //
 // recipients[] lists every recipient again with its domain's schedule, as
 // v0.13+ keeps it per recipient: queue (always "default"), retry_num,
@@ -44,7 +46,7 @@ type jsonOutMessage struct {
 	EnvID      string          `json:"env_id,omitempty"`
 	Ret        string          `json:"ret,omitempty"`    // schema step 2, when set
 	Client     *Client         `json:"client,omitempty"` // schema step 2, when set
-	Held       bool            `json:"held,omitempty"`   // schema step 2, when set
+	Held       bool            `json:"held,omitempty"`   // a domain is held (its held object says how)
 }
 
 type jsonOutDomain struct {
@@ -55,6 +57,17 @@ type jsonOutDomain struct {
 	NextRetry  *string            `json:"next_retry"`
 	NextNotify *string            `json:"next_notify"`
 	Expires    string             `json:"expires"`
+	Held       *jsonHold          `json:"held,omitempty"` // mqsh's: the domain's hold in force
+}
+
+// jsonHold is a domain's hold: who, why, since when and until when (absent:
+// until released), and the hold rule that made it.
+type jsonHold struct {
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+	Since  string `json:"since"`
+	Until  string `json:"until,omitempty"`
+	Rule   int64  `json:"rule,omitempty"`
 }
 
 type jsonOutRecipient struct {
@@ -142,6 +155,12 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 		if !d.NotifyAt.IsZero() {
 			s := jsonTime(d.NotifyAt)
 			od.NextNotify = &s
+		}
+		if h := d.Hold; h != nil {
+			od.Held = &jsonHold{By: h.By, Reason: h.Reason, Since: jsonTime(h.Since), Rule: h.Rule}
+			if !h.Until.IsZero() {
+				od.Held.Until = jsonTime(h.Until)
+			}
 		}
 		for _, r := range d.Recipients {
 			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Notify: r.Notify.String(), Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}

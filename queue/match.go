@@ -94,6 +94,13 @@ func (mt *Matcher) Match(m *Message) bool {
 			return false
 		}
 	}
+	if f.Held != nil {
+		// A message as read holds only the holds in force when it was read.
+		held := slices.ContainsFunc(m.Domains, func(d Domain) bool { return d.Hold != nil && d.Status.Pending() })
+		if held != *f.Held {
+			return false
+		}
+	}
 	return true
 }
 

@@ -85,7 +85,7 @@ type Message struct {
 	Domains    []Domain  // in the order recipients were first seen
 	Ret        string    // DSN RET: "FULL", "HDRS" or empty when not given
 	Client     Client    // where the message came from; zero when not recorded
-	Held       bool      // an arrival policy held it: not delivered until released
+	Held       bool      // a pending domain of it is held (see Domain.Hold)
 }
 
 // Due is the message's delivery due: the earliest Due among its domains that are
@@ -144,6 +144,7 @@ type Domain struct {
 	NotifyAt   time.Time // next delay notice; zero when none is due
 	Expires    time.Time // when the domain gives up and bounces
 	Recipients []Recipient
+	Hold       *Hold // nil unless the domain is pending and held now
 }
 
 // Recipient is one envelope recipient and its delivery state.
@@ -182,7 +183,7 @@ type Envelope struct {
 	// HoldUntil, when later than now, makes the message due then (RFC 4865
 	// FUTURERELEASE): its notices and expiry move by as much.
 	HoldUntil time.Time
-	Held      bool // an arrival policy held it
+	Held      bool // an arrival policy held it: each domain is held, by "policy"
 }
 
 // EnvelopeRecipient is one RCPT TO with its optional ORCPT and NOTIFY.

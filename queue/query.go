@@ -302,6 +302,13 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		}
 		s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND rx.status IN (" + placeholders(len(a)) + "))", a})
 	}
+	if f.Held != nil {
+		c := "EXISTS (SELECT 1 FROM domains dx WHERE dx.msg_id = m.id AND dx.status IN " + pendingSQL + " AND dx.hold_since IS NOT NULL AND (dx.hold_until IS NULL OR dx.hold_until > ?))"
+		if !*f.Held {
+			c = "NOT " + c
+		}
+		s.where = append(s.where, cond{c, []any{tx.q.clock().Unix()}})
+	}
 
 	if driver == "" && ordered {
 		// A range on due or created drives the listing when it holds few

@@ -52,7 +52,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		return nil
 	}
 	for i := range msgs {
-		msgs[i].Domains = nil
+		msgs[i].Domains, msgs[i].Held = nil, false
 	}
 	var where string
 	var args []any
@@ -66,7 +66,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 			args[i] = int64(msgs[i].ID)
 		}
 	}
-	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE " + where + " ORDER BY msg_id, idx")
+	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule FROM domains WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}
@@ -75,8 +75,9 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		return err
 	}
 	// Scanning into *any is database/sql's fast path (no reflection).
-	var v [9]any
-	dst := []any{&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8]}
+	var v [14]any
+	dst := []any{&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13]}
+	now := tx.q.clock().Unix()
 	var (
 		doms  = make([]Domain, 0, len(msgs)*3/2)
 		dIdx  = make([]int64, 0, len(msgs)*3/2) // idx of each domain
@@ -100,6 +101,10 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		if n, ok := v[7].(int64); ok {
 			d.NotifyAt = fromUnix(n)
 		}
+		d.Hold = holdOf(d.Status, v[9:14], now)
+		if d.Hold != nil {
+			msgs[k].Held = true
+		}
 		doms = append(doms, d)
 		dIdx = append(dIdx, v[1].(int64))
 	}
@@ -120,6 +125,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if err != nil {
 		return err
 	}
+	dst = dst[:9]
 	var (
 		rcpts = make([]Recipient, 0, len(doms)*3/2)
 		rDom  = make([]int32, 0, len(doms)*3/2) // the domain (index in doms) of each recipient

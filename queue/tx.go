@@ -372,6 +372,10 @@ func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
 			m = nil
 			return fmt.Errorf("enqueue: %w", err)
 		}
+		if err = tx.applyRules([]*Message{m}); err != nil {
+			m = nil
+			return tx.q.fileError("enqueue", err)
+		}
 		return nil
 	})
 	return m, err
@@ -387,7 +391,16 @@ func (tx *Tx) ImportEML(raw []byte, env *Envelope) (m *Message, err error) {
 	if err := tx.needWrite("import"); err != nil {
 		return nil, err
 	}
-	err = tx.savepoint(false, func() error { m, err = tx.importEML(raw, env); return err })
+	err = tx.savepoint(false, func() error {
+		if m, err = tx.importEML(raw, env); err != nil {
+			return err
+		}
+		if err = tx.applyRules([]*Message{m}); err != nil {
+			m = nil
+			return tx.q.fileError("import", err)
+		}
+		return nil
+	})
 	return m, err
 }
 

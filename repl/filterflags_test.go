@@ -20,6 +20,8 @@ func flagSample(t *testing.T, k *queue.FilterKey) string {
 		return "tempfail,permfail"
 	case queue.Field[bool]:
 		return ""
+	case queue.Field[*bool]:
+		return "false"
 	}
 	t.Fatalf("key %s binds a %T, which this test does not know", k.Name, k.Field)
 	return ""
