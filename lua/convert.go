@@ -280,9 +280,11 @@ func senderText(rp string) string {
 //
 //	{ id, sender, created, size, env_id, priority, due,
 //	  domains = { { name, status, details, retry_num, due, notify, expires,
+//	                held = { by, reason, since, until, rule },
 //	                recipients = { { address, status, code, enhanced, message, orcpt } } } } }
 //
-// env_id, orcpt, notify and the message's due (the earliest due of its
+// env_id, orcpt, notify, held (a domain's hold in force; its reason, until
+// and rule when it has them) and the message's due (the earliest due of its
 // pending domains) are nil when absent.
 func messageTable(L *glua.LState, c *boxer, m *queue.Message) *glua.LTable {
 	t := L.CreateTable(0, 8)
@@ -316,6 +318,21 @@ func domainTable(L *glua.LState, c *boxer, d *queue.Domain) *glua.LTable {
 		t.RawSetString("notify", c.time(d.NotifyAt))
 	}
 	t.RawSetString("expires", c.time(d.Expires))
+	if h := d.Hold; h != nil {
+		ht := L.CreateTable(0, 5)
+		ht.RawSetString("by", glua.LString(h.By))
+		if h.Reason != "" {
+			ht.RawSetString("reason", glua.LString(h.Reason))
+		}
+		ht.RawSetString("since", c.time(h.Since))
+		if !h.Until.IsZero() {
+			ht.RawSetString("until", c.time(h.Until))
+		}
+		if h.Rule != 0 {
+			ht.RawSetString("rule", c.num(h.Rule))
+		}
+		t.RawSetString("held", ht)
+	}
 	rs := L.CreateTable(len(d.Recipients), 0)
 	for i := range d.Recipients {
 		rs.Append(recipientTable(L, c, &d.Recipients[i]))

@@ -165,6 +165,11 @@ func (c *Completer) limit() int {
 // prefix. It may narrow out.Prefix and out.Typed (for --flag=value).
 func (c *Completer) candidates(ctx context.Context, lx lexed, out *Completion) ([]string, map[string]bool) {
 	cmd, rest, next := c.resolve(lx.words)
+	if cmd == nil && strings.HasPrefix(lx.cur, "-") {
+		// A flag after a command that longer ones extend ("queue rules"
+		// before "queue rules rm") is that command's.
+		cmd = c.named(lx.words)
+	}
 	if cmd == nil {
 		return next, nil
 	}
@@ -241,6 +246,18 @@ func (c *Completer) resolve(words []string) (*Command, []string, []string) {
 	}
 	sort.Strings(next)
 	return nil, nil, next
+}
+
+// named returns the command whose name is exactly words, nil when none is.
+func (c *Completer) named(words []string) *Command {
+	for _, cmd := range c.Commands {
+		for _, alias := range cmd.names() {
+			if slices.Equal(alias, words) {
+				return cmd
+			}
+		}
+	}
+	return nil
 }
 
 // argState is what the words after a command name say about the next word.

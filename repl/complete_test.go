@@ -78,7 +78,7 @@ func TestCompleteTable(t *testing.T) {
 		{name: "first word prefix", line: "qu", want: []string{"queue", "quit"}},
 		{name: "subcommand without queue", line: "li", want: []string{"list"}},
 		{name: "subcommands after queue", line: "queue ", has: subcommands, not: []string{"queue", "exit"}},
-		{name: "subcommand prefix after queue", line: "queue re", want: []string{"resume", "retry"}},
+		{name: "subcommand prefix after queue", line: "queue re", want: []string{"release", "resume", "retry"}},
 		{name: "unknown command", line: "frobnicate ", want: nil},
 		{name: "help topics", line: "help ", has: []string{"queue", "list", "exit", "run"}},
 		{name: "help subcommand", line: "help queue st", want: []string{"status"}},

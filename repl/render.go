@@ -214,7 +214,11 @@ func listRows(msgs []queue.Message, color bool) ([]tableRow, []string) {
 		var rcpts []string
 		for _, d := range m.Domains {
 			for _, r := range d.Recipients {
-				rcpts = append(rcpts, clean(r.Address)+" ("+p.status(r.Status, r.Status.Short())+")")
+				word := r.Status.Short()
+				if d.Hold != nil && r.Status.Pending() {
+					word = "held" // a pending recipient of a held domain
+				}
+				rcpts = append(rcpts, clean(r.Address)+" ("+p.status(r.Status, word)+")")
 			}
 		}
 		rows = append(rows, tableRow{cells: []string{
@@ -342,6 +346,9 @@ func StatusTable(idText string, m *queue.Message, color bool) string {
 			row("Status", p.status(d.Status, d.Status.Long())),
 			row("Details", clean(d.Details)),
 			row("Retry #", strconv.Itoa(d.RetryNum)))
+		if d.Hold != nil {
+			rows = append(rows, row("Held", clean(HoldText(d.Hold))))
+		}
 		if !d.Due.IsZero() {
 			rows = append(rows, row("Delivery Due", FormatDate(d.Due)))
 		}
@@ -356,6 +363,23 @@ func StatusTable(idText string, m *queue.Message, color bool) string {
 		rows = append(rows, row("Recipients", strings.TrimSuffix(renderTable(inner, nil), "\n")))
 	}
 	return renderTable(rows, nil)
+}
+
+// HoldText says a domain's hold in one line, as `queue status` shows it:
+// "by alice since Wed, 1 May 2024 12:00:00 +0000 until Wed, 1 May 2024
+// 14:00:00 +0000: rate limited" ("until released" when it has no end; the
+// reason only when one was given).
+func HoldText(h *queue.Hold) string {
+	s := "by " + h.By + " since " + FormatDate(h.Since)
+	if h.Until.IsZero() {
+		s += " until released"
+	} else {
+		s += " until " + FormatDate(h.Until)
+	}
+	if h.Reason != "" {
+		s += ": " + h.Reason
+	}
+	return s
 }
 
 // messageWriter writes messages in one of the machine formats, or as list
