@@ -427,6 +427,29 @@ func summaryTable(L *glua.LState, rows []queue.SummaryRow) *glua.LTable {
 
 // stringList converts script arguments to a Lua array, with the script's name
 // at index 0, as standalone Lua's arg table has it.
+// rulesTable converts hold rules: { {id, filter, reason, by, created, until,
+// hits, ended}, ... }, filter in the audit text's words, reason and until nil
+// when absent.
+func rulesTable(L *glua.LState, rules []queue.HoldRule, now time.Time) *glua.LTable {
+	out := L.CreateTable(len(rules), 0)
+	for i := range rules {
+		r := &rules[i]
+		t := L.CreateTable(0, 8)
+		t.RawSetString("id", glua.LNumber(r.ID))
+		t.RawSetString("filter", glua.LString(r.Filter.String()))
+		if r.Reason != "" {
+			t.RawSetString("reason", glua.LString(r.Reason))
+		}
+		t.RawSetString("by", glua.LString(r.By))
+		t.RawSetString("created", unix(r.Created))
+		t.RawSetString("until", unix(r.Until))
+		t.RawSetString("hits", glua.LNumber(r.Hits))
+		t.RawSetString("ended", glua.LBool(r.Ended(now)))
+		out.Append(t)
+	}
+	return out
+}
+
 func stringList(L *glua.LState, name string, args []string) *glua.LTable {
 	t := L.CreateTable(len(args), 1)
 	t.RawSetInt(0, glua.LString(name))

@@ -34,6 +34,9 @@ func (s *Session) openModules(L *glua.LState) {
 		"retry":   s.qRetry,
 		"cancel":  s.qCancel,
 		"summary": s.qSummary,
+		"hold":    s.qHold,
+		"release": s.qRelease,
+		"rules":   s.qRules,
 	})
 	q.RawSetString("dry_run", glua.LBool(s.opts.DryRun))
 	g.RawSetString("queue", q)
