@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -272,5 +273,35 @@ func TestMigrationHeldToHolds(t *testing.T) {
 	}
 	if jobs := claim(t, q, "w", 10); len(jobs) != 1 || jobs[0].Message != 2 {
 		t.Errorf("claimed %v, want message 2 only", claimedDomains(jobs))
+	}
+}
+
+// A held domain's JSON (as mqsh's HTTP API sends it) reads back with its
+// hold, so that a client finishing a held=true listing keeps the message.
+func TestHoldJSONRoundTrip(t *testing.T) {
+	q, _ := openTest(t)
+	m := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example", "y@other.example"))
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "why", Until: testNow.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := mustGet(t, q, m.ID).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in MessageJSON
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	back, err := in.Message(func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Hold{By: "tester", Reason: "why", Since: testNow, Until: testNow.Add(time.Hour)}
+	if h := back.Domains[0].Hold; h == nil || *h != want || back.Domains[1].Hold != nil || !back.Held {
+		t.Fatalf("decoded holds %+v %+v, want %+v on the first", back.Domains[0].Hold, back.Domains[1].Hold, want)
+	}
+	yes, no := true, false
+	if !(Filter{Held: &yes}).Match(back) || (Filter{Held: &no}).Match(back) {
+		t.Error("the held filter does not match the decoded message")
 	}
 }

@@ -39,6 +39,33 @@ type jsonInDomain struct {
 	NextRetry  *string           `json:"next_retry"`
 	NextNotify *string           `json:"next_notify"`
 	Expires    *string           `json:"expires"`
+	Held       *jsonInHold       `json:"held"` // mqsh's: the domain's hold
+}
+
+// jsonInHold is a domain's hold as AppendJSON writes it.
+type jsonInHold struct {
+	By     string  `json:"by"`
+	Reason string  `json:"reason"`
+	Since  *string `json:"since"`
+	Until  *string `json:"until"`
+	Rule   int64   `json:"rule"`
+}
+
+// hold reads a domain's hold (Domain.Hold), so that a client of mqsh's
+// HTTP API sees the holds its server reported.
+func (h *jsonInHold) hold() (*Hold, error) {
+	if h == nil {
+		return nil, nil
+	}
+	out := &Hold{By: h.By, Reason: h.Reason, Rule: h.Rule}
+	var err error
+	if out.Since, err = parseJSONTime("held since", h.Since); err != nil {
+		return nil, err
+	}
+	if out.Until, err = parseJSONTime("held until", h.Until); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // jsonInRecipient is a recipient of either shape: v0.13+ adds its own schedule.
@@ -428,6 +455,12 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 			}
 			if d.Expires, err = parseJSONTime("expires", jd.Expires); err != nil {
 				return nil, err
+			}
+			if d.Hold, err = jd.Held.hold(); err != nil {
+				return nil, err
+			}
+			if d.Hold != nil && d.Status.Pending() {
+				m.Held = true
 			}
 			defaults(&d)
 			d.Recipients = make([]Recipient, 0, len(jd.Recipients))
