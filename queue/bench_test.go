@@ -410,3 +410,12 @@ func BenchmarkMarshalJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64((cpuTime()-c0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkHold100k holds the pending domains of the same 100,000 messages
+// (created in a window of the benchmark queue) until released, committed.
+func BenchmarkHold100k(b *testing.B) {
+	benchBulk(b, func(q *Queue) (Result, error) {
+		res, err := q.Hold(context.Background(), HoldRequest{Filter: bulkFilter(), Reason: "benchmark"})
+		return res.Result, err
+	})
+}
