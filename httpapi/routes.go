@@ -27,6 +27,8 @@ import (
 //	PATCH  /api/queue/status/stop|start pause or resume delivery
 //	GET    /metrics                     Prometheus
 //
+// and mqsh's extension routes of holds (hold.go).
+//
 // Anything else is 404 with Stalwart's problem body, a wrong method too.
 
 // handler answers one route for an authenticated principal.
@@ -41,6 +43,9 @@ type route struct {
 
 // match finds the route of a request; ok is false for a 404.
 func (s *Server) match(r *http.Request) (rt route, ok bool) {
+	if rt, ok := s.holdRoute(r); ok {
+		return rt, true // mqsh's extension (hold.go)
+	}
 	path := r.URL.Path
 	switch {
 	case path == "/metrics":

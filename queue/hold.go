@@ -78,6 +78,16 @@ var (
 	_ TxHolder = (*Tx)(nil)
 )
 
+// ErrInvalidHold: a hold's end, reason or rule was refused (the error says
+// why); nothing was changed.
+var ErrInvalidHold = errors.New("invalid hold")
+
+// invalidHold wraps a refusal of a hold's options in ErrInvalidHold, keeping
+// its text.
+func invalidHold(err error) error {
+	return &sentinelError{msg: "hold: " + err.Error(), is: ErrInvalidHold}
+}
+
 // ErrNoHolds is what a backend without holds answers; callers wrap it with
 // where the queue is.
 var ErrNoHolds = errors.New("hold is not available")
@@ -133,15 +143,15 @@ func (tx *Tx) Hold(r HoldRequest) (HoldResult, error) {
 	now := tx.q.clock()
 	until, err := holdUntil(r.Until, now)
 	if err != nil {
-		return res, fmt.Errorf("hold: %w", err)
+		return res, invalidHold(err)
 	}
 	if err := checkPrintable(r.Reason); err != nil {
-		return res, fmt.Errorf("hold: reason %q: %w", r.Reason, err)
+		return res, invalidHold(fmt.Errorf("reason %q: %w", r.Reason, err))
 	}
 	var rule Filter
 	if r.Rule {
 		if rule, err = ruleFilter(r.Filter); err != nil {
-			return res, fmt.Errorf("hold: %w", err)
+			return res, invalidHold(err)
 		}
 	}
 	target, targs, err := holdTargets(r.Filter)
