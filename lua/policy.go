@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	glua "github.com/yuin/gopher-lua"
 
@@ -380,9 +381,10 @@ func (w *hookLog) Write(b []byte) (int, error) {
 }
 
 // OnArrival asks on_arrival(msg) about a message. The verdict is "accept",
-// "hold" or "reject"; reply is "" unless the verdict is "reject", and then an
-// SMTP reply ("550 5.7.1 text"; DefaultRejectReply when the hook gave none or
-// an invalid one). Without the hook, or when it fails, the message is
+// "hold" or "reject"; for "reject" reply is an SMTP reply ("550 5.7.1 text";
+// DefaultRejectReply when the hook gave none or an invalid one), for "hold"
+// the reason the hook gave as its second value (one printable line, at most
+// 512 bytes; else ""), and otherwise "". Without the hook, or when it fails, the message is
 // accepted.
 func (p *Policy) OnArrival(ctx context.Context, a Arrival) (verdict string, reply string) {
 	if !p.Has(HookOnArrival) {
@@ -402,6 +404,11 @@ func (p *Policy) OnArrival(ctx context.Context, a Arrival) (verdict string, repl
 					return nil
 				case "hold":
 					verdict = "hold"
+					if len(res) > 1 {
+						if why, ok := res[1].(glua.LString); ok && len(why) <= maxReplyLen && !strings.ContainsFunc(string(why), unicode.IsControl) {
+							reply = string(why)
+						}
+					}
 					return nil
 				case "reject":
 					verdict, reply = "reject", DefaultRejectReply

@@ -69,6 +69,8 @@ local relays = { ["example.org"] = "relay.example.net:587", ["v6.example"] = "[:
 
 function on_arrival(msg)
   if msg.sender == "hold@example.net" then return "hold" end
+  if msg.sender == "why@example.net" then return "hold", "new sender, look first" end
+  if msg.sender == "badwhy@example.net" then return "hold", "two\nlines" end
   if msg.sender == "spam@example.net" then return "reject", "554 5.7.1 No spam here" end
   if msg.sender == "<>" then return "reject" end
   if msg.headers["x-spam"] and msg.headers["x-spam"][1] == "yes" and msg.user == nil then return "reject", "550 5.7.1 Spam" end
@@ -113,6 +115,8 @@ func TestPolicyAnswers(t *testing.T) {
 		{arrival("bill@example.net", "bill"), "accept", ""},
 		{arrival("accept@example.net", "bill"), "accept", ""},
 		{arrival("hold@example.net", "bill"), "hold", ""},
+		{arrival("why@example.net", "bill"), "hold", "new sender, look first"},
+		{arrival("badwhy@example.net", "bill"), "hold", ""}, // a reason that is not one line is dropped
 		{arrival("spam@example.net", "bill"), "reject", "554 5.7.1 No spam here"},
 		{arrival("", "bill"), "reject", DefaultRejectReply},
 		{arrival("bill@example.net", ""), "reject", "550 5.7.1 Spam"},

@@ -106,6 +106,9 @@ func checkArrival(env *Envelope) error {
 			return fmt.Errorf("client %q: %w", s, err)
 		}
 	}
+	if err := checkPrintable(env.HoldReason); err != nil {
+		return fmt.Errorf("hold reason %q: %w", env.HoldReason, err)
+	}
 	return nil
 }
 
@@ -169,17 +172,18 @@ func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
 }
 
 // policyHold holds every domain of the new message m when an arrival
-// policy said so (env.Held): by "policy", since the message arrived.
+// policy said so (env.Held): by "policy", since the message arrived, with
+// the policy's reason.
 func (tx *Tx) policyHold(m *Message, env *Envelope) error {
 	if !env.Held {
 		return nil
 	}
-	if _, err := tx.dexec("UPDATE domains SET hold_since = ?, hold_by = 'policy' WHERE msg_id = ? AND status IN "+pendingSQL, m.Created.Unix(), int64(m.ID)); err != nil {
+	if _, err := tx.dexec("UPDATE domains SET hold_since = ?, hold_by = 'policy', hold_reason = ? WHERE msg_id = ? AND status IN "+pendingSQL, m.Created.Unix(), nullable(env.HoldReason), int64(m.ID)); err != nil {
 		return err
 	}
 	for i := range m.Domains {
 		if m.Domains[i].Status.Pending() {
-			m.Domains[i].Hold = &Hold{By: "policy", Since: m.Created}
+			m.Domains[i].Hold = &Hold{By: "policy", Reason: env.HoldReason, Since: m.Created}
 			m.Held = true
 		}
 	}

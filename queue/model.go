@@ -182,8 +182,9 @@ type Envelope struct {
 	Client     Client // optional: where the message came from
 	// HoldUntil, when later than now, makes the message due then (RFC 4865
 	// FUTURERELEASE): its notices and expiry move by as much.
-	HoldUntil time.Time
-	Held      bool // an arrival policy held it: each domain is held, by "policy"
+	HoldUntil  time.Time
+	Held       bool   // an arrival policy held it: each domain is held, by "policy"
+	HoldReason string // why it held it; "" when it gave no reason
 }
 
 // EnvelopeRecipient is one RCPT TO with its optional ORCPT and NOTIFY.

@@ -118,12 +118,16 @@ func TestPolicyHoldIsPerDomain(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := envTo("s@a.example", "x@b.example", "y@c.example")
-	env.Held = true
+	env.Held, env.HoldReason = true, "spam score 9"
 	m := enqueueTest(t, q, env)
 	for _, d := range mustGet(t, q, m.ID).Domains {
-		if d.Hold == nil || d.Hold.By != "policy" {
-			t.Errorf("domain %s hold %+v, want by policy", d.Name, d.Hold)
+		if d.Hold == nil || d.Hold.By != "policy" || d.Hold.Reason != "spam score 9" {
+			t.Errorf("domain %s hold %+v, want by policy, with its reason", d.Name, d.Hold)
 		}
+	}
+	env.HoldReason = "two\nlines"
+	if _, err := q.Enqueue(t.Context(), env, []byte("x")); err == nil || !strings.Contains(err.Error(), "hold reason") {
+		t.Errorf("a reason with a line break: %v", err)
 	}
 	if rules, _ := q.HoldRules(t.Context()); rules[0].Hits != 0 {
 		t.Errorf("rule hits %d for mail the policy held", rules[0].Hits)

@@ -44,7 +44,7 @@ func arrivalHook(p *lua.Policy) func(ctx context.Context, a *smtpd.Arrival) smtp
 		verdict, reply := p.OnArrival(ctx, la)
 		switch verdict {
 		case "hold":
-			return smtpd.Verdict{Action: smtpd.Hold}
+			return smtpd.Verdict{Action: smtpd.Hold, Reply: reply} // the reason, if any
 		case "reject":
 			return smtpd.Verdict{Action: smtpd.Reject, Reply: reply}
 		}

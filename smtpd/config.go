@@ -72,8 +72,9 @@ const (
 )
 
 // Verdict is what an OnArrival policy returns. Reply is the SMTP reply of a
-// rejection, such as "550 5.7.1 Spam is not welcome here"; "" gives
-// "550 5.7.1 Message rejected by policy".
+// rejection, such as "550 5.7.1 Spam is not welcome here" ("" gives
+// "550 5.7.1 Message rejected by policy"), or the reason of a hold ("" for
+// none).
 type Verdict struct {
 	Action Action
 	Reply  string

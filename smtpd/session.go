@@ -209,7 +209,7 @@ func (ss *session) Data(r io.Reader) error {
 			ss.reject("DATA", e, ss.from, "")
 			return e
 		case Hold:
-			env.Held, status = true, "held"
+			env.Held, env.HoldReason, status = true, v.Reply, "held"
 		}
 	}
 	m, err := ss.s.com.enqueue(context.Background(), env, raw)
