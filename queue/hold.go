@@ -159,7 +159,7 @@ func (tx *Tx) Hold(r HoldRequest) (HoldResult, error) {
 		return res, fmt.Errorf("hold: %w", err)
 	}
 	err = tx.savepoint(r.DryRun, func() error {
-		n, seq, err := tx.changeHolds("hold", r.Filter, target, targs, &res.Result, r.Rule, func(text string) string {
+		n, seq, err := tx.changeHolds("hold", r.Filter, target, targs, &res.Result, r.Rule, now.Unix(), func(text string) string {
 			if r.Reason != "" {
 				text += " reason=" + quoteValue(r.Reason)
 			}
@@ -216,7 +216,7 @@ func (tx *Tx) ReleaseHold(r ReleaseRequest) (Result, error) {
 	target += " AND d.hold_since IS NOT NULL AND (d.hold_until IS NULL OR d.hold_until > ?)"
 	targs = append(targs, tx.q.clock().Unix())
 	err = tx.savepoint(r.DryRun, func() error {
-		n, _, err := tx.changeHolds("release", r.Filter, target, targs, &res, false, func(text string) string { return text })
+		n, _, err := tx.changeHolds("release", r.Filter, target, targs, &res, false, nil, func(text string) string { return text })
 		if err != nil || n == 0 {
 			return err
 		}
@@ -236,9 +236,10 @@ const clearHold = "hold_since = NULL, hold_until = NULL, hold_by = NULL, hold_re
 // target domain (the condition target on d) are collected in selTable and
 // counted into res, the change is audited (its text the filter, then what
 // options adds), and the target domains' holds as they were are kept under
-// the audit entry's seq. It returns how many messages it found, and the seq
-// (0 when nothing was audited: it found none, and auditEmpty was not set).
-func (tx *Tx) changeHolds(verb string, f Filter, target string, targs []any, res *Result, auditEmpty bool, options func(string) string) (int, int64, error) {
+// the audit entry's seq, with after, the hold_since the change gives them
+// (nil: none). It returns how many messages it found, and the seq (0 when
+// nothing was audited: it found none, and auditEmpty was not set).
+func (tx *Tx) changeHolds(verb string, f Filter, target string, targs []any, res *Result, auditEmpty bool, after any, options func(string) string) (int, int64, error) {
 	if err := tx.selectInto(f); err != nil {
 		return 0, 0, err
 	}
@@ -266,8 +267,8 @@ func (tx *Tx) changeHolds(verb string, f Filter, target string, targs []any, res
 	if res.Count == 0 {
 		return 0, seq, nil
 	}
-	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO hold_undo(seq, msg_id, idx, since, until, by, reason, rule) SELECT ?, d.msg_id, d.idx, d.hold_since, d.hold_until, d.hold_by, d.hold_reason, d.hold_rule FROM "+
-		selTable+" s CROSS JOIN domains d ON d.msg_id = s.id WHERE "+target, append([]any{seq}, targs...)...)
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO hold_undo(seq, msg_id, idx, after, since, until, by, reason, rule) SELECT ?, d.msg_id, d.idx, ?, d.hold_since, d.hold_until, d.hold_by, d.hold_reason, d.hold_rule FROM "+
+		selTable+" s CROSS JOIN domains d ON d.msg_id = s.id WHERE "+target, append([]any{seq, after}, targs...)...)
 	return res.Count, seq, err
 }
 

@@ -3,6 +3,7 @@ package queue
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -303,5 +304,72 @@ func TestHoldJSONRoundTrip(t *testing.T) {
 	yes, no := true, false
 	if !(Filter{Held: &yes}).Match(back) || (Filter{Held: &no}).Match(back) {
 		t.Error("the held filter does not match the decoded message")
+	}
+}
+
+// UndoHold puts back what a hold or a release changed, domain by domain,
+// and reports what a later change touched; it is audited and refuses
+// other changes.
+func TestUndoHold(t *testing.T) {
+	q, c := openTest(t)
+	m := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example", "y@other.example"))
+	n := enqueueTest(t, q, envTo("s@a.example", "z@gmail.example"))
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: []ID{m.ID}}, Reason: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(testNow.Add(time.Minute))
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "second"}); err != nil {
+		t.Fatal(err)
+	}
+	audit, _ := q.Audit(t.Context(), AuditQuery{Verb: "hold"})
+	second, first := audit[0].Seq, audit[1].Seq
+
+	// Undo of the second hold: m's gmail.example gets "first" back, n's
+	// gmail.example is not held again.
+	var res HoldUndoResult
+	err := q.Update(t.Context(), func(tx *Tx) (err error) { res, err = tx.UndoHold(second, false); return })
+	if err != nil || res.Count != 2 || len(res.Skipped) != 0 || res.Domains["gmail.example"] != 2 {
+		t.Fatalf("undo of the second hold: %+v %v", res, err)
+	}
+	if h := holdOfDomain(t, q, m.ID, "gmail.example"); h == nil || h.Reason != "first" {
+		t.Errorf("m's gmail.example after undo: %+v, want the first hold", h)
+	}
+	if holdOfDomain(t, q, n.ID, "gmail.example") != nil {
+		t.Error("n's gmail.example still held after undo")
+	}
+
+	// A release after the first hold overlaps it: undo of the first hold
+	// puts back what the release did not touch and says what it did.
+	if _, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: "other.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "other.example"}, Reason: "third"}); err != nil {
+		t.Fatal(err)
+	}
+	err = q.Update(t.Context(), func(tx *Tx) (err error) { res, err = tx.UndoHold(first, false); return })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) != 1 || res.Skipped[0] != "message "+m.ID.String()+", other.example: held again since" {
+		t.Errorf("skipped %q", res.Skipped)
+	}
+	if holdOfDomain(t, q, m.ID, "gmail.example") != nil || holdOfDomain(t, q, m.ID, "other.example").Reason != "third" {
+		t.Error("undo of the first hold put back the wrong domains")
+	}
+	if e, _ := q.Audit(t.Context(), AuditQuery{Verb: "undo", Limit: 1}); len(e) != 1 || e[0].Filter != fmt.Sprintf("undo=%d verb=hold", first) {
+		t.Errorf("undo audit %+v", e)
+	}
+	err = q.Update(t.Context(), func(tx *Tx) error {
+		enq, _ := q.Audit(t.Context(), AuditQuery{Verb: "enqueue", Limit: 1})
+		if _, err := tx.UndoHold(enq[0].Seq, false); err == nil || !strings.Contains(err.Error(), "was made by enqueue, not by hold or release") {
+			t.Errorf("undo of an enqueue: %v", err)
+		}
+		if _, err := tx.UndoHold(9999, false); err == nil || !strings.Contains(err.Error(), "there is no change 9999") {
+			t.Errorf("undo of nothing: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -37,13 +37,15 @@ CREATE TABLE hold_rules(
 	seq     INTEGER                   -- the audit entry that made it
 );
 
--- What an undo of a hold or release needs: each domain it changed and the
--- hold that domain had before (since NULL: none), keyed by the change's
--- audit seq.
+-- What an undo of a hold or release needs: each domain it changed, the hold
+-- that domain had before (since NULL: none), and its hold_since after the
+-- change (NULL: released), to tell whether a later change touched it; keyed
+-- by the change's audit seq.
 CREATE TABLE hold_undo(
 	seq    INTEGER NOT NULL,
 	msg_id INTEGER NOT NULL,
 	idx    INTEGER NOT NULL,
+	after  INTEGER,
 	since  INTEGER,
 	until  INTEGER,
 	by     TEXT,
