@@ -51,9 +51,9 @@ const (
 
 // insertCols are the columns a rowBatch encodes, in order.
 var insertCols = map[string]string{
-	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due",
+	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo, held",
 	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires",
-	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt",
+	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify",
 }
 
 func (tx *Tx) newInserter() (*inserter, error) {
@@ -352,6 +352,15 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 	r.optStr(m.EnvID)
 	r.int(int64(m.Priority))
 	r.optTime(m.Due())
+	r.optStr(m.Ret)
+	r.optStr(m.Client.IP)
+	r.optStr(m.Client.User)
+	r.optStr(m.Client.Helo)
+	held := int64(0)
+	if m.Held {
+		held = 1
+	}
+	r.int(held)
 	r.end()
 	ri := 0
 	for di, d := range m.Domains {
@@ -379,6 +388,7 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 			r.optStr(rc.Enhanced)
 			r.optStr(rc.Message)
 			r.optStr(rc.ORCPT)
+			r.int(int64(rc.Notify))
 			r.end()
 			ri++
 		}

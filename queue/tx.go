@@ -365,14 +365,8 @@ func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
 		return nil, err
 	}
 	err = tx.savepoint(false, func() error {
-		if m, err = tx.addNew("enqueue", "", env, raw); err != nil {
-			return err
-		}
-		if err = tx.storeArrival(m, &env); err != nil {
-			m = nil
-			return fmt.Errorf("enqueue: %w", err)
-		}
-		return nil
+		m, err = tx.addNew("enqueue", "", env, raw)
+		return err
 	})
 	return m, err
 }
