@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,14 +26,15 @@ var ErrReadOnly = errors.New("the queue is open read-only")
 // with memory-mapped reads, which halve the cost of scanning a big queue.
 const driverName = "sqlite3-mqsh"
 
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
-			return err
-		},
-	})
+// sqliteDriver is that driver, registered as driverName.
+var sqliteDriver = &sqlite3.SQLiteDriver{
+	ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
+		return err
+	},
 }
+
+func init() { sql.Register(driverName, sqliteDriver) }
 
 // applicationID marks an SQLite file as an mqsh queue ("mqsh" in ASCII).
 const applicationID = 0x6d717368
@@ -59,6 +61,7 @@ type Queue struct {
 	defOnce  sync.Once
 	defErr   error
 	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
+	durable  atomic.Bool    // write connections open with synchronous = FULL (SetDurable)
 	userOnce sync.Once      // user is looked up at the first change
 	lockWait time.Duration  // Options.LockWait
 	waiting  func(LockWait) // Options.Waiting
@@ -186,16 +189,32 @@ func writerParams(txlock string) url.Values {
 }
 
 func (q *Queue) openWriter(abs string) error {
-	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate")))
-	if err != nil {
-		return fmt.Errorf("open queue %s: %w", q.path, err)
-	}
+	db := sql.OpenDB(writerConnector{q: q, abs: abs})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	q.writer = db
 	return nil
 }
+
+// writerConnector opens the write connection with writerParams, and with
+// synchronous commits while the queue is durable (SetDurable): a
+// connection database/sql opens to replace one it dropped has the same
+// setting, so nobody need set it again before each transaction.
+type writerConnector struct {
+	q   *Queue
+	abs string
+}
+
+func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
+	p := writerParams("immediate")
+	if c.q.durable.Load() {
+		p.Set("_synchronous", "FULL")
+	}
+	return sqliteDriver.Open(dsn(c.abs, p))
+}
+
+func (c writerConnector) Driver() driver.Driver { return sqliteDriver }
 
 // deferredDB returns the pool of UpdateDeferred, opening it on first use.
 func (q *Queue) deferredDB() (*sql.DB, error) {
