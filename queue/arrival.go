@@ -162,20 +162,15 @@ func nullable(s string) any {
 // commit is written through to the disk before it returns, so that what an
 // SMTP server acknowledged survives a power loss) and the default (off: a
 // commit survives a crash of the program but may be lost with the power).
-// It is a setting of the write connection: switched now, and given to any
-// write connection opened later (database/sql replaces one that a
-// cancelled transaction leaves in doubt). Call it outside a transaction:
-// SQLite refuses to change it inside one.
+// It is a setting of the write connections, of Update and UpdateDeferred
+// (and so Run) alike: each is switched before its next transaction, and
+// one opened later starts with it, so it is set once, not per transaction.
 func (q *Queue) SetDurable(ctx context.Context, on bool) error {
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
 	q.durable.Store(on)
-	mode := "NORMAL"
-	if on {
-		mode = "FULL"
-	}
-	if _, err := q.writer.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+	if err := q.writer.PingContext(ctx); err != nil { // switches the idle write connection now
 		return q.fileError("set durable", err)
 	}
 	return nil

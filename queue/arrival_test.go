@@ -176,6 +176,14 @@ func TestSetDurable(t *testing.T) {
 		if mode != want {
 			t.Errorf("durable %v, on a new write connection: synchronous %d, want %d", on, mode, want)
 		}
+		// The changes of Run (an SMTP server's batches) take the deferred
+		// write connections: they commit the same way.
+		err := q.Run(ctx, RunWrite, func(tx Txn) error {
+			return tx.(*Tx).tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode)
+		})
+		if err != nil || mode != want {
+			t.Errorf("durable %v, in Run: synchronous %d (%v), want %d", on, mode, err, want)
+		}
 	}
 	if st := q.writer.Stats(); st.MaxIdleClosed == 0 {
 		t.Errorf("the write connection was never replaced: %+v", st)

@@ -189,7 +189,7 @@ func writerParams(txlock string) url.Values {
 }
 
 func (q *Queue) openWriter(abs string) error {
-	db := sql.OpenDB(writerConnector{q: q, abs: abs})
+	db := sql.OpenDB(writerConnector{q: q, abs: abs, txlock: "immediate"})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
@@ -197,33 +197,61 @@ func (q *Queue) openWriter(abs string) error {
 	return nil
 }
 
-// writerConnector opens the write connection with writerParams, and with
-// synchronous commits while the queue is durable (SetDurable): a
-// connection database/sql opens to replace one it dropped has the same
-// setting, so nobody need set it again before each transaction.
+// writerConnector opens write connections (BEGIN txlock) with
+// writerParams; each follows the queue's durability (SetDurable), set when
+// it opens and checked again whenever database/sql hands it out (writeConn).
 type writerConnector struct {
-	q   *Queue
-	abs string
+	q      *Queue
+	abs    string
+	txlock string
 }
 
 func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
-	p := writerParams("immediate")
-	if c.q.durable.Load() {
+	p := writerParams(c.txlock)
+	full := c.q.durable.Load()
+	if full {
 		p.Set("_synchronous", "FULL")
 	}
-	return sqliteDriver.Open(dsn(c.abs, p))
+	dc, err := sqliteDriver.Open(dsn(c.abs, p))
+	if err != nil {
+		return nil, err
+	}
+	return &writeConn{SQLiteConn: dc.(*sqlite3.SQLiteConn), q: c.q, full: full}, nil
 }
 
 func (c writerConnector) Driver() driver.Driver { return sqliteDriver }
 
+// writeConn is a write connection that keeps to the queue's durability:
+// database/sql resets a connection before it hands it out again, outside
+// any transaction, and the reset switches synchronous when SetDurable has
+// changed it since. The SQLite connection's methods are its own.
+type writeConn struct {
+	*sqlite3.SQLiteConn
+	q    *Queue
+	full bool // synchronous = FULL on this connection, else NORMAL
+}
+
+// ResetSession is database/sql's reset before reuse (driver.SessionResetter).
+func (c *writeConn) ResetSession(ctx context.Context) error {
+	want := c.q.durable.Load()
+	if want == c.full {
+		return nil
+	}
+	mode := "NORMAL"
+	if want {
+		mode = "FULL"
+	}
+	if _, err := c.SQLiteConn.ExecContext(ctx, "PRAGMA synchronous = "+mode, nil); err != nil {
+		return driver.ErrBadConn // database/sql then opens another, which the connector sets
+	}
+	c.full = want
+	return nil
+}
+
 // deferredDB returns the pool of UpdateDeferred, opening it on first use.
 func (q *Queue) deferredDB() (*sql.DB, error) {
 	q.defOnce.Do(func() {
-		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred")))
-		if err != nil {
-			q.defErr = fmt.Errorf("open queue %s: %w", q.path, err)
-			return
-		}
+		db := sql.OpenDB(writerConnector{q: q, abs: q.abs, txlock: "deferred"})
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(1)
 		q.deferred = db
