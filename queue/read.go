@@ -48,8 +48,9 @@ func messageOf(v []any) Message {
 }
 
 // loadParts fills in the domains and recipients of msgs, ascending ids (one
-// query each), with each recipient's NOTIFY when arrival is set. dense says msgs holds every message between its first and last
-// id, so a range scan replaces the lookups. Both queries return rows in
+// query each), with each recipient's NOTIFY when arrival is set. dense says
+// msgs holds every message between its first and last id, so a range scan
+// replaces the lookups. Both queries return rows in
 // (message id, idx) order, so they are merged with msgs in one pass; the
 // domains and recipients of the whole batch share two backing arrays (each
 // message's slices are capped, so appending to one never touches another).

@@ -84,6 +84,7 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 				waiting = false
 			}
 		}
+		cur.stop() // its answer is read: this frees its context
 		cur = nil
 		if res.err != nil {
 			return res.err
