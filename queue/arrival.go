@@ -75,7 +75,7 @@ type Client struct {
 // IsZero reports whether nothing is recorded.
 func (c Client) IsZero() bool { return c == Client{} }
 
-// hasArrival reports whether env carries anything storeArrival writes.
+// hasArrival reports whether env carries anything applyArrival sets.
 func (env *Envelope) hasArrival() bool {
 	if env.Ret != "" || !env.Client.IsZero() || !env.HoldUntil.IsZero() || env.Held {
 		return true
@@ -88,7 +88,7 @@ func (env *Envelope) hasArrival() bool {
 	return false
 }
 
-// checkArrival checks the fields of env that storeArrival writes.
+// checkArrival checks the fields of env that applyArrival sets.
 func checkArrival(env *Envelope) error {
 	switch env.Ret {
 	case "", "FULL", "HDRS":
