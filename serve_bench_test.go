@@ -81,6 +81,11 @@ func BenchmarkServeIngest16(b *testing.B) {
 	if err := srv.stop(b); err != nil {
 		b.Fatal(err)
 	}
+	// The server's own CPU (user + system, start-up included) per message:
+	// steadier than msgs/s on a machine shared with other work.
+	if ps := srv.cmd.ProcessState; ps != nil {
+		b.ReportMetric(float64((ps.UserTime()+ps.SystemTime()).Microseconds())/float64(b.N), "serve-cpu-us/msg")
+	}
 }
 
 // BenchmarkServeDeliver measures how fast `mqsh serve` (the built program)

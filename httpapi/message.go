@@ -40,3 +40,9 @@ func appendWithBlobHash(dst []byte, m *queue.Message, raw []byte) ([]byte, error
 	b = base64.RawURLEncoding.AppendEncode(b, sum[:])
 	return append(b, `"}`...), nil
 }
+
+// LastIDHeader, on a full page of a listing held whole before it is sent,
+// is the id (decimal) of the page's last message: a client paging by
+// range-start asks for the next page with it while it reads this one.
+// Stalwart sends no such header; mqsh's client then asks after reading.
+const LastIDHeader = "Mqsh-Last-Id"

@@ -226,6 +226,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, _ *Principal) {
 	if exact && pg.limit > 0 && n == pg.limit {
 		s.cursors.put(key, pg.offset+pg.limit, last)
 	}
+	if pg.limit > 0 && n == pg.limit {
+		// A full page names its last id before its body, so that a client
+		// paging by range-start can ask for the next page while it reads
+		// this one (sent only when the answer was held whole).
+		w.Header().Set(LastIDHeader, strconv.FormatUint(uint64(last), 10))
+	}
 	fmt.Fprintf(buf, `],"total":%d,"status":%t}}`, total, !paused)
 	buf.finish()
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -450,5 +451,36 @@ func TestLargeListingStreams(t *testing.T) {
 	resp, b = get("?values=1&limit=2")
 	if resp.ContentLength != int64(len(b)) || resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("short listing: length %d of %d, %s", resp.ContentLength, len(b), resp.Header.Get("Content-Type"))
+	}
+}
+
+// A full page names its last id in a header before its body, for a client
+// that pages by range-start to ask for the next page at once; a page that is
+// not full (the last) does not.
+func TestListFullPageNamesLastID(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	all, _ := e.ids("")
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"?values=1&limit=2", strconv.FormatUint(uint64(all[1]), 10)},
+		{fmt.Sprintf("?values=1&limit=2&range-start=%d&max-total=2", uint64(all[2])), strconv.FormatUint(uint64(all[3]), 10)},
+		{"?limit=3&page=2", strconv.FormatUint(uint64(all[5]), 10)},
+		{fmt.Sprintf("?values=1&limit=4&range-start=%d&max-total=4", uint64(all[3])), ""}, // three left: not full
+		{"?values=1", ""}, // no limit
+	} {
+		req, _ := http.NewRequest("GET", e.base+"/api/queue/messages"+tc.query, nil)
+		req.Header.Set("Authorization", asAdmin)
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get(LastIDHeader); got != tc.want || resp.StatusCode != 200 {
+			t.Errorf("%s: %d, %s %q, want %q", tc.query, resp.StatusCode, LastIDHeader, got, tc.want)
+		}
 	}
 }

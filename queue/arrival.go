@@ -3,12 +3,11 @@ package queue
 // What SMTP ingest records about a message besides its envelope: the DSN
 // parameters (RET per message, NOTIFY per recipient), the client it came
 // from, a FUTURERELEASE hold and an arrival policy's hold. They live in the
-// columns of schema step 2 and are written after the message's rows, in the
-// same savepoint as Enqueue's, so a message is stored whole or not at all.
+// columns of schema step 2 and are written with the message's rows by the
+// inserter, so a message is stored whole, in one write, or not at all.
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -76,7 +75,7 @@ type Client struct {
 // IsZero reports whether nothing is recorded.
 func (c Client) IsZero() bool { return c == Client{} }
 
-// hasArrival reports whether env carries anything storeArrival writes.
+// hasArrival reports whether env carries anything applyArrival sets.
 func (env *Envelope) hasArrival() bool {
 	if env.Ret != "" || !env.Client.IsZero() || !env.HoldUntil.IsZero() || env.Held {
 		return true
@@ -89,7 +88,7 @@ func (env *Envelope) hasArrival() bool {
 	return false
 }
 
-// checkArrival checks the fields of env that storeArrival writes.
+// checkArrival checks the fields of env that applyArrival sets.
 func checkArrival(env *Envelope) error {
 	switch env.Ret {
 	case "", "FULL", "HDRS":
@@ -112,117 +111,51 @@ func checkArrival(env *Envelope) error {
 	return nil
 }
 
-// storeArrival writes what env carries besides the envelope into the rows of
-// the new message m, and sets the same fields in m: the message's RET,
-// client and hold, the recipients' NOTIFY, and a FUTURERELEASE hold, which
-// moves the domains' due, notice and expiry times by the time held.
-func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
+// applyArrival sets in the new message m what env carries besides the
+// envelope: the message's RET, client and hold, the recipients' NOTIFY, and
+// a FUTURERELEASE hold, which moves the domains' due, notice and expiry
+// times by the time held. It runs after normalize and before the inserter
+// writes m, so that each row is written once, whole.
+func applyArrival(m *Message, env *Envelope) error {
 	if !env.hasArrival() {
 		return nil
 	}
 	if err := checkArrival(env); err != nil {
 		return err
 	}
-	ctx, id := tx.ctx, int64(m.ID)
 	m.Ret, m.Client = env.Ret, env.Client
-	if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ? WHERE id = ?",
-		nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), id); err != nil {
-		return err
-	}
-	if err := tx.policyHold(m, env); err != nil {
-		return err
-	}
-	notify := map[string]Notify{}
-	for _, r := range env.Recipients {
-		if r.Notify != 0 {
-			a, _ := checkAddress("recipient", r.Address) // checked by Enqueue already
-			notify[strings.ToLower(a)] = r.Notify
+	if env.Held {
+		for i := range m.Domains {
+			if m.Domains[i].Status.Pending() {
+				m.Domains[i].Hold = &Hold{By: "policy", Reason: env.HoldReason, Since: m.Created}
+				m.Held = true
+			}
 		}
 	}
-	for i := range m.Domains {
+	var notify map[string]Notify
+	for _, er := range env.Recipients {
+		if er.Notify != 0 {
+			if notify == nil {
+				notify = map[string]Notify{}
+			}
+			a, _ := checkAddress("recipient", er.Address) // checked by envelopeMessage already
+			notify[strings.ToLower(a)] = er.Notify
+		}
+	}
+	for i := 0; notify != nil && i < len(m.Domains); i++ {
 		for j := range m.Domains[i].Recipients {
 			r := &m.Domains[i].Recipients[j]
-			n, ok := notify[strings.ToLower(r.Address)]
-			if !ok {
-				continue
-			}
-			r.Notify = n
-			if _, err := tx.tx.ExecContext(ctx, "UPDATE recipients SET notify = ? WHERE msg_id = ? AND address_lc = ?", int(n), id, strings.ToLower(r.Address)); err != nil {
-				return err
+			if n, ok := notify[strings.ToLower(r.Address)]; ok {
+				r.Notify = n
 			}
 		}
 	}
 	if shift := env.HoldUntil.UTC().Truncate(time.Second).Sub(m.Created); shift > 0 {
-		secs := int64(shift / time.Second)
-		if _, err := tx.tx.ExecContext(ctx, "UPDATE domains SET due = due + ?1, notify = notify + ?1, expires = expires + ?1 WHERE msg_id = ?2", secs, id); err != nil {
-			return err
-		}
-		if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET due = due + ? WHERE id = ?", secs, id); err != nil {
-			return err
-		}
 		for i := range m.Domains {
 			d := &m.Domains[i]
 			d.Due, d.Expires = d.Due.Add(shift), d.Expires.Add(shift)
 			if !d.NotifyAt.IsZero() {
 				d.NotifyAt = d.NotifyAt.Add(shift)
-			}
-		}
-	}
-	return nil
-}
-
-// policyHold holds every domain of the new message m when an arrival
-// policy said so (env.Held): by "policy", since the message arrived, with
-// the policy's reason.
-func (tx *Tx) policyHold(m *Message, env *Envelope) error {
-	if !env.Held {
-		return nil
-	}
-	if _, err := tx.dexec("UPDATE domains SET hold_since = ?, hold_by = 'policy', hold_reason = ? WHERE msg_id = ? AND status IN "+pendingSQL, m.Created.Unix(), nullable(env.HoldReason), int64(m.ID)); err != nil {
-		return err
-	}
-	for i := range m.Domains {
-		if m.Domains[i].Status.Pending() {
-			m.Domains[i].Hold = &Hold{By: "policy", Reason: env.HoldReason, Since: m.Created}
-			m.Held = true
-		}
-	}
-	return nil
-}
-
-// loadArrival fills in the fields of schema step 2 of the messages msgs (read
-// by Get; List leaves them zero).
-func (tx *Tx) loadArrival(msgs []Message) error {
-	for i := range msgs {
-		m := &msgs[i]
-		var ret, ip, user, helo sql.NullString
-		err := tx.tx.QueryRowContext(tx.ctx, "SELECT ret, client_ip, client_user, client_helo FROM messages WHERE id = ?", int64(m.ID)).Scan(&ret, &ip, &user, &helo)
-		if err != nil {
-			return err
-		}
-		m.Ret, m.Client = ret.String, Client{IP: ip.String, User: user.String, Helo: helo.String}
-		rows, err := tx.tx.QueryContext(tx.ctx, "SELECT address_lc, notify FROM recipients WHERE msg_id = ? AND notify != 0", int64(m.ID))
-		if err != nil {
-			return err
-		}
-		notify := map[string]Notify{}
-		for rows.Next() {
-			var a string
-			var n int
-			if err := rows.Scan(&a, &n); err != nil {
-				rows.Close()
-				return err
-			}
-			notify[a] = Notify(n)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for d := range m.Domains {
-			for r := range m.Domains[d].Recipients {
-				rc := &m.Domains[d].Recipients[r]
-				rc.Notify = notify[strings.ToLower(rc.Address)]
 			}
 		}
 	}
@@ -240,19 +173,15 @@ func nullable(s string) any {
 // commit is written through to the disk before it returns, so that what an
 // SMTP server acknowledged survives a power loss) and the default (off: a
 // commit survives a crash of the program but may be lost with the power).
-// The setting belongs to the write connection, which database/sql replaces
-// when a cancelled transaction leaves it in doubt, and SQLite refuses to
-// change it inside a transaction: a server that must stay durable calls
-// SetDurable before each of its write transactions (it is cheap).
+// It is a setting of the write connections, of Update and UpdateDeferred
+// (and so Run) alike: each is switched before its next transaction, and
+// one opened later starts with it, so it is set once, not per transaction.
 func (q *Queue) SetDurable(ctx context.Context, on bool) error {
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
-	mode := "NORMAL"
-	if on {
-		mode = "FULL"
-	}
-	if _, err := q.writer.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
+	q.durable.Store(on)
+	if err := q.writer.PingContext(ctx); err != nil { // switches the idle write connection now
 		return q.fileError("set durable", err)
 	}
 	return nil

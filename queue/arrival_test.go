@@ -2,7 +2,9 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -21,10 +23,18 @@ func TestMigrationFromStep1(t *testing.T) {
 		migrations = all
 		t.Fatal(err)
 	}
-	m := &Message{ID: 1}
-	_, err = q.writer.Exec(`INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES(1, 'a@b.example', 'b.example', 1700000000, 10, 1700000000);
-		INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES(1, 0, 'd.example', 0, 1700000000, 1800000000);
-		INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status, orcpt) VALUES(1, 0, 0, 'c@d.example', 0, 'rfc822;c@d.example')`)
+	// The message's rows as that program wrote them: the columns of step 1.
+	m := Message{ID: 0x2B91F716}
+	created := testNow.Unix()
+	for _, stmt := range []string{
+		fmt.Sprintf("INSERT INTO messages(id, rp_lc, rp_domain, created, size, priority, due) VALUES(%d, 'a@b.example', 'b.example', %d, 17, 0, %d)", m.ID, created, created),
+		fmt.Sprintf("INSERT INTO domains(msg_id, idx, name, status, retry_num, due, expires) VALUES(%d, 0, 'd.example', 0, 0, %d, %d)", m.ID, created, created+3600),
+		fmt.Sprintf("INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status, code, orcpt) VALUES(%d, 0, 0, 'c@d.example', 0, 0, 'rfc822;c@d.example')", m.ID),
+	} {
+		if _, err = q.writer.Exec(stmt); err != nil {
+			break
+		}
+	}
 	q.Close()
 	migrations = all
 	if err != nil {
@@ -150,15 +160,35 @@ func TestParseNotify(t *testing.T) {
 func TestSetDurable(t *testing.T) {
 	q, _ := openTest(t)
 	ctx := context.Background()
-	for _, on := range []bool{true, false} {
+	for _, on := range []bool{true, false, true} {
 		if err := q.SetDurable(ctx, on); err != nil {
 			t.Fatal(err)
 		}
+		want := map[bool]int{true: 2, false: 1}[on]
 		var mode int
 		q.writer.QueryRow("PRAGMA synchronous").Scan(&mode)
-		if want := map[bool]int{true: 2, false: 1}[on]; mode != want {
+		if mode != want {
 			t.Errorf("durable %v: synchronous %d, want %d", on, mode, want)
 		}
+		// A write connection opened later (database/sql replaces one a
+		// cancelled transaction leaves in doubt) has the same setting.
+		q.writer.SetMaxIdleConns(0) // closes the idle connection
+		q.writer.SetMaxIdleConns(1)
+		q.writer.QueryRow("PRAGMA synchronous").Scan(&mode)
+		if mode != want {
+			t.Errorf("durable %v, on a new write connection: synchronous %d, want %d", on, mode, want)
+		}
+		// The changes of Run (an SMTP server's batches) take the deferred
+		// write connections: they commit the same way.
+		err := q.Run(ctx, RunWrite, func(tx Txn) error {
+			return tx.(*Tx).tx.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&mode)
+		})
+		if err != nil || mode != want {
+			t.Errorf("durable %v, in Run: synchronous %d (%v), want %d", on, mode, err, want)
+		}
+	}
+	if st := q.writer.Stats(); st.MaxIdleClosed == 0 {
+		t.Errorf("the write connection was never replaced: %+v", st)
 	}
 }
 
@@ -229,4 +259,74 @@ func TestArrivalJSON(t *testing.T) {
 			t.Errorf("JSON lacks %s: %s", want, b)
 		}
 	}
+}
+
+// A message's arrival fields are written with its rows, once: queueing a
+// message with RET, a client, a hold, NOTIFY on each recipient and a
+// FUTURERELEASE hold changes as many rows as queueing the same message
+// without them (no UPDATE after the INSERT), by Enqueue and EnqueueBatch
+// alike, and what is read back is right.
+func TestArrivalWrittenOnce(t *testing.T) {
+	q, _ := openTest(t)
+	plain := Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "One@d.example"}, {Address: "two@e.example"}, {Address: "three@e.example"}}}
+	full := Envelope{Sender: "a@b.example", Ret: "FULL", Held: true, HoldUntil: testNow.Add(time.Hour),
+		Client:     Client{IP: "192.0.2.7", User: "alice", Helo: "mx.b.example"},
+		Recipients: []EnvelopeRecipient{{Address: "One@d.example", Notify: NotifyDelay}, {Address: "two@e.example", Notify: NotifyNever}, {Address: "three@e.example", Notify: NotifySuccess | NotifyFailure}}}
+	raw := []byte("Subject: x\r\n\r\nhi\r\n")
+	// changes queues env by enqueue and returns the message and the rows it
+	// changed (SQLite's count on the one write connection).
+	changes := func(env Envelope, batch bool) (*Message, int) {
+		var m *Message
+		var before, after int
+		err := q.Update(t.Context(), func(tx *Tx) error {
+			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT total_changes()").Scan(&before); err != nil {
+				return err
+			}
+			var err error
+			if batch {
+				var out []*Message
+				var errs []error
+				out, errs, err = tx.EnqueueBatch([]NewMessage{{Env: env, Raw: raw}})
+				if err == nil && errs[0] != nil {
+					err = errs[0]
+				}
+				if err == nil {
+					m = out[0]
+				}
+			} else {
+				m, err = tx.Enqueue(env, raw)
+			}
+			if err != nil {
+				return err
+			}
+			return tx.tx.QueryRowContext(tx.ctx, "SELECT total_changes()").Scan(&after)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, after - before
+	}
+	for _, batch := range []bool{false, true} {
+		_, n0 := changes(plain, batch)
+		m, n1 := changes(full, batch)
+		if n1 != n0 {
+			t.Errorf("batch=%v: %d rows changed with arrival fields, %d without: the arrival fields are not written with the rows", batch, n1, n0)
+		}
+		for _, got := range []*Message{m, mustGet(t, q, m.ID)} {
+			if got.Ret != "FULL" || got.Client != full.Client || !got.Held {
+				t.Errorf("batch=%v: message fields %q %+v %v", batch, got.Ret, got.Client, got.Held)
+			}
+			notify := map[string]Notify{}
+			for _, r := range got.Recipients() {
+				notify[r.Address] = r.Notify
+			}
+			if want := map[string]Notify{"One@d.example": NotifyDelay, "two@e.example": NotifyNever, "three@e.example": NotifySuccess | NotifyFailure}; !reflect.DeepEqual(notify, want) {
+				t.Errorf("batch=%v: NOTIFY %v, want %v", batch, notify, want)
+			}
+			if d := got.Domains[0]; !d.Due.Equal(testNow.Add(time.Hour)) || !got.Due().Equal(testNow.Add(time.Hour)) {
+				t.Errorf("batch=%v: due %v (message %v), want the hold time", batch, d.Due, got.Due())
+			}
+		}
+	}
+	checkDue(t, q)
 }

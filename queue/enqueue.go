@@ -46,6 +46,9 @@ func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, e
 	if err := tx.q.normalize(m); err != nil {
 		return nil, fmt.Errorf("%s: %w", verb, err)
 	}
+	if err := applyArrival(m, &env); err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
 	if raw == nil {
 		raw = []byte{}
 	}

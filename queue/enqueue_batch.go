@@ -5,9 +5,7 @@ package queue
 // id read, an audit row) per message; a batch pays for them once.
 
 import (
-	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // NewMessage is one message for EnqueueBatch: its envelope and RFC 5322 text.
@@ -52,6 +50,10 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 				errs[i] = fmt.Errorf("enqueue: %w", err)
 				continue
 			}
+			if err := applyArrival(m, env); err != nil {
+				errs[i] = fmt.Errorf("enqueue: %w", err)
+				continue
+			}
 			if raw == nil {
 				raw = []byte{}
 			}
@@ -67,9 +69,6 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 		if err := ins.finish(); err != nil {
 			return tx.q.fileError("enqueue", err)
 		}
-		if err := tx.storeArrivals(msgs, out); err != nil {
-			return tx.q.fileError("enqueue", err)
-		}
 		if err := tx.applyRules(out); err != nil {
 			return tx.q.fileError("enqueue", err)
 		}
@@ -83,71 +82,4 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 		return nil, nil, err
 	}
 	return out, errs, nil
-}
-
-// storeArrivals is storeArrival for a batch, with its statements prepared
-// once.
-func (tx *Tx) storeArrivals(msgs []NewMessage, out []*Message) error {
-	var msgStmt, rcptStmt *sql.Stmt
-	defer func() {
-		for _, s := range []*sql.Stmt{msgStmt, rcptStmt} {
-			if s != nil {
-				s.Close()
-			}
-		}
-	}()
-	for i, m := range out {
-		env := &msgs[i].Env
-		if m == nil || !env.hasArrival() {
-			continue
-		}
-		if !env.HoldUntil.IsZero() {
-			if err := tx.storeArrival(m, env); err != nil { // rare: the general path
-				return err
-			}
-			continue
-		}
-		var err error
-		if msgStmt == nil {
-			if msgStmt, err = tx.tx.PrepareContext(tx.ctx, "UPDATE messages SET ret = ?, client_ip = ?, client_user = ?, client_helo = ? WHERE id = ?"); err != nil {
-				return err
-			}
-		}
-		if _, err := msgStmt.ExecContext(tx.ctx, nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), int64(m.ID)); err != nil {
-			return err
-		}
-		m.Ret, m.Client = env.Ret, env.Client
-		if err := tx.policyHold(m, env); err != nil {
-			return err
-		}
-		notify := map[string]Notify{}
-		for _, r := range env.Recipients {
-			if r.Notify != 0 {
-				a, _ := checkAddress("recipient", r.Address)
-				notify[strings.ToLower(a)] = r.Notify
-			}
-		}
-		if len(notify) == 0 {
-			continue
-		}
-		for d := range m.Domains {
-			for j := range m.Domains[d].Recipients {
-				r := &m.Domains[d].Recipients[j]
-				n, ok := notify[strings.ToLower(r.Address)]
-				if !ok {
-					continue
-				}
-				if rcptStmt == nil {
-					if rcptStmt, err = tx.tx.PrepareContext(tx.ctx, "UPDATE recipients SET notify = ? WHERE msg_id = ? AND address_lc = ?"); err != nil {
-						return err
-					}
-				}
-				r.Notify = n
-				if _, err := rcptStmt.ExecContext(tx.ctx, int(n), int64(m.ID), strings.ToLower(r.Address)); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }

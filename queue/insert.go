@@ -51,9 +51,9 @@ const (
 
 // insertCols are the columns a rowBatch encodes, in order.
 var insertCols = map[string]string{
-	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due",
-	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires",
-	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt",
+	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo",
+	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule",
+	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify",
 }
 
 func (tx *Tx) newInserter() (*inserter, error) {
@@ -352,6 +352,10 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 	r.optStr(m.EnvID)
 	r.int(int64(m.Priority))
 	r.optTime(m.Due())
+	r.optStr(m.Ret)
+	r.optStr(m.Client.IP)
+	r.optStr(m.Client.User)
+	r.optStr(m.Client.Helo)
 	r.end()
 	ri := 0
 	for di, d := range m.Domains {
@@ -365,6 +369,17 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 		r.int(d.Due.Unix())
 		r.optTime(d.NotifyAt)
 		r.int(d.Expires.Unix())
+		if h := d.Hold; h != nil { // an unheld domain's row stops here: the hold columns read as NULL
+			r.int(h.Since.Unix())
+			r.optTime(h.Until)
+			r.str(h.By)
+			r.optStr(h.Reason)
+			if h.Rule != 0 {
+				r.int(h.Rule)
+			} else {
+				r.null()
+			}
+		}
 		r.end()
 		for _, rc := range d.Recipients {
 			r := &b.rcpts
@@ -379,6 +394,7 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 			r.optStr(rc.Enhanced)
 			r.optStr(rc.Message)
 			r.optStr(rc.ORCPT)
+			r.int(int64(rc.Notify))
 			r.end()
 			ri++
 		}

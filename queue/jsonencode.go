@@ -2,10 +2,8 @@ package queue
 
 import (
 	"strconv"
-	"sync"
 	"time"
-
-	json "github.com/goccy/go-json"
+	"unicode/utf8"
 )
 
 // JSON output: Stalwart's management-API message shape, both generations in
@@ -33,182 +31,327 @@ import (
 // v0.13+ keeps it per recipient: queue (always "default"), retry_num,
 // next_retry (always present), next_notify (omitted when none is due) and
 // expires. Import reads domains[] when present and recipients[] otherwise.
-
-type jsonOutMessage struct {
-	ID         uint64          `json:"id"`
-	QueueID    string          `json:"queue_id"`
-	ReturnPath string          `json:"return_path"`
-	Domains    []jsonOutDomain `json:"domains"`
-	Recipients []jsonOutRcpt13 `json:"recipients"`
-	Created    string          `json:"created"`
-	Size       int64           `json:"size"`
-	Priority   int             `json:"priority,omitempty"`
-	EnvID      string          `json:"env_id,omitempty"`
-	Ret        string          `json:"ret,omitempty"`    // schema step 2, when set
-	Client     *Client         `json:"client,omitempty"` // schema step 2, when set
-	Held       bool            `json:"held,omitempty"`   // a domain is held (its held object says how)
-}
-
-type jsonOutDomain struct {
-	Name       string             `json:"name"`
-	Status     any                `json:"status"`
-	Recipients []jsonOutRecipient `json:"recipients"`
-	RetryNum   int                `json:"retry_num"`
-	NextRetry  *string            `json:"next_retry"`
-	NextNotify *string            `json:"next_notify"`
-	Expires    string             `json:"expires"`
-	Held       *jsonHold          `json:"held,omitempty"` // mqsh's: the domain's hold in force
-}
-
-// jsonHold is a domain's hold: who, why, since when and until when (absent:
-// until released), and the hold rule that made it.
-type jsonHold struct {
-	By     string `json:"by"`
-	Reason string `json:"reason,omitempty"`
-	Since  string `json:"since"`
-	Until  string `json:"until,omitempty"`
-	Rule   int64  `json:"rule,omitempty"`
-}
-
-type jsonOutRecipient struct {
-	Address  string `json:"address"`
-	Status   any    `json:"status"`
-	ORCPT    string `json:"orcpt,omitempty"`
-	Notify   string `json:"notify,omitempty"` // schema step 2, when set
-	Code     int    `json:"code,omitempty"`
-	Enhanced string `json:"enhanced_code,omitempty"`
-	Message  string `json:"message,omitempty"`
-}
-
-// jsonOutRcpt13 is a recipient of the v0.13+ shape: the v0.12 fields and its
-// schedule.
-type jsonOutRcpt13 struct {
-	jsonOutRecipient
-	Queue      string `json:"queue"`
-	RetryNum   int    `json:"retry_num"`
-	NextRetry  string `json:"next_retry"`
-	NextNotify string `json:"next_notify,omitempty"`
-	Expires    string `json:"expires"`
-}
-
-// jsonTime is a time as the JSON shape writes it, RFC 3339 in UTC. (Not
-// time.Time's own encoding, which refuses years past 9999: a queue written
-// before the engine checked times may hold one, and must still be listed.)
-func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// The status as Stalwart writes it: "scheduled", or an object of one key.
-type (
-	jsonCompleted struct {
-		Details string `json:"completed"`
-	}
-	jsonTempFail struct {
-		Details string `json:"temp_fail"`
-	}
-	jsonPermFail struct {
-		Details string `json:"perm_fail"`
-	}
-)
-
-func jsonStatus(s Status, details string) any {
-	switch s {
-	case Completed:
-		return jsonCompleted{details}
-	case TempFail:
-		return jsonTempFail{details}
-	case PermFail:
-		return jsonPermFail{details}
-	}
-	return "scheduled"
-}
-
-// replyText is the ≤v0.12 display of an SMTP reply, also for code 0.
-func replyText(r Recipient) string {
-	enh := r.Enhanced
-	if enh == "" {
-		enh = "0.0.0"
-	}
-	return "Code: " + strconv.Itoa(r.Code) + ", Enhanced code: " + enh + ", Message: " + r.Message
-}
+//
+// The object is written field by field into the caller's buffer, with no
+// intermediate structs: listing a queue spends most of its time here. The
+// bytes are exactly encoding/json's for the same shape (HTML left unescaped),
+// which TestAppendJSONMatchesEncodingJSON holds it to.
 
 // MarshalJSON writes the message in Stalwart's management-API shape (domains[]
 // and recipients[]), which ImportJSON reads back unchanged.
 func (m *Message) MarshalJSON() ([]byte, error) { return m.AppendJSON(nil) }
 
 // AppendJSON appends the message as MarshalJSON writes it to dst, for a
-// writer of many messages that reuses one buffer.
+// writer of many messages that reuses one buffer. It never fails; the error
+// is there for the shape of MarshalJSON.
 func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
-	nr := 0
+	b := append(dst, `{"id":`...)
+	b = strconv.AppendUint(b, uint64(m.ID), 10)
+	b = append(b, `,"queue_id":"`...)
+	b = appendHexID(b, m.ID)
+	b = append(b, `","return_path":`...)
+	b = appendJSONString(b, m.ReturnPath)
+	b = append(b, `,"domains":[`...)
 	for i := range m.Domains {
-		nr += len(m.Domains[i].Recipients)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONDomain(b, &m.Domains[i])
 	}
-	out := jsonOutMessage{ID: uint64(m.ID), QueueID: m.ID.String(), ReturnPath: m.ReturnPath, Created: jsonTime(m.Created), Size: m.Size, Priority: m.Priority, EnvID: m.EnvID,
-		Domains: make([]jsonOutDomain, 0, len(m.Domains)), Recipients: make([]jsonOutRcpt13, 0, nr), Ret: m.Ret, Held: m.Held}
+	b = append(b, `],"recipients":[`...)
+	first := true
+	for i := range m.Domains {
+		d := &m.Domains[i]
+		for j := range d.Recipients {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONRecipient(b, &d.Recipients[j], false)
+			b = append(b, `,"queue":"default","retry_num":`...)
+			b = strconv.AppendInt(b, int64(d.RetryNum), 10)
+			b = append(b, `,"next_retry":`...)
+			b = appendJSONTime(b, d.Due)
+			if !d.NotifyAt.IsZero() {
+				b = append(b, `,"next_notify":`...)
+				b = appendJSONTime(b, d.NotifyAt)
+			}
+			b = append(b, `,"expires":`...)
+			b = appendJSONTime(b, d.Expires)
+			b = append(b, '}')
+		}
+	}
+	b = append(b, `],"created":`...)
+	b = appendJSONTime(b, m.Created)
+	b = append(b, `,"size":`...)
+	b = strconv.AppendInt(b, m.Size, 10)
+	if m.Priority != 0 {
+		b = append(b, `,"priority":`...)
+		b = strconv.AppendInt(b, int64(m.Priority), 10)
+	}
+	if m.EnvID != "" {
+		b = append(b, `,"env_id":`...)
+		b = appendJSONString(b, m.EnvID)
+	}
+	if m.Ret != "" {
+		b = append(b, `,"ret":`...)
+		b = appendJSONString(b, m.Ret)
+	}
 	if !m.Client.IsZero() {
-		out.Client = &m.Client
-	}
-	for _, d := range m.Domains {
-		due := jsonTime(d.Due)
-		od := jsonOutDomain{Name: d.Name, Status: jsonStatus(d.Status, d.Details), RetryNum: d.RetryNum, Expires: jsonTime(d.Expires), Recipients: make([]jsonOutRecipient, 0, len(d.Recipients))}
-		if !d.Due.IsZero() {
-			od.NextRetry = &due
-		}
-		if !d.NotifyAt.IsZero() {
-			s := jsonTime(d.NotifyAt)
-			od.NextNotify = &s
-		}
-		if h := d.Hold; h != nil {
-			od.Held = &jsonHold{By: h.By, Reason: h.Reason, Since: jsonTime(h.Since), Rule: h.Rule}
-			if !h.Until.IsZero() {
-				od.Held.Until = jsonTime(h.Until)
+		b = append(b, `,"client":{`...)
+		sep := ""
+		for _, f := range [...]struct{ key, val string }{{"ip", m.Client.IP}, {"user", m.Client.User}, {"helo", m.Client.Helo}} {
+			if f.val != "" {
+				b = append(b, sep...)
+				b = append(b, '"')
+				b = append(b, f.key...)
+				b = append(b, `":`...)
+				b = appendJSONString(b, f.val)
+				sep = ","
 			}
 		}
-		for _, r := range d.Recipients {
-			or := jsonOutRecipient{Address: r.Address, ORCPT: r.ORCPT, Notify: r.Notify.String(), Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}
-			if r.Status == Scheduled {
-				or.Status = jsonStatus(Scheduled, "")
-			} else {
-				or.Status = jsonStatus(r.Status, replyText(r))
-			}
-			od.Recipients = append(od.Recipients, or)
-			r13 := jsonOutRcpt13{jsonOutRecipient: or, Queue: "default", RetryNum: d.RetryNum, NextRetry: due, Expires: od.Expires}
-			if od.NextNotify != nil {
-				r13.NextNotify = *od.NextNotify
-			}
-			out.Recipients = append(out.Recipients, r13)
+		b = append(b, '}')
+	}
+	if m.Held {
+		b = append(b, `,"held":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONDomain writes one element of domains[].
+func appendJSONDomain(b []byte, d *Domain) []byte {
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, d.Name)
+	b = append(b, `,"status":`...)
+	b = appendJSONStatus(b, d.Status, d.Details, nil)
+	b = append(b, `,"recipients":[`...)
+	for j := range d.Recipients {
+		if j > 0 {
+			b = append(b, ',')
 		}
-		out.Domains = append(out.Domains, od)
+		b = appendJSONRecipient(b, &d.Recipients[j], true)
 	}
-	enc := jsonEncoders.Get().(*jsonEncoder)
-	defer func() {
-		enc.buf = nil
-		jsonEncoders.Put(enc)
-	}()
-	enc.buf = dst
-	if err := enc.enc.Encode(&out); err != nil {
-		return dst, err
+	b = append(b, `],"retry_num":`...)
+	b = strconv.AppendInt(b, int64(d.RetryNum), 10)
+	b = append(b, `,"next_retry":`...)
+	if d.Due.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONTime(b, d.Due)
 	}
-	// Encode ends the value with a newline, which is not part of it.
-	return enc.buf[:len(enc.buf)-1], nil
+	b = append(b, `,"next_notify":`...)
+	if d.NotifyAt.IsZero() {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONTime(b, d.NotifyAt)
+	}
+	b = append(b, `,"expires":`...)
+	b = appendJSONTime(b, d.Expires)
+	if h := d.Hold; h != nil {
+		b = append(b, `,"held":{"by":`...)
+		b = appendJSONString(b, h.By)
+		if h.Reason != "" {
+			b = append(b, `,"reason":`...)
+			b = appendJSONString(b, h.Reason)
+		}
+		b = append(b, `,"since":`...)
+		b = appendJSONTime(b, h.Since)
+		if !h.Until.IsZero() {
+			b = append(b, `,"until":`...)
+			b = appendJSONTime(b, h.Until)
+		}
+		if h.Rule != 0 {
+			b = append(b, `,"rule":`...)
+			b = strconv.AppendInt(b, h.Rule, 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
-// jsonEncoder is a goccy encoder that appends to a caller's slice, kept in a
-// pool so that encoding many messages allocates no encoder or output copy.
-type jsonEncoder struct {
-	buf []byte
-	enc *json.Encoder
+// appendJSONRecipient writes a recipient's own fields; closed says whether to
+// end the object there (domains[]) or leave it open for the v0.13+
+// schedule fields (recipients[]).
+func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
+	b = append(b, `{"address":`...)
+	b = appendJSONString(b, r.Address)
+	b = append(b, `,"status":`...)
+	b = appendJSONStatus(b, r.Status, "", r)
+	if r.ORCPT != "" {
+		b = append(b, `,"orcpt":`...)
+		b = appendJSONString(b, r.ORCPT)
+	}
+	if r.Notify != 0 {
+		if s := r.Notify.String(); s != "" {
+			b = append(b, `,"notify":`...)
+			b = appendJSONString(b, s)
+		}
+	}
+	if r.Code != 0 {
+		b = append(b, `,"code":`...)
+		b = strconv.AppendInt(b, int64(r.Code), 10)
+	}
+	if r.Enhanced != "" {
+		b = append(b, `,"enhanced_code":`...)
+		b = appendJSONString(b, r.Enhanced)
+	}
+	if r.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, r.Message)
+	}
+	if closed {
+		b = append(b, '}')
+	}
+	return b
 }
 
-func (e *jsonEncoder) Write(p []byte) (int, error) {
-	e.buf = append(e.buf, p...)
-	return len(p), nil
+// appendJSONStatus writes a status as Stalwart does: "scheduled", or an
+// object of one key whose value is the details: a domain's text, or, for a
+// recipient r, its reply (replyText).
+func appendJSONStatus(b []byte, s Status, details string, r *Recipient) []byte {
+	switch s {
+	case Completed, TempFail, PermFail:
+	default:
+		return append(b, `"scheduled"`...)
+	}
+	b = append(b, `{"`...)
+	b = append(b, s.JSONKey()...)
+	b = append(b, `":`...)
+	if r == nil {
+		b = appendJSONString(b, details)
+	} else {
+		// "Code: N, Enhanced code: E, Message: M", without building it.
+		enh := r.Enhanced
+		if enh == "" {
+			enh = "0.0.0"
+		}
+		b = append(b, `"Code: `...)
+		b = strconv.AppendInt(b, int64(r.Code), 10)
+		b = append(b, ", Enhanced code: "...)
+		b = appendJSONStringBody(b, enh)
+		b = append(b, ", Message: "...)
+		b = appendJSONStringBody(b, r.Message)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
 
-var jsonEncoders = sync.Pool{New: func() any {
-	e := &jsonEncoder{}
-	e.enc = json.NewEncoder(e)
-	e.enc.SetEscapeHTML(false)
-	return e
-}}
+// appendHexID writes id as ID.String does, without the string.
+func appendHexID(b []byte, id ID) []byte {
+	var buf [16]byte
+	i := len(buf)
+	for v := uint64(id); ; v >>= 4 {
+		i--
+		buf[i] = "0123456789ABCDEF"[v&15]
+		if v < 16 {
+			break
+		}
+	}
+	return append(b, buf[i:]...)
+}
+
+// appendJSONTime writes a time as the JSON shape has it: a string, RFC 3339
+// in UTC, whole seconds. (Not time.Time's own JSON encoding, which refuses
+// years past 9999: a queue written before the engine checked times may hold
+// one, and must still be listed.) Years 0 to 9999 are written digit by
+// digit; others go through time.Format.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		b = append(b, '"')
+		b = t.AppendFormat(b, time.RFC3339)
+		return append(b, '"')
+	}
+	hour, min, sec := t.Clock()
+	var s [22]byte // "YYYY-MM-DDTHH:MM:SSZ"
+	s[0] = '"'
+	s[1], s[2], s[3], s[4] = byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10)
+	s[5] = '-'
+	s[6], s[7] = byte('0'+month/10), byte('0'+month%10)
+	s[8] = '-'
+	s[9], s[10] = byte('0'+day/10), byte('0'+day%10)
+	s[11] = 'T'
+	s[12], s[13] = byte('0'+hour/10), byte('0'+hour%10)
+	s[14] = ':'
+	s[15], s[16] = byte('0'+min/10), byte('0'+min%10)
+	s[17] = ':'
+	s[18], s[19] = byte('0'+sec/10), byte('0'+sec%10)
+	s[20], s[21] = 'Z', '"'
+	return append(b, s[:]...)
+}
+
+// appendJSONString writes s as a JSON string the way encoding/json does
+// with HTML escaping off.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = appendJSONStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendJSONStringBody writes s escaped, without the quotes: '"' and '\\'
+// escaped, the control characters as \b, \f, \n, \r, \t or \u00XX, invalid
+// UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and \u2029 (for JavaScript),
+// everything else as it is.
+func appendJSONStringBody(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if jsonPlain[c] {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(b, s[start:]...)
+}
+
+// jsonPlain holds the bytes written as they are: printable ASCII but for
+// '"' and '\\'.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // JSONKey is the key of Stalwart's externally tagged status enum:
 // scheduled, completed, temp_fail, perm_fail.

@@ -26,6 +26,12 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	if err := sc.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]); err != nil {
 		return m, err
 	}
+	return messageOf(v[:]), nil
+}
+
+// messageOf builds a message from the msgCols columns scanned into v.
+func messageOf(v []any) Message {
+	var m Message
 	id, _ := v[0].(int64)
 	m.ID = ID(id)
 	m.ReturnPath = str(v[1])
@@ -38,16 +44,17 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	m.EnvID = str(v[5])
 	priority, _ := v[6].(int64)
 	m.Priority = int(priority)
-	return m, nil
+	return m
 }
 
 // loadParts fills in the domains and recipients of msgs, ascending ids (one
-// query each). dense says msgs holds every message between its first and last
-// id, so a range scan replaces the lookups. Both queries return rows in
+// query each), with each recipient's NOTIFY when arrival is set. dense says
+// msgs holds every message between its first and last id, so a range scan
+// replaces the lookups. Both queries return rows in
 // (message id, idx) order, so they are merged with msgs in one pass; the
 // domains and recipients of the whole batch share two backing arrays (each
 // message's slices are capped, so appending to one never touches another).
-func (tx *Tx) loadParts(msgs []Message, dense bool) error {
+func (tx *Tx) loadParts(msgs []Message, dense, arrival bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -117,7 +124,11 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		first[k] = int32(len(doms))
 	}
 
-	stmt, err = tx.stmt("SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
+	cols, rdst := "msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt", dst[:9]
+	if arrival {
+		cols, rdst = cols+", notify", dst[:10]
+	}
+	stmt, err = tx.stmt("SELECT " + cols + " FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}
@@ -125,7 +136,6 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	if err != nil {
 		return err
 	}
-	dst = dst[:9]
 	var (
 		rcpts = make([]Recipient, 0, len(doms)*3/2)
 		rDom  = make([]int32, 0, len(doms)*3/2) // the domain (index in doms) of each recipient
@@ -133,7 +143,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 	)
 	k = 0
 	for rows.Next() {
-		if err := rows.Scan(dst...); err != nil {
+		if err := rows.Scan(rdst...); err != nil {
 			rows.Close()
 			return err
 		}
@@ -158,6 +168,10 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		r := Recipient{Address: str(v[2]), Status: Status(v[4].(int64)), Code: int(v[5].(int64)), Enhanced: str(v[6]), Message: str(v[7]), ORCPT: str(v[8])}
 		if a, ok := v[3].(string); ok {
 			r.Address = a
+		}
+		if arrival {
+			n, _ := v[9].(int64)
+			r.Notify = Notify(n)
 		}
 		rcpts = append(rcpts, r)
 		rDom = append(rDom, di)
@@ -253,7 +267,7 @@ func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
 		return nil, err
 	}
 	for i := 0; i < len(out); i += eachPage {
-		if err := tx.loadParts(out[i:min(i+eachPage, len(out))], s.dense()); err != nil {
+		if err := tx.loadParts(out[i:min(i+eachPage, len(out))], s.dense(), false); err != nil {
 			return nil, err
 		}
 	}
@@ -404,18 +418,25 @@ func (tx *Tx) Get(id ID) (*Message, error) {
 	if uint64(id) > math.MaxInt64 {
 		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 	}
-	m, err := scanMessage(tx.tx.QueryRowContext(tx.ctx, "SELECT "+msgCols+" FROM messages m WHERE m.id = ?", int64(id)))
+	// The message with the fields of schema step 2 (List leaves them zero),
+	// each row read once.
+	var (
+		v          [7]any
+		ret        sql.NullString
+		ip, usr, h sql.NullString
+	)
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT "+msgCols+", m.ret, m.client_ip, m.client_user, m.client_helo FROM messages m WHERE m.id = ?", int64(id)).
+		Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &ret, &ip, &usr, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return nil, tx.q.fileError("get", err)
 	}
+	m := messageOf(v[:7])
+	m.Ret, m.Client = ret.String, Client{IP: ip.String, User: usr.String, Helo: h.String}
 	msgs := []Message{m}
-	if err := tx.loadParts(msgs, true); err != nil {
-		return nil, tx.q.fileError("get", err)
-	}
-	if err := tx.loadArrival(msgs); err != nil {
+	if err := tx.loadParts(msgs, true, true); err != nil {
 		return nil, tx.q.fileError("get", err)
 	}
 	return &msgs[0], nil

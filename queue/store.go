@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,14 +26,15 @@ var ErrReadOnly = errors.New("the queue is open read-only")
 // with memory-mapped reads, which halve the cost of scanning a big queue.
 const driverName = "sqlite3-mqsh"
 
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
-			return err
-		},
-	})
+// sqliteDriver is that driver, registered as driverName.
+var sqliteDriver = &sqlite3.SQLiteDriver{
+	ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
+		return err
+	},
 }
+
+func init() { sql.Register(driverName, sqliteDriver) }
 
 // applicationID marks an SQLite file as an mqsh queue ("mqsh" in ASCII).
 const applicationID = 0x6d717368
@@ -59,6 +61,7 @@ type Queue struct {
 	defOnce  sync.Once
 	defErr   error
 	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
+	durable  atomic.Bool    // write connections open with synchronous = FULL (SetDurable)
 	userOnce sync.Once      // user is looked up at the first change
 	lockWait time.Duration  // Options.LockWait
 	waiting  func(LockWait) // Options.Waiting
@@ -186,10 +189,7 @@ func writerParams(txlock string) url.Values {
 }
 
 func (q *Queue) openWriter(abs string) error {
-	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate")))
-	if err != nil {
-		return fmt.Errorf("open queue %s: %w", q.path, err)
-	}
+	db := sql.OpenDB(writerConnector{q: q, abs: abs, txlock: "immediate"})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
@@ -197,14 +197,61 @@ func (q *Queue) openWriter(abs string) error {
 	return nil
 }
 
+// writerConnector opens write connections (BEGIN txlock) with
+// writerParams; each follows the queue's durability (SetDurable), set when
+// it opens and checked again whenever database/sql hands it out (writeConn).
+type writerConnector struct {
+	q      *Queue
+	abs    string
+	txlock string
+}
+
+func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
+	p := writerParams(c.txlock)
+	full := c.q.durable.Load()
+	if full {
+		p.Set("_synchronous", "FULL")
+	}
+	dc, err := sqliteDriver.Open(dsn(c.abs, p))
+	if err != nil {
+		return nil, err
+	}
+	return &writeConn{SQLiteConn: dc.(*sqlite3.SQLiteConn), q: c.q, full: full}, nil
+}
+
+func (c writerConnector) Driver() driver.Driver { return sqliteDriver }
+
+// writeConn is a write connection that keeps to the queue's durability:
+// database/sql resets a connection before it hands it out again, outside
+// any transaction, and the reset switches synchronous when SetDurable has
+// changed it since. The SQLite connection's methods are its own.
+type writeConn struct {
+	*sqlite3.SQLiteConn
+	q    *Queue
+	full bool // synchronous = FULL on this connection, else NORMAL
+}
+
+// ResetSession is database/sql's reset before reuse (driver.SessionResetter).
+func (c *writeConn) ResetSession(ctx context.Context) error {
+	want := c.q.durable.Load()
+	if want == c.full {
+		return nil
+	}
+	mode := "NORMAL"
+	if want {
+		mode = "FULL"
+	}
+	if _, err := c.SQLiteConn.ExecContext(ctx, "PRAGMA synchronous = "+mode, nil); err != nil {
+		return driver.ErrBadConn // database/sql then opens another, which the connector sets
+	}
+	c.full = want
+	return nil
+}
+
 // deferredDB returns the pool of UpdateDeferred, opening it on first use.
 func (q *Queue) deferredDB() (*sql.DB, error) {
 	q.defOnce.Do(func() {
-		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred")))
-		if err != nil {
-			q.defErr = fmt.Errorf("open queue %s: %w", q.path, err)
-			return
-		}
+		db := sql.OpenDB(writerConnector{q: q, abs: q.abs, txlock: "deferred"})
 		db.SetMaxOpenConns(4)
 		db.SetMaxIdleConns(1)
 		q.deferred = db

@@ -368,10 +368,6 @@ func (tx *Tx) Enqueue(env Envelope, raw []byte) (m *Message, err error) {
 		if m, err = tx.addNew("enqueue", "", env, raw); err != nil {
 			return err
 		}
-		if err = tx.storeArrival(m, &env); err != nil {
-			m = nil
-			return fmt.Errorf("enqueue: %w", err)
-		}
 		if err = tx.applyRules([]*Message{m}); err != nil {
 			m = nil
 			return tx.q.fileError("enqueue", err)

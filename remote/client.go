@@ -60,7 +60,10 @@ type Client struct {
 	seen    *suggestSet // what was listed recently, for Suggest
 }
 
-var _ queue.Backend = (*Client)(nil)
+var (
+	_ queue.Backend = (*Client)(nil)
+	_ queue.Batcher = (*Client)(nil)
+)
 
 // Open returns a client of the Stalwart server at rawURL, http(s)://HOST[:PORT]
 // with an optional path prefix; a bare HOST:PORT means https. It asks the
@@ -161,6 +164,9 @@ type route struct {
 	method, path string
 	query        url.Values
 	permission   string // the Stalwart permission it needs
+	// onOK, when set, sees the headers of a 200 answer before its body is
+	// read.
+	onOK func(http.Header)
 }
 
 // apiError is the problem+json body of an error answer.
@@ -200,6 +206,9 @@ func call[T any](ctx context.Context, c *Client, r route) (out T, found bool, er
 		return out, false, c.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
+	if r.onOK != nil && resp.StatusCode == http.StatusOK {
+		r.onOK(resp.Header)
+	}
 	body, err := readBody(resp)
 	if err != nil {
 		return out, false, c.transportError(ctx, err)

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 
@@ -20,7 +21,11 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 
 // scanPages is scan with pages of size messages. While fn works through a
 // page, the next one is already being asked for and decoded, so that the
-// server, the decoding and fn (printing, most often) overlap.
+// server, the decoding and fn (printing, most often) overlap. mqsh's own
+// server names a full page's last id in a header (lastIDHeader) before the
+// body: the next page is then asked for as soon as that header arrives,
+// while this one is still being received and decoded, so that the server
+// builds the next page while the client decodes this one.
 func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, size int, fn func(m *remoteMessage) (bool, error)) error {
 	mt, err := f.Matcher()
 	if err != nil {
@@ -32,15 +37,15 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 		v, _ := strconv.ParseUint(s, 10, 64)
 		lo = queue.ID(v)
 	}
-	// The page fetched ahead is dropped (its request cancelled) when fn
-	// stops early or fails.
+	// The pages fetched ahead are dropped (their requests cancelled) when
+	// fn stops early or fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	limit := strconv.Itoa(size)
 	// request asks for the page after id last, or page number n when the
-	// server ignores range-start (byNumber); ok is false when there is
+	// server ignores range-start (byNumber); it is nil when there is
 	// nothing after last.
-	request := func(last queue.ID, byNumber bool, n int) (<-chan fetchedPage, bool) {
+	request := func(last queue.ID, byNumber bool, n int) *pageRequest {
 		q := url.Values{}
 		for k, v := range base {
 			q[k] = v
@@ -52,40 +57,64 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 			q.Set("page", strconv.Itoa(n))
 		} else {
 			if last == ^queue.ID(0) {
-				return nil, false
+				return nil
 			}
 			q.Set("range-start", strconv.FormatUint(uint64(max(lo, last+1)), 10))
 			q.Set("max-total", limit)
 		}
-		ch := make(chan fetchedPage, 1)
-		go func() { ch <- c.fetchPage(ctx, q) }()
-		return ch, true
+		rctx, stop := context.WithCancel(ctx)
+		p := &pageRequest{page: make(chan fetchedPage, 1), lastID: make(chan queue.ID, 1), after: last, stop: stop}
+		go func() { p.page <- c.fetchPage(rctx, q, p.lastID) }()
+		return p
 	}
 	last := after
 	byNumber, page := false, 1
-	pending, ok := request(last, false, page)
-	for ok {
-		res := <-pending
+	cur := request(last, false, page)
+	var ahead *pageRequest // asked for on cur's last-id header
+	for cur != nil {
+		var res fetchedPage
+		for waiting := true; waiting; {
+			select {
+			case id := <-cur.lastID:
+				cur.lastID = nil
+				if !byNumber && ahead == nil {
+					ahead = request(max(last, id), false, 0)
+				}
+			case res = <-cur.page:
+				waiting = false
+			}
+		}
+		cur.stop() // its answer is read: this frees its context
+		cur = nil
 		if res.err != nil {
 			return res.err
 		}
 		msgs := res.msgs
 		if !byNumber && len(msgs) > 0 && msgs[0].ID <= last && last > 0 {
 			// range-start was ignored: page by number from the start.
-			byNumber, page = true, 1
-			pending, ok = request(last, true, page)
+			ahead.cancel()
+			byNumber, page, ahead = true, 1, nil
+			cur = request(last, true, page)
 			continue
 		}
-		// Ask for the next page before working through this one.
-		ok = res.full
-		if ok {
+		// Ask for the next page before working through this one, unless
+		// it is asked for already.
+		if res.full {
 			page++
 			next := last
 			for i := range msgs {
 				next = max(next, msgs[i].ID)
 			}
-			pending, ok = request(next, byNumber, page)
+			if ahead != nil && ahead.after == next {
+				cur = ahead
+			} else {
+				ahead.cancel()
+				cur = request(next, byNumber, page)
+			}
+		} else {
+			ahead.cancel()
 		}
+		ahead = nil
 		c.seen.add(msgs)
 		for i := range msgs {
 			m := &msgs[i]
@@ -105,6 +134,26 @@ func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, 
 	return nil
 }
 
+// pageRequest is one page asked for: its answer comes on page; lastID
+// gives the page's last id as soon as the server's header names it.
+type pageRequest struct {
+	page   chan fetchedPage
+	lastID chan queue.ID
+	after  queue.ID // the page starts after this id
+	stop   context.CancelFunc
+}
+
+// cancel drops the request; nil does nothing.
+func (p *pageRequest) cancel() {
+	if p != nil {
+		p.stop()
+	}
+}
+
+// lastIDHeader is the header in which mqsh's server names a full page's
+// last id (httpapi.LastIDHeader).
+const lastIDHeader = "Mqsh-Last-Id"
+
 // fetchedPage is one page of a listing, decoded.
 type fetchedPage struct {
 	msgs []remoteMessage
@@ -112,9 +161,16 @@ type fetchedPage struct {
 	err  error
 }
 
-// fetchPage asks for one page of whole messages and decodes it.
-func (c *Client) fetchPage(ctx context.Context, q url.Values) fetchedPage {
-	data, found, err := call[listData](ctx, c, listRoute(q))
+// fetchPage asks for one page of whole messages and decodes it. The page's
+// last id goes to lastID when the answer's header names it.
+func (c *Client) fetchPage(ctx context.Context, q url.Values, lastID chan<- queue.ID) fetchedPage {
+	r := listRoute(q)
+	r.onOK = func(h http.Header) {
+		if v, err := strconv.ParseUint(h.Get(lastIDHeader), 10, 64); err == nil {
+			lastID <- queue.ID(v)
+		}
+	}
+	data, found, err := call[listData](ctx, c, r)
 	if err != nil {
 		return fetchedPage{err: fmt.Errorf("list: %w", err)}
 	}
@@ -146,6 +202,31 @@ func (c *Client) List(ctx context.Context, f queue.Filter, p queue.Page) ([]queu
 		return p.Limit <= 0 || len(out) < p.Limit, nil
 	})
 	return out, err
+}
+
+// Batches calls fn with every message matching f, in id order, in batches
+// of a page (queue.Batcher): one walk over the listing, so that the next
+// page is asked for while fn writes out this one, where queue.EachBatch
+// without it would list page by page, each List a walk of its own that
+// asks for a page ahead only to drop it. fn may keep the batch.
+func (c *Client) Batches(ctx context.Context, f queue.Filter, fn func(msgs []queue.Message) error) error {
+	var batch []queue.Message
+	err := c.scan(ctx, f, 0, func(m *remoteMessage) (bool, error) {
+		if batch == nil {
+			batch = make([]queue.Message, 0, c.pageSize)
+		}
+		batch = append(batch, m.Message)
+		if len(batch) < c.pageSize {
+			return true, nil
+		}
+		err := fn(batch)
+		batch = nil
+		return err == nil, err
+	})
+	if err != nil || len(batch) == 0 {
+		return err
+	}
+	return fn(batch)
 }
 
 // Each calls fn for every message matching f, in id order, a page at a time.

@@ -112,25 +112,11 @@ type batcher interface {
 	EnqueueBatch(msgs []queue.NewMessage) ([]*queue.Message, []error, error)
 }
 
-// durable is a backend whose commits can be made synchronous (the SQLite
-// queue).
-type durable interface {
-	SetDurable(ctx context.Context, on bool) error
-}
-
-// commit writes one batch and answers its sessions.
+// commit writes one batch and answers its sessions. (Commits are durable
+// because New made the queue so: the setting stays with the queue's write
+// connection, so a batch need not set it again.)
 func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 	res := make([]commitRes, len(batch))
-	if d, ok := c.q.(durable); ok {
-		// Again before every batch: the setting belongs to the write
-		// connection, which may have been replaced since (see SetDurable).
-		if err := d.SetDurable(ctx, true); err != nil {
-			for _, r := range batch {
-				r.done <- commitRes{err: err}
-			}
-			return
-		}
-	}
 	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
 		if b, ok := tx.(batcher); ok {
 			msgs := make([]queue.NewMessage, len(batch))

@@ -65,24 +65,31 @@ func (c *countDurable) SetDurable(ctx context.Context, on bool) error {
 	return c.Queue.SetDurable(ctx, on)
 }
 
-// The committer makes commits synchronous again before every batch, since
-// the queue's write connection may have been replaced in between.
-func TestCommitterKeepsCommitsDurable(t *testing.T) {
+// New makes the queue's commits synchronous, once: the setting stays with
+// the queue's write connection (queue.TestSetDurable), so the committer does
+// not set it again before every batch.
+func TestServerMakesCommitsDurableOnce(t *testing.T) {
 	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	cd := &countDurable{Queue: q}
-	c := newCommitter(cd, 64)
-	defer c.close()
+	s, err := New(cd, Config{Hostname: "mx.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
 	for i := range 3 {
 		env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}
-		if _, err := c.enqueue(context.Background(), env, nil); err != nil {
+		if _, err := s.com.enqueue(context.Background(), env, nil); err != nil {
 			t.Fatal(err)
 		}
-		if cd.on != i+1 {
-			t.Errorf("after %d one-message batches: SetDurable called %d times", i+1, cd.on)
+		cd.mu.Lock()
+		on := cd.on
+		cd.mu.Unlock()
+		if on != 1 {
+			t.Errorf("after %d one-message batches: SetDurable called %d times, want once (by New)", i+1, on)
 		}
 	}
 }

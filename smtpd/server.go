@@ -41,6 +41,12 @@ type Server struct {
 	shutDone chan struct{} // closed when Shutdown has finished
 }
 
+// durable is a backend whose commits can be made synchronous (the SQLite
+// queue).
+type durable interface {
+	SetDurable(ctx context.Context, on bool) error
+}
+
 // New makes a server that queues into q with the settings cfg. When q can
 // make its commits synchronous (the SQLite queue can), New switches that on:
 // a message is acknowledged only once it would survive a power loss.
