@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -371,5 +372,43 @@ func TestUndoHold(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A JSON listing of held mail, imported into another queue, brings the
+// holds back as they were: a listing is a backup of the holds too.
+func TestImportJSONKeepsHolds(t *testing.T) {
+	a, _ := openTest(t)
+	b, _ := openTest(t)
+	ctx := t.Context()
+	if _, err := a.LoadDemo(ctx, 50, 1); err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Hold(ctx, HoldRequest{Filter: Filter{Domain: "gmail.com"}, Reason: "rate limited", Until: testNow.Add(2 * time.Hour)})
+	if err != nil || res.Count == 0 {
+		t.Fatalf("hold: %+v %v", res, err)
+	}
+	var buf bytes.Buffer
+	msgs, err := a.List(ctx, Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msgs {
+		j, _ := msgs[i].MarshalJSON()
+		buf.Write(append(j, '\n'))
+	}
+	if _, err := b.ImportJSON(ctx, bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	held := true
+	n, err := b.Count(ctx, Filter{Held: &held})
+	if err != nil || n != res.Count {
+		t.Fatalf("imported queue holds %d messages (%v), want %d", n, err, res.Count)
+	}
+	got := mustGet(t, b, res.IDs[0])
+	for _, d := range got.Domains {
+		if d.Name == "gmail.com" && (d.Hold == nil || d.Hold.Reason != "rate limited" || !d.Hold.Until.Equal(testNow.Add(2*time.Hour))) {
+			t.Errorf("imported hold %+v", d.Hold)
+		}
 	}
 }
