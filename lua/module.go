@@ -34,6 +34,7 @@ func (s *Session) openModules(L *glua.LState) {
 		"retry":   s.qRetry,
 		"cancel":  s.qCancel,
 		"summary": s.qSummary,
+		"explain": s.qExplain,
 	})
 	q.RawSetString("dry_run", glua.LBool(s.opts.DryRun))
 	g.RawSetString("queue", q)
@@ -366,6 +367,30 @@ func (s *Session) qSummary(L *glua.LState) int {
 		raiseDB(L, "queue.summary", err)
 	}
 	L.Push(summaryTable(L, rows))
+	return 1
+}
+
+// queue.explain(id) -> the explanation of a message (see explainTable), or
+// nil and a message when the queue neither holds it nor remembers trying it,
+// or cannot explain.
+func (s *Session) qExplain(L *glua.LState) int {
+	id := toID(L, "queue.explain", L.CheckAny(1))
+	ex, ok := s.currentTx(L).(queue.TxExplainer)
+	if !ok {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("queue.explain is not available on this queue: it is a verb of mqsh's own queue files"))
+		return 2
+	}
+	e, err := ex.Explain(id)
+	if errors.Is(err, queue.ErrNotFound) {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(fmt.Sprintf("message %s is not queued and no delivery attempt of it is recorded", id)))
+		return 2
+	}
+	if err != nil {
+		raiseDB(L, "queue.explain", err)
+	}
+	L.Push(explainTable(L, e))
 	return 1
 }
 

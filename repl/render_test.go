@@ -261,3 +261,12 @@ func TestDates(t *testing.T) {
 		t.Errorf("FormatSize = %q", got)
 	}
 }
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1023: "1023B", 1024: "1.0K", 1142: "1.1K", 56203264: "53.6M",
+		102349: "100K", 1 << 30: "1.0G", 1<<40 + 1<<39: "1.5T"} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
