@@ -401,6 +401,38 @@ func summaryTable(L *glua.LState, rows []queue.SummaryRow) *glua.LTable {
 	return out
 }
 
+// shapeTable converts qshape's grid: { by, buckets = {"5m", ..., "1280m+"},
+// total = {key = "TOTAL", count, size, counts = {...}}, rows = { {key, count,
+// size, counts}, ... } }, rows most messages first.
+func shapeTable(L *glua.LState, s *queue.Shape) *glua.LTable {
+	row := func(r queue.ShapeRow) *glua.LTable {
+		t := L.CreateTable(0, 4)
+		t.RawSetString("key", glua.LString(r.Key))
+		t.RawSetString("count", glua.LNumber(r.Count))
+		t.RawSetString("size", glua.LNumber(r.Size))
+		c := L.CreateTable(len(r.Counts), 0)
+		for _, n := range r.Counts {
+			c.Append(glua.LNumber(n))
+		}
+		t.RawSetString("counts", c)
+		return t
+	}
+	t := L.CreateTable(0, 4)
+	t.RawSetString("by", glua.LString(s.By))
+	buckets := L.CreateTable(len(s.Buckets), 0)
+	for _, b := range s.Buckets {
+		buckets.Append(glua.LString(b))
+	}
+	t.RawSetString("buckets", buckets)
+	t.RawSetString("total", row(s.Total))
+	rows := L.CreateTable(len(s.Rows), 0)
+	for _, r := range s.Rows {
+		rows.Append(row(r))
+	}
+	t.RawSetString("rows", rows)
+	return t
+}
+
 // explainTable converts an explanation: { id, queued, sender, created, size,
 // held, paused, holds = { {domain, rule, by, reason, at, until}, ... },
 // removed = {seq, at, user, source, verb} or nil, domains = { {name, status,

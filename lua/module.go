@@ -10,6 +10,7 @@ package lua
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -355,8 +356,10 @@ func (s *Session) qSummary(L *glua.LState) int {
 	by := L.OptString(2, "domain")
 	switch by {
 	case "domain", "sender", "status", "age":
+	case "shape":
+		return s.qShape(L, f, ok)
 	default:
-		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, not %q", by))
+		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, or draws qshape's grid with \"shape\"; not %q", by))
 	}
 	if !ok {
 		L.Push(L.NewTable())
@@ -391,6 +394,30 @@ func (s *Session) qExplain(L *glua.LState) int {
 		raiseDB(L, "queue.explain", err)
 	}
 	L.Push(explainTable(L, e))
+	return 1
+}
+
+// queue.summary(filter, "shape" [, "domain" | "sender-domain"]) -> qshape's
+// grid (see shapeTable), or nil and a message when the queue cannot draw it.
+func (s *Session) qShape(L *glua.LState, f queue.Filter, selects bool) int {
+	by := L.OptString(3, queue.ShapeDomain)
+	if by != queue.ShapeDomain && by != queue.ShapeSenderDomain {
+		L.ArgError(3, fmt.Sprintf("queue.summary's shape groups by domain or sender-domain, not %q", by))
+	}
+	sh, ok := s.currentTx(L).(queue.TxShaper)
+	if !ok {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("queue.summary's shape is not available on this queue: it is a verb of mqsh's own queue files"))
+		return 2
+	}
+	if !selects { // a filter that selects nothing (no ids)
+		f = queue.Filter{IDs: []queue.ID{math.MaxUint64}}
+	}
+	shape, err := sh.Shape(f, by)
+	if err != nil {
+		raiseDB(L, "queue.summary", err)
+	}
+	L.Push(shapeTable(L, shape))
 	return 1
 }
 

@@ -467,6 +467,15 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
 	by := strings.ToLower(inv.Value("by"))
+	if inv.Set["shape"] == "true" {
+		return runShape(ctx, env, inv, by)
+	}
+	if _, ok := inv.Set["top"]; ok {
+		return usageFor(inv.Cmd, "'--top <N>' goes with '--shape'")
+	}
+	if by == queue.ShapeSenderDomain {
+		return usageFor(inv.Cmd, "'--by sender-domain' goes with '--shape'; without it, group by sender")
+	}
 	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
@@ -500,6 +509,73 @@ func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 			}
 		}
 		fmt.Fprintf(env.Stderr, "\n%d group(s) found.\n", len(rows))
+		if note := summaryNote(by); note != "" && len(rows) > 0 {
+			fmt.Fprintln(env.Stderr, note)
+		}
+	}
+	return nil
+}
+
+// summaryNote says how the TOTAL row of a summary counts a message that is
+// in several groups.
+func summaryNote(by string) string {
+	switch by {
+	case "domain":
+		return "A message with recipients in several domains counts once in each; TOTAL adds the rows up."
+	case "status":
+		return "A message with recipients in several states counts once in each; TOTAL adds the rows up."
+	}
+	return ""
+}
+
+// runShape prints qshape's grid.
+func runShape(ctx context.Context, env *Env, inv *Invocation, by string) error {
+	if by != queue.ShapeDomain && by != queue.ShapeSenderDomain {
+		return usageFor(inv.Cmd, fmt.Sprintf("'--shape' groups by domain or sender-domain, not %s", by))
+	}
+	top, err := intFlag(inv, "top", 0, 1)
+	if err != nil {
+		return err
+	}
+	sh, ok := env.Queue.(queue.Shaper)
+	if !ok {
+		return noVerb(env, "summary --shape")
+	}
+	f, none, err := viewFilter(env, inv)
+	if err != nil {
+		return err
+	}
+	s := &queue.Shape{By: by, Total: queue.ShapeRow{Key: "TOTAL", Counts: make([]int, len(queue.AgeBuckets)+1)}}
+	for i := range s.Total.Counts {
+		s.Buckets = append(s.Buckets, queue.AgeLabel(i))
+	}
+	if !none { // ids were asked for and none came: an empty grid
+		if s, err = sh.Shape(ctx, f, by); err != nil {
+			return err
+		}
+	}
+	s.Fold(top)
+	switch formatOf(inv) {
+	case "json":
+		return writeJSONLine(env.Stdout, s)
+	case "csv":
+		w := newCSV(env.Stdout, append([]string{"by", "key", "count", "size"}, s.Buckets...))
+		for _, r := range append([]queue.ShapeRow{s.Total}, s.Rows...) {
+			rec := []string{by, r.Key, strconv.Itoa(r.Count), strconv.FormatInt(r.Size, 10)}
+			for _, c := range r.Counts {
+				rec = append(rec, strconv.Itoa(c))
+			}
+			w.Write(rec)
+		}
+		w.Flush()
+		return w.Error()
+	}
+	if _, err := io.WriteString(env.Stdout, ShapeGrid(s, env.Color)); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "\n%d group(s) found; columns are ages in minutes, T their total.\n", len(s.Rows))
+	if by == queue.ShapeDomain && len(s.Rows) > 0 {
+		fmt.Fprintln(env.Stderr, summaryNote("domain"))
 	}
 	return nil
 }

@@ -216,7 +216,7 @@ func TestBadInput(t *testing.T) {
 		{"list -b yesterday", 2, "RFC 3339"},
 		{"list --status lost", 2, "want scheduled, delivered, tempfail or permfail"},
 		{"list -p x", 2, "invalid value 'x' for '--page-size'"},
-		{"summary --by week", 2, "want domain, sender, status or age"},
+		{"summary --by week", 2, "want domain, sender, status, age or sender-domain"},
 		{"audit -n -1", 2, "invalid value '-1' for '--limit'"},
 		{"demo many", 2, "invalid value 'many'"},
 		{"add -s a@b.c -", 2, "missing '--rcpt <RCPT>'"},

@@ -103,7 +103,7 @@ func selectFlags(change bool, flags ...Flag) []Flag {
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
 	reportFormats  = []string{"table", "json", "csv"}
-	summaryGroups  = []string{"domain", "sender", "status", "age"}
+	summaryGroups  = []string{"domain", "sender", "status", "age", "sender-domain"}
 )
 
 func queueCommands() []*Command {
@@ -185,7 +185,9 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "summary"},
 			Summary: "Counts and sizes grouped by domain, sender, status or age",
 			Flags: selectFlags(false,
-				Flag{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
+				Flag{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age; with --shape by domain or sender-domain"},
+				Flag{Long: "shape", Help: "qshape's grid: messages per domain by age (minutes), a TOTAL row and column, most first"},
+				Flag{Long: "top", Value: "N", Kind: KindNumber, Help: "With --shape, show the N largest rows and fold the rest into one row, other"},
 				keyFlag(queue.KeySender),
 				keyFlag(queue.KeyRcpt),
 				keyFlag(queue.KeyDomain),

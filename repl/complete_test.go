@@ -118,7 +118,7 @@ func TestCompleteTable(t *testing.T) {
 		{name: "formats", line: "list -o ", want: []string{"table", "json", "csv", "ids"}},
 		{name: "format prefix", line: "status --format=j", want: []string{"json"}},
 		{name: "report formats", line: "queue audit -o ", want: []string{"table", "json", "csv"}},
-		{name: "summary groups", line: "summary --by ", want: []string{"domain", "sender", "status", "age"}},
+		{name: "summary groups", line: "summary --by ", want: []string{"domain", "sender", "status", "age", "sender-domain"}},
 		{name: "status words", line: "list --status t", want: []string{"tempfail"}},
 		{name: "script names", line: "run zz", want: []string{"zz-local-policy", "zz-other"}},
 		{name: "script paths", line: "run ./", want: []string{"./exports/", "./policy.lua"}},

@@ -125,6 +125,9 @@ func TestTablesGolden(t *testing.T) {
 		{"list-domain1.txt", "list -d domain1.test -p 2"},
 		{"summary-domain.txt", "queue summary"},
 		{"summary-status.txt", "queue summary --by status"},
+		{"summary-age.txt", "queue summary --by age"},
+		{"shape.txt", "queue summary --shape"},
+		{"shape-sender-top.txt", "summary --shape --by sender-domain --top 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			golden(t, tt.name, sessionOutput(t, c, tt.line))

@@ -34,3 +34,24 @@ local none, why = queue.explain("ABCDEF")
 t.eq(none, nil)
 t.ok(why:find("not queued", 1, true), why)
 t.raises(function() queue.explain("xyz") end, "queue.explain")
+
+-- summary "shape": qshape's grid, by domain (default) or sender domain
+local s = queue.summary({}, "shape")
+t.eq(s.by, "domain")
+t.eq(#s.buckets, 10)
+t.eq(s.buckets[1], "5m")
+t.eq(s.buckets[10], "1280m+")
+t.eq(s.total.key, "TOTAL")
+local n = 0
+for _, row in ipairs(s.rows) do n = n + row.count end
+t.eq(s.total.count, n, "TOTAL adds the rows up")
+t.eq(s.rows[1].key, "example.org", "most first")
+t.eq(s.rows[1].count, 2)
+-- 400 (10 minutes old) and 300 (3 days) in example.org
+t.eq(s.rows[1].counts[3], 1, "10 to 20 minutes")
+t.eq(s.rows[1].counts[10], 1, "older than 1280 minutes")
+local sd = queue.summary({ sender = "<>" }, "shape", "sender-domain")
+t.eq(#sd.rows, 1)
+t.eq(sd.rows[1].key, "<>")
+t.eq(#queue.summary({ ids = {} }, "shape").rows, 0, "no ids: an empty grid")
+t.raises(function() queue.summary({}, "shape", "colour") end, "domain or sender-domain")
