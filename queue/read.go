@@ -15,15 +15,15 @@ import (
 // eachPage is how many messages Each and the bulk verbs read at a time.
 const eachPage = 1000
 
-const msgCols = "m.id, m.rp_lc, m.rp, m.created, m.size, m.env_id, m.priority"
+const msgCols = "m.id, m.rp_lc, m.rp, m.created, m.size, m.env_id, m.priority, m.held"
 
 func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	// Scanning into *any is database/sql's fast path (no reflection).
 	var (
 		m Message
-		v [7]any
+		v [8]any
 	)
-	if err := sc.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6]); err != nil {
+	if err := sc.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]); err != nil {
 		return m, err
 	}
 	id, _ := v[0].(int64)
@@ -38,6 +38,8 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 	m.EnvID = str(v[5])
 	priority, _ := v[6].(int64)
 	m.Priority = int(priority)
+	held, _ := v[7].(int64)
+	m.Held = held != 0
 	return m, nil
 }
 

@@ -179,7 +179,8 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
+	table := format == "table" || format == "wide"
+	chunk, paging := size, table && env.Terminal && env.ReadKey != nil
 	w := newMessageWriter(env, format)
 	if !paging {
 		// Nobody to wait for: the selection is read in batches (on the
@@ -187,14 +188,14 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		// one is written). Off a terminal a table is one table, however
 		// long, unless -p asks for pages (past wholeTableRows rows another
 		// table starts, to bound memory); the machine formats stream.
-		if _, pages := inv.Set["page-size"]; format == "table" && !pages {
+		if _, pages := inv.Set["page-size"]; table && !pages {
 			chunk = wholeTableRows
 		}
 		total := 0
 		var pending []queue.Message
 		err := queue.EachBatch(ctx, env.Queue, f, func(msgs []queue.Message) error {
 			total += len(msgs)
-			if format != "table" {
+			if !table {
 				return w.write(msgs)
 			}
 			pending = append(pending, msgs...)
@@ -215,18 +216,30 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
 		return nil
 	}
+	_, fixed := inv.Set["page-size"]
 	total, quit := 0, false
 	var after queue.ID
 	for {
-		// One row more than a page tells whether another page follows.
-		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: chunk + 1})
+		// A page fills the screen unless -p says how many messages it
+		// holds. One message more than fits tells whether another follows.
+		lines := 0
+		if !fixed {
+			lines = pageLines(env)
+		}
+		limit := chunk
+		if lines > 0 {
+			limit = max(1, lines/2) // a message takes two lines at least
+		}
+		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: limit + 1})
 		if err != nil {
 			return err
 		}
-		more := len(msgs) > chunk
-		if more {
-			msgs = msgs[:chunk]
+		n := min(len(msgs), limit)
+		if lines > 0 {
+			n = fitLines(msgs[:n], lines)
 		}
+		more := len(msgs) > n
+		msgs = msgs[:n]
 		if err := w.write(msgs); err != nil {
 			return err
 		}
@@ -252,6 +265,43 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
 	return nil
+}
+
+// pageOverhead is how many lines of a screen a page of the list takes
+// besides its rows: the blank lines around the table, the top rule, the
+// header and its rule, the pager's prompt, and the line the cursor stays on.
+const pageOverhead = 8
+
+// pageLines is how many lines a page's rows may take on the terminal: its
+// height less pageOverhead; 0 when the height is not known (the page then
+// holds defaultPageSize messages).
+func pageLines(env *Env) int {
+	if env.Height == nil {
+		return 0
+	}
+	h := env.Height()
+	if h <= 0 {
+		return 0
+	}
+	return max(2, h-pageOverhead)
+}
+
+// fitLines is how many of msgs fit in lines rows of a list table (each
+// takes a line per recipient, at least one, and a rule under it); at least
+// one, so that a message taller than the screen is still shown.
+func fitLines(msgs []queue.Message, lines int) int {
+	used := 0
+	for i := range msgs {
+		h := 0
+		for _, d := range msgs[i].Domains {
+			h += len(d.Recipients)
+		}
+		used += max(1, h) + 1
+		if used > lines {
+			return max(1, i)
+		}
+	}
+	return len(msgs)
 }
 
 func runStatus(ctx context.Context, env *Env, inv *Invocation) error {

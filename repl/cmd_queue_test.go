@@ -211,7 +211,7 @@ func TestBadInput(t *testing.T) {
 		{"retry xyz", 1, `Failed to parse id "xyz".`},
 		{"raw xyz", 1, `Failed to parse id "xyz".`},
 		{"raw FFFF", 1, "message FFFF not found"},
-		{"list -o xml", 2, "invalid value 'xml' for '--format <FORMAT>': want table, json, csv or ids"},
+		{"list -o xml", 2, "invalid value 'xml' for '--format <FORMAT>': want table, wide, json, csv or ids"},
 		{"summary -o ids", 2, "want table, json or csv"},
 		{"list -b yesterday", 2, "RFC 3339"},
 		{"list --status lost", 2, "want scheduled, delivered, tempfail or permfail"},

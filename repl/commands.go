@@ -36,6 +36,8 @@ func buildCommands() []*Command {
 var (
 	flagFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
 		Values: messageFormats, Help: "Output format: table, json, csv or ids"}
+	flagListFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
+		Values: listFormats, Help: "Output format: table, wide (adds created, age, held and each recipient's last reply), json, csv or ids"}
 	flagReportFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
 		Values: reportFormats, Help: "Output format: table, json or csv"}
 	flagDryRun = Flag{Long: "dry-run",
@@ -102,6 +104,7 @@ func selectFlags(change bool, flags ...Flag) []Flag {
 // Formats of the commands that print messages.
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
+	listFormats    = []string{"table", "wide", "json", "csv", "ids"}
 	reportFormats  = []string{"table", "json", "csv"}
 	summaryGroups  = []string{"domain", "sender", "status", "age", "sender-domain"}
 )
@@ -130,7 +133,7 @@ func queueCommands() []*Command {
 				keyFlag(queue.KeyStatus),
 				keyFlag(queue.KeyCreatedBefore),
 				keyFlag(queue.KeyCreatedAfter),
-				flagFormat,
+				flagListFormat,
 			),
 			Args: []Arg{idsArg},
 			Run:  runList,

@@ -115,7 +115,7 @@ func TestCompleteTable(t *testing.T) {
 		{name: "time hints", line: "retry -t ", want: timeHintsThen},
 		{name: "time prefix", line: "list -b +1", want: []string{"+10m", "+1h", "+1d", "+1w"}},
 		{name: "time stamp", line: "list --after=2024-05-01T", want: []string{"2024-05-01T10:30:15Z"}},
-		{name: "formats", line: "list -o ", want: []string{"table", "json", "csv", "ids"}},
+		{name: "formats", line: "list -o ", want: []string{"table", "wide", "json", "csv", "ids"}},
 		{name: "format prefix", line: "status --format=j", want: []string{"json"}},
 		{name: "report formats", line: "queue audit -o ", want: []string{"table", "json", "csv"}},
 		{name: "summary groups", line: "summary --by ", want: []string{"domain", "sender", "status", "age", "sender-domain"}},

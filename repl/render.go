@@ -419,6 +419,11 @@ func (w *messageWriter) write(msgs []queue.Message) error {
 		}
 		w.csv.Flush()
 		return w.csv.Error()
+	case "wide":
+		if len(msgs) == 0 {
+			return nil
+		}
+		return writeTable(w.env.Stderr, out, ListWideTable(msgs, now(w.env), w.env.Color))
 	default:
 		if len(msgs) == 0 {
 			return nil

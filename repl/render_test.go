@@ -126,6 +126,7 @@ func TestTablesGolden(t *testing.T) {
 		{"summary-domain.txt", "queue summary"},
 		{"summary-status.txt", "queue summary --by status"},
 		{"summary-age.txt", "queue summary --by age"},
+		{"list-wide.txt", "queue list -o wide"},
 		{"shape.txt", "queue summary --shape"},
 		{"shape-sender-top.txt", "summary --shape --by sender-domain --top 1"},
 	} {
