@@ -24,7 +24,7 @@ func buildCommands() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, pauseCommands()...)
-	cmds = append(cmds, explainCommand())
+	cmds = append(cmds, explainCommand(), topCommand())
 	cmds = append(cmds, luaCommands()...)
 	cmds = append(cmds, serveCommand())
 	cmds = append(cmds, shellCommands()...)
