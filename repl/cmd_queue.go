@@ -411,9 +411,11 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	bar := startProgress(env, "Rescheduling", 0, false)
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
 		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
 	})
+	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
 	}
@@ -438,9 +440,11 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
 	}
+	bar := startProgress(env, "Cancelling", 0, false)
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
 		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
 	})
+	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
 	}
@@ -824,17 +828,28 @@ func importFile(tx queue.TxImporter, env *Env, name string, e *queue.Envelope) (
 		return 1, nil
 	}
 	var r io.Reader = env.Stdin
+	var size int64 // 0: not known
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return 0, err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
 		r = f
 	} else if r == nil {
 		return 0, errors.New("no standard input to read from")
 	}
-	res, err := tx.ImportJSON(r)
+	// The bar counts the bytes read.
+	label := "standard input"
+	if name != "-" {
+		label = filepath.Base(name)
+	}
+	bar := startProgress(env, "Importing "+label, size, true)
+	defer bar.Done()
+	res, err := tx.ImportJSON(countingReader{r, bar})
 	return res.Count, err
 }
 
@@ -851,7 +866,9 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", inv.Value("seed")))
 	}
+	bar := startProgress(env, "Loading demo messages", 0, false)
 	res, err := env.Queue.LoadDemo(ctx, n, seed)
+	bar.Done()
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,9 @@ func StdStreams(stdin *os.File, stdout, stderr io.Writer, getenv func(string) st
 		s.Color = getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 		s.Width = TerminalWidth(f)
 		s.Height = TerminalHeight(f)
+		if ef, ok := stderr.(*os.File); ok && IsTerminal(ef) {
+			s.StderrTerminal = true
+		}
 		if IsTerminal(stdin) {
 			s.ReadKey = TerminalReadKey(stdin)
 		}

@@ -68,3 +68,20 @@ func TestTopOnTerminal(t *testing.T) {
 	send("list -o ids\r")
 	scr.waitFor(t, m, `52B91F716`)
 }
+
+// On a terminal, a script that runs longer than a second shows a progress
+// bar on the way, and the prompt comes back after its summary.
+func TestProgressOnTerminalShell(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "busy.lua")
+	// Busy for one to two seconds of the wall clock, printing nothing.
+	if err := os.WriteFile(script, []byte("local s = time.now()\nwhile time.now() < s + 2 do end\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scr, send := startShell(t)
+	const prompt = `mqsh q\.db> `
+	scr.waitFor(t, 0, prompt)
+	m := scr.mark()
+	send("run " + script + "\r")
+	scr.waitFor(t, m, `Running busy\.lua`)
+	scr.waitFor(t, m, `(?s)Running busy\.lua.*busy\.lua: .*`+prompt)
+}
