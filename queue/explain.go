@@ -189,7 +189,7 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 // here, in this one place.
 func (tx *Tx) explainHolds(e *Explanation) error {
 	if e.Held {
-		e.Holds = append(e.Holds, HoldNote{Reason: "held on arrival"})
+		e.Holds = append(e.Holds, HoldNote{Reason: "an arrival policy held it"})
 	}
 	return nil
 }

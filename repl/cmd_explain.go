@@ -114,7 +114,7 @@ func ExplainText(e *queue.Explanation) string {
 		b.WriteString("It is held: no domain of it is delivered until it is released.\n")
 	}
 	for _, h := range e.Holds {
-		b.WriteString("  " + holdText(h, now) + "\n")
+		b.WriteString(holdText(h, now) + "\n")
 	}
 	if e.Paused {
 		b.WriteString("Delivery from this queue is paused: nothing is delivered until `queue resume`.\n")
@@ -142,6 +142,8 @@ func ExplainText(e *queue.Explanation) string {
 			switch {
 			case e.Held || d.Held:
 				fmt.Fprintf(&b, "  Due %s, but held: not tried until released.\n", when(d.Due))
+			case e.Paused:
+				fmt.Fprintf(&b, "  Due %s, but delivery is paused.\n", when(d.Due))
 			case !d.Due.After(now):
 				fmt.Fprintf(&b, "  Due since %s: the next delivery run tries it.\n", when(d.Due))
 			default:

@@ -82,6 +82,20 @@ func TestExplain(t *testing.T) {
 	golden(t, "explain-gone.txt", c.stdout.String())
 }
 
+// A held message in a paused queue says both, and that its due waits.
+func TestExplainHeldPaused(t *testing.T) {
+	c := newCLIAs(t, "tester")
+	q := c.env.Queue.(*queue.Queue)
+	m, err := q.Enqueue(t.Context(), queue.Envelope{Sender: "alice@example.org", Held: true,
+		Recipients: []queue.EnvelopeRecipient{{Address: "bob@example.com"}}}, []byte("Subject: hi\r\n\r\nhello\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun(t, "queue pause")
+	c.mustRun(t, "explain "+m.ID.String())
+	golden(t, "explain-held.txt", c.stdout.String())
+}
+
 // An id neither queued nor ever tried is an error naming it (exit 1); the
 // ids found are still explained.
 func TestExplainNotFound(t *testing.T) {
