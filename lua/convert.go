@@ -425,6 +425,121 @@ func summaryTable(L *glua.LState, rows []queue.SummaryRow) *glua.LTable {
 	return out
 }
 
+// shapeTable converts qshape's grid: { by, buckets = {"5m", ..., "1280m+"},
+// total = {key = "TOTAL", count, size, counts = {...}}, rows = { {key, count,
+// size, counts}, ... } }, rows most messages first.
+func shapeTable(L *glua.LState, s *queue.Shape) *glua.LTable {
+	row := func(r queue.ShapeRow) *glua.LTable {
+		t := L.CreateTable(0, 4)
+		t.RawSetString("key", glua.LString(r.Key))
+		t.RawSetString("count", glua.LNumber(r.Count))
+		t.RawSetString("size", glua.LNumber(r.Size))
+		c := L.CreateTable(len(r.Counts), 0)
+		for _, n := range r.Counts {
+			c.Append(glua.LNumber(n))
+		}
+		t.RawSetString("counts", c)
+		return t
+	}
+	t := L.CreateTable(0, 4)
+	t.RawSetString("by", glua.LString(s.By))
+	buckets := L.CreateTable(len(s.Buckets), 0)
+	for _, b := range s.Buckets {
+		buckets.Append(glua.LString(b))
+	}
+	t.RawSetString("buckets", buckets)
+	t.RawSetString("total", row(s.Total))
+	rows := L.CreateTable(len(s.Rows), 0)
+	for _, r := range s.Rows {
+		rows.Append(row(r))
+	}
+	t.RawSetString("rows", rows)
+	return t
+}
+
+// explainTable converts an explanation: { id, queued, sender, created, size,
+// held, paused, holds = { {domain, rule, by, reason, at, until}, ... },
+// removed = {seq, at, user, source, verb} or nil, domains = { {name, status,
+// details, retry_num, next_retry, next_notify, expires, leased_by,
+// attempts = { {at, host, reply}, ... }, recipients = { {address, status,
+// details}, ... } }, ... } }. Times are Unix seconds (attempts' with
+// milliseconds as a fraction); absent ones are nil.
+func explainTable(L *glua.LState, e *queue.Explanation) *glua.LTable {
+	str := func(s string) glua.LValue {
+		if s == "" {
+			return glua.LNil
+		}
+		return glua.LString(s)
+	}
+	holds := func(hs []queue.HoldNote) *glua.LTable {
+		out := L.CreateTable(len(hs), 0)
+		for _, h := range hs {
+			t := L.CreateTable(0, 6)
+			t.RawSetString("domain", str(h.Domain))
+			t.RawSetString("rule", glua.LNumber(h.Rule))
+			t.RawSetString("by", str(h.By))
+			t.RawSetString("reason", str(h.Reason))
+			t.RawSetString("at", unix(h.At))
+			t.RawSetString("until", unix(h.Until))
+			out.Append(t)
+		}
+		return out
+	}
+	t := L.CreateTable(0, 11)
+	t.RawSetString("id", glua.LString(e.ID.String()))
+	t.RawSetString("queued", glua.LBool(e.Queued))
+	t.RawSetString("sender", str(e.Sender))
+	t.RawSetString("created", unix(e.Created))
+	t.RawSetString("size", glua.LNumber(e.Size))
+	t.RawSetString("held", glua.LBool(e.Held))
+	t.RawSetString("paused", glua.LBool(e.Paused))
+	t.RawSetString("holds", holds(e.Holds))
+	if r := e.Removed; r != nil {
+		rt := L.CreateTable(0, 5)
+		rt.RawSetString("seq", glua.LNumber(r.Seq))
+		rt.RawSetString("at", unix(r.At))
+		rt.RawSetString("user", glua.LString(r.User))
+		rt.RawSetString("source", glua.LString(r.Source))
+		rt.RawSetString("verb", glua.LString(r.Verb))
+		t.RawSetString("removed", rt)
+	}
+	doms := L.CreateTable(len(e.Domains), 0)
+	for _, d := range e.Domains {
+		dt := L.CreateTable(0, 11)
+		dt.RawSetString("name", glua.LString(d.Name))
+		dt.RawSetString("status", glua.LString(d.Status))
+		dt.RawSetString("details", str(d.Details))
+		dt.RawSetString("retry_num", glua.LNumber(d.RetryNum))
+		dt.RawSetString("next_retry", unix(d.Due))
+		dt.RawSetString("next_notify", unix(d.NotifyAt))
+		dt.RawSetString("expires", unix(d.Expires))
+		dt.RawSetString("leased_by", str(d.LeasedBy))
+		dt.RawSetString("held", glua.LBool(d.Held))
+		dt.RawSetString("holds", holds(d.HoldNotes))
+		as := L.CreateTable(len(d.Attempts), 0)
+		for _, a := range d.Attempts {
+			at := L.CreateTable(0, 3)
+			at.RawSetString("at", glua.LNumber(float64(a.At.UnixMilli())/1000))
+			at.RawSetString("host", str(a.Host))
+			at.RawSetString("reply", str(a.Reply))
+			as.Append(at)
+		}
+		dt.RawSetString("attempts", as)
+		rs := L.CreateTable(len(d.Recipients), 0)
+		for _, r := range d.Recipients {
+			rt := L.CreateTable(0, 3)
+			rt.RawSetString("address", glua.LString(r.Address))
+			rt.RawSetString("status", glua.LString(r.Status))
+			rt.RawSetString("details", str(r.Details))
+			rs.Append(rt)
+		}
+		dt.RawSetString("recipients", rs)
+		doms.Append(dt)
+	}
+	t.RawSetString("domains", doms)
+	return t
+}
+
 // stringList converts script arguments to a Lua array, with the script's name
 // at index 0, as standalone Lua's arg table has it.
 // rulesTable converts hold rules: { {id, filter, reason, by, created, until,

@@ -10,6 +10,7 @@ package lua
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,7 @@ func (s *Session) openModules(L *glua.LState) {
 		"hold":    s.qHold,
 		"release": s.qRelease,
 		"rules":   s.qRules,
+		"explain": s.qExplain,
 	})
 	q.RawSetString("dry_run", glua.LBool(s.opts.DryRun))
 	g.RawSetString("queue", q)
@@ -357,8 +359,10 @@ func (s *Session) qSummary(L *glua.LState) int {
 	by := L.OptString(2, "domain")
 	switch by {
 	case "domain", "sender", "status", "age":
+	case "shape":
+		return s.qShape(L, f, ok)
 	default:
-		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, not %q", by))
+		L.ArgError(2, fmt.Sprintf("queue.summary groups by domain, sender, status or age, or draws qshape's grid with \"shape\"; not %q", by))
 	}
 	if !ok {
 		L.Push(L.NewTable())
@@ -369,6 +373,54 @@ func (s *Session) qSummary(L *glua.LState) int {
 		raiseDB(L, "queue.summary", err)
 	}
 	L.Push(summaryTable(L, rows))
+	return 1
+}
+
+// queue.explain(id) -> the explanation of a message (see explainTable), or
+// nil and a message when the queue neither holds it nor remembers trying it,
+// or cannot explain.
+func (s *Session) qExplain(L *glua.LState) int {
+	id := toID(L, "queue.explain", L.CheckAny(1))
+	ex, ok := s.currentTx(L).(queue.TxExplainer)
+	if !ok {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("queue.explain is not available on this queue: it is a verb of mqsh's own queue files"))
+		return 2
+	}
+	e, err := ex.Explain(id)
+	if errors.Is(err, queue.ErrNotFound) {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(fmt.Sprintf("message %s is not queued and no delivery attempt of it is recorded", id)))
+		return 2
+	}
+	if err != nil {
+		raiseDB(L, "queue.explain", err)
+	}
+	L.Push(explainTable(L, e))
+	return 1
+}
+
+// queue.summary(filter, "shape" [, "domain" | "sender-domain"]) -> qshape's
+// grid (see shapeTable), or nil and a message when the queue cannot draw it.
+func (s *Session) qShape(L *glua.LState, f queue.Filter, selects bool) int {
+	by := L.OptString(3, queue.ShapeDomain)
+	if by != queue.ShapeDomain && by != queue.ShapeSenderDomain {
+		L.ArgError(3, fmt.Sprintf("queue.summary's shape groups by domain or sender-domain, not %q", by))
+	}
+	sh, ok := s.currentTx(L).(queue.TxShaper)
+	if !ok {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("queue.summary's shape is not available on this queue: it is a verb of mqsh's own queue files"))
+		return 2
+	}
+	if !selects { // a filter that selects nothing (no ids)
+		f = queue.Filter{IDs: []queue.ID{math.MaxUint64}}
+	}
+	shape, err := sh.Shape(f, by)
+	if err != nil {
+		raiseDB(L, "queue.summary", err)
+	}
+	L.Push(shapeTable(L, shape))
 	return 1
 }
 

@@ -117,7 +117,11 @@ func runScript(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	opts.Name, opts.Path, opts.Code, opts.Args = sc.Name, sc.Path, sc.Code, inv.Args[1:]
+	// A long script shows a bar until it ends or first prints.
+	bar := startProgress(env, "Running "+sc.Name, 0, false)
+	opts.Stdout, opts.Stderr = quietWriter{opts.Stdout, bar}, quietWriter{opts.Stderr, bar}
 	rep, err := lua.Run(ctx, env.Queue, opts)
+	bar.Done()
 	if err != nil {
 		return err
 	}

@@ -179,7 +179,8 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	chunk, paging := size, format == "table" && env.Terminal && env.ReadKey != nil
+	table := format == "table" || format == "wide"
+	chunk, paging := size, table && env.Terminal && env.ReadKey != nil
 	w := newMessageWriter(env, format)
 	if !paging {
 		// Nobody to wait for: the selection is read in batches (on the
@@ -187,14 +188,14 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		// one is written). Off a terminal a table is one table, however
 		// long, unless -p asks for pages (past wholeTableRows rows another
 		// table starts, to bound memory); the machine formats stream.
-		if _, pages := inv.Set["page-size"]; format == "table" && !pages {
+		if _, pages := inv.Set["page-size"]; table && !pages {
 			chunk = wholeTableRows
 		}
 		total := 0
 		var pending []queue.Message
 		err := queue.EachBatch(ctx, env.Queue, f, func(msgs []queue.Message) error {
 			total += len(msgs)
-			if format != "table" {
+			if !table {
 				return w.write(msgs)
 			}
 			pending = append(pending, msgs...)
@@ -215,18 +216,30 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 		fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
 		return nil
 	}
+	_, fixed := inv.Set["page-size"]
 	total, quit := 0, false
 	var after queue.ID
 	for {
-		// One row more than a page tells whether another page follows.
-		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: chunk + 1})
+		// A page fills the screen unless -p says how many messages it
+		// holds. One message more than fits tells whether another follows.
+		lines := 0
+		if !fixed {
+			lines = pageLines(env)
+		}
+		limit := chunk
+		if lines > 0 {
+			limit = max(1, lines/2) // a message takes two lines at least
+		}
+		msgs, err := env.Queue.List(ctx, f, queue.Page{After: after, Limit: limit + 1})
 		if err != nil {
 			return err
 		}
-		more := len(msgs) > chunk
-		if more {
-			msgs = msgs[:chunk]
+		n := min(len(msgs), limit)
+		if lines > 0 {
+			n = fitLines(msgs[:n], lines)
 		}
+		more := len(msgs) > n
+		msgs = msgs[:n]
 		if err := w.write(msgs); err != nil {
 			return err
 		}
@@ -252,6 +265,43 @@ func runList(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	fmt.Fprintf(env.Stderr, "\n%d queued message(s) found.\n", total)
 	return nil
+}
+
+// pageOverhead is how many lines of a screen a page of the list takes
+// besides its rows: the blank lines around the table, the top rule, the
+// header and its rule, the pager's prompt, and the line the cursor stays on.
+const pageOverhead = 8
+
+// pageLines is how many lines a page's rows may take on the terminal: its
+// height less pageOverhead; 0 when the height is not known (the page then
+// holds defaultPageSize messages).
+func pageLines(env *Env) int {
+	if env.Height == nil {
+		return 0
+	}
+	h := env.Height()
+	if h <= 0 {
+		return 0
+	}
+	return max(2, h-pageOverhead)
+}
+
+// fitLines is how many of msgs fit in lines rows of a list table (each
+// takes a line per recipient, at least one, and a rule under it); at least
+// one, so that a message taller than the screen is still shown.
+func fitLines(msgs []queue.Message, lines int) int {
+	used := 0
+	for i := range msgs {
+		h := 0
+		for _, d := range msgs[i].Domains {
+			h += len(d.Recipients)
+		}
+		used += max(1, h) + 1
+		if used > lines {
+			return max(1, i)
+		}
+	}
+	return len(msgs)
 }
 
 func runStatus(ctx context.Context, env *Env, inv *Invocation) error {
@@ -361,9 +411,11 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	bar := startProgress(env, "Rescheduling", 0, false)
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
 		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
 	})
+	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
 	}
@@ -388,9 +440,11 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 		}
 		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
 	}
+	bar := startProgress(env, "Cancelling", 0, false)
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
 		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
 	})
+	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
 	}
@@ -467,6 +521,15 @@ func showDryRun(ctx context.Context, env *Env, format string, res queue.Result) 
 func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 	format := formatOf(inv)
 	by := strings.ToLower(inv.Value("by"))
+	if inv.Set["shape"] == "true" {
+		return runShape(ctx, env, inv, by)
+	}
+	if _, ok := inv.Set["top"]; ok {
+		return usageFor(inv.Cmd, "'--top <N>' goes with '--shape'")
+	}
+	if by == queue.ShapeSenderDomain {
+		return usageFor(inv.Cmd, "'--by sender-domain' goes with '--shape'; without it, group by sender")
+	}
 	f, none, err := viewFilter(env, inv)
 	if err != nil {
 		return err
@@ -500,6 +563,73 @@ func runSummary(ctx context.Context, env *Env, inv *Invocation) error {
 			}
 		}
 		fmt.Fprintf(env.Stderr, "\n%d group(s) found.\n", len(rows))
+		if note := summaryNote(by); note != "" && len(rows) > 0 {
+			fmt.Fprintln(env.Stderr, note)
+		}
+	}
+	return nil
+}
+
+// summaryNote says how the TOTAL row of a summary counts a message that is
+// in several groups.
+func summaryNote(by string) string {
+	switch by {
+	case "domain":
+		return "A message with recipients in several domains counts once in each; TOTAL adds the rows up."
+	case "status":
+		return "A message with recipients in several states counts once in each; TOTAL adds the rows up."
+	}
+	return ""
+}
+
+// runShape prints qshape's grid.
+func runShape(ctx context.Context, env *Env, inv *Invocation, by string) error {
+	if by != queue.ShapeDomain && by != queue.ShapeSenderDomain {
+		return usageFor(inv.Cmd, fmt.Sprintf("'--shape' groups by domain or sender-domain, not %s", by))
+	}
+	top, err := intFlag(inv, "top", 0, 1)
+	if err != nil {
+		return err
+	}
+	sh, ok := env.Queue.(queue.Shaper)
+	if !ok {
+		return noVerb(env, "summary --shape")
+	}
+	f, none, err := viewFilter(env, inv)
+	if err != nil {
+		return err
+	}
+	s := &queue.Shape{By: by, Total: queue.ShapeRow{Key: "TOTAL", Counts: make([]int, len(queue.AgeBuckets)+1)}}
+	for i := range s.Total.Counts {
+		s.Buckets = append(s.Buckets, queue.AgeLabel(i))
+	}
+	if !none { // ids were asked for and none came: an empty grid
+		if s, err = sh.Shape(ctx, f, by); err != nil {
+			return err
+		}
+	}
+	s.Fold(top)
+	switch formatOf(inv) {
+	case "json":
+		return writeJSONLine(env.Stdout, s)
+	case "csv":
+		w := newCSV(env.Stdout, append([]string{"by", "key", "count", "size"}, s.Buckets...))
+		for _, r := range append([]queue.ShapeRow{s.Total}, s.Rows...) {
+			rec := []string{by, r.Key, strconv.Itoa(r.Count), strconv.FormatInt(r.Size, 10)}
+			for _, c := range r.Counts {
+				rec = append(rec, strconv.Itoa(c))
+			}
+			w.Write(rec)
+		}
+		w.Flush()
+		return w.Error()
+	}
+	if _, err := io.WriteString(env.Stdout, ShapeGrid(s, env.Color)); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "\n%d group(s) found; columns are ages in minutes, T their total.\n", len(s.Rows))
+	if by == queue.ShapeDomain && len(s.Rows) > 0 {
+		fmt.Fprintln(env.Stderr, summaryNote("domain"))
 	}
 	return nil
 }
@@ -698,17 +828,28 @@ func importFile(tx queue.TxImporter, env *Env, name string, e *queue.Envelope) (
 		return 1, nil
 	}
 	var r io.Reader = env.Stdin
+	var size int64 // 0: not known
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return 0, err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
 		r = f
 	} else if r == nil {
 		return 0, errors.New("no standard input to read from")
 	}
-	res, err := tx.ImportJSON(r)
+	// The bar counts the bytes read.
+	label := "standard input"
+	if name != "-" {
+		label = filepath.Base(name)
+	}
+	bar := startProgress(env, "Importing "+label, size, true)
+	defer bar.Done()
+	res, err := tx.ImportJSON(countingReader{r, bar})
 	return res.Count, err
 }
 
@@ -725,7 +866,9 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", inv.Value("seed")))
 	}
+	bar := startProgress(env, "Loading demo messages", 0, false)
 	res, err := env.Queue.LoadDemo(ctx, n, seed)
+	bar.Done()
 	if err != nil {
 		return err
 	}

@@ -97,10 +97,14 @@ type Streams struct {
 	Stdin    io.Reader
 	Stdout   io.Writer
 	Stderr   io.Writer
-	Terminal bool                 // stdout is a terminal (paging, colour)
-	Color    bool                 // colour allowed (terminal and NO_COLOR unset)
-	Width    func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
-	ReadKey  func() (rune, error) // reads one key for the pager; nil = never page
+	Terminal bool // stdout is a terminal (paging, colour)
+	// StderrTerminal: stderr is a terminal too, where progress bars may be
+	// drawn (with Terminal; see startProgress).
+	StderrTerminal bool
+	Color          bool                 // colour allowed (terminal and NO_COLOR unset)
+	Width          func() int           // columns of the terminal stdout is, read when a table is drawn; nil = not a terminal
+	Height         func() int           // rows of the terminal stdout is, read for each page; nil = not a terminal
+	ReadKey        func() (rune, error) // reads one key for the pager; nil = never page
 	// ReadSecret shows prompt on the terminal and reads a line without echo
 	// (a password); nil = no terminal to ask on.
 	ReadSecret func(prompt string) (string, error)

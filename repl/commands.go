@@ -25,6 +25,7 @@ func buildCommands() []*Command {
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, pauseCommands()...)
 	cmds = append(cmds, holdCommands()...)
+	cmds = append(cmds, explainCommand(), topCommand())
 	cmds = append(cmds, luaCommands()...)
 	cmds = append(cmds, serveCommand())
 	cmds = append(cmds, shellCommands()...)
@@ -36,6 +37,8 @@ func buildCommands() []*Command {
 var (
 	flagFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
 		Values: messageFormats, Help: "Output format: table, json, csv or ids"}
+	flagListFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
+		Values: listFormats, Help: "Output format: table, wide (adds created, age, held and each recipient's last reply), json, csv or ids"}
 	flagReportFormat = Flag{Long: "format", Short: "o", Value: "FORMAT", Kind: KindFormat, Default: "table",
 		Values: reportFormats, Help: "Output format: table, json or csv"}
 	flagDryRun = Flag{Long: "dry-run",
@@ -102,8 +105,9 @@ func selectFlags(change bool, flags ...Flag) []Flag {
 // Formats of the commands that print messages.
 var (
 	messageFormats = []string{"table", "json", "csv", "ids"}
+	listFormats    = []string{"table", "wide", "json", "csv", "ids"}
 	reportFormats  = []string{"table", "json", "csv"}
-	summaryGroups  = []string{"domain", "sender", "status", "age"}
+	summaryGroups  = []string{"domain", "sender", "status", "age", "sender-domain"}
 )
 
 func queueCommands() []*Command {
@@ -131,7 +135,7 @@ func queueCommands() []*Command {
 				keyFlag(queue.KeyCreatedBefore),
 				keyFlag(queue.KeyCreatedAfter),
 				keyFlag(queue.KeyHeld),
-				flagFormat,
+				flagListFormat,
 			),
 			Args: []Arg{idsArg},
 			Run:  runList,
@@ -188,7 +192,9 @@ func queueCommands() []*Command {
 			Path:    []string{"queue", "summary"},
 			Summary: "Counts and sizes grouped by domain, sender, status or age",
 			Flags: selectFlags(false,
-				Flag{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age"},
+				Flag{Long: "by", Value: "BY", Kind: KindText, Default: "domain", Values: summaryGroups, Help: "Group by domain, sender, status or age; with --shape by domain or sender-domain"},
+				Flag{Long: "shape", Help: "qshape's grid: messages per domain by age (minutes), a TOTAL row and column, most first"},
+				Flag{Long: "top", Value: "N", Kind: KindNumber, Help: "With --shape, show the N largest rows and fold the rest into one row, other"},
 				keyFlag(queue.KeySender),
 				keyFlag(queue.KeyRcpt),
 				keyFlag(queue.KeyDomain),

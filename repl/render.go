@@ -443,6 +443,11 @@ func (w *messageWriter) write(msgs []queue.Message) error {
 		}
 		w.csv.Flush()
 		return w.csv.Error()
+	case "wide":
+		if len(msgs) == 0 {
+			return nil
+		}
+		return writeTable(w.env.Stderr, out, ListWideTable(msgs, now(w.env), w.env.Color))
 	default:
 		if len(msgs) == 0 {
 			return nil
@@ -478,15 +483,26 @@ func csvRecords(m *queue.Message) [][]string {
 	return out
 }
 
-// SummaryTable renders Summary rows.
+// SummaryTable renders Summary rows, sizes for people (53.6M), and a TOTAL
+// row adding them up (the oldest and newest of all).
 func SummaryTable(by string, rows []queue.SummaryRow, color bool) string {
 	p := painter{on: color}
 	key := strings.ToUpper(by[:1]) + by[1:]
 	header := []string{p.bold(key), p.bold("Messages"), p.bold("Size"), p.bold("Oldest"), p.bold("Newest")}
 	var out []tableRow
+	total := queue.SummaryRow{Key: "TOTAL"}
 	for _, r := range rows {
-		out = append(out, tableRow{cells: []string{clean(r.Key), strconv.Itoa(r.Count), FormatSize(r.Size), FormatDate(r.Oldest), FormatDate(r.Newest)}})
+		out = append(out, tableRow{cells: []string{clean(r.Key), strconv.Itoa(r.Count), HumanSize(r.Size), FormatDate(r.Oldest), FormatDate(r.Newest)}})
+		total.Count += r.Count
+		total.Size += r.Size
+		if !r.Oldest.IsZero() && (total.Oldest.IsZero() || r.Oldest.Before(total.Oldest)) {
+			total.Oldest = r.Oldest
+		}
+		if r.Newest.After(total.Newest) {
+			total.Newest = r.Newest
+		}
 	}
+	out = append(out, tableRow{cells: []string{p.bold("TOTAL"), strconv.Itoa(total.Count), HumanSize(total.Size), FormatDate(total.Oldest), FormatDate(total.Newest)}})
 	return renderTable(out, header)
 }
 

@@ -125,6 +125,10 @@ func TestTablesGolden(t *testing.T) {
 		{"list-domain1.txt", "list -d domain1.test -p 2"},
 		{"summary-domain.txt", "queue summary"},
 		{"summary-status.txt", "queue summary --by status"},
+		{"summary-age.txt", "queue summary --by age"},
+		{"list-wide.txt", "queue list -o wide"},
+		{"shape.txt", "queue summary --shape"},
+		{"shape-sender-top.txt", "summary --shape --by sender-domain --top 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			golden(t, tt.name, sessionOutput(t, c, tt.line))
@@ -259,5 +263,14 @@ func TestDates(t *testing.T) {
 	}
 	if got := FormatSize(154650); got != "154650 B" {
 		t.Errorf("FormatSize = %q", got)
+	}
+}
+
+func TestHumanSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1023: "1023B", 1024: "1.0K", 1142: "1.1K", 56203264: "53.6M",
+		102349: "100K", 1 << 30: "1.0G", 1<<40 + 1<<39: "1.5T"} {
+		if got := HumanSize(n); got != want {
+			t.Errorf("HumanSize(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

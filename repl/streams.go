@@ -18,6 +18,10 @@ func StdStreams(stdin *os.File, stdout, stderr io.Writer, getenv func(string) st
 		s.Terminal = true
 		s.Color = getenv("NO_COLOR") == "" && getenv("TERM") != "dumb"
 		s.Width = TerminalWidth(f)
+		s.Height = TerminalHeight(f)
+		if ef, ok := stderr.(*os.File); ok && IsTerminal(ef) {
+			s.StderrTerminal = true
+		}
 		if IsTerminal(stdin) {
 			s.ReadKey = TerminalReadKey(stdin)
 		}
@@ -86,5 +90,21 @@ func TerminalWidth(f *os.File) func() int {
 			return 0
 		}
 		return w
+	}
+}
+
+// TerminalHeight returns a Height for Streams: the rows of the terminal f,
+// read each time; nil when f is not a terminal.
+func TerminalHeight(f *os.File) func() int {
+	fd := int(f.Fd())
+	if !readline.IsTerminal(fd) {
+		return nil
+	}
+	return func() int {
+		_, h, err := readline.GetSize(fd)
+		if err != nil {
+			return 0
+		}
+		return h
 	}
 }

@@ -1,0 +1,26 @@
+package queue
+
+import "testing"
+
+// BenchmarkShape: summary --shape over the 1,000,000 messages of the
+// benchmark queue (see benchQueue), by recipient domain and by sender
+// domain. Target: under 1 s. cpu-ms/op is the process's CPU time per
+// grid, which a machine shared with other work inflates less than ns/op.
+func BenchmarkShape(b *testing.B) {
+	q := benchQueue(b)
+	for _, by := range []string{ShapeDomain, ShapeSenderDomain} {
+		b.Run(by, func(b *testing.B) {
+			c0 := cpuTime()
+			defer func() { b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op") }()
+			for b.Loop() {
+				s, err := q.Shape(b.Context(), Filter{}, by)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.Total.Count < benchN {
+					b.Fatalf("%d messages in the grid", s.Total.Count)
+				}
+			}
+		})
+	}
+}
