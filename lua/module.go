@@ -286,31 +286,49 @@ func (s *Session) qCount(L *glua.LState) int {
 	return 1
 }
 
-// queue.retry(selector [, {at=, domain=}]) -> messages rescheduled.
+// queue.retry(selector [, {at=, domain=}]) -> messages rescheduled. A
+// recipient or domain in the selector (or domain= in the options, the same
+// as in the selector) retries only the domains of those recipients.
 func (s *Session) qRetry(L *glua.LState) int {
 	f, ok := s.toSelector(L, "queue.retry", L.CheckAny(1))
-	req := queue.RetryRequest{Filter: f}
+	req := queue.RetryRequest{}
 	if o := optionTable(L, 2, "queue.retry", "at", "domain"); o != nil {
 		if v := o.RawGetString("at"); v != glua.LNil {
 			req.At = s.toTime(L, "queue.retry: at", v)
 		}
-		if v := o.RawGetString("domain"); v != glua.LNil {
-			req.Domain = s.filterString(L, "queue.retry", "domain", v)
-		}
+		s.scopeOption(L, o, "queue.retry", queue.KeyDomain, &f)
 	}
+	req.Filter = f
 	return s.change(L, ok, "queue.retry", verbRetry, func(tx queue.Txn) (queue.Result, error) { return tx.Retry(req) })
 }
 
-// queue.cancel(selector [, {rcpt=}]) -> messages changed.
+// queue.cancel(selector [, {rcpt=}]) -> messages changed. A recipient or
+// domain in the selector (or rcpt= in the options, the same as in the
+// selector) cancels those recipients only; the message goes when nothing
+// in it is left pending.
 func (s *Session) qCancel(L *glua.LState) int {
 	f, ok := s.toSelector(L, "queue.cancel", L.CheckAny(1))
-	req := queue.CancelRequest{Filter: f}
 	if o := optionTable(L, 2, "queue.cancel", "rcpt"); o != nil {
-		if v := o.RawGetString("rcpt"); v != glua.LNil {
-			req.Recipient = s.filterString(L, "queue.cancel", "rcpt", v)
-		}
+		s.scopeOption(L, o, "queue.cancel", queue.KeyRcpt, &f)
 	}
+	req := queue.CancelRequest{Filter: f}
 	return s.change(L, ok, "queue.cancel", verbCancel, func(tx queue.Txn) (queue.Result, error) { return tx.Cancel(req) })
+}
+
+// scopeOption folds an option that names recipients (retry's domain=,
+// cancel's rcpt=) into the filter, where it means the same; the selector
+// may not give another value for it.
+func (s *Session) scopeOption(L *glua.LState, o *glua.LTable, what string, k *queue.FilterKey, f *queue.Filter) {
+	v := o.RawGetString(k.Name)
+	if v == glua.LNil {
+		return
+	}
+	val := s.filterString(L, what, k.Name, v)
+	field := k.Field.(queue.Field[string])(f)
+	if *field != "" && *field != val {
+		L.RaiseError("%s: %s is given in the selector (%q) and in the options (%q): give it once, in the selector", what, k.Name, *field, val)
+	}
+	*field = val
 }
 
 // change runs one write verb for queue.retry or queue.cancel, records it in

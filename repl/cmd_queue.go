@@ -334,6 +334,11 @@ type changeWords struct {
 	unable string // " Unable to reschedule id(s): %s."
 	would  string // "Dry run: would reschedule %d message(s); nothing was changed."
 	none   string // "nothing was rescheduled"
+	// A dry run of a change scoped to some recipients (a recipient or
+	// domain filter) says so: scoped takes the parts changed, the scope's
+	// text and the messages; kept the messages whose other recipients
+	// stay; gone is said when none of them keeps any.
+	scoped, kept, gone string
 }
 
 var (
@@ -342,12 +347,18 @@ var (
 		unable: " Unable to reschedule id(s): %s.",
 		would:  "Dry run: would reschedule %d message(s); nothing was changed.",
 		none:   "nothing was rescheduled",
+		scoped: "Dry run: would reschedule %d domain(s) with recipients %s in %d message(s)",
+		kept:   "; the other domains of %d of them keep their times",
+		gone:   "; they have no other domain pending",
 	}
 	cancelWords = changeWords{
 		done:   "Cancelled delivery of %d message(s).",
 		unable: " Unable to cancel delivery for id(s): %s.",
 		would:  "Dry run: would cancel delivery of %d message(s); nothing was changed.",
 		none:   "nothing was cancelled",
+		scoped: "Dry run: would cancel %d recipient(s) %s in %d message(s)",
+		kept:   "; the other recipients of %d of them stay",
+		gone:   "; nothing else is pending in them, so they go",
 	}
 )
 
@@ -362,7 +373,7 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
-		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, At: at, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
@@ -380,16 +391,9 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 		return err
 	}
 	// -r or -d names the recipients to cancel (the others stay); a message
-	// left with nothing pending goes.
-	rcpt := inv.Set["rcpt"]
-	if d, ok := inv.Set["domain"]; ok {
-		if _, ok := inv.Set["rcpt"]; ok {
-			return usageFor(inv.Cmd, "give either '--rcpt <RCPT>' or '--domain <DOMAIN>': both name the recipients to cancel (--rcpt also takes a domain)")
-		}
-		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
-	}
+	// left with nothing pending goes: the engine reads that from the filter.
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
-		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
@@ -426,7 +430,7 @@ func reportChange(ctx context.Context, env *Env, format string, sel selection, r
 		if err := showDryRun(ctx, env, format, res); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "\n"+words.would+"%s\n", res.Count, unable)
+		fmt.Fprintf(env.Stderr, "\n%s%s\n", wouldChange(res, words), unable)
 		if len(res.Domains) > 0 {
 			fmt.Fprintf(env.Stderr, "Per domain:\n%s", domainBreakdown(res.Domains))
 		}
@@ -437,6 +441,22 @@ func reportChange(ctx context.Context, env *Env, format string, sel selection, r
 		return &reportedError{err: errors.New(words.none)}
 	}
 	return nil
+}
+
+// wouldChange is the sentence of a dry run: the messages it would change,
+// and for a change scoped to some recipients, which, and what stays.
+func wouldChange(res queue.Result, words changeWords) string {
+	if res.Scope == "" || words.scoped == "" || res.Count == 0 {
+		return fmt.Sprintf(words.would, res.Count)
+	}
+	s := fmt.Sprintf(words.scoped, res.Parts, res.Scope, res.Count)
+	switch {
+	case res.Kept > 0:
+		s += fmt.Sprintf(words.kept, res.Kept)
+	case words.gone != "":
+		s += words.gone
+	}
+	return s + "; nothing was changed."
 }
 
 // showDryRun prints the messages a dry run would change: the first few as a

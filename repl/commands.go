@@ -150,7 +150,7 @@ func queueCommands() []*Command {
 				flagApplyBefore,
 				flagApplyAfter,
 				Flag{Long: "time", Short: "t", Value: "TIME", Kind: KindTime, Help: "Schedule delivery at a specific time"},
-				applyFlag(queue.KeyRcpt, "Apply to messages with a matching recipient"),
+				applyFlag(queue.KeyRcpt, "Apply to the domains of matching recipients (other domains stay)"),
 				keyFlag(queue.KeyStatus),
 				keyFlag(queue.KeyCreatedBefore),
 				keyFlag(queue.KeyCreatedAfter),
