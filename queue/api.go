@@ -69,6 +69,9 @@ type Options struct {
 	// Waiting, when set, is told every few seconds while a change waits for
 	// the write lock: who holds it, since when (LockWait.String says it).
 	Waiting func(LockWait)
+	// Notices writes the failure notices of Bounce; nil = Bounce is
+	// refused (nothing is changed).
+	Notices NoticeWriter
 }
 
 // Page asks List for one page: messages with id > After, at most Limit of them.
