@@ -223,7 +223,7 @@ queue retry -s <> -t +1h
 queue cancel --dry-run -d example.org --status tempfail
 queue add -s sender@example.net -r rcpt@example.com MSG.eml
 queue import MSG.eml MSG.jsonl
-queue demo 3 --seed 2
+queue demo 3 --seed 2 --force
 queue list -o ids --after -1d
 queue audit -n 20 -o csv
 lua return queue.count{sender = "<>"}, queue.count{status = {"tempfail"}}

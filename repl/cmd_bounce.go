@@ -36,6 +36,9 @@ func runBounce(ctx context.Context, env *Env, inv *Invocation) error {
 	if !ok {
 		return fmt.Errorf("bounce is not available on %s: cancel removes messages there without a notice", backendName(env.Queue))
 	}
+	if err := confirmChange(ctx, env, inv, sel.filter, "Bounce"); err != nil {
+		return err
+	}
 	res, err := b.Bounce(ctx, queue.BounceRequest{Filter: sel.filter, Reason: reason, DryRun: inv.Set["dry-run"] == "true"})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()

@@ -390,6 +390,9 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	if err := confirmChange(ctx, env, inv, sel.filter, "Cancel"); err != nil {
+		return err
+	}
 	// -r or -d names the recipients to cancel (the others stay); a message
 	// left with nothing pending goes: the engine reads that from the filter.
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
@@ -744,6 +747,15 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 	seed, err := strconv.ParseInt(inv.Value("seed"), 10, 64)
 	if err != nil {
 		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", inv.Value("seed")))
+	}
+	if rc, ok := env.Queue.(queue.RealMailChecker); ok && inv.Set["force"] != "true" {
+		real, err := rc.HoldsRealMail(ctx)
+		if err != nil {
+			return err
+		}
+		if real {
+			return plainf("Refusing to add demo messages to %s: it holds real mail, which fake messages would mix with (and a later cancel or bounce could take). Use a queue of its own (mqsh --demo, or -u demo.db), or --force.", env.Queue.Location())
+		}
 	}
 	res, err := env.Queue.LoadDemo(ctx, n, seed)
 	if err != nil {

@@ -128,7 +128,10 @@ func TestCancel(t *testing.T) {
 	if err != nil || c.stderr.String() != "\nCancelled delivery of 1 message(s). Unable to cancel delivery for id(s): 42B91F716.\n" {
 		t.Errorf("%v %q", err, c.stderr.String())
 	}
-	c.mustRun(t, "cancel --all")
+	if err := c.run(t, "cancel --all"); err == nil || !strings.Contains(err.Error(), "refusing to cancel every message without --yes") {
+		t.Errorf("cancel --all without a terminal or --yes: %v", err)
+	}
+	c.mustRun(t, "cancel --all --yes")
 	if n, _ := c.env.Queue.Count(t.Context(), queue.Filter{}); n != 0 || !strings.Contains(c.stderr.String(), "Cancelled delivery of 4 message(s).") {
 		t.Errorf("cancel --all: %q, %d left", c.stderr.String(), n)
 	}

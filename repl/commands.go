@@ -175,6 +175,7 @@ func queueCommands() []*Command {
 				keyFlag(queue.KeyCreatedAfter),
 				keyFlag(queue.KeyAll),
 				flagDryRun,
+				flagYes,
 				flagFormat,
 			),
 			Args: []Arg{idsArg},
@@ -195,6 +196,7 @@ func queueCommands() []*Command {
 				keyFlag(queue.KeyCreatedAfter),
 				keyFlag(queue.KeyAll),
 				flagDryRun,
+				flagYes,
 				flagFormat,
 			),
 			Args: []Arg{idsArg},
@@ -255,6 +257,7 @@ func queueCommands() []*Command {
 			Summary: "Loads the documented demo messages plus N generated ones",
 			Flags: []Flag{
 				{Long: "seed", Value: "SEED", Kind: KindNumber, Default: "1", Help: "Seed of the generated messages"},
+				{Long: "force", Help: "Add them even to a queue that holds real mail"},
 			},
 			Args: []Arg{{Name: "N", Kind: KindNumber, Help: "How many messages to generate besides the documented six [default: 0]"}},
 			Run:  runDemo,
