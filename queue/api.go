@@ -96,6 +96,12 @@ type Result struct {
 	// Kept, with a Scope: how many of the messages counted kept other
 	// pending recipients, left as they were.
 	Kept int
+	// First and Last, for retry: the earliest and latest due it gave (they
+	// differ with RetryRequest.Spread); zero when nothing was retried.
+	First, Last time.Time
+	// PastExpiry, for retry: how many of the domains retried are now due
+	// after their expiry (they expire when they come due, untried).
+	PastExpiry int
 }
 
 // RetryRequest: reschedule the pending (scheduled or temporarily failed) domains
@@ -105,7 +111,14 @@ type Result struct {
 type RetryRequest struct {
 	Filter Filter
 	At     time.Time
-	DryRun bool
+	// Spread paces the release: the N domains retried (in message id, then
+	// domain order) come due evenly over Spread from At, i*Spread/N after
+	// it, in whole seconds. 0 = all at At.
+	Spread time.Duration
+	// ExtendExpiry moves the expiry of each domain retried to at least its
+	// new due plus ExtendExpiry (never earlier). 0 = expiry stays.
+	ExtendExpiry time.Duration
+	DryRun       bool
 }
 
 // CancelRequest: the selected messages are removed. With a recipient or

@@ -102,6 +102,10 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 	if err := queue.CheckSelection("retry", r.Filter); err != nil {
 		return nil, err
 	}
+	if r.Spread != 0 || r.ExtendExpiry != 0 {
+		// Stalwart's PATCH takes one time per request and sets expiry itself.
+		return nil, fmt.Errorf("retry: --spread and --extend-expiry are not available on the Stalwart server at %s: its retry sets one time and decides expiry itself", c.Location())
+	}
 	in, whole, text, err := r.Filter.ScopeOf()
 	if err != nil {
 		return nil, fmt.Errorf("retry: %w", err)

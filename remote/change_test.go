@@ -91,6 +91,11 @@ func TestRetryRefusals(t *testing.T) {
 	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: "@"}}); err == nil || !strings.Contains(err.Error(), "sender") {
 		t.Errorf("bad sender: %v", err)
 	}
+	for _, r := range []queue.RetryRequest{{Filter: queue.Filter{All: true}, Spread: time.Hour}, {Filter: queue.Filter{All: true}, ExtendExpiry: time.Hour}} {
+		if _, err := p.client.Retry(ctx, r); err == nil || !strings.Contains(err.Error(), "--spread and --extend-expiry are not available on the Stalwart server at") {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
 	if n := changes(p.fake.log()); n != 0 {
 		t.Errorf("%d changes sent", n)
 	}

@@ -372,8 +372,16 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	spread, err := durationFlag(inv, "spread")
+	if err != nil {
+		return err
+	}
+	extend, err := durationFlag(inv, "extend-expiry")
+	if err != nil {
+		return err
+	}
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
-		Filter: sel.filter, At: at, DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, At: at, Spread: spread, ExtendExpiry: extend, DryRun: inv.Set["dry-run"] == "true",
 	})
 	if errors.Is(err, queue.ErrEmptyFilter) {
 		return emptySelection()
@@ -381,7 +389,42 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	return reportChange(ctx, env, format, sel, res, retryWords)
+	if err := reportChange(ctx, env, format, sel, res, retryWords); err != nil {
+		return err
+	}
+	reportRetryTimes(env, res, spread)
+	return nil
+}
+
+// durationFlag reads a duration flag (90m, 2h, 1d, 1h30m); 0 when absent.
+func durationFlag(inv *Invocation, name string) (time.Duration, error) {
+	v, ok := inv.Set[name]
+	if !ok {
+		return 0, nil
+	}
+	d, err := parseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s <DURATION>': want a positive duration such as 90m, 2h or 1d", v, name))
+	}
+	return d, nil
+}
+
+// reportRetryTimes says when a spread release runs, and warns of domains
+// retried past their expiry.
+func reportRetryTimes(env *Env, res queue.Result, spread time.Duration) {
+	if res.Count == 0 {
+		return
+	}
+	verb, be := "come", "are"
+	if res.DryRun {
+		verb, be = "would come", "would be"
+	}
+	if spread > 0 {
+		fmt.Fprintf(env.Stderr, "The domains %s due evenly from %s to %s.\n", verb, res.First.Format(time.RFC3339), res.Last.Format(time.RFC3339))
+	}
+	if res.PastExpiry > 0 {
+		fmt.Fprintf(env.Stderr, "warning: %d domain(s) retried %s due after their expiry: they expire then, untried. --extend-expiry DURATION moves their expiry to DURATION after the new due.\n", res.PastExpiry, be)
+	}
 }
 
 func runCancel(ctx context.Context, env *Env, inv *Invocation) error {

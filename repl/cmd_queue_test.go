@@ -58,12 +58,12 @@ func TestRetry(t *testing.T) {
 
 func TestRetryIdsAndFiltersCombine(t *testing.T) {
 	c := newCLI(t, 0)
-	c.mustRun(t, "retry -t +3h -s bill1@example.net 2B91F716 12B91F716")
+	c.mustRun(t, "retry -t +30m -s bill1@example.net 2B91F716 12B91F716")
 	want := "\nSuccessfully rescheduled 1 message(s). Unable to reschedule id(s): 12B91F716.\n"
 	if got := c.stderr.String(); got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
-	if due := domainDue(t, c.get(t, "12B91F716"), "domain1.test"); due.Equal(cliNow.Add(3 * time.Hour)) {
+	if due := domainDue(t, c.get(t, "12B91F716"), "domain1.test"); due.Equal(cliNow.Add(30 * time.Minute)) {
 		t.Errorf("12B91F716 was rescheduled although its sender does not match")
 	}
 

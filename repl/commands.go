@@ -150,6 +150,8 @@ func queueCommands() []*Command {
 				flagApplyBefore,
 				flagApplyAfter,
 				Flag{Long: "time", Short: "t", Value: "TIME", Kind: KindTime, Help: "Schedule delivery at a specific time"},
+				Flag{Long: "spread", Value: "DURATION", Kind: KindText, Help: "Pace the release: the domains come due evenly over DURATION from --time (or now), in id order"},
+				Flag{Long: "extend-expiry", Value: "DURATION", Kind: KindText, Help: "Move the expiry of the domains retried to DURATION after their new due (never earlier)"},
 				applyFlag(queue.KeyRcpt, "Apply to the domains of matching recipients (other domains stay)"),
 				keyFlag(queue.KeyStatus),
 				keyFlag(queue.KeyCreatedBefore),
