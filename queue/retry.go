@@ -33,7 +33,12 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	}
 	pend := "d.status IN " + pendingSQL
 	var pargs []any
-	if !sc.whole() {
+	switch {
+	case sc.domain != "":
+		pend += " AND d.name = ?"
+		pargs = []any{sc.domain}
+		res.Scope = sc.text
+	case !sc.whole():
 		rc, rargs := sc.rcptSQL()
 		pend += " AND EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx AND " + rc + ")"
 		pargs = rargs

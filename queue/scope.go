@@ -17,6 +17,10 @@ import (
 type scope struct {
 	conds []cond // on r; none = whole messages
 	text  string // for people: "recipients at gmx.de"; "" = whole messages
+	// domain, when the scope is exactly the recipients of one domain: a
+	// pending domain of that name is then in it without a look at its
+	// recipients.
+	domain string
 }
 
 // whole reports whether the change acts on whole messages.
@@ -53,6 +57,12 @@ func (f Filter) changeScope() (scope, error) {
 		s.conds = append(s.conds, onDomain(domain))
 	}
 	s.text = scopeText(rcpt, domain)
+	switch {
+	case rcpt == nil:
+		s.domain = domain
+	case rcpt.kind == addrDomain && (domain == "" || domain == rcpt.value):
+		s.domain = rcpt.value
+	}
 	return s, nil
 }
 
