@@ -70,6 +70,8 @@ func (s *Server) match(r *http.Request) (rt route, ok bool) {
 		case http.MethodDelete:
 			return route{name: name, change: true, h: func(w http.ResponseWriter, r *http.Request, p *Principal) { s.cancelOne(w, r, p, id) }}, true
 		}
+	case path == "/api/queue/bounce" && r.Method == http.MethodPost:
+		return route{name: path, change: true, h: s.bounceAll}, true
 	case path == "/api/queue/status":
 		if r.Method == http.MethodGet {
 			return route{name: path, h: s.status}, true

@@ -85,7 +85,7 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 	if err := tx.checkChange("bounce", r.Filter); err != nil {
 		return res, err
 	}
-	reason, err := checkReason(r.Reason)
+	reason, err := CheckReason(r.Reason)
 	if err != nil {
 		return res, err
 	}
@@ -115,9 +115,9 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 	return res, nil
 }
 
-// checkReason reads the reason of a bounce: printable text, one line, not
+// CheckReason reads the reason of a bounce as Bounce does: printable text, one line, not
 // empty, at most maxReason bytes.
-func checkReason(s string) (string, error) {
+func CheckReason(s string) (string, error) {
 	r := strings.TrimSpace(s)
 	switch {
 	case r == "":
