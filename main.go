@@ -62,6 +62,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 
 	// Streams and the clock.
 	env := &repl.Env{Streams: repl.StdStreams(stdin, stdout, stderr, getenv)}
+	env.ConfirmOver = cl.ConfirmOver
 	if env.Now, err = repl.Clock(getenv); err != nil {
 		return fail(stderr, err)
 	}

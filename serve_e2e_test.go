@@ -715,7 +715,7 @@ func TestServeCancelInFlight(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no delivery began:\n%s", srv.output())
 	}
-	mqsh(t, db, "queue", "cancel", "--all")
+	mqsh(t, db, "queue", "cancel", "--all", "--yes")
 	if ids := strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")); ids != "" {
 		t.Fatalf("still queued after cancel: %q", ids)
 	}

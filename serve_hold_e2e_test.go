@@ -14,7 +14,7 @@ func TestServeHoldRule(t *testing.T) {
 	k := startSink(t)
 	db := newQueue(t)
 	mqsh(t, db, "queue", "demo") // a queue file to hold on (its messages go to the refusing relay's domains)
-	mqsh(t, db, "queue", "cancel", "--all")
+	mqsh(t, db, "queue", "cancel", "--all", "--yes")
 	mqsh(t, db, "queue", "hold", "-d", "held.test", "--rule", "--reason", "provider rate limit")
 	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr)
 	send(t, srv.smtp, "alice@example.org", []string{"bob@free.test", "carol@held.test"}, "split")

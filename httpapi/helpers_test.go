@@ -71,7 +71,15 @@ secret = "`+argon+`"
 // test ends.
 func startServer(t testing.TB) *testEnv {
 	t.Helper()
-	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{Now: func() time.Time { return testNow }, User: "tester"})
+	return startServerWith(t, queue.Options{})
+}
+
+// startServerWith is startServer with more queue options (the clock and
+// user are the tests').
+func startServerWith(t testing.TB, opts queue.Options) *testEnv {
+	t.Helper()
+	opts.Now, opts.User = func() time.Time { return testNow }, "tester"
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,8 @@ func (s *Server) match(r *http.Request) (rt route, ok bool) {
 		case http.MethodDelete:
 			return route{name: name, change: true, h: func(w http.ResponseWriter, r *http.Request, p *Principal) { s.cancelOne(w, r, p, id) }}, true
 		}
+	case path == "/api/queue/bounce" && r.Method == http.MethodPost:
+		return route{name: path, change: true, h: s.bounceAll}, true
 	case path == "/api/queue/status":
 		if r.Method == http.MethodGet {
 			return route{name: path, h: s.status}, true
@@ -440,7 +442,7 @@ func (s *Server) retryOne(w http.ResponseWriter, r *http.Request, p *Principal, 
 			if len(pendingMatching(d, filter)) == 0 {
 				continue
 			}
-			res, err := tx.Retry(queue.RetryRequest{Filter: byID, Domain: d.Name, At: at})
+			res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Domain: d.Name}, At: at})
 			if err != nil {
 				return err
 			}
@@ -487,7 +489,7 @@ func (s *Server) cancelOne(w http.ResponseWriter, r *http.Request, p *Principal,
 		}
 		for _, d := range m.Domains {
 			for _, addr := range pendingMatching(d, filter) {
-				res, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{id}}, Recipient: addr})
+				res, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Recipient: addr}})
 				if err != nil {
 					return err
 				}
@@ -505,7 +507,10 @@ func (s *Server) cancelOne(w http.ResponseWriter, r *http.Request, p *Principal,
 
 // bulkFilter is the engine filter of a bulk change: the selection's own
 // when the engine selects exactly (every message when it is empty, as in
-// Stalwart), else the ids the walk matched (nil when none did).
+// Stalwart), else the ids the walk matched (nil when none did). So mqsh's
+// rcpt= and domain= scope the change to those recipients, as on the
+// command line, while Stalwart's to= and text= select whole messages, as
+// Stalwart's bulk routes do.
 func bulkFilter(tx queue.Txn, sel *selection, query string) (*queue.Filter, error) {
 	if sel.exact() {
 		f := sel.filter

@@ -644,3 +644,28 @@ func isIdent(s string) bool {
 	}
 	return true
 }
+
+// toDuration reads a duration: seconds, or text as the command line takes
+// it ("90m", "2h", "1d"); it must be positive.
+func toDuration(L *glua.LState, what string, v glua.LValue) time.Duration {
+	var d time.Duration
+	switch v := v.(type) {
+	case glua.LNumber:
+		f := float64(v)
+		if f != f || f <= 0 || f > 10*365*24*3600 {
+			L.RaiseError("%s: want a positive number of seconds (at most ten years), not %v", what, v)
+		}
+		d = time.Duration(f * float64(time.Second))
+	case glua.LString:
+		var err error
+		if d, err = queue.ParseDuration(string(v)); err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		if d <= 0 {
+			L.RaiseError("%s: want a positive duration such as \"2h\", not %q", what, string(v))
+		}
+	default:
+		L.RaiseError("%s: want a duration such as \"2h\" or a number of seconds, not %s", what, v.Type())
+	}
+	return d
+}

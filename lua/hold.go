@@ -5,7 +5,6 @@ package lua
 // server) raises, saying so.
 
 import (
-	"time"
 
 	glua "github.com/yuin/gopher-lua"
 
@@ -140,25 +139,4 @@ func (s *Session) qRules(L *glua.LState) int {
 	}
 	L.Push(rulesTable(L, rules, s.now()))
 	return 1
-}
-
-// toDuration reads a duration: text as the command line takes it ("90m",
-// "2h") or a number of seconds; it must be positive.
-func toDuration(L *glua.LState, what string, v glua.LValue) time.Duration {
-	var d time.Duration
-	switch v := v.(type) {
-	case glua.LNumber:
-		d = time.Duration(float64(v) * float64(time.Second))
-	case glua.LString:
-		var err error
-		if d, err = queue.ParseDuration(string(v)); err != nil {
-			L.RaiseError("%s: %v", what, err)
-		}
-	default:
-		L.RaiseError("%s: want a duration (seconds, or text such as \"2h\"), not %s", what, v.Type())
-	}
-	if d <= 0 {
-		L.RaiseError("%s: want a duration to come, such as \"2h\"", what)
-	}
-	return d
 }

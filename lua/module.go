@@ -34,6 +34,7 @@ func (s *Session) openModules(L *glua.LState) {
 		"count":   s.qCount,
 		"retry":   s.qRetry,
 		"cancel":  s.qCancel,
+		"bounce":  s.qBounce,
 		"summary": s.qSummary,
 		"hold":    s.qHold,
 		"release": s.qRelease,
@@ -291,31 +292,83 @@ func (s *Session) qCount(L *glua.LState) int {
 	return 1
 }
 
-// queue.retry(selector [, {at=, domain=}]) -> messages rescheduled.
+// queue.retry(selector [, {at=, domain=, spread=, extend_expiry=}]) ->
+// messages rescheduled. A recipient or domain in the selector (or domain=
+// in the options, the same as in the selector) retries only the domains of
+// those recipients. spread and extend_expiry are durations ("2h", or
+// seconds), as retry's --spread and --extend-expiry.
 func (s *Session) qRetry(L *glua.LState) int {
 	f, ok := s.toSelector(L, "queue.retry", L.CheckAny(1))
-	req := queue.RetryRequest{Filter: f}
-	if o := optionTable(L, 2, "queue.retry", "at", "domain"); o != nil {
+	req := queue.RetryRequest{}
+	if o := optionTable(L, 2, "queue.retry", "at", "domain", "spread", "extend_expiry"); o != nil {
 		if v := o.RawGetString("at"); v != glua.LNil {
 			req.At = s.toTime(L, "queue.retry: at", v)
 		}
-		if v := o.RawGetString("domain"); v != glua.LNil {
-			req.Domain = s.filterString(L, "queue.retry", "domain", v)
+		if v := o.RawGetString("spread"); v != glua.LNil {
+			req.Spread = toDuration(L, "queue.retry: spread", v)
 		}
+		if v := o.RawGetString("extend_expiry"); v != glua.LNil {
+			req.ExtendExpiry = toDuration(L, "queue.retry: extend_expiry", v)
+		}
+		s.scopeOption(L, o, "queue.retry", queue.KeyDomain, &f)
 	}
+	req.Filter = f
 	return s.change(L, ok, "queue.retry", verbRetry, func(tx queue.Txn) (queue.Result, error) { return tx.Retry(req) })
 }
 
-// queue.cancel(selector [, {rcpt=}]) -> messages changed.
+// queue.cancel(selector [, {rcpt=}]) -> messages changed. A recipient or
+// domain in the selector (or rcpt= in the options, the same as in the
+// selector) cancels those recipients only; the message goes when nothing
+// in it is left pending.
 func (s *Session) qCancel(L *glua.LState) int {
 	f, ok := s.toSelector(L, "queue.cancel", L.CheckAny(1))
-	req := queue.CancelRequest{Filter: f}
 	if o := optionTable(L, 2, "queue.cancel", "rcpt"); o != nil {
-		if v := o.RawGetString("rcpt"); v != glua.LNil {
-			req.Recipient = s.filterString(L, "queue.cancel", "rcpt", v)
+		s.scopeOption(L, o, "queue.cancel", queue.KeyRcpt, &f)
+	}
+	req := queue.CancelRequest{Filter: f}
+	return s.change(L, ok, "queue.cancel", verbCancel, func(tx queue.Txn) (queue.Result, error) { return tx.Cancel(req) })
+}
+
+// queue.bounce(selector, {reason=}) -> messages changed. As queue.cancel,
+// and each sender gets a failure notice giving the reason (none for a
+// message from <>). The run's report counts them as cancelled.
+func (s *Session) qBounce(L *glua.LState) int {
+	f, ok := s.toSelector(L, "queue.bounce", L.CheckAny(1))
+	o := optionTable(L, 2, "queue.bounce", "reason")
+	var reason string
+	if o != nil {
+		if v, isStr := o.RawGetString("reason").(glua.LString); isStr {
+			reason = string(v)
 		}
 	}
-	return s.change(L, ok, "queue.cancel", verbCancel, func(tx queue.Txn) (queue.Result, error) { return tx.Cancel(req) })
+	if strings.TrimSpace(reason) == "" {
+		L.RaiseError("queue.bounce: give {reason = \"...\"}: it is what the senders are told (queue.cancel removes mail without telling them)")
+	}
+	req := queue.BounceRequest{Filter: f, Reason: reason}
+	return s.change(L, ok, "queue.bounce", verbCancel, func(tx queue.Txn) (queue.Result, error) {
+		b, can := tx.(queue.TxBouncer)
+		if !can {
+			return queue.Result{}, fmt.Errorf("bounce is not available on %s: queue.cancel removes messages there without a notice", s.q.Location())
+		}
+		res, err := b.Bounce(req)
+		return res.Result, err
+	})
+}
+
+// scopeOption folds an option that names recipients (retry's domain=,
+// cancel's rcpt=) into the filter, where it means the same; the selector
+// may not give another value for it.
+func (s *Session) scopeOption(L *glua.LState, o *glua.LTable, what string, k *queue.FilterKey, f *queue.Filter) {
+	v := o.RawGetString(k.Name)
+	if v == glua.LNil {
+		return
+	}
+	val := s.filterString(L, what, k.Name, v)
+	field := k.Field.(queue.Field[string])(f)
+	if *field != "" && *field != val {
+		L.RaiseError("%s: %s is given in the selector (%q) and in the options (%q): give it once, in the selector", what, k.Name, *field, val)
+	}
+	*field = val
 }
 
 // change runs one write verb for queue.retry or queue.cancel, records it in

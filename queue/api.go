@@ -18,7 +18,10 @@ var (
 )
 
 // Filter selects messages. Every field is optional and fields combine with AND;
-// the zero Filter matches everything.
+// the zero Filter matches everything. Given to a verb that changes messages
+// (retry, cancel, bounce), Recipient and Domain also say what it changes: only
+// the matching recipients (retry: their domains), not the other recipients
+// of the messages they select (scope.go).
 //
 // Sender and Recipient: a full address matches exactly, case-insensitively;
 // "@example.org" or "example.org" matches that domain; * and ? are globs; the
@@ -67,6 +70,9 @@ type Options struct {
 	// Waiting, when set, is told every few seconds while a change waits for
 	// the write lock: who holds it, since when (LockWait.String says it).
 	Waiting func(LockWait)
+	// Notices writes the failure notices of Bounce; nil = Bounce is
+	// refused (nothing is changed).
+	Notices NoticeWriter
 }
 
 // Page asks List for one page: messages with id > After, at most Limit of them.
@@ -81,26 +87,49 @@ type Result struct {
 	IDs     []ID           // their ids, ascending
 	Domains map[string]int // per recipient domain: messages with a change in that domain
 	DryRun  bool           // nothing was changed
+	// Scope names the recipients a change acted on when its filter gave a
+	// recipient or domain (see Filter): "at gmx.de", "bill@example.org",
+	// "matching *@x*.org"; "" when it acted on whole messages.
+	Scope string
+	// Parts, with a Scope: how many recipients (cancel, bounce) or domains
+	// (retry) of the messages counted were changed.
+	Parts int
+	// Kept, with a Scope: how many of the messages counted kept other
+	// pending recipients, left as they were.
+	Kept int
+	// First and Last, for retry: the earliest and latest due it gave (they
+	// differ with RetryRequest.Spread); zero when nothing was retried.
+	First, Last time.Time
+	// PastExpiry, for retry: how many of the domains retried are now due
+	// after their expiry (they expire when they come due, untried).
+	PastExpiry int
 }
 
 // RetryRequest: reschedule the pending (scheduled or temporarily failed) domains
-// of the selected messages, only Domain when set, to At (zero = now). Expiry is
+// of the selected messages to At (zero = now); with a recipient or domain in
+// the filter, only the domains with a pending recipient it names. Expiry is
 // never shortened. A message with nothing pending that matches is not counted.
 type RetryRequest struct {
 	Filter Filter
-	Domain string
 	At     time.Time
-	DryRun bool
+	// Spread paces the release: the N domains retried (in message id, then
+	// domain order) come due evenly over Spread from At, i*Spread/N after
+	// it, in whole seconds. 0 = all at At.
+	Spread time.Duration
+	// ExtendExpiry moves the expiry of each domain retried to at least its
+	// new due plus ExtendExpiry (never earlier). 0 = expiry stays.
+	ExtendExpiry time.Duration
+	DryRun       bool
 }
 
-// CancelRequest: without Recipient the selected messages are removed. With
-// Recipient (same matching as Filter.Recipient) matching pending recipients become
-// permanently failed with message "Delivery canceled."; a message is removed once
-// nothing in it is pending. A message is counted if anything in it changed.
+// CancelRequest: the selected messages are removed. With a recipient or
+// domain in the filter, only the pending recipients it names become
+// permanently failed with message "Delivery canceled."; a message is removed
+// once nothing in it is pending. A message is counted if anything in it
+// changed.
 type CancelRequest struct {
-	Filter    Filter
-	Recipient string
-	DryRun    bool
+	Filter Filter
+	DryRun bool
 }
 
 // SummaryRow is one group of Summary: qshape/exiqsumm style.
@@ -119,7 +148,7 @@ type AuditEntry struct {
 	User   string // OS user
 	Source string // who asked: "cli", "shell", "script NAME ARGS..." (see WithSource)
 	Verb   string // enqueue, import, retry, cancel, demo ...
-	Filter string // canonical filter text, then "; " and the verb's options (retry-domain=, at=, cancel-rcpt=)
+	Filter string // canonical filter text, then "; " and the verb's options (at=, reason=)
 	Count  int
 	IDs    []ID
 }

@@ -14,14 +14,14 @@ func TestRetryAuditWholeSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 987654321, time.UTC)
-	if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Domain: "example.org"}, Domain: "example.org", At: at}); err != nil {
+	if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Domain: "example.org"}, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := q.Audit(ctx, AuditQuery{Verb: "retry", Limit: 1})
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("audit: %v, %d entries", err, len(entries))
 	}
-	if want := "domain=example.org; retry-domain=example.org at=2026-01-02T03:04:05Z"; entries[0].Filter != want {
+	if want := "domain=example.org; at=2026-01-02T03:04:05Z"; entries[0].Filter != want {
 		t.Errorf("audit filter %q, want %q", entries[0].Filter, want)
 	}
 	m, err := q.Get(ctx, 0x32B91F716)

@@ -316,7 +316,9 @@ func BenchmarkCancel100k(b *testing.B) {
 
 func BenchmarkCancelRecipients100k(b *testing.B) {
 	benchBulk(b, func(q *Queue) (Result, error) {
-		return q.Cancel(context.Background(), CancelRequest{Filter: bulkFilter(), Recipient: "*"})
+		f := bulkFilter()
+		f.Recipient = "*"
+		return q.Cancel(context.Background(), CancelRequest{Filter: f})
 	})
 }
 

@@ -2,75 +2,58 @@ package queue
 
 import "fmt"
 
-// Cancel removes the selected messages (their bodies too) when r.Recipient is
-// empty. With r.Recipient (matched as Filter.Recipient) the matching pending
+// Cancel removes the selected messages (their bodies too). With a recipient
+// or domain in the filter (the scope, see scope.go) only the matching pending
 // recipients become permanently failed with code 0 and message "Delivery
-// canceled."; a domain left with no pending recipient becomes Completed when one
-// of its recipients was delivered, else permanently failed with details
-// "Delivery canceled."; a message with nothing pending left is removed. A message
-// is counted when anything in it changed. An empty filter needs Filter.All.
+// canceled."; a domain left with no pending recipient becomes Completed when
+// one of its recipients was delivered, else permanently failed with details
+// "Delivery canceled."; a message with nothing pending left is removed. A
+// message is counted when anything in it changed. An empty filter needs
+// Filter.All.
 func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	res := Result{DryRun: r.DryRun || tx.preview}
 	if err := tx.checkChange("cancel", r.Filter); err != nil {
 		return res, err
 	}
-	var rc string
-	var rargs []any
-	if r.Recipient != "" {
-		p, err := parseAddrPattern(r.Recipient, false)
-		if err != nil {
-			return res, fmt.Errorf("cancel: recipient: %w", err)
-		}
-		switch p.kind {
-		case addrExact:
-			rc, rargs = "r.address_lc = ?", []any{p.value}
-		case addrDomain:
-			rc, rargs = "r.address_lc GLOB ?", []any{"*@" + globEscape(p.value)}
-		case addrGlob:
-			rc, rargs = p.globSQL("r.address_lc")
-		}
+	sc, err := r.Filter.changeScope()
+	if err != nil {
+		return res, fmt.Errorf("cancel: %w", err)
 	}
-	err := tx.savepoint(r.DryRun, func() error {
+	err = tx.savepoint(r.DryRun, func() error {
 		if err := tx.selectInto(r.Filter); err != nil {
 			return err
 		}
-		var err error
-		if rc == "" {
-			if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
-				return err
-			}
-			if res.IDs, err = tx.selected(); err != nil {
-				return err
-			}
-			res.Count = len(res.IDs)
-			if res.Count == 0 {
-				return nil
-			}
-			// The whole queue (--all and nothing else) is cleared table by
-			// table, which SQLite does without visiting a row; otherwise
-			// each table loses the selected messages' rows.
-			where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
-			if r.Filter.IsEmpty() {
-				where = ""
-			}
-			for _, t := range []string{"recipients", "domains", "bodies"} {
-				if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
-					return err
-				}
-			}
-			if where != "" {
-				where = " WHERE id IN (SELECT id FROM " + selTable + ")"
-			}
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
-				return err
-			}
-			return tx.audit("cancel", r.Filter.String(), res.IDs)
-		}
-		match := "r.status IN " + pendingSQL + " AND " + rc
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = mqsh_sel.id AND "+match+")", rargs...); err != nil {
+		if err := tx.cancelSelected(r.Filter, sc, canceledMark, &res); err != nil || res.Count == 0 {
 			return err
 		}
-		if res.Domains, err = tx.breakdown("SELECT d.name, count(DISTINCT r.msg_id) FROM "+selTable+" s CROSS JOIN recipients r ON r.msg_id = s.id CROSS JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE "+match+" GROUP BY d.name", rargs...); err != nil {
+		return tx.audit("cancel", r.Filter.String(), res.IDs)
+	})
+	if err != nil {
+		return Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
+	}
+	return res, nil
+}
+
+// failMark is what a cancelled or bounced recipient becomes: the SET
+// clause on recipients and its arguments, and the details of a domain left
+// with nothing pending and nothing delivered.
+type failMark struct {
+	set     string
+	args    []any
+	details string
+}
+
+// canceledMark is Stalwart's cancel: code 0, "Delivery canceled.".
+var canceledMark = failMark{set: "status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.'", details: "Delivery canceled."}
+
+// cancelSelected cancels, as Cancel says, the messages in selTable (those
+// with nothing in the scope are dropped from it), marking the recipients in
+// the scope with mark, and fills res (nothing is changed when res.Count is
+// 0). The caller writes the audit row.
+func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) error {
+	var err error
+	if sc.whole() {
+		if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
 			return err
 		}
 		if res.IDs, err = tx.selected(); err != nil {
@@ -80,33 +63,66 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		if res.Count == 0 {
 			return nil
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE recipients AS r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, rargs...); err != nil {
-			return err
+		// The whole queue (--all and nothing else) is cleared table by
+		// table, which SQLite does without visiting a row; otherwise
+		// each table loses the selected messages' rows.
+		where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
+		if f.IsEmpty() {
+			where = ""
 		}
-		rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
-		if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE domains AS d SET "+
-			"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
-			"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
-			"WHERE d.msg_id IN (SELECT id FROM "+selTable+") AND d.status IN "+pendingSQL+
-			" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")"); err != nil {
-			return err
-		}
-		gone := "SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN " + pendingSQL + ")"
 		for _, t := range []string{"recipients", "domains", "bodies"} {
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN ("+gone+")"); err != nil {
+			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+") AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = messages.id)"); err != nil {
+		if where != "" {
+			where = " WHERE id IN (SELECT id FROM " + selTable + ")"
+		}
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
 			return err
 		}
-		if err := tx.refreshDue(); err != nil {
-			return err
-		}
-		return tx.audit("cancel", r.Filter.String()+"; cancel-rcpt="+quoteValue(r.Recipient), res.IDs)
-	})
-	if err != nil {
-		return Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
+		return nil
 	}
-	return res, nil
+	match, rargs := sc.rcptSQL()
+	res.Scope = sc.text
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = mqsh_sel.id AND "+match+")", rargs...); err != nil {
+		return err
+	}
+	if res.Domains, err = tx.breakdown("SELECT d.name, count(DISTINCT r.msg_id) FROM "+selTable+" s CROSS JOIN recipients r ON r.msg_id = s.id CROSS JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE "+match+" GROUP BY d.name", rargs...); err != nil {
+		return err
+	}
+	if res.IDs, err = tx.selected(); err != nil {
+		return err
+	}
+	res.Count = len(res.IDs)
+	if res.Count == 0 {
+		return nil
+	}
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM "+selTable+" s CROSS JOIN recipients r ON r.msg_id = s.id WHERE "+match, rargs...).Scan(&res.Parts); err != nil {
+		return err
+	}
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM "+selTable+" s WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = s.id AND r.status IN "+pendingSQL+" AND NOT ("+match+"))", rargs...).Scan(&res.Kept); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE recipients AS r SET "+mark.set+" WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, append(append([]any{}, mark.args...), rargs...)...); err != nil {
+		return err
+	}
+	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
+	if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE domains AS d SET "+
+		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
+		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE ? END "+
+		"WHERE d.msg_id IN (SELECT id FROM "+selTable+") AND d.status IN "+pendingSQL+
+		" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", mark.details); err != nil {
+		return err
+	}
+	gone := "SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN " + pendingSQL + ")"
+	for _, t := range []string{"recipients", "domains", "bodies"} {
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN ("+gone+")"); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+") AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = messages.id)"); err != nil {
+		return err
+	}
+	return tx.refreshDue()
 }

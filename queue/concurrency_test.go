@@ -34,7 +34,7 @@ func writeLoad(ctx context.Context, q *Queue, tag string, n int) (kept int, err 
 			}
 			kept -= res.Count
 		case 4:
-			if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{IDs: []ID{m.ID}}, Recipient: "@other.test"}); err != nil {
+			if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{IDs: []ID{m.ID}, Recipient: "@other.test"}}); err != nil {
 				return kept, fmt.Errorf("cancel recipient: %w", err)
 			}
 		}

@@ -119,7 +119,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 		return res, tx.q.fileError("demo", err)
 	}
 	defer ins.close()
-	ins.bulk = true
+	ins.bulk, ins.demo = true, true
 	res.Domains = map[string]int{}
 	count := func(m *Message) {
 		for _, d := range m.Domains {

@@ -30,6 +30,7 @@ type inserter struct {
 	batch *rowBatch  // what add buffered
 	bs    [][]any    // bodies buffered by add: msg_id, raw
 
+	demo    bool              // adds demo messages (LoadDemo): the queue's real mail flag is left alone
 	bulk    bool              // may switch to bulk loading (imports)
 	checked bool              // the switch was considered
 	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
@@ -91,8 +92,10 @@ func (ins *inserter) finish() error {
 	if err := ins.rebuild(); err != nil {
 		return err
 	}
-	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, "INSERT INTO meta(key, value) VALUES('last_id', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", int64(ins.last))
-	return err
+	if _, err := ins.tx.tx.ExecContext(ins.tx.ctx, "INSERT INTO meta(key, value) VALUES('last_id', ?) ON CONFLICT(key) DO UPDATE SET value = max(value, excluded.value)", int64(ins.last)); err != nil {
+		return err
+	}
+	return ins.tx.markRealMail(ins.demo)
 }
 
 // rebuild creates the indexes a bulk load dropped.

@@ -49,7 +49,7 @@ func TestMarshalJSONShape(t *testing.T) {
 func TestJSONRoundTrip(t *testing.T) {
 	q, _ := openTest(t)
 	q.LoadDemo(t.Context(), 1500, 5)
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "gmail.com"}, Recipient: "*@gmail.com"})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "gmail.com", Recipient: "*@gmail.com"}})
 	q.Enqueue(t.Context(), Envelope{Sender: "Mixed@Case.org", EnvID: "e1", Priority: -3, Recipients: []EnvelopeRecipient{{Address: "A@B.org", ORCPT: "rfc822;A@B.org"}}}, []byte("x"))
 	var buf bytes.Buffer
 	q.View(t.Context(), func(tx *Tx) error {

@@ -108,10 +108,10 @@ func TestCancelLeavesNoOrphans(t *testing.T) {
 			return q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, At: testNow.Add(time.Hour)})
 		}},
 		{"cancel of recipients", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "@gmail.com"})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmail.com"}})
 		}},
 		{"cancel of the last recipients of a message", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "other@sender.example"}, Recipient: "*"})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "other@sender.example", Recipient: "*"}})
 		}},
 		{"cancel by domain", func() (Result, error) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "outlook.com"}})

@@ -71,6 +71,7 @@ type Queue struct {
 	sched    Schedule
 	now      func() time.Time
 	user     string
+	notices  NoticeWriter // Options.Notices
 
 	closeOnce sync.Once
 }
@@ -89,7 +90,7 @@ func Open(path string, opts Options) (*Queue, error) {
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
 	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User,
-		lockWait: opts.LockWait, waiting: opts.Waiting}
+		lockWait: opts.LockWait, waiting: opts.Waiting, notices: opts.Notices}
 	if len(q.sched.Retry) == 0 && len(q.sched.Notify) == 0 && q.sched.Expire == 0 {
 		q.sched = DefaultSchedule
 	}

@@ -38,10 +38,10 @@ func TestControlCharactersRefused(t *testing.T) {
 				t.Errorf("summary %+v: no error", f)
 			}
 		}
-		if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: v}); err == nil || !strings.Contains(err.Error(), "control character") {
+		if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: v}}); err == nil || !strings.Contains(err.Error(), "control character") {
 			t.Errorf("cancel -r %q: err = %v", v, err)
 		}
-		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, Domain: strings.TrimPrefix(v, "*@")}); err == nil || !strings.Contains(err.Error(), "control character") {
+		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: strings.TrimPrefix(v, "*@")}}); err == nil || !strings.Contains(err.Error(), "control character") {
 			t.Errorf("retry domain %q: err = %v", v, err)
 		}
 		env := Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: strings.TrimPrefix(v, "*")}}}
@@ -231,7 +231,7 @@ func TestRetryDomainMustNameOne(t *testing.T) {
 	q, _ := openTest(t)
 	put(t, q, msg(1, "a@x.example", testNow, "r@one.example", "r@two.example"))
 	for _, d := range []string{"@", " @ ", "@ "} {
-		res, err := q.Retry(context.Background(), RetryRequest{Filter: Filter{All: true}, Domain: d})
+		res, err := q.Retry(context.Background(), RetryRequest{Filter: Filter{Domain: d}})
 		if err == nil || !strings.Contains(err.Error(), "want a domain such as example.org") {
 			t.Errorf("retry --domain %q: %+v, %v; want it refused", d, res, err)
 		}

@@ -125,7 +125,7 @@ func TestRetry(t *testing.T) {
 	}
 
 	// Only the pending domains; only Domain when set.
-	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m3, m5}}, Domain: "@Example.ORG", At: at})
+	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m3, m5}, Domain: "@Example.ORG"}, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestCancelWhole(t *testing.T) {
 func TestCancelRecipients(t *testing.T) {
 	q := filterFixture(t)
 	// m5: alice@gmail.com (scheduled), frank@example.org (tempfail), zed[1]@x.test (scheduled).
-	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}}, Recipient: "FRANK@example.org"})
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: "FRANK@example.org"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,14 +222,14 @@ func TestCancelRecipients(t *testing.T) {
 	checkDue(t, q)
 
 	// Again: nothing pending matches any more, nothing is counted.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}}, Recipient: "frank@example.org"})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: "frank@example.org"}})
 	if res.Count != 0 {
 		t.Errorf("second cancel counted %+v", res)
 	}
 
 	// m3: carol@gmail.com delivered, dave@outlook.com scheduled. Cancelling dave
 	// leaves nothing pending: the message goes.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "@corp.example"}, Recipient: "@outlook.com"})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "@corp.example", Recipient: "@outlook.com"}})
 	if !slices.Equal(res.IDs, []ID{m3}) {
 		t.Errorf("cancel outlook: %+v", res)
 	}
@@ -243,7 +243,7 @@ func TestCancelRecipients(t *testing.T) {
 	a := msg(0x10, "s@s.org", t0, "ok@d.org", "x1@d.org", "x2@d.org", "keep@e.org")
 	a.Domains[0].Recipients[0].Status, a.Domains[0].Recipients[0].Code = Completed, 250
 	put(t, q2, a, msg(0x20, "s@s.org", t0, "x3@d.org"))
-	res, _ = q2.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "x*"})
+	res, _ = q2.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "x*"}})
 	if !slices.Equal(res.IDs, []ID{0x10, 0x20}) || res.Domains["d.org"] != 2 {
 		t.Errorf("glob cancel %+v", res)
 	}
@@ -268,13 +268,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: testNow.Add(time.Hour), DryRun: dry})
 		}},
 		{"retry domain", func(dry bool) (Result, error) {
-			return q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, Domain: "example.org", DryRun: dry})
+			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "example.org"}, DryRun: dry})
 		}},
 		{"cancel", func(dry bool) (Result, error) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "bill*"}, DryRun: dry})
 		}},
 		{"cancel recipients", func(dry bool) (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "@gmail.com", DryRun: dry})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmail.com"}, DryRun: dry})
 		}},
 	}
 	for _, r := range reqs {
@@ -329,12 +329,12 @@ func TestAudit(t *testing.T) {
 	ctx := WithSource(t.Context(), "script purge.lua bad@example.com")
 	q.LoadDemo(t.Context(), 0, 1)
 	c.Set(testNow.Add(time.Minute))
-	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: "bill1@example.net"}, Domain: "domain1.test", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: "bill1@example.net", Domain: "domain1.test"}, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Set(testNow.Add(2 * time.Minute))
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x52B91F716}}, Recipient: "delay@example.org"})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x52B91F716}, Recipient: "delay@example.org"}})
 	q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, DryRun: true}) // not audited
 
 	all, err := q.Audit(t.Context(), AuditQuery{})
@@ -348,11 +348,11 @@ func TestAudit(t *testing.T) {
 	if demo.Verb != "demo" || demo.Count != 6 || !slices.Equal(demo.IDs, DocumentedIDs) || demo.Source != "cli" || demo.User != "tester" || !demo.At.Equal(testNow) {
 		t.Errorf("demo entry %+v", demo)
 	}
-	if retry.Verb != "retry" || retry.Source != "script purge.lua bad@example.com" || retry.Filter != "sender=bill1@example.net; retry-domain=domain1.test at=2026-01-02T03:04:05Z" ||
+	if retry.Verb != "retry" || retry.Source != "script purge.lua bad@example.com" || retry.Filter != "sender=bill1@example.net domain=domain1.test; at=2026-01-02T03:04:05Z" ||
 		!slices.Equal(retry.IDs, res.IDs) || retry.Count != 1 {
 		t.Errorf("retry entry %+v", retry)
 	}
-	if cancel.Verb != "cancel" || cancel.Filter != "ids=52B91F716; cancel-rcpt=delay@example.org" || cancel.Count != 1 || cancel.Seq <= retry.Seq {
+	if cancel.Verb != "cancel" || cancel.Filter != "ids=52B91F716 rcpt=delay@example.org" || cancel.Count != 1 || cancel.Seq <= retry.Seq {
 		t.Errorf("cancel entry %+v", cancel)
 	}
 	got, _ := q.Audit(t.Context(), AuditQuery{Verb: "retry"})
@@ -663,7 +663,7 @@ func TestDocumentedDemo(t *testing.T) {
 		}
 	}
 	// Loading again resets the six to their documented state.
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "delay@example.org"})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "delay@example.org"}})
 	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -35,21 +35,28 @@ type msgPlan struct {
 	id      queue.ID
 	ops     []op
 	domains []string // the domains counted in Result.Domains for it
+	parts   int      // with a scope: recipients (cancel) or domains (retry) changed
+	kept    bool     // with a scope: other pending recipients stay
 }
 
 // plan is a planned change: its verb, the messages and their requests.
 type plan struct {
-	verb string
-	msgs []msgPlan
+	verb  string
+	scope string // Result.Scope
+	msgs  []msgPlan
 }
 
 // result is the Result the plan gives when every message changes.
 func (p *plan) result(dryRun bool) queue.Result {
-	res := queue.Result{DryRun: dryRun, Domains: map[string]int{}}
+	res := queue.Result{DryRun: dryRun, Domains: map[string]int{}, Scope: p.scope}
 	for _, m := range p.msgs {
 		res.IDs = append(res.IDs, m.id)
 		for _, d := range m.domains {
 			res.Domains[d]++
+		}
+		res.Parts += m.parts
+		if m.kept {
+			res.Kept++
 		}
 	}
 	res.Count = len(res.IDs)
@@ -57,7 +64,8 @@ func (p *plan) result(dryRun bool) queue.Result {
 }
 
 // Retry reschedules the pending recipients of the selected messages (only
-// those of r.Domain when set) to r.At, or now: see queue.RetryRequest. A
+// the domains of the recipients the filter names, when it names some) to
+// r.At, or now: see queue.RetryRequest. A
 // past time means now to the server. Expiry is the server's to decide.
 func (c *Client) Retry(ctx context.Context, r queue.RetryRequest) (queue.Result, error) {
 	p, err := c.planRetry(ctx, r)
@@ -70,8 +78,8 @@ func (c *Client) Retry(ctx context.Context, r queue.RetryRequest) (queue.Result,
 	return c.apply(ctx, p)
 }
 
-// Cancel removes the selected messages, or (with r.Recipient) cancels their
-// matching pending recipients: see queue.CancelRequest.
+// Cancel removes the selected messages, or (when the filter names
+// recipients) cancels those of their recipients: see queue.CancelRequest.
 func (c *Client) Cancel(ctx context.Context, r queue.CancelRequest) (queue.Result, error) {
 	p, err := c.planCancel(ctx, r)
 	if err != nil {
@@ -94,30 +102,38 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 	if err := queue.CheckSelection("retry", r.Filter); err != nil {
 		return nil, err
 	}
-	if r.Domain != "" {
-		if err := (queue.Filter{Domain: r.Domain}).Validate(); err != nil {
-			return nil, fmt.Errorf("retry: %w", err)
-		}
+	if r.Spread != 0 || r.ExtendExpiry != 0 {
+		// Stalwart's PATCH takes one time per request and sets expiry itself.
+		return nil, fmt.Errorf("retry: --spread and --extend-expiry are not available on the Stalwart server at %s: its retry sets one time and decides expiry itself", c.Location())
+	}
+	in, whole, text, err := r.Filter.ScopeOf()
+	if err != nil {
+		return nil, fmt.Errorf("retry: %w", err)
 	}
 	if err := queue.CheckTime("at", r.At); err != nil {
 		return nil, fmt.Errorf("retry: %w", err)
 	}
-	domain := queueDomain(r.Domain)
 	var at time.Time
 	if !r.At.IsZero() {
 		at = r.At.UTC().Truncate(time.Second)
 	}
 	p := &plan{verb: "retry"}
-	err := c.scan(ctx, r.Filter, 0, func(m *remoteMessage) (bool, error) {
+	if !whole {
+		p.scope = text
+	}
+	err = c.scan(ctx, r.Filter, 0, func(m *remoteMessage) (bool, error) {
 		var pending []unit
 		var doms []string
+		kept := false
 		for _, d := range m.Domains {
 			if !d.Status.Pending() {
 				continue
 			}
-			in := domain == "" || d.Name == domain
-			if in {
+			take := whole || slices.ContainsFunc(d.Recipients, func(rc queue.Recipient) bool { return rc.Status.Pending() && in(d.Name, rc) })
+			if take {
 				doms = append(doms, d.Name)
+			} else {
+				kept = true
 			}
 			if m.perRecipient {
 				for _, rc := range d.Recipients {
@@ -133,21 +149,28 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 			return true, nil
 		}
 		mp := msgPlan{id: m.ID, domains: doms}
-		if domain == "" {
+		if whole || !kept {
+			// Every pending domain: a PATCH without filter= does it.
 			mp.ops = []op{{method: "PATCH", at: at}}
 		} else {
-			want := func(u unit) bool { return u.domain == domain }
-			broad := domain
-			if m.perRecipient {
-				broad = "@" + domain
+			want := func(u unit) bool { return slices.Contains(doms, u.domain) }
+			broad := ""
+			if len(doms) == 1 {
+				broad = doms[0]
+				if m.perRecipient {
+					broad = "@" + doms[0]
+				}
 			}
 			filters, err := singleOut(pending, want, broad)
 			if err != nil {
-				return false, fmt.Errorf("retry: message %s: cannot retry only domain %s on this server: %v", m.ID, domain, err)
+				return false, fmt.Errorf("retry: message %s: cannot retry only the domains of the recipients %s on this server: %v", m.ID, text, err)
 			}
 			for _, f := range filters {
 				mp.ops = append(mp.ops, op{method: "PATCH", filter: f, at: at})
 			}
+		}
+		if !whole {
+			mp.parts, mp.kept = len(doms), kept
 		}
 		p.msgs = append(p.msgs, mp)
 		return true, nil
@@ -162,19 +185,23 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 	if err := queue.CheckSelection("cancel", r.Filter); err != nil {
 		return nil, err
 	}
-	var pat *queue.AddressPattern
-	if r.Recipient != "" {
-		if err := (queue.Filter{Recipient: r.Recipient}).Validate(); err != nil {
-			return nil, fmt.Errorf("cancel: recipient: %w", err)
-		}
-		var err error
-		if pat, err = queue.ParseAddressPattern(r.Recipient, false); err != nil {
-			return nil, fmt.Errorf("cancel: recipient: %w", err)
+	in, whole, text, err := r.Filter.ScopeOf()
+	if err != nil {
+		return nil, fmt.Errorf("cancel: %w", err)
+	}
+	// The filter= most likely to single out the recipients at once.
+	broad := toParam(r.Filter)
+	if r.Filter.Recipient != "" {
+		if pat, err := queue.ParseAddressPattern(r.Filter.Recipient, false); err == nil && pat.Literal() != "" {
+			broad = pat.Literal()
 		}
 	}
 	p := &plan{verb: "cancel"}
-	err := c.scan(ctx, r.Filter, 0, func(m *remoteMessage) (bool, error) {
-		if pat == nil {
+	if !whole {
+		p.scope = text
+	}
+	err = c.scan(ctx, r.Filter, 0, func(m *remoteMessage) (bool, error) {
+		if whole {
 			mp := msgPlan{id: m.ID, ops: []op{{method: "DELETE"}}}
 			for _, d := range m.Domains {
 				mp.domains = append(mp.domains, d.Name)
@@ -189,7 +216,7 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 		for _, d := range m.Domains {
 			for _, rc := range d.Recipients {
 				u := unit{key: strings.ToLower(rc.Address), send: rc.Address, domain: d.Name}
-				take := rc.Status.Pending() && pat.Match(rc.Address)
+				take := rc.Status.Pending() && in(d.Name, rc)
 				if rc.Status.Pending() {
 					pendings++
 					if !take {
@@ -209,16 +236,15 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 		if targets == 0 {
 			return true, nil
 		}
-		mp := msgPlan{id: m.ID, domains: doms}
+		mp := msgPlan{id: m.ID, domains: doms, parts: targets, kept: !allPending}
 		if allPending && targets == pendings {
 			// Every pending recipient is cancelled: the local engine then
 			// removes the message, which is what a plain DELETE does.
 			mp.ops = []op{{method: "DELETE"}}
 		} else {
-			broad := pat.Literal()
 			filters, err := singleOut(all, func(u unit) bool { return hit[u.key] }, broad)
 			if err != nil {
-				return false, fmt.Errorf("cancel: message %s: cannot cancel only %s on this server: %v", m.ID, r.Recipient, err)
+				return false, fmt.Errorf("cancel: message %s: cannot cancel only the recipients %s on this server: %v", m.ID, text, err)
 			}
 			for _, f := range filters {
 				mp.ops = append(mp.ops, op{method: "DELETE", filter: f})
@@ -326,7 +352,7 @@ feed:
 	}
 	close(next)
 	wg.Wait()
-	done := &plan{verb: p.verb}
+	done := &plan{verb: p.verb, scope: p.scope}
 	for _, mp := range p.msgs {
 		if changed[mp.id] {
 			done.msgs = append(done.msgs, mp)

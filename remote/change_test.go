@@ -16,7 +16,8 @@ func sameResult(t *testing.T, what string, got, want queue.Result) {
 	if want.Domains == nil {
 		want.Domains = map[string]int{}
 	}
-	if got.Count != want.Count || !reflect.DeepEqual(got.IDs, want.IDs) || !reflect.DeepEqual(got.Domains, want.Domains) || got.DryRun != want.DryRun {
+	if got.Count != want.Count || !reflect.DeepEqual(got.IDs, want.IDs) || !reflect.DeepEqual(got.Domains, want.Domains) || got.DryRun != want.DryRun ||
+		got.Scope != want.Scope || got.Parts != want.Parts || got.Kept != want.Kept {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
 }
@@ -41,12 +42,13 @@ func state(t *testing.T, b queue.Backend) map[queue.ID]string {
 func TestRetry(t *testing.T) {
 	later := time.Date(2023, 3, 1, 13, 0, 0, 0, time.UTC)
 	cases := []queue.RetryRequest{
-		{Filter: queue.Filter{Sender: "bill3@example.net"}, Domain: "domain2.test", At: later},
+		{Filter: queue.Filter{Sender: "bill3@example.net", Domain: "domain2.test"}, At: later},
 		{Filter: queue.Filter{Recipient: "example.org"}, At: later},
-		{Filter: queue.Filter{All: true}, Domain: "@DOMAIN1.test", At: later},
+		{Filter: queue.Filter{Domain: "@DOMAIN1.test"}, At: later},
 		{Filter: queue.Filter{IDs: []queue.ID{0x2B91F716, 0x52B91F716}}, At: later},
 		{Filter: queue.Filter{Sender: "nobody@example.com"}, At: later},
-		{Filter: queue.Filter{All: true}, Domain: "domain4.test", At: later, DryRun: true},
+		{Filter: queue.Filter{Domain: "domain4.test"}, At: later, DryRun: true},
+		{Filter: queue.Filter{Recipient: "rcpt5@domain1.test"}, At: later},
 	}
 	for _, sh := range shapes {
 		t.Run(sh.String(), func(t *testing.T) {
@@ -89,6 +91,11 @@ func TestRetryRefusals(t *testing.T) {
 	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: "@"}}); err == nil || !strings.Contains(err.Error(), "sender") {
 		t.Errorf("bad sender: %v", err)
 	}
+	for _, r := range []queue.RetryRequest{{Filter: queue.Filter{All: true}, Spread: time.Hour}, {Filter: queue.Filter{All: true}, ExtendExpiry: time.Hour}} {
+		if _, err := p.client.Retry(ctx, r); err == nil || !strings.Contains(err.Error(), "--spread and --extend-expiry are not available on the Stalwart server at") {
+			t.Errorf("%+v: %v", r, err)
+		}
+	}
 	if n := changes(p.fake.log()); n != 0 {
 		t.Errorf("%d changes sent", n)
 	}
@@ -105,7 +112,7 @@ func TestRetryAmbiguous(t *testing.T) {
 			Recipients: []queue.Recipient{{Address: d.a + "@" + d.name}, {Address: d.b + "@" + d.name}}})
 	}
 	later := demoNow.Add(time.Hour)
-	r := queue.RetryRequest{Filter: queue.Filter{All: true}, Domain: "example.org", At: later}
+	r := queue.RetryRequest{Filter: queue.Filter{Domain: "example.org"}, At: later}
 
 	f := newFake(v015, func() time.Time { return demoNow }, []queue.Message{m})
 	c := openFake(t, f, Options{})
@@ -130,7 +137,7 @@ func TestRetryAmbiguous(t *testing.T) {
 	f = newFake(v012, func() time.Time { return demoNow }, []queue.Message{m})
 	c = openFake(t, f, Options{})
 	_, err = c.Retry(ctx, r)
-	if err == nil || !strings.Contains(err.Error(), "cannot retry only domain example.org") {
+	if err == nil || !strings.Contains(err.Error(), "cannot retry only the domains of the recipients at example.org") {
 		t.Errorf("v0.12: %v: want a refusal", err)
 	}
 	if n := changes(f.log()); n != 0 {
@@ -140,12 +147,13 @@ func TestRetryAmbiguous(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	cases := []queue.CancelRequest{
-		{Filter: queue.Filter{IDs: []queue.ID{0x22B91F716}}, Recipient: "@domain2.test"},
-		{Filter: queue.Filter{Sender: "<>"}, Recipient: "delay@example.org"},
-		{Filter: queue.Filter{IDs: []queue.ID{0x12B91F716}}, Recipient: "rcpt?@domain1.test"},
+		{Filter: queue.Filter{IDs: []queue.ID{0x22B91F716}, Recipient: "@domain2.test"}},
+		{Filter: queue.Filter{Sender: "<>", Recipient: "delay@example.org"}},
+		{Filter: queue.Filter{IDs: []queue.ID{0x12B91F716}, Recipient: "rcpt?@domain1.test"}},
 		{Filter: queue.Filter{Recipient: "john@example.org"}},
 		{Filter: queue.Filter{Domain: "domain4.test"}, DryRun: true},
-		{Filter: queue.Filter{All: true}, Recipient: "*@domain3.test", DryRun: true},
+		{Filter: queue.Filter{Recipient: "*@domain3.test"}, DryRun: true},
+		{Filter: queue.Filter{Sender: "bill3@example.net", Domain: "domain2.test"}},
 		{Filter: queue.Filter{Sender: "nobody@example.com"}},
 	}
 	for _, sh := range shapes {
@@ -161,7 +169,7 @@ func TestCancel(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%+v: %v", r, err)
 				}
-				sameResult(t, "cancel "+r.Filter.String()+" "+r.Recipient, got, want)
+				sameResult(t, "cancel "+r.Filter.String(), got, want)
 				if r.DryRun && changes(p.fake.log()[before:]) != 0 {
 					t.Errorf("a dry run sent changes: %q", p.fake.log()[before:])
 				}

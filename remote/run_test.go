@@ -87,7 +87,7 @@ func TestRun(t *testing.T) {
 	t.Run("the same as a local script", func(t *testing.T) {
 		p := newPair(t, v012, 30, Options{})
 		do := func(tx queue.Txn) error {
-			if _, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{All: true}, Recipient: "@domain2.test"}); err != nil {
+			if _, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{Recipient: "@domain2.test"}}); err != nil {
 				return err
 			}
 			_, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{Status: []queue.Status{queue.TempFail}}, At: demoNow.Add(2 * time.Hour)})

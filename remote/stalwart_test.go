@@ -112,7 +112,7 @@ func TestStalwartManagementTest(t *testing.T) {
 			}
 
 			// PATCH a?filter=example1.org&at=2200-01-01T00:00:00Z is true.
-			res, err := c.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{1000}}, Domain: "example1.org", At: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)})
+			res, err := c.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{1000}, Domain: "example1.org"}, At: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)})
 			if err != nil || res.Count != 1 || !reflect.DeepEqual(res.Domains, map[string]int{"example1.org": 1}) {
 				t.Errorf("retry a: %+v, %v", res, err)
 			}
@@ -121,7 +121,7 @@ func TestStalwartManagementTest(t *testing.T) {
 				t.Errorf("requests %q", f.log())
 			}
 			// Per-recipient cancel marks those recipients permanently failed.
-			if _, err := c.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{1002}}, Recipient: "@example2.com"}); err != nil {
+			if _, err := c.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{1002}, Recipient: "@example2.com"}}); err != nil {
 				t.Fatal(err)
 			}
 			m, err := c.Get(ctx, 1002)

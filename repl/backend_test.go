@@ -223,7 +223,7 @@ queue retry -s <> -t +1h
 queue cancel --dry-run -d example.org --status tempfail
 queue add -s sender@example.net -r rcpt@example.com MSG.eml
 queue import MSG.eml MSG.jsonl
-queue demo 3 --seed 2
+queue demo 3 --seed 2 --force
 queue list -o ids --after -1d
 queue audit -n 20 -o csv
 lua return queue.count{sender = "<>"}, queue.count{status = {"tempfail"}}
@@ -297,7 +297,7 @@ func TestBackendWiring(t *testing.T) {
 	if through != direct {
 		t.Errorf("through the interface the batch printed\n%s\nand on the engine itself\n%s", through, direct)
 	}
-	for _, want := range []string{"Imported 2 message(s).", "Loaded 3 demo message(s).", "Successfully rescheduled ", "Dry run: would cancel delivery of ", "\ncompletion: [bill"} {
+	for _, want := range []string{"Imported 2 message(s).", "Loaded 3 demo message(s).", "Successfully rescheduled ", "Dry run: would cancel ", "\ncompletion: [bill"} {
 		if !strings.Contains(through, want) {
 			t.Errorf("the batch did not print %q:\n%s", want, through)
 		}

@@ -384,6 +384,11 @@ type changeWords struct {
 	unable string // " Unable to reschedule id(s): %s."
 	would  string // "Dry run: would reschedule %d message(s); nothing was changed."
 	none   string // "nothing was rescheduled"
+	// A dry run of a change scoped to some recipients (a recipient or
+	// domain filter) says so: scoped takes the parts changed, the scope's
+	// text and the messages; kept the messages whose other recipients
+	// stay; gone is said when none of them keeps any.
+	scoped, kept, gone string
 }
 
 var (
@@ -392,12 +397,18 @@ var (
 		unable: " Unable to reschedule id(s): %s.",
 		would:  "Dry run: would reschedule %d message(s); nothing was changed.",
 		none:   "nothing was rescheduled",
+		scoped: "Dry run: would reschedule %d domain(s) with recipients %s in %d message(s)",
+		kept:   "; the other domains of %d of them keep their times",
+		gone:   "; they have no other domain pending",
 	}
 	cancelWords = changeWords{
 		done:   "Cancelled delivery of %d message(s).",
 		unable: " Unable to cancel delivery for id(s): %s.",
 		would:  "Dry run: would cancel delivery of %d message(s); nothing was changed.",
 		none:   "nothing was cancelled",
+		scoped: "Dry run: would cancel %d recipient(s) %s in %d message(s)",
+		kept:   "; the other recipients of %d of them stay",
+		gone:   "; nothing else is pending in them, so they go",
 	}
 )
 
@@ -411,9 +422,17 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	spread, err := durationFlag(inv, "spread")
+	if err != nil {
+		return err
+	}
+	extend, err := durationFlag(inv, "extend-expiry")
+	if err != nil {
+		return err
+	}
 	bar := startProgress(env, "Rescheduling", 0, false)
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
-		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, At: at, Spread: spread, ExtendExpiry: extend, DryRun: inv.Set["dry-run"] == "true",
 	})
 	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
@@ -422,7 +441,42 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	return reportChange(ctx, env, format, sel, res, retryWords)
+	if err := reportChange(ctx, env, format, sel, res, retryWords); err != nil {
+		return err
+	}
+	reportRetryTimes(env, res, spread)
+	return nil
+}
+
+// durationFlag reads a duration flag (90m, 2h, 1d, 1h30m); 0 when absent.
+func durationFlag(inv *Invocation, name string) (time.Duration, error) {
+	v, ok := inv.Set[name]
+	if !ok {
+		return 0, nil
+	}
+	d, err := parseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s <DURATION>': want a positive duration such as 90m, 2h or 1d", v, name))
+	}
+	return d, nil
+}
+
+// reportRetryTimes says when a spread release runs, and warns of domains
+// retried past their expiry.
+func reportRetryTimes(env *Env, res queue.Result, spread time.Duration) {
+	if res.Count == 0 {
+		return
+	}
+	verb, be := "come", "are"
+	if res.DryRun {
+		verb, be = "would come", "would be"
+	}
+	if spread > 0 {
+		fmt.Fprintf(env.Stderr, "The domains %s due evenly from %s to %s.\n", verb, res.First.Format(time.RFC3339), res.Last.Format(time.RFC3339))
+	}
+	if res.PastExpiry > 0 {
+		fmt.Fprintf(env.Stderr, "warning: %d domain(s) retried %s due after their expiry: they expire then, untried. --extend-expiry DURATION moves their expiry to DURATION after the new due.\n", res.PastExpiry, be)
+	}
 }
 
 func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
@@ -431,18 +485,14 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	// -r or -d names the recipients to cancel (the others stay); a message
-	// left with nothing pending goes.
-	rcpt := inv.Set["rcpt"]
-	if d, ok := inv.Set["domain"]; ok {
-		if _, ok := inv.Set["rcpt"]; ok {
-			return usageFor(inv.Cmd, "give either '--rcpt <RCPT>' or '--domain <DOMAIN>': both name the recipients to cancel (--rcpt also takes a domain)")
-		}
-		rcpt = "@" + strings.TrimPrefix(strings.TrimSpace(d), "@")
+	if err := confirmChange(ctx, env, inv, sel.filter, "Cancel"); err != nil {
+		return err
 	}
+	// -r or -d names the recipients to cancel (the others stay); a message
+	// left with nothing pending goes: the engine reads that from the filter.
 	bar := startProgress(env, "Cancelling", 0, false)
 	res, err := env.Queue.Cancel(ctx, queue.CancelRequest{
-		Filter: sel.filter, Recipient: rcpt, DryRun: inv.Set["dry-run"] == "true",
+		Filter: sel.filter, DryRun: inv.Set["dry-run"] == "true",
 	})
 	bar.Done()
 	if errors.Is(err, queue.ErrEmptyFilter) {
@@ -480,7 +530,7 @@ func reportChange(ctx context.Context, env *Env, format string, sel selection, r
 		if err := showDryRun(ctx, env, format, res); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stderr, "\n"+words.would+"%s\n", res.Count, unable)
+		fmt.Fprintf(env.Stderr, "\n%s%s\n", wouldChange(res, words), unable)
 		if len(res.Domains) > 0 {
 			fmt.Fprintf(env.Stderr, "Per domain:\n%s", domainBreakdown(res.Domains))
 		}
@@ -491,6 +541,22 @@ func reportChange(ctx context.Context, env *Env, format string, sel selection, r
 		return &reportedError{err: errors.New(words.none)}
 	}
 	return nil
+}
+
+// wouldChange is the sentence of a dry run: the messages it would change,
+// and for a change scoped to some recipients, which, and what stays.
+func wouldChange(res queue.Result, words changeWords) string {
+	if res.Scope == "" || words.scoped == "" || res.Count == 0 {
+		return fmt.Sprintf(words.would, res.Count)
+	}
+	s := fmt.Sprintf(words.scoped, res.Parts, res.Scope, res.Count)
+	switch {
+	case res.Kept > 0:
+		s += fmt.Sprintf(words.kept, res.Kept)
+	case words.gone != "":
+		s += words.gone
+	}
+	return s + "; nothing was changed."
 }
 
 // showDryRun prints the messages a dry run would change: the first few as a
@@ -865,6 +931,15 @@ func runDemo(ctx context.Context, env *Env, inv *Invocation) error {
 	seed, err := strconv.ParseInt(inv.Value("seed"), 10, 64)
 	if err != nil {
 		return usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--seed <SEED>': want a whole number", inv.Value("seed")))
+	}
+	if rc, ok := env.Queue.(queue.RealMailChecker); ok && inv.Set["force"] != "true" {
+		real, err := rc.HoldsRealMail(ctx)
+		if err != nil {
+			return err
+		}
+		if real {
+			return plainf("Refusing to add demo messages to %s: it holds real mail, which fake messages would mix with (and a later cancel or bounce could take). Use a queue of its own (mqsh --demo, or -u demo.db), or --force.", env.Queue.Location())
+		}
 	}
 	bar := startProgress(env, "Loading demo messages", 0, false)
 	res, err := env.Queue.LoadDemo(ctx, n, seed)

@@ -58,12 +58,12 @@ func TestRetry(t *testing.T) {
 
 func TestRetryIdsAndFiltersCombine(t *testing.T) {
 	c := newCLI(t, 0)
-	c.mustRun(t, "retry -t +3h -s bill1@example.net 2B91F716 12B91F716")
+	c.mustRun(t, "retry -t +30m -s bill1@example.net 2B91F716 12B91F716")
 	want := "\nSuccessfully rescheduled 1 message(s). Unable to reschedule id(s): 12B91F716.\n"
 	if got := c.stderr.String(); got != want {
 		t.Errorf("stderr %q, want %q", got, want)
 	}
-	if due := domainDue(t, c.get(t, "12B91F716"), "domain1.test"); due.Equal(cliNow.Add(3 * time.Hour)) {
+	if due := domainDue(t, c.get(t, "12B91F716"), "domain1.test"); due.Equal(cliNow.Add(30 * time.Minute)) {
 		t.Errorf("12B91F716 was rescheduled although its sender does not match")
 	}
 
@@ -128,7 +128,10 @@ func TestCancel(t *testing.T) {
 	if err != nil || c.stderr.String() != "\nCancelled delivery of 1 message(s). Unable to cancel delivery for id(s): 42B91F716.\n" {
 		t.Errorf("%v %q", err, c.stderr.String())
 	}
-	c.mustRun(t, "cancel --all")
+	if err := c.run(t, "cancel --all"); err == nil || !strings.Contains(err.Error(), "refusing to cancel every message without --yes") {
+		t.Errorf("cancel --all without a terminal or --yes: %v", err)
+	}
+	c.mustRun(t, "cancel --all --yes")
 	if n, _ := c.env.Queue.Count(t.Context(), queue.Filter{}); n != 0 || !strings.Contains(c.stderr.String(), "Cancelled delivery of 4 message(s).") {
 		t.Errorf("cancel --all: %q, %d left", c.stderr.String(), n)
 	}
@@ -139,7 +142,7 @@ func TestDryRun(t *testing.T) {
 	before := c.get(t, "2B91F716")
 	c.mustRun(t, "retry --dry-run -d domain1.test -t +5h")
 	out, msg := c.stdout.String(), c.stderr.String()
-	if !strings.Contains(msg, "Dry run: would reschedule 3 message(s); nothing was changed.") ||
+	if !strings.Contains(msg, "Dry run: would reschedule 3 domain(s) with recipients at domain1.test in 3 message(s); the other domains of 2 of them keep their times; nothing was changed.") ||
 		!strings.Contains(msg, "Per domain:\n  domain1.test  3\n") {
 		t.Errorf("dry run stderr:\n%s", msg)
 	}
@@ -452,14 +455,10 @@ func TestCancelDomain(t *testing.T) {
 	if err != nil || len(audit) != 1 || !strings.Contains(audit[0].Filter, "domain=example.org") {
 		t.Errorf("audit: %v %+v", err, audit)
 	}
-	// -d and -r both name the recipients to cancel: one of them.
-	err = c.run(t, "cancel -d domain1.test -r rcpt3@domain1.test")
-	var ue *UsageError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--domain") || !strings.Contains(err.Error(), "--rcpt") {
-		t.Errorf("-d with -r: %v", err)
-	}
-	if m := c.get(t, "12B91F716"); m == nil || m.Recipients()[0].Status != queue.Scheduled {
-		t.Errorf("-d with -r changed 12B91F716")
+	// -d and -r together name the recipients that match both.
+	c.mustRun(t, "cancel -d domain1.test -r rcpt3@domain1.test")
+	if m := c.get(t, "12B91F716"); m == nil || m.Recipients()[0].Status != queue.PermFail || m.Recipients()[1].Status != queue.Scheduled {
+		t.Errorf("-d with -r: 12B91F716 = %+v", m)
 	}
 }
 

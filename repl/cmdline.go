@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ var GlobalFlags = []Flag{
 	{Long: "keep-going", Help: "In batch mode, run the remaining commands after a failure"},
 	{Long: "wait", Value: "DURATION", Kind: KindText, Help: "Give up a change after waiting this long for another process's write lock (30s, 5m; default: wait, saying for whom, until Ctrl-C)"},
 	{Long: "demo", Help: "Open a fresh throwaway queue loaded with demo messages"},
+	{Long: "confirm-over", Value: "N", Kind: KindNumber, Help: "In the shell and on a terminal, ask before cancel or bounce changes more than N messages (default 1000)"},
 	{Long: "version", Short: "V", Help: "Print version"},
 }
 
@@ -42,6 +44,8 @@ type CommandLine struct {
 	File      string
 	HasFile   bool
 	KeepGoing bool // in a batch, run the remaining commands after a failure
+	// ConfirmOver is the threshold of the guard rails (Session.ConfirmOver).
+	ConfirmOver int
 }
 
 // ParseCommandLine reads mqsh's arguments. stdinTerminal says standard input
@@ -65,6 +69,14 @@ func ParseCommandLine(args []string, stdinTerminal bool) (*CommandLine, error) {
 	cl.Queue.Insecure = set["insecure"] == "true"
 	cl.Queue.HTTPTimeout, cl.Queue.HTTPTimeoutSet = set["http-timeout"]
 	_, cl.HasFile = set["file"]
+	cl.ConfirmOver = DefaultConfirmOver
+	if v, ok := set["confirm-over"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, Usagef("invalid value '%s' for '--confirm-over <N>': want a whole number of messages, such as 1000 (0 asks about every change)", v)
+		}
+		cl.ConfirmOver = n
+	}
 	if cl.Help || cl.Version {
 		return cl, nil
 	}
@@ -133,6 +145,7 @@ func (cl *CommandLine) Run(ctx context.Context, env *Env, stdin io.Reader) error
 		in = NewBatchReader(stdin, "stdin")
 		env.Stdin = commandStream{}
 	}
+	env.Batch = true
 	return Loop(ctx, env, in, LoopOptions{KeepGoing: cl.KeepGoing})
 }
 

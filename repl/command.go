@@ -116,6 +116,11 @@ type Session struct {
 	Queue       queue.Backend    // the open queue, local or remote; nil while its file does not exist yet (see OpenQueue)
 	Now         func() time.Time // the clock
 	Interactive bool             // running in the interactive shell
+	Batch       bool             // running a batch (-e, -f, piped commands): nobody answers questions
+	// ConfirmOver: a destructive change selecting more messages than this
+	// asks first, in the shell and on a terminal (confirm.go); the command
+	// line sets DefaultConfirmOver unless --confirm-over says otherwise.
+	ConfirmOver int
 	// Remote: Queue is a server's (OpenRemote), where a script's changes
 	// are sent after it ends rather than made in one transaction.
 	Remote     bool

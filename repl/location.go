@@ -121,7 +121,7 @@ func queuePath(loc string) (string, error) {
 // is removed when it is closed (queue.Discard), so a failed import leaves no
 // empty queue behind, unless another process has it open.
 func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, func(), error) {
-	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }}
+	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }, Notices: noticeWriter(env)}
 	if where.WaitSet {
 		d, err := parseDuration(where.Wait)
 		if err != nil || d <= 0 {

@@ -118,7 +118,7 @@ func (r *interruptReader) ReadLine(p string) (string, error) {
 
 func TestLoopInterruptAndCancel(t *testing.T) {
 	c := newCLI(t, 0)
-	in := &interruptReader{LineReader: batch("tty", "cancel --all\nlist -o ids -s <>\n")}
+	in := &interruptReader{LineReader: batch("tty", "cancel --all --yes\nlist -o ids -s <>\n")}
 	opts := LoopOptions{Interactive: true, CommandContext: func(parent context.Context) (context.Context, context.CancelFunc) {
 		ctx, cancel := context.WithCancel(parent)
 		cancel() // as if Ctrl-C came at once

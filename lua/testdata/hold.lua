@@ -35,7 +35,7 @@ t.eq(queue.count{held = true}, 0)
 t.eq(queue.release{held = true}, 0, "nothing left to release")
 t.eq(queue.hold{}, 0, "an empty selector holds nothing")
 
-t.raises(function() queue.hold({domain = "gmail.com"}, {for_ = "-1h"}) end, "want a duration to come")
+t.raises(function() queue.hold({domain = "gmail.com"}, {for_ = "-1h"}) end, "want a positive duration")
 t.raises(function() queue.hold{domain = "gmail.com", for_ = "1h", ["until"] = "+2h"} end, "not both")
 t.raises(function() queue.hold({domain = "gmail.com"}, {colour = 1}) end, "unknown option colour")
 t.raises(function() queue.hold{ids = {"100"}, rule = true} end, "not by ids")

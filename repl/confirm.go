@@ -1,0 +1,60 @@
+package repl
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"mqsh/queue"
+)
+
+// The guard rails of destructive commands (cancel, bounce): in the shell
+// and on a terminal, a change that selects more than Session.ConfirmOver
+// messages, or says --all, is asked about first ("Cancel 101,006 messages?
+// [y/N]") and done only on y; --yes skips the question. Where nobody can
+// answer (batch mode, or no terminal) nothing is asked, and --all needs
+// --yes.
+
+// DefaultConfirmOver is the threshold of the guard rails unless
+// --confirm-over says otherwise.
+const DefaultConfirmOver = 1000
+
+// flagYes is the switch that skips the question.
+var flagYes = Flag{Long: "yes", Short: "y", Help: "Do not ask for confirmation (batch mode needs it with --all)"}
+
+// confirmChange asks, when the guard rails say so, whether to go on with
+// a change of the messages f selects; verb is its first word in the
+// question ("Cancel"). It returns nil to go on, and an error when the
+// answer was not y, or when --all was given where nobody can answer.
+func confirmChange(ctx context.Context, env *Env, inv *Invocation, f queue.Filter, verb string) error {
+	if inv.Set["dry-run"] == "true" || inv.Set["yes"] == "true" {
+		return nil
+	}
+	if env.Batch || env.ReadKey == nil {
+		if f.All && f.IsEmpty() {
+			return usageFor(inv.Cmd, fmt.Sprintf("refusing to %s every message without --yes: nobody is at a terminal to confirm it; add --yes if you mean it (--dry-run shows what would change)", inv.Cmd.Path[len(inv.Cmd.Path)-1]))
+		}
+		return nil
+	}
+	n, err := env.Queue.Count(ctx, f)
+	if err != nil {
+		return err
+	}
+	if n == 0 || !f.All && n <= env.ConfirmOver {
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "%s %s messages? [y/N] ", verb, message.NewPrinter(language.English).Sprintf("%d", n))
+	k, err := env.ReadKey()
+	if err != nil {
+		fmt.Fprintln(env.Stderr)
+		return err
+	}
+	if k == 'y' || k == 'Y' {
+		fmt.Fprintln(env.Stderr, "y")
+		return nil
+	}
+	fmt.Fprintln(env.Stderr, "n")
+	return plainf("Nothing was changed.")
+}
