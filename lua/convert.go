@@ -37,6 +37,8 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 			*field(&f) = s.filterString(L, what, key.Name, v)
 		case queue.Field[time.Time]:
 			*field(&f) = s.toTime(L, what+": "+key.Name, v)
+		case queue.Field[int64]:
+			*field(&f) = toSize(L, what+": "+key.Name, v)
 		case queue.Field[[]queue.Status]:
 			*field(&f) = toStatuses(L, what, v)
 		case queue.Field[[]queue.ID]:
@@ -66,6 +68,27 @@ func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) 
 		L.RaiseError("%s: %s is empty: leave the key out to match any %s", what, key, key)
 	}
 	return string(str)
+}
+
+// toSize reads a size: a number of bytes, or a string as the command line
+// takes it ("10k", "1.5M").
+func toSize(L *glua.LState, what string, v glua.LValue) int64 {
+	switch v := v.(type) {
+	case glua.LNumber:
+		f := float64(v)
+		if f != math.Trunc(f) || f <= 0 || f > 1<<50 {
+			L.RaiseError("%s: a size in bytes is a whole number above zero, not %s", what, v.String())
+		}
+		return int64(f)
+	case glua.LString:
+		n, err := queue.ParseSize(string(v))
+		if err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		return n
+	}
+	L.RaiseError("%s: want a size in bytes or a string such as \"10k\", not %s", what, v.Type())
+	return 0
 }
 
 // toStatuses reads status = "tempfail" or status = {"tempfail", "permfail"};

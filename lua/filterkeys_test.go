@@ -42,6 +42,9 @@ func TestFilterKeysFromLua(t *testing.T) {
 		case queue.Field[time.Time]:
 			add(glua.LString("-2h"), "-2h")
 			add(glua.LNumber(testNow.Add(-2*time.Hour).Unix()), testNow.Add(-2*time.Hour).Format(time.RFC3339))
+		case queue.Field[int64]:
+			add(glua.LString("1.5k"), "1.5k")
+			add(glua.LNumber(1536), "1536")
 		case queue.Field[[]queue.Status]:
 			add(glua.LString("tempfail,permfail"), "tempfail,permfail")
 			add(list("tempfail", "permfail"), "tempfail,permfail")

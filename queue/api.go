@@ -37,7 +37,22 @@ type Filter struct {
 	CreatedBefore time.Time // exclusive; zero = unset
 	CreatedAfter  time.Time // exclusive; zero = unset
 	Status        []Status
-	All           bool // the caller means every message (lets mutating verbs take an empty filter)
+	// The message itself. Subject is a glob over the decoded Subject, in
+	// any case; MessageID is exact, with or without its angle brackets;
+	// Header is "Name:glob", a field name in any case and a glob over its
+	// decoded value, read from the stored text (slower: every candidate's
+	// text is read). A message without a stored text (a JSON import)
+	// matches none of the three.
+	Subject   string
+	MessageID string
+	Header    string
+	Larger    int64 // bytes: size above; 0 = unset
+	Smaller   int64 // bytes: size below; 0 = unset
+	// Where it came from, for mail that arrived through serve: ClientIP is
+	// an address or a CIDR prefix; User the authenticated user, in any case.
+	ClientIP string
+	User     string
+	All      bool // the caller means every message (lets mutating verbs take an empty filter)
 	// IDsFrom says where IDs came from when they were not typed one by one
 	// ("stdin"): String, and so the audit log, then gives their number and
 	// origin (ids="5000 from stdin") rather than every id. "" = list them.

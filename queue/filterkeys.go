@@ -10,6 +10,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +19,8 @@ import (
 
 // Field points at one field of a Filter, of type T. A row's Field is one of
 // Field[string] (an address, domain or glob), Field[time.Time] (a bound),
-// Field[[]Status], Field[[]ID] and Field[bool]: callers that read values of
+// Field[int64] (a size in bytes), Field[[]Status], Field[[]ID] and
+// Field[bool]: callers that read values of
 // their own kind (Lua numbers and tables) switch on it.
 type Field[T any] func(*Filter) *T
 
@@ -40,7 +42,11 @@ type FilterKey struct {
 	HTTP string
 	// ChangeOnly: only the commands that change messages take it (all).
 	ChangeOnly bool
-	Field      any // a Field[T] of one of the types above
+	// Stored names what of the queue's own records the key reads that a
+	// message in memory does not carry ("the message text"): the Matcher,
+	// and so a remote client, cannot decide it. "" = it can.
+	Stored string
+	Field  any // a Field[T] of one of the types above
 }
 
 // The keys, in the order of the audit text.
@@ -72,6 +78,32 @@ var (
 		Help:   "Filter by recipient status: scheduled, delivered, tempfail, permfail (comma-separated)",
 		Values: []string{Scheduled.Short(), Completed.Short(), TempFail.Short(), PermFail.Short()},
 		Field:  Field[[]Status](func(f *Filter) *[]Status { return &f.Status })}
+	KeySubject = &FilterKey{Name: "subject", Audit: "subject=", HTTP: "subject", Flag: "subject", Value: "GLOB",
+		Help:   "Filter by subject, a glob in any case: 'Invoice*' (indexed)",
+		Stored: "the message text",
+		Field:  Field[string](func(f *Filter) *string { return &f.Subject })}
+	KeyMessageID = &FilterKey{Name: "message_id", Audit: "message-id=", HTTP: "message-id", Flag: "message-id", Value: "MSGID",
+		Help:   "Filter by Message-ID, exact, with or without <> (indexed)",
+		Stored: "the message text",
+		Field:  Field[string](func(f *Filter) *string { return &f.MessageID })}
+	KeyHeader = &FilterKey{Name: "header", Audit: "header=", HTTP: "header", Flag: "header", Value: "NAME:GLOB",
+		Help:   "Filter by a header field: 'X-Mailer:*bulk*' (name in any case, value a glob; reads every candidate's text: slower)",
+		Stored: "the message text",
+		Field:  Field[string](func(f *Filter) *string { return &f.Header })}
+	KeyLarger = &FilterKey{Name: "larger", Audit: "size>", HTTP: "larger", Flag: "larger", Value: "SIZE",
+		Help:  "Filter messages larger than SIZE bytes (suffix k, M or G: 1024-based)",
+		Field: Field[int64](func(f *Filter) *int64 { return &f.Larger })}
+	KeySmaller = &FilterKey{Name: "smaller", Audit: "size<", HTTP: "smaller", Flag: "smaller", Value: "SIZE",
+		Help:  "Filter messages smaller than SIZE bytes (suffix k, M or G: 1024-based)",
+		Field: Field[int64](func(f *Filter) *int64 { return &f.Smaller })}
+	KeyClientIP = &FilterKey{Name: "client_ip", Audit: "client-ip=", HTTP: "client-ip", Flag: "client-ip", Value: "IP",
+		Help:   "Filter by the SMTP client's address or network (192.0.2.7, 192.0.2.0/24), for mail received by serve",
+		Stored: "the SMTP client serve recorded",
+		Field:  Field[string](func(f *Filter) *string { return &f.ClientIP })}
+	KeyUser = &FilterKey{Name: "user", Audit: "user=", HTTP: "user", Flag: "user", Value: "USER",
+		Help:   "Filter by the user the SMTP client authenticated as (any case), for mail received by serve",
+		Stored: "the SMTP client serve recorded",
+		Field:  Field[string](func(f *Filter) *string { return &f.User })}
 	KeyAll = &FilterKey{Name: "all", Audit: "all", Flag: "all", ChangeOnly: true,
 		Help:  "Apply to every message (required when neither ids nor filters are given)",
 		Field: Field[bool](func(f *Filter) *bool { return &f.All })}
@@ -81,7 +113,9 @@ var (
 // order of the audit text. Callers must not change it.
 var FilterKeys = []*FilterKey{
 	KeyIDs, KeySender, KeyRcpt, KeyDomain, KeyDueAfter, KeyDueBefore,
-	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyAll,
+	KeyCreatedAfter, KeyCreatedBefore, KeyStatus,
+	KeySubject, KeyMessageID, KeyHeader, KeyLarger, KeySmaller, KeyClientIP, KeyUser,
+	KeyAll,
 }
 
 // FilterKeyNamed returns the key with that name or alias (a Lua key), nil
@@ -107,6 +141,7 @@ func FilterKeyNames() string {
 // Parse sets the key's field of f from text as people type it (a flag's
 // value, an HTTP parameter, a Lua string): an address, domain or glob as
 // given ("" leaves it unset); a time as ParseTime reads it, relative to now;
+// a size as ParseSize reads it;
 // statuses and ids separated by commas (a repeated status is kept once);
 // true or false for all. The error says what was wrong with the value
 // without naming the key, which the caller names in its own words.
@@ -120,6 +155,12 @@ func (k *FilterKey) Parse(f *Filter, text string, now time.Time) error {
 			return err
 		}
 		*fl(f) = t
+	case Field[int64]:
+		n, err := ParseSize(text)
+		if err != nil {
+			return err
+		}
+		*fl(f) = n
 	case Field[[]Status]:
 		for _, w := range strings.Split(text, ",") {
 			st, err := ParseStatus(w)
@@ -202,6 +243,8 @@ func (k *FilterKey) IsSet(f *Filter) bool {
 		return *fl(f) != ""
 	case Field[time.Time]:
 		return !fl(f).IsZero()
+	case Field[int64]:
+		return *fl(f) != 0
 	case Field[[]Status]:
 		return len(*fl(f)) > 0
 	case Field[[]ID]:
@@ -222,6 +265,9 @@ func (k *FilterKey) format(f *Filter) (string, bool) {
 	case Field[time.Time]:
 		t := *fl(f)
 		return formatTime(t), !t.IsZero()
+	case Field[int64]:
+		n := *fl(f)
+		return strconv.FormatInt(n, 10), n != 0
 	case Field[[]Status]:
 		sts := *fl(f)
 		s := make([]string, len(sts))
@@ -278,6 +324,8 @@ func filterWords() string {
 		switch k.Field.(type) {
 		case Field[time.Time]:
 			bounds = append(bounds, k.Audit+"T")
+		case Field[int64]:
+			bounds = append(bounds, k.Audit+"N")
 		case Field[bool]:
 			bare = append(bare, k.Audit)
 		default:
@@ -285,4 +333,43 @@ func filterWords() string {
 		}
 	}
 	return "key=value (" + strings.Join(keys, ", ") + "), " + strings.Join(bounds, ", ") + " or " + strings.Join(bare, ", ")
+}
+
+// ParseSize reads a size as people type it: bytes, or a number with the
+// suffix k, M or G (1024-based, in any case, an optional B after it):
+// "500", "10k", "1.5M", "2GB". It must be above zero.
+func ParseSize(s string) (int64, error) {
+	in := strings.TrimSpace(s)
+	bad := fmt.Errorf("invalid size %q: want bytes or a number with k, M or G (1024-based) such as 500, 10k or 1.5M", s)
+	num := strings.TrimSuffix(strings.TrimSuffix(in, "B"), "b")
+	mult := 1.0
+	if num != "" {
+		switch num[len(num)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			num = num[:len(num)-1]
+		}
+	}
+	if num == "" || strings.ContainsAny(num, "+-eEinIN_xXpP") {
+		return 0, bad
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, bad
+	}
+	v *= mult
+	if v > 1<<50 {
+		return 0, fmt.Errorf("invalid size %q: above a petabyte", s)
+	}
+	n := int64(math.Round(v))
+	if n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: want a size above zero", s)
+	}
+	return n, nil
 }

@@ -15,6 +15,8 @@ func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any
 		return `*bill "x"@Example.NET`, `*bill "x"@Example.NET`
 	case Field[time.Time]:
 		return "+2h", now.Add(2 * time.Hour)
+	case Field[int64]:
+		return "1.5k", int64(1536)
 	case Field[[]Status]:
 		return "tempfail,Perm_Fail,tempfail", []Status{TempFail, PermFail}
 	case Field[[]ID]:
@@ -32,6 +34,8 @@ func fieldOf(k *FilterKey, f *Filter) any {
 	case Field[string]:
 		return *fl(f)
 	case Field[time.Time]:
+		return *fl(f)
+	case Field[int64]:
 		return *fl(f)
 	case Field[[]Status]:
 		return *fl(f)
@@ -117,6 +121,8 @@ func fieldPointer(t *testing.T, k *FilterKey, f *Filter) any {
 		return fl(f)
 	case Field[time.Time]:
 		return fl(f)
+	case Field[int64]:
+		return fl(f)
 	case Field[[]Status]:
 		return fl(f)
 	case Field[[]ID]:
@@ -166,7 +172,7 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 		})
 	}
 	// Bad values are refused by every kind, with the reason.
-	for k, bad := range map[*FilterKey]string{KeyDueBefore: "tomorrow", KeyStatus: "lost", KeyIDs: "xyz", KeyAll: "maybe"} {
+	for k, bad := range map[*FilterKey]string{KeyDueBefore: "tomorrow", KeyStatus: "lost", KeyIDs: "xyz", KeyAll: "maybe", KeyLarger: "10q"} {
 		var f Filter
 		if err := k.Parse(&f, bad, now); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%s: Parse(%q) = %v, want an error naming the value", k.Name, bad, err)
@@ -177,7 +183,7 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 // TestFilterWords: ParseFilter's error lists the words from the table.
 func TestFilterWords(t *testing.T) {
 	_, err := ParseFilter("colour=red")
-	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status), due>T, due<T, created>T, created<T or all`
+	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status, subject, message-id, header, client-ip, user), due>T, due<T, created>T, created<T, size>N, size<N or all`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
@@ -192,7 +198,8 @@ func TestFilterKeysHTTP(t *testing.T) {
 	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
 	want := map[string]string{"ids": "ids", "sender": "sender", "rcpt": "rcpt", "domain": "domain",
 		"after": "due-after", "before": "due-before", "created_after": "created-after", "created_before": "created-before",
-		"status": "status", "all": ""}
+		"status": "status", "subject": "subject", "message_id": "message-id", "header": "header",
+		"larger": "larger", "smaller": "smaller", "client_ip": "client-ip", "user": "user", "all": ""}
 	for _, k := range FilterKeys {
 		if k.HTTP != want[k.Name] {
 			t.Errorf("key %s: HTTP parameter %q, want %q", k.Name, k.HTTP, want[k.Name])

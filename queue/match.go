@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -20,8 +21,18 @@ type Matcher struct {
 }
 
 // Matcher checks f as every verb does (Validate) and returns it ready to
-// match messages.
+// match messages. A filter with a key that reads the queue's own records
+// (FilterKey.Stored: the message text, the SMTP client) cannot be matched
+// on a message in memory: the error, an *InMemoryError, names the key.
 func (f Filter) Matcher() (*Matcher, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	for _, k := range FilterKeys {
+		if k.Stored != "" && k.IsSet(&f) {
+			return nil, &InMemoryError{Key: k}
+		}
+	}
 	sender, rcpt, domain, err := f.patterns()
 	if err != nil {
 		return nil, err
@@ -34,6 +45,16 @@ func (f Filter) Matcher() (*Matcher, error) {
 		}
 	}
 	return mt, nil
+}
+
+// InMemoryError says that a filter key needs what only the queue itself
+// keeps (its Stored), so a message in memory cannot be matched by it.
+type InMemoryError struct {
+	Key *FilterKey
+}
+
+func (e *InMemoryError) Error() string {
+	return fmt.Sprintf("the %s filter reads %s, which only the queue itself keeps", e.Key.Name, e.Key.Stored)
 }
 
 // Match reports whether f selects m, as the engine's verbs would if m were in
@@ -79,6 +100,9 @@ func (mt *Matcher) Match(m *Message) bool {
 		if !f.DueBefore.IsZero() && due.Unix() >= beforeSecond(f.DueBefore) {
 			return false
 		}
+	}
+	if f.Larger > 0 && m.Size <= f.Larger || f.Smaller > 0 && m.Size >= f.Smaller {
+		return false
 	}
 	if !f.CreatedAfter.IsZero() && m.Created.Unix() <= afterSecond(f.CreatedAfter) {
 		return false

@@ -60,6 +60,12 @@ func TestMatchAgreesWithSQL(t *testing.T) {
 		due = testNow
 	}
 	half := 500 * time.Millisecond
+	sizes := []int64{}
+	for _, m := range all {
+		sizes = append(sizes, m.Size)
+	}
+	slices.Sort(sizes)
+	size := sizes[len(sizes)/2]
 
 	filters := []Filter{
 		{},
@@ -122,6 +128,10 @@ func TestMatchAgreesWithSQL(t *testing.T) {
 		{Recipient: "ann@example.org", Domain: "example.org", Sender: "bill*"},
 		{Sender: "*", CreatedAfter: testNow.Add(-2 * time.Hour)},
 		{IDs: []ID{all[1].ID, all[2].ID, all[3].ID}, Status: []Status{Scheduled}, Recipient: "*"},
+		{Larger: size},
+		{Smaller: size},
+		{Larger: size - 200, Smaller: size + 200},
+		{Larger: size - 1, Sender: "@" + sdom},
 	}
 	none := []string{`ids=4611686018427387904`, `ids=8000000000000005`, "sender=nobody@nowhere.example", "domain=no-such.example", "due<2024-01-22T12:00:00Z"}
 	for _, f := range filters {

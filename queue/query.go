@@ -120,10 +120,78 @@ type selection struct {
 }
 
 // Validate reports a sender, recipient or domain in f that is not a valid
-// selector (such as "@" alone), as every verb would, without running one.
+// selector (such as "@" alone), or another value no verb can select by
+// (a header filter without its name, a client IP that is no address), as
+// every verb would, without running one.
 func (f Filter) Validate() error {
-	_, _, _, err := f.patterns()
+	if _, _, _, err := f.patterns(); err != nil {
+		return err
+	}
+	_, err := f.msgPatterns()
 	return err
+}
+
+// msgPatterns are the filter's keys on the message itself, read.
+type msgPatterns struct {
+	subject string // a glob over the lower-case Subject, '[' literal; "" = unset
+	msgID   string // without angle brackets; "" = unset
+	header  *headerPattern
+	ip      *ipPattern
+	user    string // "" = unset
+}
+
+// msgPatterns reads and checks the filter's keys on the message itself.
+func (f Filter) msgPatterns() (p msgPatterns, err error) {
+	if f.Subject != "" {
+		if err := checkPrintable(f.Subject); err != nil {
+			return p, fmt.Errorf("subject filter %q: %w", f.Subject, err)
+		}
+		if p.subject = strings.ToLower(strings.TrimSpace(f.Subject)); p.subject == "" {
+			return p, fmt.Errorf("subject filter %q: give some text, or '*' for any subject", f.Subject)
+		}
+	}
+	if f.MessageID != "" {
+		if err := checkPrintable(f.MessageID); err != nil {
+			return p, fmt.Errorf("message-id filter %q: %w", f.MessageID, err)
+		}
+		if p.msgID = normMessageID(f.MessageID); p.msgID == "" {
+			return p, fmt.Errorf("message-id filter %q: want a Message-ID such as <abc.123@mx.example.org>", f.MessageID)
+		}
+	}
+	if f.Header != "" {
+		h, err := parseHeaderPattern(f.Header)
+		if err != nil {
+			return p, err
+		}
+		p.header = &h
+	}
+	if f.Larger < 0 || f.Smaller < 0 {
+		return p, fmt.Errorf("size filter: a size is above zero, not %d", min(f.Larger, f.Smaller))
+	}
+	if f.ClientIP != "" {
+		ip, err := parseIPPattern(f.ClientIP)
+		if err != nil {
+			return p, err
+		}
+		p.ip = &ip
+	}
+	if f.User != "" {
+		if err := checkPrintable(f.User); err != nil {
+			return p, fmt.Errorf("user filter %q: %w", f.User, err)
+		}
+		if p.user = strings.TrimSpace(f.User); p.user == "" {
+			return p, fmt.Errorf("user filter %q: want the name the client authenticated as", f.User)
+		}
+	}
+	return p, nil
+}
+
+// globPrefix is the literal start of a glob (before its first wildcard).
+func globPrefix(glob string) string {
+	if i := strings.IndexAny(glob, "*?"); i >= 0 {
+		return glob[:i]
+	}
+	return glob
 }
 
 // patterns reads the address fields of f, and checks its times.
@@ -179,16 +247,26 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	if err != nil {
 		return nil, err
 	}
+	mp, err := f.msgPatterns()
+	if err != nil {
+		return nil, err
+	}
 
 	// Choose the driver: the most selective indexed equality first.
 	driver := ""
 	switch {
 	case len(f.IDs) > 0:
 		driver = "ids"
+	case mp.msgID != "":
+		driver = "msgid"
 	case rcpt != nil && rcpt.kind == addrExact:
 		driver = "rcpt"
 	case sender != nil && (sender.kind == addrExact || sender.kind == addrBounce):
 		driver = "sender"
+	case mp.user != "":
+		driver = "user"
+	case mp.ip != nil && mp.ip.addr.IsValid():
+		driver = "clientip"
 	case domain != "":
 		driver = "domain"
 	case rcpt != nil && rcpt.kind == addrDomain:
@@ -224,6 +302,18 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 			b.WriteByte(']')
 			s.drive = append(s.drive, cond{"m.id IN (SELECT value FROM json_each(?))", []any{b.String()}})
 		}
+	case "msgid":
+		s.from = "messages m INDEXED BY messages_msgid"
+		s.drive = append(s.drive, cond{"m.msgid = ?", []any{mp.msgID}})
+		mp.msgID = ""
+	case "user":
+		s.from = "messages m INDEXED BY messages_client_user"
+		s.drive = append(s.drive, cond{"m.client_user = ? COLLATE NOCASE", []any{mp.user}})
+		mp.user = ""
+	case "clientip":
+		s.from = "messages m INDEXED BY messages_client_ip"
+		s.drive = append(s.drive, cond{"m.client_ip = ?", []any{mp.ip.String()}})
+		mp.ip = nil
 	case "rcpt":
 		s.from = "recipients r INDEXED BY recipients_address CROSS JOIN messages m ON m.id = r.msg_id"
 		s.light, s.key, s.lkey = "recipients r INDEXED BY recipients_address", "r.msg_id", "r.msg_id"
@@ -282,6 +372,34 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	if domain != "" {
 		s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM domains dx WHERE dx.name = ? AND dx.msg_id = m.id)", []any{domain}})
 	}
+	if mp.msgID != "" {
+		s.where = append(s.where, cond{"m.msgid = ?", []any{mp.msgID}})
+	}
+	if mp.user != "" {
+		s.where = append(s.where, cond{"m.client_user = ? COLLATE NOCASE", []any{mp.user}})
+	}
+	if mp.ip != nil {
+		if mp.ip.addr.IsValid() {
+			s.where = append(s.where, cond{"m.client_ip = ?", []any{mp.ip.String()}})
+		} else {
+			s.where = append(s.where, cond{"m.client_ip IS NOT NULL AND mqsh_ip_in(m.client_ip, ?)", []any{mp.ip.String()}})
+		}
+	}
+	if f.Larger > 0 {
+		s.where = append(s.where, cond{"m.size > ?", []any{f.Larger}})
+	}
+	if f.Smaller > 0 {
+		s.where = append(s.where, cond{"m.size < ?", []any{f.Smaller}})
+	}
+	// The subject: a glob with a literal start is also a range of the
+	// index, which drives a listing when it holds few messages.
+	var subjectConds []cond
+	if mp.subject != "" {
+		if pre := globPrefix(mp.subject); pre != "" {
+			subjectConds = append(subjectConds, cond{"m.subject_lc >= ? AND m.subject_lc < ?", []any{pre, pre + "\xff"}})
+		}
+		subjectConds = append(subjectConds, cond{"m.subject_lc GLOB ?", []any{globEscape(mp.subject)}})
+	}
 	var dueConds, createdConds []cond
 	if !f.DueAfter.IsZero() {
 		dueConds = append(dueConds, cond{"m.due > ?", []any{afterSecond(f.DueAfter)}})
@@ -310,9 +428,9 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		for _, c := range []struct {
 			index string
 			conds []cond
-		}{{"messages_due", dueConds}, {"messages_created", createdConds}} {
-			if len(c.conds) == 0 {
-				continue
+		}{{"messages_due", dueConds}, {"messages_created", createdConds}, {"messages_subject", subjectConds}} {
+			if len(c.conds) == 0 || c.index == "messages_subject" && len(c.conds) < 2 {
+				continue // a subject glob that starts with a wildcard is no range
 			}
 			n, err := tx.probe(c.index, c.conds)
 			if err != nil {
@@ -332,11 +450,20 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 				s.rangeIndex, s.rangeConds = "messages_due", dueConds
 			} else if len(createdConds) > 0 {
 				s.rangeIndex, s.rangeConds = "messages_created", createdConds
+			} else if len(subjectConds) > 1 {
+				s.rangeIndex, s.rangeConds = "messages_subject", subjectConds
 			}
 		}
 	}
 	s.where = append(s.where, dueConds...)
 	s.where = append(s.where, createdConds...)
+	s.where = append(s.where, subjectConds...)
+	// The header filter reads each candidate's text: last, after every
+	// cheaper condition. A long scan ends when the context does (the
+	// driver interrupts SQLite).
+	if h := mp.header; h != nil {
+		s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM bodies b WHERE b.msg_id = m.id AND mqsh_header(b.raw, ?, ?))", []any{h.name, h.glob}})
+	}
 	if len(s.where) > 0 {
 		s.light = ""
 	}

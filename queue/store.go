@@ -28,8 +28,10 @@ const driverName = "sqlite3-mqsh"
 func init() {
 	sql.Register(driverName, &sqlite3.SQLiteDriver{
 		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
-			return err
+			if _, err := c.Exec("PRAGMA mmap_size = 1073741824", nil); err != nil {
+				return err
+			}
+			return registerFuncs(c)
 		},
 	})
 }

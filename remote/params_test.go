@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -26,5 +27,36 @@ func TestServerParamsDueRounding(t *testing.T) {
 		if q.Get("before") != c.before || q.Get("after") != c.after {
 			t.Errorf("%v: before=%q after=%q, want %q and %q", c.f, q.Get("before"), q.Get("after"), c.before, c.after)
 		}
+	}
+}
+
+// TestStoredKeysRefused: a filter on the message text or the SMTP client
+// cannot be finished by the client (Stalwart's API gives neither), so every
+// verb refuses it with a sentence naming the key and the server, and sends
+// no change; a size filter is finished on the client.
+func TestStoredKeysRefused(t *testing.T) {
+	p := newPair(t, v012, 20, Options{})
+	ctx := t.Context()
+	for _, f := range []queue.Filter{{Subject: "Invoice*"}, {MessageID: "a@b"}, {Header: "X-Mailer:*"}, {ClientIP: "192.0.2.1"}, {User: "bill"}} {
+		_, err := p.client.List(ctx, f, queue.Page{})
+		checkErr(t, err, ErrUnsupported, "filter is not available on the Stalwart server at "+p.srv.URL)
+		_, err = p.client.Cancel(ctx, queue.CancelRequest{Filter: f})
+		checkErr(t, err, ErrUnsupported, "which the server's queue API does not give")
+	}
+	if n := changes(p.fake.log()); n != 0 {
+		t.Errorf("%d changes sent", n)
+	}
+	all := listAll(t, p.local)
+	size := all[len(all)/2].Size
+	want, err := p.local.List(ctx, queue.Filter{Larger: size}, queue.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.client.List(ctx, queue.Filter{Larger: size}, queue.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || !reflect.DeepEqual(idsOf(got), idsOf(want)) {
+		t.Errorf("larger than %d: client %v, engine %v", size, idsOf(got), idsOf(want))
 	}
 }

@@ -11,11 +11,19 @@ import (
 
 // flagSamples are values of each kind as typed after a flag.
 func flagSample(t *testing.T, k *queue.FilterKey) string {
+	switch k {
+	case queue.KeyHeader:
+		return "X-Mailer:*bulk*"
+	case queue.KeyClientIP:
+		return "192.0.2.0/24"
+	}
 	switch k.Field.(type) {
 	case queue.Field[string]:
 		return "*bill@example.net"
 	case queue.Field[time.Time]:
 		return "-2h"
+	case queue.Field[int64]:
+		return "1.5M"
 	case queue.Field[[]queue.Status]:
 		return "tempfail,permfail"
 	case queue.Field[bool]:
