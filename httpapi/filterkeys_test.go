@@ -45,13 +45,13 @@ func TestSelectionReadsFilterKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := queue.Filter{
-		Sender: "bill@example.net", Recipient: "*@example.org", Domain: "example.org",
+		Sender: []string{"bill@example.net"}, Recipient: []string{"*@example.org"}, Domain: []string{"example.org"},
 		Status:    []queue.Status{queue.Completed, queue.PermFail},
 		DueBefore: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), DueAfter: testNow.Add(2 * time.Hour),
 		CreatedBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), CreatedAfter: testNow.Add(-24 * time.Hour),
 		IDs:     []queue.ID{0x52B91F716, 7},
-		Subject: "Invoice*", MessageID: "<a1@mx.example.net>", Header: "X-Mailer:*bulk*", Larger: 10 << 10, Smaller: 1 << 20,
-		ClientIP: "192.0.2.0/24", User: "bill",
+		Subject: []string{"Invoice*"}, MessageID: []string{"<a1@mx.example.net>"}, Header: []string{"X-Mailer:*bulk*"}, Larger: 10 << 10, Smaller: 1 << 20,
+		ClientIP: []string{"192.0.2.0/24"}, User: []string{"bill"},
 	}
 	if !reflect.DeepEqual(s.filter, want) {
 		t.Errorf("filter\n%+v\nwant\n%+v", s.filter, want)

@@ -33,8 +33,8 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), queue.FilterKeyNames())
 		}
 		switch field := key.Field.(type) {
-		case queue.Field[string]:
-			*field(&f) = s.filterString(L, what, key.Name, v)
+		case queue.Field[[]string]:
+			*field(&f) = s.filterStrings(L, what, key.Name, v)
 		case queue.Field[time.Time]:
 			*field(&f) = s.toTime(L, what+": "+key.Name, v)
 		case queue.Field[int64]:
@@ -57,6 +57,24 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 		}
 	})
 	return f, ok
+}
+
+// filterStrings reads the value of a key of several values: a string, or
+// a list of strings (sender = {"a@x", "b@y"}: either).
+func (s *Session) filterStrings(L *glua.LState, what, key string, v glua.LValue) []string {
+	tb, isList := v.(*glua.LTable)
+	if !isList {
+		return []string{s.filterString(L, what, key, v)}
+	}
+	n := tb.Len()
+	if n == 0 {
+		L.RaiseError("%s: %s is an empty list: leave the key out to match any %s", what, key, key)
+	}
+	out := make([]string, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, s.filterString(L, what, fmt.Sprintf("%s[%d]", key, i), tb.RawGetInt(i)))
+	}
+	return out
 }
 
 func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) string {

@@ -55,7 +55,7 @@ func TestRunCommitsAndSummarises(t *testing.T) {
 	if want := "script purge.lua: retried 0, cancelled 2 message(s) (gmail.com 2, yahoo.com 1)"; rep.Summary() != want {
 		t.Errorf("summary %q, want %q", rep.Summary(), want)
 	}
-	if n, _ := q.Count(context.Background(), queue.Filter{Sender: "alice@example.net"}); n != 0 {
+	if n, _ := q.Count(context.Background(), queue.Filter{Sender: []string{"alice@example.net"}}); n != 0 {
 		t.Errorf("%d messages from alice left", n)
 	}
 }

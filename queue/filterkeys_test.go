@@ -11,8 +11,8 @@ import (
 // must give.
 func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any) {
 	switch k.Field.(type) {
-	case Field[string]:
-		return `*bill "x"@Example.NET`, `*bill "x"@Example.NET`
+	case Field[[]string]:
+		return `*bill "x"@Example.NET`, []string{`*bill "x"@Example.NET`}
 	case Field[time.Time]:
 		return "+2h", now.Add(2 * time.Hour)
 	case Field[int64]:
@@ -31,7 +31,7 @@ func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any
 // fieldOf returns the value of the field k binds in f.
 func fieldOf(k *FilterKey, f *Filter) any {
 	switch fl := k.Field.(type) {
-	case Field[string]:
+	case Field[[]string]:
 		return *fl(f)
 	case Field[time.Time]:
 		return *fl(f)
@@ -117,7 +117,7 @@ func TestFilterKeysBindEveryField(t *testing.T) {
 
 func fieldPointer(t *testing.T, k *FilterKey, f *Filter) any {
 	switch fl := k.Field.(type) {
-	case Field[string]:
+	case Field[[]string]:
 		return fl(f)
 	case Field[time.Time]:
 		return fl(f)
@@ -169,6 +169,20 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 			if f.IsEmpty() != isAll {
 				t.Errorf("IsEmpty with only %s set = %v", k.Name, f.IsEmpty())
 			}
+			// A key of several values takes another, written as a word of
+			// its own, and read back in order.
+			if _, several := k.Field.(Field[[]string]); several {
+				if err := k.Parse(&f, "b@y", now); err != nil {
+					t.Fatal(err)
+				}
+				audit := f.String()
+				if want := audit[:strings.LastIndex(audit, " ")] + " " + k.Audit + "b@y"; audit != want || len(*k.Field.(Field[[]string])(&f)) != 2 {
+					t.Errorf("two values: audit text %q, want %q", audit, want)
+				}
+				if back, err := ParseFilter(audit); err != nil || !reflect.DeepEqual(back, f) {
+					t.Errorf("ParseFilter(%q) = %+v, %v, want %+v", audit, back, err, f)
+				}
+			}
 		})
 	}
 	// Bad values are refused by every kind, with the reason.
@@ -212,16 +226,25 @@ func TestFilterKeysHTTP(t *testing.T) {
 		if err := k.Parse(&f, text, now); err != nil {
 			t.Fatal(err)
 		}
-		p, ok := k.FormatHTTP(&f)
-		if !ok || p == "" {
-			t.Fatalf("%s: FormatHTTP of a set field = %q, %v", k.Name, p, ok)
+		_, several := k.Field.(Field[[]string])
+		if several { // two values: a parameter each
+			if err := k.Parse(&f, "second", now); err != nil {
+				t.Fatal(err)
+			}
+			val = append(val.([]string), "second")
+		}
+		ps, ok := k.FormatHTTP(&f)
+		if !ok || len(ps) != map[bool]int{true: 2, false: 1}[several] || ps[0] == "" {
+			t.Fatalf("%s: FormatHTTP of a set field = %q, %v", k.Name, ps, ok)
 		}
 		var back Filter
-		if err := k.ParseHTTP(&back, p, now.Add(time.Hour)); err != nil {
-			t.Fatalf("%s: ParseHTTP(%q): %v", k.Name, p, err)
+		for _, p := range ps {
+			if err := k.ParseHTTP(&back, p, now.Add(time.Hour)); err != nil {
+				t.Fatalf("%s: ParseHTTP(%q): %v", k.Name, p, err)
+			}
 		}
 		if got := fieldOf(k, &back); !reflect.DeepEqual(got, val) {
-			t.Errorf("%s: ParseHTTP(%q) set %#v, want %#v", k.Name, p, got, val)
+			t.Errorf("%s: ParseHTTP(%q) set %#v, want %#v", k.Name, ps, got, val)
 		}
 		if _, ok := k.FormatHTTP(&Filter{}); ok {
 			t.Errorf("%s: FormatHTTP of an empty filter says it is set", k.Name)
@@ -237,7 +260,7 @@ func TestFilterKeysHTTP(t *testing.T) {
 	if err := KeyIDs.ParseHTTP(&f, "0", now); err == nil || !strings.HasPrefix(err.Error(), `invalid id "0"`) {
 		t.Errorf("ids=0: %v", err)
 	}
-	if p, _ := KeyIDs.FormatHTTP(&Filter{IDs: []ID{0x52B91F716, 7}}); p != "22205822742,7" {
+	if p, _ := KeyIDs.FormatHTTP(&Filter{IDs: []ID{0x52B91F716, 7}}); !reflect.DeepEqual(p, []string{"22205822742,7"}) {
 		t.Errorf("FormatHTTP of ids = %q", p)
 	}
 }

@@ -59,36 +59,36 @@ func TestMessageFilters(t *testing.T) {
 		f    Filter
 		want []int // indexes into id
 	}{
-		{"subject glob, any case", Filter{Subject: "invoice*"}, []int{0, 1}},
-		{"subject glob in upper case", Filter{Subject: "INVOICE 2024*"}, []int{0}},
-		{"subject decoded from encoded words", Filter{Subject: "*für*"}, []int{1}},
-		{"subject unfolded", Filter{Subject: "re: your invoice of march"}, []int{2}},
-		{"subject glob anywhere", Filter{Subject: "*invoice*"}, []int{0, 1, 2}},
-		{"subject ?", Filter{Subject: "weekly repor?"}, []int{3}},
-		{"subject exact without glob", Filter{Subject: "weekly"}, []int{}},
-		{"subject any matches messages with one", Filter{Subject: "*"}, []int{0, 1, 2, 3}},
-		{"message-id with brackets", Filter{MessageID: "<A1.b2@mx.example.net>"}, []int{0}},
-		{"message-id without brackets", Filter{MessageID: "c4@mx.example.org"}, []int{2}},
-		{"message-id is exact", Filter{MessageID: "a1.b2@mx.example.net"}, []int{}},
-		{"message-id with a bracket inside", Filter{MessageID: "c5[x]@mx.example.com"}, []int{3}},
-		{"header, name in any case", Filter{Header: "x-MAILER:*bulk*"}, []int{0, 2}},
-		{"header presence", Filter{Header: "X-Mailer:*"}, []int{0, 1, 2}},
-		{"header exact value", Filter{Header: "X-Mailer: thunderbird"}, []int{1}},
-		{"header decoded", Filter{Header: "Subject:*fÜr*"}, []int{1}},
-		{"header absent", Filter{Header: "List-Id:*"}, []int{}},
+		{"subject glob, any case", Filter{Subject: []string{"invoice*"}}, []int{0, 1}},
+		{"subject glob in upper case", Filter{Subject: []string{"INVOICE 2024*"}}, []int{0}},
+		{"subject decoded from encoded words", Filter{Subject: []string{"*für*"}}, []int{1}},
+		{"subject unfolded", Filter{Subject: []string{"re: your invoice of march"}}, []int{2}},
+		{"subject glob anywhere", Filter{Subject: []string{"*invoice*"}}, []int{0, 1, 2}},
+		{"subject ?", Filter{Subject: []string{"weekly repor?"}}, []int{3}},
+		{"subject exact without glob", Filter{Subject: []string{"weekly"}}, []int{}},
+		{"subject any matches messages with one", Filter{Subject: []string{"*"}}, []int{0, 1, 2, 3}},
+		{"message-id with brackets", Filter{MessageID: []string{"<A1.b2@mx.example.net>"}}, []int{0}},
+		{"message-id without brackets", Filter{MessageID: []string{"c4@mx.example.org"}}, []int{2}},
+		{"message-id is exact", Filter{MessageID: []string{"a1.b2@mx.example.net"}}, []int{}},
+		{"message-id with a bracket inside", Filter{MessageID: []string{"c5[x]@mx.example.com"}}, []int{3}},
+		{"header, name in any case", Filter{Header: []string{"x-MAILER:*bulk*"}}, []int{0, 2}},
+		{"header presence", Filter{Header: []string{"X-Mailer:*"}}, []int{0, 1, 2}},
+		{"header exact value", Filter{Header: []string{"X-Mailer: thunderbird"}}, []int{1}},
+		{"header decoded", Filter{Header: []string{"Subject:*fÜr*"}}, []int{1}},
+		{"header absent", Filter{Header: []string{"List-Id:*"}}, []int{}},
 		{"larger", Filter{Larger: 2 << 10}, []int{1, 2, 5}},
 		{"smaller", Filter{Smaller: 100}, []int{0, 3, 4}},
 		{"size range", Filter{Larger: 1 << 10, Smaller: 10 << 10}, []int{1}},
-		{"client ip exact", Filter{ClientIP: "192.0.2.7"}, []int{0}},
-		{"client ip CIDR", Filter{ClientIP: "192.0.2.0/24"}, []int{0, 1}},
-		{"client ip v6 CIDR", Filter{ClientIP: "2001:DB8::/32"}, []int{2}},
-		{"client ip v6 exact, other form", Filter{ClientIP: "2001:0db8:0::1"}, []int{2}},
-		{"client ip v4-mapped", Filter{ClientIP: "::ffff:198.51.100.9"}, []int{4}},
-		{"user, any case", Filter{User: "BILL"}, []int{0, 1}},
-		{"user and subject", Filter{User: "bill", Subject: "invoice 2*"}, []int{0}},
-		{"subject and sender", Filter{Subject: "*invoice*", Sender: "@example.org"}, []int{2}},
-		{"header and size", Filter{Header: "x-mailer:*bulk*", Larger: 1000}, []int{2}},
-		{"message-id and user", Filter{MessageID: "c3@mx.example.net", User: "ann"}, []int{}},
+		{"client ip exact", Filter{ClientIP: []string{"192.0.2.7"}}, []int{0}},
+		{"client ip CIDR", Filter{ClientIP: []string{"192.0.2.0/24"}}, []int{0, 1}},
+		{"client ip v6 CIDR", Filter{ClientIP: []string{"2001:DB8::/32"}}, []int{2}},
+		{"client ip v6 exact, other form", Filter{ClientIP: []string{"2001:0db8:0::1"}}, []int{2}},
+		{"client ip v4-mapped", Filter{ClientIP: []string{"::ffff:198.51.100.9"}}, []int{4}},
+		{"user, any case", Filter{User: []string{"BILL"}}, []int{0, 1}},
+		{"user and subject", Filter{User: []string{"bill"}, Subject: []string{"invoice 2*"}}, []int{0}},
+		{"subject and sender", Filter{Subject: []string{"*invoice*"}, Sender: []string{"@example.org"}}, []int{2}},
+		{"header and size", Filter{Header: []string{"x-mailer:*bulk*"}, Larger: 1000}, []int{2}},
+		{"message-id and user", Filter{MessageID: []string{"c3@mx.example.net"}, User: []string{"ann"}}, []int{}},
 	}
 	defer func() { probeLimit = 4000 }()
 	for _, pl := range []int{4000, 0} {
@@ -126,14 +126,14 @@ func TestMessageFilterErrors(t *testing.T) {
 		f    Filter
 		want string
 	}{
-		{Filter{Header: "X-Mailer"}, `invalid header filter "X-Mailer": want NAME:GLOB, such as 'X-Mailer:*bulk*'`},
-		{Filter{Header: ":bulk"}, `invalid header filter ":bulk": want NAME:GLOB`},
-		{Filter{Header: "X Mailer:bulk"}, `a field name is printable ASCII without blanks`},
-		{Filter{ClientIP: "192.0.2"}, `invalid client IP "192.0.2": want an address or a CIDR prefix`},
-		{Filter{ClientIP: "192.0.2.0/33"}, `invalid client IP range "192.0.2.0/33"`},
-		{Filter{MessageID: "<>"}, `message-id filter "<>": want a Message-ID`},
-		{Filter{Subject: "  "}, `subject filter "  ": give some text, or '*' for any subject`},
-		{Filter{User: "a\x00b"}, `user filter "a\x00b"`},
+		{Filter{Header: []string{"X-Mailer"}}, `invalid header filter "X-Mailer": want NAME:GLOB, such as 'X-Mailer:*bulk*'`},
+		{Filter{Header: []string{":bulk"}}, `invalid header filter ":bulk": want NAME:GLOB`},
+		{Filter{Header: []string{"X Mailer:bulk"}}, `a field name is printable ASCII without blanks`},
+		{Filter{ClientIP: []string{"192.0.2"}}, `invalid client IP "192.0.2": want an address or a CIDR prefix`},
+		{Filter{ClientIP: []string{"192.0.2.0/33"}}, `invalid client IP range "192.0.2.0/33"`},
+		{Filter{MessageID: []string{"<>"}}, `message-id filter "<>": want a Message-ID`},
+		{Filter{Subject: []string{"  "}}, `subject filter "  ": give some text, or '*' for any subject`},
+		{Filter{User: []string{"a\x00b"}}, `user filter "a\x00b"`},
 		{Filter{Larger: -5}, `size filter: a size is above zero, not -5`},
 	} {
 		err := c.f.Validate()
@@ -203,7 +203,7 @@ func TestHeaderFilterStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := q.Cancel(ctx, CancelRequest{Filter: Filter{Header: "X-Nothing:*"}})
+	_, err := q.Cancel(ctx, CancelRequest{Filter: Filter{Header: []string{"X-Nothing:*"}}})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancel with an ended context: %v, want the deadline", err)
 	}
@@ -212,7 +212,7 @@ func TestHeaderFilterStopsWithContext(t *testing.T) {
 	}
 	// The whole scan, for scale: the interrupted one ended well before.
 	whole := time.Now()
-	if n := mustCount(t, q, Filter{Header: "X-Nothing:*"}); n != 0 {
+	if n := mustCount(t, q, Filter{Header: []string{"X-Nothing:*"}}); n != 0 {
 		t.Errorf("count = %d", n)
 	}
 	if took, full := whole.Sub(start), time.Since(whole); took > full {
@@ -250,12 +250,12 @@ func TestMigrationFillsHeaderColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	for _, f := range []Filter{{Subject: "GRÜẞE"}, {Subject: "grü*"}, {MessageID: "old@b.example"}} {
+	for _, f := range []Filter{{Subject: []string{"GRÜẞE"}}, {Subject: []string{"grü*"}}, {MessageID: []string{"old@b.example"}}} {
 		if got := listAll(t, q, f, 10); !slices.Equal(got, []ID{31}) {
 			t.Errorf("%v after migration: %v, want [1f]", f, got)
 		}
 	}
-	if n := mustCount(t, q, Filter{Subject: "*"}); n != 1 {
+	if n := mustCount(t, q, Filter{Subject: []string{"*"}}); n != 1 {
 		t.Errorf("messages with a subject: %d, want 1 (32 has no text)", n)
 	}
 }

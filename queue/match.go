@@ -13,11 +13,11 @@ import (
 
 // Matcher is a Filter read once, to match many messages.
 type Matcher struct {
-	f      Filter
-	ids    map[ID]bool // nil = any id
-	sender *addrMatcher
-	rcpt   *addrMatcher
-	domain string
+	f       Filter
+	ids     map[ID]bool // nil = any id
+	senders []*addrMatcher
+	rcpts   []*addrMatcher
+	domains []string
 }
 
 // Matcher checks f as every verb does (Validate) and returns it ready to
@@ -33,11 +33,17 @@ func (f Filter) Matcher() (*Matcher, error) {
 			return nil, &InMemoryError{Key: k}
 		}
 	}
-	sender, rcpt, domain, err := f.patterns()
+	p, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	mt := &Matcher{f: f, sender: newAddrMatcher(sender), rcpt: newAddrMatcher(rcpt), domain: domain}
+	mt := &Matcher{f: f, domains: p.domains}
+	for i := range p.senders {
+		mt.senders = append(mt.senders, newAddrMatcher(&p.senders[i]))
+	}
+	for i := range p.rcpts {
+		mt.rcpts = append(mt.rcpts, newAddrMatcher(&p.rcpts[i]))
+	}
 	if len(f.IDs) > 0 {
 		mt.ids = make(map[ID]bool, len(f.IDs))
 		for _, id := range f.IDs {
@@ -70,23 +76,13 @@ func (mt *Matcher) Match(m *Message) bool {
 	if mt.ids != nil && !mt.ids[m.ID] {
 		return false
 	}
-	if mt.sender != nil && !mt.sender.match(m.ReturnPath) {
+	if mt.senders != nil && !slices.ContainsFunc(mt.senders, func(p *addrMatcher) bool { return p.match(m.ReturnPath) }) {
 		return false
 	}
-	if p := mt.rcpt; p != nil {
-		var ok bool
-		if p.kind == addrDomain {
-			ok = hasDomain(m, p.value)
-		} else {
-			ok = slices.ContainsFunc(m.Domains, func(d Domain) bool {
-				return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return p.match(r.Address) })
-			})
-		}
-		if !ok {
-			return false
-		}
+	if mt.rcpts != nil && !slices.ContainsFunc(mt.rcpts, func(p *addrMatcher) bool { return p.matchMessage(m) }) {
+		return false
 	}
-	if mt.domain != "" && !hasDomain(m, mt.domain) {
+	if mt.domains != nil && !slices.ContainsFunc(mt.domains, func(d string) bool { return hasDomain(m, d) }) {
 		return false
 	}
 	if !f.DueAfter.IsZero() || !f.DueBefore.IsZero() {
@@ -146,6 +142,16 @@ func newAddrMatcher(p *addrPattern) *addrMatcher {
 		}
 	}
 	return am
+}
+
+// matchMessage reports whether a recipient of m matches the pattern.
+func (p *addrMatcher) matchMessage(m *Message) bool {
+	if p.kind == addrDomain {
+		return hasDomain(m, p.value)
+	}
+	return slices.ContainsFunc(m.Domains, func(d Domain) bool {
+		return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return p.match(r.Address) })
+	})
 }
 
 // match reports whether an address (any case) matches the pattern, as the

@@ -102,7 +102,7 @@ func TestCancelLeavesNoOrphans(t *testing.T) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, DryRun: true})
 		}},
 		{"cancel by sender", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "bulk@sender.example"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@sender.example"}}})
 		}},
 		{"retry", func() (Result, error) {
 			return q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, At: testNow.Add(time.Hour)})
@@ -111,10 +111,10 @@ func TestCancelLeavesNoOrphans(t *testing.T) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "@gmail.com"})
 		}},
 		{"cancel of the last recipients of a message", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "other@sender.example"}, Recipient: "*"})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"other@sender.example"}}, Recipient: "*"})
 		}},
 		{"cancel by domain", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "outlook.com"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: []string{"outlook.com"}}})
 		}},
 		{"cancel --all", func() (Result, error) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})

@@ -18,7 +18,7 @@ func TestControlCharactersRefused(t *testing.T) {
 	audits := auditCount(t, q)
 	bad := []string{"*\x00@nobody.invalid", "bill\x00@example.net", "*@gmail.com\x00", "a\tb@example.net", "bill@exam\rple.net", "x\x7f@y.test", "x\u0085@y.test"}
 	for _, v := range bad {
-		for _, f := range []Filter{{Sender: v}, {Recipient: v}, {Domain: strings.TrimPrefix(v, "*@")}} {
+		for _, f := range []Filter{{Sender: []string{v}}, {Recipient: []string{v}}, {Domain: []string{strings.TrimPrefix(v, "*@")}}} {
 			if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "control character") {
 				t.Errorf("validate %+v: err = %v, want a control character error", f, err)
 			}
@@ -67,7 +67,7 @@ func TestControlCharactersRefused(t *testing.T) {
 		t.Errorf("refused input changed the queue:\n%s\nwant\n%s", after, before)
 	}
 	// The message names the character and its place.
-	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "*\x00@nobody.invalid"}})
+	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"*\x00@nobody.invalid"}}})
 	if want := `cancel: sender filter: "*\x00@nobody.invalid": control character U+0000 at byte 1: patterns and addresses must be printable text`; err == nil || err.Error() != want {
 		t.Errorf("cancel error:\n got %v\nwant %s", err, want)
 	}

@@ -110,7 +110,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("empty filter: %v", err)
 	}
 	// m4 has nothing pending: matched but not counted.
-	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: "bill@example.net"}, At: at})
+	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: []string{"bill@example.net"}}, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestRetry(t *testing.T) {
 	}
 
 	// At zero means now.
-	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: "<>"}})
+	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: []string{"<>"}}})
 	if d := mustGet(t, q, m2).Domains[0]; res.Count != 1 || !d.Due.Equal(testNow) {
 		t.Errorf("retry now: %+v %+v", res, d)
 	}
@@ -229,7 +229,7 @@ func TestCancelRecipients(t *testing.T) {
 
 	// m3: carol@gmail.com delivered, dave@outlook.com scheduled. Cancelling dave
 	// leaves nothing pending: the message goes.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "@corp.example"}, Recipient: "@outlook.com"})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"@corp.example"}}, Recipient: "@outlook.com"})
 	if !slices.Equal(res.IDs, []ID{m3}) {
 		t.Errorf("cancel outlook: %+v", res)
 	}
@@ -265,13 +265,13 @@ func TestDryRunChangesNothing(t *testing.T) {
 		run  func(dry bool) (Result, error)
 	}{
 		{"retry", func(dry bool) (Result, error) {
-			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: testNow.Add(time.Hour), DryRun: dry})
+			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{"gmail.com"}}, At: testNow.Add(time.Hour), DryRun: dry})
 		}},
 		{"retry domain", func(dry bool) (Result, error) {
 			return q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, Domain: "example.org", DryRun: dry})
 		}},
 		{"cancel", func(dry bool) (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "bill*"}, DryRun: dry})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bill*"}}, DryRun: dry})
 		}},
 		{"cancel recipients", func(dry bool) (Result, error) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, Recipient: "@gmail.com", DryRun: dry})
@@ -295,7 +295,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 				var err error
 				switch r.name {
 				case "retry":
-					prev, err = tx.Retry(RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: testNow.Add(time.Hour)})
+					prev, err = tx.Retry(RetryRequest{Filter: Filter{Domain: []string{"gmail.com"}}, At: testNow.Add(time.Hour)})
 				default:
 					prev, err = dry, nil
 					prev.DryRun = tx.DryRun()
@@ -329,7 +329,7 @@ func TestAudit(t *testing.T) {
 	ctx := WithSource(t.Context(), "script purge.lua bad@example.com")
 	q.LoadDemo(t.Context(), 0, 1)
 	c.Set(testNow.Add(time.Minute))
-	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: "bill1@example.net"}, Domain: "domain1.test", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: []string{"bill1@example.net"}}, Domain: "domain1.test", At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,14 +377,14 @@ func TestUpdateRollsBackWithAudit(t *testing.T) {
 		if _, err := tx.Retry(RetryRequest{Filter: Filter{All: true}}); err != nil {
 			return err
 		}
-		if _, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: "<>"}}); err != nil {
+		if _, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"<>"}}}); err != nil {
 			return err
 		}
 		if _, err := tx.Enqueue(Envelope{Sender: "a@b.c", Recipients: []EnvelopeRecipient{{Address: "d@e.f"}}}, []byte("x")); err != nil {
 			return err
 		}
 		// Inside the transaction the changes are visible.
-		if n, _ := tx.Count(Filter{Sender: "<>"}); n != 0 {
+		if n, _ := tx.Count(Filter{Sender: []string{"<>"}}); n != 0 {
 			t.Errorf("cancel not visible inside the transaction")
 		}
 		return boom
@@ -398,10 +398,10 @@ func TestUpdateRollsBackWithAudit(t *testing.T) {
 	// A committed update keeps all its changes and their audit rows.
 	err = q.Update(t.Context(), func(tx *Tx) error {
 		tx.Retry(RetryRequest{Filter: Filter{All: true}})
-		_, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: "<>"}})
+		_, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"<>"}}})
 		return err
 	})
-	if err != nil || auditCount(t, q) != audits+2 || mustCount(t, q, Filter{Sender: "<>"}) != 0 {
+	if err != nil || auditCount(t, q) != audits+2 || mustCount(t, q, Filter{Sender: []string{"<>"}}) != 0 {
 		t.Errorf("committed update: %v, %d audit rows", err, auditCount(t, q))
 	}
 	// A dry run inside an Update is undone alone.
@@ -522,7 +522,7 @@ func TestSummary(t *testing.T) {
 	if !maps.Equal(keys, map[string]int{"bill@example.net": 2, "<>": 1, "bob@corp.example": 1, "billing@shop.test": 1}) || rows[0].Key != "bill@example.net" {
 		t.Errorf("by sender: %+v", rows)
 	}
-	rows, _ = q.Summary(t.Context(), Filter{Domain: "gmail.com"}, "status")
+	rows, _ = q.Summary(t.Context(), Filter{Domain: []string{"gmail.com"}}, "status")
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Key+":"+string(rune('0'+r.Count)))
@@ -544,7 +544,7 @@ func TestSummary(t *testing.T) {
 			t.Errorf("age bucket %s: %d, want %d", r.Key, r.Count, want)
 		}
 	}
-	rows, _ = q.Summary(t.Context(), Filter{Sender: "nobody@x.y"}, "domain")
+	rows, _ = q.Summary(t.Context(), Filter{Sender: []string{"nobody@x.y"}}, "domain")
 	if len(rows) != 0 {
 		t.Errorf("empty selection: %+v", rows)
 	}
@@ -693,8 +693,8 @@ func TestGeneratedDemo(t *testing.T) {
 		t.Error("different seeds, same messages")
 	}
 	// Realistic spread.
-	bounces := mustCount(t, q, Filter{Sender: "<>"})
-	gmail := mustCount(t, q, Filter{Domain: "gmail.com"})
+	bounces := mustCount(t, q, Filter{Sender: []string{"<>"}})
+	gmail := mustCount(t, q, Filter{Domain: []string{"gmail.com"}})
 	multi := 0
 	var minSize, maxSize int64 = 1 << 62, 0
 	senders, domains := map[string]bool{}, map[string]bool{}

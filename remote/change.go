@@ -95,7 +95,7 @@ func (c *Client) planRetry(ctx context.Context, r queue.RetryRequest) (*plan, er
 		return nil, err
 	}
 	if r.Domain != "" {
-		if err := (queue.Filter{Domain: r.Domain}).Validate(); err != nil {
+		if err := (queue.Filter{Domain: []string{r.Domain}}).Validate(); err != nil {
 			return nil, fmt.Errorf("retry: %w", err)
 		}
 	}
@@ -164,7 +164,7 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 	}
 	var pat *queue.AddressPattern
 	if r.Recipient != "" {
-		if err := (queue.Filter{Recipient: r.Recipient}).Validate(); err != nil {
+		if err := (queue.Filter{Recipient: []string{r.Recipient}}).Validate(); err != nil {
 			return nil, fmt.Errorf("cancel: recipient: %w", err)
 		}
 		var err error

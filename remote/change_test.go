@@ -41,11 +41,11 @@ func state(t *testing.T, b queue.Backend) map[queue.ID]string {
 func TestRetry(t *testing.T) {
 	later := time.Date(2023, 3, 1, 13, 0, 0, 0, time.UTC)
 	cases := []queue.RetryRequest{
-		{Filter: queue.Filter{Sender: "bill3@example.net"}, Domain: "domain2.test", At: later},
-		{Filter: queue.Filter{Recipient: "example.org"}, At: later},
+		{Filter: queue.Filter{Sender: []string{"bill3@example.net"}}, Domain: "domain2.test", At: later},
+		{Filter: queue.Filter{Recipient: []string{"example.org"}}, At: later},
 		{Filter: queue.Filter{All: true}, Domain: "@DOMAIN1.test", At: later},
 		{Filter: queue.Filter{IDs: []queue.ID{0x2B91F716, 0x52B91F716}}, At: later},
-		{Filter: queue.Filter{Sender: "nobody@example.com"}, At: later},
+		{Filter: queue.Filter{Sender: []string{"nobody@example.com"}}, At: later},
 		{Filter: queue.Filter{All: true}, Domain: "domain4.test", At: later, DryRun: true},
 	}
 	for _, sh := range shapes {
@@ -86,7 +86,7 @@ func TestRetryRefusals(t *testing.T) {
 	if _, err := p.client.Retry(ctx, queue.RetryRequest{}); !errors.Is(err, queue.ErrEmptyFilter) {
 		t.Errorf("empty filter: %v", err)
 	}
-	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: "@"}}); err == nil || !strings.Contains(err.Error(), "sender") {
+	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: []string{"@"}}}); err == nil || !strings.Contains(err.Error(), "sender") {
 		t.Errorf("bad sender: %v", err)
 	}
 	if n := changes(p.fake.log()); n != 0 {
@@ -141,12 +141,12 @@ func TestRetryAmbiguous(t *testing.T) {
 func TestCancel(t *testing.T) {
 	cases := []queue.CancelRequest{
 		{Filter: queue.Filter{IDs: []queue.ID{0x22B91F716}}, Recipient: "@domain2.test"},
-		{Filter: queue.Filter{Sender: "<>"}, Recipient: "delay@example.org"},
+		{Filter: queue.Filter{Sender: []string{"<>"}}, Recipient: "delay@example.org"},
 		{Filter: queue.Filter{IDs: []queue.ID{0x12B91F716}}, Recipient: "rcpt?@domain1.test"},
-		{Filter: queue.Filter{Recipient: "john@example.org"}},
-		{Filter: queue.Filter{Domain: "domain4.test"}, DryRun: true},
+		{Filter: queue.Filter{Recipient: []string{"john@example.org"}}},
+		{Filter: queue.Filter{Domain: []string{"domain4.test"}}, DryRun: true},
 		{Filter: queue.Filter{All: true}, Recipient: "*@domain3.test", DryRun: true},
-		{Filter: queue.Filter{Sender: "nobody@example.com"}},
+		{Filter: queue.Filter{Sender: []string{"nobody@example.com"}}},
 	}
 	for _, sh := range shapes {
 		t.Run(sh.String(), func(t *testing.T) {

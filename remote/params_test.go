@@ -2,6 +2,7 @@ package remote
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestServerParamsDueRounding(t *testing.T) {
 func TestStoredKeysRefused(t *testing.T) {
 	p := newPair(t, v012, 20, Options{})
 	ctx := t.Context()
-	for _, f := range []queue.Filter{{Subject: "Invoice*"}, {MessageID: "a@b"}, {Header: "X-Mailer:*"}, {ClientIP: "192.0.2.1"}, {User: "bill"}} {
+	for _, f := range []queue.Filter{{Subject: []string{"Invoice*"}}, {MessageID: []string{"a@b"}}, {Header: []string{"X-Mailer:*"}}, {ClientIP: []string{"192.0.2.1"}}, {User: []string{"bill"}}} {
 		_, err := p.client.List(ctx, f, queue.Page{})
 		checkErr(t, err, ErrUnsupported, "filter is not available on the Stalwart server at "+p.srv.URL)
 		_, err = p.client.Cancel(ctx, queue.CancelRequest{Filter: f})
@@ -58,5 +59,39 @@ func TestStoredKeysRefused(t *testing.T) {
 	}
 	if len(want) == 0 || !reflect.DeepEqual(idsOf(got), idsOf(want)) {
 		t.Errorf("larger than %d: client %v, engine %v", size, idsOf(got), idsOf(want))
+	}
+}
+
+// TestSeveralValuesRemote: a field of several values is not narrowed by
+// to= (the server takes one), and the client finishes the match: the
+// listing is the engine's.
+func TestSeveralValuesRemote(t *testing.T) {
+	p := newPair(t, v012, 60, Options{})
+	all := listAll(t, p.local)
+	var doms []string
+	for _, m := range all {
+		if d := m.Domains[0].Name; !slices.Contains(doms, d) && len(doms) < 2 {
+			doms = append(doms, d)
+		}
+	}
+	for _, f := range []queue.Filter{
+		{Recipient: []string{"@" + doms[0], "@" + doms[1]}},
+		{Domain: doms},
+		{Sender: []string{all[0].ReturnPath, all[1].ReturnPath}},
+	} {
+		if to := serverParams(f, p.clock.Now()).Get("to"); to != "" {
+			t.Errorf("%v: to=%s narrows by one of several values", f, to)
+		}
+		want, err := p.local.List(t.Context(), f, queue.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.client.List(t.Context(), f, queue.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) < 2 || !reflect.DeepEqual(idsOf(got), idsOf(want)) {
+			t.Errorf("%v: client %v, engine %v", f, idsOf(got), idsOf(want))
+		}
 	}
 }

@@ -92,9 +92,9 @@ func TestStalwartManagementTest(t *testing.T) {
 				f    queue.Filter
 				want string
 			}{
-				{queue.Filter{Sender: "bill1@foobar.net"}, "a"},
-				{queue.Filter{Recipient: "@foobar.org"}, "def"},
-				{queue.Filter{Sender: "bill3@foobar.net", Recipient: "rcpt5@example1.com"}, "c"},
+				{queue.Filter{Sender: []string{"bill1@foobar.net"}}, "a"},
+				{queue.Filter{Recipient: []string{"@foobar.org"}}, "def"},
+				{queue.Filter{Sender: []string{"bill3@foobar.net"}, Recipient: []string{"rcpt5@example1.com"}}, "c"},
 				{queue.Filter{DueBefore: now.Add(299 * time.Second)}, "ab"},
 				{queue.Filter{DueAfter: now.Add(299 * time.Second)}, "cdef"},
 			} {
