@@ -21,14 +21,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		if err != nil {
 			return res, fmt.Errorf("cancel: recipient: %w", err)
 		}
-		switch p.kind {
-		case addrExact:
-			rc, rargs = "r.address_lc = ?", []any{p.value}
-		case addrDomain:
-			rc, rargs = "r.address_lc GLOB ?", []any{"*@" + globEscape(p.value)}
-		case addrGlob:
-			rc, rargs = p.globSQL("r.address_lc")
-		}
+		rc, rargs = p.addrSQL("r.address_lc")
 	}
 	err := tx.savepoint(r.DryRun, func() error {
 		if err := tx.selectInto(r.Filter); err != nil {

@@ -103,6 +103,9 @@ func filterCases() []filterCase {
 		{"ids", Filter{IDs: []ID{m3, m1, 0x999}}, []ID{m1, m3}},
 		{"ids beyond range", Filter{IDs: []ID{1 << 63}}, []ID{}},
 		{"ids and sender", Filter{IDs: []ID{m1, m2, m3}, Sender: []string{"bill@example.net"}}, []ID{m1}},
+		{"sender bare word: a local part", Filter{Sender: []string{"BILL"}}, []ID{m1, m4}},
+		{"recipient bare word: a local part", Filter{Recipient: []string{"alice"}}, []ID{m1, m5}},
+		{"recipient bare word with a bracket", Filter{Recipient: []string{"zed[1]"}}, []ID{m5}},
 		{"senders: either", Filter{Sender: []string{"bill@example.net", "<>"}}, []ID{m1, m2, m4}},
 		{"senders: exact or glob", Filter{Sender: []string{"bob@corp.example", "billing*"}}, []ID{m3, m5}},
 		{"senders: two domains", Filter{Sender: []string{"@corp.example", "shop.test"}}, []ID{m3, m5}},
@@ -321,7 +324,8 @@ func TestAddrPattern(t *testing.T) {
 		{"Bill@Example.NET", true, addrPattern{kind: addrExact, value: "bill@example.net"}},
 		{"<>", true, addrPattern{kind: addrBounce}},
 		{"@example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
-		{"example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
+		{"example.org", false, addrPattern{kind: addrBare, value: "example.org"}},
+		{"Jennifer.Kowalski", true, addrPattern{kind: addrBare, value: "jennifer.kowalski"}},
 		{"*@x.org", false, addrPattern{kind: addrGlob, value: "*@x.org"}},
 		{"b*", false, addrPattern{kind: addrGlob, value: "b*", alt: "*@b*"}},
 		{"@[x]*", false, addrPattern{kind: addrGlob, value: "*@[[]x]*"}},
@@ -337,5 +341,35 @@ func TestAddrPattern(t *testing.T) {
 	}
 	if _, err := parseAddrPattern("", true); err == nil || errors.Is(err, ErrNotFound) {
 		t.Error("empty pattern accepted")
+	}
+}
+
+// TestBareWord: a sender or recipient without '@' is a local part or a
+// domain; a word that could be both (it has a dot) finds both.
+func TestBareWord(t *testing.T) {
+	q, _ := openTest(t)
+	a := msg(0x10, "Jennifer.Kowalski@corp.example", testNow, "ann@example.org")
+	b := msg(0x20, "example.org@weird.example", testNow, "example.org@list.example")
+	c := msg(0x30, "ann@example.org", testNow, "jennifer.kowalski@gmail.com")
+	d := msg(0x40, "jennifer.kowalski2@corp.example", testNow, "x@jennifer.kowalski.example")
+	put(t, q, a, b, c, d)
+	for _, tc := range []struct {
+		f    Filter
+		want []ID
+	}{
+		{Filter{Sender: []string{"jennifer.kowalski"}}, []ID{0x10}},
+		{Filter{Recipient: []string{"Jennifer.Kowalski"}}, []ID{0x30}},
+		{Filter{Sender: []string{"example.org"}}, []ID{0x20, 0x30}},
+		{Filter{Recipient: []string{"example.org"}}, []ID{0x10, 0x20}},
+		{Filter{Domain: []string{"example.org"}}, []ID{0x10}}, // a domain filter stays a domain
+	} {
+		if got := listAll(t, q, tc.f, 1); !slices.Equal(got, tc.want) {
+			t.Errorf("%v: %v, want %v", tc.f, got, tc.want)
+		}
+	}
+	// cancel -r WORD takes the recipients the word names, and only them.
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x10, 0x20}}, Recipient: "example.org"})
+	if err != nil || res.Count != 2 {
+		t.Fatalf("cancel -r example.org: %+v, %v", res, err)
 	}
 }

@@ -146,8 +146,11 @@ func newAddrMatcher(p *addrPattern) *addrMatcher {
 
 // matchMessage reports whether a recipient of m matches the pattern.
 func (p *addrMatcher) matchMessage(m *Message) bool {
+	if (p.kind == addrDomain || p.kind == addrBare) && hasDomain(m, p.value) {
+		return true
+	}
 	if p.kind == addrDomain {
-		return hasDomain(m, p.value)
+		return false
 	}
 	return slices.ContainsFunc(m.Domains, func(d Domain) bool {
 		return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return p.match(r.Address) })
@@ -165,6 +168,8 @@ func (p *addrMatcher) match(addr string) bool {
 		return domainOf(a) == p.value
 	case addrBounce:
 		return a == ""
+	case addrBare:
+		return domainOf(a) == p.value || strings.HasPrefix(a, p.value+"@")
 	}
 	t := []rune(a)
 	return globMatch(p.glob, t) || p.alt != nil && globMatch(p.alt, t)
@@ -218,7 +223,8 @@ func (p *AddressPattern) Match(addr string) bool { return p.m.match(addr) }
 
 // Literal is what the pattern names without wildcards, in lower case: the
 // address itself ("bill@example.net") or its domain after '@'
-// ("@example.org"); "" for a glob or the bounce sender <>.
+// ("@example.org"); "" for a glob, a bare word (a local part or a domain)
+// or the bounce sender <>.
 func (p *AddressPattern) Literal() string {
 	switch p.m.kind {
 	case addrExact:

@@ -27,6 +27,7 @@ func TestMatchAgreesWithSQL(t *testing.T) {
 		msg(next+1, "odd[x]@brackets.example", testNow.Add(-3*time.Hour), "x[1]@brackets.example"),
 		msg(next+2, "", testNow.Add(-30*time.Second), "JÖRG@Bücher.example"),
 		msg(next+3, "bill@sub.example.net", testNow.Add(-time.Hour), "carol@sub.example.net"),
+		msg(next+4, "example.org@weird.example", testNow.Add(-time.Hour), "gmail.com@weird.example"),
 	}
 	odd[3].Domains[0].Status, odd[3].Domains[0].Recipients[0].Status = Completed, Completed
 	put(t, q, odd...)
@@ -128,6 +129,11 @@ func TestMatchAgreesWithSQL(t *testing.T) {
 		{Recipient: []string{"ann@example.org"}, Domain: []string{"example.org"}, Sender: []string{"bill*"}},
 		{Sender: []string{"*"}, CreatedAfter: testNow.Add(-2 * time.Hour)},
 		{IDs: []ID{all[1].ID, all[2].ID, all[3].ID}, Status: []Status{Scheduled}, Recipient: []string{"*"}},
+		{Sender: []string{local}},
+		{Sender: []string{strings.ToUpper(local)}},
+		{Sender: []string{"example.org"}}, // a local part and a domain
+		{Recipient: []string{"gmail.com"}},
+		{Recipient: []string{"bob"}},
 		{Sender: []string{sender, "<>"}},
 		{Sender: []string{"@" + sdom, "bill*"}, Recipient: []string{"@" + dom, "*.example"}},
 		{Domain: []string{dom, "example.org"}},
@@ -180,7 +186,8 @@ func TestAddressPattern(t *testing.T) {
 		match, miss  []string
 	}{
 		{"<Bill@Example.NET>", "bill@example.net", []string{"bill@example.net", "BILL@example.NET"}, []string{"bill@example.org", "xbill@example.net"}},
-		{"Example.ORG", "@example.org", []string{"ann@example.org"}, []string{"ann@sub.example.org", "example.org"}},
+		{"Example.ORG", "", []string{"ann@example.org", "Example.Org@elsewhere.example"}, []string{"ann@sub.example.org", "example.org", "example.orgx@b.example"}},
+		{"jennifer.kowalski", "", []string{"Jennifer.Kowalski@example.com", "jennifer.kowalski@x"}, []string{"jennifer@kowalski", "jennifer.kowalski2@x", "x@jennifer.kowalski.example"}},
 		{"@example.org", "@example.org", []string{"ANN@EXAMPLE.ORG"}, []string{"ann@example.net"}},
 		{"a[1]*", "", []string{"a[1]@x.example", "A[1]b@x"}, []string{"a1@x.example", "b[1]@x"}},
 		{"*.example", "", []string{"a@b.example"}, []string{"a@b.example.org"}},

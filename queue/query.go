@@ -19,6 +19,7 @@ const (
 	addrDomain                 // "@example.org" or "example.org": the domain, exact
 	addrGlob                   // * and ? globs: value is a GLOB pattern over the lower-case address
 	addrBounce                 // the sender <>
+	addrBare                   // a word without '@': a local part or a domain, exact
 )
 
 type addrPattern struct {
@@ -29,7 +30,10 @@ type addrPattern struct {
 
 // parseAddrPattern reads a sender or recipient selector:
 //   - a full address matches that address exactly, case-insensitively;
-//   - "@example.org" or "example.org" (no '@' at all) matches that domain;
+//   - "@example.org" matches that domain;
+//   - a bare word without '@' matches a local part or a domain, either
+//     ("jennifer.kowalski" finds jennifer.kowalski@ any domain,
+//     "example.org" finds @example.org and also example.org@ any domain);
 //   - '*' and '?' are globs; a glob without '@' is tried against the whole
 //     address and against the domain ("bill*", "*.example.org");
 //   - the sender "<>" matches bounces.
@@ -64,11 +68,11 @@ func parseAddrPattern(s string, sender bool) (addrPattern, error) {
 			return addrPattern{kind: addrGlob, value: "*@" + globEscape(dom)}, nil
 		}
 		return addrPattern{kind: addrDomain, value: dom}, nil
-	case at < 0: // a domain, or a glob on address or domain
+	case at < 0: // a local part or a domain, or a glob on address or domain
 		if glob {
 			return addrPattern{kind: addrGlob, value: globEscape(v), alt: "*@" + globEscape(v)}, nil
 		}
-		return addrPattern{kind: addrDomain, value: v}, nil
+		return addrPattern{kind: addrBare, value: v}, nil
 	default:
 		if glob {
 			return addrPattern{kind: addrGlob, value: globEscape(v)}, nil
@@ -80,6 +84,24 @@ func parseAddrPattern(s string, sender bool) (addrPattern, error) {
 // globEscape keeps * and ? as wildcards and makes '[' literal, the only other
 // character GLOB treats specially.
 func globEscape(s string) string { return strings.ReplaceAll(s, "[", "[[]") }
+
+// localGlob is the GLOB pattern of the addresses whose local part is a
+// bare word's.
+func (p addrPattern) localGlob() string { return globEscape(p.value) + "@*" }
+
+// addrSQL is the condition "the address in col matches p", for every kind
+// but the bounce sender.
+func (p addrPattern) addrSQL(col string) (string, []any) {
+	switch p.kind {
+	case addrExact:
+		return col + " = ?", []any{p.value}
+	case addrDomain:
+		return col + " GLOB ?", []any{"*@" + globEscape(p.value)}
+	case addrBare:
+		return "(" + col + " GLOB ? OR " + col + " GLOB ?)", []any{p.localGlob(), "*@" + globEscape(p.value)}
+	}
+	return p.globSQL(col)
+}
 
 // globSQL is the condition "col matches p" for a glob pattern.
 func (p addrPattern) globSQL(col string) (string, []any) {
@@ -289,6 +311,8 @@ func senderCond(p addrPattern) cond {
 		return cond{"m.rp_lc = ''", nil}
 	case addrDomain:
 		return cond{"m.rp_domain = ?", []any{p.value}}
+	case addrBare:
+		return cond{"(m.rp_domain = ? OR m.rp_lc GLOB ?)", []any{p.value, p.localGlob()}}
 	}
 	sq, a := p.globSQL("m.rp_lc")
 	return cond{sq, a}
@@ -301,6 +325,9 @@ func rcptCond(p addrPattern) cond {
 		return cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.address_lc = ? AND rx.msg_id = m.id)", []any{p.value}}
 	case addrDomain:
 		return domainCond(p.value)
+	case addrBare:
+		d := domainCond(p.value)
+		return cond{"(" + d.sql + " OR EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND rx.address_lc GLOB ?))", append(d.args, p.localGlob())}
 	}
 	sq, a := p.globSQL("rx.address_lc")
 	return cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND " + sq + ")", a}
