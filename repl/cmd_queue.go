@@ -367,6 +367,10 @@ func runRetry(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
+	// -d also names the one domain to reschedule in each message.
+	if len(inv.Lists["domain"]) > 1 {
+		return usageFor(inv.Cmd, "'--domain' given more than once: retry reschedules one domain of each message; run one retry per domain")
+	}
 	res, err := env.Queue.Retry(ctx, queue.RetryRequest{
 		Filter: sel.filter, Domain: inv.Set["domain"], At: at, DryRun: inv.Set["dry-run"] == "true",
 	})
@@ -387,6 +391,9 @@ func runCancel(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	// -r or -d names the recipients to cancel (the others stay); a message
 	// left with nothing pending goes.
+	if len(inv.Lists["rcpt"]) > 1 || len(inv.Lists["domain"]) > 1 {
+		return usageFor(inv.Cmd, "'--rcpt' or '--domain' given more than once: cancel takes the recipients of one pattern; run one cancel per pattern, or use one glob such as '*@gmx.*'")
+	}
 	rcpt := inv.Set["rcpt"]
 	if d, ok := inv.Set["domain"]; ok {
 		if _, ok := inv.Set["rcpt"]; ok {

@@ -1,0 +1,118 @@
+package repl
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"mqsh/queue"
+)
+
+// filterSamples are values of every filter key that select some of the demo
+// queue (with clientMessages added), two of them for a key of several
+// values. A key without a sample fails TestEveryFilterFlagSelects: a new key
+// must be shown to reach the engine from the command line.
+var filterSamples = map[string][]string{
+	"ids":            {"2B91F716,12B91F716"},
+	"sender":         {"jennifer.kowalski", "bill1@example.net"},
+	"rcpt":           {"@domain1.test", "*@hotmail.com"},
+	"domain":         {"gmail.com", "domain2.test"},
+	"after":          {"-1000d"},
+	"before":         {"+1h"},
+	"created_after":  {"-2d"},
+	"created_before": {"-1d"},
+	"status":         {"tempfail"},
+	"subject":        {"invoice*", "weekly report"},
+	"message_id":     {"<2b91f716@mx.example.org>", "12b91f716@mx.example.org"},
+	"header":         {"Subject:*shipped*", "x-nothing:*"},
+	"larger":         {"10k"},
+	"smaller":        {"1200"},
+	"client_ip":      {"192.0.2.0/24", "2001:db8::1"},
+	"user":           {"BILL", "ann"},
+}
+
+// clientMessages adds mail as serve records it: with its SMTP client.
+func clientMessages(t *testing.T, q queue.Backend) {
+	for _, c := range []queue.Client{{IP: "192.0.2.7", User: "bill"}, {IP: "2001:db8::1", User: "Ann"}, {IP: "198.51.100.1"}} {
+		env := queue.Envelope{Sender: "x@example.com", Recipients: []queue.EnvelopeRecipient{{Address: "y@example.org"}}, Client: c}
+		if _, err := q.Enqueue(context.Background(), env, []byte("Subject: from a client\r\n\r\nhi\r\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestEveryFilterFlagSelects: the flag of every filter key reaches the
+// engine: list and a cancel dry run select with it exactly what the
+// engine's verbs select with the key's values, and something.
+func TestEveryFilterFlagSelects(t *testing.T) {
+	c := newCLI(t, 300)
+	q := c.env.Queue
+	clientMessages(t, q)
+	for _, k := range queue.FilterKeys {
+		if k.Flag == "" || k.ChangeOnly {
+			continue
+		}
+		vals, ok := filterSamples[k.Name]
+		if !ok {
+			t.Errorf("no sample for filter key %s: add one that selects some of the demo queue", k.Name)
+			continue
+		}
+		var f queue.Filter
+		line := "queue list -o ids -p 100000"
+		for _, v := range vals {
+			if err := k.Parse(&f, v, cliNow); err != nil {
+				t.Fatal(err)
+			}
+			line += " --" + k.Flag + " '" + v + "'"
+		}
+		msgs, err := q.List(context.Background(), f, queue.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, m := range msgs {
+			want = append(want, m.ID.String())
+		}
+		if len(want) == 0 {
+			t.Errorf("%s: the sample selects nothing", k.Name)
+			continue
+		}
+		c.mustRun(t, line)
+		if got := strings.Fields(c.stdout.String()); !slices.Equal(got, want) {
+			t.Errorf("%s:\n got %v\nwant %v", line, got, want)
+		}
+		// Through a verb that changes messages too (cancel's -r and -d name
+		// the recipients to cancel: one pattern, see below).
+		if k == queue.KeyRcpt || k == queue.KeyDomain {
+			continue
+		}
+		c.mustRun(t, strings.Replace(line, "queue list -o ids -p 100000", "queue cancel --dry-run -o ids", 1))
+		if got := strings.Fields(c.stdout.String()); !slices.Equal(got, want) {
+			t.Errorf("cancel --dry-run with --%s: %d ids, want %d", k.Flag, len(got), len(want))
+		}
+	}
+}
+
+// TestScopeFlagsTakeOneValue: cancel's -r and -d, and retry's -d, also
+// name the recipients or the domain the change is made to; given twice
+// they are refused with a sentence saying what to do, and nothing changes.
+func TestScopeFlagsTakeOneValue(t *testing.T) {
+	c := newCLI(t, 0)
+	before, _ := c.env.Queue.List(context.Background(), queue.Filter{}, queue.Page{})
+	for _, line := range []string{
+		"queue cancel -r @domain1.test -r @domain2.test",
+		"queue cancel -d domain1.test -d domain2.test",
+		"queue retry -d domain1.test -d domain2.test",
+	} {
+		err := c.run(t, line)
+		if err == nil || !strings.Contains(err.Error(), "given more than once") || !strings.Contains(err.Error(), "run one") {
+			t.Errorf("%s: %v", line, err)
+		}
+	}
+	after, _ := c.env.Queue.List(context.Background(), queue.Filter{}, queue.Page{})
+	if len(before) == 0 || !reflect.DeepEqual(after, before) {
+		t.Errorf("the queue changed: %d messages before, %d after", len(before), len(after))
+	}
+}
