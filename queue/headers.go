@@ -104,6 +104,9 @@ func parseHeaderPattern(s string) (headerPattern, error) {
 // match reports whether the text raw has a field of the pattern's
 // name whose decoded value matches its glob.
 func (p headerPattern) match(raw []byte) bool {
+	if !hasField(raw, p.name) {
+		return false // most texts lack the field: no need to parse them
+	}
 	h, ok := parseHeader(raw)
 	if !ok {
 		return false
@@ -113,6 +116,31 @@ func (p headerPattern) match(raw []byte) bool {
 		if globMatch(g, []rune(strings.ToLower(decodeHeader(v)))) {
 			return true
 		}
+	}
+	return false
+}
+
+// hasField reports whether a line of the header of raw starts with the
+// field name (any case) and a colon, blanks allowed between them: a quick
+// test that spares parsing a text without the field.
+func hasField(raw []byte, name string) bool {
+	for i := 0; i < len(raw); {
+		if raw[i] == '\r' || raw[i] == '\n' {
+			return false // the blank line ends the header
+		}
+		if j := i + len(name); j <= len(raw) && bytes.EqualFold(raw[i:j], []byte(name)) {
+			for j < len(raw) && (raw[j] == ' ' || raw[j] == '\t') {
+				j++
+			}
+			if j < len(raw) && raw[j] == ':' {
+				return true
+			}
+		}
+		nl := bytes.IndexByte(raw[i:], '\n')
+		if nl < 0 {
+			return false
+		}
+		i += nl + 1
 	}
 	return false
 }

@@ -259,3 +259,14 @@ func TestMigrationFillsHeaderColumns(t *testing.T) {
 		t.Errorf("messages with a subject: %d, want 1 (32 has no text)", n)
 	}
 }
+
+// TestHasField: the quick test before a header is parsed finds a field in
+// any case, with blanks before its colon, and only in the header.
+func TestHasField(t *testing.T) {
+	raw := []byte("From: a@b\r\nx-mailer : bulk\r\nSubject: X-Other: y\r\n\r\nX-Body: no\r\n")
+	for name, want := range map[string]bool{"X-Mailer": true, "From": true, "Subject": true, "X-Other": false, "X-Body": false, "X-Mail": false} {
+		if got := hasField(raw, name); got != want {
+			t.Errorf("hasField(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
