@@ -198,9 +198,12 @@ func (p ipPattern) String() string {
 func registerFuncs(c *sqlite3.SQLiteConn) error {
 	// A statement calls mqsh_ip_in with one pattern for every row, and a
 	// connection runs one statement at a time: the pattern is read once.
-	var lastText string
-	var last ipPattern
-	var lastErr error
+	var (
+		parsed   bool
+		lastText string
+		last     ipPattern
+		lastErr  error
+	)
 	for _, f := range []struct {
 		name string
 		impl any
@@ -211,8 +214,8 @@ func registerFuncs(c *sqlite3.SQLiteConn) error {
 			return headerPattern{name: name, glob: glob}.match(raw)
 		}},
 		{"mqsh_ip_in", func(ip, pattern string) bool {
-			if pattern != lastText || (!last.addr.IsValid() && !last.prefix.IsValid() && lastErr == nil) {
-				lastText = pattern
+			if !parsed || pattern != lastText {
+				parsed, lastText = true, pattern
 				last, lastErr = parseIPPattern(pattern)
 			}
 			return lastErr == nil && last.match(ip)
