@@ -16,7 +16,7 @@ type addrKind int
 
 const (
 	addrExact  addrKind = iota // a full address, compared in lower case
-	addrDomain                 // "@example.org" or "example.org": the domain, exact
+	addrDomain                 // "@example.org": the domain, exact
 	addrGlob                   // * and ? globs: value is a GLOB pattern over the lower-case address
 	addrBounce                 // the sender <>
 	addrBare                   // a word without '@': a local part or a domain, exact
