@@ -448,6 +448,30 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		p.senders = nil
 	}
 
+	// A bare word (a local part or a domain) is two lookups of indexes:
+	// their union drives the selection, unless, for an id-ordered listing,
+	// it holds many messages (then a walk of the ids fills a page soon).
+	if sub, args, sender := bareSubquery(p); driver == "" && sub != "" {
+		use := true
+		if ordered {
+			var n int
+			q := "SELECT count(*) FROM (" + sub + " LIMIT ?)"
+			if err := tx.tx.QueryRowContext(tx.ctx, q, append(append([]any{}, args...), probeLimit)...).Scan(&n); err != nil {
+				return nil, err
+			}
+			use = n < probeLimit
+		}
+		if use {
+			driver = "bare"
+			s.drive = append(s.drive, cond{"m.id IN (" + sub + ")", args})
+			if sender { // the union is exactly the word's selection
+				p.senders = nil
+			} else {
+				p.rcpts = nil
+			}
+		}
+	}
+
 	// The remaining conditions: each field's values OR-ed.
 	s.where = append(s.where, each(len(p.senders), func(i int) cond { return senderCond(p.senders[i]) })...)
 	s.where = append(s.where, each(len(p.rcpts), func(i int) cond { return rcptCond(p.rcpts[i]) })...)
@@ -550,6 +574,22 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		s.light = ""
 	}
 	return s, nil
+}
+
+// bareSubquery selects the ids of the messages a single bare word of the
+// recipient (else the sender) filter matches, through the indexes of
+// domains and addresses, exactly the word's selection; "" when there is
+// none. sender says the word is the sender's.
+func bareSubquery(p *patterns) (sub string, args []any, sender bool) {
+	if len(p.rcpts) == 1 && p.rcpts[0].kind == addrBare {
+		v := p.rcpts[0].value
+		return "SELECT msg_id FROM domains WHERE name = ? UNION SELECT msg_id FROM recipients WHERE address_lc >= ? AND address_lc < ?", []any{v, v + "@", v + "@\xff"}, false
+	}
+	if len(p.senders) == 1 && p.senders[0].kind == addrBare {
+		v := p.senders[0].value
+		return "SELECT id FROM messages WHERE rp_domain = ? UNION SELECT id FROM messages WHERE rp_lc >= ? AND rp_lc < ?", []any{v, v + "@", v + "@\xff"}, true
+	}
+	return "", nil, false
 }
 
 // anys is vs as SQL arguments.
