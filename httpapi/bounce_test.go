@@ -32,7 +32,7 @@ func TestBounceRoute(t *testing.T) {
 	if code, _, _ := e.do("POST", "/api/queue/bounce?rcpt=@example2.com&reason=spam", basic("viewer", viewerSecret)); code != 403 {
 		t.Errorf("a viewer's bounce: %d, want 403", code)
 	}
-	if n, _ := e.q.Count(ctx, queue.Filter{Sender: "<>"}); n != 1 {
+	if n, _ := e.q.Count(ctx, queue.Filter{Sender: []string{"<>"}}); n != 1 {
 		t.Fatalf("refused requests changed the queue: %d messages from <>", n)
 	}
 
@@ -52,7 +52,7 @@ func TestBounceRoute(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := e.q.Count(ctx, queue.Filter{Sender: "<>", Recipient: "bill3@foobar.net"}); n != 1 {
+	if n, _ := e.q.Count(ctx, queue.Filter{Sender: []string{"<>"}, Recipient: []string{"bill3@foobar.net"}}); n != 1 {
 		t.Errorf("%d notices to bill3@foobar.net, want 1", n)
 	}
 }

@@ -76,13 +76,17 @@ func parseSelection(q url.Values, now time.Time) (selection, error) {
 		if !ok || k.HTTP == "" {
 			continue
 		}
-		if len(vs) > 1 {
+		// Addresses, globs and the like may be given several times
+		// (sender=a@x&sender=b@y: either); the others once.
+		if _, several := k.Field.(queue.Field[[]string]); len(vs) > 1 && !several {
 			return s, fmt.Errorf("%s: given %d times; give it once (lists are comma-separated)", k.HTTP, len(vs))
 		}
 		// Times as RFC 3339, a date, or relative to the server's clock
 		// (+2h, -1d); ids in decimal, as Stalwart's.
-		if err := k.ParseHTTP(&s.filter, vs[0], now); err != nil {
-			return s, fmt.Errorf("%s: %w", k.HTTP, err)
+		for _, v := range vs {
+			if err := k.ParseHTTP(&s.filter, v, now); err != nil {
+				return s, fmt.Errorf("%s: %w", k.HTTP, err)
+			}
 		}
 	}
 	if err := s.filter.Validate(); err != nil {
@@ -93,20 +97,20 @@ func parseSelection(q url.Values, now time.Time) (selection, error) {
 	}
 	// Narrow the substring matches by engine globs (case-insensitive
 	// supersets of them), where the extension has not set the field.
-	if s.from != "" && s.filter.Sender == "" {
-		s.filter.Sender = narrowing(s.from)
+	if s.from != "" && len(s.filter.Sender) == 0 {
+		s.filter.Sender = []string{narrowing(s.from)}
 	}
-	if s.to != "" && s.filter.Recipient == "" {
-		s.filter.Recipient = narrowing(s.to)
+	if s.to != "" && len(s.filter.Recipient) == 0 {
+		s.filter.Recipient = []string{narrowing(s.to)}
 	}
 	if err := s.filter.Validate(); err != nil {
 		// A substring the engine's patterns refuse (a control character):
 		// leave the whole match to Go.
 		if s.from != "" {
-			s.filter.Sender = q.Get("sender")
+			s.filter.Sender = q["sender"]
 		}
 		if s.to != "" {
-			s.filter.Recipient = q.Get("rcpt")
+			s.filter.Recipient = q["rcpt"]
 		}
 	}
 	if t, ok := futureTime(q.Get("before"), now); ok {

@@ -442,7 +442,7 @@ func (s *Server) retryOne(w http.ResponseWriter, r *http.Request, p *Principal, 
 			if len(pendingMatching(d, filter)) == 0 {
 				continue
 			}
-			res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Domain: d.Name}, At: at})
+			res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Domain: []string{d.Name}}, At: at})
 			if err != nil {
 				return err
 			}
@@ -489,7 +489,7 @@ func (s *Server) cancelOne(w http.ResponseWriter, r *http.Request, p *Principal,
 		}
 		for _, d := range m.Domains {
 			for _, addr := range pendingMatching(d, filter) {
-				res, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Recipient: addr}})
+				res, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{id}, Recipient: []string{addr}}})
 				if err != nil {
 					return err
 				}

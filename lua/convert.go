@@ -33,10 +33,12 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 			L.RaiseError("%s: unknown filter key %q: use %s", what, string(ks), queue.FilterKeyNames())
 		}
 		switch field := key.Field.(type) {
-		case queue.Field[string]:
-			*field(&f) = s.filterString(L, what, key.Name, v)
+		case queue.Field[[]string]:
+			*field(&f) = s.filterStrings(L, what, key.Name, v)
 		case queue.Field[time.Time]:
 			*field(&f) = s.toTime(L, what+": "+key.Name, v)
+		case queue.Field[int64]:
+			*field(&f) = toSize(L, what+": "+key.Name, v)
 		case queue.Field[[]queue.Status]:
 			*field(&f) = toStatuses(L, what, v)
 		case queue.Field[[]queue.ID]:
@@ -64,6 +66,24 @@ func (s *Session) toFilter(L *glua.LState, tb *glua.LTable, what string) (f queu
 	return f, ok
 }
 
+// filterStrings reads the value of a key of several values: a string, or
+// a list of strings (sender = {"a@x", "b@y"}: either).
+func (s *Session) filterStrings(L *glua.LState, what, key string, v glua.LValue) []string {
+	tb, isList := v.(*glua.LTable)
+	if !isList {
+		return []string{s.filterString(L, what, key, v)}
+	}
+	n := tb.Len()
+	if n == 0 {
+		L.RaiseError("%s: %s is an empty list: leave the key out to match any %s", what, key, key)
+	}
+	out := make([]string, 0, n)
+	for i := 1; i <= n; i++ {
+		out = append(out, s.filterString(L, what, fmt.Sprintf("%s[%d]", key, i), tb.RawGetInt(i)))
+	}
+	return out
+}
+
 func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) string {
 	str, ok := v.(glua.LString)
 	if !ok {
@@ -73,6 +93,27 @@ func (s *Session) filterString(L *glua.LState, what, key string, v glua.LValue) 
 		L.RaiseError("%s: %s is empty: leave the key out to match any %s", what, key, key)
 	}
 	return string(str)
+}
+
+// toSize reads a size: a number of bytes, or a string as the command line
+// takes it ("10k", "1.5M").
+func toSize(L *glua.LState, what string, v glua.LValue) int64 {
+	switch v := v.(type) {
+	case glua.LNumber:
+		f := float64(v)
+		if f != math.Trunc(f) || f <= 0 || f > 1<<50 {
+			L.RaiseError("%s: a size in bytes is a whole number above zero, not %s", what, v.String())
+		}
+		return int64(f)
+	case glua.LString:
+		n, err := queue.ParseSize(string(v))
+		if err != nil {
+			L.RaiseError("%s: %v", what, err)
+		}
+		return n
+	}
+	L.RaiseError("%s: want a size in bytes or a string such as \"10k\", not %s", what, v.Type())
+	return 0
 }
 
 // toStatuses reads status = "tempfail" or status = {"tempfail", "permfail"};

@@ -2,6 +2,7 @@ package lua
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,25 @@ func TestFilterKeysFromLua(t *testing.T) {
 		}
 		return tb
 	}
+	// A list is either of its values, as the flag given twice, and the
+	// audit text says both.
+	tb := L.NewTable()
+	tb.RawSetString("sender", list("a@x.example", "B@y.example"))
+	tb.RawSetString("rcpt", list("@gmail.com"))
+	got, _ := s.toFilter(L, tb, "test")
+	if want := `sender=a@x.example sender=B@y.example rcpt=@gmail.com`; got.String() != want {
+		t.Errorf("{sender = {a, b}, rcpt = {c}}: audit text %q, want %q", got.String(), want)
+	}
+	for _, bad := range []struct {
+		v    glua.LValue
+		want string
+	}{{list(), "test: sender is an empty list"}, {list("a@x", ""), "test: sender[2] is empty"}} {
+		tb := L.NewTable()
+		tb.RawSetString("sender", bad.v)
+		if err := L.CallByParam(glua.P{Fn: L.NewFunction(func(L *glua.LState) int { s.toFilter(L, tb, "test"); return 0 }), Protect: true}); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("sender = %v: %v, want %q", bad.v, err, bad.want)
+		}
+	}
 	for _, k := range queue.FilterKeys {
 		var forms []struct {
 			lua  glua.LValue
@@ -37,11 +57,15 @@ func TestFilterKeysFromLua(t *testing.T) {
 			}{v, text})
 		}
 		switch k.Field.(type) {
-		case queue.Field[string]:
+		case queue.Field[[]string]:
 			add(glua.LString("*bill@example.net"), "*bill@example.net")
+			add(list("*bill@example.net"), "*bill@example.net")
 		case queue.Field[time.Time]:
 			add(glua.LString("-2h"), "-2h")
 			add(glua.LNumber(testNow.Add(-2*time.Hour).Unix()), testNow.Add(-2*time.Hour).Format(time.RFC3339))
+		case queue.Field[int64]:
+			add(glua.LString("1.5k"), "1.5k")
+			add(glua.LNumber(1536), "1536")
 		case queue.Field[[]queue.Status]:
 			add(glua.LString("tempfail,permfail"), "tempfail,permfail")
 			add(list("tempfail", "permfail"), "tempfail,permfail")

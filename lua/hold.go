@@ -5,7 +5,6 @@ package lua
 // server) raises, saying so.
 
 import (
-
 	glua "github.com/yuin/gopher-lua"
 
 	"mqsh/queue"

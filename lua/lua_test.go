@@ -55,7 +55,7 @@ func TestRunCommitsAndSummarises(t *testing.T) {
 	if want := "script purge.lua: retried 0, cancelled 2 message(s) (gmail.com 2, yahoo.com 1)"; rep.Summary() != want {
 		t.Errorf("summary %q, want %q", rep.Summary(), want)
 	}
-	if n, _ := q.Count(context.Background(), queue.Filter{Sender: "alice@example.net"}); n != 0 {
+	if n, _ := q.Count(context.Background(), queue.Filter{Sender: []string{"alice@example.net"}}); n != 0 {
 		t.Errorf("%d messages from alice left", n)
 	}
 }
@@ -101,7 +101,7 @@ func TestErrorsNameScriptAndLine(t *testing.T) {
 	q := openQueue(t)
 	tests := []struct{ code, want string }{
 		{"local a = 1\nlocal b = a.x\n", "policy.lua:2: attempt to index a non-table object(number) with key 'x'; nothing changed"},
-		{"\n\nqueue.count{colour = 1}\n", `policy.lua:3: queue.count: unknown filter key "colour": use ids, sender, rcpt, domain, after, before, created_after, created_before, status, held, all; nothing changed`},
+		{"\n\nqueue.count{colour = 1}\n", `policy.lua:3: queue.count: unknown filter key "colour": use ids, sender, rcpt, domain, after, before, created_after, created_before, status, held, subject, message_id, header, larger, smaller, client_ip, user, all; nothing changed`},
 		{"local x = \n", "policy.lua: syntax error at the end of the script (a missing end, bracket or quote?)"},
 		{"x = 1\ny = = 2\n", "policy.lua:2: syntax error near '='"},
 		{"#!/usr/bin/env mqsh\nerror('line two')\n", "policy.lua:2: line two; nothing changed"},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -364,11 +365,11 @@ func (s *Session) scopeOption(L *glua.LState, o *glua.LTable, what string, k *qu
 		return
 	}
 	val := s.filterString(L, what, k.Name, v)
-	field := k.Field.(queue.Field[string])(f)
-	if *field != "" && *field != val {
-		L.RaiseError("%s: %s is given in the selector (%q) and in the options (%q): give it once, in the selector", what, k.Name, *field, val)
+	field := k.Field.(queue.Field[[]string])(f)
+	if len(*field) > 0 && !slices.Equal(*field, []string{val}) {
+		L.RaiseError("%s: %s is given in the selector (%q) and in the options (%q): give it once, in the selector", what, k.Name, strings.Join(*field, ", "), val)
 	}
-	*field = val
+	*field = []string{val}
 }
 
 // change runs one write verb for queue.retry or queue.cancel, records it in

@@ -94,7 +94,7 @@ func TestBounceNotice(t *testing.T) {
 	reason := "Spam run from a compromised account; your message was not delivered."
 
 	// A dry run says what would happen and changes nothing.
-	dry, err := q.Bounce(ctx, queue.BounceRequest{Filter: queue.Filter{Recipient: "@gmx.de"}, Reason: reason, DryRun: true})
+	dry, err := q.Bounce(ctx, queue.BounceRequest{Filter: queue.Filter{Recipient: []string{"@gmx.de"}}, Reason: reason, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestBounceNotice(t *testing.T) {
 		t.Fatalf("the dry run changed the queue: %d messages", n)
 	}
 
-	res, err := q.Bounce(ctx, queue.BounceRequest{Filter: queue.Filter{Recipient: "@gmx.de"}, Reason: reason})
+	res, err := q.Bounce(ctx, queue.BounceRequest{Filter: queue.Filter{Recipient: []string{"@gmx.de"}}, Reason: reason})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,30 +18,50 @@ var (
 )
 
 // Filter selects messages. Every field is optional and fields combine with AND;
-// the zero Filter matches everything. Given to a verb that changes messages
-// (retry, cancel, bounce), Recipient and Domain also say what it changes: only
-// the matching recipients (retry: their domains), not the other recipients
-// of the messages they select (scope.go).
+// the zero Filter matches everything. A field of several values matches a
+// message that any one of them matches (-s a@x -s b@y: mail from either).
+// Given to a verb that changes messages (retry, cancel, bounce, hold),
+// Recipient and Domain also say what it changes: only the matching
+// recipients (retry: their domains), not the other recipients of the
+// messages they select (scope.go).
 //
 // Sender and Recipient: a full address matches exactly, case-insensitively;
-// "@example.org" or "example.org" matches that domain; * and ? are globs; the
-// sender "<>" matches bounces. Domain is a recipient domain, exact and
-// case-insensitive. DueBefore/DueAfter compare the message's delivery due (the
-// earliest due of its pending domains; a message with nothing pending has no due
-// and never matches them). Created* compare the creation time. Status matches a
-// message with at least one recipient in one of the given states.
+// "@example.org" matches that domain; a bare word without '@' matches a
+// local part or a domain ("jennifer.kowalski" finds jennifer.kowalski@any
+// domain, "example.org" finds @example.org, and a word that could be either
+// matches both); * and ? are globs; the sender "<>" matches bounces. Domain
+// is a recipient domain, exact and case-insensitive. DueBefore/DueAfter
+// compare the message's delivery due (the earliest due of its pending
+// domains; a message with nothing pending has no due and never matches
+// them). Created* compare the creation time. Status matches a message with
+// at least one recipient in one of the given states.
 type Filter struct {
 	IDs           []ID
-	Sender        string
-	Recipient     string
-	Domain        string
+	Sender        []string
+	Recipient     []string
+	Domain        []string
 	DueBefore     time.Time // exclusive; zero = unset
 	DueAfter      time.Time // exclusive; zero = unset
 	CreatedBefore time.Time // exclusive; zero = unset
 	CreatedAfter  time.Time // exclusive; zero = unset
 	Status        []Status
-	Held          *bool // true: messages with a domain held now; false: with none; nil = unset
-	All           bool  // the caller means every message (lets mutating verbs take an empty filter)
+	// The message itself. Subject is a glob over the decoded Subject, in
+	// any case; MessageID is exact, with or without its angle brackets;
+	// Header is "Name:glob", a field name in any case and a glob over its
+	// decoded value, read from the stored text (slower: every candidate's
+	// text is read). A message without a stored text (a JSON import)
+	// matches none of the three.
+	Subject   []string
+	MessageID []string
+	Header    []string
+	Larger    int64 // bytes: size above; 0 = unset
+	Smaller   int64 // bytes: size below; 0 = unset
+	// Where it came from, for mail that arrived through serve: ClientIP is
+	// an address or a CIDR prefix; User the authenticated user, in any case.
+	ClientIP []string
+	User     []string
+	Held     *bool // true: messages with a domain held now; false: with none; nil = unset
+	All      bool  // the caller means every message (lets mutating verbs take an empty filter)
 	// IDsFrom says where IDs came from when they were not typed one by one
 	// ("stdin"): String, and so the audit log, then gives their number and
 	// origin (ids="5000 from stdin") rather than every id. "" = list them.

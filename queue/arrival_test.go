@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -23,13 +22,14 @@ func TestMigrationFromStep1(t *testing.T) {
 		migrations = all
 		t.Fatal(err)
 	}
-	// The message's rows as that program wrote them: the columns of step 1.
-	m := Message{ID: 0x2B91F716}
-	created := testNow.Unix()
+	// The rows as a program of step 1 wrote them (today's inserter writes
+	// columns of later steps).
+	m := &Message{ID: 0x1F}
 	for _, stmt := range []string{
-		fmt.Sprintf("INSERT INTO messages(id, rp_lc, rp_domain, created, size, priority, due) VALUES(%d, 'a@b.example', 'b.example', %d, 17, 0, %d)", m.ID, created, created),
-		fmt.Sprintf("INSERT INTO domains(msg_id, idx, name, status, retry_num, due, expires) VALUES(%d, 0, 'd.example', 0, 0, %d, %d)", m.ID, created, created+3600),
-		fmt.Sprintf("INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status, code, orcpt) VALUES(%d, 0, 0, 'c@d.example', 0, 0, 'rfc822;c@d.example')", m.ID),
+		"INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES (31, 'a@b.example', 'b.example', 1700000000, 19, 1700000000)",
+		"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 0, 'd.example', 0, 1700000000, 1800000000)",
+		"INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status, orcpt) VALUES (31, 0, 0, 'c@d.example', 0, 'rfc822;c@d.example')",
+		"INSERT INTO bodies(msg_id, raw) VALUES (31, CAST('Subject: x\r\n\r\nhi\r\n' AS BLOB))",
 	} {
 		if _, err = q.writer.Exec(stmt); err != nil {
 			break
@@ -48,8 +48,8 @@ func TestMigrationFromStep1(t *testing.T) {
 	defer q.Close()
 	var version int
 	q.writer.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(migrations) {
-		t.Errorf("user_version %d after opening a step-1 queue, want %d", version, len(migrations))
+	if version != len(all) {
+		t.Errorf("user_version %d after opening a step-1 queue, want %d", version, len(all))
 	}
 	got := mustGet(t, q, m.ID)
 	r := got.Domains[0].Recipients[0]

@@ -14,7 +14,7 @@ func TestRetryAuditWholeSeconds(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Date(2026, 1, 2, 3, 4, 5, 987654321, time.UTC)
-	if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Domain: "example.org"}, At: at}); err != nil {
+	if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Domain: []string{"example.org"}}, At: at}); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := q.Audit(ctx, AuditQuery{Verb: "retry", Limit: 1})

@@ -13,7 +13,7 @@ func TestRunModes(t *testing.T) {
 	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
 		t.Fatal(err)
 	}
-	bounces := Filter{Sender: "<>"}
+	bounces := Filter{Sender: []string{"<>"}}
 	cancel := func(tx Txn) error {
 		res, err := tx.Cancel(CancelRequest{Filter: bounces})
 		if err == nil && res.Count != 1 {
@@ -88,7 +88,7 @@ func TestRunReruns(t *testing.T) {
 		}
 		if calls == 1 {
 			// Another process changes the queue after this unit's read.
-			if _, err := other.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "<>"}}); err != nil {
+			if _, err := other.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"<>"}}}); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -162,12 +162,12 @@ func benchFilters(b *testing.B, q *Queue) map[string]Filter {
 		b.Fatal(err)
 	}
 	return map[string]Filter{
-		"sender":          {Sender: sender},                                                               // the busiest sender
-		"sender-domain":   {Sender: "@" + domainOf(sender)},                                               //
-		"bounces":         {Sender: "<>"},                                                                 // ~5%
-		"recipient":       {Recipient: rcpt},                                                              // one address
-		"rcpt-domain":     {Recipient: "@outlook.com"},                                                    // ~9%
-		"domain":          {Domain: "gmail.com"},                                                          // ~25%
+		"sender":          {Sender: []string{sender}},                                                     // the busiest sender
+		"sender-domain":   {Sender: []string{"@" + domainOf(sender)}},                                     //
+		"bounces":         {Sender: []string{"<>"}},                                                       // ~5%
+		"recipient":       {Recipient: []string{rcpt}},                                                    // one address
+		"rcpt-domain":     {Recipient: []string{"@outlook.com"}},                                          // ~9%
+		"domain":          {Domain: []string{"gmail.com"}},                                                // ~25%
 		"due-wide":        {DueBefore: benchNow.Add(30 * time.Minute)},                                    // most
 		"due-narrow":      {DueAfter: benchNow.Add(time.Hour), DueBefore: benchNow.Add(61 * time.Minute)}, // a minute's worth
 		"created-range":   bulkFilter(),                                                                   // ~100,000 in a tenth of the id range
@@ -317,7 +317,7 @@ func BenchmarkCancel100k(b *testing.B) {
 func BenchmarkCancelRecipients100k(b *testing.B) {
 	benchBulk(b, func(q *Queue) (Result, error) {
 		f := bulkFilter()
-		f.Recipient = "*"
+		f.Recipient = []string{"*"}
 		return q.Cancel(context.Background(), CancelRequest{Filter: f})
 	})
 }

@@ -24,7 +24,7 @@ func writeLoad(ctx context.Context, q *Queue, tag string, n int) (kept int, err 
 		kept++
 		switch i % 5 {
 		case 1:
-			if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: tag + "@sender.test"}}); err != nil {
+			if _, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: []string{tag + "@sender.test"}}}); err != nil {
 				return kept, fmt.Errorf("retry: %w", err)
 			}
 		case 3:
@@ -34,11 +34,11 @@ func writeLoad(ctx context.Context, q *Queue, tag string, n int) (kept int, err 
 			}
 			kept -= res.Count
 		case 4:
-			if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{IDs: []ID{m.ID}, Recipient: "@other.test"}}); err != nil {
+			if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{IDs: []ID{m.ID}, Recipient: []string{"@other.test"}}}); err != nil {
 				return kept, fmt.Errorf("cancel recipient: %w", err)
 			}
 		}
-		if _, err := q.List(ctx, Filter{Domain: "other.test"}, Page{Limit: 20}); err != nil {
+		if _, err := q.List(ctx, Filter{Domain: []string{"other.test"}}, Page{Limit: 20}); err != nil {
 			return kept, fmt.Errorf("list: %w", err)
 		}
 	}
@@ -74,7 +74,7 @@ func TestTwoQueuesWriteAtOnce(t *testing.T) {
 		}
 	}
 	for g := 0; g < 4; g++ {
-		if got := mustCount(t, qs[0], Filter{Sender: fmt.Sprintf("g%d@sender.test", g)}); got != kept[g] {
+		if got := mustCount(t, qs[0], Filter{Sender: []string{fmt.Sprintf("g%d@sender.test", g)}}); got != kept[g] {
 			t.Errorf("writer %d: %d messages, want %d", g, got, kept[g])
 		}
 	}
@@ -137,11 +137,11 @@ func TestTwoProcessesWriteAtOnce(t *testing.T) {
 		}
 		f := strings.Fields(out[i][strings.Index(out[i], "KEPT "):])
 		kept, _ := strconv.Atoi(f[1])
-		if got := mustCount(t, q, Filter{Sender: fmt.Sprintf("p%d@sender.test", i)}); got != kept || kept == 0 {
+		if got := mustCount(t, q, Filter{Sender: []string{fmt.Sprintf("p%d@sender.test", i)}}); got != kept || kept == 0 {
 			t.Errorf("child %d: %d messages, want %d", i, got, kept)
 		}
 	}
-	if got := mustCount(t, q, Filter{Sender: "parent@sender.test"}); got != keptHere {
+	if got := mustCount(t, q, Filter{Sender: []string{"parent@sender.test"}}); got != keptHere {
 		t.Errorf("parent: %d messages, want %d", got, keptHere)
 	}
 	checkDue(t, q)

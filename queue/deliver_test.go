@@ -314,7 +314,7 @@ func TestRecordAfterCancel(t *testing.T) {
 	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m.ID}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m2.ID}, Recipient: "y@c.example"}}); err != nil {
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m2.ID}, Recipient: []string{"y@c.example"}}}); err != nil {
 		t.Fatal(err)
 	}
 	var as []Attempt

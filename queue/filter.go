@@ -11,7 +11,8 @@ import (
 
 // String is the canonical text of the filter, as recorded in the audit log and
 // read back by ParseFilter: space-separated words in the order of FilterKeys,
-// each key's Audit word and its value: ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S held=B all,
+// each key's Audit word and its value (a word per value of a key of several:
+// sender=a@x sender=b@y): ids=A,B sender=X rcpt=X domain=X due>T due<T created>T created<T status=S,S held=B all,
 // e.g. `sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z`.
 // Values with spaces, quotes or nothing in them are Go-quoted. Times are RFC 3339
 // in UTC. The empty filter is "all" when All is set and "" otherwise. Ids
@@ -20,8 +21,10 @@ import (
 func (f Filter) String() string {
 	var w []string
 	for _, k := range FilterKeys {
-		if v, set := k.format(&f); set {
-			w = append(w, k.Audit+v)
+		if vs, set := k.format(&f); set {
+			for _, v := range vs {
+				w = append(w, k.Audit+v)
+			}
 		}
 	}
 	return strings.Join(w, " ")
@@ -48,7 +51,8 @@ func isPrint(s string) bool {
 }
 
 // ParseFilter reads the canonical text written by Filter.String (the words may
-// come in any order; each at most once).
+// come in any order; each at most once, but for the words of a key of
+// several values).
 func ParseFilter(s string) (Filter, error) {
 	var f Filter
 	seen := map[string]bool{}
@@ -100,14 +104,15 @@ func ParseFilter(s string) (Filter, error) {
 		}
 		rest = strings.TrimLeft(rest, " \t")
 		word := key + op
-		if seen[word] {
-			return Filter{}, fmt.Errorf("invalid filter: %q given twice", word)
-		}
-		seen[word] = true
 		k := auditKey(word)
 		if k == nil {
 			return Filter{}, fmt.Errorf("invalid filter word %q: want %s", word+val, filterWords())
 		}
+		// A key of several values has a word for each.
+		if _, several := k.Field.(Field[[]string]); seen[word] && !several {
+			return Filter{}, fmt.Errorf("invalid filter: %q given twice", word)
+		}
+		seen[word] = true
 		if err := k.parseAudit(&f, val); err != nil {
 			return Filter{}, err
 		}

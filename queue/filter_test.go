@@ -61,32 +61,32 @@ func filterCases() []filterCase {
 	h := time.Hour
 	return []filterCase{
 		{"empty", Filter{}, []ID{m1, m2, m3, m4, m5}},
-		{"sender exact, any case", Filter{Sender: "BILL@example.net"}, []ID{m1, m4}},
-		{"sender in angle brackets", Filter{Sender: "<bill@example.net>"}, []ID{m1, m4}},
-		{"sender @domain", Filter{Sender: "@example.net"}, []ID{m1, m4}},
-		{"sender domain without @", Filter{Sender: "EXAMPLE.NET"}, []ID{m1, m4}},
-		{"sender bounces", Filter{Sender: "<>"}, []ID{m2}},
-		{"sender glob prefix", Filter{Sender: "bill*"}, []ID{m1, m4, m5}},
-		{"sender glob address", Filter{Sender: "*@corp.example"}, []ID{m3}},
-		{"sender glob ?", Filter{Sender: "b?b@corp.example"}, []ID{m3}},
-		{"sender glob on domain", Filter{Sender: "example.*"}, []ID{m1, m4}},
-		{"sender glob @domain", Filter{Sender: "@*.test"}, []ID{m5}},
-		{"sender unknown", Filter{Sender: "nobody@example.net"}, []ID{}},
-		{"recipient exact, any case", Filter{Recipient: "ALICE@gmail.com"}, []ID{m1, m5}},
-		{"recipient stored in upper case", Filter{Recipient: "carol@gmail.com"}, []ID{m3}},
-		{"recipient @domain", Filter{Recipient: "@gmail.com"}, []ID{m1, m3, m5}},
-		{"recipient domain without @", Filter{Recipient: "Gmail.Com"}, []ID{m1, m3, m5}},
-		{"recipient domain is exact", Filter{Recipient: "example.org"}, []ID{m5}},
-		{"recipient glob domain", Filter{Recipient: "*@*.example.org"}, []ID{m4}},
-		{"recipient glob prefix", Filter{Recipient: "a*"}, []ID{m1, m5}},
-		{"recipient literal bracket", Filter{Recipient: "zed[1]@x.test"}, []ID{m5}},
-		{"recipient glob with bracket", Filter{Recipient: "zed[1]*"}, []ID{m5}},
-		{"domain exact, any case", Filter{Domain: "GMAIL.com"}, []ID{m1, m3, m5}},
-		{"domain with @", Filter{Domain: "@outlook.com"}, []ID{m3}},
-		{"domain is not a suffix", Filter{Domain: "example.org"}, []ID{m5}},
-		{"domain and sender", Filter{Domain: "gmail.com", Sender: "bill@example.net"}, []ID{m1}},
-		{"domain and recipient domain", Filter{Domain: "gmail.com", Recipient: "@example.org"}, []ID{m5}},
-		{"recipient and sender", Filter{Recipient: "alice@gmail.com", Sender: "@shop.test"}, []ID{m5}},
+		{"sender exact, any case", Filter{Sender: []string{"BILL@example.net"}}, []ID{m1, m4}},
+		{"sender in angle brackets", Filter{Sender: []string{"<bill@example.net>"}}, []ID{m1, m4}},
+		{"sender @domain", Filter{Sender: []string{"@example.net"}}, []ID{m1, m4}},
+		{"sender domain without @", Filter{Sender: []string{"EXAMPLE.NET"}}, []ID{m1, m4}},
+		{"sender bounces", Filter{Sender: []string{"<>"}}, []ID{m2}},
+		{"sender glob prefix", Filter{Sender: []string{"bill*"}}, []ID{m1, m4, m5}},
+		{"sender glob address", Filter{Sender: []string{"*@corp.example"}}, []ID{m3}},
+		{"sender glob ?", Filter{Sender: []string{"b?b@corp.example"}}, []ID{m3}},
+		{"sender glob on domain", Filter{Sender: []string{"example.*"}}, []ID{m1, m4}},
+		{"sender glob @domain", Filter{Sender: []string{"@*.test"}}, []ID{m5}},
+		{"sender unknown", Filter{Sender: []string{"nobody@example.net"}}, []ID{}},
+		{"recipient exact, any case", Filter{Recipient: []string{"ALICE@gmail.com"}}, []ID{m1, m5}},
+		{"recipient stored in upper case", Filter{Recipient: []string{"carol@gmail.com"}}, []ID{m3}},
+		{"recipient @domain", Filter{Recipient: []string{"@gmail.com"}}, []ID{m1, m3, m5}},
+		{"recipient domain without @", Filter{Recipient: []string{"Gmail.Com"}}, []ID{m1, m3, m5}},
+		{"recipient domain is exact", Filter{Recipient: []string{"example.org"}}, []ID{m5}},
+		{"recipient glob domain", Filter{Recipient: []string{"*@*.example.org"}}, []ID{m4}},
+		{"recipient glob prefix", Filter{Recipient: []string{"a*"}}, []ID{m1, m5}},
+		{"recipient literal bracket", Filter{Recipient: []string{"zed[1]@x.test"}}, []ID{m5}},
+		{"recipient glob with bracket", Filter{Recipient: []string{"zed[1]*"}}, []ID{m5}},
+		{"domain exact, any case", Filter{Domain: []string{"GMAIL.com"}}, []ID{m1, m3, m5}},
+		{"domain with @", Filter{Domain: []string{"@outlook.com"}}, []ID{m3}},
+		{"domain is not a suffix", Filter{Domain: []string{"example.org"}}, []ID{m5}},
+		{"domain and sender", Filter{Domain: []string{"gmail.com"}, Sender: []string{"bill@example.net"}}, []ID{m1}},
+		{"domain and recipient domain", Filter{Domain: []string{"gmail.com"}, Recipient: []string{"@example.org"}}, []ID{m5}},
+		{"recipient and sender", Filter{Recipient: []string{"alice@gmail.com"}, Sender: []string{"@shop.test"}}, []ID{m5}},
 		{"due before (exclusive)", Filter{DueBefore: t0.Add(3 * h)}, []ID{m1, m5}},
 		{"due after (exclusive)", Filter{DueAfter: t0.Add(3 * h)}, []ID{m2}},
 		{"due between", Filter{DueAfter: t0.Add(90 * time.Minute), DueBefore: t0.Add(6 * h)}, []ID{m2, m3, m5}},
@@ -102,8 +102,18 @@ func filterCases() []filterCase {
 		{"status any of two", Filter{Status: []Status{Completed, PermFail}}, []ID{m3, m4}},
 		{"ids", Filter{IDs: []ID{m3, m1, 0x999}}, []ID{m1, m3}},
 		{"ids beyond range", Filter{IDs: []ID{1 << 63}}, []ID{}},
-		{"ids and sender", Filter{IDs: []ID{m1, m2, m3}, Sender: "bill@example.net"}, []ID{m1}},
-		{"everything at once", Filter{Sender: "@shop.test", Recipient: "alice@gmail.com", Domain: "x.test", DueBefore: t0.Add(3 * h), CreatedAfter: t0, Status: []Status{TempFail}}, []ID{m5}},
+		{"ids and sender", Filter{IDs: []ID{m1, m2, m3}, Sender: []string{"bill@example.net"}}, []ID{m1}},
+		{"sender bare word: a local part", Filter{Sender: []string{"BILL"}}, []ID{m1, m4}},
+		{"recipient bare word: a local part", Filter{Recipient: []string{"alice"}}, []ID{m1, m5}},
+		{"recipient bare word with a bracket", Filter{Recipient: []string{"zed[1]"}}, []ID{m5}},
+		{"senders: either", Filter{Sender: []string{"bill@example.net", "<>"}}, []ID{m1, m2, m4}},
+		{"senders: exact or glob", Filter{Sender: []string{"bob@corp.example", "billing*"}}, []ID{m3, m5}},
+		{"senders: two domains", Filter{Sender: []string{"@corp.example", "shop.test"}}, []ID{m3, m5}},
+		{"recipients: either", Filter{Recipient: []string{"dave@outlook.com", "erin@sub.example.org"}}, []ID{m3, m4}},
+		{"recipients: domain or address", Filter{Recipient: []string{"@example.net", "frank@example.org"}}, []ID{m2, m5}},
+		{"domains: either", Filter{Domain: []string{"outlook.com", "x.test"}}, []ID{m3, m5}},
+		{"either sender, and a domain", Filter{Sender: []string{"bill@example.net", "<>"}, Domain: []string{"gmail.com"}}, []ID{m1}},
+		{"everything at once", Filter{Sender: []string{"@shop.test"}, Recipient: []string{"alice@gmail.com"}, Domain: []string{"x.test"}, DueBefore: t0.Add(3 * h), CreatedAfter: t0, Status: []Status{TempFail}}, []ID{m5}},
 	}
 }
 
@@ -164,7 +174,7 @@ func TestFilterRules(t *testing.T) {
 
 func TestFilterErrors(t *testing.T) {
 	q := filterFixture(t)
-	for _, f := range []Filter{{Recipient: "<>"}, {Recipient: "@"}, {Domain: "@"}, {Sender: "<  >"}} {
+	for _, f := range []Filter{{Recipient: []string{"<>"}}, {Recipient: []string{"@"}}, {Domain: []string{"@"}}, {Sender: []string{"<  >"}}} {
 		if _, err := q.List(t.Context(), f, Page{}); err == nil {
 			t.Errorf("list %+v: no error", f)
 		}
@@ -182,12 +192,13 @@ func TestFilterStringRoundTrip(t *testing.T) {
 	}{
 		{Filter{}, ""},
 		{Filter{All: true}, "all"},
-		{Filter{Sender: "bill@example.net", Domain: "example.org", DueBefore: ts}, "sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z"},
-		{Filter{IDs: []ID{0x52B91F716, 0x2B91F716}, Sender: "<>"}, "ids=52B91F716,2B91F716 sender=<>"},
-		{Filter{Recipient: "a b@c", Status: []Status{TempFail, PermFail}}, `rcpt="a b@c" status=tempfail,permfail`},
+		{Filter{Sender: []string{"bill@example.net"}, Domain: []string{"example.org"}, DueBefore: ts}, "sender=bill@example.net domain=example.org due<2024-05-01T00:00:00Z"},
+		{Filter{IDs: []ID{0x52B91F716, 0x2B91F716}, Sender: []string{"<>"}}, "ids=52B91F716,2B91F716 sender=<>"},
+		{Filter{Recipient: []string{"a b@c"}, Status: []Status{TempFail, PermFail}}, `rcpt="a b@c" status=tempfail,permfail`},
 		{Filter{DueAfter: ts, DueBefore: ts.Add(time.Hour), CreatedAfter: ts.Add(-time.Hour), CreatedBefore: ts.Add(1500 * time.Millisecond), All: true},
 			"due>2024-05-01T00:00:00Z due<2024-05-01T01:00:00Z created>2024-04-30T23:00:00Z created<2024-05-01T00:00:01.5Z all"},
-		{Filter{Sender: `q"uote`}, `sender="q\"uote"`},
+		{Filter{Sender: []string{`q"uote`}}, `sender="q\"uote"`},
+		{Filter{Sender: []string{"a@x", "b@y"}, Recipient: []string{"@gmail.com", "*@gmx.de"}}, "sender=a@x sender=b@y rcpt=@gmail.com rcpt=*@gmx.de"},
 	}
 	for _, c := range cases {
 		if got := c.f.String(); got != c.text {
@@ -202,7 +213,7 @@ func TestFilterStringRoundTrip(t *testing.T) {
 			t.Errorf("ParseFilter(%q) = %+v, want %+v", c.text, back, c.f)
 		}
 	}
-	for _, bad := range []string{"sender", "bogus=1", "due<yesterday", "ids=xyz", "status=lost", "sender=a sender=b", `rcpt="open`, "all all", "ids=", `sender=""`} {
+	for _, bad := range []string{"sender", "bogus=1", "due<yesterday", "ids=xyz", "status=lost", "status=tempfail status=permfail", `rcpt="open`, "all all", "ids=", `sender=""`} {
 		if _, err := ParseFilter(bad); err == nil {
 			t.Errorf("ParseFilter(%q): no error", bad)
 		}
@@ -211,7 +222,7 @@ func TestFilterStringRoundTrip(t *testing.T) {
 
 func filterEqual(a, b Filter) bool {
 	eqT := func(x, y time.Time) bool { return x.Equal(y) }
-	return reflect.DeepEqual(a.IDs, b.IDs) && a.Sender == b.Sender && a.Recipient == b.Recipient && a.Domain == b.Domain &&
+	return reflect.DeepEqual(a.IDs, b.IDs) && slices.Equal(a.Sender, b.Sender) && slices.Equal(a.Recipient, b.Recipient) && slices.Equal(a.Domain, b.Domain) &&
 		eqT(a.DueBefore, b.DueBefore) && eqT(a.DueAfter, b.DueAfter) && eqT(a.CreatedBefore, b.CreatedBefore) &&
 		eqT(a.CreatedAfter, b.CreatedAfter) && slices.Equal(a.Status, b.Status) && a.All == b.All
 }
@@ -294,7 +305,7 @@ func FuzzParseFilter(f *testing.F) {
 		// What the engine accepts holds no control character and no time
 		// outside 1970..9999.
 		if flt.Validate() == nil {
-			for _, v := range []string{flt.Sender, flt.Recipient, flt.Domain} {
+			for _, v := range slices.Concat(flt.Sender, flt.Recipient, flt.Domain, flt.Subject, flt.MessageID, flt.Header, flt.ClientIP, flt.User) {
 				if strings.IndexFunc(strings.TrimSpace(v), unicode.IsControl) >= 0 {
 					t.Fatalf("ParseFilter(%q): %q passes Validate", s, v)
 				}
@@ -325,7 +336,8 @@ func TestAddrPattern(t *testing.T) {
 		{"Bill@Example.NET", true, addrPattern{kind: addrExact, value: "bill@example.net"}},
 		{"<>", true, addrPattern{kind: addrBounce}},
 		{"@example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
-		{"example.org", false, addrPattern{kind: addrDomain, value: "example.org"}},
+		{"example.org", false, addrPattern{kind: addrBare, value: "example.org"}},
+		{"Jennifer.Kowalski", true, addrPattern{kind: addrBare, value: "jennifer.kowalski"}},
 		{"*@x.org", false, addrPattern{kind: addrGlob, value: "*@x.org"}},
 		{"b*", false, addrPattern{kind: addrGlob, value: "b*", alt: "*@b*"}},
 		{"@[x]*", false, addrPattern{kind: addrGlob, value: "*@[[]x]*"}},
@@ -341,5 +353,35 @@ func TestAddrPattern(t *testing.T) {
 	}
 	if _, err := parseAddrPattern("", true); err == nil || errors.Is(err, ErrNotFound) {
 		t.Error("empty pattern accepted")
+	}
+}
+
+// TestBareWord: a sender or recipient without '@' is a local part or a
+// domain; a word that could be both (it has a dot) finds both.
+func TestBareWord(t *testing.T) {
+	q, _ := openTest(t)
+	a := msg(0x10, "Jennifer.Kowalski@corp.example", testNow, "ann@example.org")
+	b := msg(0x20, "example.org@weird.example", testNow, "example.org@list.example")
+	c := msg(0x30, "ann@example.org", testNow, "jennifer.kowalski@gmail.com")
+	d := msg(0x40, "jennifer.kowalski2@corp.example", testNow, "x@jennifer.kowalski.example")
+	put(t, q, a, b, c, d)
+	for _, tc := range []struct {
+		f    Filter
+		want []ID
+	}{
+		{Filter{Sender: []string{"jennifer.kowalski"}}, []ID{0x10}},
+		{Filter{Recipient: []string{"Jennifer.Kowalski"}}, []ID{0x30}},
+		{Filter{Sender: []string{"example.org"}}, []ID{0x20, 0x30}},
+		{Filter{Recipient: []string{"example.org"}}, []ID{0x10, 0x20}},
+		{Filter{Domain: []string{"example.org"}}, []ID{0x10}}, // a domain filter stays a domain
+	} {
+		if got := listAll(t, q, tc.f, 1); !slices.Equal(got, tc.want) {
+			t.Errorf("%v: %v, want %v", tc.f, got, tc.want)
+		}
+	}
+	// cancel -r WORD takes the recipients the word names, and only them.
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x10, 0x20}, Recipient: []string{"example.org"}}})
+	if err != nil || res.Count != 2 {
+		t.Fatalf("cancel -r example.org: %+v, %v", res, err)
 	}
 }

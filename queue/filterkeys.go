@@ -10,6 +10,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,9 +18,10 @@ import (
 )
 
 // Field points at one field of a Filter, of type T. A row's Field is one of
-// Field[string] (an address, domain or glob), Field[time.Time] (a bound),
-// Field[[]Status], Field[[]ID], Field[*bool] (a condition that may be
-// true, false or unset) and Field[bool] (a switch): callers that read values of
+// Field[[]string] (addresses, domains or globs: any of them), Field[time.Time] (a bound),
+// Field[int64] (a size in bytes), Field[[]Status], Field[[]ID],
+// Field[*bool] (a condition that may be true, false or unset) and
+// Field[bool] (a switch): callers that read values of
 // their own kind (Lua numbers and tables) switch on it.
 type Field[T any] func(*Filter) *T
 
@@ -41,7 +43,11 @@ type FilterKey struct {
 	HTTP string
 	// ChangeOnly: only the commands that change messages take it (all).
 	ChangeOnly bool
-	Field      any // a Field[T] of one of the types above
+	// Stored names what of the queue's own records the key reads that a
+	// message in memory does not carry ("the message text"): the Matcher,
+	// and so a remote client, cannot decide it. "" = it can.
+	Stored string
+	Field  any // a Field[T] of one of the types above
 }
 
 // The keys, in the order of the audit text.
@@ -50,13 +56,13 @@ var (
 		Field: Field[[]ID](func(f *Filter) *[]ID { return &f.IDs })}
 	KeySender = &FilterKey{Name: "sender", Audit: "sender=", HTTP: "sender", Flag: "sender", Short: "s", Value: "SENDER",
 		Help: "Filter by sender address", Suggest: SuggestSender,
-		Field: Field[string](func(f *Filter) *string { return &f.Sender })}
+		Field: Field[[]string](func(f *Filter) *[]string { return &f.Sender })}
 	KeyRcpt = &FilterKey{Name: "rcpt", Aliases: []string{"recipient"}, Audit: "rcpt=", HTTP: "rcpt", Flag: "rcpt", Short: "r", Value: "RCPT",
 		Help: "Filter by recipient", Suggest: SuggestRecipient,
-		Field: Field[string](func(f *Filter) *string { return &f.Recipient })}
+		Field: Field[[]string](func(f *Filter) *[]string { return &f.Recipient })}
 	KeyDomain = &FilterKey{Name: "domain", Audit: "domain=", HTTP: "domain", Flag: "domain", Short: "d", Value: "DOMAIN",
 		Help: "Filter by recipient domain", Suggest: SuggestDomain,
-		Field: Field[string](func(f *Filter) *string { return &f.Domain })}
+		Field: Field[[]string](func(f *Filter) *[]string { return &f.Domain })}
 	KeyDueAfter = &FilterKey{Name: "after", Audit: "due>", HTTP: "due-after", Flag: "after", Short: "a", Value: "AFTER",
 		Help:  "Filter messages due for delivery after a certain datetime",
 		Field: Field[time.Time](func(f *Filter) *time.Time { return &f.DueAfter })}
@@ -76,6 +82,32 @@ var (
 	KeyHeld = &FilterKey{Name: "held", Audit: "held=", HTTP: "held", Flag: "held", Value: "BOOL",
 		Help: "Filter by hold: true for messages with a held domain, false for those without", Values: []string{"true", "false"},
 		Field: Field[*bool](func(f *Filter) **bool { return &f.Held })}
+	KeySubject = &FilterKey{Name: "subject", Audit: "subject=", HTTP: "subject", Flag: "subject", Value: "GLOB",
+		Help:   "Filter by subject, a glob in any case: 'Invoice*' (indexed)",
+		Stored: "the message text",
+		Field:  Field[[]string](func(f *Filter) *[]string { return &f.Subject })}
+	KeyMessageID = &FilterKey{Name: "message_id", Audit: "message-id=", HTTP: "message-id", Flag: "message-id", Value: "MSGID",
+		Help:   "Filter by Message-ID, exact, with or without <> (indexed)",
+		Stored: "the message text",
+		Field:  Field[[]string](func(f *Filter) *[]string { return &f.MessageID })}
+	KeyHeader = &FilterKey{Name: "header", Audit: "header=", HTTP: "header", Flag: "header", Value: "NAME:GLOB",
+		Help:   "Filter by a header field: 'X-Mailer:*bulk*' (name in any case, value a glob; reads every candidate's text: slower)",
+		Stored: "the message text",
+		Field:  Field[[]string](func(f *Filter) *[]string { return &f.Header })}
+	KeyLarger = &FilterKey{Name: "larger", Audit: "size>", HTTP: "larger", Flag: "larger", Value: "SIZE",
+		Help:  "Filter messages larger than SIZE bytes (suffix k, M or G: 1024-based)",
+		Field: Field[int64](func(f *Filter) *int64 { return &f.Larger })}
+	KeySmaller = &FilterKey{Name: "smaller", Audit: "size<", HTTP: "smaller", Flag: "smaller", Value: "SIZE",
+		Help:  "Filter messages smaller than SIZE bytes (suffix k, M or G: 1024-based)",
+		Field: Field[int64](func(f *Filter) *int64 { return &f.Smaller })}
+	KeyClientIP = &FilterKey{Name: "client_ip", Audit: "client-ip=", HTTP: "client-ip", Flag: "client-ip", Value: "IP",
+		Help:   "Filter by the SMTP client's address or network (192.0.2.7, 192.0.2.0/24), for mail received by serve",
+		Stored: "the SMTP client serve recorded",
+		Field:  Field[[]string](func(f *Filter) *[]string { return &f.ClientIP })}
+	KeyUser = &FilterKey{Name: "user", Audit: "user=", HTTP: "user", Flag: "user", Value: "USER",
+		Help:   "Filter by the user the SMTP client authenticated as (any case), for mail received by serve",
+		Stored: "the SMTP client serve recorded",
+		Field:  Field[[]string](func(f *Filter) *[]string { return &f.User })}
 	KeyAll = &FilterKey{Name: "all", Audit: "all", Flag: "all", ChangeOnly: true,
 		Help:  "Apply to every message (required when neither ids nor filters are given)",
 		Field: Field[bool](func(f *Filter) *bool { return &f.All })}
@@ -85,7 +117,9 @@ var (
 // order of the audit text. Callers must not change it.
 var FilterKeys = []*FilterKey{
 	KeyIDs, KeySender, KeyRcpt, KeyDomain, KeyDueAfter, KeyDueBefore,
-	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyHeld, KeyAll,
+	KeyCreatedAfter, KeyCreatedBefore, KeyStatus, KeyHeld,
+	KeySubject, KeyMessageID, KeyHeader, KeyLarger, KeySmaller, KeyClientIP, KeyUser,
+	KeyAll,
 }
 
 // FilterKeyNamed returns the key with that name or alias (a Lua key), nil
@@ -110,20 +144,30 @@ func FilterKeyNames() string {
 
 // Parse sets the key's field of f from text as people type it (a flag's
 // value, an HTTP parameter, a Lua string): an address, domain or glob as
-// given ("" leaves it unset); a time as ParseTime reads it, relative to now;
+// given, added to the values already there (a flag given twice means
+// either; "" adds nothing); a time as ParseTime reads it, relative to now;
+// a size as ParseSize reads it;
 // statuses and ids separated by commas (a repeated status is kept once);
 // true or false for all. The error says what was wrong with the value
 // without naming the key, which the caller names in its own words.
 func (k *FilterKey) Parse(f *Filter, text string, now time.Time) error {
 	switch fl := k.Field.(type) {
-	case Field[string]:
-		*fl(f) = text
+	case Field[[]string]:
+		if text != "" {
+			*fl(f) = append(*fl(f), text)
+		}
 	case Field[time.Time]:
 		t, err := ParseTime(text, now)
 		if err != nil {
 			return err
 		}
 		*fl(f) = t
+	case Field[int64]:
+		n, err := ParseSize(text)
+		if err != nil {
+			return err
+		}
+		*fl(f) = n
 	case Field[[]Status]:
 		for _, w := range strings.Split(text, ",") {
 			st, err := ParseStatus(w)
@@ -182,36 +226,39 @@ func (k *FilterKey) ParseHTTP(f *Filter, text string, now time.Time) error {
 	return nil
 }
 
-// FormatHTTP writes the key's field of f as its HTTP parameter's value, the
-// way ParseHTTP reads it (times in RFC 3339, UTC; ids in decimal), and
-// reports whether the field is set.
-func (k *FilterKey) FormatHTTP(f *Filter) (string, bool) {
+// FormatHTTP writes the key's field of f as its HTTP parameter's values,
+// the way ParseHTTP reads them (times in RFC 3339, UTC; ids in decimal),
+// and reports whether the field is set. A field of several values
+// (addresses, globs) is one parameter per value, as ParseHTTP takes them
+// one by one; the others are one value.
+func (k *FilterKey) FormatHTTP(f *Filter) ([]string, bool) {
 	switch fl := k.Field.(type) {
 	case Field[time.Time]:
 		t := *fl(f)
-		return t.UTC().Format(time.RFC3339Nano), !t.IsZero()
+		return []string{t.UTC().Format(time.RFC3339Nano)}, !t.IsZero()
 	case Field[[]ID]:
 		ids := *fl(f)
 		s := make([]string, len(ids))
 		for i, id := range ids {
 			s[i] = strconv.FormatUint(uint64(id), 10)
 		}
-		return strings.Join(s, ","), len(ids) > 0
-	case Field[string]:
+		return []string{strings.Join(s, ",")}, len(ids) > 0
+	case Field[[]string]:
 		v := *fl(f)
-		return v, v != ""
+		return slices.Clone(v), len(v) > 0
 	}
-	v, ok := k.format(f)
-	return v, ok
+	return k.format(f)
 }
 
 // IsSet reports whether the key's field of f is set.
 func (k *FilterKey) IsSet(f *Filter) bool {
 	switch fl := k.Field.(type) {
-	case Field[string]:
-		return *fl(f) != ""
+	case Field[[]string]:
+		return len(*fl(f)) > 0
 	case Field[time.Time]:
 		return !fl(f).IsZero()
+	case Field[int64]:
+		return *fl(f) != 0
 	case Field[[]Status]:
 		return len(*fl(f)) > 0
 	case Field[[]ID]:
@@ -224,38 +271,47 @@ func (k *FilterKey) IsSet(f *Filter) bool {
 	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 }
 
-// format writes the key's field of f as the audit text's value (without
-// the key), and reports whether it is set.
-func (k *FilterKey) format(f *Filter) (string, bool) {
+// format writes the key's field of f as the audit text's values (without
+// the key): one per value of a field of several (each its own word), else
+// one; and reports whether it is set.
+func (k *FilterKey) format(f *Filter) ([]string, bool) {
+	one := func(v string, set bool) ([]string, bool) { return []string{v}, set }
 	switch fl := k.Field.(type) {
-	case Field[string]:
-		v := *fl(f)
-		return quoteValue(v), v != ""
+	case Field[[]string]:
+		vs := *fl(f)
+		out := make([]string, len(vs))
+		for i, v := range vs {
+			out[i] = quoteValue(v)
+		}
+		return out, len(vs) > 0
 	case Field[time.Time]:
 		t := *fl(f)
-		return formatTime(t), !t.IsZero()
+		return one(formatTime(t), !t.IsZero())
+	case Field[int64]:
+		n := *fl(f)
+		return one(strconv.FormatInt(n, 10), n != 0)
 	case Field[[]Status]:
 		sts := *fl(f)
 		s := make([]string, len(sts))
 		for i, st := range sts {
 			s[i] = st.Short()
 		}
-		return strings.Join(s, ","), len(sts) > 0
+		return one(strings.Join(s, ","), len(sts) > 0)
 	case Field[[]ID]:
 		ids := *fl(f)
 		if f.IDsFrom != "" {
-			return quoteValue(fmt.Sprintf("%d from %s", len(ids), f.IDsFrom)), len(ids) > 0
+			return one(quoteValue(fmt.Sprintf("%d from %s", len(ids), f.IDsFrom)), len(ids) > 0)
 		}
 		s := make([]string, len(ids))
 		for i, id := range ids {
 			s[i] = id.String()
 		}
-		return strings.Join(s, ","), len(ids) > 0
+		return one(strings.Join(s, ","), len(ids) > 0)
 	case Field[bool]:
-		return "", *fl(f)
+		return one("", *fl(f))
 	case Field[*bool]:
 		b := *fl(f)
-		return strconv.FormatBool(b != nil && *b), b != nil
+		return one(strconv.FormatBool(b != nil && *b), b != nil)
 	}
 	panic(fmt.Sprintf("queue: filter key %s binds a %T", k.Name, k.Field))
 }
@@ -293,6 +349,8 @@ func filterWords() string {
 		switch k.Field.(type) {
 		case Field[time.Time]:
 			bounds = append(bounds, k.Audit+"T")
+		case Field[int64]:
+			bounds = append(bounds, k.Audit+"N")
 		case Field[bool]:
 			bare = append(bare, k.Audit)
 		default:
@@ -300,4 +358,43 @@ func filterWords() string {
 		}
 	}
 	return "key=value (" + strings.Join(keys, ", ") + "), " + strings.Join(bounds, ", ") + " or " + strings.Join(bare, ", ")
+}
+
+// ParseSize reads a size as people type it: bytes, or a number with the
+// suffix k, M or G (1024-based, in any case, an optional B after it):
+// "500", "10k", "1.5M", "2GB". It must be above zero.
+func ParseSize(s string) (int64, error) {
+	in := strings.TrimSpace(s)
+	bad := fmt.Errorf("invalid size %q: want bytes or a number with k, M or G (1024-based) such as 500, 10k or 1.5M", s)
+	num := strings.TrimSuffix(strings.TrimSuffix(in, "B"), "b")
+	mult := 1.0
+	if num != "" {
+		switch num[len(num)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		}
+		if mult > 1 {
+			num = num[:len(num)-1]
+		}
+	}
+	if num == "" || strings.ContainsAny(num, "+-eEinIN_xXpP") {
+		return 0, bad
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, bad
+	}
+	v *= mult
+	if v > 1<<50 {
+		return 0, fmt.Errorf("invalid size %q: above a petabyte", s)
+	}
+	n := int64(math.Round(v))
+	if n <= 0 {
+		return 0, fmt.Errorf("invalid size %q: want a size above zero", s)
+	}
+	return n, nil
 }

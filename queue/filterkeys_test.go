@@ -11,10 +11,12 @@ import (
 // must give.
 func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any) {
 	switch k.Field.(type) {
-	case Field[string]:
-		return `*bill "x"@Example.NET`, `*bill "x"@Example.NET`
+	case Field[[]string]:
+		return `*bill "x"@Example.NET`, []string{`*bill "x"@Example.NET`}
 	case Field[time.Time]:
 		return "+2h", now.Add(2 * time.Hour)
+	case Field[int64]:
+		return "1.5k", int64(1536)
 	case Field[[]Status]:
 		return "tempfail,Perm_Fail,tempfail", []Status{TempFail, PermFail}
 	case Field[[]ID]:
@@ -32,9 +34,11 @@ func keySample(t *testing.T, k *FilterKey, now time.Time) (text string, want any
 // fieldOf returns the value of the field k binds in f.
 func fieldOf(k *FilterKey, f *Filter) any {
 	switch fl := k.Field.(type) {
-	case Field[string]:
+	case Field[[]string]:
 		return *fl(f)
 	case Field[time.Time]:
+		return *fl(f)
+	case Field[int64]:
 		return *fl(f)
 	case Field[[]Status]:
 		return *fl(f)
@@ -118,9 +122,11 @@ func TestFilterKeysBindEveryField(t *testing.T) {
 
 func fieldPointer(t *testing.T, k *FilterKey, f *Filter) any {
 	switch fl := k.Field.(type) {
-	case Field[string]:
+	case Field[[]string]:
 		return fl(f)
 	case Field[time.Time]:
+		return fl(f)
+	case Field[int64]:
 		return fl(f)
 	case Field[[]Status]:
 		return fl(f)
@@ -170,10 +176,24 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 			if f.IsEmpty() != isAll {
 				t.Errorf("IsEmpty with only %s set = %v", k.Name, f.IsEmpty())
 			}
+			// A key of several values takes another, written as a word of
+			// its own, and read back in order.
+			if _, several := k.Field.(Field[[]string]); several {
+				if err := k.Parse(&f, "b@y", now); err != nil {
+					t.Fatal(err)
+				}
+				audit := f.String()
+				if want := audit[:strings.LastIndex(audit, " ")] + " " + k.Audit + "b@y"; audit != want || len(*k.Field.(Field[[]string])(&f)) != 2 {
+					t.Errorf("two values: audit text %q, want %q", audit, want)
+				}
+				if back, err := ParseFilter(audit); err != nil || !reflect.DeepEqual(back, f) {
+					t.Errorf("ParseFilter(%q) = %+v, %v, want %+v", audit, back, err, f)
+				}
+			}
 		})
 	}
 	// Bad values are refused by every kind, with the reason.
-	for k, bad := range map[*FilterKey]string{KeyDueBefore: "tomorrow", KeyStatus: "lost", KeyIDs: "xyz", KeyAll: "maybe"} {
+	for k, bad := range map[*FilterKey]string{KeyDueBefore: "tomorrow", KeyStatus: "lost", KeyIDs: "xyz", KeyAll: "maybe", KeyLarger: "10q"} {
 		var f Filter
 		if err := k.Parse(&f, bad, now); err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("%s: Parse(%q) = %v, want an error naming the value", k.Name, bad, err)
@@ -184,7 +204,7 @@ func TestFilterKeysRoundTrip(t *testing.T) {
 // TestFilterWords: ParseFilter's error lists the words from the table.
 func TestFilterWords(t *testing.T) {
 	_, err := ParseFilter("colour=red")
-	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status, held), due>T, due<T, created>T, created<T or all`
+	want := `invalid filter word "colour=red": want key=value (ids, sender, rcpt, domain, status, held, subject, message-id, header, client-ip, user), due>T, due<T, created>T, created<T, size>N, size<N or all`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant %s", err, want)
 	}
@@ -199,7 +219,8 @@ func TestFilterKeysHTTP(t *testing.T) {
 	now := time.Date(2024, 5, 1, 10, 30, 0, 0, time.UTC)
 	want := map[string]string{"ids": "ids", "sender": "sender", "rcpt": "rcpt", "domain": "domain",
 		"after": "due-after", "before": "due-before", "created_after": "created-after", "created_before": "created-before",
-		"status": "status", "held": "held", "all": ""}
+		"status": "status", "held": "held", "subject": "subject", "message_id": "message-id", "header": "header",
+		"larger": "larger", "smaller": "smaller", "client_ip": "client-ip", "user": "user", "all": ""}
 	for _, k := range FilterKeys {
 		if k.HTTP != want[k.Name] {
 			t.Errorf("key %s: HTTP parameter %q, want %q", k.Name, k.HTTP, want[k.Name])
@@ -212,16 +233,25 @@ func TestFilterKeysHTTP(t *testing.T) {
 		if err := k.Parse(&f, text, now); err != nil {
 			t.Fatal(err)
 		}
-		p, ok := k.FormatHTTP(&f)
-		if !ok || p == "" {
-			t.Fatalf("%s: FormatHTTP of a set field = %q, %v", k.Name, p, ok)
+		_, several := k.Field.(Field[[]string])
+		if several { // two values: a parameter each
+			if err := k.Parse(&f, "second", now); err != nil {
+				t.Fatal(err)
+			}
+			val = append(val.([]string), "second")
+		}
+		ps, ok := k.FormatHTTP(&f)
+		if !ok || len(ps) != map[bool]int{true: 2, false: 1}[several] || ps[0] == "" {
+			t.Fatalf("%s: FormatHTTP of a set field = %q, %v", k.Name, ps, ok)
 		}
 		var back Filter
-		if err := k.ParseHTTP(&back, p, now.Add(time.Hour)); err != nil {
-			t.Fatalf("%s: ParseHTTP(%q): %v", k.Name, p, err)
+		for _, p := range ps {
+			if err := k.ParseHTTP(&back, p, now.Add(time.Hour)); err != nil {
+				t.Fatalf("%s: ParseHTTP(%q): %v", k.Name, p, err)
+			}
 		}
 		if got := fieldOf(k, &back); !reflect.DeepEqual(got, val) {
-			t.Errorf("%s: ParseHTTP(%q) set %#v, want %#v", k.Name, p, got, val)
+			t.Errorf("%s: ParseHTTP(%q) set %#v, want %#v", k.Name, ps, got, val)
 		}
 		if _, ok := k.FormatHTTP(&Filter{}); ok {
 			t.Errorf("%s: FormatHTTP of an empty filter says it is set", k.Name)
@@ -237,7 +267,7 @@ func TestFilterKeysHTTP(t *testing.T) {
 	if err := KeyIDs.ParseHTTP(&f, "0", now); err == nil || !strings.HasPrefix(err.Error(), `invalid id "0"`) {
 		t.Errorf("ids=0: %v", err)
 	}
-	if p, _ := KeyIDs.FormatHTTP(&Filter{IDs: []ID{0x52B91F716, 7}}); p != "22205822742,7" {
+	if p, _ := KeyIDs.FormatHTTP(&Filter{IDs: []ID{0x52B91F716, 7}}); !reflect.DeepEqual(p, []string{"22205822742,7"}) {
 		t.Errorf("FormatHTTP of ids = %q", p)
 	}
 }

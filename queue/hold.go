@@ -106,30 +106,19 @@ const activeHold = "d.status IN " + pendingSQL + " AND d.hold_since IS NOT NULL 
 // hold or release acts on: pending, and with a recipient or domain filter,
 // a domain of the matching recipients.
 func holdTargets(f Filter) (string, []any, error) {
-	_, rcpt, domain, err := f.patterns()
+	sc, err := f.changeScope()
 	if err != nil {
 		return "", nil, err
 	}
-	where, args := "d.status IN "+pendingSQL, []any(nil)
-	if rcpt != nil {
-		switch rcpt.kind {
-		case addrDomain:
-			where += " AND d.name = ?"
-			args = append(args, rcpt.value)
-		case addrExact:
-			where += " AND EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx AND r.address_lc = ?)"
-			args = append(args, rcpt.value)
-		case addrGlob:
-			g, ga := rcpt.globSQL("r.address_lc")
-			where += " AND EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx AND " + g + ")"
-			args = append(args, ga...)
-		}
+	where := "d.status IN " + pendingSQL
+	switch {
+	case sc.whole():
+		return where, nil, nil
+	case sc.domain != "":
+		return where + " AND d.name = ?", []any{sc.domain}, nil
 	}
-	if domain != "" {
-		where += " AND d.name = ?"
-		args = append(args, domain)
-	}
-	return where, args, nil
+	w, args := joinConds(sc.conds)
+	return where + " AND EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx AND " + w + ")", args, nil
 }
 
 // Hold holds the pending domains of the selected messages (see HoldRequest),

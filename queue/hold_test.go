@@ -40,7 +40,7 @@ func TestHoldPerDomain(t *testing.T) {
 	m := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example", "y@other.example"))
 	n := enqueueTest(t, q, envTo("s@a.example", "z@other.example"))
 
-	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "spam run", Until: testNow.Add(2 * time.Hour)})
+	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.example"}}, Reason: "spam run", Until: testNow.Add(2 * time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,14 +87,14 @@ func TestHoldPerDomain(t *testing.T) {
 func TestHoldRecipientAndWhole(t *testing.T) {
 	q, _ := openTest(t)
 	m := enqueueTest(t, q, envTo("s@a.example", "one@gmail.example", "two@gmail.example", "y@other.example"))
-	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Recipient: "ONE@gmail.example"}})
+	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Recipient: []string{"ONE@gmail.example"}}})
 	if err != nil || res.Count != 1 || len(res.Domains) != 1 || res.Domains["gmail.example"] != 1 {
 		t.Fatalf("hold -r: %+v %v", res, err)
 	}
 	if holdOfDomain(t, q, m.ID, "gmail.example") == nil || holdOfDomain(t, q, m.ID, "other.example") != nil {
 		t.Error("hold -r did not hold exactly the recipient's domain")
 	}
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Sender: "s@a.example"}}); err != nil {
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Sender: []string{"s@a.example"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if holdOfDomain(t, q, m.ID, "other.example") == nil {
@@ -152,7 +152,7 @@ func TestReleaseAndUndoRecord(t *testing.T) {
 	if err != nil || hres.Count != 1 || len(hres.Domains) != 2 {
 		t.Fatalf("hold: %+v %v", hres, err)
 	}
-	res, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: "other.example"}})
+	res, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: []string{"other.example"}}})
 	if err != nil || res.Count != 1 || res.Domains["other.example"] != 1 || len(res.Domains) != 1 {
 		t.Fatalf("release -d: %+v %v", res, err)
 	}
@@ -164,7 +164,7 @@ func TestReleaseAndUndoRecord(t *testing.T) {
 	}
 	// Nothing held left to release there: not counted, not audited.
 	before := auditCount(t, q)
-	if res, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: "other.example"}}); err != nil || res.Count != 0 {
+	if res, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: []string{"other.example"}}}); err != nil || res.Count != 0 {
 		t.Errorf("second release: %+v %v", res, err)
 	}
 	if auditCount(t, q) != before {
@@ -208,14 +208,14 @@ func TestHoldDryRunAndRefusals(t *testing.T) {
 	q, _ := openTest(t)
 	m := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example"))
 	before, audits := snapshot(t, q), auditCount(t, q)
-	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Rule: true, DryRun: true})
+	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.example"}}, Rule: true, DryRun: true})
 	if err != nil || !res.DryRun || res.Count != 1 || res.IDs[0] != m.ID || res.Rule != 0 {
 		t.Fatalf("dry run: %+v %v", res, err)
 	}
 	for name, r := range map[string]HoldRequest{
 		"empty filter": {},
 		"past end":     {Filter: Filter{All: true}, Until: testNow.Add(-time.Minute)},
-		"bad domain":   {Filter: Filter{Domain: "@"}},
+		"bad domain":   {Filter: Filter{Domain: []string{"@"}}},
 		"rule by id":   {Filter: Filter{IDs: []ID{m.ID}}, Rule: true},
 		"rule on all":  {Filter: Filter{All: true}, Rule: true},
 	} {
@@ -283,7 +283,7 @@ func TestMigrationHeldToHolds(t *testing.T) {
 func TestHoldJSONRoundTrip(t *testing.T) {
 	q, _ := openTest(t)
 	m := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example", "y@other.example"))
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "why", Until: testNow.Add(time.Hour)}); err != nil {
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.example"}}, Reason: "why", Until: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := mustGet(t, q, m.ID).MarshalJSON()
@@ -319,7 +319,7 @@ func TestUndoHold(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Set(testNow.Add(time.Minute))
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "second"}); err != nil {
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.example"}}, Reason: "second"}); err != nil {
 		t.Fatal(err)
 	}
 	audit, _ := q.Audit(t.Context(), AuditQuery{Verb: "hold"})
@@ -341,10 +341,10 @@ func TestUndoHold(t *testing.T) {
 
 	// A release after the first hold overlaps it: undo of the first hold
 	// puts back what the release did not touch and says what it did.
-	if _, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: "other.example"}}); err != nil {
+	if _, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{Domain: []string{"other.example"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "other.example"}, Reason: "third"}); err != nil {
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"other.example"}}, Reason: "third"}); err != nil {
 		t.Fatal(err)
 	}
 	err = q.Update(t.Context(), func(tx *Tx) (err error) { res, err = tx.UndoHold(first, false); return })
@@ -384,7 +384,7 @@ func TestImportJSONKeepsHolds(t *testing.T) {
 	if _, err := a.LoadDemo(ctx, 50, 1); err != nil {
 		t.Fatal(err)
 	}
-	res, err := a.Hold(ctx, HoldRequest{Filter: Filter{Domain: "gmail.com"}, Reason: "rate limited", Until: testNow.Add(2 * time.Hour)})
+	res, err := a.Hold(ctx, HoldRequest{Filter: Filter{Domain: []string{"gmail.com"}}, Reason: "rate limited", Until: testNow.Add(2 * time.Hour)})
 	if err != nil || res.Count == 0 {
 		t.Fatalf("hold: %+v %v", res, err)
 	}

@@ -52,7 +52,7 @@ const (
 
 // insertCols are the columns a rowBatch encodes, in order.
 var insertCols = map[string]string{
-	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo",
+	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo, subject_lc, msgid",
 	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule",
 	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify",
 }
@@ -147,9 +147,14 @@ func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e
 func (e *lineError) Unwrap() error { return e.err }
 
 // add buffers a normalized message and its raw text (nil = not kept); line is
-// its input line for error messages (0 = none).
+// its input line for error messages (0 = none). The text's Subject and
+// Message-ID go into the message's row, for the filters.
 func (ins *inserter) add(m *Message, raw []byte, line int) error {
-	if err := ins.enc.encode(ins.batch, m, line); err != nil {
+	var h msgHeaders
+	if raw != nil {
+		h = readHeaders(raw)
+	}
+	if err := ins.enc.encode(ins.batch, m, line, h); err != nil {
 		return err
 	}
 	ins.last = max(ins.last, m.ID)
@@ -331,8 +336,9 @@ type rowEncoder struct {
 	seen map[ID]int // ids encoded, with their line numbers
 }
 
-// encode adds a normalized message to b; line is its input line (0 = none).
-func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
+// encode adds a normalized message to b, with the columns its text gave
+// (zero when it has none); line is its input line (0 = none).
+func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) error {
 	if e.seen == nil {
 		e.seen = map[ID]int{}
 	}
@@ -359,6 +365,8 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int) error {
 	r.optStr(m.Client.IP)
 	r.optStr(m.Client.User)
 	r.optStr(m.Client.Helo)
+	r.optStr(h.subject)
+	r.optStr(h.msgID)
 	r.end()
 	ri := 0
 	for di, d := range m.Domains {

@@ -49,7 +49,7 @@ func TestMarshalJSONShape(t *testing.T) {
 func TestJSONRoundTrip(t *testing.T) {
 	q, _ := openTest(t)
 	q.LoadDemo(t.Context(), 1500, 5)
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "gmail.com", Recipient: "*@gmail.com"}})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: []string{"gmail.com"}, Recipient: []string{"*@gmail.com"}}})
 	q.Enqueue(t.Context(), Envelope{Sender: "Mixed@Case.org", EnvID: "e1", Priority: -3, Recipients: []EnvelopeRecipient{{Address: "A@B.org", ORCPT: "rfc822;A@B.org"}}}, []byte("x"))
 	var buf bytes.Buffer
 	q.View(t.Context(), func(tx *Tx) error {
@@ -414,7 +414,7 @@ func TestFailedImportInsideUpdate(t *testing.T) {
 		if n, _ := tx.Count(Filter{}); n != 6 {
 			t.Errorf("after the failed import: %d messages", n)
 		}
-		_, err := tx.List(Filter{Sender: "bill1@example.net"}, Page{Limit: 5}) // needs its index
+		_, err := tx.List(Filter{Sender: []string{"bill1@example.net"}}, Page{Limit: 5}) // needs its index
 		return err
 	})
 	if err != nil {
@@ -430,7 +430,7 @@ func TestFailedImportInsideUpdate(t *testing.T) {
 	if err != nil || res.Count != bulkAfter+1000 || indexes() != before {
 		t.Fatalf("bulk import: %d, %v, %d indexes", res.Count, err, indexes())
 	}
-	if n := mustCount(t, q, Filter{Domain: "gmail.com"}); n < bulkAfter/5 {
+	if n := mustCount(t, q, Filter{Domain: []string{"gmail.com"}}); n < bulkAfter/5 {
 		t.Errorf("gmail.com: %d", n)
 	}
 	checkDue(t, q)

@@ -123,7 +123,7 @@ func (p *lineParser) run(r io.Reader) {
 				return
 			}
 			for _, m := range msgs {
-				if err := enc.encode(b, m, line); err != nil {
+				if err := enc.encode(b, m, line, msgHeaders{}); err != nil {
 					fail(line, err)
 					return
 				}

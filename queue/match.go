@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -12,21 +13,37 @@ import (
 
 // Matcher is a Filter read once, to match many messages.
 type Matcher struct {
-	f      Filter
-	ids    map[ID]bool // nil = any id
-	sender *addrMatcher
-	rcpt   *addrMatcher
-	domain string
+	f       Filter
+	ids     map[ID]bool // nil = any id
+	senders []*addrMatcher
+	rcpts   []*addrMatcher
+	domains []string
 }
 
 // Matcher checks f as every verb does (Validate) and returns it ready to
-// match messages.
+// match messages. A filter with a key that reads the queue's own records
+// (FilterKey.Stored: the message text, the SMTP client) cannot be matched
+// on a message in memory: the error, an *InMemoryError, names the key.
 func (f Filter) Matcher() (*Matcher, error) {
-	sender, rcpt, domain, err := f.patterns()
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	for _, k := range FilterKeys {
+		if k.Stored != "" && k.IsSet(&f) {
+			return nil, &InMemoryError{Key: k}
+		}
+	}
+	p, err := f.read()
 	if err != nil {
 		return nil, err
 	}
-	mt := &Matcher{f: f, sender: newAddrMatcher(sender), rcpt: newAddrMatcher(rcpt), domain: domain}
+	mt := &Matcher{f: f, domains: p.domains}
+	for i := range p.senders {
+		mt.senders = append(mt.senders, newAddrMatcher(&p.senders[i]))
+	}
+	for i := range p.rcpts {
+		mt.rcpts = append(mt.rcpts, newAddrMatcher(&p.rcpts[i]))
+	}
 	if len(f.IDs) > 0 {
 		mt.ids = make(map[ID]bool, len(f.IDs))
 		for _, id := range f.IDs {
@@ -34,6 +51,16 @@ func (f Filter) Matcher() (*Matcher, error) {
 		}
 	}
 	return mt, nil
+}
+
+// InMemoryError says that a filter key needs what only the queue itself
+// keeps (its Stored), so a message in memory cannot be matched by it.
+type InMemoryError struct {
+	Key *FilterKey
+}
+
+func (e *InMemoryError) Error() string {
+	return fmt.Sprintf("the %s filter reads %s, which only the queue itself keeps", e.Key.Name, e.Key.Stored)
 }
 
 // Match reports whether f selects m, as the engine's verbs would if m were in
@@ -49,23 +76,13 @@ func (mt *Matcher) Match(m *Message) bool {
 	if mt.ids != nil && !mt.ids[m.ID] {
 		return false
 	}
-	if mt.sender != nil && !mt.sender.match(m.ReturnPath) {
+	if mt.senders != nil && !slices.ContainsFunc(mt.senders, func(p *addrMatcher) bool { return p.match(m.ReturnPath) }) {
 		return false
 	}
-	if p := mt.rcpt; p != nil {
-		var ok bool
-		if p.kind == addrDomain {
-			ok = hasDomain(m, p.value)
-		} else {
-			ok = slices.ContainsFunc(m.Domains, func(d Domain) bool {
-				return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return p.match(r.Address) })
-			})
-		}
-		if !ok {
-			return false
-		}
+	if mt.rcpts != nil && !slices.ContainsFunc(mt.rcpts, func(p *addrMatcher) bool { return p.matchMessage(m) }) {
+		return false
 	}
-	if mt.domain != "" && !hasDomain(m, mt.domain) {
+	if mt.domains != nil && !slices.ContainsFunc(mt.domains, func(d string) bool { return hasDomain(m, d) }) {
 		return false
 	}
 	if !f.DueAfter.IsZero() || !f.DueBefore.IsZero() {
@@ -79,6 +96,9 @@ func (mt *Matcher) Match(m *Message) bool {
 		if !f.DueBefore.IsZero() && due.Unix() >= beforeSecond(f.DueBefore) {
 			return false
 		}
+	}
+	if f.Larger > 0 && m.Size <= f.Larger || f.Smaller > 0 && m.Size >= f.Smaller {
+		return false
 	}
 	if !f.CreatedAfter.IsZero() && m.Created.Unix() <= afterSecond(f.CreatedAfter) {
 		return false
@@ -131,6 +151,19 @@ func newAddrMatcher(p *addrPattern) *addrMatcher {
 	return am
 }
 
+// matchMessage reports whether a recipient of m matches the pattern.
+func (p *addrMatcher) matchMessage(m *Message) bool {
+	if (p.kind == addrDomain || p.kind == addrBare) && hasDomain(m, p.value) {
+		return true
+	}
+	if p.kind == addrDomain {
+		return false
+	}
+	return slices.ContainsFunc(m.Domains, func(d Domain) bool {
+		return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return p.match(r.Address) })
+	})
+}
+
 // match reports whether an address (any case) matches the pattern, as the
 // SQL conditions of compile do.
 func (p *addrMatcher) match(addr string) bool {
@@ -142,6 +175,8 @@ func (p *addrMatcher) match(addr string) bool {
 		return domainOf(a) == p.value
 	case addrBounce:
 		return a == ""
+	case addrBare:
+		return domainOf(a) == p.value || strings.HasPrefix(a, p.value+"@")
 	}
 	t := []rune(a)
 	return globMatch(p.glob, t) || p.alt != nil && globMatch(p.alt, t)
@@ -195,7 +230,8 @@ func (p *AddressPattern) Match(addr string) bool { return p.m.match(addr) }
 
 // Literal is what the pattern names without wildcards, in lower case: the
 // address itself ("bill@example.net") or its domain after '@'
-// ("@example.org"); "" for a glob or the bounce sender <>.
+// ("@example.org"); "" for a glob, a bare word (a local part or a domain)
+// or the bounce sender <>.
 func (p *AddressPattern) Literal() string {
 	switch p.m.kind {
 	case addrExact:

@@ -102,19 +102,19 @@ func TestCancelLeavesNoOrphans(t *testing.T) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}, DryRun: true})
 		}},
 		{"cancel by sender", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "bulk@sender.example"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@sender.example"}}})
 		}},
 		{"retry", func() (Result, error) {
 			return q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, At: testNow.Add(time.Hour)})
 		}},
 		{"cancel of recipients", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmail.com"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"@gmail.com"}}})
 		}},
 		{"cancel of the last recipients of a message", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "other@sender.example", Recipient: "*"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"other@sender.example"}, Recipient: []string{"*"}}})
 		}},
 		{"cancel by domain", func() (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "outlook.com"}})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: []string{"outlook.com"}}})
 		}},
 		{"cancel --all", func() (Result, error) {
 			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -15,9 +16,10 @@ type addrKind int
 
 const (
 	addrExact  addrKind = iota // a full address, compared in lower case
-	addrDomain                 // "@example.org" or "example.org": the domain, exact
+	addrDomain                 // "@example.org": the domain, exact
 	addrGlob                   // * and ? globs: value is a GLOB pattern over the lower-case address
 	addrBounce                 // the sender <>
+	addrBare                   // a word without '@': a local part or a domain, exact
 )
 
 type addrPattern struct {
@@ -28,7 +30,10 @@ type addrPattern struct {
 
 // parseAddrPattern reads a sender or recipient selector:
 //   - a full address matches that address exactly, case-insensitively;
-//   - "@example.org" or "example.org" (no '@' at all) matches that domain;
+//   - "@example.org" matches that domain;
+//   - a bare word without '@' matches a local part or a domain, either
+//     ("jennifer.kowalski" finds jennifer.kowalski@ any domain,
+//     "example.org" finds @example.org and also example.org@ any domain);
 //   - '*' and '?' are globs; a glob without '@' is tried against the whole
 //     address and against the domain ("bill*", "*.example.org");
 //   - the sender "<>" matches bounces.
@@ -63,11 +68,11 @@ func parseAddrPattern(s string, sender bool) (addrPattern, error) {
 			return addrPattern{kind: addrGlob, value: "*@" + globEscape(dom)}, nil
 		}
 		return addrPattern{kind: addrDomain, value: dom}, nil
-	case at < 0: // a domain, or a glob on address or domain
+	case at < 0: // a local part or a domain, or a glob on address or domain
 		if glob {
 			return addrPattern{kind: addrGlob, value: globEscape(v), alt: "*@" + globEscape(v)}, nil
 		}
-		return addrPattern{kind: addrDomain, value: v}, nil
+		return addrPattern{kind: addrBare, value: v}, nil
 	default:
 		if glob {
 			return addrPattern{kind: addrGlob, value: globEscape(v)}, nil
@@ -79,6 +84,24 @@ func parseAddrPattern(s string, sender bool) (addrPattern, error) {
 // globEscape keeps * and ? as wildcards and makes '[' literal, the only other
 // character GLOB treats specially.
 func globEscape(s string) string { return strings.ReplaceAll(s, "[", "[[]") }
+
+// localGlob is the GLOB pattern of the addresses whose local part is a
+// bare word's.
+func (p addrPattern) localGlob() string { return globEscape(p.value) + "@*" }
+
+// addrSQL is the condition "the address in col matches p", for every kind
+// but the bounce sender.
+func (p addrPattern) addrSQL(col string) (string, []any) {
+	switch p.kind {
+	case addrExact:
+		return col + " = ?", []any{p.value}
+	case addrDomain:
+		return col + " GLOB ?", []any{"*@" + globEscape(p.value)}
+	case addrBare:
+		return "(" + col + " GLOB ? OR " + col + " GLOB ?)", []any{p.localGlob(), "*@" + globEscape(p.value)}
+	}
+	return p.globSQL(col)
+}
 
 // globSQL is the condition "col matches p" for a glob pattern.
 func (p addrPattern) globSQL(col string) (string, []any) {
@@ -120,37 +143,109 @@ type selection struct {
 }
 
 // Validate reports a sender, recipient or domain in f that is not a valid
-// selector (such as "@" alone), as every verb would, without running one.
+// selector (such as "@" alone), or another value no verb can select by
+// (a header filter without its name, a client IP that is no address), as
+// every verb would, without running one.
 func (f Filter) Validate() error {
-	_, _, _, err := f.patterns()
+	_, err := f.read()
 	return err
 }
 
-// patterns reads the address fields of f, and checks its times.
-func (f Filter) patterns() (sender, rcpt *addrPattern, domain string, err error) {
+// patterns is a Filter's values read and checked, each field's values in
+// their order (a message matches a field when it matches any of them).
+type patterns struct {
+	senders, rcpts []addrPattern
+	domains        []string // lower case
+	subjects       []string // globs over the lower-case Subject, '[' literal
+	msgIDs         []string // without angle brackets
+	headers        []headerPattern
+	ips            []ipPattern
+	users          []string
+}
+
+// read reads the values of f, and checks its times.
+func (f Filter) read() (*patterns, error) {
 	if err := f.checkTimes(); err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
-	if f.Sender != "" {
-		p, err := parseAddrPattern(f.Sender, true)
+	p := &patterns{}
+	for _, v := range f.Sender {
+		a, err := parseAddrPattern(v, true)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("sender filter: %w", err)
+			return nil, fmt.Errorf("sender filter: %w", err)
 		}
-		sender = &p
+		p.senders = append(p.senders, a)
 	}
-	if f.Recipient != "" {
-		p, err := parseAddrPattern(f.Recipient, false)
+	for _, v := range f.Recipient {
+		a, err := parseAddrPattern(v, false)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("recipient filter: %w", err)
+			return nil, fmt.Errorf("recipient filter: %w", err)
 		}
-		rcpt = &p
+		p.rcpts = append(p.rcpts, a)
 	}
-	if f.Domain != "" {
-		if domain, err = normDomain("domain filter", f.Domain); err != nil {
-			return nil, nil, "", err
+	for _, v := range f.Domain {
+		d, err := normDomain("domain filter", v)
+		if err != nil {
+			return nil, err
 		}
+		p.domains = append(p.domains, d)
 	}
-	return sender, rcpt, domain, nil
+	for _, v := range f.Subject {
+		if err := checkPrintable(v); err != nil {
+			return nil, fmt.Errorf("subject filter %q: %w", v, err)
+		}
+		g := strings.ToLower(strings.TrimSpace(v))
+		if g == "" {
+			return nil, fmt.Errorf("subject filter %q: give some text, or '*' for any subject", v)
+		}
+		p.subjects = append(p.subjects, g)
+	}
+	for _, v := range f.MessageID {
+		if err := checkPrintable(v); err != nil {
+			return nil, fmt.Errorf("message-id filter %q: %w", v, err)
+		}
+		id := normMessageID(v)
+		if id == "" {
+			return nil, fmt.Errorf("message-id filter %q: want a Message-ID such as <abc.123@mx.example.org>", v)
+		}
+		p.msgIDs = append(p.msgIDs, id)
+	}
+	for _, v := range f.Header {
+		h, err := parseHeaderPattern(v)
+		if err != nil {
+			return nil, err
+		}
+		p.headers = append(p.headers, h)
+	}
+	if f.Larger < 0 || f.Smaller < 0 {
+		return nil, fmt.Errorf("size filter: a size is above zero, not %d", min(f.Larger, f.Smaller))
+	}
+	for _, v := range f.ClientIP {
+		ip, err := parseIPPattern(v)
+		if err != nil {
+			return nil, err
+		}
+		p.ips = append(p.ips, ip)
+	}
+	for _, v := range f.User {
+		if err := checkPrintable(v); err != nil {
+			return nil, fmt.Errorf("user filter %q: %w", v, err)
+		}
+		u := strings.TrimSpace(v)
+		if u == "" {
+			return nil, fmt.Errorf("user filter %q: want the name the client authenticated as", v)
+		}
+		p.users = append(p.users, u)
+	}
+	return p, nil
+}
+
+// globPrefix is the literal start of a glob (before its first wildcard).
+func globPrefix(glob string) string {
+	if i := strings.IndexAny(glob, "*?"); i >= 0 {
+		return glob[:i]
+	}
+	return glob
 }
 
 // normDomain reads a domain as filters and verbs take it ("@Example.org " is
@@ -170,30 +265,111 @@ func normDomain(what, s string) (string, error) {
 // read and sorted whole drives a listing; above it the listing walks ids.
 var probeLimit = 4000
 
+// anyOf is the condition that one of conds holds.
+func anyOf(conds []cond) cond {
+	if len(conds) == 1 {
+		return conds[0]
+	}
+	w := make([]string, len(conds))
+	var args []any
+	for i, c := range conds {
+		w[i] = c.sql
+		args = append(args, c.args...)
+	}
+	return cond{"(" + strings.Join(w, " OR ") + ")", args}
+}
+
+// each is the condition that a message matches one of n values, mk(i)
+// being the condition of value i; none when n is 0.
+func each(n int, mk func(i int) cond) []cond {
+	if n == 0 {
+		return nil
+	}
+	cs := make([]cond, n)
+	for i := range cs {
+		cs[i] = mk(i)
+	}
+	return []cond{anyOf(cs)}
+}
+
+// all reports whether every pattern is of one of the kinds.
+func all(ps []addrPattern, kinds ...addrKind) bool {
+	for _, p := range ps {
+		if !slices.Contains(kinds, p.kind) {
+			return false
+		}
+	}
+	return len(ps) > 0
+}
+
+// senderCond is the condition that the message's sender matches p.
+func senderCond(p addrPattern) cond {
+	switch p.kind {
+	case addrExact:
+		return cond{"m.rp_lc = ?", []any{p.value}}
+	case addrBounce:
+		return cond{"m.rp_lc = ''", nil}
+	case addrDomain:
+		return cond{"m.rp_domain = ?", []any{p.value}}
+	case addrBare:
+		return cond{"(m.rp_domain = ? OR m.rp_lc GLOB ?)", []any{p.value, p.localGlob()}}
+	}
+	sq, a := p.globSQL("m.rp_lc")
+	return cond{sq, a}
+}
+
+// rcptCond is the condition that a recipient of the message matches p.
+func rcptCond(p addrPattern) cond {
+	switch p.kind {
+	case addrExact:
+		return cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.address_lc = ? AND rx.msg_id = m.id)", []any{p.value}}
+	case addrDomain:
+		return domainCond(p.value)
+	case addrBare:
+		d := domainCond(p.value)
+		return cond{"(" + d.sql + " OR EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND rx.address_lc GLOB ?))", append(d.args, p.localGlob())}
+	}
+	sq, a := p.globSQL("rx.address_lc")
+	return cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND " + sq + ")", a}
+}
+
+func domainCond(d string) cond {
+	return cond{"EXISTS (SELECT 1 FROM domains dx WHERE dx.name = ? AND dx.msg_id = m.id)", []any{d}}
+}
+
 // compile turns f into SQL. ordered says the caller lists in id order with
 // keyset pages (List, Each): then a range on due or created drives the query
 // only when it is small, since its index does not give id order.
 func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	s := &selection{}
-	sender, rcpt, domain, err := f.patterns()
+	p, err := f.read()
 	if err != nil {
 		return nil, err
 	}
 
-	// Choose the driver: the most selective indexed equality first.
+	// Choose the driver: the most selective indexed equality first. A
+	// driver on messages may take several values (one row per message);
+	// one on recipients or domains takes one, or a message with two of
+	// the values would come twice.
 	driver := ""
 	switch {
 	case len(f.IDs) > 0:
 		driver = "ids"
-	case rcpt != nil && rcpt.kind == addrExact:
+	case len(p.msgIDs) > 0:
+		driver = "msgid"
+	case len(p.rcpts) == 1 && p.rcpts[0].kind == addrExact:
 		driver = "rcpt"
-	case sender != nil && (sender.kind == addrExact || sender.kind == addrBounce):
+	case all(p.senders, addrExact, addrBounce):
 		driver = "sender"
-	case domain != "":
+	case len(p.users) == 1:
+		driver = "user"
+	case len(p.ips) == 1 && p.ips[0].addr.IsValid():
+		driver = "clientip"
+	case len(p.domains) == 1:
 		driver = "domain"
-	case rcpt != nil && rcpt.kind == addrDomain:
+	case len(p.rcpts) == 1 && p.rcpts[0].kind == addrDomain:
 		driver = "rcptdomain"
-	case sender != nil && sender.kind == addrDomain:
+	case all(p.senders, addrDomain):
 		driver = "senderdomain"
 	}
 
@@ -224,64 +400,82 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 			b.WriteByte(']')
 			s.drive = append(s.drive, cond{"m.id IN (SELECT value FROM json_each(?))", []any{b.String()}})
 		}
+	case "msgid":
+		s.from = "messages m INDEXED BY messages_msgid"
+		s.drive = append(s.drive, cond{"m.msgid IN (" + placeholders(len(p.msgIDs)) + ")", anys(p.msgIDs)})
+		p.msgIDs = nil
+	case "user":
+		s.from = "messages m INDEXED BY messages_client_user"
+		s.drive = append(s.drive, cond{"m.client_user = ? COLLATE NOCASE", []any{p.users[0]}})
+		p.users = nil
+	case "clientip":
+		s.from = "messages m INDEXED BY messages_client_ip"
+		s.drive = append(s.drive, cond{"m.client_ip = ?", []any{p.ips[0].String()}})
+		p.ips = nil
 	case "rcpt":
 		s.from = "recipients r INDEXED BY recipients_address CROSS JOIN messages m ON m.id = r.msg_id"
 		s.light, s.key, s.lkey = "recipients r INDEXED BY recipients_address", "r.msg_id", "r.msg_id"
-		s.drive = append(s.drive, cond{"r.address_lc = ?", []any{rcpt.value}})
-		rcpt = nil
+		s.drive = append(s.drive, cond{"r.address_lc = ?", []any{p.rcpts[0].value}})
+		p.rcpts = nil
 	case "sender":
 		s.from = "messages m INDEXED BY messages_sender"
-		v := sender.value
-		if sender.kind == addrBounce {
-			v = ""
+		var vs []any
+		for _, a := range p.senders {
+			vs = append(vs, a.value) // "" for the bounce sender
 		}
-		s.drive = append(s.drive, cond{"m.rp_lc = ?", []any{v}})
-		sender = nil
+		s.drive = append(s.drive, cond{"m.rp_lc IN (" + placeholders(len(vs)) + ")", vs})
+		p.senders = nil
 	case "domain", "rcptdomain":
-		if domain == "" {
-			domain = rcpt.value
+		var domain string
+		if driver == "domain" {
+			domain = p.domains[0]
+			p.domains = nil
 		}
-		if rcpt != nil && rcpt.kind == addrDomain && rcpt.value == domain {
-			rcpt = nil
+		if len(p.rcpts) == 1 && p.rcpts[0].kind == addrDomain && (domain == "" || p.rcpts[0].value == domain) {
+			domain = p.rcpts[0].value
+			p.rcpts = nil
 		}
 		s.from = "domains d INDEXED BY domains_name CROSS JOIN messages m ON m.id = d.msg_id"
 		s.light, s.key, s.lkey = "domains d INDEXED BY domains_name", "d.msg_id", "d.msg_id"
 		s.drive = append(s.drive, cond{"d.name = ?", []any{domain}})
-		domain = ""
 	case "senderdomain":
 		s.from = "messages m INDEXED BY messages_sender_domain"
-		s.drive = append(s.drive, cond{"m.rp_domain = ?", []any{sender.value}})
-		sender = nil
+		var vs []any
+		for _, a := range p.senders {
+			vs = append(vs, a.value)
+		}
+		s.drive = append(s.drive, cond{"m.rp_domain IN (" + placeholders(len(vs)) + ")", vs})
+		p.senders = nil
 	}
 
-	// The remaining conditions.
-	if sender != nil {
-		switch sender.kind {
-		case addrExact:
-			s.where = append(s.where, cond{"m.rp_lc = ?", []any{sender.value}})
-		case addrBounce:
-			s.where = append(s.where, cond{"m.rp_lc = ''", nil})
-		case addrDomain:
-			s.where = append(s.where, cond{"m.rp_domain = ?", []any{sender.value}})
-		case addrGlob:
-			sq, a := sender.globSQL("m.rp_lc")
-			s.where = append(s.where, cond{sq, a})
+	// A bare word (a local part or a domain) is two lookups of indexes:
+	// their union drives the selection, unless, for an id-ordered listing,
+	// it holds many messages (then a walk of the ids fills a page soon).
+	if sub, args, sender := bareSubquery(p); driver == "" && sub != "" {
+		use := true
+		if ordered {
+			var n int
+			q := "SELECT count(*) FROM (" + sub + " LIMIT ?)"
+			if err := tx.tx.QueryRowContext(tx.ctx, q, append(append([]any{}, args...), probeLimit)...).Scan(&n); err != nil {
+				return nil, err
+			}
+			use = n < probeLimit
+		}
+		if use {
+			driver = "bare"
+			s.drive = append(s.drive, cond{"m.id IN (" + sub + ")", args})
+			if sender { // the union is exactly the word's selection
+				p.senders = nil
+			} else {
+				p.rcpts = nil
+			}
 		}
 	}
-	if rcpt != nil {
-		switch rcpt.kind {
-		case addrExact:
-			s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.address_lc = ? AND rx.msg_id = m.id)", []any{rcpt.value}})
-		case addrDomain:
-			s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM domains dx WHERE dx.name = ? AND dx.msg_id = m.id)", []any{rcpt.value}})
-		case addrGlob:
-			sq, a := rcpt.globSQL("rx.address_lc")
-			s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM recipients rx WHERE rx.msg_id = m.id AND " + sq + ")", a})
-		}
-	}
-	if domain != "" {
-		s.where = append(s.where, cond{"EXISTS (SELECT 1 FROM domains dx WHERE dx.name = ? AND dx.msg_id = m.id)", []any{domain}})
-	}
+
+	// The remaining conditions: each field's values OR-ed.
+	s.where = append(s.where, each(len(p.senders), func(i int) cond { return senderCond(p.senders[i]) })...)
+	s.where = append(s.where, each(len(p.rcpts), func(i int) cond { return rcptCond(p.rcpts[i]) })...)
+	s.where = append(s.where, each(len(p.domains), func(i int) cond { return domainCond(p.domains[i]) })...)
 	var dueConds, createdConds []cond
 	if !f.DueAfter.IsZero() {
 		dueConds = append(dueConds, cond{"m.due > ?", []any{afterSecond(f.DueAfter)}})
@@ -309,17 +503,46 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 		}
 		s.where = append(s.where, cond{c, []any{tx.q.clock().Unix()}})
 	}
+	if len(p.msgIDs) > 0 {
+		s.where = append(s.where, cond{"m.msgid IN (" + placeholders(len(p.msgIDs)) + ")", anys(p.msgIDs)})
+	}
+	s.where = append(s.where, each(len(p.users), func(i int) cond {
+		return cond{"m.client_user = ? COLLATE NOCASE", []any{p.users[i]}}
+	})...)
+	s.where = append(s.where, each(len(p.ips), func(i int) cond {
+		if p.ips[i].addr.IsValid() {
+			return cond{"m.client_ip = ?", []any{p.ips[i].String()}}
+		}
+		return cond{"(m.client_ip IS NOT NULL AND mqsh_ip_in(m.client_ip, ?))", []any{p.ips[i].String()}}
+	})...)
+	if f.Larger > 0 {
+		s.where = append(s.where, cond{"m.size > ?", []any{f.Larger}})
+	}
+	if f.Smaller > 0 {
+		s.where = append(s.where, cond{"m.size < ?", []any{f.Smaller}})
+	}
+	// The subject: one glob with a literal start is also a range of the
+	// index, which drives a listing when it holds few messages.
+	var subjectConds []cond
+	if len(p.subjects) == 1 {
+		if pre := globPrefix(p.subjects[0]); pre != "" {
+			subjectConds = append(subjectConds, cond{"m.subject_lc >= ? AND m.subject_lc < ?", []any{pre, pre + "\xff"}})
+		}
+	}
+	subjectConds = append(subjectConds, each(len(p.subjects), func(i int) cond {
+		return cond{"m.subject_lc GLOB ?", []any{globEscape(p.subjects[i])}}
+	})...)
 
 	if driver == "" && ordered {
-		// A range on due or created drives the listing when it holds few
-		// messages (read and sorted whole); otherwise walk the ids.
+		// A range on due, created or subject drives the listing when it
+		// holds few messages (read and sorted whole); otherwise walk the ids.
 		best, bestN := "", probeLimit
 		for _, c := range []struct {
 			index string
 			conds []cond
-		}{{"messages_due", dueConds}, {"messages_created", createdConds}} {
-			if len(c.conds) == 0 {
-				continue
+		}{{"messages_due", dueConds}, {"messages_created", createdConds}, {"messages_subject", subjectConds}} {
+			if len(c.conds) == 0 || c.index == "messages_subject" && len(c.conds) < 2 {
+				continue // subject globs that are no one range
 			}
 			n, err := tx.probe(c.index, c.conds)
 			if err != nil {
@@ -339,15 +562,50 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 				s.rangeIndex, s.rangeConds = "messages_due", dueConds
 			} else if len(createdConds) > 0 {
 				s.rangeIndex, s.rangeConds = "messages_created", createdConds
+			} else if len(subjectConds) > 1 {
+				s.rangeIndex, s.rangeConds = "messages_subject", subjectConds
 			}
 		}
 	}
 	s.where = append(s.where, dueConds...)
 	s.where = append(s.where, createdConds...)
+	s.where = append(s.where, subjectConds...)
+	// The header filter reads each candidate's text: last, after every
+	// cheaper condition. A long scan ends when the context does (the
+	// driver interrupts SQLite).
+	s.where = append(s.where, each(len(p.headers), func(i int) cond {
+		h := p.headers[i]
+		return cond{"EXISTS (SELECT 1 FROM bodies b WHERE b.msg_id = m.id AND mqsh_header(b.raw, ?, ?))", []any{h.name, h.glob}}
+	})...)
 	if len(s.where) > 0 {
 		s.light = ""
 	}
 	return s, nil
+}
+
+// bareSubquery selects the ids of the messages a single bare word of the
+// recipient (else the sender) filter matches, through the indexes of
+// domains and addresses, exactly the word's selection; "" when there is
+// none. sender says the word is the sender's.
+func bareSubquery(p *patterns) (sub string, args []any, sender bool) {
+	if len(p.rcpts) == 1 && p.rcpts[0].kind == addrBare {
+		v := p.rcpts[0].value
+		return "SELECT msg_id FROM domains WHERE name = ? UNION SELECT msg_id FROM recipients WHERE address_lc >= ? AND address_lc < ?", []any{v, v + "@", v + "@\xff"}, false
+	}
+	if len(p.senders) == 1 && p.senders[0].kind == addrBare {
+		v := p.senders[0].value
+		return "SELECT id FROM messages WHERE rp_domain = ? UNION SELECT id FROM messages WHERE rp_lc >= ? AND rp_lc < ?", []any{v, v + "@", v + "@\xff"}, true
+	}
+	return "", nil, false
+}
+
+// anys is vs as SQL arguments.
+func anys(vs []string) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
 }
 
 // dense reports whether the selection holds every message of an id range

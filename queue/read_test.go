@@ -58,7 +58,7 @@ func TestReadsGroupInterleavedRecipients(t *testing.T) {
 	var listed, walked []Message
 	err = q.View(t.Context(), func(tx *Tx) error {
 		var err error
-		if listed, err = tx.List(Filter{Sender: "s@a.example"}, Page{}); err != nil {
+		if listed, err = tx.List(Filter{Sender: []string{"s@a.example"}}, Page{}); err != nil {
 			return err
 		}
 		return tx.Each(Filter{}, func(m *Message) error {
@@ -98,7 +98,7 @@ func TestBatches(t *testing.T) {
 	if _, err := q.LoadDemo(t.Context(), 2*eachPage+300, 5); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []Filter{{}, {Domain: "gmail.com"}, {Status: []Status{TempFail}}} {
+	for _, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}} {
 		var got []Message
 		sizes := 0
 		err := q.Batches(t.Context(), f, func(msgs []Message) error {

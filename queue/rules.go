@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -183,16 +184,5 @@ func (tx *Tx) applyRules(msgs []*Message) error {
 // of a message it selects (as holdTargets says in SQL): with a recipient or
 // domain filter, d must be a domain of a matching recipient.
 func (mt *Matcher) targets(d *Domain) bool {
-	if mt.domain != "" && d.Name != mt.domain {
-		return false
-	}
-	if mt.rcpt == nil {
-		return true
-	}
-	for _, r := range d.Recipients {
-		if mt.rcpt.match(r.Address) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(d.Recipients, func(r Recipient) bool { return inScope(mt.domains, mt.rcpts, d.Name, r.Address) })
 }

@@ -16,7 +16,7 @@ func TestHoldRuleCatchesArrivals(t *testing.T) {
 	q, c := openTest(t)
 	old := enqueueTest(t, q, envTo("s@a.example", "x@gmail.example"))
 	end := testNow.Add(2 * time.Hour)
-	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "gmail.example"}, Reason: "rate limited", Until: end, Rule: true})
+	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.example"}}, Reason: "rate limited", Until: end, Rule: true})
 	if err != nil || res.Count != 1 || res.IDs[0] != old.ID || res.Rule == 0 {
 		t.Fatalf("hold --rule: %+v %v", res, err)
 	}
@@ -94,7 +94,7 @@ func TestHoldRuleCatchesArrivals(t *testing.T) {
 // a rule made by a hold that matched nothing is still made (and audited).
 func TestHoldRuleByRecipient(t *testing.T) {
 	q, _ := openTest(t)
-	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Recipient: "*@spam.example", Sender: "bad@a.example"}, Rule: true})
+	res, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Recipient: []string{"*@spam.example"}, Sender: []string{"bad@a.example"}}, Rule: true})
 	if err != nil || res.Count != 0 || res.Rule == 0 {
 		t.Fatalf("hold --rule on nothing: %+v %v", res, err)
 	}
@@ -114,7 +114,7 @@ func TestHoldRuleByRecipient(t *testing.T) {
 // a rule does not count a hit for a domain the policy held.
 func TestPolicyHoldIsPerDomain(t *testing.T) {
 	q, _ := openTest(t)
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: "b.example"}, Rule: true}); err != nil {
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"b.example"}}, Rule: true}); err != nil {
 		t.Fatal(err)
 	}
 	env := envTo("s@a.example", "x@b.example", "y@c.example")

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -32,9 +33,11 @@ func (s scope) rcptSQL() (string, []any) {
 	return "r.status IN " + pendingSQL + " AND " + where, args
 }
 
-// changeScope reads the scope of a change from f (see the top of this file).
+// changeScope reads the scope of a change from f (see the top of this file):
+// the recipients that match one of f's recipient patterns (when it has
+// any) and are in one of its domains (when it has any).
 func (f Filter) changeScope() (scope, error) {
-	_, rcpt, domain, err := f.patterns()
+	p, err := f.read()
 	if err != nil {
 		return scope{}, err
 	}
@@ -42,47 +45,62 @@ func (f Filter) changeScope() (scope, error) {
 	onDomain := func(name string) cond {
 		return cond{"EXISTS (SELECT 1 FROM domains dd WHERE dd.msg_id = r.msg_id AND dd.idx = r.domain_idx AND dd.name = ?)", []any{name}}
 	}
-	if rcpt != nil {
-		switch rcpt.kind {
-		case addrExact:
-			s.conds = append(s.conds, cond{"r.address_lc = ?", []any{rcpt.value}})
-		case addrDomain:
-			s.conds = append(s.conds, onDomain(rcpt.value))
-		case addrGlob:
-			sq, a := rcpt.globSQL("r.address_lc")
-			s.conds = append(s.conds, cond{sq, a})
+	var rc, dc []cond
+	for _, a := range p.rcpts {
+		if a.kind == addrDomain {
+			rc = append(rc, onDomain(a.value))
+			continue
+		}
+		sq, args := a.addrSQL("r.address_lc")
+		rc = append(rc, cond{sq, args})
+	}
+	for _, d := range p.domains {
+		dc = append(dc, onDomain(d))
+	}
+	for _, c := range [][]cond{rc, dc} {
+		if len(c) > 0 {
+			s.conds = append(s.conds, anyOf(c))
 		}
 	}
-	if domain != "" {
-		s.conds = append(s.conds, onDomain(domain))
-	}
-	s.text = scopeText(rcpt, domain)
+	s.text = scopeText(p.rcpts, p.domains)
 	switch {
-	case rcpt == nil:
-		s.domain = domain
-	case rcpt.kind == addrDomain && (domain == "" || domain == rcpt.value):
-		s.domain = rcpt.value
+	case len(p.rcpts) == 0 && len(p.domains) == 1:
+		s.domain = p.domains[0]
+	case len(p.rcpts) == 1 && p.rcpts[0].kind == addrDomain && (len(p.domains) == 0 || len(p.domains) == 1 && p.domains[0] == p.rcpts[0].value):
+		s.domain = p.rcpts[0].value
 	}
 	return s, nil
 }
 
 // scopeText names the recipients of a scope for people.
-func scopeText(rcpt *addrPattern, domain string) string {
+func scopeText(rcpts []addrPattern, domains []string) string {
 	var w []string
-	if rcpt != nil {
-		switch rcpt.kind {
+	for _, a := range rcpts {
+		switch a.kind {
 		case addrExact:
-			w = append(w, rcpt.value)
+			w = append(w, a.value)
 		case addrDomain:
-			w = append(w, "at "+rcpt.value)
+			w = append(w, "at "+a.value)
+		case addrBare:
+			w = append(w, "matching "+a.value)
 		default:
-			w = append(w, "matching "+strings.ReplaceAll(rcpt.value, "[[]", "["))
+			w = append(w, "matching "+strings.ReplaceAll(a.value, "[[]", "["))
 		}
 	}
-	if domain != "" && (rcpt == nil || rcpt.kind != addrDomain || rcpt.value != domain) {
-		w = append(w, "at "+domain)
+	var ds []string
+	for _, d := range domains {
+		if len(rcpts) != 1 || rcpts[0].kind != addrDomain || rcpts[0].value != d {
+			ds = append(ds, d)
+		}
 	}
-	return strings.Join(w, " ")
+	text := strings.Join(w, " or ")
+	if len(ds) > 0 {
+		if text != "" {
+			text += " "
+		}
+		text += "at " + strings.Join(ds, " or ")
+	}
+	return text
 }
 
 // ScopeOf is the scope of a change made with f, for backends that change
@@ -92,16 +110,26 @@ func scopeText(rcpt *addrPattern, domain string) string {
 // the change acts on whole messages; text names the recipients for people
 // ("at gmx.de"). The error is Validate's.
 func (f Filter) ScopeOf() (in func(domain string, r Recipient) bool, whole bool, text string, err error) {
-	_, rcpt, domain, err := f.patterns()
+	p, err := f.read()
 	if err != nil {
 		return nil, false, "", err
 	}
-	am := newAddrMatcher(rcpt)
-	in = func(d string, r Recipient) bool {
-		if domain != "" && strings.ToLower(d) != domain {
-			return false
-		}
-		return am == nil || am.match(r.Address)
+	ams := make([]*addrMatcher, len(p.rcpts))
+	for i := range p.rcpts {
+		ams[i] = newAddrMatcher(&p.rcpts[i])
 	}
-	return in, rcpt == nil && domain == "", scopeText(rcpt, domain), nil
+	in = func(d string, r Recipient) bool { return inScope(p.domains, ams, d, r.Address) }
+	return in, len(p.rcpts) == 0 && len(p.domains) == 0, scopeText(p.rcpts, p.domains), nil
+}
+
+// inScope reports whether the recipient addr of domain d is in the scope of
+// the domains and recipient patterns (none of either: any).
+func inScope(domains []string, rcpts []*addrMatcher, d, addr string) bool {
+	if len(domains) > 0 && !slices.Contains(domains, strings.ToLower(d)) {
+		return false
+	}
+	if len(rcpts) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(rcpts, func(am *addrMatcher) bool { return am.match(addr) })
 }

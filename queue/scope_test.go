@@ -35,14 +35,14 @@ func pendingAddrs(t *testing.T, q *Queue, id ID) []string {
 // others stay, and the message with them.
 func TestCancelScopeRecipientDomain(t *testing.T) {
 	q := scopeFixture(t)
-	dry, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmx.de"}, DryRun: true})
+	dry, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"@gmx.de"}}, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dry.Count != 2 || dry.Parts != 2 || dry.Kept != 2 || dry.Scope != "at gmx.de" || !maps.Equal(dry.Domains, map[string]int{"gmx.de": 2}) {
 		t.Errorf("dry run = %+v", dry)
 	}
-	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmx.de"}})
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"@gmx.de"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestCancelScopeRecipientDomain(t *testing.T) {
 		t.Errorf("0x20 pending after cancel = %v", got)
 	}
 	// The domain filter means the same.
-	res, err = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: "example.org"}})
+	res, err = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Domain: []string{"example.org"}}})
 	if err != nil || res.Count != 2 || res.Parts != 2 || res.Scope != "at example.org" {
 		t.Fatalf("cancel -d example.org = %+v, %v", res, err)
 	}
@@ -64,7 +64,7 @@ func TestCancelScopeRecipientDomain(t *testing.T) {
 		t.Errorf("0x20 pending after cancel -d = %v", got)
 	}
 	// Cancelling the last pending recipients removes the message.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "three@gmail.com"}})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"three@gmail.com"}}})
 	if res.Count != 1 || res.Kept != 0 || mustCount(t, q, Filter{IDs: []ID{0x20}}) != 0 {
 		t.Errorf("cancel of the last recipient: %+v, message left: %d", res, mustCount(t, q, Filter{IDs: []ID{0x20}}))
 	}
@@ -76,7 +76,7 @@ func TestCancelScopeRecipientDomain(t *testing.T) {
 func TestRetryScopeRecipient(t *testing.T) {
 	q := scopeFixture(t)
 	at := testNow.Add(3 * time.Hour)
-	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Recipient: "one@gmail.com"}, At: at})
+	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Recipient: []string{"one@gmail.com"}}, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestRetryScopeRecipient(t *testing.T) {
 		}
 	}
 	// A domain filter: that domain in every message, nothing else.
-	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "gmx.de"}, At: at})
+	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{"gmx.de"}}, At: at})
 	if err != nil || res.Count != 2 || res.Parts != 2 || res.Kept != 2 {
 		t.Fatalf("retry -d gmx.de = %+v, %v", res, err)
 	}
@@ -103,7 +103,7 @@ func TestRetryScopeRecipient(t *testing.T) {
 		}
 	}
 	// Without a recipient or domain: whole messages, no scope.
-	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: "spam@bad.example"}, At: at})
+	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: []string{"spam@bad.example"}}, At: at})
 	if res.Count != 2 || res.Scope != "" || res.Parts != 0 || res.Kept != 0 {
 		t.Errorf("retry by sender = %+v", res)
 	}

@@ -19,7 +19,7 @@ func TestRetrySpreadAndExpiry(t *testing.T) {
 	at := testNow.Add(time.Hour)
 
 	// Four messages, gmail.com only: 4 domains over 2h, 30m apart.
-	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: at, Spread: 2 * time.Hour})
+	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{"gmail.com"}}, At: at, Spread: 2 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,11 +26,14 @@ var ErrReadOnly = errors.New("the queue is open read-only")
 // with memory-mapped reads, which halve the cost of scanning a big queue.
 const driverName = "sqlite3-mqsh"
 
-// sqliteDriver is that driver, registered as driverName.
+// sqliteDriver is that driver, registered as driverName; every connection
+// also gets the filters' SQL functions.
 var sqliteDriver = &sqlite3.SQLiteDriver{
 	ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
-		return err
+		if _, err := c.Exec("PRAGMA mmap_size = 1073741824", nil); err != nil {
+			return err
+		}
+		return registerFuncs(c)
 	},
 }
 

@@ -44,14 +44,14 @@ func TestShape(t *testing.T) {
 	for _, tc := range []struct {
 		by string
 		f  Filter
-	}{{ShapeDomain, Filter{}}, {ShapeSenderDomain, Filter{}}, {ShapeDomain, Filter{Sender: "a@x.example"}}, {ShapeSenderDomain, Filter{Domain: "gmail.com"}}} {
+	}{{ShapeDomain, Filter{}}, {ShapeSenderDomain, Filter{}}, {ShapeDomain, Filter{Sender: []string{"a@x.example"}}}, {ShapeSenderDomain, Filter{Domain: []string{"gmail.com"}}}} {
 		want := map[string][]int{}
 		sizes := map[string]int64{}
 		for _, m := range msgs {
-			if tc.f.Sender != "" && m.ReturnPath != tc.f.Sender {
+			if len(tc.f.Sender) > 0 && !slices.Contains(tc.f.Sender, m.ReturnPath) {
 				continue
 			}
-			if tc.f.Domain != "" && !slices.ContainsFunc(m.Domains, func(d Domain) bool { return d.Name == tc.f.Domain }) {
+			if len(tc.f.Domain) > 0 && !slices.ContainsFunc(m.Domains, func(d Domain) bool { return slices.Contains(tc.f.Domain, d.Name) }) {
 				continue
 			}
 			var keys []string

@@ -18,7 +18,7 @@ func TestControlCharactersRefused(t *testing.T) {
 	audits := auditCount(t, q)
 	bad := []string{"*\x00@nobody.invalid", "bill\x00@example.net", "*@gmail.com\x00", "a\tb@example.net", "bill@exam\rple.net", "x\x7f@y.test", "x\u0085@y.test"}
 	for _, v := range bad {
-		for _, f := range []Filter{{Sender: v}, {Recipient: v}, {Domain: strings.TrimPrefix(v, "*@")}} {
+		for _, f := range []Filter{{Sender: []string{v}}, {Recipient: []string{v}}, {Domain: []string{strings.TrimPrefix(v, "*@")}}} {
 			if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "control character") {
 				t.Errorf("validate %+v: err = %v, want a control character error", f, err)
 			}
@@ -38,10 +38,10 @@ func TestControlCharactersRefused(t *testing.T) {
 				t.Errorf("summary %+v: no error", f)
 			}
 		}
-		if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: v}}); err == nil || !strings.Contains(err.Error(), "control character") {
+		if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{v}}}); err == nil || !strings.Contains(err.Error(), "control character") {
 			t.Errorf("cancel -r %q: err = %v", v, err)
 		}
-		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: strings.TrimPrefix(v, "*@")}}); err == nil || !strings.Contains(err.Error(), "control character") {
+		if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{strings.TrimPrefix(v, "*@")}}}); err == nil || !strings.Contains(err.Error(), "control character") {
 			t.Errorf("retry domain %q: err = %v", v, err)
 		}
 		env := Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: strings.TrimPrefix(v, "*")}}}
@@ -67,7 +67,7 @@ func TestControlCharactersRefused(t *testing.T) {
 		t.Errorf("refused input changed the queue:\n%s\nwant\n%s", after, before)
 	}
 	// The message names the character and its place.
-	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "*\x00@nobody.invalid"}})
+	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"*\x00@nobody.invalid"}}})
 	if want := `cancel: sender filter: "*\x00@nobody.invalid": control character U+0000 at byte 1: patterns and addresses must be printable text`; err == nil || err.Error() != want {
 		t.Errorf("cancel error:\n got %v\nwant %s", err, want)
 	}
@@ -231,7 +231,7 @@ func TestRetryDomainMustNameOne(t *testing.T) {
 	q, _ := openTest(t)
 	put(t, q, msg(1, "a@x.example", testNow, "r@one.example", "r@two.example"))
 	for _, d := range []string{"@", " @ ", "@ "} {
-		res, err := q.Retry(context.Background(), RetryRequest{Filter: Filter{Domain: d}})
+		res, err := q.Retry(context.Background(), RetryRequest{Filter: Filter{Domain: []string{d}}})
 		if err == nil || !strings.Contains(err.Error(), "want a domain such as example.org") {
 			t.Errorf("retry --domain %q: %+v, %v; want it refused", d, res, err)
 		}

@@ -110,7 +110,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("empty filter: %v", err)
 	}
 	// m4 has nothing pending: matched but not counted.
-	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: "bill@example.net"}, At: at})
+	res, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: []string{"bill@example.net"}}, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestRetry(t *testing.T) {
 	}
 
 	// Only the pending domains; only Domain when set.
-	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m3, m5}, Domain: "@Example.ORG"}, At: at})
+	res, err = q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: []ID{m3, m5}, Domain: []string{"@Example.ORG"}}, At: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestRetry(t *testing.T) {
 	}
 
 	// At zero means now.
-	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: "<>"}})
+	res, _ = q.Retry(t.Context(), RetryRequest{Filter: Filter{Sender: []string{"<>"}}})
 	if d := mustGet(t, q, m2).Domains[0]; res.Count != 1 || !d.Due.Equal(testNow) {
 		t.Errorf("retry now: %+v %+v", res, d)
 	}
@@ -197,7 +197,7 @@ func TestCancelWhole(t *testing.T) {
 func TestCancelRecipients(t *testing.T) {
 	q := filterFixture(t)
 	// m5: alice@gmail.com (scheduled), frank@example.org (tempfail), zed[1]@x.test (scheduled).
-	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: "FRANK@example.org"}})
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: []string{"FRANK@example.org"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,14 +222,14 @@ func TestCancelRecipients(t *testing.T) {
 	checkDue(t, q)
 
 	// Again: nothing pending matches any more, nothing is counted.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: "frank@example.org"}})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{m5}, Recipient: []string{"frank@example.org"}}})
 	if res.Count != 0 {
 		t.Errorf("second cancel counted %+v", res)
 	}
 
 	// m3: carol@gmail.com delivered, dave@outlook.com scheduled. Cancelling dave
 	// leaves nothing pending: the message goes.
-	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "@corp.example", Recipient: "@outlook.com"}})
+	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"@corp.example"}, Recipient: []string{"@outlook.com"}}})
 	if !slices.Equal(res.IDs, []ID{m3}) {
 		t.Errorf("cancel outlook: %+v", res)
 	}
@@ -243,7 +243,7 @@ func TestCancelRecipients(t *testing.T) {
 	a := msg(0x10, "s@s.org", t0, "ok@d.org", "x1@d.org", "x2@d.org", "keep@e.org")
 	a.Domains[0].Recipients[0].Status, a.Domains[0].Recipients[0].Code = Completed, 250
 	put(t, q2, a, msg(0x20, "s@s.org", t0, "x3@d.org"))
-	res, _ = q2.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "x*"}})
+	res, _ = q2.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"x*"}}})
 	if !slices.Equal(res.IDs, []ID{0x10, 0x20}) || res.Domains["d.org"] != 2 {
 		t.Errorf("glob cancel %+v", res)
 	}
@@ -265,16 +265,16 @@ func TestDryRunChangesNothing(t *testing.T) {
 		run  func(dry bool) (Result, error)
 	}{
 		{"retry", func(dry bool) (Result, error) {
-			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: testNow.Add(time.Hour), DryRun: dry})
+			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{"gmail.com"}}, At: testNow.Add(time.Hour), DryRun: dry})
 		}},
 		{"retry domain", func(dry bool) (Result, error) {
-			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: "example.org"}, DryRun: dry})
+			return q.Retry(t.Context(), RetryRequest{Filter: Filter{Domain: []string{"example.org"}}, DryRun: dry})
 		}},
 		{"cancel", func(dry bool) (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: "bill*"}, DryRun: dry})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bill*"}}, DryRun: dry})
 		}},
 		{"cancel recipients", func(dry bool) (Result, error) {
-			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "@gmail.com"}, DryRun: dry})
+			return q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"@gmail.com"}}, DryRun: dry})
 		}},
 	}
 	for _, r := range reqs {
@@ -295,7 +295,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 				var err error
 				switch r.name {
 				case "retry":
-					prev, err = tx.Retry(RetryRequest{Filter: Filter{Domain: "gmail.com"}, At: testNow.Add(time.Hour)})
+					prev, err = tx.Retry(RetryRequest{Filter: Filter{Domain: []string{"gmail.com"}}, At: testNow.Add(time.Hour)})
 				default:
 					prev, err = dry, nil
 					prev.DryRun = tx.DryRun()
@@ -329,12 +329,12 @@ func TestAudit(t *testing.T) {
 	ctx := WithSource(t.Context(), "script purge.lua bad@example.com")
 	q.LoadDemo(t.Context(), 0, 1)
 	c.Set(testNow.Add(time.Minute))
-	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: "bill1@example.net", Domain: "domain1.test"}, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
+	res, err := q.Retry(ctx, RetryRequest{Filter: Filter{Sender: []string{"bill1@example.net"}, Domain: []string{"domain1.test"}}, At: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Set(testNow.Add(2 * time.Minute))
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x52B91F716}, Recipient: "delay@example.org"}})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x52B91F716}, Recipient: []string{"delay@example.org"}}})
 	q.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}, DryRun: true}) // not audited
 
 	all, err := q.Audit(t.Context(), AuditQuery{})
@@ -377,14 +377,14 @@ func TestUpdateRollsBackWithAudit(t *testing.T) {
 		if _, err := tx.Retry(RetryRequest{Filter: Filter{All: true}}); err != nil {
 			return err
 		}
-		if _, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: "<>"}}); err != nil {
+		if _, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"<>"}}}); err != nil {
 			return err
 		}
 		if _, err := tx.Enqueue(Envelope{Sender: "a@b.c", Recipients: []EnvelopeRecipient{{Address: "d@e.f"}}}, []byte("x")); err != nil {
 			return err
 		}
 		// Inside the transaction the changes are visible.
-		if n, _ := tx.Count(Filter{Sender: "<>"}); n != 0 {
+		if n, _ := tx.Count(Filter{Sender: []string{"<>"}}); n != 0 {
 			t.Errorf("cancel not visible inside the transaction")
 		}
 		return boom
@@ -398,10 +398,10 @@ func TestUpdateRollsBackWithAudit(t *testing.T) {
 	// A committed update keeps all its changes and their audit rows.
 	err = q.Update(t.Context(), func(tx *Tx) error {
 		tx.Retry(RetryRequest{Filter: Filter{All: true}})
-		_, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: "<>"}})
+		_, err := tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"<>"}}})
 		return err
 	})
-	if err != nil || auditCount(t, q) != audits+2 || mustCount(t, q, Filter{Sender: "<>"}) != 0 {
+	if err != nil || auditCount(t, q) != audits+2 || mustCount(t, q, Filter{Sender: []string{"<>"}}) != 0 {
 		t.Errorf("committed update: %v, %d audit rows", err, auditCount(t, q))
 	}
 	// A dry run inside an Update is undone alone.
@@ -522,7 +522,7 @@ func TestSummary(t *testing.T) {
 	if !maps.Equal(keys, map[string]int{"bill@example.net": 2, "<>": 1, "bob@corp.example": 1, "billing@shop.test": 1}) || rows[0].Key != "bill@example.net" {
 		t.Errorf("by sender: %+v", rows)
 	}
-	rows, _ = q.Summary(t.Context(), Filter{Domain: "gmail.com"}, "status")
+	rows, _ = q.Summary(t.Context(), Filter{Domain: []string{"gmail.com"}}, "status")
 	var got []string
 	for _, r := range rows {
 		got = append(got, r.Key+":"+string(rune('0'+r.Count)))
@@ -544,7 +544,7 @@ func TestSummary(t *testing.T) {
 			t.Errorf("age bucket %s: %d, want %d", r.Key, r.Count, want)
 		}
 	}
-	rows, _ = q.Summary(t.Context(), Filter{Sender: "nobody@x.y"}, "domain")
+	rows, _ = q.Summary(t.Context(), Filter{Sender: []string{"nobody@x.y"}}, "domain")
 	if len(rows) != 0 {
 		t.Errorf("empty selection: %+v", rows)
 	}
@@ -663,7 +663,7 @@ func TestDocumentedDemo(t *testing.T) {
 		}
 	}
 	// Loading again resets the six to their documented state.
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: "delay@example.org"}})
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{Recipient: []string{"delay@example.org"}}})
 	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -693,8 +693,8 @@ func TestGeneratedDemo(t *testing.T) {
 		t.Error("different seeds, same messages")
 	}
 	// Realistic spread.
-	bounces := mustCount(t, q, Filter{Sender: "<>"})
-	gmail := mustCount(t, q, Filter{Domain: "gmail.com"})
+	bounces := mustCount(t, q, Filter{Sender: []string{"<>"}})
+	gmail := mustCount(t, q, Filter{Domain: []string{"gmail.com"}})
 	multi := 0
 	var minSize, maxSize int64 = 1 << 62, 0
 	senders, domains := map[string]bool{}, map[string]bool{}

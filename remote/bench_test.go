@@ -135,7 +135,7 @@ func BenchmarkListFiltered100k(b *testing.B) {
 	for _, bc := range []struct {
 		name string
 		f    queue.Filter
-	}{{"domain", queue.Filter{Domain: dom}}, {"bounces", queue.Filter{Sender: "<>"}}} {
+	}{{"domain", queue.Filter{Domain: []string{dom}}}, {"bounces", queue.Filter{Sender: []string{"<>"}}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			cpu := cpuTime()
 			n := 0

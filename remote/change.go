@@ -191,8 +191,8 @@ func (c *Client) planCancel(ctx context.Context, r queue.CancelRequest) (*plan, 
 	}
 	// The filter= most likely to single out the recipients at once.
 	broad := toParam(r.Filter)
-	if r.Filter.Recipient != "" {
-		if pat, err := queue.ParseAddressPattern(r.Filter.Recipient, false); err == nil && pat.Literal() != "" {
+	if len(r.Filter.Recipient) == 1 {
+		if pat, err := queue.ParseAddressPattern(r.Filter.Recipient[0], false); err == nil && pat.Literal() != "" {
 			broad = pat.Literal()
 		}
 	}

@@ -42,13 +42,13 @@ func state(t *testing.T, b queue.Backend) map[queue.ID]string {
 func TestRetry(t *testing.T) {
 	later := time.Date(2023, 3, 1, 13, 0, 0, 0, time.UTC)
 	cases := []queue.RetryRequest{
-		{Filter: queue.Filter{Sender: "bill3@example.net", Domain: "domain2.test"}, At: later},
-		{Filter: queue.Filter{Recipient: "example.org"}, At: later},
-		{Filter: queue.Filter{Domain: "@DOMAIN1.test"}, At: later},
+		{Filter: queue.Filter{Sender: []string{"bill3@example.net"}, Domain: []string{"domain2.test"}}, At: later},
+		{Filter: queue.Filter{Recipient: []string{"example.org"}}, At: later},
+		{Filter: queue.Filter{Domain: []string{"@DOMAIN1.test"}}, At: later},
 		{Filter: queue.Filter{IDs: []queue.ID{0x2B91F716, 0x52B91F716}}, At: later},
-		{Filter: queue.Filter{Sender: "nobody@example.com"}, At: later},
-		{Filter: queue.Filter{Domain: "domain4.test"}, At: later, DryRun: true},
-		{Filter: queue.Filter{Recipient: "rcpt5@domain1.test"}, At: later},
+		{Filter: queue.Filter{Sender: []string{"nobody@example.com"}}, At: later},
+		{Filter: queue.Filter{Domain: []string{"domain4.test"}}, At: later, DryRun: true},
+		{Filter: queue.Filter{Recipient: []string{"rcpt5@domain1.test"}}, At: later},
 	}
 	for _, sh := range shapes {
 		t.Run(sh.String(), func(t *testing.T) {
@@ -88,7 +88,7 @@ func TestRetryRefusals(t *testing.T) {
 	if _, err := p.client.Retry(ctx, queue.RetryRequest{}); !errors.Is(err, queue.ErrEmptyFilter) {
 		t.Errorf("empty filter: %v", err)
 	}
-	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: "@"}}); err == nil || !strings.Contains(err.Error(), "sender") {
+	if _, err := p.client.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{Sender: []string{"@"}}}); err == nil || !strings.Contains(err.Error(), "sender") {
 		t.Errorf("bad sender: %v", err)
 	}
 	for _, r := range []queue.RetryRequest{{Filter: queue.Filter{All: true}, Spread: time.Hour}, {Filter: queue.Filter{All: true}, ExtendExpiry: time.Hour}} {
@@ -112,7 +112,7 @@ func TestRetryAmbiguous(t *testing.T) {
 			Recipients: []queue.Recipient{{Address: d.a + "@" + d.name}, {Address: d.b + "@" + d.name}}})
 	}
 	later := demoNow.Add(time.Hour)
-	r := queue.RetryRequest{Filter: queue.Filter{Domain: "example.org"}, At: later}
+	r := queue.RetryRequest{Filter: queue.Filter{Domain: []string{"example.org"}}, At: later}
 
 	f := newFake(v015, func() time.Time { return demoNow }, []queue.Message{m})
 	c := openFake(t, f, Options{})
@@ -147,14 +147,14 @@ func TestRetryAmbiguous(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	cases := []queue.CancelRequest{
-		{Filter: queue.Filter{IDs: []queue.ID{0x22B91F716}, Recipient: "@domain2.test"}},
-		{Filter: queue.Filter{Sender: "<>", Recipient: "delay@example.org"}},
-		{Filter: queue.Filter{IDs: []queue.ID{0x12B91F716}, Recipient: "rcpt?@domain1.test"}},
-		{Filter: queue.Filter{Recipient: "john@example.org"}},
-		{Filter: queue.Filter{Domain: "domain4.test"}, DryRun: true},
-		{Filter: queue.Filter{Recipient: "*@domain3.test"}, DryRun: true},
-		{Filter: queue.Filter{Sender: "bill3@example.net", Domain: "domain2.test"}},
-		{Filter: queue.Filter{Sender: "nobody@example.com"}},
+		{Filter: queue.Filter{IDs: []queue.ID{0x22B91F716}, Recipient: []string{"@domain2.test"}}},
+		{Filter: queue.Filter{Sender: []string{"<>"}, Recipient: []string{"delay@example.org"}}},
+		{Filter: queue.Filter{IDs: []queue.ID{0x12B91F716}, Recipient: []string{"rcpt?@domain1.test"}}},
+		{Filter: queue.Filter{Recipient: []string{"john@example.org"}}},
+		{Filter: queue.Filter{Domain: []string{"domain4.test"}}, DryRun: true},
+		{Filter: queue.Filter{Recipient: []string{"*@domain3.test"}}, DryRun: true},
+		{Filter: queue.Filter{Sender: []string{"bill3@example.net"}, Domain: []string{"domain2.test"}}},
+		{Filter: queue.Filter{Sender: []string{"nobody@example.com"}}},
 	}
 	for _, sh := range shapes {
 		t.Run(sh.String(), func(t *testing.T) {

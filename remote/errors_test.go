@@ -289,7 +289,7 @@ func TestFakeSpeaksStalwart(t *testing.T) {
 		}
 	}
 	// The client never sends the `&` form.
-	if _, err := p.client.List(ctx, queue.Filter{Domain: "example.org"}, queue.Page{}); err != nil {
+	if _, err := p.client.List(ctx, queue.Filter{Domain: []string{"example.org"}}, queue.Page{}); err != nil {
 		t.Fatal(err)
 	}
 	log := p.fake.log()

@@ -29,7 +29,7 @@ func (c *Client) scan(ctx context.Context, f queue.Filter, after queue.ID, fn fu
 func (c *Client) scanPages(ctx context.Context, f queue.Filter, after queue.ID, size int, fn func(m *remoteMessage) (bool, error)) error {
 	mt, err := f.Matcher()
 	if err != nil {
-		return err
+		return c.matcherError(err)
 	}
 	base := serverParams(f, c.Now())
 	var lo queue.ID // the filter's own lower bound

@@ -14,9 +14,10 @@ import (
 // parameters, so that its answer holds every message the filter matches
 // (the client then decides exactly, with queue.Filter's Matcher):
 //
-//   - a recipient or domain filter: to=@domain, since the server matches
-//     to= as a substring of recipient addresses whose domain it has
-//     lower-cased (a recipient filter wins over a domain one: one to= only);
+//   - a recipient or domain filter of one value: to=@domain, since the
+//     server matches to= as a substring of recipient addresses whose domain
+//     it has lower-cased (a recipient filter wins over a domain one: one
+//     to= only; several values are finished on the client);
 //   - due bounds in the future: before= and after= in whole seconds
 //     (rounded outwards), since the server compares them with the next
 //     delivery of pending recipients and ignores past times;
@@ -70,25 +71,27 @@ func extensionParams(f queue.Filter) url.Values {
 		if k.HTTP == "" || k == queue.KeyIDs && len(f.IDs) > maxIDParams {
 			continue
 		}
-		if v, ok := k.FormatHTTP(&f); ok {
-			q.Set(k.HTTP, v)
+		if vs, ok := k.FormatHTTP(&f); ok {
+			q[k.HTTP] = vs
 		}
 	}
 	return q
 }
 
 // toParam is the to= that narrows a recipient or domain filter: "@domain"
-// in lower case, or "" when the filter gives no literal domain.
+// in lower case, or "" when the filter gives no literal domain. The server
+// takes one to=: a field of several values (any of them) is not narrowed
+// by it, and the client finishes the match.
 func toParam(f queue.Filter) string {
-	if f.Recipient != "" {
-		if p, err := queue.ParseAddressPattern(f.Recipient, false); err == nil {
+	if len(f.Recipient) == 1 {
+		if p, err := queue.ParseAddressPattern(f.Recipient[0], false); err == nil {
 			if lit := p.Literal(); lit != "" {
 				return "@" + lit[strings.LastIndexByte(lit, '@')+1:]
 			}
 		}
 	}
-	if f.Domain != "" {
-		return "@" + queueDomain(f.Domain)
+	if len(f.Domain) == 1 {
+		return "@" + queueDomain(f.Domain[0])
 	}
 	return ""
 }

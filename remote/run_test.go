@@ -13,15 +13,15 @@ import (
 // script is what a Lua policy does through a Txn: read, retry, cancel.
 func script(t *testing.T, sent func() int, fail error) func(tx queue.Txn) error {
 	return func(tx queue.Txn) error {
-		n, err := tx.Count(queue.Filter{Domain: "example.org"})
+		n, err := tx.Count(queue.Filter{Domain: []string{"example.org"}})
 		if err != nil || n != 3 {
 			t.Fatalf("count = %d, %v", n, err)
 		}
-		res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{Sender: "bill1@example.net"}, At: demoNow.Add(time.Hour)})
+		res, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{Sender: []string{"bill1@example.net"}}, At: demoNow.Add(time.Hour)})
 		if err != nil || res.Count != 1 {
 			t.Fatalf("retry = %+v, %v", res, err)
 		}
-		res, err = tx.Cancel(queue.CancelRequest{Filter: queue.Filter{Domain: "example.org"}})
+		res, err = tx.Cancel(queue.CancelRequest{Filter: queue.Filter{Domain: []string{"example.org"}}})
 		if err != nil || res.Count != 3 {
 			t.Fatalf("cancel = %+v, %v", res, err)
 		}
@@ -32,11 +32,11 @@ func script(t *testing.T, sent func() int, fail error) func(tx queue.Txn) error 
 		if n := sent(); n != 0 {
 			t.Errorf("%d changes sent while the script runs", n)
 		}
-		if n, _ := tx.Count(queue.Filter{Domain: "example.org"}); n != 3 {
+		if n, _ := tx.Count(queue.Filter{Domain: []string{"example.org"}}); n != 3 {
 			t.Errorf("count after the cancel = %d: reads see the server", n)
 		}
 		var seen []queue.ID
-		if err := tx.Each(queue.Filter{Sender: "bill*"}, func(m *queue.Message) error { seen = append(seen, m.ID); return nil }); err != nil || len(seen) != 5 {
+		if err := tx.Each(queue.Filter{Sender: []string{"bill*"}}, func(m *queue.Message) error { seen = append(seen, m.ID); return nil }); err != nil || len(seen) != 5 {
 			t.Errorf("each: %v, %v", seen, err)
 		}
 		return fail
@@ -87,7 +87,7 @@ func TestRun(t *testing.T) {
 	t.Run("the same as a local script", func(t *testing.T) {
 		p := newPair(t, v012, 30, Options{})
 		do := func(tx queue.Txn) error {
-			if _, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{Recipient: "@domain2.test"}}); err != nil {
+			if _, err := tx.Cancel(queue.CancelRequest{Filter: queue.Filter{Recipient: []string{"@domain2.test"}}}); err != nil {
 				return err
 			}
 			_, err := tx.Retry(queue.RetryRequest{Filter: queue.Filter{Status: []queue.Status{queue.TempFail}}, At: demoNow.Add(2 * time.Hour)})

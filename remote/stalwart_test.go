@@ -92,9 +92,9 @@ func TestStalwartManagementTest(t *testing.T) {
 				f    queue.Filter
 				want string
 			}{
-				{queue.Filter{Sender: "bill1@foobar.net"}, "a"},
-				{queue.Filter{Recipient: "@foobar.org"}, "def"},
-				{queue.Filter{Sender: "bill3@foobar.net", Recipient: "rcpt5@example1.com"}, "c"},
+				{queue.Filter{Sender: []string{"bill1@foobar.net"}}, "a"},
+				{queue.Filter{Recipient: []string{"@foobar.org"}}, "def"},
+				{queue.Filter{Sender: []string{"bill3@foobar.net"}, Recipient: []string{"rcpt5@example1.com"}}, "c"},
 				{queue.Filter{DueBefore: now.Add(299 * time.Second)}, "ab"},
 				{queue.Filter{DueAfter: now.Add(299 * time.Second)}, "cdef"},
 			} {
@@ -112,7 +112,7 @@ func TestStalwartManagementTest(t *testing.T) {
 			}
 
 			// PATCH a?filter=example1.org&at=2200-01-01T00:00:00Z is true.
-			res, err := c.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{1000}, Domain: "example1.org"}, At: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)})
+			res, err := c.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{1000}, Domain: []string{"example1.org"}}, At: time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)})
 			if err != nil || res.Count != 1 || !reflect.DeepEqual(res.Domains, map[string]int{"example1.org": 1}) {
 				t.Errorf("retry a: %+v, %v", res, err)
 			}
@@ -121,7 +121,7 @@ func TestStalwartManagementTest(t *testing.T) {
 				t.Errorf("requests %q", f.log())
 			}
 			// Per-recipient cancel marks those recipients permanently failed.
-			if _, err := c.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{1002}, Recipient: "@example2.com"}}); err != nil {
+			if _, err := c.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{1002}, Recipient: []string{"@example2.com"}}}); err != nil {
 				t.Fatal(err)
 			}
 			m, err := c.Get(ctx, 1002)

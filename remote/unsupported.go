@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"mqsh/queue"
@@ -41,4 +42,16 @@ func (c *Client) LoadDemo(ctx context.Context, n int, seed int64) (queue.Result,
 
 func addRefused(verb string) error {
 	return kindf(ErrUnsupported, nil, "%s: a remote Stalwart queue cannot be added to through its management API; send the mail to the server over SMTP, or use a local queue file", verb)
+}
+
+// matcherError words the Matcher's refusal of a filter key the client
+// cannot finish: Stalwart's queue API gives neither the message text
+// (subject, message-id, header: fetching every text to read it would cost
+// a request per message) nor the SMTP client. Other errors pass as they are.
+func (c *Client) matcherError(err error) error {
+	var ie *queue.InMemoryError
+	if !errors.As(err, &ie) {
+		return err
+	}
+	return kindf(ErrUnsupported, nil, "the %s filter is not available on the Stalwart server at %s: it reads %s, which the server's queue API does not give; narrow by sender, recipient, domain, times, status or size there, or run the filter on a local queue file", ie.Key.Name, c.Location(), ie.Key.Stored)
 }

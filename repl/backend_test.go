@@ -247,7 +247,7 @@ func runWiring(t *testing.T, q queue.Backend, dir string) string {
 		t.Fatalf("batch: %v\n%s", err, out.String())
 	}
 	// The message queue add made has its text.
-	added, err := q.List(context.Background(), queue.Filter{Sender: "sender@example.net"}, queue.Page{Limit: 1})
+	added, err := q.List(context.Background(), queue.Filter{Sender: []string{"sender@example.net"}}, queue.Page{Limit: 1})
 	if err != nil || len(added) != 1 {
 		t.Fatalf("the added message: %v, %v", added, err)
 	}

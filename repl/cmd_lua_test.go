@@ -46,7 +46,7 @@ func TestRunCommand(t *testing.T) {
 	if want := "bill5@example.net: would remove 1 message(s)\ndry run: script purge-sender.lua would retry 0 and cancel 1 message(s) (example.org 1); nothing changed\n"; c.stderr.String() != want {
 		t.Errorf("stderr %q\nwant %q", c.stderr.String(), want)
 	}
-	if n := count(t, c, queue.Filter{Sender: "bill5@example.net"}); n != 1 {
+	if n := count(t, c, queue.Filter{Sender: []string{"bill5@example.net"}}); n != 1 {
 		t.Fatalf("the dry run removed the message (%d left)", n)
 	}
 
@@ -55,7 +55,7 @@ func TestRunCommand(t *testing.T) {
 	if want := "script purge-sender.lua: retried 0, cancelled 1 message(s) (example.org 1)\n"; !strings.HasSuffix(c.stderr.String(), want) {
 		t.Errorf("stderr %q", c.stderr.String())
 	}
-	if n := count(t, c, queue.Filter{Sender: "bill5@example.net"}); n != 0 {
+	if n := count(t, c, queue.Filter{Sender: []string{"bill5@example.net"}}); n != 0 {
 		t.Errorf("%d messages from bill5 left", n)
 	}
 

@@ -85,8 +85,14 @@ func filterOf(env *Env, inv *Invocation) (queue.Filter, error) {
 		if fl.Filter == nil || !ok {
 			continue
 		}
-		if err := fl.Filter.Parse(&f, v, now(env)); err != nil {
-			return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': %v", v, fl.Long, err))
+		vs := []string{v}
+		if fl.Repeat {
+			vs = inv.Lists[fl.Long]
+		}
+		for _, v := range vs {
+			if err := fl.Filter.Parse(&f, v, now(env)); err != nil {
+				return f, usageFor(inv.Cmd, fmt.Sprintf("invalid value '%s' for '--%s': %v", v, fl.Long, err))
+			}
 		}
 	}
 	if err := f.Validate(); err != nil {

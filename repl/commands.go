@@ -57,6 +57,8 @@ var (
 // keyFlag is the flag of a filter key, as the table declares it.
 func keyFlag(k *queue.FilterKey) Flag {
 	f := Flag{Long: k.Flag, Short: k.Short, Value: k.Value, Help: k.Help, Values: k.Values, Filter: k}
+	// A key of several values takes its flag again for each (-s a -s b: either).
+	_, f.Repeat = k.Field.(queue.Field[[]string])
 	switch {
 	case k.Suggest == queue.SuggestSender:
 		f.Kind = KindSender

@@ -11,11 +11,19 @@ import (
 
 // flagSamples are values of each kind as typed after a flag.
 func flagSample(t *testing.T, k *queue.FilterKey) string {
+	switch k {
+	case queue.KeyHeader:
+		return "X-Mailer:*bulk*"
+	case queue.KeyClientIP:
+		return "192.0.2.0/24"
+	}
 	switch k.Field.(type) {
-	case queue.Field[string]:
+	case queue.Field[[]string]:
 		return "*bill@example.net"
 	case queue.Field[time.Time]:
 		return "-2h"
+	case queue.Field[int64]:
+		return "1.5M"
 	case queue.Field[[]queue.Status]:
 		return "tempfail,permfail"
 	case queue.Field[bool]:
@@ -87,8 +95,18 @@ func TestFilterFlagsFromTable(t *testing.T) {
 			}
 		}
 	}
+	// A sender, recipient or domain given twice means either; the audit
+	// text says both.
+	inv, err := Parse([]string{"queue", "cancel", "-s", "a@x.example", "--sender", "b@y.example", "-d", "gmail.com", "-d", "gmx.de"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := filterOf(env, inv)
+	if want := "sender=a@x.example sender=b@y.example domain=gmail.com domain=gmx.de"; err != nil || got.String() != want {
+		t.Errorf("two senders and two domains: %q, %v, want %q", got.String(), err, want)
+	}
 	// A bad value names the flag and what was wrong.
-	inv, err := Parse([]string{"queue", "list", "--created-before", "tomorrow"})
+	inv, err = Parse([]string{"queue", "list", "--created-before", "tomorrow"})
 	if err != nil {
 		t.Fatal(err)
 	}

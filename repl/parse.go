@@ -279,8 +279,9 @@ func ParseFlags(flags []Flag, args []string, interspersed bool) (set map[string]
 }
 
 // onceValue is the value of a flag that takes one value: given twice, it is
-// refused rather than letting the last one win (`-s a -s b` would otherwise
-// select only b's mail).
+// refused rather than letting the last one win (`--before 1h --before 2h`
+// would otherwise select by the second alone). Filter flags of several
+// values (-s a -s b: either) are Repeat flags instead.
 type onceValue struct {
 	v   string
 	set bool
@@ -300,7 +301,7 @@ func (o *onceValue) Set(v string) error {
 type givenTwice struct{ first, then string }
 
 func (e *givenTwice) Error() string {
-	return fmt.Sprintf("given more than once ('%s', then '%s'): it takes one value (a sender or recipient can be a pattern such as '*@example.com')", e.first, e.then)
+	return fmt.Sprintf("given more than once ('%s', then '%s'): it takes one value", e.first, e.then)
 }
 
 // checkValues refuses a value outside f.Values. Comma-separated lists (--status
