@@ -2,12 +2,13 @@ package queue
 
 import "fmt"
 
-// Cancel removes the selected messages (their bodies too) when r.Recipient is
-// empty. With r.Recipient (matched as Filter.Recipient) the matching pending
+// Cancel moves the selected messages to the trash (see removeSelected) when
+// r.Recipient is empty. With r.Recipient (matched as Filter.Recipient) the matching pending
 // recipients become permanently failed with code 0 and message "Delivery
 // canceled."; a domain left with no pending recipient becomes Completed when one
 // of its recipients was delivered, else permanently failed with details
-// "Delivery canceled."; a message with nothing pending left is removed. A message
+// "Delivery canceled."; a message with nothing pending left goes to the trash,
+// and the previous states of the others are kept for undo. A message
 // is counted when anything in it changed. An empty filter needs Filter.All.
 func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	res := Result{DryRun: r.DryRun || tx.preview}
@@ -46,22 +47,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 			if res.Count == 0 {
 				return nil
 			}
-			// The whole queue (--all and nothing else) is cleared table by
-			// table, which SQLite does without visiting a row; otherwise
-			// each table loses the selected messages' rows.
-			where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
-			if r.Filter.IsEmpty() {
-				where = ""
-			}
-			for _, t := range []string{"recipients", "domains", "bodies"} {
-				if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
-					return err
-				}
-			}
-			if where != "" {
-				where = " WHERE id IN (SELECT id FROM " + selTable + ")"
-			}
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
+			if err := tx.removeSelected("cancel", r.Filter.IsEmpty()); err != nil {
 				return err
 			}
 			return tx.audit("cancel", r.Filter.String(), res.IDs)
@@ -80,6 +66,15 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		if res.Count == 0 {
 			return nil
 		}
+		if err := tx.keepUndo(func(seq int64) error {
+			if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO undo_recipients(seq, msg_id, idx, status, code, enhanced, message) "+
+				"SELECT ?, r.msg_id, r.idx, r.status, r.code, r.enhanced, r.message FROM recipients r WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, append([]any{seq}, rargs...)...); err != nil {
+				return err
+			}
+			return tx.keepDomains(seq, "d.status IN "+pendingSQL)
+		}); err != nil {
+			return err
+		}
 		if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE recipients AS r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, rargs...); err != nil {
 			return err
 		}
@@ -91,16 +86,14 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 			" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")"); err != nil {
 			return err
 		}
-		gone := "SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN " + pendingSQL + ")"
-		for _, t := range []string{"recipients", "domains", "bodies"} {
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN ("+gone+")"); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+") AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = messages.id)"); err != nil {
+		if err := tx.refreshDue(); err != nil {
 			return err
 		}
-		if err := tx.refreshDue(); err != nil {
+		// A message left with nothing pending goes to the trash.
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND d.status IN "+pendingSQL+")"); err != nil {
+			return err
+		}
+		if err := tx.removeSelected("cancel", false); err != nil {
 			return err
 		}
 		return tx.audit("cancel", r.Filter.String()+"; cancel-rcpt="+quoteValue(r.Recipient), res.IDs)

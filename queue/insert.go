@@ -30,6 +30,7 @@ type inserter struct {
 	batch *rowBatch  // what add buffered
 	bs    [][]any    // bodies buffered by add: msg_id, raw
 
+	trash   bool              // the trash holds messages: an id added is looked for there (see trash.go)
 	bulk    bool              // may switch to bulk loading (imports)
 	checked bool              // the switch was considered
 	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
@@ -58,11 +59,12 @@ var insertCols = map[string]string{
 
 func (tx *Tx) newInserter() (*inserter, error) {
 	ins := &inserter{tx: tx, stmts: map[string]*sql.Stmt{}, batch: &rowBatch{}}
-	var last, maxID sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages)").Scan(&last, &maxID); err != nil {
+	var last, maxID, maxTrash sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages), (SELECT max(id) FROM trash_messages)").Scan(&last, &maxID, &maxTrash); err != nil {
 		return nil, err
 	}
-	ins.last = ID(max(last.Int64, maxID.Int64))
+	ins.last = ID(max(last.Int64, maxID.Int64, maxTrash.Int64))
+	ins.trash = maxTrash.Valid
 	return ins, nil
 }
 
@@ -176,6 +178,11 @@ func (ins *inserter) flush() error {
 func (ins *inserter) write(b *rowBatch) error {
 	if err := ins.tx.ctx.Err(); err != nil {
 		return err
+	}
+	if ins.trash && len(b.ids) > 0 {
+		if err := ins.tx.dropTrashed(b.ids); err != nil {
+			return err
+		}
 	}
 	for _, t := range [...]struct {
 		table string

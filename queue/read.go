@@ -48,6 +48,12 @@ func scanMessage(sc interface{ Scan(...any) error }) (Message, error) {
 // domains and recipients of the whole batch share two backing arrays (each
 // message's slices are capped, so appending to one never touches another).
 func (tx *Tx) loadParts(msgs []Message, dense bool) error {
+	return tx.loadPartsFrom("", msgs, dense)
+}
+
+// loadPartsFrom is loadParts from the tables named with a prefix: "" for the
+// queue, "trash_" for the trash.
+func (tx *Tx) loadPartsFrom(prefix string, msgs []Message, dense bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -66,7 +72,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 			args[i] = int64(msgs[i].ID)
 		}
 	}
-	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE " + where + " ORDER BY msg_id, idx")
+	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM " + prefix + "domains WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}
@@ -112,7 +118,7 @@ func (tx *Tx) loadParts(msgs []Message, dense bool) error {
 		first[k] = int32(len(doms))
 	}
 
-	stmt, err = tx.stmt("SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
+	stmt, err = tx.stmt("SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM " + prefix + "recipients WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}

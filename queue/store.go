@@ -70,6 +70,9 @@ type Queue struct {
 	user     string
 
 	closeOnce sync.Once
+
+	trashMu   sync.Mutex
+	trashCols map[string]string // live table -> its columns, once its trash table has them all (trash.go)
 }
 
 // Open opens the queue database at path, creating it (and its schema) when the
