@@ -68,7 +68,7 @@ func checkNoOrphans(t testing.TB, q *Queue, after string) int {
 	// The trash's rows belong to its messages.
 	for _, table := range []string{"trash_domains", "trash_recipients"} {
 		var n, orphans int
-		err := q.reader.QueryRow("SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM trash_messages m WHERE m.id = x.msg_id)) FROM "+table+" x").Scan(&n, &orphans)
+		err := q.reader.QueryRow("SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM trash_messages m WHERE m.id = x.msg_id AND m.trash_seq = x.trash_seq)) FROM "+table+" x").Scan(&n, &orphans)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -72,6 +72,9 @@ func (tx *Tx) loadPartsFrom(prefix string, msgs []Message, dense bool) error {
 			args[i] = int64(msgs[i].ID)
 		}
 	}
+	if prefix == "trash_" { // keyed by the removal's seq first
+		where = "(trash_seq, msg_id) IN (SELECT trash_seq, id FROM trash_messages WHERE id IN (" + placeholders(len(args)) + "))"
+	}
 	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM " + prefix + "domains WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func (tx *Tx) trashRetention() (time.Duration, error) {
 //
 // whole says selTable holds every queued message (cancel --all): SQLite
 // then empties the live tables without visiting their rows. Expired trash
-// is purged first (cheaply: one indexed look when nothing is due).
+// is purged first (cheaply: a few indexed looks when nothing is due).
 func (tx *Tx) removeSelected(verb string, whole bool) error {
 	where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
 	mwhere := " WHERE id IN (SELECT id FROM " + selTable + ")"
@@ -86,19 +86,16 @@ func (tx *Tx) removeSelected(verb string, whole bool) error {
 			if err != nil {
 				return err
 			}
-			w := where
+			var q string
+			var args []any
 			if t.live == "messages" {
-				w = mwhere
-			}
-			q := "INSERT INTO " + t.trash + "(" + cols
-			if t.live == "messages" {
-				q += ", trashed_at, trash_seq, trash_verb) SELECT " + cols + ", ?, ?, ? FROM messages" + w
-				_, err = tx.tx.ExecContext(tx.ctx, q, tx.q.now().UnixMilli(), seq, verb)
+				q = "INSERT INTO trash_messages(" + cols + ", trashed_at, trash_seq, trash_verb) SELECT " + cols + ", ?, ?, ? FROM messages" + mwhere
+				args = []any{tx.q.now().UnixMilli(), seq, verb}
 			} else {
-				q += ") SELECT " + cols + " FROM " + t.live + w
-				_, err = tx.tx.ExecContext(tx.ctx, q)
+				q = "INSERT INTO " + t.trash + "(trash_seq, " + cols + ") SELECT ?, " + cols + " FROM " + t.live + where
+				args = []any{seq}
 			}
-			if err != nil {
+			if _, err := tx.tx.ExecContext(tx.ctx, q, args...); err != nil {
 				return fmt.Errorf("move to trash: %w", err)
 			}
 		}
@@ -127,20 +124,19 @@ func (tx *Tx) trashColumns(live, trash string) (string, error) {
 	if ok {
 		return cols, nil
 	}
-	liveCols, err := tx.tableColumns(live)
+	liveCols, _, err := tx.tableColumns(live)
 	if err != nil {
 		return "", err
 	}
-	trashCols, err := tx.tableColumns(trash)
+	_, have, err := tx.tableColumns(trash)
 	if err != nil {
 		return "", err
 	}
-	have := trashCols.set()
 	names := make([]string, len(liveCols))
 	added := false
 	for i, c := range liveCols {
 		names[i] = c.name
-		if _, ok := have[c.name]; !ok {
+		if !have[c.name] {
 			if _, err := tx.tx.ExecContext(tx.ctx, "ALTER TABLE "+trash+" ADD COLUMN "+c.name+" "+c.typ); err != nil {
 				return "", fmt.Errorf("add column %s to %s: %w", c.name, trash, err)
 			}
@@ -162,95 +158,107 @@ func (tx *Tx) trashColumns(live, trash string) (string, error) {
 // column is a table column's name and declared type.
 type column struct{ name, typ string }
 
-// columnList is a table's columns in order.
-type columnList []column
-
-// tableColumns lists a table's columns in order.
-func (tx *Tx) tableColumns(table string) (columnList, error) {
+// tableColumns lists a table's columns in order; the second answer is the
+// set of their names.
+func (tx *Tx) tableColumns(table string) ([]column, map[string]bool, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	var out columnList
+	var out []column
+	set := map[string]bool{}
 	for rows.Next() {
 		var c column
 		if err := rows.Scan(&c.name, &c.typ); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, c)
+		set[c.name] = true
 	}
-	return out, rows.Err()
-}
-
-// set returns the columns' names as a set.
-func (l columnList) set() map[string]struct{} {
-	m := make(map[string]struct{}, len(l))
-	for _, c := range l {
-		m[c.name] = struct{}{}
-	}
-	return m
+	return out, set, rows.Err()
 }
 
 // purgeExpired deletes for good what the trash holds longer than ret, and
-// the undo data of changes older than that. It costs one indexed look when
-// nothing has expired.
+// the undo data of changes older than that. Seqs grow with time, so what
+// has expired is what was filed under a seq before the first change still
+// within the retention: a few indexed looks when nothing has expired.
 func (tx *Tx) purgeExpired(ret time.Duration) error {
-	cutoff := tx.q.now().Add(-ret).UnixMilli()
-	var oldest sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(trashed_at) FROM trash_messages").Scan(&oldest); err != nil {
+	limit, err := tx.expiredSeq(ret)
+	if err != nil {
 		return err
 	}
-	if oldest.Valid && oldest.Int64 < cutoff {
-		if err := tx.purgeTrash("trashed_at < ?", cutoff); err != nil {
-			return err
+	for _, t := range []string{"trash_messages", "undo_domains", "undo_recipients"} {
+		col := "seq"
+		if t == "trash_messages" {
+			col = "trash_seq"
 		}
-	}
-	// Undo data is kept as long as the trash keeps messages.
-	var first sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM audit WHERE at >= ?", cutoff).Scan(&first); err != nil {
-		return err
-	}
-	limit := first.Int64
-	if !first.Valid {
-		limit = 1 << 62 // every change is older
-	}
-	for _, t := range []string{"undo_domains", "undo_recipients"} {
 		var low sql.NullInt64
-		if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM "+t).Scan(&low); err != nil {
+		if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min("+col+") FROM "+t).Scan(&low); err != nil {
 			return err
 		}
-		if low.Valid && low.Int64 < limit {
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE seq < ?", limit); err != nil {
-				return err
-			}
+		if !low.Valid || low.Int64 >= limit {
+			continue
+		}
+		if t == "trash_messages" {
+			err = tx.purgeTrash("trash_seq < ?", limit)
+		} else {
+			_, err = tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE seq < ?", limit)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
+// expiredSeq returns the first audit seq still within the retention ret:
+// what is filed under an earlier seq has expired.
+func (tx *Tx) expiredSeq(ret time.Duration) (int64, error) {
+	var first sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM audit WHERE at >= ?", tx.q.now().Add(-ret).UnixMilli()).Scan(&first); err != nil {
+		return 0, err
+	}
+	if !first.Valid {
+		return 1 << 62, nil // every change is older
+	}
+	return first.Int64, nil
+}
+
+// pickTrash fills temp.mqsh_pick with the id and trash seq of the trashed
+// messages matching cond (on trash_messages' columns): the key of their
+// domains and recipients in the trash.
+func (tx *Tx) pickTrash(cond string, args ...any) error {
+	if _, err := tx.tx.ExecContext(tx.ctx, "CREATE TEMP TABLE IF NOT EXISTS mqsh_pick(id INTEGER PRIMARY KEY, seq INTEGER NOT NULL)"); err != nil {
+		return err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM temp.mqsh_pick"); err != nil {
+		return err
+	}
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO temp.mqsh_pick(id, seq) SELECT id, trash_seq FROM trash_messages WHERE "+cond, args...)
+	return err
+}
+
+// pickedParts is the condition on a trash_domains or trash_recipients row
+// of a message in temp.mqsh_pick.
+const pickedParts = "(trash_seq, msg_id) IN (SELECT seq, id FROM temp.mqsh_pick)"
+
 // purgeTrash deletes for good the trashed messages matching cond (on
-// trash_messages' columns), bodies included. A body
-// whose id is queued again belongs to the queued message and stays.
+// trash_messages' columns), bodies included. A body whose id is queued
+// again belongs to the queued message and stays.
 func (tx *Tx) purgeTrash(cond string, args ...any) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, "CREATE TEMP TABLE IF NOT EXISTS mqsh_purge(id INTEGER PRIMARY KEY)"); err != nil {
-		return err
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM temp.mqsh_purge"); err != nil {
-		return err
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO temp.mqsh_purge(id) SELECT id FROM trash_messages WHERE "+cond, args...); err != nil {
+	if err := tx.pickTrash(cond, args...); err != nil {
 		return err
 	}
 	for _, t := range []string{"trash_recipients", "trash_domains"} {
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT id FROM temp.mqsh_purge)"); err != nil {
+		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE "+pickedParts); err != nil {
 			return err
 		}
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM bodies WHERE msg_id IN (SELECT id FROM temp.mqsh_purge) AND msg_id NOT IN (SELECT id FROM messages)"); err != nil {
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM bodies WHERE msg_id IN (SELECT id FROM temp.mqsh_pick) AND msg_id NOT IN (SELECT id FROM messages)"); err != nil {
 		return err
 	}
-	_, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM trash_messages WHERE id IN (SELECT id FROM temp.mqsh_purge)")
+	_, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM trash_messages WHERE id IN (SELECT id FROM temp.mqsh_pick)")
 	return err
 }
 
@@ -617,10 +625,14 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 			if err != nil {
 				return err
 			}
+			limit, err := tx.expiredSeq(ret)
+			if err != nil {
+				return err
+			}
 			if err := tx.selectIDs([]byte("[]")); err != nil {
 				return err
 			}
-			if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO "+selTable+"(id) SELECT id FROM trash_messages WHERE trashed_at < ?", tx.q.now().Add(-ret).UnixMilli()); err != nil {
+			if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO "+selTable+"(id) SELECT id FROM trash_messages WHERE trash_seq < ?", limit); err != nil {
 				return err
 			}
 		} else if err := tx.selectTrash(r.Filter); err != nil {
@@ -679,14 +691,17 @@ func (tx *Tx) restoreSelected() ([]ID, error) {
 			return nil, err
 		}
 	}
+	if err := tx.pickTrash("id IN (SELECT id FROM " + selTable + ")"); err != nil {
+		return nil, err
+	}
 	for _, t := range trashTables {
 		cols, err := tx.trashColumns(t.live, t.trash)
 		if err != nil {
 			return nil, err
 		}
-		w := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
+		w := " WHERE " + pickedParts
 		if t.live == "messages" {
-			w = " WHERE id IN (SELECT id FROM " + selTable + ")"
+			w = " WHERE id IN (SELECT id FROM temp.mqsh_pick)"
 		}
 		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO "+t.live+"("+cols+") SELECT "+cols+" FROM "+t.trash+w); err != nil {
 			return nil, fmt.Errorf("restore from trash: %w", err)

@@ -1,11 +1,14 @@
 -- Schema step 4: the trash and what undo needs.
 
--- Cancelled (and bounced) messages are moved here rather than deleted, with
--- their domains and recipients, and kept for the trash retention (meta key
--- trash_retention, seconds; 7 days when unset, 0 = no trash). Their bodies
--- stay in bodies until the trashed copy is purged. The column lists mirror
--- the live tables; a column a later step adds to a live table is added to
--- its trash table when it is first needed (see queue/trash.go).
+-- Cancelled (and bounced) messages are moved to the trash_* tables rather
+-- than deleted, with their domains and recipients, and kept for the trash
+-- retention (meta key trash_retention, seconds; 7 days when unset, 0 = no
+-- trash). Their bodies stay in bodies until the trashed copy is purged. The
+-- trash tables hold the live tables' columns, and the audit seq of the change
+-- that removed the message (trash_seq); domains and recipients are keyed by
+-- it first, so that a removal appends its rows at the end of the trash rather
+-- than between older ones. A column a later step adds to a live table is
+-- added to its trash table when first needed (see queue/trash.go).
 CREATE TABLE trash_messages(
 	id          INTEGER PRIMARY KEY,
 	rp_lc       TEXT NOT NULL,
@@ -25,10 +28,10 @@ CREATE TABLE trash_messages(
 	trash_seq   INTEGER NOT NULL,     -- the audit seq of the change that removed it
 	trash_verb  TEXT NOT NULL         -- cancel, bounce ...
 );
-CREATE INDEX trash_messages_at ON trash_messages(trashed_at);
 CREATE INDEX trash_messages_seq ON trash_messages(trash_seq);
 
 CREATE TABLE trash_domains(
+	trash_seq    INTEGER NOT NULL,
 	msg_id       INTEGER NOT NULL,
 	idx          INTEGER NOT NULL,
 	name         TEXT NOT NULL,
@@ -40,10 +43,11 @@ CREATE TABLE trash_domains(
 	expires      INTEGER NOT NULL,
 	locked_until INTEGER,
 	locked_by    TEXT,
-	PRIMARY KEY(msg_id, idx)
+	PRIMARY KEY(trash_seq, msg_id, idx)
 ) WITHOUT ROWID;
 
 CREATE TABLE trash_recipients(
+	trash_seq  INTEGER NOT NULL,
 	msg_id     INTEGER NOT NULL,
 	idx        INTEGER NOT NULL,
 	domain_idx INTEGER NOT NULL,
@@ -55,7 +59,7 @@ CREATE TABLE trash_recipients(
 	message    TEXT,
 	orcpt      TEXT,
 	notify     INTEGER NOT NULL DEFAULT 0,
-	PRIMARY KEY(msg_id, idx)
+	PRIMARY KEY(trash_seq, msg_id, idx)
 ) WITHOUT ROWID;
 
 -- What undo puts back of a change that kept the message in the queue: the
