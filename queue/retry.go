@@ -53,6 +53,9 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 		if res.Count == 0 {
 			return nil
 		}
+		if err := tx.keepUndo(func(seq int64) error { return tx.keepDomains(seq, pend, pargs...) }); err != nil {
+			return err
+		}
 		upd := "UPDATE domains AS d SET due = ? WHERE d.msg_id IN (SELECT id FROM " + selTable + ") AND " + pend
 		if _, err := tx.tx.ExecContext(tx.ctx, upd, append([]any{at.Unix()}, pargs...)...); err != nil {
 			return err

@@ -668,8 +668,7 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 // left), and returns the ids it could not restore: not in the trash (never
 // there, or purged), or queued again under the same id meanwhile. Those are
 // taken out of selTable. A restored domain has no delivery lease.
-func (tx *Tx) restoreSelected() ([]ID, error) {
-	var missing []ID
+func (tx *Tx) restoreSelected() (missing []ID, err error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM "+selTable+" s WHERE NOT EXISTS (SELECT 1 FROM trash_messages t WHERE t.id = s.id) OR EXISTS (SELECT 1 FROM messages m WHERE m.id = s.id) ORDER BY id")
 	if err != nil {
 		return nil, err
@@ -693,6 +692,24 @@ func (tx *Tx) restoreSelected() ([]ID, error) {
 	}
 	if err := tx.pickTrash("id IN (SELECT id FROM " + selTable + ")"); err != nil {
 		return nil, err
+	}
+	// A big restore into a queue no bigger than itself drops the live tables'
+	// indexes and builds them again afterwards, as an import does: sorting
+	// beats growing them row by row.
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM temp.mqsh_pick").Scan(&n); err != nil {
+		return nil, err
+	}
+	if n >= bulkAfter {
+		ins := &inserter{tx: tx, ids: make([]ID, n)}
+		if err := ins.considerBulk(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if e := ins.rebuild(); e != nil && err == nil {
+				err = e
+			}
+		}()
 	}
 	for _, t := range trashTables {
 		cols, err := tx.trashColumns(t.live, t.trash)

@@ -110,3 +110,15 @@ func BenchmarkCancelAllOf100k(b *testing.B) {
 		return res.Count, err
 	})
 }
+
+// BenchmarkUndoCancelAllOf100k times the undo of a cancel of all 100,000
+// messages (the cancel is not timed).
+func BenchmarkUndoCancelAllOf100k(b *testing.B) {
+	benchTrash(b, func(q *Queue) error {
+		_, err := q.Cancel(context.Background(), CancelRequest{Filter: Filter{All: true}})
+		return err
+	}, func(q *Queue) (int, error) {
+		res, err := q.Undo(context.Background(), UndoRequest{})
+		return res.Count, err
+	})
+}

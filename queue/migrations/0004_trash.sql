@@ -91,4 +91,5 @@ CREATE TABLE undo_recipients(
 -- undoes: on an undo's row, the unit it took back.
 ALTER TABLE audit ADD COLUMN unit INTEGER;
 ALTER TABLE audit ADD COLUMN undoes INTEGER;
+CREATE INDEX audit_unit ON audit(unit);
 CREATE INDEX audit_undoes ON audit(undoes) WHERE undoes IS NOT NULL;
