@@ -198,12 +198,18 @@ func (ins *inserter) write(b *rowBatch) error {
 			return err
 		}
 	}
+	ins.bs = append(ins.bs, b.bodies...)
 	for i := 0; i < len(ins.bs); i += bodyChunk {
 		if err := ins.execBodies(ins.bs[i:min(i+bodyChunk, len(ins.bs))]); err != nil {
 			return err
 		}
 	}
 	ins.bs = ins.bs[:0]
+	for _, m := range b.arrival {
+		if err := ins.tx.storeArrival(m, m.arrivalEnvelope()); err != nil {
+			return fmt.Errorf("message %s: %w", m.ID, err)
+		}
+	}
 	for _, id := range b.ids {
 		ins.last = max(ins.last, id)
 	}
@@ -317,9 +323,11 @@ func (ins *inserter) duplicate(b *rowBatch) error {
 type rowBatch struct {
 	msgs, doms, rcpts jsonRows
 	ids               []ID
-	lines             []int // input lines, for error messages (0 = none)
-	n                 int   // messages
-	err               error // for ImportJSON: the error that ends the input after these messages
+	lines             []int      // input lines, for error messages (0 = none)
+	n                 int        // messages
+	err               error      // for ImportJSON: the error that ends the input after these messages
+	bodies            [][]any    // for ImportJSON: msg_id, text of the messages that carried one
+	arrival           []*Message // for ImportJSON: the messages with a RET, client, hold or NOTIFY
 }
 
 func (b *rowBatch) reset() {
@@ -327,6 +335,7 @@ func (b *rowBatch) reset() {
 	b.doms.reset()
 	b.rcpts.reset()
 	b.ids, b.lines, b.n, b.err = b.ids[:0], b.lines[:0], 0, nil
+	b.bodies, b.arrival = b.bodies[:0], b.arrival[:0]
 }
 
 // rowEncoder encodes messages into rowBatches and refuses an id it has

@@ -127,6 +127,12 @@ func (p *lineParser) run(r io.Reader) {
 					fail(line, err)
 					return
 				}
+				if m.text != nil { // a line of queue export
+					b.bodies = append(b.bodies, []any{int64(m.ID), m.text})
+				}
+				if m.arrivalEnvelope().hasArrival() {
+					b.arrival = append(b.arrival, m)
+				}
 				for _, d := range m.Domains {
 					p.domains[d.Name]++
 				}
@@ -245,4 +251,18 @@ func checkDepth(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// arrivalEnvelope is what storeArrival writes of a message read from JSON:
+// its RET, client, hold and the recipients' NOTIFY.
+func (m *Message) arrivalEnvelope() *Envelope {
+	env := &Envelope{Ret: m.Ret, Client: m.Client, Held: m.Held}
+	for _, d := range m.Domains {
+		for _, r := range d.Recipients {
+			if r.Notify != 0 {
+				env.Recipients = append(env.Recipients, EnvelopeRecipient{Address: r.Address, Notify: r.Notify})
+			}
+		}
+	}
+	return env
 }

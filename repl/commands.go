@@ -24,7 +24,7 @@ func buildCommands() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, queueCommands()...)
 	cmds = append(cmds, trashCommands()...)
-	cmds = append(cmds, undoCommand())
+	cmds = append(cmds, undoCommand(), exportCommand())
 	cmds = append(cmds, pauseCommands()...)
 	cmds = append(cmds, luaCommands()...)
 	cmds = append(cmds, serveCommand())
