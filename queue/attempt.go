@@ -117,15 +117,12 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 		if len(gone) == 0 {
 			return nil
 		}
-		// They go, as in Stalwart, in one statement per table.
+		// They go for good, as in Stalwart, in one statement per table.
 		gone = append(gone, ']')
-		for _, t := range []string{"recipients", "domains", "bodies"} {
-			if _, err := tx.dexec("DELETE FROM "+t+" WHERE msg_id IN (SELECT value FROM json_each(?))", gone); err != nil {
-				return err
-			}
+		if err := tx.selectIDs(gone); err != nil {
+			return err
 		}
-		_, err := tx.dexec("DELETE FROM messages WHERE id IN (SELECT value FROM json_each(?))", gone)
-		return err
+		return tx.removeSelected("", false)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: %w", err)

@@ -10,16 +10,54 @@ import (
 // The audit log: one row per change, written in the transaction of the
 // change, and read back by Audit.
 
-// audit records a change in the current transaction.
+// audit records a change in the current transaction, under the seq
+// changeSeq reserved for it when it did. Every row a transaction writes
+// carries the seq of its first row as its unit: the changes of one script
+// run are one unit, which undo takes back together.
 func (tx *Tx) audit(verb, text string, ids []ID) error {
+	return tx.auditUndo(verb, text, ids, 0)
+}
+
+// auditUndo is audit for an undo's row, which names the unit it took back.
+func (tx *Tx) auditUndo(verb, text string, ids []ID, undoes int64) error {
 	sorted := ids
 	if !slices.IsSorted(ids) {
 		sorted = slices.Clone(ids)
 		slices.Sort(sorted)
 	}
-	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO audit(at, user, source, verb, filter, count, ids) VALUES(?,?,?,?,?,?,?)",
-		tx.q.now().UnixMilli(), tx.q.user, SourceOf(tx.ctx), verb, text, len(ids), encodeIDs(sorted))
-	return err
+	seq, err := tx.changeSeq()
+	if err != nil {
+		return err
+	}
+	unit := tx.unit
+	if unit == 0 {
+		unit = seq
+	}
+	var und any
+	if undoes != 0 {
+		und = undoes
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO audit(seq, at, user, source, verb, filter, count, ids, unit, undoes) VALUES(?,?,?,?,?,?,?,?,?,?)",
+		seq, tx.q.now().UnixMilli(), tx.q.user, SourceOf(tx.ctx), verb, text, len(ids), encodeIDs(sorted), unit, und); err != nil {
+		return err
+	}
+	tx.seq, tx.unit = 0, unit
+	return nil
+}
+
+// changeSeq returns the audit seq the change in progress will be recorded
+// under, reserving it at the first call: a verb that keeps what undo needs
+// (trashed messages, previous states) files it under this seq before it
+// writes its audit row. The write transaction holds the lock, so the next
+// seq is the highest so far plus one.
+func (tx *Tx) changeSeq() (int64, error) {
+	if tx.seq != 0 {
+		return tx.seq, nil
+	}
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT coalesce(max(seq), 0) + 1 FROM audit").Scan(&tx.seq); err != nil {
+		return 0, err
+	}
+	return tx.seq, nil
 }
 
 // Audit returns audit entries, newest first.

@@ -103,7 +103,7 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 		if err := tx.bounceNotices(sc, reason, &res); err != nil {
 			return err
 		}
-		mark := failMark{set: "status = 3, code = 0, enhanced = '" + bounceEnhanced + "', message = ?", args: []any{reason}, details: reason}
+		mark := failMark{verb: "bounce", set: "status = 3, code = 0, enhanced = '" + bounceEnhanced + "', message = ?", args: []any{reason}, details: reason}
 		if err := tx.cancelSelected(r.Filter, sc, mark, &res.Result); err != nil || res.Count == 0 {
 			return err
 		}

@@ -2,12 +2,13 @@ package queue
 
 import "fmt"
 
-// Cancel removes the selected messages (their bodies too). With a recipient
+// Cancel moves the selected messages to the trash (see removeSelected). With a recipient
 // or domain in the filter (the scope, see scope.go) only the matching pending
 // recipients become permanently failed with code 0 and message "Delivery
 // canceled."; a domain left with no pending recipient becomes Completed when
 // one of its recipients was delivered, else permanently failed with details
-// "Delivery canceled."; a message with nothing pending left is removed. A
+// "Delivery canceled."; a message with nothing pending left goes to the
+// trash, and the previous states of the others are kept for undo. A
 // message is counted when anything in it changed. An empty filter needs
 // Filter.All.
 func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
@@ -38,13 +39,14 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 // clause on recipients and its arguments, and the details of a domain left
 // with nothing pending and nothing delivered.
 type failMark struct {
+	verb    string // the verb the trash files removed messages under
 	set     string
 	args    []any
 	details string
 }
 
 // canceledMark is Stalwart's cancel: code 0, "Delivery canceled.".
-var canceledMark = failMark{set: "status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.'", details: "Delivery canceled."}
+var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.'", details: "Delivery canceled."}
 
 // cancelSelected cancels, as Cancel says, the messages in selTable (those
 // with nothing in the scope are dropped from it), marking the recipients in
@@ -63,22 +65,9 @@ func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) err
 		if res.Count == 0 {
 			return nil
 		}
-		// The whole queue (--all and nothing else) is cleared table by
-		// table, which SQLite does without visiting a row; otherwise
-		// each table loses the selected messages' rows.
-		where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
-		if f.IsEmpty() {
-			where = ""
-		}
-		for _, t := range []string{"recipients", "domains", "bodies"} {
-			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
-				return err
-			}
-		}
-		if where != "" {
-			where = " WHERE id IN (SELECT id FROM " + selTable + ")"
-		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
+		// The whole queue (--all and nothing else) is emptied table by
+		// table, which SQLite does without visiting a row.
+		if err := tx.removeSelected(mark.verb, f.IsEmpty()); err != nil {
 			return err
 		}
 		return nil
@@ -104,6 +93,15 @@ func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) err
 	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM "+selTable+" s WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = s.id AND r.status IN "+pendingSQL+" AND NOT ("+match+"))", rargs...).Scan(&res.Kept); err != nil {
 		return err
 	}
+	if err := tx.keepUndo(func(seq int64) error {
+		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO undo_recipients(seq, msg_id, idx, status, code, enhanced, message) "+
+			"SELECT ?, r.msg_id, r.idx, r.status, r.code, r.enhanced, r.message FROM recipients r WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, append([]any{seq}, rargs...)...); err != nil {
+			return err
+		}
+		return tx.keepDomains(seq, "d.status IN "+pendingSQL)
+	}); err != nil {
+		return err
+	}
 	if _, err := tx.tx.ExecContext(tx.ctx, "UPDATE recipients AS r SET "+mark.set+" WHERE r.msg_id IN (SELECT id FROM "+selTable+") AND "+match, append(append([]any{}, mark.args...), rargs...)...); err != nil {
 		return err
 	}
@@ -115,14 +113,12 @@ func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) err
 		" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", mark.details); err != nil {
 		return err
 	}
-	gone := "SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN " + pendingSQL + ")"
-	for _, t := range []string{"recipients", "domains", "bodies"} {
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN ("+gone+")"); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT id FROM "+selTable+") AND NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = messages.id)"); err != nil {
+	if err := tx.refreshDue(); err != nil {
 		return err
 	}
-	return tx.refreshDue()
+	// A message left with nothing pending goes to the trash.
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND d.status IN "+pendingSQL+")"); err != nil {
+		return err
+	}
+	return tx.removeSelected(mark.verb, false)
 }

@@ -31,6 +31,7 @@ type inserter struct {
 	bs    [][]any    // bodies buffered by add: msg_id, raw
 
 	demo    bool              // adds demo messages (LoadDemo): the queue's real mail flag is left alone
+	trash   bool              // the trash holds messages: an id added is looked for there (see trash.go)
 	bulk    bool              // may switch to bulk loading (imports)
 	checked bool              // the switch was considered
 	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
@@ -59,11 +60,12 @@ var insertCols = map[string]string{
 
 func (tx *Tx) newInserter() (*inserter, error) {
 	ins := &inserter{tx: tx, stmts: map[string]*sql.Stmt{}, batch: &rowBatch{}}
-	var last, maxID sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages)").Scan(&last, &maxID); err != nil {
+	var last, maxID, maxTrash sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages), (SELECT max(id) FROM trash_messages)").Scan(&last, &maxID, &maxTrash); err != nil {
 		return nil, err
 	}
-	ins.last = ID(max(last.Int64, maxID.Int64))
+	ins.last = ID(max(last.Int64, maxID.Int64, maxTrash.Int64))
+	ins.trash = maxTrash.Valid
 	return ins, nil
 }
 
@@ -185,6 +187,11 @@ func (ins *inserter) write(b *rowBatch) error {
 	if err := ins.tx.ctx.Err(); err != nil {
 		return err
 	}
+	if ins.trash && len(b.ids) > 0 {
+		if err := ins.tx.dropTrashed(b.ids); err != nil {
+			return err
+		}
+	}
 	for _, t := range [...]struct {
 		table string
 		rows  *jsonRows
@@ -199,6 +206,7 @@ func (ins *inserter) write(b *rowBatch) error {
 			return err
 		}
 	}
+	ins.bs = append(ins.bs, b.bodies...)
 	for i := 0; i < len(ins.bs); i += bodyChunk {
 		if err := ins.execBodies(ins.bs[i:min(i+bodyChunk, len(ins.bs))]); err != nil {
 			return err
@@ -318,9 +326,10 @@ func (ins *inserter) duplicate(b *rowBatch) error {
 type rowBatch struct {
 	msgs, doms, rcpts jsonRows
 	ids               []ID
-	lines             []int // input lines, for error messages (0 = none)
-	n                 int   // messages
-	err               error // for ImportJSON: the error that ends the input after these messages
+	lines             []int   // input lines, for error messages (0 = none)
+	n                 int     // messages
+	err               error   // for ImportJSON: the error that ends the input after these messages
+	bodies            [][]any // for ImportJSON: msg_id, text of the messages that carried one
 }
 
 func (b *rowBatch) reset() {
@@ -328,6 +337,7 @@ func (b *rowBatch) reset() {
 	b.doms.reset()
 	b.rcpts.reset()
 	b.ids, b.lines, b.n, b.err = b.ids[:0], b.lines[:0], 0, nil
+	b.bodies = b.bodies[:0]
 }
 
 // rowEncoder encodes messages into rowBatches and refuses an id it has

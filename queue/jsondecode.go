@@ -27,6 +27,10 @@ type jsonInMessage struct {
 	Size       *int64            `json:"size"`
 	Priority   *int              `json:"priority"`
 	EnvID      *string           `json:"env_id"`
+	Ret        *string           `json:"ret"`     // schema step 2 (queue export)
+	Client     *Client           `json:"client"`  // schema step 2 (queue export)
+	Held       bool              `json:"held"`    // schema step 2 (queue export)
+	Text       []byte            `json:"message"` // the RFC 5322 text, base64 (queue export)
 	Data       json.RawMessage   `json:"data"`
 	Items      json.RawMessage   `json:"items"`
 }
@@ -76,6 +80,7 @@ type jsonInRecipient struct {
 	Code       *int            `json:"code"`
 	Enhanced   *string         `json:"enhanced_code"`
 	Message    *string         `json:"message"`
+	Notify     string          `json:"notify"` // schema step 2 (queue export)
 	RetryNum   int             `json:"retry_num"`
 	NextRetry  *string         `json:"next_retry"`
 	NextNotify *string         `json:"next_notify"`
@@ -371,6 +376,11 @@ func recipientFrom(jr jsonInRecipient) (Recipient, string, error) {
 	if jr.Message != nil {
 		r.Message = *jr.Message
 	}
+	if jr.Notify != "" {
+		if r.Notify, err = ParseNotify(jr.Notify); err != nil {
+			return Recipient{}, "", fmt.Errorf("recipient %s: %w", jr.Address, err)
+		}
+	}
 	return r, details, nil
 }
 
@@ -430,6 +440,13 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 	if in.EnvID != nil {
 		m.EnvID = *in.EnvID
 	}
+	if in.Ret != nil {
+		m.Ret = *in.Ret
+	}
+	if in.Client != nil {
+		m.Client = *in.Client
+	}
+	m.Held, m.text = in.Held, in.Text
 	defaults := func(d *Domain) {
 		if d.Due.IsZero() {
 			d.Due = m.Created

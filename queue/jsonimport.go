@@ -123,9 +123,16 @@ func (p *lineParser) run(r io.Reader) {
 				return
 			}
 			for _, m := range msgs {
-				if err := enc.encode(b, m, line, msgHeaders{}); err != nil {
+				var h msgHeaders
+				if m.text != nil { // a line of queue export: its text, and the filters' headers from it
+					h = readHeaders(m.text)
+				}
+				if err := enc.encode(b, m, line, h); err != nil {
 					fail(line, err)
 					return
+				}
+				if m.text != nil {
+					b.bodies = append(b.bodies, []any{int64(m.ID), m.text})
 				}
 				for _, d := range m.Domains {
 					p.domains[d.Name]++

@@ -86,6 +86,8 @@ type Message struct {
 	Ret        string    // DSN RET: "FULL", "HDRS" or empty when not given
 	Client     Client    // where the message came from; zero when not recorded
 	Held       bool      // a pending domain of it is held (see Domain.Hold)
+
+	text []byte // the RFC 5322 text a JSON line carried (queue export's "message"), for the import
 }
 
 // Due is the message's delivery due: the earliest Due among its domains that are

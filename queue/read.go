@@ -55,6 +55,12 @@ func messageOf(v []any) Message {
 // domains and recipients of the whole batch share two backing arrays (each
 // message's slices are capped, so appending to one never touches another).
 func (tx *Tx) loadParts(msgs []Message, dense, arrival bool) error {
+	return tx.loadPartsFrom("", msgs, dense, arrival)
+}
+
+// loadPartsFrom is loadParts from the tables named with a prefix: "" for the
+// queue, "trash_" for the trash.
+func (tx *Tx) loadPartsFrom(prefix string, msgs []Message, dense, arrival bool) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -73,7 +79,10 @@ func (tx *Tx) loadParts(msgs []Message, dense, arrival bool) error {
 			args[i] = int64(msgs[i].ID)
 		}
 	}
-	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule FROM domains WHERE " + where + " ORDER BY msg_id, idx")
+	if prefix == "trash_" { // keyed by the removal's seq first
+		where = "(trash_seq, msg_id) IN (SELECT trash_seq, id FROM trash_messages WHERE id IN (" + placeholders(len(args)) + "))"
+	}
+	stmt, err := tx.stmt("SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule FROM " + prefix + "domains WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}
@@ -128,7 +137,7 @@ func (tx *Tx) loadParts(msgs []Message, dense, arrival bool) error {
 	if arrival {
 		cols, rdst = cols+", notify", dst[:10]
 	}
-	stmt, err = tx.stmt("SELECT " + cols + " FROM recipients WHERE " + where + " ORDER BY msg_id, idx")
+	stmt, err = tx.stmt("SELECT " + cols + " FROM " + prefix + "recipients WHERE " + where + " ORDER BY msg_id, idx")
 	if err != nil {
 		return err
 	}

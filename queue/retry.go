@@ -62,6 +62,9 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 		if res.Count == 0 {
 			return nil
 		}
+		if err := tx.keepUndo(func(seq int64) error { return tx.keepDomains(seq, pend, pargs...) }); err != nil {
+			return err
+		}
 		if !sc.whole() {
 			for _, n := range res.Domains {
 				res.Parts += n

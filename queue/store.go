@@ -77,6 +77,9 @@ type Queue struct {
 	notices  NoticeWriter // Options.Notices
 
 	closeOnce sync.Once
+
+	trashMu   sync.Mutex
+	trashCols map[string]string // live table -> its columns, once its trash table has them all (trash.go)
 }
 
 // Open opens the queue database at path, creating it (and its schema) when the

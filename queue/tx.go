@@ -47,6 +47,9 @@ type Tx struct {
 	conflict bool       // a deferred transaction could not take the write lock
 	verbSet  bool       // its first change is in the holder record
 	ann      *announcer // publishes the holder record while the lock is held
+
+	seq  int64 // the audit seq reserved for the change in progress (changeSeq); 0 = none
+	unit int64 // the seq of the transaction's first audit row; 0 = none yet
 }
 
 // Queue returns the queue the transaction belongs to.

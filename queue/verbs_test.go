@@ -182,11 +182,15 @@ func TestCancelWhole(t *testing.T) {
 	if _, err := q.Get(t.Context(), 0x42B91F716); !errors.Is(err, ErrNotFound) {
 		t.Errorf("cancelled message still there: %v", err)
 	}
-	var rows int
-	q.reader.QueryRow("SELECT (SELECT count(*) FROM domains WHERE msg_id = ?) + (SELECT count(*) FROM recipients WHERE msg_id = ?) + (SELECT count(*) FROM bodies WHERE msg_id = ?)",
-		int64(0x42B91F716), int64(0x42B91F716), int64(0x42B91F716)).Scan(&rows)
+	var rows, trashed int
+	q.reader.QueryRow("SELECT (SELECT count(*) FROM domains WHERE msg_id = ?) + (SELECT count(*) FROM recipients WHERE msg_id = ?)",
+		int64(0x42B91F716), int64(0x42B91F716)).Scan(&rows)
 	if rows != 0 {
 		t.Errorf("%d rows of the removed message remain", rows)
+	}
+	q.reader.QueryRow("SELECT count(*) FROM trash_messages WHERE id = ? AND trash_verb = 'cancel'", int64(0x42B91F716)).Scan(&trashed)
+	if trashed != 1 {
+		t.Errorf("the cancelled message is not in the trash")
 	}
 	res, _ = q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
 	if res.Count != 5 || mustCount(t, q, Filter{}) != 0 {

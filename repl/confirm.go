@@ -29,6 +29,12 @@ var flagYes = Flag{Long: "yes", Short: "y", Help: "Do not ask for confirmation (
 // question ("Cancel"). It returns nil to go on, and an error when the
 // answer was not y, or when --all was given where nobody can answer.
 func confirmChange(ctx context.Context, env *Env, inv *Invocation, f queue.Filter, verb string) error {
+	return confirmCount(env, inv, f, verb, func() (int, error) { return env.Queue.Count(ctx, f) })
+}
+
+// confirmCount is confirmChange with the selection counted by count (the
+// trash's purge counts the trash, not the queue).
+func confirmCount(env *Env, inv *Invocation, f queue.Filter, verb string, count func() (int, error)) error {
 	if inv.Set["dry-run"] == "true" || inv.Set["yes"] == "true" {
 		return nil
 	}
@@ -38,7 +44,7 @@ func confirmChange(ctx context.Context, env *Env, inv *Invocation, f queue.Filte
 		}
 		return nil
 	}
-	n, err := env.Queue.Count(ctx, f)
+	n, err := count()
 	if err != nil {
 		return err
 	}

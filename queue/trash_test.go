@@ -1,0 +1,314 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trashQueue is a queue of n enqueued messages with bodies and arrival
+// details, every third from bulk@spam.example, each to two domains.
+func trashQueue(t *testing.T, n int) (*Queue, *clock, []ID) {
+	t.Helper()
+	q, c := openTest(t)
+	var out []ID
+	for i := range n {
+		sender := fmt.Sprintf("user%d@ok.example", i)
+		if i%3 == 0 {
+			sender = "bulk@spam.example"
+		}
+		env := Envelope{Sender: sender, Ret: "HDRS", Client: Client{IP: "192.0.2.9", User: "u", Helo: "h.example"}, Held: i%5 == 0,
+			Recipients: []EnvelopeRecipient{{Address: fmt.Sprintf("a%d@gmail.com", i), Notify: NotifyFailure}, {Address: "b@example.org"}}}
+		m, err := q.Enqueue(t.Context(), env, []byte(fmt.Sprintf("Subject: message %d\r\n\r\n%s\r\n", i, strings.Repeat("x", i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, m.ID)
+	}
+	return q, c, out
+}
+
+// fullState is everything a message is: its JSON, its arrival details, its
+// body, the due column, for every queued message.
+func fullState(t *testing.T, q *Queue) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(snapshot(t, q))
+	msgs, err := q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		got := mustGet(t, q, m.ID)
+		raw, err := q.Raw(t.Context(), m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doms := got.Domains
+		got.Domains = nil
+		fmt.Fprintf(&b, "%s %+v %q\n", m.ID, *got, raw)
+		got.Domains = doms
+		for _, d := range doms {
+			h := d.Hold
+			d.Hold = nil
+			fmt.Fprintf(&b, "  %+v\n", d)
+			if h != nil {
+				fmt.Fprintf(&b, "  %s held %+v\n", d.Name, *h)
+			}
+		}
+	}
+	return b.String()
+}
+
+func lastAuditSeq(t *testing.T, q *Queue) int64 {
+	t.Helper()
+	a, err := q.Audit(t.Context(), AuditQuery{Limit: 1})
+	if err != nil || len(a) != 1 {
+		t.Fatalf("audit: %v %v", a, err)
+	}
+	return a[0].Seq
+}
+
+func trashIDs(t *testing.T, q *Queue, f Filter) []ID {
+	t.Helper()
+	tm, err := q.TrashList(t.Context(), f, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []ID{}
+	for _, m := range tm {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+func TestCancelMovesToTrashAndRestoreBringsBack(t *testing.T) {
+	q, c, all := trashQueue(t, 12)
+	before := fullState(t, q)
+	c.Set(testNow.Add(time.Minute))
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	if err != nil || res.Count != 4 {
+		t.Fatalf("cancel: %+v %v", res, err)
+	}
+	seq := lastAuditSeq(t, q)
+	if _, err := q.Raw(t.Context(), all[0]); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a cancelled message is still readable: %v", err)
+	}
+	tm, err := q.TrashList(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tm) != 4 {
+		t.Fatalf("trash holds %d messages, want 4", len(tm))
+	}
+	for i, m := range tm {
+		if m.ID != all[i*3] || m.Verb != "cancel" || m.Seq != seq || !m.TrashedAt.Equal(testNow.Add(time.Minute)) {
+			t.Errorf("trashed %d: %s %s #%d at %s", i, m.ID, m.Verb, m.Seq, m.TrashedAt)
+		}
+		if m.ReturnPath != "bulk@spam.example" || len(m.Domains) != 2 || m.Client.IP != "192.0.2.9" || m.Ret != "HDRS" ||
+			m.Domains[0].Recipients[0].Notify != NotifyFailure || m.Held != (i*3%5 == 0) {
+			t.Errorf("trashed %s read back as %+v", m.ID, m.Message)
+		}
+	}
+	// The trash is filtered like the queue.
+	if got := trashIDs(t, q, Filter{IDs: []ID{all[3], all[1]}}); !slices.Equal(got, []ID{all[3]}) {
+		t.Errorf("trash list by id: %v", got)
+	}
+	if got := trashIDs(t, q, Filter{Sender: []string{"user1@ok.example"}}); len(got) != 0 {
+		t.Errorf("trash list of a live sender: %v", got)
+	}
+
+	// A dry run restores nothing.
+	res, err = q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}, DryRun: true})
+	if err != nil || res.Count != 4 || !res.DryRun || mustCount(t, q, Filter{}) != 8 {
+		t.Fatalf("dry run restore: %+v %v", res, err)
+	}
+	if _, err := q.TrashRestore(t.Context(), TrashRequest{}); !errors.Is(err, ErrEmptyFilter) {
+		t.Errorf("restore without a filter: %v", err)
+	}
+	res, err = q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	if err != nil || res.Count != 4 || res.Domains["gmail.com"] != 4 {
+		t.Fatalf("restore: %+v %v", res, err)
+	}
+	if after := fullState(t, q); after != before {
+		t.Errorf("restored queue differs:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	if got := trashIDs(t, q, Filter{}); len(got) != 0 {
+		t.Errorf("trash after restore: %v", got)
+	}
+	checkNoOrphans(t, q, "restore")
+	checkDue(t, q)
+	if a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1}); a[0].Verb != "restore" || a[0].Count != 4 {
+		t.Errorf("audit of restore: %+v", a[0])
+	}
+}
+
+func TestCancelAllGoesToTrash(t *testing.T) {
+	q, _, all := trashQueue(t, 20)
+	before := fullState(t, q)
+	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
+	if err != nil || res.Count != 20 || mustCount(t, q, Filter{}) != 0 {
+		t.Fatalf("cancel --all: %+v %v", res, err)
+	}
+	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all) {
+		t.Fatalf("trash holds %v", got)
+	}
+	checkNoOrphans(t, q, "cancel --all")
+	if _, err := q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if after := fullState(t, q); after != before {
+		t.Errorf("restored queue differs")
+	}
+}
+
+// A recipient cancel that empties a message trashes it in its cancelled
+// state; one that leaves a message queued trashes nothing.
+func TestCancelRecipientsTrashesEmptiedMessages(t *testing.T) {
+	q, _, all := trashQueue(t, 3)
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:1], Recipient: []string{"*"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[1:2], Recipient: []string{"@gmail.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	tm, err := q.TrashList(t.Context(), Filter{}, Page{})
+	if err != nil || len(tm) != 1 || tm[0].ID != all[0] {
+		t.Fatalf("trash: %+v %v", tm, err)
+	}
+	if d := tm[0].Domains[0]; d.Status != PermFail || d.Details != "Delivery canceled." {
+		t.Errorf("the emptied message is trashed as %+v", d)
+	}
+	checkNoOrphans(t, q, "recipient cancels")
+}
+
+func TestTrashRetention(t *testing.T) {
+	q, c, all := trashQueue(t, 6)
+	if d, err := q.TrashRetention(t.Context()); err != nil || d != DefaultTrashRetention {
+		t.Fatalf("default retention %s %v", d, err)
+	}
+	var bodies func() int = func() int {
+		var n int
+		q.reader.QueryRow("SELECT count(*) FROM bodies").Scan(&n)
+		return n
+	}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:2]}}); err != nil {
+		t.Fatal(err)
+	}
+	if bodies() != 6 {
+		t.Fatalf("bodies of trashed messages: %d rows, want 6", bodies())
+	}
+	// Six days later nothing has expired; eight days later a write purges
+	// the first two.
+	c.Set(testNow.Add(6 * 24 * time.Hour))
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[2:3]}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := trashIDs(t, q, Filter{}); len(got) != 3 {
+		t.Fatalf("after 6 days the trash holds %v", got)
+	}
+	c.Set(testNow.Add(8 * 24 * time.Hour))
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[3:4]}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all[2:4]) {
+		t.Fatalf("after 8 days the trash holds %v, want %v", got, all[2:4])
+	}
+	if bodies() != 4 {
+		t.Errorf("bodies after the purge: %d rows, want 4", bodies())
+	}
+	// purge without a filter takes the expired ones only.
+	c.Set(testNow.Add(13*24*time.Hour + time.Hour))
+	res, err := q.TrashPurge(t.Context(), TrashRequest{})
+	if err != nil || !slices.Equal(res.IDs, all[2:3]) {
+		t.Fatalf("purge of the expired: %+v %v", res, err)
+	}
+	// With a filter, the matching ones; with All, everything.
+	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"nobody@x.example"}}}); err != nil || res.Count != 0 {
+		t.Fatalf("purge by sender: %+v %v", res, err)
+	}
+	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{All: true}, DryRun: true}); err != nil || res.Count != 1 || len(trashIDs(t, q, Filter{})) != 1 {
+		t.Fatalf("dry run purge: %+v %v", res, err)
+	}
+	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil || res.Count != 1 {
+		t.Fatalf("purge all: %+v %v", res, err)
+	}
+	if bodies() != 2 || len(trashIDs(t, q, Filter{})) != 0 {
+		t.Errorf("after purge --all: %d bodies, trash %v", bodies(), trashIDs(t, q, Filter{}))
+	}
+	checkNoOrphans(t, q, "purges")
+
+	// Retention 0: no trash.
+	if err := q.SetTrashRetention(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[4:5]}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(trashIDs(t, q, Filter{})) != 0 || bodies() != 1 {
+		t.Errorf("with retention 0 the trash keeps something: %d bodies", bodies())
+	}
+	if err := q.SetTrashRetention(t.Context(), -time.Second); err == nil {
+		t.Error("a negative retention is taken")
+	}
+}
+
+// An id queued again (an import that keeps ids) replaces its trashed copy,
+// body included; the demo's documented messages can be loaded again.
+func TestImportReplacesTrashedCopy(t *testing.T) {
+	q, _ := openTest(t)
+	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(trashIDs(t, q, Filter{})) != 6 {
+		t.Fatal("the demo's six are not in the trash")
+	}
+	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
+		t.Fatalf("loading the demo again: %v", err)
+	}
+	if got := trashIDs(t, q, Filter{}); len(got) != 0 {
+		t.Errorf("trash after loading again: %v", got)
+	}
+	checkNoOrphans(t, q, "loading again")
+	m := msg(0x77, "a@b.example", testNow, "c@d.example")
+	put(t, q, m)
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x77}}})
+	put(t, q, m)
+	if got := trashIDs(t, q, Filter{}); len(got) != 0 || mustCount(t, q, Filter{IDs: []ID{0x77}}) != 1 {
+		t.Errorf("after importing a trashed id again: trash %v", got)
+	}
+	// New ids never take a trashed message's.
+	q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
+	var raw bytes.Buffer
+	raw.WriteString("Subject: new\r\n\r\nx\r\n")
+	n, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}, raw.Bytes())
+	if err != nil || slices.Contains(trashIDs(t, q, Filter{}), n.ID) {
+		t.Errorf("new message %v took a trashed id: %v", n, err)
+	}
+}
+
+// A column a later schema step adds to a live table follows into the trash.
+func TestTrashFollowsNewColumns(t *testing.T) {
+	q, _, all := trashQueue(t, 2)
+	if _, err := q.writer.Exec("ALTER TABLE domains ADD COLUMN extra TEXT; UPDATE domains SET extra = 'kept'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:1]}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	q.reader.QueryRow("SELECT count(*) FROM domains WHERE msg_id = ? AND extra = 'kept'", int64(all[0])).Scan(&n)
+	if n != 2 {
+		t.Errorf("the new column came back on %d domains, want 2", n)
+	}
+}
