@@ -111,10 +111,25 @@ func ExplainText(e *queue.Explanation) string {
 		b.WriteString(".\n")
 	}
 	if e.Held {
-		b.WriteString("It is held: no domain of it is delivered until it is released.\n")
+		held, pending := 0, 0
+		for _, d := range e.Domains {
+			if d.Held {
+				held++
+			}
+			if d.Status == "scheduled" || d.Status == "tempfail" {
+				pending++
+			}
+		}
+		if held >= pending {
+			b.WriteString("It is held: none of its domains is delivered until released (the holds are below).\n")
+		} else {
+			b.WriteString("Part of it is held: the held domains below wait, the others are delivered as usual.\n")
+		}
 	}
 	for _, h := range e.Holds {
-		b.WriteString(holdText(h, now) + "\n")
+		if h.Domain == "" { // a domain's hold is told with its domain below
+			b.WriteString(holdText(h, now) + "\n")
+		}
 	}
 	if e.Paused {
 		b.WriteString("Delivery from this queue is paused: nothing is delivered until `queue resume`.\n")

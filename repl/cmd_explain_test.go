@@ -96,6 +96,29 @@ func TestExplainHeldPaused(t *testing.T) {
 	golden(t, "explain-held.txt", c.stdout.String())
 }
 
+// A hold of one domain (queue hold -d) is told with that domain; the
+// message's other domain goes on, and explain says so.
+func TestExplainPartlyHeld(t *testing.T) {
+	c := newCLIAs(t, "tester")
+	q := c.env.Queue.(*queue.Queue)
+	m, err := q.Enqueue(t.Context(), queue.Envelope{Sender: "alice@example.org",
+		Recipients: []queue.EnvelopeRecipient{{Address: "bob@gmail.example"}, {Address: "carol@other.example"}}}, []byte("Subject: hi\r\n\r\nhello\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.mustRun(t, "queue hold -d gmail.example --reason 'rate limited'")
+	c.mustRun(t, "explain "+m.ID.String())
+	out := c.stdout.String()
+	for _, want := range []string{"Part of it is held: the held domains below wait", "gmail.example: ", "Held for gmail.example by tester", "rate limited"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Count(out, "Held for") != 1 {
+		t.Errorf("the hold should be told once, with its domain:\n%s", out)
+	}
+}
+
 // An id neither queued nor ever tried is an error naming it (exit 1); the
 // ids found are still explained.
 func TestExplainNotFound(t *testing.T) {
