@@ -6,40 +6,17 @@ import (
 	"strings"
 	"testing"
 
+	"mqsh/internal/filtersamples"
 	"mqsh/queue"
 )
 
-// filterSamples are values of every filter key that select some of the demo
-// queue (with clientMessages added), two of them for a key of several
-// values. A key without a sample fails TestEveryFilterFlagSelects: a new key
-// must be shown to reach the engine from the command line.
-var filterSamples = map[string][]string{
-	"ids":            {"2B91F716,12B91F716"},
-	"sender":         {"jennifer.kowalski", "bill1@example.net"},
-	"rcpt":           {"@domain1.test", "*@hotmail.com"},
-	"domain":         {"gmail.com", "domain2.test"},
-	"after":          {"-1000d"},
-	"before":         {"+1h"},
-	"created_after":  {"-2d"},
-	"created_before": {"-1d"},
-	"status":         {"tempfail"},
-	"subject":        {"invoice*", "weekly report"},
-	"message_id":     {"<2b91f716@mx.example.org>", "12b91f716@mx.example.org"},
-	"header":         {"Subject:*shipped*", "x-nothing:*"},
-	"larger":         {"10k"},
-	"smaller":        {"1200"},
-	"client_ip":      {"192.0.2.0/24", "2001:db8::1"},
-	"user":           {"BILL", "ann"},
-	"held":           {"false"},
-}
+// filterSamples are the shared samples of every filter key.
+var filterSamples = filtersamples.Values
 
 // clientMessages adds mail as serve records it: with its SMTP client.
 func clientMessages(t *testing.T, q queue.Backend) {
-	for _, c := range []queue.Client{{IP: "192.0.2.7", User: "bill"}, {IP: "2001:db8::1", User: "Ann"}, {IP: "198.51.100.1"}} {
-		env := queue.Envelope{Sender: "x@example.com", Recipients: []queue.EnvelopeRecipient{{Address: "y@example.org"}}, Client: c}
-		if _, err := q.Enqueue(context.Background(), env, []byte("Subject: from a client\r\n\r\nhi\r\n")); err != nil {
-			t.Fatal(err)
-		}
+	if err := filtersamples.Add(context.Background(), q); err != nil {
+		t.Fatal(err)
 	}
 }
 
