@@ -177,17 +177,7 @@ func queueCommands() []*Command {
 		{
 			Path:    []string{"queue", "cancel"},
 			Summary: "Cancel delivery",
-			Flags: selectFlags(true,
-				flagApplySender,
-				applyFlag(queue.KeyRcpt, "Apply to specific recipients or domains"),
-				applyFlag(queue.KeyDomain, "Apply to the recipients of a specific domain"),
-				flagApplyBefore,
-				flagApplyAfter,
-				keyFlag(queue.KeyStatus),
-				keyFlag(queue.KeyCreatedBefore),
-				keyFlag(queue.KeyCreatedAfter),
-				keyFlag(queue.KeyHeld),
-				keyFlag(queue.KeyAll),
+			Flags: changeFlags("Apply to specific recipients or domains", "Apply to the recipients of a specific domain",
 				flagDryRun,
 				flagYes,
 				flagFormat,
@@ -305,3 +295,23 @@ func helpCommand() *Command {
 
 // Name is the command's words joined by spaces: "queue list".
 func (c *Command) Name() string { return strings.Join(c.Path, " ") }
+
+// changeFlags are the flags of a command that changes the messages it
+// selects (retry, cancel, bounce, hold, release): the selection, in
+// stalwart-cli's order, with -r and -d saying which recipients the change
+// is made to (rcptHelp, domainHelp), then the command's own flags, then the
+// other filter keys.
+func changeFlags(rcptHelp, domainHelp string, own ...Flag) []Flag {
+	return selectFlags(true, append([]Flag{
+		flagApplySender,
+		applyFlag(queue.KeyRcpt, rcptHelp),
+		applyFlag(queue.KeyDomain, domainHelp),
+		flagApplyBefore,
+		flagApplyAfter,
+		keyFlag(queue.KeyStatus),
+		keyFlag(queue.KeyCreatedBefore),
+		keyFlag(queue.KeyCreatedAfter),
+		keyFlag(queue.KeyHeld),
+		keyFlag(queue.KeyAll),
+	}, own...)...)
+}
