@@ -4,6 +4,7 @@ package httpapi
 // of holds (hold.go) and bounce (bounce.go):
 //
 //	GET    /api/queue/messages/{id}/explain  why a message is where it is
+//	GET    /api/queue/summary?shape=1(&by=&top=)+FILTERS  qshape's grid
 //
 // A backend without the verb (a remote Stalwart server) answers 501 with a
 // sentence saying so.
@@ -13,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"mqsh/queue"
@@ -29,6 +31,8 @@ func (s *Server) toolboxRoute(r *http.Request) (rt route, ok bool) {
 			return route{}, false
 		}
 		return route{name: "/api/queue/messages/{id}/explain", h: func(w http.ResponseWriter, r *http.Request, _ *Principal) { s.explain(w, r, id) }}, true
+	case path == "/api/queue/summary" && r.Method == http.MethodGet:
+		return route{name: path, h: s.summary}, true
 	}
 	return route{}, false
 }
@@ -71,4 +75,76 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, id queue.ID) {
 		return
 	}
 	s.writeJSONData(w, r, e)
+}
+
+// summary answers GET /api/queue/summary?shape=1&by=domain|sender-domain&top=N
+// and the filters of the list route: qshape's grid of the matching messages
+// as `queue summary --shape -o json` prints it (by domain unless by= says
+// otherwise; with top=N the N largest rows and one row "other").
+func (s *Server) summary(w http.ResponseWriter, r *http.Request, _ *Principal) {
+	q := r.URL.Query()
+	if shape, err := strconv.ParseBool(first(q, "shape")); err != nil || !shape {
+		badParams("shape: give shape=1: the summary route answers qshape's grid (messages per domain by age); the other views are those of queue summary --by").write(w)
+		return
+	}
+	by := first(q, "by")
+	if by == "" {
+		by = queue.ShapeDomain
+	}
+	if by != queue.ShapeDomain && by != queue.ShapeSenderDomain {
+		badParams(fmt.Sprintf("by: the grid groups by %s or %s, not %q", queue.ShapeDomain, queue.ShapeSenderDomain, by)).write(w)
+		return
+	}
+	top := 0
+	if v := first(q, "top"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			badParams(fmt.Sprintf("top: %q is not a number of rows: give a whole number of 1 or more, such as top=10", v)).write(w)
+			return
+		}
+		top = n
+	}
+	if _, ok := s.b.(queue.Shaper); !ok {
+		notAvailable(s.noVerb("summary --shape")).write(w)
+		return
+	}
+	sel, err := parseSelection(q, s.b.Now())
+	if err != nil {
+		badParams(err.Error()).write(w)
+		return
+	}
+	sh := emptyShape(by)
+	err = s.b.Run(r.Context(), queue.RunRead, func(tx queue.Txn) error {
+		t, ok := tx.(queue.TxShaper)
+		if !ok {
+			return s.noVerb("summary --shape")
+		}
+		f, err := bulkFilter(tx, &sel, r.URL.RawQuery)
+		if err != nil || f == nil { // nothing matched: the empty grid
+			return err
+		}
+		got, err := t.Shape(*f, by)
+		if err == nil {
+			sh = got
+		}
+		return err
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sh.Fold(top)
+	if sh.Rows == nil {
+		sh.Rows = []queue.ShapeRow{}
+	}
+	s.writeJSONData(w, r, sh)
+}
+
+// emptyShape is the grid of no message.
+func emptyShape(by string) *queue.Shape {
+	s := &queue.Shape{By: by, Rows: []queue.ShapeRow{}, Total: queue.ShapeRow{Key: "TOTAL", Counts: make([]int, len(queue.AgeBuckets)+1)}}
+	for i := range s.Total.Counts {
+		s.Buckets = append(s.Buckets, queue.AgeLabel(i))
+	}
+	return s
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -86,4 +87,60 @@ func TestExplainRoute(t *testing.T) {
 	}
 	p := startPlain(t)
 	wantProblem(t, p, "GET", "/api/queue/messages/1003/explain", http.StatusNotImplemented, "explain is not available on the queue at ")
+}
+
+// GET /api/queue/summary?shape=1: qshape's grid of the engine, as `queue
+// summary --shape -o json` prints it, by domain or sender domain, folded by
+// top=, narrowed by the filters (mqsh's and Stalwart's); bad parameters are
+// 400 naming them, and a backend without the grid 501.
+func TestSummaryShapeRoute(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	ctx := context.Background()
+	for _, c := range []struct {
+		query string
+		f     queue.Filter
+		by    string
+		top   int
+	}{
+		{"?shape=1", queue.Filter{}, queue.ShapeDomain, 0},
+		{"?shape=true&by=sender-domain", queue.Filter{}, queue.ShapeSenderDomain, 0},
+		{"?shape=1&top=1", queue.Filter{}, queue.ShapeDomain, 1},
+		{"?shape=1&sender=bill3@foobar.net", queue.Filter{Sender: []string{"bill3@foobar.net"}}, queue.ShapeDomain, 0},
+		{"?shape=1&to=rcpt6", queue.Filter{IDs: []queue.ID{idC}}, queue.ShapeDomain, 0},
+	} {
+		want, err := e.q.Shape(ctx, c.f, c.by)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Fold(c.top)
+		var got queue.Shape
+		e.data("GET", "/api/queue/summary"+c.query, &got)
+		wb, _ := json.Marshal(want)
+		gb, _ := json.Marshal(got)
+		if string(wb) != string(gb) {
+			t.Errorf("%s:\n got %s\nwant %s", c.query, gb, wb)
+		}
+	}
+	var sh queue.Shape
+	e.data("GET", "/api/queue/summary?shape=1&top=1", &sh)
+	if len(sh.Rows) != 2 || sh.Rows[0].Key != "foobar.org" || sh.Rows[0].Count != 3 || sh.Rows[1].Key != "other" || sh.Rows[1].Count != 7 || sh.Total.Count != 10 {
+		t.Errorf("top=1: %+v", sh)
+	}
+	e.data("GET", "/api/queue/summary?shape=1&to=nobody-here", &sh)
+	if len(sh.Rows) != 0 || sh.Total.Count != 0 || len(sh.Buckets) != len(queue.AgeBuckets)+1 {
+		t.Errorf("no match: %+v", sh)
+	}
+	if code, _, b := e.do("GET", "/api/queue/summary?shape=1", basic("viewer", viewerSecret)); code != http.StatusOK {
+		t.Errorf("viewer: %d %s", code, b)
+	}
+	for query, want := range map[string]string{
+		"":                     "shape: give shape=1",
+		"?shape=1&by=status":   `by: the grid groups by domain or sender-domain, not \"status\"`,
+		"?shape=1&top=0":       "top: \\\"0\\\" is not a number of rows",
+		"?shape=1&larger=lots": "larger:",
+	} {
+		wantProblem(t, e, "GET", "/api/queue/summary"+query, http.StatusBadRequest, want)
+	}
+	wantProblem(t, startPlain(t), "GET", "/api/queue/summary?shape=1", http.StatusNotImplemented, "summary --shape is not available on the queue at ")
 }
