@@ -5,17 +5,22 @@ package httpapi
 //
 //	GET    /api/queue/messages/{id}/explain  why a message is where it is
 //	GET    /api/queue/summary?shape=1(&by=&top=)+FILTERS  qshape's grid
+//	GET    /api/queue/trash?FILTERS(&page=&limit=&values=1)  the trash, paged as the message list
+//	PATCH  /api/queue/trash/restore?FILTERS(&all=true&dry-run=1)  back into the queue
+//	DELETE /api/queue/trash?FILTERS(&all=true&dry-run=1)  purge for good (the expired ones without a filter)
 //
 // A backend without the verb (a remote Stalwart server) answers 501 with a
 // sentence saying so.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"mqsh/queue"
 )
@@ -33,6 +38,12 @@ func (s *Server) toolboxRoute(r *http.Request) (rt route, ok bool) {
 		return route{name: "/api/queue/messages/{id}/explain", h: func(w http.ResponseWriter, r *http.Request, _ *Principal) { s.explain(w, r, id) }}, true
 	case path == "/api/queue/summary" && r.Method == http.MethodGet:
 		return route{name: path, h: s.summary}, true
+	case path == "/api/queue/trash" && r.Method == http.MethodGet:
+		return route{name: path, h: s.trashList}, true
+	case path == "/api/queue/trash" && r.Method == http.MethodDelete:
+		return route{name: path, change: true, h: s.trashPurge}, true
+	case path == "/api/queue/trash/restore" && r.Method == http.MethodPatch:
+		return route{name: path, change: true, h: s.trashRestore}, true
 	}
 	return route{}, false
 }
@@ -147,4 +158,200 @@ func emptyShape(by string) *queue.Shape {
 		s.Buckets = append(s.Buckets, queue.AgeLabel(i))
 	}
 	return s
+}
+
+// boolParam reads a true/false parameter (1, true, 0, false ...); absent is
+// false.
+func boolParam(q map[string][]string, key string) (bool, error) {
+	v := first(q, key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false: give %s=1 or leave it out", key, v, key)
+	}
+	return b, nil
+}
+
+// trashed finds the trashed messages a selection matches, in ascending id
+// order: the engine's filter, finished in Go for Stalwart's substring and
+// range parameters.
+func (s *Server) trashed(r *http.Request, t queue.Trasher, sel *selection) ([]queue.TrashedMessage, error) {
+	if sel.noQueue {
+		return nil, nil
+	}
+	msgs, err := t.TrashList(r.Context(), sel.filter, queue.Page{})
+	if err != nil || sel.exact() {
+		return msgs, err
+	}
+	out := msgs[:0]
+	for i := range msgs {
+		if msgs[i].ID >= sel.rangeStart && sel.match(&msgs[i].Message) {
+			out = append(out, msgs[i])
+		}
+	}
+	return out, nil
+}
+
+// trashItem is one trashed message as the trash listing answers it with
+// values=1: when it was removed, by which change (its audit seq) and verb,
+// and the message as the message list writes it.
+type trashItem struct {
+	ID      queue.ID        `json:"id"`
+	Trashed string          `json:"trashed"`
+	Seq     int64           `json:"seq"`
+	Verb    string          `json:"verb"`
+	Message json.RawMessage `json:"message"`
+}
+
+// trashList answers GET /api/queue/trash: {"data":{"items":[...],"total":N}},
+// the ids of the page, or whole entries with values=1 (trashItem).
+func (s *Server) trashList(w http.ResponseWriter, r *http.Request, _ *Principal) {
+	t, ok := s.b.(queue.Trasher)
+	if !ok {
+		notAvailable(queue.NoTrash(s.b)).write(w)
+		return
+	}
+	q := r.URL.Query()
+	sel, err := parseSelection(q, s.b.Now())
+	if err != nil {
+		badParams(err.Error()).write(w)
+		return
+	}
+	pg := parsePage(q)
+	msgs, err := s.trashed(r, t, &sel)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	total := len(msgs)
+	if sel.maxTotal > 0 {
+		total = min(total, sel.maxTotal)
+	}
+	msgs = msgs[min(pg.offset, total):total]
+	if pg.limit > 0 && len(msgs) > pg.limit {
+		msgs = msgs[:pg.limit]
+	}
+	items := make([]any, 0, len(msgs))
+	for i := range msgs {
+		m := &msgs[i]
+		if !pg.values {
+			items = append(items, m.ID)
+			continue
+		}
+		b, err := m.AppendJSON(nil)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("encode trashed message %d: %w", m.ID, err))
+			return
+		}
+		items = append(items, trashItem{ID: m.ID, Trashed: m.TrashedAt.UTC().Format(time.RFC3339Nano), Seq: m.Seq, Verb: m.Verb, Message: b})
+	}
+	s.writeJSONData(w, r, struct {
+		Items []any `json:"items"`
+		Total int   `json:"total"`
+	}{items, total})
+}
+
+// changeJSON is the answer of a change of the toolbox: how many messages,
+// which, per recipient domain, and whether it was a dry run.
+type changeJSON struct {
+	Count   int            `json:"count"`
+	IDs     []queue.ID     `json:"ids"`
+	Domains map[string]int `json:"domains"`
+	DryRun  bool           `json:"dry_run"`
+}
+
+func changeOf(res queue.Result) changeJSON {
+	c := changeJSON{Count: res.Count, IDs: res.IDs, Domains: res.Domains, DryRun: res.DryRun}
+	if c.IDs == nil {
+		c.IDs = []queue.ID{}
+	}
+	if c.Domains == nil {
+		c.Domains = map[string]int{}
+	}
+	return c
+}
+
+// trashRequest reads the selection, all= and dry-run= of a restore or
+// purge. A selection of Stalwart's substring or range parameters becomes
+// the ids it matches; none is nil. empty says nothing was selected in
+// particular (nor all=true).
+func (s *Server) trashRequest(r *http.Request, t queue.Trasher) (req *queue.TrashRequest, empty bool, err error) {
+	q := r.URL.Query()
+	all, err := boolParam(q, "all")
+	if err != nil {
+		return nil, false, err
+	}
+	dry, err := boolParam(q, "dry-run")
+	if err != nil {
+		return nil, false, err
+	}
+	sel, err := parseSelection(q, s.b.Now())
+	if err != nil {
+		return nil, false, err
+	}
+	if all && !(sel.exact() && sel.filter.IsEmpty()) {
+		return nil, false, errors.New("all: all=true means every message in the trash: give it alone, or a filter without it")
+	}
+	req = &queue.TrashRequest{Filter: sel.filter, DryRun: dry}
+	if sel.exact() {
+		req.Filter.All = all
+		return req, sel.filter.IsEmpty() && !all, nil
+	}
+	msgs, err := s.trashed(r, t, &sel)
+	if err != nil || len(msgs) == 0 {
+		return nil, false, err
+	}
+	ids := make([]queue.ID, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+	}
+	req.Filter = queue.Filter{IDs: ids, IDsFrom: "http query " + r.URL.RawQuery}
+	return req, false, nil
+}
+
+// trashRestore answers PATCH /api/queue/trash/restore: the matching trashed
+// messages go back into the queue (every one with all=true), as `queue
+// trash restore` does; {"data": changeJSON}.
+func (s *Server) trashRestore(w http.ResponseWriter, r *http.Request, p *Principal) {
+	s.trashChange(w, auditContext(r, p), true, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
+		return t.TrashRestore(ctx, req)
+	})
+}
+
+// trashPurge answers DELETE /api/queue/trash: the matching trashed messages
+// are deleted for good (every one with all=true; without a filter, those
+// kept longer than the retention), as `queue trash purge` does.
+func (s *Server) trashPurge(w http.ResponseWriter, r *http.Request, p *Principal) {
+	s.trashChange(w, auditContext(r, p), false, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
+		return t.TrashPurge(ctx, req)
+	})
+}
+
+// trashChange runs a restore or purge; needFilter refuses a request that
+// selects nothing in particular.
+func (s *Server) trashChange(w http.ResponseWriter, r *http.Request, needFilter bool, verb func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error)) {
+	t, ok := s.b.(queue.Trasher)
+	if !ok {
+		notAvailable(queue.NoTrash(s.b)).write(w)
+		return
+	}
+	req, empty, err := s.trashRequest(r, t)
+	if err != nil {
+		badParams(err.Error()).write(w)
+		return
+	}
+	if empty && needFilter {
+		badParams("restore: give a filter (ids=, sender=, rcpt=, domain= ...) or all=true to put every message in the trash back").write(w)
+		return
+	}
+	var res queue.Result
+	if req != nil { // nil: Stalwart's parameters matched nothing
+		if res, err = verb(r.Context(), t, *req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	s.writeJSONData(w, r, changeOf(res))
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,4 +144,108 @@ func TestSummaryShapeRoute(t *testing.T) {
 		wantProblem(t, e, "GET", "/api/queue/summary"+query, http.StatusBadRequest, want)
 	}
 	wantProblem(t, startPlain(t), "GET", "/api/queue/summary?shape=1", http.StatusNotImplemented, "summary --shape is not available on the queue at ")
+}
+
+// The trash over HTTP: cancelled messages are listed (ids, or whole entries
+// with values=1) and paged as the message list, filtered by mqsh's and
+// Stalwart's parameters; restore puts them back (a dry run changes
+// nothing), purge deletes the expired ones without a filter and every one
+// with all=true; changes need the admin role, are audited with the
+// principal, and a backend without a trash answers 501.
+func TestTrashRoutes(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	ctx := context.Background()
+	var ok bool
+	e.data("DELETE", "/api/queue/messages?sender=bill1@foobar.net", &ok)
+	e.data("DELETE", "/api/queue/messages/1002", &ok)
+	if got, _ := e.ids(""); !sameIDs(got, idC, idD, idE, idF) {
+		t.Fatalf("queued after the cancels: %v", got)
+	}
+
+	var list struct {
+		Items []json.RawMessage `json:"items"`
+		Total int               `json:"total"`
+	}
+	for query, want := range map[string]string{
+		"":                          "[1001 1002] 2",
+		"?limit=1&page=2":           "[1002] 2",
+		"?sender=bill2@foobar.net":  "[1002] 1",
+		"?from=bill1":               "[1001] 1",
+		"?to=rcpt3&range-start=1":   "[1002] 1",
+		"?rcpt=@example1.org":       "[1001] 1",
+		"?queue=other":              "[] 0",
+		"?sender=nobody@nowhere.se": "[] 0",
+	} {
+		e.data("GET", "/api/queue/trash"+query, &list)
+		var ids []string
+		for _, it := range list.Items {
+			ids = append(ids, string(it))
+		}
+		if got := "[" + strings.Join(ids, " ") + "] " + strconv.Itoa(list.Total); got != want {
+			t.Errorf("trash%s: %s, want %s", query, got, want)
+		}
+	}
+	var items []trashItem
+	var whole struct {
+		Items *[]trashItem `json:"items"`
+	}
+	whole.Items = &items
+	e.data("GET", "/api/queue/trash?values=1&ids=1002", &whole)
+	if len(items) != 1 || items[0].ID != idB || items[0].Verb != "cancel" || items[0].Seq <= 0 || items[0].Trashed != "2026-01-01T12:00:00Z" ||
+		!strings.Contains(string(items[0].Message), "bill2@foobar.net") {
+		t.Fatalf("trash entry: %+v", items)
+	}
+	if code, _, b := e.do("GET", "/api/queue/trash", basic("viewer", viewerSecret)); code != http.StatusOK {
+		t.Errorf("viewer's listing: %d %s", code, b)
+	}
+	for _, c := range []struct{ method, path string }{{"PATCH", "/api/queue/trash/restore?all=true"}, {"DELETE", "/api/queue/trash?all=true"}} {
+		if code, _, _ := e.do(c.method, c.path, basic("viewer", viewerSecret)); code != http.StatusForbidden {
+			t.Errorf("viewer's %s %s: %d, want 403", c.method, c.path, code)
+		}
+	}
+	wantProblem(t, e, "PATCH", "/api/queue/trash/restore", http.StatusBadRequest, "restore: give a filter")
+	wantProblem(t, e, "PATCH", "/api/queue/trash/restore?all=maybe", http.StatusBadRequest, `all: \"maybe\" is not true or false`)
+	wantProblem(t, e, "DELETE", "/api/queue/trash?all=true&sender=bill2@foobar.net", http.StatusBadRequest, "all: all=true means every message in the trash")
+	wantProblem(t, e, "DELETE", "/api/queue/trash?dry-run=perhaps", http.StatusBadRequest, "dry-run:")
+
+	var ch changeJSON
+	e.data("PATCH", "/api/queue/trash/restore?ids=1002&dry-run=1", &ch)
+	if ch.Count != 1 || !ch.DryRun || !sameIDs(ch.IDs, idB) || ch.Domains["example1.net"] != 1 {
+		t.Errorf("dry-run restore: %+v", ch)
+	}
+	if _, err := e.q.Get(ctx, idB); err == nil {
+		t.Error("a dry-run restore put the message back")
+	}
+	e.data("PATCH", "/api/queue/trash/restore?from=bill2", &ch)
+	if ch.Count != 1 || ch.DryRun || !sameIDs(ch.IDs, idB) {
+		t.Errorf("restore: %+v", ch)
+	}
+	if m, err := e.q.Get(ctx, idB); err != nil || len(m.Domains[0].Recipients) != 2 {
+		t.Errorf("restored message: %+v %v", m, err)
+	}
+	entries, _ := e.q.Audit(ctx, queue.AuditQuery{Verb: "restore"})
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Source, "http admin from 127.0.0.1:") {
+		t.Errorf("restore audit: %+v", entries)
+	}
+
+	e.data("DELETE", "/api/queue/trash", &ch) // the expired only: none yet
+	if ch.Count != 0 {
+		t.Errorf("purge of the expired: %+v", ch)
+	}
+	e.data("DELETE", "/api/queue/trash?all=true&dry-run=1", &ch)
+	if ch.Count != 1 || !ch.DryRun || !sameIDs(ch.IDs, idA) {
+		t.Errorf("dry-run purge: %+v", ch)
+	}
+	e.data("DELETE", "/api/queue/trash?all=true", &ch)
+	if ch.Count != 1 || ch.DryRun {
+		t.Errorf("purge: %+v", ch)
+	}
+	if left, _ := e.q.TrashList(ctx, queue.Filter{}, queue.Page{}); len(left) != 0 {
+		t.Errorf("left in the trash: %d", len(left))
+	}
+
+	p := startPlain(t)
+	wantProblem(t, p, "GET", "/api/queue/trash", http.StatusNotImplemented, "the trash is not available on the queue at ")
+	wantProblem(t, p, "DELETE", "/api/queue/trash?all=true", http.StatusNotImplemented, "the trash is not available")
 }
