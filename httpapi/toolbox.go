@@ -8,6 +8,7 @@ package httpapi
 //	GET    /api/queue/trash?FILTERS(&page=&limit=&values=1)  the trash, paged as the message list
 //	PATCH  /api/queue/trash/restore?FILTERS(&all=true&dry-run=1)  back into the queue
 //	DELETE /api/queue/trash?FILTERS(&all=true&dry-run=1)  purge for good (the expired ones without a filter)
+//	POST   /api/queue/undo?seq=N(&dry-run=1)  take back a change of the audit log
 //
 // A backend without the verb (a remote Stalwart server) answers 501 with a
 // sentence saying so.
@@ -44,6 +45,8 @@ func (s *Server) toolboxRoute(r *http.Request) (rt route, ok bool) {
 		return route{name: path, change: true, h: s.trashPurge}, true
 	case path == "/api/queue/trash/restore" && r.Method == http.MethodPatch:
 		return route{name: path, change: true, h: s.trashRestore}, true
+	case path == "/api/queue/undo" && r.Method == http.MethodPost:
+		return route{name: path, change: true, h: s.undo}, true
 	}
 	return route{}, false
 }
@@ -354,4 +357,72 @@ func (s *Server) trashChange(w http.ResponseWriter, r *http.Request, needFilter 
 		}
 	}
 	s.writeJSONData(w, r, changeOf(res))
+}
+
+// undoJSON is the answer of undo: the messages put back (changeJSON), the
+// change taken back (the first seq of its unit) and its verbs, the messages
+// left as they are and why, and what undo does not take back.
+type undoJSON struct {
+	changeJSON
+	Seq     int64          `json:"seq"`
+	Verbs   []string       `json:"verbs"`
+	Skipped []undoSkipJSON `json:"skipped"`
+	Notes   []string       `json:"notes"`
+}
+
+type undoSkipJSON struct {
+	ID     queue.ID `json:"id"`
+	Reason string   `json:"reason"`
+}
+
+// undo answers POST /api/queue/undo?seq=N(&dry-run=1): the change with
+// that audit seq (any change of a script run means the run) is taken back,
+// as `queue undo N` does. seq is required: the server's changes are all
+// made as one system user, so "the last change" would be anybody's. A
+// change that cannot be taken back is 409 with the reason; one that was
+// taken back with every message left as it was is a 200 with count 0 and
+// the messages in skipped.
+func (s *Server) undo(w http.ResponseWriter, r *http.Request, p *Principal) {
+	u, ok := s.b.(queue.Undoer)
+	if !ok {
+		notAvailable(queue.NoUndo(s.b)).write(w)
+		return
+	}
+	q := r.URL.Query()
+	v := first(q, "seq")
+	if v == "" {
+		badParams("seq: give the audit seq of the change to take back (seq=N, as queue audit shows it)").write(w)
+		return
+	}
+	seq, err := strconv.ParseInt(strings.TrimPrefix(v, "#"), 10, 64)
+	if err != nil || seq <= 0 {
+		badParams(fmt.Sprintf("seq: %q is not an audit seq: give the positive number queue audit shows for the change", v)).write(w)
+		return
+	}
+	dry, err := boolParam(q, "dry-run")
+	if err != nil {
+		badParams(err.Error()).write(w)
+		return
+	}
+	r = auditContext(r, p)
+	res, err := u.Undo(r.Context(), queue.UndoRequest{Seq: seq, DryRun: dry})
+	if errors.Is(err, queue.ErrUndoRefused) {
+		problem{Type: "about:blank", Status: http.StatusConflict, Title: "Conflict", Detail: err.Error()}.write(w)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := undoJSON{changeJSON: changeOf(res.Result), Seq: res.Seq, Verbs: res.Verbs, Skipped: []undoSkipJSON{}, Notes: res.Notes}
+	for _, sk := range res.Skipped {
+		out.Skipped = append(out.Skipped, undoSkipJSON{ID: sk.ID, Reason: sk.Reason})
+	}
+	if out.Verbs == nil {
+		out.Verbs = []string{}
+	}
+	if out.Notes == nil {
+		out.Notes = []string{}
+	}
+	s.writeJSONData(w, r, out)
 }

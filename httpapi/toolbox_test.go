@@ -249,3 +249,55 @@ func TestTrashRoutes(t *testing.T) {
 	wantProblem(t, p, "GET", "/api/queue/trash", http.StatusNotImplemented, "the trash is not available on the queue at ")
 	wantProblem(t, p, "DELETE", "/api/queue/trash?all=true", http.StatusNotImplemented, "the trash is not available")
 }
+
+// POST /api/queue/undo?seq=N: the engine's undo over HTTP. A cancel made
+// over HTTP is taken back (a dry run first changes nothing), audited with
+// the principal; a change that cannot be undone (already undone, no such
+// change, itself an undo) is 409 with the engine's sentence; a missing or
+// bad seq is 400; viewers may not; a backend without undo answers 501.
+func TestUndoRoute(t *testing.T) {
+	e := startServer(t)
+	e.load(stalwartSix()...)
+	ctx := context.Background()
+	var ok bool
+	e.data("DELETE", "/api/queue/messages?rcpt=@foobar.org", &ok)
+	cancels, _ := e.q.Audit(ctx, queue.AuditQuery{Verb: "cancel"})
+	if len(cancels) != 1 {
+		t.Fatalf("cancel audit: %+v", cancels)
+	}
+	seq := strconv.FormatInt(cancels[0].Seq, 10)
+	if got, _ := e.ids(""); !sameIDs(got, idA, idB, idC) {
+		t.Fatalf("queued after the cancel: %v", got)
+	}
+	if code, _, _ := e.do("POST", "/api/queue/undo?seq="+seq, basic("viewer", viewerSecret)); code != http.StatusForbidden {
+		t.Errorf("viewer's undo: %d, want 403", code)
+	}
+	wantProblem(t, e, "POST", "/api/queue/undo", http.StatusBadRequest, "seq: give the audit seq of the change to take back")
+	wantProblem(t, e, "POST", "/api/queue/undo?seq=x", http.StatusBadRequest, `seq: \"x\" is not an audit seq`)
+	wantProblem(t, e, "POST", "/api/queue/undo?seq="+seq+"&dry-run=no-way", http.StatusBadRequest, "dry-run:")
+	wantProblem(t, e, "POST", "/api/queue/undo?seq=999", http.StatusConflict, "undo: there is no change #999 in the audit log")
+
+	var res undoJSON
+	e.data("POST", "/api/queue/undo?seq="+seq+"&dry-run=1", &res)
+	if !res.DryRun || res.Count != 3 || strconv.FormatInt(res.Seq, 10) != seq || !sameIDs(res.IDs, idD, idE, idF) || res.Domains["foobar.org"] != 3 ||
+		len(res.Verbs) != 1 || res.Verbs[0] != "cancel" {
+		t.Errorf("dry run: %+v", res)
+	}
+	if got, _ := e.ids(""); !sameIDs(got, idA, idB, idC) {
+		t.Fatalf("a dry run changed the queue: %v", got)
+	}
+	e.data("POST", "/api/queue/undo?seq="+seq, &res)
+	if res.DryRun || res.Count != 3 || len(res.Skipped) != 0 {
+		t.Errorf("undo: %+v", res)
+	}
+	if got, _ := e.ids(""); !sameIDs(got, idA, idB, idC, idD, idE, idF) {
+		t.Errorf("queued after the undo: %v", got)
+	}
+	undos, _ := e.q.Audit(ctx, queue.AuditQuery{Verb: "undo"})
+	if len(undos) != 1 || !strings.HasPrefix(undos[0].Source, "http admin from 127.0.0.1:") {
+		t.Fatalf("undo audit: %+v", undos)
+	}
+	wantProblem(t, e, "POST", "/api/queue/undo?seq="+seq, http.StatusConflict, "was already undone by #"+strconv.FormatInt(undos[0].Seq, 10))
+	wantProblem(t, e, "POST", "/api/queue/undo?seq="+strconv.FormatInt(undos[0].Seq, 10), http.StatusConflict, "is itself an undo")
+	wantProblem(t, startPlain(t), "POST", "/api/queue/undo?seq=1", http.StatusNotImplemented, "undo is not available on the queue at ")
+}
