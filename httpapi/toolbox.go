@@ -9,6 +9,7 @@ package httpapi
 //	PATCH  /api/queue/trash/restore?FILTERS(&all=true&dry-run=1)  back into the queue
 //	DELETE /api/queue/trash?FILTERS(&all=true&dry-run=1)  purge for good (the expired ones without a filter)
 //	POST   /api/queue/undo?seq=N(&dry-run=1)  take back a change of the audit log
+//	GET    /api/queue/export?FILTERS  JSON Lines of queue export, texts included (admins)
 //
 // A backend without the verb (a remote Stalwart server) answers 501 with a
 // sentence saying so.
@@ -47,6 +48,9 @@ func (s *Server) toolboxRoute(r *http.Request) (rt route, ok bool) {
 		return route{name: path, change: true, h: s.trashRestore}, true
 	case path == "/api/queue/undo" && r.Method == http.MethodPost:
 		return route{name: path, change: true, h: s.undo}, true
+	case path == "/api/queue/export" && r.Method == http.MethodGet:
+		// Admins only, though it changes nothing: it carries the texts.
+		return route{name: path, change: true, h: s.export}, true
 	}
 	return route{}, false
 }
@@ -425,4 +429,65 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request, p *Principal) {
 		out.Notes = []string{}
 	}
 	s.writeJSONData(w, r, out)
+}
+
+// export answers GET /api/queue/export and the filters of the list route:
+// the matching messages as JSON Lines with their texts, the lines of `queue
+// export` that `queue import` restores whole, streamed as they are read
+// (application/x-ndjson; an empty body when nothing matches). An error
+// after the first line cuts the answer short.
+func (s *Server) export(w http.ResponseWriter, r *http.Request, _ *Principal) {
+	ex, ok := s.b.(queue.Exporter)
+	if !ok {
+		notAvailable(fmt.Errorf("the queue at %s cannot export message texts: list it with values=1, which leaves the texts out", s.b.Location())).write(w)
+		return
+	}
+	sel, err := parseSelection(r.URL.Query(), s.b.Now())
+	if err != nil {
+		badParams(err.Error()).write(w)
+		return
+	}
+	f := &sel.filter
+	if !sel.exact() { // Stalwart's parameters: the ids they match
+		err = s.b.Run(r.Context(), queue.RunRead, func(tx queue.Txn) (err error) {
+			f, err = bulkFilter(tx, &sel, r.URL.RawQuery)
+			return err
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	out := &lines{w: w}
+	if f != nil {
+		_, err = ex.Export(r.Context(), *f, out)
+	}
+	if err != nil {
+		if out.started {
+			s.log.Printf("%s %s: %v (answer cut short)", r.Method, r.URL, err)
+			panic(http.ErrAbortHandler)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	out.start()
+}
+
+// lines sends JSON Lines, the status and headers with the first write.
+type lines struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lines) start() {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-ndjson")
+		l.w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.start()
+	return l.w.Write(p)
 }
