@@ -46,6 +46,9 @@ func (s *Server) match(r *http.Request) (rt route, ok bool) {
 	if rt, ok := s.holdRoute(r); ok {
 		return rt, true // mqsh's extension (hold.go)
 	}
+	if rt, ok := s.toolboxRoute(r); ok {
+		return rt, true // mqsh's extension (toolbox.go)
+	}
 	path := r.URL.Path
 	switch {
 	case path == "/metrics":

@@ -62,6 +62,19 @@ var (
 // ErrNoUndo is what a backend without undo answers (NoUndo).
 var ErrNoUndo = errors.New("undo is not available")
 
+// ErrUndoRefused marks an undo refused because there is nothing to take
+// back: no such change, one already undone, an undo, or a verb undo does
+// not take back. The error's text says which.
+var ErrUndoRefused = errors.New("nothing to undo")
+
+// undoRefusal is an error of ErrUndoRefused with its own sentence.
+type undoRefusal struct{ msg string }
+
+func (e undoRefusal) Error() string        { return e.msg }
+func (e undoRefusal) Is(target error) bool { return target == ErrUndoRefused }
+
+func refuseUndo(format string, a ...any) error { return undoRefusal{fmt.Sprintf(format, a...)} }
+
 // NoUndo is the error of a caller whose backend is not an Undoer.
 func NoUndo(b Backend) error {
 	return fmt.Errorf("%w on the queue at %s: undo needs the audit log and trash of a local mqsh queue file", ErrNoUndo, b.Location())
@@ -210,7 +223,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		}
 		err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("undo: nothing to undo: no retry, cancel or script run by %s is left to take back (see queue audit)", tx.q.user)
+			return 0, refuseUndo("undo: nothing to undo: no retry, cancel or script run by %s is left to take back (see queue audit)", tx.q.user)
 		}
 		return seq, err
 	}
@@ -219,13 +232,13 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	var undoes sql.NullInt64
 	err := tx.tx.QueryRowContext(tx.ctx, "SELECT verb, unit, undoes FROM audit WHERE seq = ?", seq).Scan(&verb, &unit, &undoes)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("undo: there is no change #%d in the audit log (see queue audit)", seq)
+		return 0, refuseUndo("undo: there is no change #%d in the audit log (see queue audit)", seq)
 	}
 	if err != nil {
 		return 0, err
 	}
 	if verb == "undo" {
-		return 0, fmt.Errorf("undo: #%d is itself an undo (of #%d) and cannot be undone: make the change again instead", seq, undoes.Int64)
+		return 0, refuseUndo("undo: #%d is itself an undo (of #%d) and cannot be undone: make the change again instead", seq, undoes.Int64)
 	}
 	if unit.Valid {
 		seq = unit.Int64
@@ -233,7 +246,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	var by int64
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq FROM audit WHERE undoes = ?", seq).Scan(&by)
 	if err == nil {
-		return 0, fmt.Errorf("undo: #%d was already undone by #%d", seq, by)
+		return 0, refuseUndo("undo: #%d was already undone by #%d", seq, by)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
@@ -247,7 +260,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		return 0, err
 	}
 	if n == 0 {
-		return 0, fmt.Errorf("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
+		return 0, refuseUndo("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
 	}
 	return seq, nil
 }
