@@ -61,9 +61,9 @@ func (q *Queue) Shape(ctx context.Context, f Filter, by string) (*Shape, error) 
 }
 
 // Shape groups the messages matching f by recipient domain or by sender
-// domain and by age. The whole queue by domain is counted from the index
-// domains_shape, one range per domain and age bucket (shapeByRanges);
-// everything else is one GROUP BY (shapeQuery).
+// domain and by age. The whole queue is counted from the index
+// domains_shape or messages_shape, one range per domain and age bucket
+// (shapeByRanges); a filtered grid is one GROUP BY (shapeQuery).
 func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
@@ -71,8 +71,8 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if by != ShapeDomain && by != ShapeSenderDomain {
 		return nil, fmt.Errorf("summary shape by %q: want %s or %s", by, ShapeDomain, ShapeSenderDomain)
 	}
-	if by == ShapeDomain && f.IsEmpty() {
-		s, ok, err := tx.shapeByRanges()
+	if f.IsEmpty() {
+		s, ok, err := tx.shapeByRanges(by)
 		if err != nil || ok {
 			return s, err
 		}
@@ -193,13 +193,18 @@ const (
 	shapeRangeMinRows  = 32
 )
 
-// shapeByRanges draws the unfiltered grid by recipient domain from the
-// covering index domains_shape (name, msg_created, msg_size; schema step 6)
-// alone: it steps from one domain to the next in the index, and counts each
-// age bucket of a domain as one range of it, so no message row is read and
-// no expression is evaluated per row. ok is false when the queue has many
-// domains with few rows each; the caller then takes the general path.
-func (tx *Tx) shapeByRanges() (s *Shape, ok bool, err error) {
+// shapeByRanges draws the unfiltered grid from a covering index alone (schema
+// step 6): by recipient domain domains_shape (name, msg_created, msg_size),
+// by sender domain messages_shape (rp_domain, created, size). It steps from
+// one domain to the next in the index, and counts each age bucket of a
+// domain as one range of it, so no table row is read and no expression is
+// evaluated per row. ok is false when the queue has many domains with few
+// rows each; the caller then takes the general path.
+func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
+	from, key, created, size := "domains INDEXED BY domains_shape", "name", "msg_created", "msg_size"
+	if by == ShapeSenderDomain {
+		from, key, created, size = "messages INDEXED BY messages_shape", "rp_domain", "created", "size"
+	}
 	// One statement per domain, one result row per age bucket: bucket 0 is
 	// created after now-5m, bucket i between the bounds of AgeBuckets, the
 	// last at or before now minus the last bucket.
@@ -207,18 +212,18 @@ func (tx *Tx) shapeByRanges() (s *Shape, ok bool, err error) {
 	nb := len(AgeBuckets)
 	args := make([]any, 1, 1+nb)
 	var q strings.Builder
-	const sel = "SELECT count(*), coalesce(sum(msg_size), 0) FROM domains INDEXED BY domains_shape WHERE name = ?1"
+	sel := "SELECT count(*), coalesce(sum(" + size + "), 0) FROM " + from + " WHERE " + key + " = ?1"
 	for i := 0; i <= nb; i++ {
 		if i > 0 {
 			q.WriteString(" UNION ALL ")
 		}
 		fmt.Fprintf(&q, "SELECT %d, * FROM (%s", i, sel)
 		if i < nb {
-			fmt.Fprintf(&q, " AND msg_created > ?%d", i+2)
+			fmt.Fprintf(&q, " AND %s > ?%d", created, i+2)
 			args = append(args, now-int64(AgeBuckets[i].Seconds()))
 		}
 		if i > 0 {
-			fmt.Fprintf(&q, " AND msg_created <= ?%d", i+1)
+			fmt.Fprintf(&q, " AND %s <= ?%d", created, i+1)
 		}
 		q.WriteString(")")
 	}
@@ -227,20 +232,23 @@ func (tx *Tx) shapeByRanges() (s *Shape, ok bool, err error) {
 		return nil, false, tx.q.fileError("summary", err)
 	}
 	defer buckets.Close()
-	next, err := tx.tx.PrepareContext(tx.ctx, "SELECT name FROM domains INDEXED BY domains_shape WHERE name > ? ORDER BY name LIMIT 1")
+	next, err := tx.tx.PrepareContext(tx.ctx, "SELECT "+key+" FROM "+from+" WHERE "+key+" > ? ORDER BY "+key+" LIMIT 1")
 	if err != nil {
 		return nil, false, tx.q.fileError("summary", err)
 	}
 	defer next.Close()
 
-	s = newShape(ShapeDomain)
+	s = newShape(by)
 	var name string
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT name FROM domains INDEXED BY domains_shape ORDER BY name LIMIT 1").Scan(&name)
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT "+key+" FROM "+from+" ORDER BY "+key+" LIMIT 1").Scan(&name)
 	for err == nil {
 		if len(s.Rows) >= shapeRangeMaxNames && s.Total.Count < shapeRangeMinRows*len(s.Rows) {
 			return nil, false, nil
 		}
 		r := ShapeRow{Key: name, Counts: make([]int, nb+1)}
+		if by == ShapeSenderDomain && name == "" {
+			r.Key = "<>"
+		}
 		args[0] = name
 		if err := tx.shapeBuckets(buckets, args, &r); err != nil {
 			return nil, false, err

@@ -8,25 +8,34 @@ import (
 	"time"
 )
 
-// shapeWant counts the grid by recipient domain of msgs one message at a
-// time, in the order Shape gives its rows.
-func shapeWant(msgs []Message, now time.Time) *Shape {
+// shapeWant counts the grid of msgs by one message at a time, in the order
+// Shape gives its rows.
+func shapeWant(msgs []Message, now time.Time, by string) *Shape {
 	rows := map[string]*ShapeRow{}
 	var keys []string
 	for _, m := range msgs {
-		for _, d := range m.Domains {
-			r := rows[d.Name]
+		names := []string{"<>"}
+		if by == ShapeDomain {
+			names = nil
+			for _, d := range m.Domains {
+				names = append(names, d.Name)
+			}
+		} else if m.ReturnPath != "" {
+			names = []string{domainOf(m.ReturnPath)}
+		}
+		for _, name := range names {
+			r := rows[name]
 			if r == nil {
-				r = &ShapeRow{Key: d.Name, Counts: make([]int, len(AgeBuckets)+1)}
-				rows[d.Name] = r
-				keys = append(keys, d.Name)
+				r = &ShapeRow{Key: name, Counts: make([]int, len(AgeBuckets)+1)}
+				rows[name] = r
+				keys = append(keys, name)
 			}
 			r.Counts[ageOf(m.Created, now)]++
 			r.Count++
 			r.Size += m.Size
 		}
 	}
-	s := newShape(ShapeDomain)
+	s := newShape(by)
 	for _, k := range keys {
 		s.add(*rows[k])
 	}
@@ -34,11 +43,11 @@ func shapeWant(msgs []Message, now time.Time) *Shape {
 	return s
 }
 
-// The grid of the whole queue by domain, counted by index ranges, puts a
-// message created exactly on a bucket's bound, a second either side of it,
-// and in the future in the same bucket as counting one by one does; with
-// many domains of one message each it takes the one-pass path, with the
-// same answer.
+// The grid of the whole queue, by recipient domain and by sender domain
+// (bounces as "<>"), counted by index ranges, puts a message created
+// exactly on a bucket's bound, a second either side of it, and in the future
+// in the same bucket as counting one by one does; with many domains of one
+// or two messages each it takes the one-pass path, with the same answer.
 func TestShapeByRangesBounds(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -58,34 +67,40 @@ func TestShapeByRangesBounds(t *testing.T) {
 				age := ages[i%len(ages)]
 				a := fmt.Sprintf("u@d%d.example", i%tc.domains)
 				b := fmt.Sprintf("v@d%d.example", (i*7+3)%tc.domains)
-				msgs = append(msgs, msg(id, "s@x.example", testNow.Add(-age), a, b))
+				sender := fmt.Sprintf("s@s%d.example", (i*11+1)%tc.domains)
+				if i%50 == 0 {
+					sender = ""
+				}
+				msgs = append(msgs, msg(id, sender, testNow.Add(-age), a, b))
 				id++
 			}
 			put(t, q, msgs...)
-			want := shapeWant(msgs, testNow)
+			for _, by := range []string{ShapeDomain, ShapeSenderDomain} {
+				want := shapeWant(msgs, testNow, by)
 
-			err := q.View(t.Context(), func(tx *Tx) error {
-				s, ok, err := tx.shapeByRanges()
+				err := q.View(t.Context(), func(tx *Tx) error {
+					s, ok, err := tx.shapeByRanges(by)
+					if err != nil {
+						return err
+					}
+					if ok != tc.ranges {
+						t.Errorf("%s: counted by ranges: %v, want %v", by, ok, tc.ranges)
+					}
+					if ok && !reflect.DeepEqual(s, want) {
+						t.Errorf("%s by ranges:\n%+v\nwant\n%+v", by, s, want)
+					}
+					return nil
+				})
 				if err != nil {
-					return err
+					t.Fatal(err)
 				}
-				if ok != tc.ranges {
-					t.Errorf("counted by ranges: %v, want %v", ok, tc.ranges)
+				s, err := q.Shape(t.Context(), Filter{}, by)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if ok && !reflect.DeepEqual(s, want) {
-					t.Errorf("by ranges:\n%+v\nwant\n%+v", s, want)
+				if !reflect.DeepEqual(s, want) {
+					t.Errorf("Shape by %s:\n%+v\nwant\n%+v", by, s, want)
 				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := q.Shape(t.Context(), Filter{}, ShapeDomain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(s, want) {
-				t.Errorf("Shape:\n%+v\nwant\n%+v", s, want)
 			}
 		})
 	}

@@ -1,5 +1,5 @@
--- Schema step 6: qshape's grid (queue summary --shape) by recipient domain
--- without visiting the messages. Each domain row keeps its message's
+-- Schema step 6: qshape's grid (queue summary --shape) of the whole queue
+-- from covering indexes. By recipient domain: each domain row keeps its message's
 -- creation time and size (they never change), filled when it is stored; the
 -- rows queued before this step get theirs here. The covering index walks a
 -- domain's rows in creation order, so the grid counts each age bucket of a
@@ -11,6 +11,9 @@ UPDATE domains SET (msg_created, msg_size) =
 	(SELECT m.created, m.size FROM messages m WHERE m.id = domains.msg_id);
 
 CREATE INDEX domains_shape ON domains(name, msg_created, msg_size);
+
+-- By sender domain, the same walk over the messages.
+CREATE INDEX messages_shape ON messages(rp_domain, created, size);
 
 -- A row stored without them (a program that does not fill them, or a row
 -- coming back from the trash of an older step) gets them from its message.
