@@ -54,7 +54,7 @@ const (
 // insertCols are the columns a rowBatch encodes, in order.
 var insertCols = map[string]string{
 	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo, subject_lc, msgid",
-	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule",
+	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires, msg_created, msg_size, hold_since, hold_until, hold_by, hold_reason, hold_rule",
 	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify",
 }
 
@@ -390,6 +390,8 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) err
 		r.int(d.Due.Unix())
 		r.optTime(d.NotifyAt)
 		r.int(d.Expires.Unix())
+		r.int(m.Created.Unix()) // the message's, for the grid by domain (schema step 6)
+		r.int(m.Size)
 		if h := d.Hold; h != nil { // an unheld domain's row stops here: the hold columns read as NULL
 			r.int(h.Since.Unix())
 			r.optTime(h.Until)

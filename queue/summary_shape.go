@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,21 +61,33 @@ func (q *Queue) Shape(ctx context.Context, f Filter, by string) (*Shape, error) 
 }
 
 // Shape groups the messages matching f by recipient domain or by sender
-// domain and by age, in one GROUP BY: each row's age buckets are summed
-// conditionally, so the rows stream out of the index on the grouping key
-// when nothing is filtered.
+// domain and by age. The whole queue is counted from the index
+// domains_shape or messages_shape, one range per domain and age bucket
+// (shapeByRanges); a filtered grid is one GROUP BY (shapeQuery).
 func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
 	}
-	var key, from string
-	switch by {
-	case ShapeDomain:
-		key, from = "d.name", "domains d CROSS JOIN messages m ON m.id = d.msg_id"
-	case ShapeSenderDomain:
-		key, from = "m.rp_domain", "messages m"
-	default:
+	if by != ShapeDomain && by != ShapeSenderDomain {
 		return nil, fmt.Errorf("summary shape by %q: want %s or %s", by, ShapeDomain, ShapeSenderDomain)
+	}
+	if f.IsEmpty() {
+		s, ok, err := tx.shapeByRanges(by)
+		if err != nil || ok {
+			return s, err
+		}
+	}
+	return tx.shapeQuery(f, by)
+}
+
+// shapeQuery draws the grid in one GROUP BY: each row's age buckets are
+// summed conditionally, so the rows stream out of the index on the grouping
+// key when nothing is filtered (by domain, out of the covering index
+// domains_shape, without reading the messages).
+func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
+	key, from, created, size := "d.name", "domains d INDEXED BY domains_shape", "d.msg_created", "d.msg_size"
+	if by == ShapeSenderDomain {
+		key, from, created, size = "m.rp_domain", "messages m", "m.created", "m.size"
 	}
 	var args []any
 	pre := ""
@@ -88,15 +101,16 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 		pre = "WITH sel(id) AS MATERIALIZED (" + ids + ") "
 		if by == ShapeDomain {
 			from = "sel CROSS JOIN messages m ON m.id = sel.id CROSS JOIN domains d ON d.msg_id = m.id"
+			created, size = "m.created", "m.size"
 		} else {
 			from = "sel CROSS JOIN messages m ON m.id = sel.id"
 		}
 	}
 	// The age in seconds, then one conditional sum per bucket.
 	now := tx.q.clock().Unix()
-	age := fmt.Sprintf("(%d - m.created)", now)
+	age := fmt.Sprintf("(%d - %s)", now, created)
 	var b strings.Builder
-	b.WriteString(pre + "SELECT " + key + ", count(*), coalesce(sum(m.size), 0)")
+	b.WriteString(pre + "SELECT " + key + ", count(*), coalesce(sum(" + size + "), 0)")
 	lo := int64(-1)
 	for _, d := range AgeBuckets {
 		hi := int64(d.Seconds())
@@ -116,10 +130,7 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	}
 	defer rows.Close()
 	n := len(AgeBuckets) + 1
-	out := &Shape{By: by, Buckets: make([]string, n), Total: ShapeRow{Key: "TOTAL", Counts: make([]int, n)}}
-	for i := range out.Buckets {
-		out.Buckets[i] = AgeLabel(i)
-	}
+	out := newShape(by)
 	dest := make([]any, 3+n)
 	var k sql.NullString
 	for rows.Next() {
@@ -135,23 +146,148 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 		if by == ShapeSenderDomain && r.Key == "" {
 			r.Key = "<>"
 		}
-		out.Rows = append(out.Rows, r)
-		out.Total.Count += r.Count
-		out.Total.Size += r.Size
-		for i, c := range r.Counts {
-			out.Total.Counts[i] += c
-		}
+		out.add(r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, tx.q.fileError("summary", err)
 	}
-	slices.SortStableFunc(out.Rows, func(a, b ShapeRow) int {
+	out.sort()
+	return out, nil
+}
+
+// newShape returns an empty grid by by, with its column labels.
+func newShape(by string) *Shape {
+	n := len(AgeBuckets) + 1
+	s := &Shape{By: by, Buckets: make([]string, n), Total: ShapeRow{Key: "TOTAL", Counts: make([]int, n)}}
+	for i := range s.Buckets {
+		s.Buckets[i] = AgeLabel(i)
+	}
+	return s
+}
+
+// add appends a row and adds it to the TOTAL row.
+func (s *Shape) add(r ShapeRow) {
+	s.Rows = append(s.Rows, r)
+	s.Total.Count += r.Count
+	s.Total.Size += r.Size
+	for i, c := range r.Counts {
+		s.Total.Counts[i] += c
+	}
+}
+
+// sort puts the rows most messages first, then by key.
+func (s *Shape) sort() {
+	slices.SortStableFunc(s.Rows, func(a, b ShapeRow) int {
 		if a.Count != b.Count {
 			return b.Count - a.Count
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	return out, nil
+}
+
+// Past this many domains, the grid by domain gives up counting by ranges
+// when the domains seen so far average fewer than shapeRangeMinRows rows:
+// two statements per domain then cost more than one pass over the index.
+const (
+	shapeRangeMaxNames = 1000
+	shapeRangeMinRows  = 32
+)
+
+// shapeByRanges draws the unfiltered grid from a covering index alone (schema
+// step 6): by recipient domain domains_shape (name, msg_created, msg_size),
+// by sender domain messages_shape (rp_domain, created, size). It steps from
+// one domain to the next in the index, and counts each age bucket of a
+// domain as one range of it, so no table row is read and no expression is
+// evaluated per row. ok is false when the queue has many domains with few
+// rows each; the caller then takes the general path.
+func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
+	from, key, created, size := "domains INDEXED BY domains_shape", "name", "msg_created", "msg_size"
+	if by == ShapeSenderDomain {
+		from, key, created, size = "messages INDEXED BY messages_shape", "rp_domain", "created", "size"
+	}
+	// One statement per domain, one result row per age bucket: bucket 0 is
+	// created after now-5m, bucket i between the bounds of AgeBuckets, the
+	// last at or before now minus the last bucket.
+	now := tx.q.clock().Unix()
+	nb := len(AgeBuckets)
+	args := make([]any, 1, 1+nb)
+	var q strings.Builder
+	sel := "SELECT count(*), coalesce(sum(" + size + "), 0) FROM " + from + " WHERE " + key + " = ?1"
+	for i := 0; i <= nb; i++ {
+		if i > 0 {
+			q.WriteString(" UNION ALL ")
+		}
+		fmt.Fprintf(&q, "SELECT %d, * FROM (%s", i, sel)
+		if i < nb {
+			fmt.Fprintf(&q, " AND %s > ?%d", created, i+2)
+			args = append(args, now-int64(AgeBuckets[i].Seconds()))
+		}
+		if i > 0 {
+			fmt.Fprintf(&q, " AND %s <= ?%d", created, i+1)
+		}
+		q.WriteString(")")
+	}
+	buckets, err := tx.tx.PrepareContext(tx.ctx, q.String())
+	if err != nil {
+		return nil, false, tx.q.fileError("summary", err)
+	}
+	defer buckets.Close()
+	next, err := tx.tx.PrepareContext(tx.ctx, "SELECT "+key+" FROM "+from+" WHERE "+key+" > ? ORDER BY "+key+" LIMIT 1")
+	if err != nil {
+		return nil, false, tx.q.fileError("summary", err)
+	}
+	defer next.Close()
+
+	s = newShape(by)
+	var name string
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT "+key+" FROM "+from+" ORDER BY "+key+" LIMIT 1").Scan(&name)
+	for err == nil {
+		if len(s.Rows) >= shapeRangeMaxNames && s.Total.Count < shapeRangeMinRows*len(s.Rows) {
+			return nil, false, nil
+		}
+		r := ShapeRow{Key: name, Counts: make([]int, nb+1)}
+		if by == ShapeSenderDomain && name == "" {
+			r.Key = "<>"
+		}
+		args[0] = name
+		if err := tx.shapeBuckets(buckets, args, &r); err != nil {
+			return nil, false, err
+		}
+		s.add(r)
+		err = next.QueryRowContext(tx.ctx, name).Scan(&name)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, tx.q.fileError("summary", err)
+	}
+	s.sort()
+	return s, true, nil
+}
+
+// shapeBuckets fills r's counts and totals from the per-bucket statement of
+// shapeByRanges.
+func (tx *Tx) shapeBuckets(stmt *sql.Stmt, args []any, r *ShapeRow) error {
+	rows, err := stmt.QueryContext(tx.ctx, args...)
+	if err != nil {
+		return tx.q.fileError("summary", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i, n int
+		var size int64
+		if err := rows.Scan(&i, &n, &size); err != nil {
+			return err
+		}
+		if i < 0 || i >= len(r.Counts) {
+			return fmt.Errorf("summary: age bucket %d out of range", i)
+		}
+		r.Counts[i] += n
+		r.Count += n
+		r.Size += size
+	}
+	if err := rows.Err(); err != nil {
+		return tx.q.fileError("summary", err)
+	}
+	return nil
 }
 
 // Fold keeps the first n rows (the largest) and adds the rest up into one
