@@ -223,7 +223,15 @@ func inspect(path string) (state, error) {
 	}
 	var fk int
 	// A body stays in place while its message is in the trash (queue/trash.go).
-	if err := db.QueryRow("SELECT count(*) FROM pragma_foreign_key_check WHERE NOT (\"table\" = 'bodies' AND rowid IN (SELECT id FROM trash_messages))").Scan(&fk); err != nil {
+	// A queue killed while it was being created may stop at an earlier
+	// schema step, without the trash: the next open brings it up to date.
+	fkq := "SELECT count(*) FROM pragma_foreign_key_check"
+	var trash int
+	db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'trash_messages'").Scan(&trash)
+	if trash > 0 {
+		fkq += " WHERE NOT (\"table\" = 'bodies' AND rowid IN (SELECT id FROM trash_messages))"
+	}
+	if err := db.QueryRow(fkq).Scan(&fk); err != nil {
 		return st, fmt.Errorf("foreign_key_check: %w", err)
 	}
 	if fk != 0 {
