@@ -53,6 +53,9 @@ func serveCommand() *Command {
 			{Long: "data-timeout", Value: "DURATION", Kind: KindText, Help: "Time to send a message and have its reply [default: 10m]"},
 			{Long: "client-timeout", Value: "DURATION", Kind: KindText, Help: "Silence of an SMTP client before it is told 421 [default: 5m]"},
 			{Long: "lease", Value: "DURATION", Kind: KindText, Help: "How long a domain claimed for delivery stays this server's (a crashed server's mail waits this long) [default: 10m]"},
+			{Long: "retry", Value: "LIST", Kind: KindText, Help: "Waits between delivery attempts, such as 2m,5m,10m; the last repeats [default: 2m,5m,10m,15m,30m,1h,2h]"},
+			{Long: "notify", Value: "LIST", Kind: KindText, Help: "When a delay notice goes to the sender, counted from arrival, such as 1d,3d; none for never [default: 1d,3d]"},
+			{Long: "expire", Value: "DURATION", Kind: KindText, Help: "How long after arrival delivery is given up and the sender told [default: 5d]"},
 			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
 			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
 			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
@@ -77,6 +80,15 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	store, ok := env.Queue.(queue.DeliveryStore)
 	if !ok {
 		return fmt.Errorf("serve: %s is not a local queue file: serve delivers from a queue file only (give -u PATH)", env.Queue.Location())
+	}
+	if sched, ok := s.schedule(); ok {
+		sq, ok := env.Queue.(queue.Scheduler)
+		if !ok {
+			return fmt.Errorf("serve: the schedule cannot be set on %s: leave out retry, notify and expire", env.Queue.Location())
+		}
+		if err := sq.SetSchedule(sched); err != nil {
+			return usageFor(inv.Cmd, err.Error())
+		}
 	}
 	hostname := s.Hostname
 	if hostname == "" {
