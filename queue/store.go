@@ -66,6 +66,7 @@ type Queue struct {
 	readOnly bool
 	roFile   bool // read-only because the file cannot be written
 	sched    Schedule
+	cacheKiB int64 // page cache of each write connection; 0 = defaultCacheKiB (LimitCache)
 	now      func() time.Time
 	user     string
 
@@ -164,8 +165,16 @@ func dsn(abs string, params url.Values) string {
 	return u.String()
 }
 
-// writerParams are the connection settings of the write connections.
-func writerParams(txlock string) url.Values {
+// defaultCacheKiB is the page cache of a write connection: 256 MiB, so that
+// bulk changes to a big queue stay in memory.
+const defaultCacheKiB = 262144
+
+// writerParams are the connection settings of the write connections, with
+// a page cache of cacheKiB (0 = defaultCacheKiB).
+func writerParams(txlock string, cacheKiB int64) url.Values {
+	if cacheKiB <= 0 {
+		cacheKiB = defaultCacheKiB
+	}
 	p := url.Values{}
 	p.Set("_txlock", txlock)
 	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
@@ -181,12 +190,12 @@ func writerParams(txlock string) url.Values {
 	// delete of a 25,000-message cancel took three times the CPU).
 	p.Set("_foreign_keys", "off")
 	p.Set("_synchronous", "NORMAL")
-	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
+	p.Set("_cache_size", fmt.Sprint(-cacheKiB)) // negative: KiB
 	return p
 }
 
 func (q *Queue) openWriter(abs string) error {
-	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate")))
+	db, err := sql.Open(driverName, dsn(abs, writerParams("immediate", q.cacheKiB)))
 	if err != nil {
 		return fmt.Errorf("open queue %s: %w", q.path, err)
 	}
@@ -200,7 +209,7 @@ func (q *Queue) openWriter(abs string) error {
 // deferredDB returns the pool of UpdateDeferred, opening it on first use.
 func (q *Queue) deferredDB() (*sql.DB, error) {
 	q.defOnce.Do(func() {
-		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred")))
+		db, err := sql.Open(driverName, dsn(q.abs, writerParams("deferred", q.cacheKiB)))
 		if err != nil {
 			q.defErr = fmt.Errorf("open queue %s: %w", q.path, err)
 			return

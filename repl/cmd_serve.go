@@ -23,6 +23,13 @@ import (
 // defaultSMTP is where serve accepts mail when neither flag nor file says.
 const defaultSMTP = "127.0.0.1:2525"
 
+// defaultCacheSize is the page cache of each of serve's write connections to
+// a queue file: enough for the pages a server changes again and again
+// (indexes of due times, leases), and small enough that a server on a queue
+// of a million messages stays well under 200 MB however long it runs (the
+// engine's own default, 256 MiB for bulk changes, filled in a few minutes).
+const defaultCacheSize = 16 << 20
+
 // serveCommand declares `serve`: a small outbound MTA over the queue. It
 // accepts mail over SMTP, delivers it (through a relay or to MX hosts), sends
 // delivery status notifications, and serves Stalwart's management API over
@@ -56,6 +63,7 @@ func serveCommand() *Command {
 			{Long: "retry", Value: "LIST", Kind: KindText, Help: "Waits between delivery attempts, such as 2m,5m,10m; the last repeats [default: 2m,5m,10m,15m,30m,1h,2h]"},
 			{Long: "notify", Value: "LIST", Kind: KindText, Help: "When a delay notice goes to the sender, counted from arrival, such as 1d,3d; none for never [default: 1d,3d]"},
 			{Long: "expire", Value: "DURATION", Kind: KindText, Help: "How long after arrival delivery is given up and the sender told [default: 5d]"},
+			{Long: "cache-size", Value: "SIZE", Kind: KindText, Help: "Memory kept of the queue file per write connection, as 16M [default: 16M]"},
 			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
 			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
 			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
@@ -80,6 +88,15 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	store, ok := env.Queue.(queue.DeliveryStore)
 	if !ok {
 		return fmt.Errorf("serve: %s is not a local queue file: serve delivers from a queue file only (give -u PATH)", env.Queue.Location())
+	}
+	if cl, ok := env.Queue.(queue.CacheLimiter); ok {
+		size := int64(s.CacheSize)
+		if size == 0 {
+			size = defaultCacheSize
+		}
+		if err := cl.LimitCache(ctx, size); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	if sched, ok := s.schedule(); ok {
 		sq, ok := env.Queue.(queue.Scheduler)

@@ -25,6 +25,7 @@ type serveSettings struct {
 	MXPort         int               `toml:"mx-port"`
 	Paused         bool              `toml:"paused"`
 	MaxMessageSize byteSize          `toml:"max-message-size"`
+	CacheSize      byteSize          `toml:"cache-size"` // 0: defaultCacheSize
 	MaxRecipients  int               `toml:"max-recipients"`
 	Concurrency    int               `toml:"concurrency"`
 	PerDomain      int               `toml:"per-domain"`
@@ -127,9 +128,14 @@ func loadServeSettings(path string, inv *Invocation) (serveSettings, error) {
 			return s, err
 		}
 	}
-	if v, ok := inv.Set["max-message-size"]; ok {
-		if err := s.MaxMessageSize.set(v); err != nil {
-			return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --max-message-size: %v", err))
+	for _, p := range []struct {
+		name string
+		dst  *byteSize
+	}{{"max-message-size", &s.MaxMessageSize}, {"cache-size", &s.CacheSize}} {
+		if v, ok := inv.Set[p.name]; ok {
+			if err := p.dst.set(v); err != nil {
+				return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --%s: %v", p.name, err))
+			}
 		}
 	}
 	for _, p := range []struct {
@@ -168,6 +174,9 @@ func (s *serveSettings) check(cmd *Command) error {
 	}
 	if _, err := s.relayNetworks(); err != nil {
 		return usageFor(cmd, err.Error())
+	}
+	if s.CacheSize != 0 && s.CacheSize < 1<<20 {
+		return usageFor(cmd, fmt.Sprintf("invalid cache-size %d: want 1M or more", s.CacheSize))
 	}
 	if sched, ok := s.schedule(); ok {
 		if err := sched.Check(); err != nil {

@@ -32,6 +32,7 @@ smtp = ["127.0.0.1:2526", "127.0.0.1:2527"]
 hostname = "mx.example.org"
 relay = "192.0.2.1:25"
 max-message-size = "10M"
+cache-size = "32M"
 max-recipients = 50
 concurrency = 4
 connect-timeout = "10s"
@@ -57,7 +58,7 @@ secret = "$2a$04$ufwJqqOMPDK3qFRvwbFwM.n6UoQZlv5dl6JYbyFrlOqzlFB/7Pixy"
 	}
 	if strings.Join(s.SMTP, " ") != "127.0.0.1:2526 127.0.0.1:2527" || s.Relay != "192.0.2.1:25" || !s.Paused ||
 		s.MaxMessageSize != 10<<20 || s.MaxRecipients != 50 || time.Duration(s.ConnectTimeout) != 10*time.Second ||
-		time.Duration(s.Lease) != time.Minute || s.Users["bob"] == "" {
+		time.Duration(s.Lease) != time.Minute || s.Users["bob"] == "" || s.CacheSize != 32<<20 {
 		t.Errorf("from the file: %+v", s)
 	}
 	sched, ok := s.schedule()
@@ -97,6 +98,7 @@ secret = "$2a$04$ufwJqqOMPDK3qFRvwbFwM.n6UoQZlv5dl6JYbyFrlOqzlFB/7Pixy"
 		{"[serve]\nretry = [\"500ms\"]\n", "invalid retry interval 500ms: want 1s or more"},
 		{"[serve]\nnotify = [\"3d\", \"1d\"]\n", "invalid notify times: 24h0m0s comes after 72h0m0s"},
 		{"[serve]\nexpire = 0.5\n", "is not a duration"},
+		{"[serve]\ncache-size = \"512k\"\n", "invalid cache-size 524288: want 1M or more"},
 	} {
 		os.WriteFile(cfg, []byte(c.text), 0o600)
 		_, err := loadServeSettings(cfg, &Invocation{Cmd: cmd, Set: map[string]string{}, Lists: map[string][]string{}})
