@@ -393,3 +393,26 @@ func PrefixUpper(p string) (string, bool) { return prefixUpper(p) }
 func IDPrefixRanges(prefix string) [][2]int64 {
 	return idPrefixRanges(prefix)
 }
+
+// OSUser is the user recorded in the audit log when Options.User is empty:
+// the OS user's name, else $USER, else "unknown".
+func OSUser() string { return osUser() }
+
+// SeenIDs refuses an id given twice in one import, naming the line where
+// it was first seen.
+type SeenIDs struct{ m map[ID]int }
+
+// Add records id, seen on line (0 = none), or says where it was seen first.
+func (s *SeenIDs) Add(id ID, line int) error {
+	if s.m == nil {
+		s.m = map[ID]int{}
+	}
+	if prev, dup := s.m[id]; dup {
+		if prev > 0 {
+			return fmt.Errorf("message %s appears twice (first on line %d)", id, prev)
+		}
+		return fmt.Errorf("message %s appears twice", id)
+	}
+	s.m[id] = line
+	return nil
+}

@@ -29,7 +29,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	fail := func(err error) (Result, error) {
 		var le *lineError
 		if errors.As(err, &le) {
-			return Result{}, fmt.Errorf("import: line %d: %w (nothing was imported)", le.line, le.err)
+			return Result{}, ImportError(le)
 		}
 		if tx.ctx.Err() != nil {
 			return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.ctx.Err())
