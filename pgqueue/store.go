@@ -59,24 +59,6 @@ func IsURL(loc string) bool {
 	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
 }
 
-// Redact returns the URL with its password (in the user part or the
-// password= parameter) left out, for people and logs.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "postgres://(an unreadable URL)"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	q := u.Query()
-	if q.Has("password") {
-		q.Del("password")
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
-}
-
 // secretOf returns the password of a URL, "" when none.
 func secretOf(raw string) string {
 	u, err := url.Parse(raw)
@@ -93,7 +75,7 @@ func secretOf(raw string) string {
 // (unless ReadOnly). The database must exist (createdb); a database whose
 // queue schema is newer than this program's is refused.
 func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
-	q := &Queue{loc: Redact(rawURL), secret: secretOf(rawURL), readOnly: opts.ReadOnly,
+	q := &Queue{loc: queue.RedactURL(rawURL), secret: secretOf(rawURL), readOnly: opts.ReadOnly,
 		sched: queue.FillSchedule(opts.Schedule), now: opts.Now, user: opts.User}
 	if q.now == nil {
 		q.now = time.Now

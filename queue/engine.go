@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -415,4 +416,34 @@ func (s *SeenIDs) Add(id ID, line int) error {
 	}
 	s.m[id] = line
 	return nil
+}
+
+// RedactURL returns a queue location fit to show: a URL without the
+// password of its user part or of a password= parameter; anything else
+// as it is.
+func RedactURL(loc string) string {
+	if !strings.Contains(loc, "://") {
+		return loc
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		if strings.Contains(loc, "@") {
+			return "(a URL that cannot be read)"
+		}
+		return loc
+	}
+	changed := false
+	if _, ok := u.User.Password(); ok {
+		u.User = url.User(u.User.Username())
+		changed = true
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Del("password")
+		u.RawQuery = q.Encode()
+		changed = true
+	}
+	if !changed {
+		return loc
+	}
+	return u.String()
 }
