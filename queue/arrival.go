@@ -120,8 +120,8 @@ func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
 	if err := checkArrival(env); err != nil {
 		return err
 	}
+	shift := applyArrival(m, env)
 	ctx, id := tx.ctx, int64(m.ID)
-	m.Ret, m.Client, m.Held = env.Ret, env.Client, env.Held
 	held := 0
 	if env.Held {
 		held = 1
@@ -130,40 +130,23 @@ func (tx *Tx) storeArrival(m *Message, env *Envelope) error {
 		nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), held, id); err != nil {
 		return err
 	}
-	notify := map[string]Notify{}
-	for _, r := range env.Recipients {
-		if r.Notify != 0 {
-			a, _ := checkAddress("recipient", r.Address) // checked by Enqueue already
-			notify[strings.ToLower(a)] = r.Notify
-		}
-	}
 	for i := range m.Domains {
-		for j := range m.Domains[i].Recipients {
-			r := &m.Domains[i].Recipients[j]
-			n, ok := notify[strings.ToLower(r.Address)]
-			if !ok {
+		for _, r := range m.Domains[i].Recipients {
+			if r.Notify == 0 {
 				continue
 			}
-			r.Notify = n
-			if _, err := tx.tx.ExecContext(ctx, "UPDATE recipients SET notify = ? WHERE msg_id = ? AND address_lc = ?", int(n), id, strings.ToLower(r.Address)); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, "UPDATE recipients SET notify = ? WHERE msg_id = ? AND address_lc = ?", int(r.Notify), id, strings.ToLower(r.Address)); err != nil {
 				return err
 			}
 		}
 	}
-	if shift := env.HoldUntil.UTC().Truncate(time.Second).Sub(m.Created); shift > 0 {
+	if shift > 0 { // applyArrival moved the times in m: the rows too
 		secs := int64(shift / time.Second)
 		if _, err := tx.tx.ExecContext(ctx, "UPDATE domains SET due = due + ?1, notify = notify + ?1, expires = expires + ?1 WHERE msg_id = ?2", secs, id); err != nil {
 			return err
 		}
 		if _, err := tx.tx.ExecContext(ctx, "UPDATE messages SET due = due + ? WHERE id = ?", secs, id); err != nil {
 			return err
-		}
-		for i := range m.Domains {
-			d := &m.Domains[i]
-			d.Due, d.Expires = d.Due.Add(shift), d.Expires.Add(shift)
-			if !d.NotifyAt.IsZero() {
-				d.NotifyAt = d.NotifyAt.Add(shift)
-			}
 		}
 	}
 	return nil

@@ -64,7 +64,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 			if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+where); err != nil {
 				return err
 			}
-			return tx.audit("cancel", r.Filter.String(), res.IDs)
+			return tx.audit("cancel", CancelAuditText(r.Filter, ""), res.IDs)
 		}
 		match := "r.status IN " + pendingSQL + " AND " + rc
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = mqsh_sel.id AND "+match+")", rargs...); err != nil {
@@ -103,7 +103,7 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		if err := tx.refreshDue(); err != nil {
 			return err
 		}
-		return tx.audit("cancel", r.Filter.String()+"; cancel-rcpt="+quoteValue(r.Recipient), res.IDs)
+		return tx.audit("cancel", CancelAuditText(r.Filter, r.Recipient), res.IDs)
 	})
 	if err != nil {
 		return Result{DryRun: res.DryRun}, tx.verbError("cancel", err)

@@ -117,22 +117,10 @@ func (tx *Tx) storeArrivals(msgs []NewMessage, out []*Message) error {
 		if _, err := msgStmt.ExecContext(tx.ctx, nullable(env.Ret), nullable(env.Client.IP), nullable(env.Client.User), nullable(env.Client.Helo), held, int64(m.ID)); err != nil {
 			return err
 		}
-		m.Ret, m.Client, m.Held = env.Ret, env.Client, env.Held
-		notify := map[string]Notify{}
-		for _, r := range env.Recipients {
-			if r.Notify != 0 {
-				a, _ := checkAddress("recipient", r.Address)
-				notify[strings.ToLower(a)] = r.Notify
-			}
-		}
-		if len(notify) == 0 {
-			continue
-		}
+		applyArrival(m, env) // no FUTURERELEASE here: nothing moves
 		for d := range m.Domains {
-			for j := range m.Domains[d].Recipients {
-				r := &m.Domains[d].Recipients[j]
-				n, ok := notify[strings.ToLower(r.Address)]
-				if !ok {
+			for _, r := range m.Domains[d].Recipients {
+				if r.Notify == 0 {
 					continue
 				}
 				if rcptStmt == nil {
@@ -140,8 +128,7 @@ func (tx *Tx) storeArrivals(msgs []NewMessage, out []*Message) error {
 						return err
 					}
 				}
-				r.Notify = n
-				if _, err := rcptStmt.ExecContext(tx.ctx, int(n), int64(m.ID), strings.ToLower(r.Address)); err != nil {
+				if _, err := rcptStmt.ExecContext(tx.ctx, int(r.Notify), int64(m.ID), strings.ToLower(r.Address)); err != nil {
 					return err
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	json "github.com/goccy/go-json"
 )
@@ -28,7 +29,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	fail := func(err error) (Result, error) {
 		var le *lineError
 		if errors.As(err, &le) {
-			return Result{}, fmt.Errorf("import: line %d: %w (nothing was imported)", le.line, le.err)
+			return Result{}, ImportError(le)
 		}
 		if tx.ctx.Err() != nil {
 			return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.ctx.Err())
@@ -64,7 +65,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if res.Count == 0 {
 		return res, nil
 	}
-	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", p.lines), res.IDs); err != nil {
+	if err := tx.audit("import", ImportJSONAuditText(p.lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}
 	return res, nil
@@ -86,7 +87,6 @@ type lineParser struct {
 // before it, as the last batch), or until stop closes.
 func (p *lineParser) run(r io.Reader) {
 	defer close(p.out)
-	br := bufio.NewReaderSize(r, 1<<20)
 	var enc rowEncoder
 	b := &rowBatch{}
 	send := func() bool {
@@ -102,48 +102,29 @@ func (p *lineParser) run(r io.Reader) {
 		}
 		return true
 	}
-	fail := func(line int, err error) {
-		b.err = &lineError{line, err}
+	lines, err := ReadJSONLines(r, p.q.clock, p.q.sched.Expire, func(line int, msgs []*Message) error {
+		for _, m := range msgs {
+			if err := enc.encode(b, m, line); err != nil {
+				return err
+			}
+			for _, d := range m.Domains {
+				p.domains[d.Name]++
+			}
+		}
+		if b.n >= insertBatch && !send() {
+			return errStopLines
+		}
+		return nil
+	})
+	if errors.Is(err, errStopLines) {
+		return
+	}
+	if err != nil {
+		b.err = err
 		send()
+		return
 	}
-	line := 0
-	var buf []byte
-	for {
-		raw, rerr := readLine(br, buf)
-		buf = raw
-		if rerr == errLineTooLong {
-			fail(line+1, rerr)
-			return
-		}
-		if len(raw) > 0 {
-			line++
-			msgs, err := p.q.decodeLine(raw)
-			if err != nil {
-				fail(line, err)
-				return
-			}
-			for _, m := range msgs {
-				if err := enc.encode(b, m, line); err != nil {
-					fail(line, err)
-					return
-				}
-				for _, d := range m.Domains {
-					p.domains[d.Name]++
-				}
-			}
-			if b.n >= insertBatch && !send() {
-				return
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			fail(line+1, rerr)
-			return
-		}
-	}
-	p.lines = line
+	p.lines = lines
 	if b.n > 0 {
 		send()
 	}
@@ -152,6 +133,11 @@ func (p *lineParser) run(r io.Reader) {
 // decodeLine reads the messages of one line: none for a blank line, several
 // for an API list response.
 func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
+	return decodeLine(b, q.clock, q.sched.Expire)
+}
+
+// decodeLine is Queue.decodeLine with the clock and expiry given.
+func decodeLine(b []byte, clock func() time.Time, expire time.Duration) ([]*Message, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil, nil
@@ -176,7 +162,7 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 			}
 			var out []*Message
 			for i, it := range items {
-				ms, err := q.decodeLine(it)
+				ms, err := decodeLine(it, clock, expire)
 				if err != nil {
 					return nil, fmt.Errorf("item %d: %w", i+1, err)
 				}
@@ -186,11 +172,11 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		}
 		in = inner
 	}
-	m, err := q.messageFromJSON(in)
+	m, err := in.message(clock, expire)
 	if err != nil {
 		return nil, err
 	}
-	if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
+	if err := normalizeMessage(m, clock, expire, true); err != nil {
 		return nil, err
 	}
 	return []*Message{m}, nil

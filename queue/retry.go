@@ -60,14 +60,7 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 		if err := tx.refreshDue(); err != nil {
 			return err
 		}
-		// The filter, then the verb's own options, named apart from the
-		// filter's fields: "domain=x; retry-domain=x at=T".
-		text := r.Filter.String() + ";"
-		if domain != "" {
-			text += " retry-domain=" + quoteValue(domain)
-		}
-		text += " at=" + formatTime(at)
-		return tx.audit("retry", text, res.IDs)
+		return tx.audit("retry", RetryAuditText(r.Filter, domain, at), res.IDs)
 	})
 	if err != nil {
 		return Result{DryRun: res.DryRun}, tx.verbError("retry", err)

@@ -1,0 +1,521 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"mqsh/queue"
+)
+
+// The verbs that change the queue. Each runs in a savepoint, checks its
+// input with the shared checks of package queue, and audits what it did in
+// the same transaction.
+
+// Enqueue queues a new message with the queue's schedule (see
+// queue.Tx.Enqueue).
+func (tx *Tx) Enqueue(env queue.Envelope, raw []byte) (m *queue.Message, err error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		m, err = tx.addNew(db, "enqueue", "", env, raw, true)
+		return err
+	})
+	return m, err
+}
+
+// ImportEML queues an RFC 5322 message (see queue.Tx.ImportEML).
+func (tx *Tx) ImportEML(raw []byte, env *queue.Envelope) (m *queue.Message, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return nil, err
+	}
+	e, err := queue.EnvelopeFromEML(raw, env)
+	if err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		m, err = tx.addNew(db, "import", "format=eml ", e, raw, false)
+		return err
+	})
+	return m, err
+}
+
+// addNew queues one new message and audits it under verb; arrival says
+// whether what env carries besides the envelope is stored (Enqueue).
+func (tx *Tx) addNew(db pgx.Tx, verb, prefix string, env queue.Envelope, raw []byte, arrival bool) (*queue.Message, error) {
+	ins := tx.newInserter(db)
+	id, err := ins.newID()
+	if err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	m, raw, err := queue.BuildMessage(env, raw, id, tx.q.now(), tx.q.sched)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	if arrival {
+		if _, err := queue.ApplyArrival(m, &env); err != nil {
+			return nil, fmt.Errorf("%s: %w", verb, err)
+		}
+	}
+	if err := ins.add(m, raw, 0); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	if err := ins.finish(); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	if err := tx.audit(db, verb, queue.AddAuditText(prefix, m), []queue.ID{m.ID}); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	return m, nil
+}
+
+// EnqueueBatch queues several new messages in one savepoint, as
+// queue.Tx.EnqueueBatch does: a message the queue refuses gets its error in
+// errs and the others are queued; err is a failure of the whole batch.
+func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs []error, err error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, nil, err
+	}
+	out, errs = make([]*queue.Message, len(msgs)), make([]error, len(msgs))
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		ins := tx.newInserter(db)
+		var ids []queue.ID
+		for i := range msgs {
+			env := msgs[i].Env
+			last := ins.last
+			id, err := ins.newID()
+			if err != nil {
+				return tx.verbError("enqueue", err)
+			}
+			m, raw, err := queue.BuildMessage(env, msgs[i].Raw, id, tx.q.now(), tx.q.sched)
+			if err == nil {
+				_, err = queue.ApplyArrival(m, &env)
+			}
+			if err != nil {
+				ins.last = last // the id was not used
+				errs[i] = fmt.Errorf("enqueue: %w", err)
+				continue
+			}
+			if err := ins.add(m, raw, 0); err != nil {
+				return tx.verbError("enqueue", err)
+			}
+			out[i] = m
+			ids = append(ids, m.ID)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := ins.finish(); err != nil {
+			return tx.verbError("enqueue", err)
+		}
+		text := fmt.Sprintf("batch of %d from %s", len(ids), queue.SourceOf(tx.ctx))
+		return tx.verbError("enqueue", tx.audit(db, "enqueue", text, ids))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, errs, nil
+}
+
+// ImportJSON reads JSON Lines and queues every message, keeping its id, all
+// or none (see queue.Tx.ImportJSON); the rows go in with COPY.
+func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
+		ins := tx.newInserter(db)
+		var seen queue.SeenIDs
+		lines, err := queue.ReadJSONLines(r, tx.q.clock, tx.q.sched.Expire, func(line int, msgs []*queue.Message) error {
+			for _, m := range msgs {
+				if err := seen.Add(m.ID, line); err != nil {
+					return err
+				}
+				for _, d := range m.Domains {
+					res.Domains[d.Name]++
+				}
+				if err := ins.add(m, nil, line); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			err = ins.finish()
+		}
+		if err != nil {
+			if tx.ctx.Err() != nil {
+				return queue.ImportError(tx.ctx.Err())
+			}
+			return queue.ImportError(tx.q.scrub(err))
+		}
+		res.IDs = ins.ids
+		slices.Sort(res.IDs)
+		res.Count = len(res.IDs)
+		if res.Count == 0 {
+			return nil
+		}
+		return tx.verbError("import", tx.audit(db, "import", queue.ImportJSONAuditText(lines), res.IDs))
+	})
+	if err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	return res, nil
+}
+
+// LoadDemo queues the six documented messages (those already queued are
+// left as they are) and n generated ones (see queue.Tx.LoadDemo).
+func (tx *Tx) LoadDemo(n int, seed int64) (res queue.Result, err error) {
+	if err := tx.needWrite("demo"); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	if err := queue.CheckDemoCount(n); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
+		count := func(m *queue.Message) {
+			for _, d := range m.Domains {
+				res.Domains[d.Name]++
+			}
+		}
+		ins := tx.newInserter(db)
+		if _, err := ins.lastID(); err != nil {
+			return tx.verbError("demo", err)
+		}
+		msgs, raws, err := queue.DocumentedDemo(tx.q.sched)
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, len(msgs))
+		for i := range msgs {
+			ids[i] = int64(msgs[i].ID)
+		}
+		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id = ANY($1)", ids)
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		have, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		for i := range msgs {
+			if slices.Contains(have, int64(msgs[i].ID)) {
+				continue
+			}
+			count(&msgs[i])
+			if err := ins.add(&msgs[i], raws[i], 0); err != nil {
+				return tx.verbError("demo", err)
+			}
+		}
+		err = queue.GenerateDemo(n, seed, tx.q.clock(), tx.q.sched, func(i int, m *queue.Message, raw []byte) error {
+			if i%pageSize == 0 {
+				if err := tx.ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if m.ID <= ins.last {
+				m.ID = queue.NextSlot(ins.last)
+			}
+			if err := queue.NormalizeMessage(m, tx.q.clock, tx.q.sched.Expire); err != nil {
+				return err
+			}
+			count(m)
+			return ins.add(m, raw, 0)
+		})
+		if err == nil {
+			err = ins.finish()
+		}
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		res.IDs = ins.ids
+		slices.Sort(res.IDs)
+		res.Count = len(res.IDs)
+		return tx.verbError("demo", tx.audit(db, "demo", queue.DemoAuditText(n, seed), res.IDs))
+	})
+	if err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	return res, nil
+}
+
+// pendingSQL is the pending states, Scheduled and TempFail.
+const pendingSQL = "(0,2)"
+
+// selectIDs returns the ids of the messages f selects that also meet extra
+// conditions, ascending.
+func (tx *Tx) selectIDs(db pgx.Tx, f queue.Filter, a *args, extra ...string) ([]int64, error) {
+	s, err := compile(f, a)
+	if err != nil {
+		return nil, err
+	}
+	if s.empty {
+		return nil, nil
+	}
+	rows, err := db.Query(tx.ctx, "SELECT m.id FROM messages m"+s.where(extra...)+" ORDER BY m.id", *a...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// breakdown runs a "name, count" query into a map.
+func (tx *Tx) breakdown(db pgx.Tx, q string, a ...any) (map[string]int, error) {
+	rows, err := db.Query(tx.ctx, q, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}
+
+func toIDs(ids []int64) []queue.ID {
+	out := make([]queue.ID, len(ids))
+	for i, id := range ids {
+		out[i] = queue.ID(id)
+	}
+	return out
+}
+
+// refreshDue recomputes messages.due for the messages ids.
+func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
+	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+") WHERE m.id = ANY($1)", ids)
+	return err
+}
+
+// Retry sets the delivery due of the pending domains of the selected
+// messages, only r.Domain when set, to r.At (zero = now) (see
+// queue.Tx.Retry).
+func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
+	res := queue.Result{DryRun: r.DryRun || tx.dry}
+	if err := tx.checkChange("retry", r.Filter); err != nil {
+		return res, err
+	}
+	var domain string
+	if r.Domain != "" {
+		var err error
+		if domain, err = queue.NormDomain("retry: domain", r.Domain); err != nil {
+			return res, err
+		}
+	}
+	if err := queue.CheckTime("at", r.At); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
+	}
+	at := r.At.UTC().Truncate(time.Second)
+	if r.At.IsZero() {
+		at = tx.q.clock()
+	}
+	err := tx.savepoint(r.DryRun, func(db pgx.Tx) error {
+		var a args
+		pend := "d.status IN " + pendingSQL
+		if domain != "" {
+			pend += " AND d.name = " + a.add(domain)
+		}
+		ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND "+pend+")")
+		if err != nil || len(ids) == 0 {
+			res.Domains = map[string]int{}
+			return err
+		}
+		// The statements below number their parameters afresh.
+		var b args
+		set := b.add(ids)
+		pend = "d.status IN " + pendingSQL
+		if domain != "" {
+			pend += " AND d.name = " + b.add(domain)
+		}
+		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY("+set+") AND "+pend+" GROUP BY d.name", b...); err != nil {
+			return err
+		}
+		res.IDs, res.Count = toIDs(ids), len(ids)
+		if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+b.add(at.Unix())+" WHERE d.msg_id = ANY("+set+") AND "+pend, b...); err != nil {
+			return err
+		}
+		if err := tx.refreshDue(db, ids); err != nil {
+			return err
+		}
+		return tx.audit(db, "retry", queue.RetryAuditText(r.Filter, domain, at), res.IDs)
+	})
+	if err != nil {
+		return queue.Result{DryRun: res.DryRun}, tx.verbError("retry", err)
+	}
+	return res, nil
+}
+
+// Cancel removes the selected messages, or cancels their recipients that
+// match r.Recipient (see queue.Tx.Cancel).
+func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
+	res := queue.Result{DryRun: r.DryRun || tx.dry}
+	if err := tx.checkChange("cancel", r.Filter); err != nil {
+		return res, err
+	}
+	var rp *queue.AddressPattern
+	if r.Recipient != "" {
+		var err error
+		if rp, err = queue.CancelRecipientPattern(r.Recipient); err != nil {
+			return res, err
+		}
+	}
+	err := tx.savepoint(r.DryRun, func(db pgx.Tx) error {
+		if rp == nil {
+			return tx.cancelWhole(db, r, &res)
+		}
+		return tx.cancelRecipients(db, r, rp, &res)
+	})
+	if err != nil {
+		return queue.Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
+	}
+	return res, nil
+}
+
+// removeMessages deletes the messages ids from every table.
+func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
+	for _, t := range []string{"recipients", "domains", "bodies"} {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id = ANY($1)", ids); err != nil {
+			return err
+		}
+	}
+	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id = ANY($1)", ids)
+	return err
+}
+
+func (tx *Tx) cancelWhole(db pgx.Tx, r queue.CancelRequest, res *queue.Result) error {
+	var a args
+	ids, err := tx.selectIDs(db, r.Filter, &a)
+	if err != nil {
+		return err
+	}
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY($1) GROUP BY d.name", ids); err != nil {
+		return err
+	}
+	res.IDs, res.Count = toIDs(ids), len(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := tx.removeMessages(db, ids); err != nil {
+		return err
+	}
+	return tx.audit(db, "cancel", queue.CancelAuditText(r.Filter, ""), res.IDs)
+}
+
+// rcptMatch is the condition on recipient row r that r.Recipient selects.
+func rcptMatch(p *queue.AddressPattern, a *args) string {
+	switch p.Kind() {
+	case queue.AddressExact:
+		return "r.address_lc = " + a.add(p.Value())
+	case queue.AddressDomain:
+		return "r.address_lc LIKE " + a.add(likeSuffix(p.Value()))
+	}
+	return likeSQL("r.address_lc", p, a)
+}
+
+func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, p *queue.AddressPattern, res *queue.Result) error {
+	var a args
+	match := "r.status IN " + pendingSQL + " AND " + rcptMatch(p, &a)
+	ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")
+	if err != nil {
+		return err
+	}
+	var b args
+	set := b.add(ids)
+	match = "r.status IN " + pendingSQL + " AND " + rcptMatch(p, &b)
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id = ANY("+set+") AND "+match+" GROUP BY d.name", b...); err != nil {
+		return err
+	}
+	res.IDs, res.Count = toIDs(ids), len(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id = ANY("+set+") AND "+match, b...); err != nil {
+		return err
+	}
+	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
+	if _, err := db.Exec(tx.ctx, "UPDATE domains d SET "+
+		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
+		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
+		"WHERE d.msg_id = ANY($1) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
+		return err
+	}
+	rows, err := db.Query(tx.ctx, "SELECT m.id FROM unnest($1::bigint[]) AS m(id) WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+")", ids)
+	if err != nil {
+		return err
+	}
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if err := tx.removeMessages(db, gone); err != nil {
+		return err
+	}
+	if err := tx.refreshDue(db, ids); err != nil {
+		return err
+	}
+	return tx.audit(db, "cancel", queue.CancelAuditText(r.Filter, r.Recipient), res.IDs)
+}
+
+// Paused reports whether delivery from the queue is paused.
+func (q *Queue) Paused(ctx context.Context) (bool, error) {
+	var v int64
+	err := q.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'paused'").Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, q.dbError("read queue", err)
+	}
+	return v != 0, nil
+}
+
+// SetPaused pauses (true) or resumes (false) delivery for every process on
+// the queue, and audits the change as "pause" or "resume"; it reports
+// whether the state changed.
+func (q *Queue) SetPaused(ctx context.Context, paused bool) (changed bool, err error) {
+	verb, v := "resume", 0
+	if paused {
+		verb, v = "pause", 1
+	}
+	err = q.update(ctx, false, func(tx *Tx) error {
+		if err := tx.needWrite(verb); err != nil {
+			return err
+		}
+		err := tx.savepoint(false, func(db pgx.Tx) error {
+			var old int64
+			// The row lock orders two processes switching at once.
+			if _, err := db.Exec(ctx, "INSERT INTO meta(key, value) VALUES('paused', 0) ON CONFLICT (key) DO NOTHING"); err != nil {
+				return err
+			}
+			if err := db.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'paused' FOR UPDATE").Scan(&old); err != nil {
+				return err
+			}
+			if (old != 0) == paused {
+				return nil
+			}
+			if _, err := db.Exec(ctx, "UPDATE meta SET value = $1 WHERE key = 'paused'", v); err != nil {
+				return err
+			}
+			changed = true
+			return tx.audit(db, verb, "", nil)
+		})
+		return tx.verbError(verb, err)
+	})
+	if err != nil {
+		return false, err
+	}
+	return changed, nil
+}
