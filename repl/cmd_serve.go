@@ -65,7 +65,7 @@ func serveCommand() *Command {
 			{Long: "expire", Value: "DURATION", Kind: KindText, Help: "How long after arrival delivery is given up and the sender told [default: 5d]"},
 			{Long: "cache-size", Value: "SIZE", Kind: KindText, Help: "Memory kept of the queue file per write connection, as 16M [default: 16M]"},
 			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
-			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
+			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases (with its process id), the log and the audit [default: the host name]"},
 			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
 			{Long: "policy", Value: "FILE.lua", Kind: KindFile, Help: "Lua policy whose hooks on_arrival, next_retry and route the server calls (see the README, \"Lua hooks\")"},
 			{Long: "tls-cert", Value: "FILE", Kind: KindFile, Help: "Certificate chain (PEM) for STARTTLS and HTTPS, with --tls-key"},
@@ -107,13 +107,23 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 			return usageFor(inv.Cmd, err.Error())
 		}
 	}
+	osHost, _ := os.Hostname()
+	if osHost == "" {
+		osHost = "localhost"
+	}
 	hostname := s.Hostname
 	if hostname == "" {
-		hostname, _ = os.Hostname()
-		if hostname == "" {
-			hostname = "localhost"
-		}
+		hostname = osHost
 	}
+	// The node: named in the log, the audit rows of the changes the server
+	// makes, and (with the process id, so that two servers on one host
+	// never renew each other's leases) the leases it holds.
+	node := s.Node
+	if node == "" {
+		node = osHost
+	}
+	worker := fmt.Sprintf("%s:%d", node, os.Getpid())
+	ctx = queue.WithSource(ctx, "serve on "+node)
 	smtpAddrs := s.SMTP
 	if len(smtpAddrs) == 0 {
 		smtpAddrs = []string{defaultSMTP}
@@ -143,7 +153,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 			}
 			principals = []*httpapi.Principal{p}
 		}
-		api, err = httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr})
+		api, err = httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr, Node: node})
 		if err != nil {
 			return err
 		}
@@ -169,7 +179,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		defer f.Close()
 		logOut = f
 	}
-	logw := &lineLog{w: logOut}
+	logw := &lineLog{w: logOut, node: node}
 	delivLog := logw.as("delivery")
 
 	// The policy, when given: its hooks run in the Lua sandbox, each call
@@ -206,7 +216,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		DataTimeout:    time.Duration(s.DataTimeout),
 		Lease:          time.Duration(s.Lease),
 		Idle:           idleFor(time.Duration(s.Lease)),
-		Node:           s.Node,
+		Node:           worker,
 		Route:          routeFn,
 		NextRetry:      nextRetry,
 		Log:            delivLog,
@@ -222,7 +232,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	var smtpSrv *smtpd.Server
 	if len(smtpAddrs) > 0 {
 		nets, _ := s.relayNetworks()
-		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake}, smtpd.Config{
+		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake, node}, smtpd.Config{
 			Hostname:       hostname,
 			MaxMessageSize: int64(s.MaxMessageSize),
 			MaxRecipients:  s.MaxRecipients,
@@ -294,7 +304,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	if p, err := env.Queue.Paused(ctx); err == nil && p {
 		paused = " (paused: queue resume starts it)"
 	}
-	fmt.Fprintf(env.Stderr, "Delivering to %s%s. Ctrl-C stops.\n", route, paused)
+	fmt.Fprintf(env.Stderr, "Delivering to %s%s as node %s. Ctrl-C stops.\n", route, paused, node)
 
 	// Everything until ctx ends; the first part to fail stops the others.
 	ctx, cancel := context.WithCancel(ctx)

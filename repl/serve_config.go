@@ -175,6 +175,9 @@ func (s *serveSettings) check(cmd *Command) error {
 	if _, err := s.relayNetworks(); err != nil {
 		return usageFor(cmd, err.Error())
 	}
+	if s.Node != "" && (len(s.Node) > 64 || strings.IndexFunc(s.Node, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
+		return usageFor(cmd, fmt.Sprintf("invalid --node %q: want a name of up to 64 characters without spaces, such as mx1", s.Node))
+	}
 	if s.CacheSize != 0 && s.CacheSize < 1<<20 {
 		return usageFor(cmd, fmt.Sprintf("invalid cache-size %d: want 1M or more", s.CacheSize))
 	}

@@ -99,6 +99,7 @@ secret = "$2a$04$ufwJqqOMPDK3qFRvwbFwM.n6UoQZlv5dl6JYbyFrlOqzlFB/7Pixy"
 		{"[serve]\nnotify = [\"3d\", \"1d\"]\n", "invalid notify times: 24h0m0s comes after 72h0m0s"},
 		{"[serve]\nexpire = 0.5\n", "is not a duration"},
 		{"[serve]\ncache-size = \"512k\"\n", "invalid cache-size 524288: want 1M or more"},
+		{"[serve]\nnode = \"mx 1\"\n", `invalid --node "mx 1": want a name of up to 64 characters without spaces`},
 	} {
 		os.WriteFile(cfg, []byte(c.text), 0o600)
 		_, err := loadServeSettings(cfg, &Invocation{Cmd: cmd, Set: map[string]string{}, Lists: map[string][]string{}})
