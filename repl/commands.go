@@ -26,6 +26,7 @@ func buildCommands() []*Command {
 	cmds = append(cmds, pauseCommands()...)
 	cmds = append(cmds, luaCommands()...)
 	cmds = append(cmds, serveCommand())
+	cmds = append(cmds, copyCommand())
 	cmds = append(cmds, shellCommands()...)
 	cmds = append(cmds, helpCommand())
 	return cmds
