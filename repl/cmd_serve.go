@@ -87,7 +87,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	store, ok := env.Queue.(queue.DeliveryStore)
 	if !ok {
-		return fmt.Errorf("serve: %s is not a local queue file: serve delivers from a queue file only (give -u PATH)", env.Queue.Location())
+		return fmt.Errorf("serve: %s is a remote server's queue: serve delivers from a queue file or a PostgreSQL database (give -u PATH or -u postgres://...)", env.Queue.Location())
 	}
 	if cl, ok := env.Queue.(queue.CacheLimiter); ok {
 		size := int64(s.CacheSize)
