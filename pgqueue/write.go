@@ -274,16 +274,7 @@ func (tx *Tx) breakdown(db pgx.Tx, q string, a ...any) (map[string]int, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, err
-		}
-		out[name] = n
-	}
-	return out, rows.Err()
+	return queue.ScanCounts(rows)
 }
 
 func toIDs(ids []int64) []queue.ID {
