@@ -139,4 +139,3 @@ func TestChangedSeesOtherHandle(t *testing.T) {
 		t.Fatal("no signal within a second of a retry from another handle")
 	}
 }
-
