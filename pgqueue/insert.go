@@ -115,6 +115,7 @@ func (ins *inserter) newID() (queue.ID, error) {
 // its input line for errors.
 func (ins *inserter) add(m *queue.Message, raw []byte, line int) error {
 	ins.cur.encode(m, raw, line)
+	ins.last = max(ins.last, m.ID)
 	if len(ins.cur.ids) >= copyBatch {
 		return ins.flush()
 	}
