@@ -3,8 +3,10 @@ package main
 import (
 	"net/url"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -62,4 +64,47 @@ func withPassword(t *testing.T, raw string) string {
 	}
 	u.User = url.UserPassword(u.User.Username(), pgPassword)
 	return u.String()
+}
+
+// TestServeOnPostgres: mqsh serve on a PostgreSQL queue accepts a message
+// over SMTP and delivers it to the relay once; a retry or a pause from
+// another process reaches it; the log and errors never show the password.
+func TestServeOnPostgres(t *testing.T) {
+	db := withPassword(t, pgtest.URL(t))
+	k := startSink(t)
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr, "--hostname", "mx.test")
+	send(t, srv.smtp, "alice@example.org", []string{"bob@example.com"}, "first")
+	waitFor(t, 10*time.Second, "the delivery", func() bool { return len(k.messages()) == 1 })
+	waitFor(t, 5*time.Second, "an empty queue", func() bool { return strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")) == "" })
+
+	// Deferred, then retried from another process.
+	k.setTempfail(true)
+	send(t, srv.smtp, "alice@example.org", []string{"temp-carol@example.com"}, "later")
+	waitFor(t, 10*time.Second, "the deferral", func() bool { return strings.Contains(srv.output(), "status=deferred (451 4.5.3 Try again later)") })
+	k.setTempfail(false)
+	mqsh(t, db, "queue", "retry", "--all")
+	waitFor(t, 5*time.Second, "the delivery after queue retry", func() bool { return len(k.messages()) == 2 })
+
+	// Paused from another process: accepted, not delivered until resumed.
+	if out := mqsh(t, db, "queue", "pause"); !strings.HasPrefix(out, "Delivery paused for postgres://postgres@127.0.0.1:") {
+		t.Errorf("queue pause said %q", out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	send(t, srv.smtp, "alice@example.org", []string{"dave@example.com"}, "paused")
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(k.messages()); n != 2 {
+		t.Fatalf("%d delivered while paused, want 2", n)
+	}
+	mqsh(t, db, "queue", "resume")
+	waitFor(t, 5*time.Second, "the delivery after queue resume", func() bool { return len(k.messages()) == 3 })
+	if err := srv.stop(t); err != nil {
+		t.Fatalf("serve exited with %v:\n%s", err, srv.output())
+	}
+	out := srv.output()
+	if strings.Contains(out, pgPassword) || !strings.Contains(out, "postgres://postgres@127.0.0.1:") {
+		t.Errorf("serve's output shows the password, or not the queue:\n%s", out)
+	}
+	if a := mqsh(t, db, "audit"); !strings.Contains(a, "enqueue") || !strings.Contains(a, "resume") {
+		t.Errorf("audit:\n%s", a)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,14 +27,8 @@ const changedChannel = "mqsh_queue"
 // is paused (see queue.Queue.Claim). Domains another worker is claiming at
 // the same moment are skipped, not waited for.
 func (q *Queue) Claim(ctx context.Context, r queue.ClaimRequest) ([]queue.Job, error) {
-	if strings.TrimSpace(r.Worker) == "" {
-		return nil, errors.New("claim: no worker name given")
-	}
-	if r.Max <= 0 {
-		r.Max = 1
-	}
-	if r.Lease <= 0 {
-		r.Lease = queue.DefaultLease
+	if err := r.Check(); err != nil {
+		return nil, err
 	}
 	var jobs []queue.Job
 	err := q.update(ctx, false, func(tx *Tx) error {
@@ -49,21 +42,14 @@ func (q *Queue) Claim(ctx context.Context, r queue.ClaimRequest) ([]queue.Job, e
 			return err
 		}
 		now := q.clock()
-		limit := r.Max
-		if r.PerDomain > 0 {
-			limit = r.Max * 4 // room to skip domains at their cap
-		}
 		rows, err := tx.tx.Query(ctx, `SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d JOIN messages m ON m.id = d.msg_id
 			WHERE d.status IN `+pendingSQL+` AND d.due <= $1 AND (d.locked_until IS NULL OR d.locked_until < $1) AND NOT m.held
-			ORDER BY d.due LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, now.Unix(), limit)
+			ORDER BY d.due LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, now.Unix(), r.Candidates())
 		if err != nil {
 			return err
 		}
-		count := map[string]int{}
-		for k, v := range r.Busy {
-			count[k] = v
-		}
+		var cands []queue.Job
 		for rows.Next() {
 			var j queue.Job
 			var id, exp int64
@@ -71,18 +57,15 @@ func (q *Queue) Claim(ctx context.Context, r queue.ClaimRequest) ([]queue.Job, e
 				rows.Close()
 				return err
 			}
-			if len(jobs) >= r.Max || r.PerDomain > 0 && count[j.Domain] >= r.PerDomain {
-				continue
-			}
-			count[j.Domain]++
-			j.Message, j.Worker = queue.ID(id), r.Worker
-			j.Expires = fromUnix(exp)
-			j.Expired = !now.Before(j.Expires)
-			jobs = append(jobs, j)
+			j.Message, j.Expires = queue.ID(id), fromUnix(exp)
+			cands = append(cands, j)
 		}
 		rows.Close()
-		if err := rows.Err(); err != nil || len(jobs) == 0 {
+		if err := rows.Err(); err != nil {
 			return err
+		}
+		if jobs = r.Pick(cands, now); len(jobs) == 0 {
+			return nil
 		}
 		ids, idxs := make([]int64, len(jobs)), make([]int32, len(jobs))
 		for i, j := range jobs {

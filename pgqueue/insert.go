@@ -23,17 +23,58 @@ var (
 	bodyCols      = []string{"msg_id", "raw"}
 )
 
-// inserter buffers the rows of normalized messages and copies them.
+// batch is the rows of up to copyBatch messages, ready to be copied.
+type batch struct {
+	msgs, doms, rcpts, bodies [][]any
+	ids                       []int64
+	lines                     []int // input line of each message (0 = none)
+}
+
+func (b *batch) reset() {
+	b.msgs, b.doms, b.rcpts, b.bodies = b.msgs[:0], b.doms[:0], b.rcpts[:0], b.bodies[:0]
+	b.ids, b.lines = b.ids[:0], b.lines[:0]
+}
+
+// encode adds the rows of a normalized message and its text (nil = not
+// kept); line is its input line for errors.
+func (b *batch) encode(m *queue.Message, raw []byte, line int) {
+	id := int64(m.ID)
+	rpLC := strings.ToLower(m.ReturnPath)
+	b.msgs = append(b.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
+		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), m.Held})
+	ri := 0
+	for di, d := range m.Domains {
+		var notify any
+		if !d.NotifyAt.IsZero() {
+			notify = d.NotifyAt.Unix()
+		}
+		b.doms = append(b.doms, []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix()})
+		for _, r := range d.Recipients {
+			lc := strings.ToLower(r.Address)
+			b.rcpts = append(b.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int16(r.Status), r.Code, optStr(r.Enhanced), optStr(r.Message), optStr(r.ORCPT), int16(r.Notify)})
+			ri++
+		}
+	}
+	if raw != nil {
+		b.bodies = append(b.bodies, []any{id, raw})
+	}
+	b.ids = append(b.ids, id)
+	b.lines = append(b.lines, line)
+}
+
+// inserter writes batches of messages with COPY.
 type inserter struct {
-	tx                  *Tx
-	db                  pgx.Tx // the savepoint written in
-	msgs, doms, rcpts   [][]any
-	bodies              [][]any
-	batchIDs            []int64
-	lines               []int // input line of each buffered message (0 = none)
-	ids                 []queue.ID
-	last                queue.ID // the highest id given out or seen
-	lockedLast, hasLast bool
+	tx         *Tx
+	db         pgx.Tx // the savepoint written in
+	cur        batch  // what add buffered
+	ids        []queue.ID
+	last       queue.ID // the highest id given out or seen
+	lockedLast bool
+	// bulk says the inserter may drop the secondary indexes for a big
+	// import (see considerBulk); dropped holds their definitions.
+	bulk    bool
+	checked bool
+	dropped []string
 }
 
 func (tx *Tx) newInserter(db pgx.Tx) *inserter { return &inserter{tx: tx, db: db} }
@@ -73,50 +114,36 @@ func (ins *inserter) newID() (queue.ID, error) {
 // add buffers a normalized message and its text (nil = not kept); line is
 // its input line for errors.
 func (ins *inserter) add(m *queue.Message, raw []byte, line int) error {
-	id := int64(m.ID)
-	rpLC := strings.ToLower(m.ReturnPath)
-	ins.msgs = append(ins.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
-		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), m.Held})
-	ri := 0
-	for di, d := range m.Domains {
-		var notify any
-		if !d.NotifyAt.IsZero() {
-			notify = d.NotifyAt.Unix()
-		}
-		ins.doms = append(ins.doms, []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix()})
-		for _, r := range d.Recipients {
-			lc := strings.ToLower(r.Address)
-			ins.rcpts = append(ins.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int16(r.Status), r.Code, optStr(r.Enhanced), optStr(r.Message), optStr(r.ORCPT), int16(r.Notify)})
-			ri++
-		}
-	}
-	if raw != nil {
-		ins.bodies = append(ins.bodies, []any{id, raw})
-	}
-	ins.batchIDs = append(ins.batchIDs, id)
-	ins.lines = append(ins.lines, line)
+	ins.cur.encode(m, raw, line)
 	ins.last = max(ins.last, m.ID)
-	if len(ins.batchIDs) >= copyBatch {
+	if len(ins.cur.ids) >= copyBatch {
 		return ins.flush()
 	}
 	return nil
 }
 
-// flush copies what add buffered, refusing an id already queued.
+// flush writes what add buffered.
 func (ins *inserter) flush() error {
-	if len(ins.batchIDs) == 0 {
+	err := ins.write(&ins.cur)
+	ins.cur.reset()
+	return err
+}
+
+// write copies a batch, refusing an id already queued.
+func (ins *inserter) write(b *batch) error {
+	if len(b.ids) == 0 {
 		return nil
 	}
 	ctx := ins.tx.ctx
 	var dup *int64
-	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id = ANY($1)", ins.batchIDs).Scan(&dup); err != nil {
+	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id = ANY($1)", b.ids).Scan(&dup); err != nil {
 		return err
 	}
 	if dup != nil {
 		line := 0
-		for k, id := range ins.batchIDs {
+		for k, id := range b.ids {
 			if id == *dup {
-				line = ins.lines[k]
+				line = b.lines[k]
 			}
 		}
 		return queue.DuplicateIDError(queue.ID(*dup), line)
@@ -125,7 +152,7 @@ func (ins *inserter) flush() error {
 		table string
 		cols  []string
 		rows  [][]any
-	}{{"messages", messageCols, ins.msgs}, {"domains", domainCols, ins.doms}, {"recipients", recipientCols, ins.rcpts}, {"bodies", bodyCols, ins.bodies}} {
+	}{{"messages", messageCols, b.msgs}, {"domains", domainCols, b.doms}, {"recipients", recipientCols, b.rcpts}, {"bodies", bodyCols, b.bodies}} {
 		if len(t.rows) == 0 {
 			continue
 		}
@@ -133,21 +160,75 @@ func (ins *inserter) flush() error {
 			return fmt.Errorf("copy into %s: %w", t.table, err)
 		}
 	}
-	for _, id := range ins.batchIDs {
+	for _, id := range b.ids {
 		ins.ids = append(ins.ids, queue.ID(id))
+		ins.last = max(ins.last, queue.ID(id))
 	}
-	ins.msgs, ins.doms, ins.rcpts, ins.bodies = ins.msgs[:0], ins.doms[:0], ins.rcpts[:0], ins.bodies[:0]
-	ins.batchIDs, ins.lines = ins.batchIDs[:0], ins.lines[:0]
+	if ins.bulk && !ins.checked && len(ins.ids) >= bulkAfter {
+		return ins.considerBulk()
+	}
 	return nil
 }
 
-// finish copies what is buffered and records the highest id given out, so
-// that an id is never given out again, even after its message is gone.
+// bulkAfter is how many messages an import copies before it considers bulk
+// loading: when it has added at least as many messages as the queue held,
+// the secondary indexes are dropped and built again (sorted, several times
+// faster than growing them row by row) when the import ends, in the same
+// transaction. Meanwhile other processes wait for the queue's tables.
+const bulkAfter = 20000
+
+// considerBulk drops the secondary indexes when the import is at least as
+// big as what the queue held before it; finish builds them again.
+func (ins *inserter) considerBulk() error {
+	ins.checked = true
+	ctx := ins.tx.ctx
+	var n int
+	if err := ins.db.QueryRow(ctx, "SELECT count(*) FROM messages").Scan(&n); err != nil {
+		return err
+	}
+	if len(ins.ids) < n-len(ins.ids) {
+		return nil
+	}
+	rows, err := ins.db.Query(ctx, `SELECT i.indexname, i.indexdef FROM pg_indexes i
+		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients')
+		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
+		ORDER BY i.indexname`)
+	if err != nil {
+		return err
+	}
+	type index struct{ name, def string }
+	idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
+		var x index
+		err := r.Scan(&x.name, &x.def)
+		return x, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, x := range idx {
+		if _, err := ins.db.Exec(ctx, "DROP INDEX "+pgx.Identifier{x.name}.Sanitize()); err != nil {
+			return err
+		}
+		ins.dropped = append(ins.dropped, x.def)
+	}
+	return nil
+}
+
+// finish copies what is buffered, builds dropped indexes again and records
+// the highest id given out, so that an id is never given out again, even
+// after its message is gone.
 func (ins *inserter) finish() error {
 	if err := ins.flush(); err != nil {
 		return err
 	}
-	_, err := ins.db.Exec(ins.tx.ctx, "INSERT INTO meta(key, value) VALUES('last_id', $1) ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value, excluded.value)", int64(ins.last))
+	ctx := ins.tx.ctx
+	for _, def := range ins.dropped {
+		if _, err := ins.db.Exec(ctx, def); err != nil {
+			return fmt.Errorf("build index again: %w", err)
+		}
+	}
+	ins.dropped = nil
+	_, err := ins.db.Exec(ctx, "INSERT INTO meta(key, value) VALUES('last_id', $1) ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value, excluded.value)", int64(ins.last))
 	return err
 }
 

@@ -124,7 +124,10 @@ func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs 
 }
 
 // ImportJSON reads JSON Lines and queues every message, keeping its id, all
-// or none (see queue.Tx.ImportJSON); the rows go in with COPY.
+// or none (see queue.Tx.ImportJSON). The lines are decoded on another
+// goroutine while the rows of the batch before go in with COPY; an import
+// at least as big as the queue builds the secondary indexes afresh at the
+// end.
 func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 	if err := tx.needWrite("import"); err != nil {
 		return queue.Result{DryRun: tx.dry}, err
@@ -132,21 +135,8 @@ func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 	err = tx.savepoint(false, func(db pgx.Tx) error {
 		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
 		ins := tx.newInserter(db)
-		var seen queue.SeenIDs
-		lines, err := queue.ReadJSONLines(r, tx.q.clock, tx.q.sched.Expire, func(line int, msgs []*queue.Message) error {
-			for _, m := range msgs {
-				if err := seen.Add(m.ID, line); err != nil {
-					return err
-				}
-				for _, d := range m.Domains {
-					res.Domains[d.Name]++
-				}
-				if err := ins.add(m, nil, line); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		ins.bulk = true
+		lines, err := tx.readBatches(r, res.Domains, ins.write)
 		if err == nil {
 			err = ins.finish()
 		}
@@ -168,6 +158,66 @@ func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 		return queue.Result{DryRun: tx.dry}, err
 	}
 	return res, nil
+}
+
+// readBatches decodes JSON Lines into batches on a goroutine of its own
+// and hands each to write, counting the messages of each domain; it
+// returns how many lines were read.
+func (tx *Tx) readBatches(r io.Reader, domains map[string]int, write func(b *batch) error) (int, error) {
+	type item struct {
+		b   *batch
+		err error
+	}
+	out := make(chan item, 2)
+	stop := make(chan struct{})
+	var lines int
+	go func() {
+		defer close(out)
+		var seen queue.SeenIDs
+		b := &batch{}
+		send := func(it item) bool {
+			select {
+			case out <- it:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		var err error
+		lines, err = queue.ReadJSONLines(r, tx.q.clock, tx.q.sched.Expire, func(line int, msgs []*queue.Message) error {
+			for _, m := range msgs {
+				if err := seen.Add(m.ID, line); err != nil {
+					return err
+				}
+				for _, d := range m.Domains {
+					domains[d.Name]++
+				}
+				b.encode(m, nil, line)
+			}
+			if len(b.ids) >= copyBatch {
+				if !send(item{b: b}) {
+					return errors.New("import stopped")
+				}
+				b = &batch{}
+			}
+			return nil
+		})
+		send(item{b: b, err: err})
+	}()
+	defer func() {
+		close(stop)
+		for range out { // the reader is done with r, domains and lines
+		}
+	}()
+	for it := range out {
+		if err := write(it.b); err != nil {
+			return 0, err
+		}
+		if it.err != nil {
+			return 0, it.err
+		}
+	}
+	return lines, nil
 }
 
 // LoadDemo queues the six documented messages (those already queued are
@@ -274,16 +324,7 @@ func (tx *Tx) breakdown(db pgx.Tx, q string, a ...any) (map[string]int, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, err
-		}
-		out[name] = n
-	}
-	return out, rows.Err()
+	return queue.ScanCounts(rows)
 }
 
 func toIDs(ids []int64) []queue.ID {

@@ -447,3 +447,25 @@ func RedactURL(loc string) string {
 	}
 	return u.String()
 }
+
+// Rows is a result set as database/sql and pgx both hand it over.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanCounts reads rows of (name, count), such as a verb's per-domain
+// breakdown, into a map.
+func ScanCounts(rows Rows) (map[string]int, error) {
+	out := map[string]int{}
+	for rows.Next() {
+		var name string
+		var n int
+		if err := rows.Scan(&name, &n); err != nil {
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, rows.Err()
+}

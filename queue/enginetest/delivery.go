@@ -222,6 +222,19 @@ func (s *suite) recordTempfail(t *testing.T) {
 	if d := mustGet(t, q, m.ID).Domains[0]; !d.NotifyAt.Equal(Now.Add(72 * time.Hour)) {
 		t.Errorf("next notify %v, want the second notify time", d.NotifyAt)
 	}
+	c.Set(Now.Add(26 * time.Hour))
+	jobs = claim(t, ds, "w", 1)
+	if n := record(t, ds, queue.Attempt{Lease: jobs[0].Lease, DomainFail: true, Reply: "connection refused"}); len(n) != 0 {
+		t.Errorf("a second delay notice before the next notify time: %+v", n)
+	}
+	c.Set(Now.Add(73 * time.Hour))
+	jobs = claim(t, ds, "w", 1)
+	if n := record(t, ds, queue.Attempt{Lease: jobs[0].Lease, DomainFail: true, Reply: "x"}); len(n) != 1 {
+		t.Errorf("no delay notice at the second notify time")
+	}
+	if d := mustGet(t, q, m.ID).Domains[0]; !d.NotifyAt.IsZero() {
+		t.Errorf("notify %v after the last notify time, want none", d.NotifyAt)
+	}
 }
 
 func (s *suite) recordPermfail(t *testing.T) {
