@@ -18,7 +18,8 @@ import (
 // messages due now, one recipient each over 20 domains, through --relay to
 // an in-process SMTP sink on loopback: from the start of the processes
 // until the sink has every message. MQSH_BENCH_ENGINE=postgres puts the
-// queue in a database of the test cluster (default: a queue file). Every
+// queue in a database of the test cluster (default: a queue file);
+// MQSH_BENCH_ARGS adds serve flags (such as --cache-size 256M). Every
 // message must arrive exactly once (counted by Message-ID). bench/nodes.sh
 // runs the four combinations; one is
 //
@@ -45,7 +46,8 @@ func BenchmarkServeNodes(b *testing.B) {
 		t0 := time.Now()
 		var srvs []*server
 		for i := 1; i <= nodes; i++ {
-			srvs = append(srvs, startServe(b, url, "--smtp", "none", "--relay", k.addr, "--node", fmt.Sprintf("n%d", i), "--log", os.DevNull))
+			args := append([]string{"--smtp", "none", "--relay", k.addr, "--node", fmt.Sprintf("n%d", i), "--log", os.DevNull}, strings.Fields(os.Getenv("MQSH_BENCH_ARGS"))...)
+			srvs = append(srvs, startServe(b, url, args...))
 		}
 		for k.n.Load() < int64(n) {
 			if time.Since(t0) > 5*time.Minute {
