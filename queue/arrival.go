@@ -202,7 +202,8 @@ func nullable(s string) any {
 // SetDurable switches the queue's commits between synchronous (on: every
 // commit is written through to the disk before it returns, so that what an
 // SMTP server acknowledged survives a power loss) and the default (off: a
-// commit survives a crash of the program but may be lost with the power).
+// commit survives a crash of the program but may be lost with the power),
+// for Update's write connection and Run's (UpdateDeferred's) alike.
 // The setting belongs to the write connection, which database/sql replaces
 // when a cancelled transaction leaves it in doubt, and SQLite refuses to
 // change it inside a transaction: a server that must stay durable calls
@@ -215,6 +216,7 @@ func (q *Queue) SetDurable(ctx context.Context, on bool) error {
 	if on {
 		mode = "FULL"
 	}
+	q.syncMode.Store(&mode) // for the deferred connections (UpdateDeferred)
 	if _, err := q.writer.ExecContext(ctx, "PRAGMA synchronous = "+mode); err != nil {
 		return q.fileError("set durable", err)
 	}

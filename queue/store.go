@@ -67,6 +67,9 @@ type Queue struct {
 	roFile   bool // read-only because the file cannot be written
 	sched    Schedule
 	cacheKiB int64 // page cache of each write connection; 0 = defaultCacheKiB (LimitCache)
+	// syncMode is the synchronous setting SetDurable asked for ("FULL" or
+	// "NORMAL"), applied to the deferred connections too; nil = never asked.
+	syncMode atomic.Pointer[string]
 	now      func() time.Time
 	user     string
 

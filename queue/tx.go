@@ -171,8 +171,23 @@ func (q *Queue) UpdateDeferred(ctx context.Context, preview bool, fn func(tx *Tx
 	if err != nil {
 		return err
 	}
-	sqltx, err := db.BeginTx(ctx, nil)
-	if err != nil {
+	var sqltx *sql.Tx
+	if mode := q.syncMode.Load(); mode != nil {
+		// SetDurable's setting holds here too (the SMTP server's commits
+		// run here): on the connection, before the transaction begins.
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return q.fileError("change queue", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+*mode); err != nil {
+			return q.fileError("change queue", err)
+		}
+		sqltx, err = conn.BeginTx(ctx, nil)
+		if err != nil {
+			return q.fileError("change queue", err)
+		}
+	} else if sqltx, err = db.BeginTx(ctx, nil); err != nil {
 		return q.fileError("change queue", err)
 	}
 	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, preview: preview, deferred: true}
