@@ -26,6 +26,9 @@ func (a *args) add(v any) string {
 type selection struct {
 	conds []string
 	empty bool // nothing can match (ids beyond the id range)
+	// keyed says an index on a value (ids, an address, a domain) selects
+	// the messages in id order; ranged that a due or created range may.
+	keyed, ranged bool
 }
 
 // where returns " WHERE ..." for the conditions and extra ones ("" when none).
@@ -37,14 +40,23 @@ func (s *selection) where(extra ...string) string {
 	return " WHERE " + strings.Join(all, " AND ")
 }
 
-// compile turns f into conditions, adding its parameters to a.
-func compile(f queue.Filter, a *args) (*selection, error) {
+// compile turns f into conditions, adding its parameters to a. after, when
+// not zero, is the id a page starts after: the subqueries that select by
+// recipient or domain start there too, so that a late page reads no more
+// of their index than the first.
+func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 	sender, rcpt, domain, err := f.Patterns()
 	if err != nil {
 		return nil, err
 	}
 	s := &selection{}
 	add := func(c string) { s.conds = append(s.conds, c) }
+	from := func(alias string) string { return "" }
+	if after > 0 {
+		bound := a.add(int64(after))
+		add("m.id > " + bound)
+		from = func(alias string) string { return " AND " + alias + ".msg_id > " + bound }
+	}
 	if len(f.IDs) > 0 {
 		ids := make([]int64, 0, len(f.IDs))
 		for _, id := range f.IDs {
@@ -55,9 +67,11 @@ func compile(f queue.Filter, a *args) (*selection, error) {
 		if len(ids) == 0 {
 			s.empty = true
 		}
+		s.keyed = true
 		add("m.id = ANY(" + a.add(ids) + "::bigint[])")
 	}
 	if sender != nil {
+		s.keyed = s.keyed || sender.Kind() != queue.AddressGlob
 		switch sender.Kind() {
 		case queue.AddressExact:
 			add("m.rp_lc = " + a.add(sender.Value()))
@@ -70,18 +84,21 @@ func compile(f queue.Filter, a *args) (*selection, error) {
 		}
 	}
 	if rcpt != nil {
+		s.keyed = s.keyed || rcpt.Kind() != queue.AddressGlob
 		switch rcpt.Kind() {
 		case queue.AddressExact:
-			add("m.id IN (SELECT r.msg_id FROM recipients r WHERE r.address_lc = " + a.add(rcpt.Value()) + ")")
+			add("m.id IN (SELECT r.msg_id FROM recipients r WHERE r.address_lc = " + a.add(rcpt.Value()) + from("r") + ")")
 		case queue.AddressDomain:
-			add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(rcpt.Value()) + ")")
+			add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(rcpt.Value()) + from("d") + ")")
 		case queue.AddressGlob:
 			add("EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND " + likeSQL("r.address_lc", rcpt, a) + ")")
 		}
 	}
 	if domain != "" {
-		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(domain) + ")")
+		s.keyed = true
+		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(domain) + from("d") + ")")
 	}
+	s.ranged = !f.DueAfter.IsZero() || !f.DueBefore.IsZero() || !f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
 	if !f.DueAfter.IsZero() {
 		add("m.due > " + a.add(queue.AfterSecond(f.DueAfter)))
 	}
