@@ -29,6 +29,10 @@ type selection struct {
 	// keyed says an index on a value (ids, an address, a domain) selects
 	// the messages in id order; ranged that a due or created range may.
 	keyed, ranged bool
+	// ids is, for a filter that is a recipient or a domain alone, the
+	// subquery that selects its message ids (each once): counted without
+	// visiting the messages.
+	ids string
 }
 
 // where returns " WHERE ..." for the conditions and extra ones ("" when none).
@@ -87,16 +91,19 @@ func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 		s.keyed = s.keyed || rcpt.Kind() != queue.AddressGlob
 		switch rcpt.Kind() {
 		case queue.AddressExact:
-			add("m.id IN (SELECT r.msg_id FROM recipients r WHERE r.address_lc = " + a.add(rcpt.Value()) + from("r") + ")")
+			s.ids = "SELECT r.msg_id FROM recipients r WHERE r.address_lc = " + a.add(rcpt.Value()) + from("r")
+			add("m.id IN (" + s.ids + ")")
 		case queue.AddressDomain:
-			add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(rcpt.Value()) + from("d") + ")")
+			s.ids = "SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(rcpt.Value()) + from("d")
+			add("m.id IN (" + s.ids + ")")
 		case queue.AddressGlob:
 			add("EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND " + likeSQL("r.address_lc", rcpt, a) + ")")
 		}
 	}
 	if domain != "" {
 		s.keyed = true
-		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(domain) + from("d") + ")")
+		s.ids = "SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(domain) + from("d")
+		add("m.id IN (" + s.ids + ")")
 	}
 	s.ranged = !f.DueAfter.IsZero() || !f.DueBefore.IsZero() || !f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
 	if !f.DueAfter.IsZero() {

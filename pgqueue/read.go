@@ -262,8 +262,12 @@ func (tx *Tx) Count(f queue.Filter) (int, error) {
 	if s.empty {
 		return 0, nil
 	}
+	q := "SELECT count(*) FROM messages m" + s.where()
+	if len(s.conds) == 1 && s.ids != "" {
+		q = "SELECT count(*) FROM (" + s.ids + ") x" // the index alone
+	}
 	var n int
-	if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM messages m"+s.where(), a...).Scan(&n); err != nil {
+	if err := tx.tx.QueryRow(tx.ctx, q, a...).Scan(&n); err != nil {
 		return 0, tx.q.dbError("count", err)
 	}
 	return n, nil
