@@ -248,7 +248,7 @@ func (tx *Tx) LoadDemo(n int, seed int64) (res queue.Result, err error) {
 		for i := range msgs {
 			ids[i] = int64(msgs[i].ID)
 		}
-		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id = ANY($1)", ids)
+		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
 		if err != nil {
 			return tx.verbError("demo", err)
 		}
@@ -337,7 +337,7 @@ func toIDs(ids []int64) []queue.ID {
 
 // refreshDue recomputes messages.due for the messages ids.
 func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
-	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+") WHERE m.id = ANY($1)", ids)
+	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+") WHERE m.id IN (SELECT unnest($1::bigint[]))", ids)
 	return err
 }
 
@@ -381,11 +381,11 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 		if domain != "" {
 			pend += " AND d.name = " + b.add(domain)
 		}
-		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY("+set+") AND "+pend+" GROUP BY d.name", b...); err != nil {
+		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+pend+" GROUP BY d.name", b...); err != nil {
 			return err
 		}
 		res.IDs, res.Count = toIDs(ids), len(ids)
-		if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+b.add(at.Unix())+" WHERE d.msg_id = ANY("+set+") AND "+pend, b...); err != nil {
+		if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+b.add(at.Unix())+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+pend, b...); err != nil {
 			return err
 		}
 		if err := tx.refreshDue(db, ids); err != nil {
@@ -428,11 +428,11 @@ func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
 // removeMessages deletes the messages ids from every table.
 func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	for _, t := range []string{"recipients", "domains", "bodies"} {
-		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id = ANY($1)", ids); err != nil {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
 			return err
 		}
 	}
-	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id = ANY($1)", ids)
+	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
 	return err
 }
 
@@ -442,7 +442,7 @@ func (tx *Tx) cancelWhole(db pgx.Tx, r queue.CancelRequest, res *queue.Result) e
 	if err != nil {
 		return err
 	}
-	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY($1) GROUP BY d.name", ids); err != nil {
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
 		return err
 	}
 	res.IDs, res.Count = toIDs(ids), len(ids)
@@ -476,21 +476,21 @@ func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, p *queue.Addres
 	var b args
 	set := b.add(ids)
 	match = "r.status IN " + pendingSQL + " AND " + rcptMatch(p, &b)
-	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id = ANY("+set+") AND "+match+" GROUP BY d.name", b...); err != nil {
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match+" GROUP BY d.name", b...); err != nil {
 		return err
 	}
 	res.IDs, res.Count = toIDs(ids), len(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id = ANY("+set+") AND "+match, b...); err != nil {
+	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...); err != nil {
 		return err
 	}
 	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
 	if _, err := db.Exec(tx.ctx, "UPDATE domains d SET "+
 		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
 		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
-		"WHERE d.msg_id = ANY($1) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
+		"WHERE d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
 		return err
 	}
 	rows, err := db.Query(tx.ctx, "SELECT m.id FROM unnest($1::bigint[]) AS m(id) WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+")", ids)
