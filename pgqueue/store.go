@@ -87,6 +87,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	// The queue's statements are short or bulk updates by key, which the
+	// JIT compiler only delays (a second for a bulk retry), unless the URL
+	// asks for it.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, q.openError(err)

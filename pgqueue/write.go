@@ -337,7 +337,8 @@ func toIDs(ids []int64) []queue.ID {
 
 // refreshDue recomputes messages.due for the messages ids.
 func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
-	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+") WHERE m.id IN (SELECT unnest($1::bigint[]))", ids)
+	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = x.due FROM (SELECT s.id, (SELECT min(d.due) FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+") AS due FROM unnest($1::bigint[]) AS s(id)) x"+
+		" WHERE m.id = x.id AND m.due IS DISTINCT FROM x.due", ids)
 	return err
 }
 
@@ -385,7 +386,8 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 			return err
 		}
 		res.IDs, res.Count = toIDs(ids), len(ids)
-		if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+b.add(at.Unix())+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+pend, b...); err != nil {
+		due := b.add(at.Unix())
+		if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+due+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+pend+" AND d.due <> "+due, b...); err != nil {
 			return err
 		}
 		if err := tx.refreshDue(db, ids); err != nil {
