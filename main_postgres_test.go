@@ -3,6 +3,7 @@ package main
 import (
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -72,7 +73,8 @@ func withPassword(t *testing.T, raw string) string {
 func TestServeOnPostgres(t *testing.T) {
 	db := withPassword(t, pgtest.URL(t))
 	k := startSink(t)
-	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr, "--hostname", "mx.test")
+	t.Setenv("MQSH_ADMIN_SECRET", "api-secret")
+	srv := startServe(t, db, "--smtp", "127.0.0.1:0", "--relay", k.addr, "--hostname", "mx.test", "--http", "127.0.0.1:0")
 	send(t, srv.smtp, "alice@example.org", []string{"bob@example.com"}, "first")
 	waitFor(t, 10*time.Second, "the delivery", func() bool { return len(k.messages()) == 1 })
 	waitFor(t, 5*time.Second, "an empty queue", func() bool { return strings.TrimSpace(mqsh(t, db, "queue", "list", "-o", "ids")) == "" })
@@ -94,6 +96,15 @@ func TestServeOnPostgres(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(k.messages()); n != 2 {
 		t.Fatalf("%d delivered while paused, want 2", n)
+	}
+	// The HTTP API answers from the same queue: the remote client sees the
+	// message waiting.
+	m := regexp.MustCompile(`with Stalwart's management API on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(srv.output())
+	if m == nil {
+		t.Fatalf("no HTTP API announced:\n%s", srv.output())
+	}
+	if ids := mqsh(t, m[1], "-c", "api-secret", "queue", "list", "-o", "ids"); len(strings.Fields(ids)) != 1 {
+		t.Errorf("the HTTP API lists %q, want the one paused message", ids)
 	}
 	mqsh(t, db, "queue", "resume")
 	waitFor(t, 5*time.Second, "the delivery after queue resume", func() bool { return len(k.messages()) == 3 })

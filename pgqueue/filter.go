@@ -27,6 +27,13 @@ func (a *args) add(v any) string {
 type selection struct {
 	conds []string
 	empty bool // nothing can match (ids beyond the id range)
+	// keyed says an index on a value (ids, an address, a domain) selects
+	// the messages in id order; ranged that a due or created range may.
+	keyed, ranged bool
+	// ids is, for a filter that is a recipient or a domain alone, the
+	// subquery that selects its message ids (each once): counted without
+	// visiting the messages.
+	ids string
 }
 
 // where returns " WHERE ..." for the conditions and extra ones ("" when none).
@@ -38,8 +45,11 @@ func (s *selection) where(extra ...string) string {
 	return " WHERE " + strings.Join(all, " AND ")
 }
 
-// compile turns f into conditions, adding its parameters to a.
-func compile(f queue.Filter, a *args) (*selection, error) {
+// compile turns f into conditions, adding its parameters to a. after, when
+// not zero, is the id a page starts after: the subqueries that select by
+// recipient or domain start there too, so that a late page reads no more
+// of their index than the first.
+func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 	senders, rcpts, domains, err := f.Patterns()
 	if err != nil {
 		return nil, err
@@ -49,6 +59,12 @@ func compile(f queue.Filter, a *args) (*selection, error) {
 	}
 	s := &selection{}
 	add := func(c string) { s.conds = append(s.conds, c) }
+	from := func(alias string) string { return "" }
+	if after > 0 {
+		bound := a.add(int64(after))
+		add("m.id > " + bound)
+		from = func(alias string) string { return " AND " + alias + ".msg_id > " + bound }
+	}
 	if len(f.IDs) > 0 {
 		ids := make([]int64, 0, len(f.IDs))
 		for _, id := range f.IDs {
@@ -59,9 +75,20 @@ func compile(f queue.Filter, a *args) (*selection, error) {
 		if len(ids) == 0 {
 			s.empty = true
 		}
+		s.keyed = true
 		add("m.id = ANY(" + a.add(ids) + "::bigint[])")
 	}
-	// Each field's values are either-or; the fields are all required.
+	// Each field's values are either-or; the fields are all required. A
+	// field without globs is read through an index.
+	noGlob := func(ps []*queue.AddressPattern) bool {
+		for _, p := range ps {
+			if p.Kind() == queue.AddressGlob {
+				return false
+			}
+		}
+		return len(ps) > 0
+	}
+	s.keyed = s.keyed || noGlob(senders) || noGlob(rcpts) || len(domains) > 0
 	var cs []string
 	for _, p := range senders {
 		cs = append(cs, senderSQL(p, a))
@@ -69,16 +96,31 @@ func compile(f queue.Filter, a *args) (*selection, error) {
 	if len(cs) > 0 {
 		add(anyOf(cs))
 	}
-	cs = nil
-	for _, p := range rcpts {
-		cs = append(cs, rcptSQL(p, a))
-	}
-	if len(cs) > 0 {
+	switch {
+	case len(rcpts) == 1 && (rcpts[0].Kind() == queue.AddressExact || rcpts[0].Kind() == queue.AddressDomain):
+		// One address or domain: its index, from the page's start.
+		if rcpts[0].Kind() == queue.AddressExact {
+			s.ids = "SELECT r.msg_id FROM recipients r WHERE r.address_lc = " + a.add(rcpts[0].Value()) + from("r")
+		} else {
+			s.ids = "SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(rcpts[0].Value()) + from("d")
+		}
+		add("m.id IN (" + s.ids + ")")
+	case len(rcpts) > 0:
+		cs = nil
+		for _, p := range rcpts {
+			cs = append(cs, rcptSQL(p, a))
+		}
 		add(anyOf(cs))
 	}
-	if len(domains) > 0 {
-		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = ANY(" + a.add(domains) + "::text[]))")
+	switch len(domains) {
+	case 0:
+	case 1:
+		s.ids = "SELECT d.msg_id FROM domains d WHERE d.name = " + a.add(domains[0]) + from("d")
+		add("m.id IN (" + s.ids + ")")
+	default:
+		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = ANY(" + a.add(domains) + "::text[])" + from("d") + ")")
 	}
+	s.ranged = !f.DueAfter.IsZero() || !f.DueBefore.IsZero() || !f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
 	if !f.DueAfter.IsZero() {
 		add("m.due > " + a.add(queue.AfterSecond(f.DueAfter)))
 	}

@@ -136,7 +136,7 @@ func (ins *inserter) write(b *batch) error {
 	}
 	ctx := ins.tx.ctx
 	var dup *int64
-	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id = ANY($1)", b.ids).Scan(&dup); err != nil {
+	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", b.ids).Scan(&dup); err != nil {
 		return err
 	}
 	if dup != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -15,6 +16,10 @@ import (
 
 // pageSize is how many messages Each and Batches read at a time.
 const pageSize = 1000
+
+// probeLimit is the size under which a due or created range is read whole
+// and sorted for a page, rather than found by walking the ids.
+const probeLimit = 4000
 
 const msgCols = "m.id, m.rp_lc, m.rp, m.created, m.size, m.env_id, m.priority"
 
@@ -43,15 +48,24 @@ func scanMessage(row pgx.Row) (queue.Message, error) {
 // (0 = all), in id order.
 func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, error) {
 	var a args
-	s, err := compile(f, &a)
+	s, err := compile(f, &a, after)
 	if err != nil || s.empty {
 		return nil, err
 	}
-	var extra []string
-	if after > 0 {
-		extra = append(extra, "m.id > "+a.add(int64(after)))
+	order := " ORDER BY m.id"
+	if s.ranged && !s.keyed && limit > 0 {
+		// A range that holds few messages is read whole through its index
+		// and sorted (id + 0 keeps the planner from walking the ids
+		// instead, which finds a cluster of matches far on only late).
+		var n int
+		if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m"+s.where()+" LIMIT "+strconv.Itoa(probeLimit)+") x", a...).Scan(&n); err != nil {
+			return nil, err
+		}
+		if n < probeLimit {
+			order = " ORDER BY m.id + 0"
+		}
 	}
-	q := "SELECT " + msgCols + " FROM messages m" + s.where(extra...) + " ORDER BY m.id"
+	q := "SELECT " + msgCols + " FROM messages m" + s.where() + order
 	if limit > 0 {
 		q += " LIMIT " + a.add(limit)
 	}
@@ -241,15 +255,19 @@ func (tx *Tx) Count(f queue.Filter) (int, error) {
 		return 0, err
 	}
 	var a args
-	s, err := compile(f, &a)
+	s, err := compile(f, &a, 0)
 	if err != nil {
 		return 0, fmt.Errorf("count: %w", err)
 	}
 	if s.empty {
 		return 0, nil
 	}
+	q := "SELECT count(*) FROM messages m" + s.where()
+	if len(s.conds) == 1 && s.ids != "" {
+		q = "SELECT count(*) FROM (" + s.ids + ") x" // the index alone
+	}
 	var n int
-	if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM messages m"+s.where(), a...).Scan(&n); err != nil {
+	if err := tx.tx.QueryRow(tx.ctx, q, a...).Scan(&n); err != nil {
 		return 0, tx.q.dbError("count", err)
 	}
 	return n, nil
@@ -347,7 +365,7 @@ func (tx *Tx) Summary(f queue.Filter, by string) ([]queue.SummaryRow, error) {
 		return nil, err
 	}
 	var a args
-	s, err := compile(f, &a)
+	s, err := compile(f, &a, 0)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}

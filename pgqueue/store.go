@@ -11,10 +11,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -87,6 +84,12 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
 	if cfg.MaxConns < 8 {
 		cfg.MaxConns = 8
 	}
+	// The queue's statements are short or bulk updates by key, which the
+	// JIT compiler only delays (a second for a bulk retry), unless the URL
+	// asks for it.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, q.openError(err)
@@ -104,28 +107,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-var migrations = loadMigrations(migrationFiles)
-
-func loadMigrations(fsys fs.FS) []string {
-	entries, err := fs.ReadDir(fsys, "migrations")
-	if err != nil {
-		panic(fmt.Sprintf("pgqueue: embedded migrations: %v", err))
-	}
-	var steps []string
-	for i, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil || len(num) != 4 || path.Ext(e.Name()) != ".sql" || n != i+1 {
-			panic(fmt.Sprintf("pgqueue: migration file %s: want %04d_name.sql (numbered from 0001 without a gap)", e.Name(), i+1))
-		}
-		b, err := fs.ReadFile(fsys, path.Join("migrations", e.Name()))
-		if err != nil {
-			panic(err)
-		}
-		steps = append(steps, string(b))
-	}
-	return steps
-}
+var migrations = queue.LoadMigrations(migrationFiles)
 
 // migrationLock is the advisory lock that keeps two processes from
 // migrating one database at once.

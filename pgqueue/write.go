@@ -249,7 +249,7 @@ func (tx *Tx) LoadDemo(n int, seed int64) (res queue.Result, err error) {
 		for i := range msgs {
 			ids[i] = int64(msgs[i].ID)
 		}
-		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id = ANY($1)", ids)
+		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
 		if err != nil {
 			return tx.verbError("demo", err)
 		}
@@ -304,7 +304,7 @@ const pendingSQL = "(0,2)"
 // selectIDs returns the ids of the messages f selects that also meet extra
 // conditions, ascending.
 func (tx *Tx) selectIDs(db pgx.Tx, f queue.Filter, a *args, extra ...string) ([]int64, error) {
-	s, err := compile(f, a)
+	s, err := compile(f, a, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +338,8 @@ func toIDs(ids []int64) []queue.ID {
 
 // refreshDue recomputes messages.due for the messages ids.
 func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
-	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = (SELECT min(d.due) FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+") WHERE m.id = ANY($1)", ids)
+	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = x.due FROM (SELECT s.id, (SELECT min(d.due) FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+") AS due FROM unnest($1::bigint[]) AS s(id)) x"+
+		" WHERE m.id = x.id AND m.due IS DISTINCT FROM x.due", ids)
 	return err
 }
 
@@ -427,7 +428,7 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 		var b args
 		set := b.add(ids)
 		p := pend(&b)
-		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY("+set+") AND "+p+" GROUP BY d.name", b...); err != nil {
+		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" GROUP BY d.name", b...); err != nil {
 			return err
 		}
 		res.IDs, res.Count = toIDs(ids), len(ids)
@@ -445,25 +446,27 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 			// the N retried comes due at + i*Spread/N, in whole seconds.
 			c := append(args{}, b...)
 			q := "UPDATE domains d SET due = " + c.add(at.Unix()) + " + sp.n * " + c.add(int64(r.Spread/time.Second)) + " / sp.total " +
-				"FROM (SELECT d.msg_id, d.idx, row_number() OVER (ORDER BY d.msg_id, d.idx) - 1 AS n, count(*) OVER () AS total FROM domains d WHERE d.msg_id = ANY(" + set + ") AND " + p + ") sp " +
+				"FROM (SELECT d.msg_id, d.idx, row_number() OVER (ORDER BY d.msg_id, d.idx) - 1 AS n, count(*) OVER () AS total FROM domains d WHERE d.msg_id IN (SELECT unnest(" + set + "::bigint[])) AND " + p + ") sp " +
 				"WHERE sp.msg_id = d.msg_id AND sp.idx = d.idx"
 			if _, err := db.Exec(tx.ctx, q, c...); err != nil {
 				return err
 			}
 		} else {
+			// Only the rows whose due changes are rewritten.
 			c := append(args{}, b...)
-			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+c.add(at.Unix())+" WHERE d.msg_id = ANY("+set+") AND "+p, c...); err != nil {
+			due := c.add(at.Unix())
+			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+due+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" AND d.due <> "+due, c...); err != nil {
 				return err
 			}
 		}
 		if r.ExtendExpiry > 0 {
 			c := append(args{}, b...)
-			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET expires = greatest(expires, due + "+c.add(int64(r.ExtendExpiry/time.Second))+") WHERE d.msg_id = ANY("+set+") AND "+p, c...); err != nil {
+			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET expires = greatest(expires, due + "+c.add(int64(r.ExtendExpiry/time.Second))+") WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, c...); err != nil {
 				return err
 			}
 		}
 		var first, last int64
-		if err := db.QueryRow(tx.ctx, "SELECT min(d.due), max(d.due), count(*) FILTER (WHERE d.due > d.expires) FROM domains d WHERE d.msg_id = ANY("+set+") AND "+p, b...).Scan(&first, &last, &res.PastExpiry); err != nil {
+		if err := db.QueryRow(tx.ctx, "SELECT min(d.due), max(d.due), count(*) FILTER (WHERE d.due > d.expires) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, b...).Scan(&first, &last, &res.PastExpiry); err != nil {
 			return err
 		}
 		res.First, res.Last = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
@@ -507,11 +510,11 @@ func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
 // removeMessages deletes the messages ids from every table.
 func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	for _, t := range []string{"recipients", "domains", "bodies"} {
-		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id = ANY($1)", ids); err != nil {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
 			return err
 		}
 	}
-	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id = ANY($1)", ids)
+	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
 	return err
 }
 
@@ -521,7 +524,7 @@ func (tx *Tx) cancelWhole(db pgx.Tx, r queue.CancelRequest, res *queue.Result) e
 	if err != nil {
 		return err
 	}
-	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id = ANY($1) GROUP BY d.name", ids); err != nil {
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
 		return err
 	}
 	res.IDs, res.Count = toIDs(ids), len(ids)
@@ -546,27 +549,27 @@ func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, inScope func(a 
 	var b args
 	set := b.add(ids)
 	match = "r.status IN " + pendingSQL + " AND " + inScope(&b)
-	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id = ANY("+set+") AND "+match+" GROUP BY d.name", b...); err != nil {
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match+" GROUP BY d.name", b...); err != nil {
 		return err
 	}
 	res.IDs, res.Count = toIDs(ids), len(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM recipients r WHERE r.msg_id = ANY("+set+") AND "+match, b...).Scan(&res.Parts); err != nil {
+	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM recipients r WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...).Scan(&res.Parts); err != nil {
 		return err
 	}
 	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM unnest("+set+"::bigint[]) AS s(id) WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = s.id AND r.status IN "+pendingSQL+" AND NOT ("+match+"))", b...).Scan(&res.Kept); err != nil {
 		return err
 	}
-	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id = ANY("+set+") AND "+match, b...); err != nil {
+	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...); err != nil {
 		return err
 	}
 	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
 	if _, err := db.Exec(tx.ctx, "UPDATE domains d SET "+
 		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
 		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
-		"WHERE d.msg_id = ANY($1) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
+		"WHERE d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
 		return err
 	}
 	rows, err := db.Query(tx.ctx, "SELECT m.id FROM unnest($1::bigint[]) AS m(id) WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+")", ids)

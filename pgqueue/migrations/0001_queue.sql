@@ -31,8 +31,9 @@ CREATE TABLE messages(
 	client_helo text,
 	held        boolean NOT NULL DEFAULT false
 );
-CREATE INDEX messages_sender ON messages(rp_lc);
-CREATE INDEX messages_sender_domain ON messages(rp_domain);
+-- With the id, so that a sender's messages come in id order, as lists page.
+CREATE INDEX messages_sender ON messages(rp_lc, id);
+CREATE INDEX messages_sender_domain ON messages(rp_domain, id);
 CREATE INDEX messages_due ON messages(due);
 CREATE INDEX messages_created ON messages(created);
 
