@@ -193,7 +193,7 @@ func (tx *Tx) readBatches(r io.Reader, domains map[string]int, write func(b *bat
 				for _, d := range m.Domains {
 					domains[d.Name]++
 				}
-				b.encode(m, nil, line)
+				b.encode(m, m.Text(), line) // a line of queue export carries its text
 			}
 			if len(b.ids) >= copyBatch {
 				if !send(item{b: b}) {

@@ -433,3 +433,7 @@ func ScanCounts(rows Rows) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// Text is the RFC 5322 text a JSON line of queue export carried with the
+// message (nil when it carried none), for another engine's import to store.
+func (m *Message) Text() []byte { return m.text }

@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"maps"
 	"reflect"
@@ -577,6 +578,17 @@ func (s *suite) importJSON(t *testing.T) {
 	m := mustGet(t, q2, 77)
 	if len(m.Domains) != 1 || m.Domains[0].Name != "c.org" || !m.Domains[0].Due.Equal(time.Date(2024, 5, 1, 13, 0, 0, 0, time.UTC)) || m.Domains[0].Recipients[0].Address != "X@c.org" {
 		t.Errorf("v0.13 message %+v", m)
+	}
+	// A line of queue export carries the message's text: imported with it.
+	text := "Subject: hello\r\n\r\nbody\r\n"
+	line = `{"id":78,"return_path":"a@b.org","created":"2024-05-01T10:00:00Z","size":` + strconv.Itoa(len(text)) + `,` +
+		`"recipients":[{"address":"y@c.org","status":"scheduled","next_retry":"2024-05-01T13:00:00Z","expires":"2024-05-06T10:00:00Z","retry_num":0}],` +
+		`"message":"` + base64.StdEncoding.EncodeToString([]byte(text)) + `"}`
+	if res, err = q2.ImportJSON(ctx, strings.NewReader(line)); err != nil || res.Count != 1 {
+		t.Fatalf("a line with its text: %+v, %v", res, err)
+	}
+	if raw, err := q2.Raw(ctx, 78); err != nil || string(raw) != text {
+		t.Errorf("text of an imported export line = %q, %v; want %q", raw, err, text)
 	}
 }
 
