@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"mqsh/pgqueue"
 	"mqsh/queue"
 	"mqsh/remote"
 	"mqsh/repl"
@@ -29,7 +30,10 @@ var version = "0.1.0-dev"
 // a million messages goes to collections at the default of 100.
 const scriptGCPercent = 400
 
-func init() { repl.OpenRemote = openRemote }
+func init() {
+	repl.OpenRemote = openRemote
+	repl.OpenPostgres = openPostgres
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
@@ -106,6 +110,16 @@ func fail(stderr io.Writer, err error) int {
 // openRemote plugs the Stalwart client in as the backend of a server's URL.
 // A URL or credentials it cannot use are usage errors (exit 2); every other
 // failure comes with the first request, as a sentence of its kind (exit 1).
+// openPostgres opens the queue in a PostgreSQL database (pgqueue), whose
+// errors never hold the password.
+func openPostgres(ctx context.Context, url string, opts repl.PostgresOptions) (queue.Backend, error) {
+	q, err := pgqueue.Open(ctx, url, pgqueue.Options{Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
 func openRemote(url string, opts repl.RemoteOptions) (queue.Backend, error) {
 	c, err := remote.Open(url, remote.Options{Credentials: opts.Credentials, Insecure: opts.Insecure, Timeout: opts.Timeout, Now: opts.Now})
 	if errors.Is(err, remote.ErrInvalidURL) || errors.Is(err, remote.ErrCredentials) {

@@ -13,12 +13,14 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"mqsh/internal/pgtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the cmp files of testdata/script from the actual output")
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(pgtest.Wrap(m), map[string]func(){
 		"mqsh": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)) },
 	})
 }
@@ -27,7 +29,16 @@ func TestMain(m *testing.M) {
 // program, on real SQLite queues in each script's work folder, with the clock
 // fixed at 2023-03-01T12:00:00Z.
 func TestScripts(t *testing.T) {
-	params := testscript.Params{
+	params := scriptParams()
+	for name, cmd := range remoteCmds { // servers for the remote client
+		params.Cmds[name] = cmd
+	}
+	testscript.Run(t, params)
+}
+
+// scriptParams are the settings of the end-to-end scripts.
+func scriptParams() testscript.Params {
+	return testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
@@ -58,10 +69,6 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	}
-	for name, cmd := range remoteCmds { // servers for the remote client
-		params.Cmds[name] = cmd
-	}
-	testscript.Run(t, params)
 }
 
 // TestBuildWithoutCgoSaysWhy builds mqsh as a machine without a C compiler

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -37,10 +38,20 @@ func benchBody() []byte {
 // paused. Run it as
 //
 //	go test . -run '^$' -bench ServeIngest16 -benchtime 20000x
+//
+// MQSH_BENCH_QUEUE=FILE ingests into a copy of that queue (such as one of
+// 1,000,000 messages) rather than an empty one; MQSH_BENCH_ARGS adds serve
+// flags (such as --cache-size 256M).
 func BenchmarkServeIngest16(b *testing.B) {
 	const sessions = 16
 	db := filepath.Join(b.TempDir(), "queue.db")
-	srv := startServe(b, db, "--smtp", "127.0.0.1:0", "--relay", "127.0.0.1:1", "--paused", "--log", os.DevNull)
+	if from := os.Getenv("MQSH_BENCH_QUEUE"); from != "" {
+		if out, err := exec.Command("cp", from, db).CombinedOutput(); err != nil {
+			b.Fatalf("copy %s: %v %s", from, err, out)
+		}
+	}
+	args := append([]string{"--smtp", "127.0.0.1:0", "--relay", "127.0.0.1:1", "--paused", "--log", os.DevNull}, strings.Fields(os.Getenv("MQSH_BENCH_ARGS"))...)
+	srv := startServe(b, db, args...)
 	body := benchBody()
 	var next atomic.Int64
 	var wg sync.WaitGroup

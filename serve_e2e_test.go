@@ -294,7 +294,7 @@ func TestServeAcceptDeliver(t *testing.T) {
 	}
 	b, _ := os.ReadFile(logf)
 	log := string(b)
-	sent := regexp.MustCompile(`(?m)^\S+ delivery: [0-9A-F]+: to=<bob@example\.com> relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+ delay=\d+\.\d dsn=2\.0\.0 status=sent \(250 .*\)$`)
+	sent := regexp.MustCompile(`(?m)^\S+ \S+ delivery: [0-9A-F]+: to=<bob@example\.com> relay=127\.0\.0\.1\[127\.0\.0\.1\]:\d+ delay=\d+\.\d dsn=2\.0\.0 status=sent \(250 .*\)$`)
 	if !sent.MatchString(log) || !strings.Contains(log, " smtpd: ") {
 		t.Errorf("log:\n%s", log)
 	}

@@ -29,7 +29,7 @@ func (s *Server) bounceAll(w http.ResponseWriter, r *http.Request, p *Principal)
 		badParams("bounce: give a filter (rcpt=, domain=, sender=, to= ...): mqsh does not bounce every message at once").write(w)
 		return
 	}
-	s.bulk(w, auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
+	s.bulk(w, s.auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
 		b, ok := tx.(queue.TxBouncer)
 		if !ok {
 			return queue.Result{}, errors.New("bounce is not available on this queue")

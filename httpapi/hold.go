@@ -139,7 +139,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, p *Principal) {
 		return
 	}
 	req := queue.HoldRequest{Reason: first(q, "reason"), Until: until, Rule: rule}
-	s.holdVerb(w, auditContext(r, p), func(h queue.TxHolder, f queue.Filter) (holdCount, error) {
+	s.holdVerb(w, s.auditContext(r, p), func(h queue.TxHolder, f queue.Filter) (holdCount, error) {
 		req.Filter = f
 		res, err := h.Hold(req)
 		return holdCount{Count: res.Count, Rule: res.Rule}, err
@@ -148,7 +148,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, p *Principal) {
 
 // release answers PATCH /api/queue/release.
 func (s *Server) release(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s.holdVerb(w, auditContext(r, p), func(h queue.TxHolder, f queue.Filter) (holdCount, error) {
+	s.holdVerb(w, s.auditContext(r, p), func(h queue.TxHolder, f queue.Filter) (holdCount, error) {
 		res, err := h.ReleaseHold(queue.ReleaseRequest{Filter: f})
 		return holdCount{Count: res.Count}, err
 	})
@@ -197,7 +197,7 @@ func (s *Server) removeRule(w http.ResponseWriter, r *http.Request, p *Principal
 		problem{Type: "about:blank", Status: http.StatusNotImplemented, Title: "Not Implemented", Detail: queue.NoHolds(s.b).Error()}.write(w)
 		return
 	}
-	r = auditContext(r, p)
+	r = s.auditContext(r, p)
 	err := h.RemoveHoldRule(r.Context(), id)
 	if errors.Is(err, queue.ErrNoRule) {
 		errNotFound.write(w)

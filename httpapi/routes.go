@@ -139,9 +139,13 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // auditContext labels the changes of a request in the audit log with the
-// principal and the client's address.
-func auditContext(r *http.Request, p *Principal) *http.Request {
-	return r.WithContext(queue.WithSource(r.Context(), fmt.Sprintf("http %s from %s", p.Name, r.RemoteAddr)))
+// principal, the client's address and the node (when named).
+func (s *Server) auditContext(r *http.Request, p *Principal) *http.Request {
+	source := fmt.Sprintf("http %s from %s", p.Name, r.RemoteAddr)
+	if s.node != "" {
+		source += " on " + s.node
+	}
+	return r.WithContext(queue.WithSource(r.Context(), source))
 }
 
 // writeData answers {"data": raw}.
@@ -424,7 +428,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, id queue.ID) {
 // schedules per recipient domain, so a domain with a matching recipient is
 // rescheduled whole. true when something was.
 func (s *Server) retryOne(w http.ResponseWriter, r *http.Request, p *Principal, id queue.ID) {
-	r = auditContext(r, p)
+	r = s.auditContext(r, p)
 	q := r.URL.Query()
 	filter := q.Get("filter")
 	at, _ := futureTime(q.Get("at"), s.b.Now())
@@ -477,7 +481,7 @@ func pendingMatching(d queue.Domain, sub string) []string {
 // contains it fail permanently ("Delivery canceled."), and the message goes
 // once nothing in it is pending. true when something changed.
 func (s *Server) cancelOne(w http.ResponseWriter, r *http.Request, p *Principal, id queue.ID) {
-	r = auditContext(r, p)
+	r = s.auditContext(r, p)
 	filter := r.URL.Query().Get("filter")
 	found := false
 	err := s.b.Run(r.Context(), queue.RunWrite, func(tx queue.Txn) error {
@@ -535,7 +539,7 @@ func bulkFilter(tx queue.Txn, sel *selection, query string) (*queue.Filter, erro
 // rescheduled, in one transaction, before the answer; true when at least
 // one message was.
 func (s *Server) retryAll(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s.bulk(w, auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
+	s.bulk(w, s.auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
 		at, _ := futureTime(r.URL.Query().Get("at"), s.b.Now())
 		return tx.Retry(queue.RetryRequest{Filter: f, At: at})
 	})
@@ -545,7 +549,7 @@ func (s *Server) retryAll(w http.ResponseWriter, r *http.Request, p *Principal) 
 // removed, in one transaction, before the answer; true when at least one
 // message was.
 func (s *Server) cancelAll(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s.bulk(w, auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
+	s.bulk(w, s.auditContext(r, p), func(tx queue.Txn, f queue.Filter) (queue.Result, error) {
 		return tx.Cancel(queue.CancelRequest{Filter: f})
 	})
 }
@@ -587,7 +591,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request, _ *Principal) {
 // paused or resumed (kept in the queue, audited); the answer is whether it
 // was running before, as Stalwart's.
 func (s *Server) setRunning(w http.ResponseWriter, r *http.Request, p *Principal, run bool) {
-	r = auditContext(r, p)
+	r = s.auditContext(r, p)
 	changed, err := s.b.SetPaused(r.Context(), !run)
 	if err != nil {
 		s.fail(w, r, err)

@@ -34,6 +34,9 @@ type Options struct {
 	// ReadHeaderTimeout is how long a client may take to send a request's
 	// headers before the connection is closed; 0 = 10 s.
 	ReadHeaderTimeout time.Duration
+	// Node names the server in the audit rows of the changes it makes
+	// ("http admin from ADDR on mx1"); "" = not named.
+	Node string
 }
 
 // Server answers Stalwart's management API and /metrics.
@@ -47,6 +50,7 @@ type Server struct {
 	metrics       *httpMetrics
 	cursors       cursors
 	handler       http.Handler
+	node          string // Options.Node
 }
 
 // Timeouts of every listener.
@@ -78,7 +82,7 @@ func New(o Options) (*Server, error) {
 	if max == 0 {
 		max = 8 * time.Second
 	}
-	s := &Server{b: o.Backend, log: log.New(w, "mqsh serve: ", log.LstdFlags), maxBody: o.MaxBodyBytes, reg: prometheus.NewRegistry()}
+	s := &Server{b: o.Backend, log: log.New(w, "mqsh serve: ", log.LstdFlags), maxBody: o.MaxBodyBytes, reg: prometheus.NewRegistry(), node: o.Node}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}

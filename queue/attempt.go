@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -138,146 +137,49 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 			return nil, err
 		}
 	}
-	var status Status
+	var d AttemptDomain
 	var details, lockedBy sql.NullString
-	var retryNum int
 	var notifyAt sql.NullInt64
 	var expires int64
 	var rpLC string
 	var rp, env, ret sql.NullString
 	var created int64
-	err := tx.drow(`SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created
+	err := tx.drow(`SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created,
+		EXISTS (SELECT 1 FROM domains o WHERE o.msg_id = d.msg_id AND o.idx != d.idx AND o.status IN `+pendingSQL+`)
 		FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).
-		Scan(&status, &details, &retryNum, &notifyAt, &expires, &lockedBy, &rpLC, &rp, &env, &ret, &created)
+		Scan(&d.Status, &details, &d.RetryNum, &notifyAt, &expires, &lockedBy, &rpLC, &rp, &env, &ret, &created, &d.OthersPending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil // cancelled meanwhile: it stays gone
 	}
 	if err != nil {
 		return nil, err
 	}
-	release := lockedBy.Valid && lockedBy.String == a.Worker
-	if !status.Pending() {
-		if release {
-			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
-		}
-		return nil, err
-	}
-	rcpts, err := tx.domainRecipients(id, a.DomainIdx)
-	if err != nil {
-		return nil, err
-	}
-	results := make(map[string]*RcptResult, len(a.Recipients))
-	for i := range a.Recipients {
-		results[strings.ToLower(a.Recipients[i].Address)] = &a.Recipients[i]
-	}
-	var finals []int // indexes into rcpts that became final now
-	// Recipients changed are written at the end, unless the message goes.
-	dirty := make([]bool, len(rcpts))
-	for i := range rcpts {
-		r := &rcpts[i]
-		res, ok := results[strings.ToLower(r.Address)]
-		if !ok || !r.Status.Pending() {
-			continue
-		}
-		r.Status, r.Code, r.Enhanced, r.Message = res.Status, res.Code, res.Enhanced, res.Message
-		dirty[i] = true
-		if !r.Status.Pending() {
-			finals = append(finals, i)
-		}
-	}
-	tried := !a.Skipped
-	if tried {
-		retryNum++
-	}
-	// The domain's details: why it failed as a whole, else the first
-	// recipient still failing.
-	newDetails := details.String
-	if a.DomainFail {
-		newDetails = a.Reply
-	} else if tried {
-		newDetails = ""
-		for _, r := range rcpts {
-			if r.Status == TempFail || r.Status == PermFail {
-				newDetails = r.Details()
-				break
-			}
-		}
-	}
-	pending, delivered := false, false
-	for _, r := range rcpts {
-		pending = pending || r.Status.Pending()
-		delivered = delivered || r.Status == Completed
-	}
-	exp := time.Unix(expires, 0).UTC()
-	if pending && !now.Before(exp) {
-		// Expired: every pending recipient fails permanently with its last
-		// reply, else the domain's, else expiredText.
-		for i := range rcpts {
-			r := &rcpts[i]
-			if !r.Status.Pending() {
-				continue
-			}
-			if r.Code == 0 {
-				r.Message = newDetails
-				if r.Message == "" {
-					r.Message = expiredText
-				}
-			}
-			r.Status = PermFail
-			dirty[i] = true
-			finals = append(finals, i)
-		}
-		if newDetails == "" {
-			newDetails = expiredText
-		}
-		pending = false
-	}
-	if pending && !tried {
-		// Skipped before its expiry: only the lease goes.
-		if release {
-			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
-		}
-		return nil, err
-	}
-	var dstatus Status
-	due := now
-	var notify any
+	d.Details, d.LockedBy, d.Expires, d.Created = details.String, lockedBy.String, fromUnix(expires), fromUnix(created)
 	if notifyAt.Valid {
-		notify = notifyAt.Int64
+		d.NotifyAt = fromUnix(notifyAt.Int64)
 	}
-	var delays []Recipient
+	d.ReturnPath, d.EnvID, d.Ret = rpLC, env.String, ret.String
+	if rp.Valid {
+		d.ReturnPath = rp.String
+	}
+	if d.Status.Pending() {
+		rcpts, err := tx.domainRecipients(id, a.DomainIdx)
+		if err != nil {
+			return nil, err
+		}
+		d.Recipients = make([]AttemptRecipient, len(rcpts))
+		for i, r := range rcpts {
+			d.Recipients[i] = AttemptRecipient{Recipient: r.Recipient, Idx: r.idx}
+		}
+	}
+	ch := tx.q.sched.ApplyAttempt(a, &d, now)
 	switch {
-	case pending:
-		dstatus = TempFail
-		wait := a.RetryAfter
-		if wait <= 0 {
-			wait = tx.q.sched.retryAfter(retryNum - 1)
+	case !ch.Write:
+		if ch.Release {
+			_, err = tx.dexec("UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id = ? AND idx = ?", id, a.DomainIdx)
 		}
-		due = now.Add(wait)
-		if due.After(exp) {
-			due = exp
-		}
-		if notifyAt.Valid && notifyAt.Int64 <= now.Unix() {
-			for _, r := range rcpts {
-				if r.Status.Pending() && wants(r.Notify, NotifyDelay) {
-					if r.Code == 0 && r.Message == "" {
-						r.Message = newDetails
-					}
-					delays = append(delays, r.Recipient)
-				}
-			}
-			notify = tx.q.sched.nextNotify(time.Unix(created, 0), now)
-		}
-	case delivered:
-		dstatus = Completed
-	default:
-		dstatus = PermFail
-	}
-	var others bool // another domain of the message is pending
-	if err := tx.drow("SELECT EXISTS (SELECT 1 FROM domains WHERE msg_id = ? AND idx != ? AND status IN "+pendingSQL+")", id, a.DomainIdx).Scan(&others); err != nil {
 		return nil, err
-	}
-	if !pending && !others {
+	case ch.Gone:
 		// Nothing left to deliver: the message goes (Record removes it).
 		if len(*gone) == 0 {
 			*gone = append(*gone, '[')
@@ -285,60 +187,33 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 			*gone = append(*gone, ',')
 		}
 		*gone = strconv.AppendInt(*gone, id, 10)
-	} else {
-		for i, r := range rcpts {
-			if !dirty[i] {
+	default:
+		for _, r := range d.Recipients {
+			if !r.Dirty {
 				continue
 			}
 			if _, err := tx.dexec("UPDATE recipients SET status = ?, code = ?, enhanced = ?, message = ? WHERE msg_id = ? AND idx = ?",
-				int(r.Status), r.Code, nullable(r.Enhanced), nullable(r.Message), id, r.idx); err != nil {
+				int(r.Status), r.Code, nullable(r.Enhanced), nullable(r.Message), id, r.Idx); err != nil {
 				return nil, err
 			}
 		}
 		lockSQL := ""
-		if release {
+		if ch.Release {
 			lockSQL = ", locked_until = NULL, locked_by = NULL"
 		}
+		var notify any
+		if !ch.NotifyAt.IsZero() {
+			notify = ch.NotifyAt.Unix()
+		}
 		if _, err := tx.dexec("UPDATE domains SET status = ?, details = ?, retry_num = ?, due = ?, notify = ?"+lockSQL+" WHERE msg_id = ? AND idx = ?",
-			int(dstatus), nullable(newDetails), retryNum, due.Unix(), notify, id, a.DomainIdx); err != nil {
+			int(ch.Status), nullable(ch.Details), ch.RetryNum, ch.Due.Unix(), notify, id, a.DomainIdx); err != nil {
 			return nil, err
 		}
 		if _, err := tx.dexec("UPDATE messages SET due = (SELECT min(due) FROM domains WHERE msg_id = ?1 AND status IN "+pendingSQL+") WHERE id = ?1", id); err != nil {
 			return nil, err
 		}
 	}
-
-	// The notices.
-	if rpLC == "" {
-		return nil, nil // never a notice about a bounce
-	}
-	base := Notice{Message: a.Message, ReturnPath: rpLC, EnvID: env.String, Ret: ret.String,
-		Created: time.Unix(created, 0).UTC(), Domain: a.Domain, RemoteMTA: a.Host}
-	if rp.Valid {
-		base.ReturnPath = rp.String
-	}
-	var failed, succeeded []Recipient
-	for _, i := range finals {
-		r := rcpts[i]
-		switch {
-		case r.Status == PermFail && wants(r.Notify, NotifyFailure):
-			failed = append(failed, r.Recipient)
-		case r.Status == Completed && r.Notify&NotifySuccess != 0:
-			succeeded = append(succeeded, r.Recipient)
-		}
-	}
-	var out []Notice
-	for _, k := range []struct {
-		kind NoticeKind
-		rs   []Recipient
-	}{{NoticeFailure, failed}, {NoticeDelay, delays}, {NoticeSuccess, succeeded}} {
-		if len(k.rs) > 0 {
-			n := base
-			n.Kind, n.Recipients = k.kind, k.rs
-			out = append(out, n)
-		}
-	}
-	return out, nil
+	return ch.Notices, nil
 }
 
 // wants reports whether NOTIFY flags n ask for the notice bit (no flags:
@@ -363,15 +238,4 @@ func (s Schedule) retryAfter(n int) time.Duration {
 		n = 0
 	}
 	return s.Retry[n]
-}
-
-// nextNotify is the next notify time after now of a message created at
-// created (unix seconds), or nil when the schedule's notices are used up.
-func (s Schedule) nextNotify(created, now time.Time) any {
-	for _, d := range s.Notify {
-		if t := created.Add(d); t.After(now) {
-			return t.Unix()
-		}
-	}
-	return nil
 }

@@ -55,16 +55,7 @@ func (tx *Tx) breakdown(q string, args ...any) (map[string]int, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var name string
-		var n int
-		if err := rows.Scan(&name, &n); err != nil {
-			return nil, err
-		}
-		out[name] = n
-	}
-	return out, rows.Err()
+	return ScanCounts(rows)
 }
 
 const pendingSQL = "(0,2)" // the pending states, Scheduled and TempFail

@@ -90,14 +90,8 @@ type Job struct {
 // whose end has come are cleared first. Nothing is claimed while delivery
 // is paused.
 func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
-	if strings.TrimSpace(r.Worker) == "" {
-		return nil, errors.New("claim: no worker name given")
-	}
-	if r.Max <= 0 {
-		r.Max = 1
-	}
-	if r.Lease <= 0 {
-		r.Lease = DefaultLease
+	if err := r.Check(); err != nil {
+		return nil, err
 	}
 	var jobs []Job
 	err := q.Update(ctx, func(tx *Tx) error {
@@ -116,42 +110,29 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		if err := tx.clearEndedHolds(now); err != nil {
 			return err
 		}
-		limit := r.Max
-		if r.PerDomain > 0 {
-			limit = r.Max * 4 // room to skip domains at their cap
-		}
 		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d
 			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1)
-			ORDER BY d.due LIMIT ?2`, now.Unix(), limit)
+			ORDER BY d.due LIMIT ?2`, now.Unix(), r.Candidates())
 		if err != nil {
 			return err
 		}
-		count := map[string]int{}
-		for k, v := range r.Busy {
-			count[k] = v
-		}
-		for rows.Next() && len(jobs) < r.Max {
+		var cands []Job
+		for rows.Next() {
 			var j Job
 			var id, exp int64
 			if err := rows.Scan(&id, &j.DomainIdx, &j.Domain, &j.RetryNum, &exp); err != nil {
 				rows.Close()
 				return err
 			}
-			if r.PerDomain > 0 && count[j.Domain] >= r.PerDomain {
-				continue
-			}
-			count[j.Domain]++
-			j.Message, j.Worker = ID(id), r.Worker
-			j.Expires = time.Unix(exp, 0).UTC()
-			j.Expired = !now.Before(j.Expires)
-			jobs = append(jobs, j)
+			j.Message, j.Expires = ID(id), fromUnix(exp)
+			cands = append(cands, j)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if len(jobs) == 0 {
+		if jobs = r.Pick(cands, now); len(jobs) == 0 {
 			return nil
 		}
 		// One statement leases them all: [[msg_id, idx], ...].
@@ -182,6 +163,54 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
 	return jobs, nil
+}
+
+// Check checks a claim and fills in its defaults: a worker is required; Max
+// 0 is 1, Lease 0 is DefaultLease.
+func (r *ClaimRequest) Check() error {
+	if strings.TrimSpace(r.Worker) == "" {
+		return errors.New("claim: no worker name given")
+	}
+	if r.Max <= 0 {
+		r.Max = 1
+	}
+	if r.Lease <= 0 {
+		r.Lease = DefaultLease
+	}
+	return nil
+}
+
+// Candidates is how many due domains a claim reads to pick from: Max, or
+// more with a PerDomain cap (room to skip domains at their cap).
+func (r ClaimRequest) Candidates() int {
+	if r.PerDomain > 0 {
+		return r.Max * 4
+	}
+	return r.Max
+}
+
+// Pick chooses what a claim takes of candidates (due domains, earliest
+// first, with Message, DomainIdx, Domain, RetryNum and Expires read): at
+// most Max, and at most PerDomain of one name counting Busy. It fills in
+// Worker and Expired.
+func (r ClaimRequest) Pick(cands []Job, now time.Time) []Job {
+	count := map[string]int{}
+	for k, v := range r.Busy {
+		count[k] = v
+	}
+	var jobs []Job
+	for _, j := range cands {
+		if len(jobs) >= r.Max {
+			break
+		}
+		if r.PerDomain > 0 && count[j.Domain] >= r.PerDomain {
+			continue
+		}
+		count[j.Domain]++
+		j.Worker, j.Expired = r.Worker, !now.Before(j.Expires)
+		jobs = append(jobs, j)
+	}
+	return jobs
 }
 
 // loadJob reads the rest of j.

@@ -111,8 +111,8 @@ var subjects = []string{"Invoice 2024-0042", "Re: meeting on Thursday", "Your or
 // checked that the queue may be written).
 func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	res := Result{DryRun: tx.preview}
-	if n < 0 {
-		return res, fmt.Errorf("demo: the number of generated messages must not be negative (got %d)", n)
+	if err := CheckDemoCount(n); err != nil {
+		return res, err
 	}
 	ins, err := tx.newInserter()
 	if err != nil {
@@ -170,7 +170,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	res.IDs = ins.ids
 	slices.Sort(res.IDs)
 	res.Count = len(res.IDs)
-	if err := tx.audit("demo", fmt.Sprintf("n=%d seed=%d", n, seed), res.IDs); err != nil {
+	if err := tx.audit("demo", DemoAuditText(n, seed), res.IDs); err != nil {
 		return res, tx.q.fileError("demo", err)
 	}
 	return res, nil

@@ -58,12 +58,7 @@ func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, e
 	if err := ins.finish(); err != nil {
 		return nil, tx.q.fileError(verb, err)
 	}
-	sender := m.ReturnPath
-	if sender == "" {
-		sender = "<>"
-	}
-	text := fmt.Sprintf("%ssender=%s recipients=%d size=%d", prefix, quoteValue(sender), len(m.Recipients()), m.Size)
-	if err := tx.audit(verb, text, []ID{m.ID}); err != nil {
+	if err := tx.audit(verb, AddAuditText(prefix, m), []ID{m.ID}); err != nil {
 		return nil, tx.q.fileError(verb, err)
 	}
 	return m, nil
@@ -71,6 +66,12 @@ func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, e
 
 // envelopeMessage builds a new message from an envelope, scheduled from now.
 func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
+	return envelopeMessage(env, raw, q.clock(), q.sched)
+}
+
+// envelopeMessage builds a new message from an envelope, created at now
+// and scheduled by sched.
+func envelopeMessage(env Envelope, raw []byte, now time.Time, sched Schedule) (*Message, error) {
 	sender := strings.TrimSpace(env.Sender)
 	if sender == "<>" {
 		sender = ""
@@ -87,11 +88,10 @@ func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
 	if err := checkRecipientCount(len(env.Recipients)); err != nil {
 		return nil, err
 	}
-	now := q.clock()
 	m := &Message{ReturnPath: sender, Created: now, Size: int64(len(raw)), EnvID: env.EnvID, Priority: env.Priority}
 	var notify time.Time
-	if len(q.sched.Notify) > 0 {
-		notify = now.Add(q.sched.Notify[0])
+	if len(sched.Notify) > 0 {
+		notify = now.Add(sched.Notify[0])
 	}
 	for _, er := range env.Recipients {
 		a, err := checkAddress("recipient", er.Address)
@@ -99,7 +99,7 @@ func (q *Queue) envelopeMessage(env Envelope, raw []byte) (*Message, error) {
 			return nil, err
 		}
 		m.addRecipient(domainOf(a), Recipient{Address: a, ORCPT: er.ORCPT},
-			Domain{Due: now, NotifyAt: notify, Expires: now.Add(q.sched.Expire)})
+			Domain{Due: now, NotifyAt: notify, Expires: now.Add(sched.Expire)})
 	}
 	return m, nil
 }

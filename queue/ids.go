@@ -61,10 +61,6 @@ func nextSlot(id ID) ID { return id | 511 + 1 }
 // ids grow strictly even within one millisecond and across processes (the
 // write transaction serialises them).
 func (ins *inserter) newID(t time.Time) ID {
-	id := snowflake(t, 0)
-	if next := nextSlot(ins.last); next > id {
-		id = next
-	}
-	ins.last = id
-	return id
+	ins.last = NewID(t, ins.last)
+	return ins.last
 }

@@ -311,11 +311,7 @@ func (ins *inserter) duplicate(b *rowBatch) error {
 		var one int
 		err := ins.tx.tx.QueryRowContext(ins.tx.ctx, "SELECT 1 FROM messages WHERE id = ?", int64(id)).Scan(&one)
 		if err == nil {
-			e := fmt.Errorf("message %s is already in the queue", id)
-			if line := b.lines[k]; line > 0 {
-				return &lineError{line, e}
-			}
-			return e
+			return DuplicateIDError(id, b.lines[k])
 		}
 	}
 	return fmt.Errorf("a message id is already in the queue")
@@ -343,22 +339,15 @@ func (b *rowBatch) reset() {
 // rowEncoder encodes messages into rowBatches and refuses an id it has
 // already encoded.
 type rowEncoder struct {
-	seen map[ID]int // ids encoded, with their line numbers
+	seen SeenIDs // ids encoded, with their line numbers
 }
 
 // encode adds a normalized message to b, with the columns its text gave
 // (zero when it has none); line is its input line (0 = none).
 func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) error {
-	if e.seen == nil {
-		e.seen = map[ID]int{}
+	if err := e.seen.Add(m.ID, line); err != nil {
+		return err
 	}
-	if prev, dup := e.seen[m.ID]; dup {
-		if prev > 0 {
-			return fmt.Errorf("message %s appears twice (first on line %d)", m.ID, prev)
-		}
-		return fmt.Errorf("message %s appears twice", m.ID)
-	}
-	e.seen[m.ID] = line
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
 	r := &b.msgs

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	json "github.com/goccy/go-json"
 )
@@ -28,7 +29,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	fail := func(err error) (Result, error) {
 		var le *lineError
 		if errors.As(err, &le) {
-			return Result{}, fmt.Errorf("import: line %d: %w (nothing was imported)", le.line, le.err)
+			return Result{}, ImportError(le)
 		}
 		if tx.ctx.Err() != nil {
 			return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.ctx.Err())
@@ -64,7 +65,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if res.Count == 0 {
 		return res, nil
 	}
-	if err := tx.audit("import", fmt.Sprintf("format=json lines=%d", p.lines), res.IDs); err != nil {
+	if err := tx.audit("import", ImportJSONAuditText(p.lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}
 	return res, nil
@@ -159,6 +160,11 @@ func (p *lineParser) run(r io.Reader) {
 // decodeLine reads the messages of one line: none for a blank line, several
 // for an API list response.
 func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
+	return decodeLine(b, q.clock, q.sched.Expire)
+}
+
+// decodeLine is Queue.decodeLine with the clock and expiry given.
+func decodeLine(b []byte, clock func() time.Time, expire time.Duration) ([]*Message, error) {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil, nil
@@ -183,7 +189,7 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 			}
 			var out []*Message
 			for i, it := range items {
-				ms, err := q.decodeLine(it)
+				ms, err := decodeLine(it, clock, expire)
 				if err != nil {
 					return nil, fmt.Errorf("item %d: %w", i+1, err)
 				}
@@ -193,11 +199,11 @@ func (q *Queue) decodeLine(b []byte) ([]*Message, error) {
 		}
 		in = inner
 	}
-	m, err := q.messageFromJSON(in)
+	m, err := in.message(clock, expire)
 	if err != nil {
 		return nil, err
 	}
-	if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
+	if err := normalizeMessage(m, clock, expire, true); err != nil {
 		return nil, err
 	}
 	return []*Message{m}, nil

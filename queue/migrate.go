@@ -19,12 +19,13 @@ import (
 var migrationFiles embed.FS
 
 // migrations are the schema steps, step i+1 at index i.
-var migrations = loadMigrations(migrationFiles)
+var migrations = LoadMigrations(migrationFiles)
 
-// loadMigrations reads the steps from fsys's migrations folder: files named
-// NNNN_what.sql, numbered from 1 without a gap. A wrong set is a mistake in
-// the program itself, so it panics at start-up (and in every test).
-func loadMigrations(fsys fs.FS) []string {
+// LoadMigrations reads the schema steps of an engine from fsys's migrations
+// folder: files named NNNN_what.sql, numbered from 1 without a gap, step
+// i+1 at index i. A wrong set is a mistake in the program itself, so it
+// panics at start-up (and in every test).
+func LoadMigrations(fsys fs.FS) []string {
 	entries, err := fs.ReadDir(fsys, "migrations")
 	if err != nil {
 		panic(fmt.Sprintf("queue: embedded migrations: %v", err))

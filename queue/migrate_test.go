@@ -12,7 +12,7 @@ func TestLoadMigrations(t *testing.T) {
 		"migrations/0001_queue.sql": {Data: []byte("CREATE TABLE a(x);")},
 		"migrations/0002_more.sql":  {Data: []byte("CREATE TABLE b(x);")},
 	}
-	if steps := loadMigrations(good); len(steps) != 2 || steps[1] != "CREATE TABLE b(x);" {
+	if steps := LoadMigrations(good); len(steps) != 2 || steps[1] != "CREATE TABLE b(x);" {
 		t.Errorf("steps %q", steps)
 	}
 	for name, fsys := range map[string]fstest.MapFS{
@@ -28,7 +28,7 @@ func TestLoadMigrations(t *testing.T) {
 					t.Error("accepted")
 				}
 			}()
-			loadMigrations(fsys)
+			LoadMigrations(fsys)
 		})
 	}
 	if len(migrations) == 0 || !strings.Contains(migrations[0], "CREATE TABLE messages(") {

@@ -720,35 +720,30 @@ func prefixUpper(p string) (string, bool) {
 	return "", false
 }
 
-// suggestIDs maps a hex prefix to the id ranges holding ids that print with it:
-// one range per hex length, at most 16, each one indexed seek.
-func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
+// idPrefixRanges maps a hex prefix to the id ranges holding ids that print
+// with it: one range per hex length, at most 16.
+func idPrefixRanges(prefix string) [][2]int64 {
 	p := strings.ToUpper(strings.TrimSpace(prefix))
 	if len(p) > 16 {
-		return nil, nil
+		return nil
 	}
 	var lo uint64
 	if p != "" {
 		v, err := strconv.ParseUint(p, 16, 64)
 		if err != nil {
-			return nil, nil // not hex: nothing can match
+			return nil // not hex: nothing can match
 		}
 		if p[0] == '0' {
-			return nil, nil // ids print without leading zeros
+			return nil // ids print without leading zeros
 		}
 		lo = v
 	}
-	stmt, err := tx.tx.PrepareContext(tx.ctx, "SELECT id FROM messages WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?")
-	if err != nil {
-		return nil, err
-	}
-	defer stmt.Close()
-	var out []string
+	var out [][2]int64
 	start := len(p)
 	if start == 0 {
 		start = 1
 	}
-	for n := start; n <= 16 && len(out) < limit; n++ {
+	for n := start; n <= 16; n++ {
 		shift := uint(4 * (n - len(p)))
 		var from, to uint64
 		if p == "" {
@@ -770,7 +765,28 @@ func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
 		if to > math.MaxInt64 {
 			to = math.MaxInt64
 		}
-		rows, err := stmt.QueryContext(tx.ctx, int64(from), int64(to), limit-len(out))
+		out = append(out, [2]int64{int64(from), int64(to)})
+	}
+	return out
+}
+
+// suggestIDs reads the ids of idPrefixRanges: one indexed seek per range.
+func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
+	ranges := idPrefixRanges(prefix)
+	if len(ranges) == 0 {
+		return nil, nil
+	}
+	stmt, err := tx.tx.PrepareContext(tx.ctx, "SELECT id FROM messages WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?")
+	if err != nil {
+		return nil, err
+	}
+	defer stmt.Close()
+	var out []string
+	for _, r := range ranges {
+		if len(out) >= limit {
+			break
+		}
+		rows, err := stmt.QueryContext(tx.ctx, r[0], r[1], limit-len(out))
 		if err != nil {
 			return nil, err
 		}

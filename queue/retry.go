@@ -99,15 +99,7 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 		if err := tx.refreshDue(); err != nil {
 			return err
 		}
-		// The filter, then the verb's own options: "domain=x; at=T".
-		text := r.Filter.String() + "; at=" + formatTime(at)
-		if r.Spread > 0 {
-			text += " spread=" + r.Spread.String()
-		}
-		if r.ExtendExpiry > 0 {
-			text += " extend-expiry=" + r.ExtendExpiry.String()
-		}
-		return tx.audit("retry", text, res.IDs)
+		return tx.audit("retry", RetryAuditText(r, at), res.IDs)
 	})
 	if err != nil {
 		return Result{DryRun: res.DryRun}, tx.verbError("retry", err)

@@ -72,6 +72,7 @@ type Queue struct {
 	readOnly bool
 	roFile   bool // read-only because the file cannot be written
 	sched    Schedule
+	cacheKiB int64 // page cache of each write connection; 0 = defaultCacheKiB (LimitCache)
 	now      func() time.Time
 	user     string
 	notices  NoticeWriter // Options.Notices
@@ -174,8 +175,16 @@ func dsn(abs string, params url.Values) string {
 	return u.String()
 }
 
-// writerParams are the connection settings of the write connections.
-func writerParams(txlock string) url.Values {
+// defaultCacheKiB is the page cache of a write connection: 256 MiB, so that
+// bulk changes to a big queue stay in memory.
+const defaultCacheKiB = 262144
+
+// writerParams are the connection settings of the write connections, with
+// a page cache of cacheKiB (0 = defaultCacheKiB).
+func writerParams(txlock string, cacheKiB int64) url.Values {
+	if cacheKiB <= 0 {
+		cacheKiB = defaultCacheKiB
+	}
 	p := url.Values{}
 	p.Set("_txlock", txlock)
 	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
@@ -191,7 +200,7 @@ func writerParams(txlock string) url.Values {
 	// delete of a 25,000-message cancel took three times the CPU).
 	p.Set("_foreign_keys", "off")
 	p.Set("_synchronous", "NORMAL")
-	p.Set("_cache_size", "-262144") // KiB: 256 MiB, so bulk changes to a big queue stay in memory
+	p.Set("_cache_size", fmt.Sprint(-cacheKiB)) // negative: KiB
 	return p
 }
 
@@ -214,7 +223,7 @@ type writerConnector struct {
 }
 
 func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
-	p := writerParams(c.txlock)
+	p := writerParams(c.txlock, c.q.cacheKiB)
 	full := c.q.durable.Load()
 	if full {
 		p.Set("_synchronous", "FULL")

@@ -76,7 +76,7 @@ func backendName(b queue.Backend) string {
 	if strings.HasPrefix(loc, "http://") || strings.HasPrefix(loc, "https://") {
 		return "the Stalwart server at " + loc
 	}
-	return loc
+	return "the queue at " + loc
 }
 
 // noticeWriter writes the failure notices of `queue bounce`, as `mqsh

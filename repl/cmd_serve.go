@@ -23,6 +23,13 @@ import (
 // defaultSMTP is where serve accepts mail when neither flag nor file says.
 const defaultSMTP = "127.0.0.1:2525"
 
+// defaultCacheSize is the page cache of each of serve's write connections to
+// a queue file: enough for the pages a server changes again and again
+// (indexes of due times, leases), and small enough that a server on a queue
+// of a million messages stays well under 200 MB however long it runs (the
+// engine's own default, 256 MiB for bulk changes, filled in a few minutes).
+const defaultCacheSize = 16 << 20
+
 // serveCommand declares `serve`: a small outbound MTA over the queue. It
 // accepts mail over SMTP, delivers it (through a relay or to MX hosts), sends
 // delivery status notifications, and serves Stalwart's management API over
@@ -53,8 +60,12 @@ func serveCommand() *Command {
 			{Long: "data-timeout", Value: "DURATION", Kind: KindText, Help: "Time to send a message and have its reply [default: 10m]"},
 			{Long: "client-timeout", Value: "DURATION", Kind: KindText, Help: "Silence of an SMTP client before it is told 421 [default: 5m]"},
 			{Long: "lease", Value: "DURATION", Kind: KindText, Help: "How long a domain claimed for delivery stays this server's (a crashed server's mail waits this long) [default: 10m]"},
+			{Long: "retry", Value: "LIST", Kind: KindText, Help: "Waits between delivery attempts, such as 2m,5m,10m; the last repeats [default: 2m,5m,10m,15m,30m,1h,2h]"},
+			{Long: "notify", Value: "LIST", Kind: KindText, Help: "When a delay notice goes to the sender, counted from arrival, such as 1d,3d; none for never [default: 1d,3d]"},
+			{Long: "expire", Value: "DURATION", Kind: KindText, Help: "How long after arrival delivery is given up and the sender told [default: 5d]"},
+			{Long: "cache-size", Value: "SIZE", Kind: KindText, Help: "Memory kept of the queue file per write connection, as 16M [default: 16M]"},
 			{Long: "relay-network", Value: "NET", Kind: KindText, Repeat: true, Help: "Network allowed to relay without AUTH, such as 192.0.2.0/24; may be repeated; none for nobody [default: loopback]"},
-			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases [default: host name and process id]"},
+			{Long: "node", Value: "NAME", Kind: KindText, Help: "Name of this server in leases (with its process id), the log and the audit [default: the host name]"},
 			{Long: "log", Value: "FILE", Kind: KindFile, Help: "Append the log (one line per event) to FILE [default: standard error]"},
 			{Long: "policy", Value: "FILE.lua", Kind: KindFile, Help: "Lua policy whose hooks on_arrival, next_retry and route the server calls (see the README, \"Lua hooks\")"},
 			{Long: "tls-cert", Value: "FILE", Kind: KindFile, Help: "Certificate chain (PEM) for STARTTLS and HTTPS, with --tls-key"},
@@ -76,15 +87,43 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	store, ok := env.Queue.(queue.DeliveryStore)
 	if !ok {
-		return fmt.Errorf("serve: %s is not a local queue file: serve delivers from a queue file only (give -u PATH)", env.Queue.Location())
+		return fmt.Errorf("serve: %s is a remote server's queue: serve delivers from a queue file or a PostgreSQL database (give -u PATH or -u postgres://...)", env.Queue.Location())
+	}
+	if cl, ok := env.Queue.(queue.CacheLimiter); ok {
+		size := int64(s.CacheSize)
+		if size == 0 {
+			size = defaultCacheSize
+		}
+		if err := cl.LimitCache(ctx, size); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	if sched, ok := s.schedule(); ok {
+		sq, ok := env.Queue.(queue.Scheduler)
+		if !ok {
+			return fmt.Errorf("serve: the schedule cannot be set on %s: leave out retry, notify and expire", env.Queue.Location())
+		}
+		if err := sq.SetSchedule(sched); err != nil {
+			return usageFor(inv.Cmd, err.Error())
+		}
+	}
+	osHost, _ := os.Hostname()
+	if osHost == "" {
+		osHost = "localhost"
 	}
 	hostname := s.Hostname
 	if hostname == "" {
-		hostname, _ = os.Hostname()
-		if hostname == "" {
-			hostname = "localhost"
-		}
+		hostname = osHost
 	}
+	// The node: named in the log, the audit rows of the changes the server
+	// makes, and (with the process id, so that two servers on one host
+	// never renew each other's leases) the leases it holds.
+	node := s.Node
+	if node == "" {
+		node = osHost
+	}
+	worker := fmt.Sprintf("%s:%d", node, os.Getpid())
+	ctx = queue.WithSource(ctx, "serve on "+node)
 	smtpAddrs := s.SMTP
 	if len(smtpAddrs) == 0 {
 		smtpAddrs = []string{defaultSMTP}
@@ -114,7 +153,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 			}
 			principals = []*httpapi.Principal{p}
 		}
-		api, err = httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr})
+		api, err = httpapi.New(httpapi.Options{Backend: env.Queue, Principals: principals, ErrorLog: env.Stderr, Node: node})
 		if err != nil {
 			return err
 		}
@@ -140,7 +179,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		defer f.Close()
 		logOut = f
 	}
-	logw := &lineLog{w: logOut}
+	logw := &lineLog{w: logOut, node: node}
 	delivLog := logw.as("delivery")
 
 	// The policy, when given: its hooks run in the Lua sandbox, each call
@@ -177,7 +216,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		DataTimeout:    time.Duration(s.DataTimeout),
 		Lease:          time.Duration(s.Lease),
 		Idle:           idleFor(time.Duration(s.Lease)),
-		Node:           s.Node,
+		Node:           worker,
 		Route:          routeFn,
 		NextRetry:      nextRetry,
 		Log:            delivLog,
@@ -193,7 +232,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	var smtpSrv *smtpd.Server
 	if len(smtpAddrs) > 0 {
 		nets, _ := s.relayNetworks()
-		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake}, smtpd.Config{
+		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake, node}, smtpd.Config{
 			Hostname:       hostname,
 			MaxMessageSize: int64(s.MaxMessageSize),
 			MaxRecipients:  s.MaxRecipients,
@@ -265,7 +304,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	if p, err := env.Queue.Paused(ctx); err == nil && p {
 		paused = " (paused: queue resume starts it)"
 	}
-	fmt.Fprintf(env.Stderr, "Delivering to %s%s. Ctrl-C stops.\n", route, paused)
+	fmt.Fprintf(env.Stderr, "Delivering to %s%s as node %s. Ctrl-C stops.\n", route, paused, node)
 
 	// Everything until ctx ends; the first part to fail stops the others.
 	ctx, cancel := context.WithCancel(ctx)

@@ -18,7 +18,7 @@ import (
 
 // GlobalFlags are the options of mqsh before any command.
 var GlobalFlags = []Flag{
-	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path, a sqlite: URL, or a Stalwart server's http(s):// URL [env: MQSH_URL]"},
+	{Long: "url", Short: "u", Value: "URL", Kind: KindFile, Help: "Queue location: a file path, a sqlite: URL, a postgres:// URL, or a Stalwart server's http(s):// URL [env: MQSH_URL]"},
 	{Long: "credentials", Short: "c", Value: "CREDENTIALS", Kind: KindText, Help: "Credentials of a remote queue: USER:SECRET, a SECRET of user admin, an API key, or USER: to be asked for the secret [env: MQSH_CREDENTIALS]"},
 	{Long: "insecure", Help: "Do not check the TLS certificate of a remote queue's server (self-signed test servers only)"},
 	{Long: "http-timeout", Value: "DURATION", Kind: KindText, Help: "Give up a request to a remote queue's server after this long (10s, 2m; default 60s)"},
@@ -182,7 +182,7 @@ func RootHelp(getenv func(string) string) string {
 		fmt.Fprintf(&b, "\nDefault queue: %s\n", def)
 	}
 	if u := getenv("MQSH_URL"); u != "" {
-		fmt.Fprintf(&b, "MQSH_URL is set: %s is used unless --url says otherwise.\n", u)
+		fmt.Fprintf(&b, "MQSH_URL is set: %s is used unless --url says otherwise.\n", queue.RedactURL(u))
 	}
 	b.WriteString("\nExit status: 0 success, 1 failure or nothing selected, 2 usage error.\n")
 	return b.String()

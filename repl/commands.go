@@ -30,6 +30,7 @@ func buildCommands() []*Command {
 	cmds = append(cmds, explainCommand(), topCommand())
 	cmds = append(cmds, luaCommands()...)
 	cmds = append(cmds, serveCommand())
+	cmds = append(cmds, copyCommand())
 	cmds = append(cmds, shellCommands()...)
 	cmds = append(cmds, helpCommand())
 	return cmds

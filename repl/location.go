@@ -60,6 +60,22 @@ type RemoteOptions struct {
 // backend it returns is closed when the run ends.
 var OpenRemote func(url string, opts RemoteOptions) (queue.Backend, error)
 
+// PostgresOptions are what OpenPostgres is given besides the URL.
+type PostgresOptions struct {
+	Now func() time.Time // the clock of the run
+}
+
+// OpenPostgres opens the queue in the PostgreSQL database a postgres:// or
+// postgresql:// URL names (package pgqueue). It is set by main, which
+// wires the engines; nil means this build has no PostgreSQL engine.
+var OpenPostgres func(ctx context.Context, url string, opts PostgresOptions) (queue.Backend, error)
+
+// isPostgres reports whether loc names a PostgreSQL database.
+func isPostgres(loc string) bool {
+	l := strings.ToLower(loc)
+	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://")
+}
+
 // DefaultLocation is the per-user queue: $XDG_DATA_HOME/mqsh/queue.db, or
 // ~/.local/share/mqsh/queue.db.
 func DefaultLocation(getenv func(string) string) (string, error) {
@@ -151,6 +167,17 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 	}
 	if isRemote(loc) && OpenRemote != nil {
 		return openRemote(env, loc, where, getenv)
+	}
+	if isPostgres(loc) {
+		if OpenPostgres == nil {
+			return "", nil, Usagef("%s names a PostgreSQL database, and this mqsh was built without the PostgreSQL engine", queue.RedactURL(loc))
+		}
+		b, err := OpenPostgres(context.Background(), loc, PostgresOptions{Now: env.Now})
+		if err != nil {
+			return "", nil, err // the engine's errors name the database (without the password) and what to do
+		}
+		env.Queue = b
+		return b.Location(), func() { b.Close() }, nil
 	}
 	path, err := queuePath(loc)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"mqsh/queue"
 )
 
 // serveSettings are the settings of `serve`: the [serve] table of the
@@ -23,6 +25,7 @@ type serveSettings struct {
 	MXPort         int               `toml:"mx-port"`
 	Paused         bool              `toml:"paused"`
 	MaxMessageSize byteSize          `toml:"max-message-size"`
+	CacheSize      byteSize          `toml:"cache-size"` // 0: defaultCacheSize
 	MaxRecipients  int               `toml:"max-recipients"`
 	Concurrency    int               `toml:"concurrency"`
 	PerDomain      int               `toml:"per-domain"`
@@ -31,6 +34,9 @@ type serveSettings struct {
 	DataTimeout    duration          `toml:"data-timeout"`
 	ClientTimeout  duration          `toml:"client-timeout"`
 	Lease          duration          `toml:"lease"`
+	Retry          *durationList     `toml:"retry"`  // nil: queue.DefaultSchedule's
+	Notify         *durationList     `toml:"notify"` // nil: queue.DefaultSchedule's; empty: no delay notices
+	Expire         duration          `toml:"expire"` // 0: queue.DefaultSchedule's
 	TLSCert        string            `toml:"tls-cert"`
 	TLSKey         string            `toml:"tls-key"`
 	RelayNetworks  []string          `toml:"relay-network"`
@@ -122,17 +128,34 @@ func loadServeSettings(path string, inv *Invocation) (serveSettings, error) {
 			return s, err
 		}
 	}
-	if v, ok := inv.Set["max-message-size"]; ok {
-		if err := s.MaxMessageSize.set(v); err != nil {
-			return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --max-message-size: %v", err))
+	for _, p := range []struct {
+		name string
+		dst  *byteSize
+	}{{"max-message-size", &s.MaxMessageSize}, {"cache-size", &s.CacheSize}} {
+		if v, ok := inv.Set[p.name]; ok {
+			if err := p.dst.set(v); err != nil {
+				return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --%s: %v", p.name, err))
+			}
 		}
 	}
 	for _, p := range []struct {
 		name string
 		dst  *duration
-	}{{"connect-timeout", &s.ConnectTimeout}, {"command-timeout", &s.CommandTimeout}, {"data-timeout", &s.DataTimeout}, {"client-timeout", &s.ClientTimeout}, {"lease", &s.Lease}} {
+	}{{"connect-timeout", &s.ConnectTimeout}, {"command-timeout", &s.CommandTimeout}, {"data-timeout", &s.DataTimeout}, {"client-timeout", &s.ClientTimeout}, {"lease", &s.Lease}, {"expire", &s.Expire}} {
 		if err := dur(p.name, p.dst); err != nil {
 			return s, err
+		}
+	}
+	for _, p := range []struct {
+		name string
+		dst  **durationList
+	}{{"retry", &s.Retry}, {"notify", &s.Notify}} {
+		if v, ok := inv.Set[p.name]; ok {
+			l := &durationList{}
+			if err := l.set(v); err != nil {
+				return s, usageFor(inv.Cmd, fmt.Sprintf("invalid --%s: %v", p.name, err))
+			}
+			*p.dst = l
 		}
 	}
 	return s, s.check(inv.Cmd)
@@ -152,7 +175,35 @@ func (s *serveSettings) check(cmd *Command) error {
 	if _, err := s.relayNetworks(); err != nil {
 		return usageFor(cmd, err.Error())
 	}
+	if s.Node != "" && (len(s.Node) > 64 || strings.IndexFunc(s.Node, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0) {
+		return usageFor(cmd, fmt.Sprintf("invalid --node %q: want a name of up to 64 characters without spaces, such as mx1", s.Node))
+	}
+	if s.CacheSize != 0 && s.CacheSize < 1<<20 {
+		return usageFor(cmd, fmt.Sprintf("invalid cache-size %d: want 1M or more", s.CacheSize))
+	}
+	if sched, ok := s.schedule(); ok {
+		if err := sched.Check(); err != nil {
+			return usageFor(cmd, err.Error()+" (the settings retry, notify and expire)")
+		}
+	}
 	return nil
+}
+
+// schedule is the delivery schedule the settings ask for: Stalwart's
+// (queue.DefaultSchedule) with the retry intervals, notify times and expiry
+// given in their place. ok is false when none is given.
+func (s *serveSettings) schedule() (sched queue.Schedule, ok bool) {
+	sched = queue.DefaultSchedule
+	if s.Retry != nil {
+		sched.Retry, ok = []time.Duration(*s.Retry), true
+	}
+	if s.Notify != nil {
+		sched.Notify, ok = []time.Duration(*s.Notify), true
+	}
+	if s.Expire != 0 {
+		sched.Expire, ok = time.Duration(s.Expire), true
+	}
+	return sched, ok
 }
 
 // relayNetworks parses the relay networks; nil = the default (loopback).
@@ -178,16 +229,57 @@ func (s *serveSettings) relayNetworks() ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// duration is a time.Duration written as Go writes it ("30s", "5m").
+// duration is a time.Duration written as Go writes it ("30s", "1h30m") or
+// in mqsh's units ("5d").
 type duration time.Duration
 
 func (d *duration) set(v string) error {
-	t, err := time.ParseDuration(v)
+	t, err := parseDuration(v)
 	if err != nil || t < 0 {
-		return fmt.Errorf("%q is not a duration: write it as 30s, 5m or 1h30m", v)
+		return fmt.Errorf("%q is not a duration: write it as 30s, 5m, 1h30m or 2d", v)
 	}
 	*d = duration(t)
 	return nil
+}
+
+// durationList is a list of durations: in the file an array ["2m", "5m"]
+// (or one string of them separated by commas), on the command line "2m,5m";
+// "none" or an empty list is no durations at all.
+type durationList []time.Duration
+
+func (l *durationList) set(v string) error {
+	out := durationList{}
+	if t := strings.TrimSpace(v); t != "" && t != "none" {
+		for _, f := range strings.Split(t, ",") {
+			var d duration
+			if err := d.set(strings.TrimSpace(f)); err != nil {
+				return err
+			}
+			out = append(out, time.Duration(d))
+		}
+	}
+	*l = out
+	return nil
+}
+
+// UnmarshalTOML reads an array of durations ("2m" or seconds), or a string of them.
+func (l *durationList) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case string:
+		return l.set(x)
+	case []any:
+		out := durationList{}
+		for _, e := range x {
+			var d duration
+			if err := d.UnmarshalTOML(e); err != nil {
+				return err
+			}
+			out = append(out, time.Duration(d))
+		}
+		*l = out
+		return nil
+	}
+	return fmt.Errorf("%v is not a list of durations: write it as [\"2m\", \"5m\", \"10m\"]", v)
 }
 
 // UnmarshalTOML reads a duration from a string ("30s") or a number of seconds.

@@ -9,14 +9,17 @@ import (
 // wakeOnWrite is the queue as the SMTP server sees it: after each write
 // that commits (a group of messages queued) it wakes the delivery engine of
 // the same process, so that new mail goes out at once rather than at the
-// engine's next look at the queue.
+// engine's next look at the queue. Its changes are audited as made on the
+// node ("smtp on mx1").
 type wakeOnWrite struct {
 	queue.Backend
 	wake func()
+	node string
 }
 
 // Run runs fn as the queue does and wakes delivery after a write commits.
 func (w wakeOnWrite) Run(ctx context.Context, mode queue.RunMode, fn func(queue.Txn) error) error {
+	ctx = queue.WithSource(ctx, queue.SourceOf(ctx)+" on "+w.node)
 	err := w.Backend.Run(ctx, mode, fn)
 	if err == nil && mode == queue.RunWrite {
 		w.wake()

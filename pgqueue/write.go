@@ -1,0 +1,641 @@
+package pgqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"mqsh/queue"
+)
+
+// The verbs that change the queue. Each runs in a savepoint, checks its
+// input with the shared checks of package queue, and audits what it did in
+// the same transaction.
+
+// Enqueue queues a new message with the queue's schedule (see
+// queue.Tx.Enqueue).
+func (tx *Tx) Enqueue(env queue.Envelope, raw []byte) (m *queue.Message, err error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		m, err = tx.addNew(db, "enqueue", "", env, raw, true)
+		return err
+	})
+	return m, err
+}
+
+// ImportEML queues an RFC 5322 message (see queue.Tx.ImportEML).
+func (tx *Tx) ImportEML(raw []byte, env *queue.Envelope) (m *queue.Message, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return nil, err
+	}
+	e, err := queue.EnvelopeFromEML(raw, env)
+	if err != nil {
+		return nil, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		m, err = tx.addNew(db, "import", "format=eml ", e, raw, false)
+		return err
+	})
+	return m, err
+}
+
+// addNew queues one new message and audits it under verb; arrival says
+// whether what env carries besides the envelope is stored (Enqueue).
+func (tx *Tx) addNew(db pgx.Tx, verb, prefix string, env queue.Envelope, raw []byte, arrival bool) (*queue.Message, error) {
+	ins := tx.newInserter(db)
+	id, err := ins.newID()
+	if err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	m, raw, err := queue.BuildMessage(env, raw, id, tx.q.now(), tx.q.sched)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", verb, err)
+	}
+	if arrival {
+		if _, err := queue.ApplyArrival(m, &env); err != nil {
+			return nil, fmt.Errorf("%s: %w", verb, err)
+		}
+	}
+	if err := ins.add(m, raw, 0); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	if err := ins.finish(); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	if err := tx.audit(db, verb, queue.AddAuditText(prefix, m), []queue.ID{m.ID}); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
+	return m, nil
+}
+
+// EnqueueBatch queues several new messages in one savepoint, as
+// queue.Tx.EnqueueBatch does: a message the queue refuses gets its error in
+// errs and the others are queued; err is a failure of the whole batch.
+func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs []error, err error) {
+	if err := tx.needWrite("enqueue"); err != nil {
+		return nil, nil, err
+	}
+	out, errs = make([]*queue.Message, len(msgs)), make([]error, len(msgs))
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		ins := tx.newInserter(db)
+		var ids []queue.ID
+		for i := range msgs {
+			env := msgs[i].Env
+			last := ins.last
+			id, err := ins.newID()
+			if err != nil {
+				return tx.verbError("enqueue", err)
+			}
+			m, raw, err := queue.BuildMessage(env, msgs[i].Raw, id, tx.q.now(), tx.q.sched)
+			if err == nil {
+				_, err = queue.ApplyArrival(m, &env)
+			}
+			if err != nil {
+				ins.last = last // the id was not used
+				errs[i] = fmt.Errorf("enqueue: %w", err)
+				continue
+			}
+			if err := ins.add(m, raw, 0); err != nil {
+				return tx.verbError("enqueue", err)
+			}
+			out[i] = m
+			ids = append(ids, m.ID)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if err := ins.finish(); err != nil {
+			return tx.verbError("enqueue", err)
+		}
+		text := fmt.Sprintf("batch of %d from %s", len(ids), queue.SourceOf(tx.ctx))
+		return tx.verbError("enqueue", tx.audit(db, "enqueue", text, ids))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, errs, nil
+}
+
+// ImportJSON reads JSON Lines and queues every message, keeping its id, all
+// or none (see queue.Tx.ImportJSON). The lines are decoded on another
+// goroutine while the rows of the batch before go in with COPY; an import
+// at least as big as the queue builds the secondary indexes afresh at the
+// end.
+func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
+	if err := tx.needWrite("import"); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
+		ins := tx.newInserter(db)
+		ins.bulk = true
+		lines, err := tx.readBatches(r, res.Domains, ins.write)
+		if err == nil {
+			err = ins.finish()
+		}
+		if err != nil {
+			if tx.ctx.Err() != nil {
+				return queue.ImportError(tx.ctx.Err())
+			}
+			return queue.ImportError(tx.q.scrub(err))
+		}
+		res.IDs = ins.ids
+		slices.Sort(res.IDs)
+		res.Count = len(res.IDs)
+		if res.Count == 0 {
+			return nil
+		}
+		return tx.verbError("import", tx.audit(db, "import", queue.ImportJSONAuditText(lines), res.IDs))
+	})
+	if err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	return res, nil
+}
+
+// readBatches decodes JSON Lines into batches on a goroutine of its own
+// and hands each to write, counting the messages of each domain; it
+// returns how many lines were read.
+func (tx *Tx) readBatches(r io.Reader, domains map[string]int, write func(b *batch) error) (int, error) {
+	type item struct {
+		b   *batch
+		err error
+	}
+	out := make(chan item, 2)
+	stop := make(chan struct{})
+	var lines int
+	go func() {
+		defer close(out)
+		var seen queue.SeenIDs
+		b := &batch{}
+		send := func(it item) bool {
+			select {
+			case out <- it:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		var err error
+		lines, err = queue.ReadJSONLines(r, tx.q.clock, tx.q.sched.Expire, func(line int, msgs []*queue.Message) error {
+			for _, m := range msgs {
+				if err := seen.Add(m.ID, line); err != nil {
+					return err
+				}
+				for _, d := range m.Domains {
+					domains[d.Name]++
+				}
+				b.encode(m, m.Text(), line) // a line of queue export carries its text
+			}
+			if len(b.ids) >= copyBatch {
+				if !send(item{b: b}) {
+					return errors.New("import stopped")
+				}
+				b = &batch{}
+			}
+			return nil
+		})
+		send(item{b: b, err: err})
+	}()
+	defer func() {
+		close(stop)
+		for range out { // the reader is done with r, domains and lines
+		}
+	}()
+	for it := range out {
+		if err := write(it.b); err != nil {
+			return 0, err
+		}
+		if it.err != nil {
+			return 0, it.err
+		}
+	}
+	return lines, nil
+}
+
+// LoadDemo queues the six documented messages (those already queued are
+// left as they are) and n generated ones (see queue.Tx.LoadDemo).
+func (tx *Tx) LoadDemo(n int, seed int64) (res queue.Result, err error) {
+	if err := tx.needWrite("demo"); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	if err := queue.CheckDemoCount(n); err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	err = tx.savepoint(false, func(db pgx.Tx) error {
+		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
+		count := func(m *queue.Message) {
+			for _, d := range m.Domains {
+				res.Domains[d.Name]++
+			}
+		}
+		ins := tx.newInserter(db)
+		if _, err := ins.lastID(); err != nil {
+			return tx.verbError("demo", err)
+		}
+		msgs, raws, err := queue.DocumentedDemo(tx.q.sched)
+		if err != nil {
+			return err
+		}
+		ids := make([]int64, len(msgs))
+		for i := range msgs {
+			ids[i] = int64(msgs[i].ID)
+		}
+		rows, err := db.Query(tx.ctx, "SELECT id FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		have, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		for i := range msgs {
+			if slices.Contains(have, int64(msgs[i].ID)) {
+				continue
+			}
+			count(&msgs[i])
+			if err := ins.add(&msgs[i], raws[i], 0); err != nil {
+				return tx.verbError("demo", err)
+			}
+		}
+		err = queue.GenerateDemo(n, seed, tx.q.clock(), tx.q.sched, func(i int, m *queue.Message, raw []byte) error {
+			if i%pageSize == 0 {
+				if err := tx.ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if m.ID <= ins.last {
+				m.ID = queue.NextSlot(ins.last)
+			}
+			if err := queue.NormalizeMessage(m, tx.q.clock, tx.q.sched.Expire); err != nil {
+				return err
+			}
+			count(m)
+			return ins.add(m, raw, 0)
+		})
+		if err == nil {
+			err = ins.finish()
+		}
+		if err != nil {
+			return tx.verbError("demo", err)
+		}
+		res.IDs = ins.ids
+		slices.Sort(res.IDs)
+		res.Count = len(res.IDs)
+		return tx.verbError("demo", tx.audit(db, "demo", queue.DemoAuditText(n, seed), res.IDs))
+	})
+	if err != nil {
+		return queue.Result{DryRun: tx.dry}, err
+	}
+	return res, nil
+}
+
+// pendingSQL is the pending states, Scheduled and TempFail.
+const pendingSQL = "(0,2)"
+
+// selectIDs returns the ids of the messages f selects that also meet extra
+// conditions, ascending.
+func (tx *Tx) selectIDs(db pgx.Tx, f queue.Filter, a *args, extra ...string) ([]int64, error) {
+	s, err := compile(f, a, 0)
+	if err != nil {
+		return nil, err
+	}
+	if s.empty {
+		return nil, nil
+	}
+	rows, err := db.Query(tx.ctx, "SELECT m.id FROM messages m"+s.where(extra...)+" ORDER BY m.id", *a...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
+// breakdown runs a "name, count" query into a map.
+func (tx *Tx) breakdown(db pgx.Tx, q string, a ...any) (map[string]int, error) {
+	rows, err := db.Query(tx.ctx, q, a...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return queue.ScanCounts(rows)
+}
+
+func toIDs(ids []int64) []queue.ID {
+	out := make([]queue.ID, len(ids))
+	for i, id := range ids {
+		out[i] = queue.ID(id)
+	}
+	return out
+}
+
+// refreshDue recomputes messages.due for the messages ids.
+func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
+	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = x.due FROM (SELECT s.id, (SELECT min(d.due) FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+") AS due FROM unnest($1::bigint[]) AS s(id)) x"+
+		" WHERE m.id = x.id AND m.due IS DISTINCT FROM x.due", ids)
+	return err
+}
+
+// scopeSQL is the condition that recipient row r is in the scope of a
+// change whose filter names rcpts and domains (see queue/scope.go): it
+// matches one of the patterns (when there are any) and is in one of the
+// domains (when there are any). "" when the filter names neither: the
+// change acts on whole messages.
+func scopeSQL(rcpts []*queue.AddressPattern, domains []string, a *args) string {
+	onDomain := func(names string) string {
+		return "EXISTS (SELECT 1 FROM domains dd WHERE dd.msg_id = r.msg_id AND dd.idx = r.domain_idx AND dd.name = ANY(" + names + "::text[]))"
+	}
+	var conds []string
+	if len(rcpts) > 0 {
+		var cs []string
+		for _, p := range rcpts {
+			if p.Kind() == queue.AddressDomain {
+				cs = append(cs, onDomain(a.add([]string{p.Value()})))
+				continue
+			}
+			cs = append(cs, addrMatch("r.address_lc", p, a))
+		}
+		conds = append(conds, anyOf(cs))
+	}
+	if len(domains) > 0 {
+		conds = append(conds, onDomain(a.add(domains)))
+	}
+	return strings.Join(conds, " AND ")
+}
+
+// changeScope reads the scope of a change made with f: its recipient
+// patterns and domains, and the scope's name for people.
+func changeScope(verb string, f queue.Filter) (rcpts []*queue.AddressPattern, domains []string, text string, err error) {
+	if _, rcpts, domains, err = f.Patterns(); err != nil {
+		return nil, nil, "", fmt.Errorf("%s: %w", verb, err)
+	}
+	if text, err = f.ScopeText(); err != nil {
+		return nil, nil, "", fmt.Errorf("%s: %w", verb, err)
+	}
+	return rcpts, domains, text, nil
+}
+
+// Retry sets the delivery due of the pending domains of the selected
+// messages to r.At (zero = now); with a recipient or domain in the filter,
+// only of the domains with a pending recipient it names (see
+// queue.Tx.Retry).
+func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
+	res := queue.Result{DryRun: r.DryRun || tx.dry}
+	if err := tx.checkChange("retry", r.Filter); err != nil {
+		return res, err
+	}
+	rcpts, domains, scope, err := changeScope("retry", r.Filter)
+	if err != nil {
+		return res, err
+	}
+	if err := queue.CheckTime("at", r.At); err != nil {
+		return res, fmt.Errorf("retry: %w", err)
+	}
+	if err := queue.CheckRetry(r); err != nil {
+		return res, err
+	}
+	at := r.At.UTC().Truncate(time.Second)
+	if r.At.IsZero() {
+		at = tx.q.clock()
+	}
+	scoped := len(rcpts) > 0 || len(domains) > 0
+	// pend is the condition on domain row d that the retry changes it.
+	pend := func(a *args) string {
+		c := "d.status IN " + pendingSQL
+		if sc := scopeSQL(rcpts, domains, a); sc != "" {
+			c += " AND EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx AND r.status IN " + pendingSQL + " AND " + sc + ")"
+		}
+		return c
+	}
+	if scoped {
+		res.Scope = scope
+	}
+	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
+		var a args
+		ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND "+pend(&a)+")")
+		if err != nil || len(ids) == 0 {
+			res.Domains = map[string]int{}
+			return err
+		}
+		// The statements below number their parameters afresh.
+		var b args
+		set := b.add(ids)
+		p := pend(&b)
+		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" GROUP BY d.name", b...); err != nil {
+			return err
+		}
+		res.IDs, res.Count = toIDs(ids), len(ids)
+		if scoped {
+			for _, n := range res.Domains {
+				res.Parts += n
+			}
+			// Messages with a pending domain the retry leaves alone.
+			if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM unnest("+set+"::bigint[]) AS s(id) WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+" AND NOT ("+p+"))", b...).Scan(&res.Kept); err != nil {
+				return err
+			}
+		}
+		if r.Spread > 0 {
+			// The i-th domain (from 0, in message id and domain order) of
+			// the N retried comes due at + i*Spread/N, in whole seconds.
+			c := append(args{}, b...)
+			q := "UPDATE domains d SET due = " + c.add(at.Unix()) + " + sp.n * " + c.add(int64(r.Spread/time.Second)) + " / sp.total " +
+				"FROM (SELECT d.msg_id, d.idx, row_number() OVER (ORDER BY d.msg_id, d.idx) - 1 AS n, count(*) OVER () AS total FROM domains d WHERE d.msg_id IN (SELECT unnest(" + set + "::bigint[])) AND " + p + ") sp " +
+				"WHERE sp.msg_id = d.msg_id AND sp.idx = d.idx"
+			if _, err := db.Exec(tx.ctx, q, c...); err != nil {
+				return err
+			}
+		} else {
+			// Only the rows whose due changes are rewritten.
+			c := append(args{}, b...)
+			due := c.add(at.Unix())
+			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+due+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" AND d.due <> "+due, c...); err != nil {
+				return err
+			}
+		}
+		if r.ExtendExpiry > 0 {
+			c := append(args{}, b...)
+			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET expires = greatest(expires, due + "+c.add(int64(r.ExtendExpiry/time.Second))+") WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, c...); err != nil {
+				return err
+			}
+		}
+		var first, last int64
+		if err := db.QueryRow(tx.ctx, "SELECT min(d.due), max(d.due), count(*) FILTER (WHERE d.due > d.expires) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, b...).Scan(&first, &last, &res.PastExpiry); err != nil {
+			return err
+		}
+		res.First, res.Last = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
+		if err := tx.refreshDue(db, ids); err != nil {
+			return err
+		}
+		return tx.audit(db, "retry", queue.RetryAuditText(r, at), res.IDs)
+	})
+	if err != nil {
+		return queue.Result{DryRun: res.DryRun}, tx.verbError("retry", err)
+	}
+	return res, nil
+}
+
+// Cancel removes the selected messages; with a recipient or domain in the
+// filter, it cancels the pending recipients it names, and removes the
+// messages left with nothing pending (see queue.Tx.Cancel). The PostgreSQL
+// queue has no trash yet: what is removed is gone.
+func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
+	res := queue.Result{DryRun: r.DryRun || tx.dry}
+	if err := tx.checkChange("cancel", r.Filter); err != nil {
+		return res, err
+	}
+	rcpts, domains, scope, err := changeScope("cancel", r.Filter)
+	if err != nil {
+		return res, err
+	}
+	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
+		if len(rcpts) == 0 && len(domains) == 0 {
+			return tx.cancelWhole(db, r, &res)
+		}
+		res.Scope = scope
+		return tx.cancelRecipients(db, r, func(a *args) string { return scopeSQL(rcpts, domains, a) }, &res)
+	})
+	if err != nil {
+		return queue.Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
+	}
+	return res, nil
+}
+
+// removeMessages deletes the messages ids from every table.
+func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
+	for _, t := range []string{"recipients", "domains", "bodies"} {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
+			return err
+		}
+	}
+	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
+	return err
+}
+
+func (tx *Tx) cancelWhole(db pgx.Tx, r queue.CancelRequest, res *queue.Result) error {
+	var a args
+	ids, err := tx.selectIDs(db, r.Filter, &a)
+	if err != nil {
+		return err
+	}
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
+		return err
+	}
+	res.IDs, res.Count = toIDs(ids), len(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := tx.removeMessages(db, ids); err != nil {
+		return err
+	}
+	return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
+}
+
+// cancelRecipients cancels the pending recipients in the scope (inScope
+// is its condition on recipient row r) of the selected messages.
+func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, inScope func(a *args) string, res *queue.Result) error {
+	var a args
+	match := "r.status IN " + pendingSQL + " AND " + inScope(&a)
+	ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")
+	if err != nil {
+		return err
+	}
+	var b args
+	set := b.add(ids)
+	match = "r.status IN " + pendingSQL + " AND " + inScope(&b)
+	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match+" GROUP BY d.name", b...); err != nil {
+		return err
+	}
+	res.IDs, res.Count = toIDs(ids), len(ids)
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM recipients r WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...).Scan(&res.Parts); err != nil {
+		return err
+	}
+	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM unnest("+set+"::bigint[]) AS s(id) WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = s.id AND r.status IN "+pendingSQL+" AND NOT ("+match+"))", b...).Scan(&res.Kept); err != nil {
+		return err
+	}
+	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...); err != nil {
+		return err
+	}
+	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
+	if _, err := db.Exec(tx.ctx, "UPDATE domains d SET "+
+		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
+		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
+		"WHERE d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
+		return err
+	}
+	rows, err := db.Query(tx.ctx, "SELECT m.id FROM unnest($1::bigint[]) AS m(id) WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+")", ids)
+	if err != nil {
+		return err
+	}
+	gone, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	if err := tx.removeMessages(db, gone); err != nil {
+		return err
+	}
+	if err := tx.refreshDue(db, ids); err != nil {
+		return err
+	}
+	return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
+}
+
+// Paused reports whether delivery from the queue is paused.
+func (q *Queue) Paused(ctx context.Context) (bool, error) {
+	var v int64
+	err := q.pool.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'paused'").Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, q.dbError("read queue", err)
+	}
+	return v != 0, nil
+}
+
+// SetPaused pauses (true) or resumes (false) delivery for every process on
+// the queue, and audits the change as "pause" or "resume"; it reports
+// whether the state changed.
+func (q *Queue) SetPaused(ctx context.Context, paused bool) (changed bool, err error) {
+	verb, v := "resume", 0
+	if paused {
+		verb, v = "pause", 1
+	}
+	err = q.update(ctx, false, func(tx *Tx) error {
+		if err := tx.needWrite(verb); err != nil {
+			return err
+		}
+		err := tx.savepoint(false, func(db pgx.Tx) error {
+			var old int64
+			// The row lock orders two processes switching at once.
+			if _, err := db.Exec(ctx, "INSERT INTO meta(key, value) VALUES('paused', 0) ON CONFLICT (key) DO NOTHING"); err != nil {
+				return err
+			}
+			if err := db.QueryRow(ctx, "SELECT value FROM meta WHERE key = 'paused' FOR UPDATE").Scan(&old); err != nil {
+				return err
+			}
+			if (old != 0) == paused {
+				return nil
+			}
+			if _, err := db.Exec(ctx, "UPDATE meta SET value = $1 WHERE key = 'paused'", v); err != nil {
+				return err
+			}
+			changed = true
+			return tx.audit(db, verb, "", nil)
+		})
+		return tx.verbError(verb, err)
+	})
+	if err != nil {
+		return false, err
+	}
+	return changed, nil
+}
