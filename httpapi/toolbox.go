@@ -322,7 +322,7 @@ func (s *Server) trashRequest(r *http.Request, t queue.Trasher) (req *queue.Tras
 // messages go back into the queue (every one with all=true), as `queue
 // trash restore` does; {"data": changeJSON}.
 func (s *Server) trashRestore(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s.trashChange(w, auditContext(r, p), true, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
+	s.trashChange(w, s.auditContext(r, p), true, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
 		return t.TrashRestore(ctx, req)
 	})
 }
@@ -331,7 +331,7 @@ func (s *Server) trashRestore(w http.ResponseWriter, r *http.Request, p *Princip
 // are deleted for good (every one with all=true; without a filter, those
 // kept longer than the retention), as `queue trash purge` does.
 func (s *Server) trashPurge(w http.ResponseWriter, r *http.Request, p *Principal) {
-	s.trashChange(w, auditContext(r, p), false, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
+	s.trashChange(w, s.auditContext(r, p), false, func(ctx context.Context, t queue.Trasher, req queue.TrashRequest) (queue.Result, error) {
 		return t.TrashPurge(ctx, req)
 	})
 }
@@ -408,7 +408,7 @@ func (s *Server) undo(w http.ResponseWriter, r *http.Request, p *Principal) {
 		badParams(err.Error()).write(w)
 		return
 	}
-	r = auditContext(r, p)
+	r = s.auditContext(r, p)
 	res, err := u.Undo(r.Context(), queue.UndoRequest{Seq: seq, DryRun: dry})
 	if errors.Is(err, queue.ErrUndoRefused) {
 		problem{Type: "about:blank", Status: http.StatusConflict, Title: "Conflict", Detail: err.Error()}.write(w)
