@@ -43,7 +43,7 @@ while [ "$i" -lt "$runs" ]; do
 		rm -f "$dir/run.db"*
 		cp "$dir/base.db" "$dir/run.db"
 		t "cancel 25,000 by sender:" "$bin" -u "$dir/run.db" queue cancel -s bulk@sender.example
-		t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all
+		t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all --yes
 		t "list -o json of 100,000: " "$bin" -u "$dir/base.db" queue list -o json
 		t "list (table) of 100,000: " "$bin" -u "$dir/base.db" queue list
 	done

@@ -223,7 +223,7 @@ left=$((N - per))
 have=$("$MQSH" -u "$Q" queue list -o ids 2>/dev/null | wc -l)
 [ "$have" = "$left" ] || die "mqsh holds $have after removing one sender, want $left"
 
-row "remove the other $left" "$(ms postsuper -d ALL)" "$(ms "$MQSH" -u "$Q" queue cancel --all)"
+row "remove the other $left" "$(ms postsuper -d ALL)" "$(ms "$MQSH" -u "$Q" queue cancel --all --yes)"
 [ "$(queued)" = 0 ] || die "postfix still holds $(queued) messages"
 have=$("$MQSH" -u "$Q" queue list -o ids 2>/dev/null | wc -l)
 [ "$have" = 0 ] || die "mqsh still holds $have messages"
