@@ -223,7 +223,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		}
 		err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, refuseUndo("undo: nothing to undo: no retry, cancel or script run by %s is left to take back (see queue audit)", tx.q.user)
+			return 0, refuseUndo("undo: nothing to undo: no retry, cancel, hold, release or script run by %s is left to take back (see queue audit)", tx.q.user)
 		}
 		return seq, err
 	}
