@@ -58,6 +58,7 @@ type Config struct {
 	Poll           time.Duration // how often other processes' changes are checked; default 200ms
 	Idle           time.Duration // longest sleep with nothing due, after which leases run out are found; default 30s
 	Batch          int           // outcomes recorded in one transaction at most; default 256
+	Linger         time.Duration // how long a small batch of outcomes waits for more; default 5ms
 
 	Node string    // worker name stored with leases; default host name and process id
 	Log  io.Writer // one line per recipient event; nil: discarded
@@ -147,6 +148,9 @@ func New(store queue.DeliveryStore, cfg Config) (*Deliverer, error) {
 	}
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = 5 * time.Millisecond
 	}
 	if cfg.Node == "" {
 		h, _ := os.Hostname()
@@ -330,6 +334,10 @@ func (d *Deliverer) recorder(ctx context.Context, outcomes <-chan outcome, finis
 	var firstErr error
 	for o := range outcomes {
 		batch := []outcome{o}
+		// Gather what else is ready; while the batch is small, wait a
+		// little for more (every Record is a write transaction, whose
+		// fixed cost a larger batch shares).
+		linger := time.NewTimer(d.cfg.Linger)
 	more:
 		for len(batch) < d.cfg.Batch {
 			select {
@@ -338,10 +346,23 @@ func (d *Deliverer) recorder(ctx context.Context, outcomes <-chan outcome, finis
 					break more
 				}
 				batch = append(batch, o)
+				continue
 			default:
+			}
+			if len(batch) >= d.cfg.Concurrency/2 {
+				break
+			}
+			select {
+			case o, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, o)
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		var attempts []queue.Attempt
 		var leases []queue.Lease
 		raws := map[queue.ID][]byte{}
