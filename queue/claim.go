@@ -152,12 +152,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 			now.Add(r.Lease).Unix(), r.Worker, keys); err != nil {
 			return err
 		}
-		for i := range jobs {
-			if err := tx.loadJob(&jobs[i]); err != nil {
-				return err
-			}
-		}
-		return nil
+		return tx.loadJobs(jobs, keys)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
@@ -213,32 +208,75 @@ func (r ClaimRequest) Pick(cands []Job, now time.Time) []Job {
 	return jobs
 }
 
-// loadJob reads the rest of j.
-func (tx *Tx) loadJob(j *Job) error {
-	id := int64(j.Message)
-	var rpLC string
-	var rp, env, ret sql.NullString
-	var created int64
-	err := tx.drow("SELECT m.rp_lc, m.rp, m.env_id, m.ret, m.created, m.size, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?", id).
-		Scan(&rpLC, &rp, &env, &ret, &created, &j.Size, &j.Raw)
+// loadJobs reads the rest of the jobs, whose keys are given as a JSON array
+// of [msg_id, idx]: two statements for the whole claim, not two a job.
+func (tx *Tx) loadJobs(jobs []Job, keys []byte) error {
+	byMsg := make(map[int64][]int, len(jobs)) // message id -> its jobs
+	byDomain := make(map[[2]int64]int, len(jobs))
+	for i, j := range jobs {
+		byMsg[int64(j.Message)] = append(byMsg[int64(j.Message)], i)
+		byDomain[[2]int64{int64(j.Message), int64(j.DomainIdx)}] = i
+	}
+	rows, err := tx.dquery(`SELECT m.id, m.rp_lc, m.rp, m.env_id, m.ret, m.created, m.size, b.raw
+		FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id
+		WHERE m.id IN (SELECT value->>0 FROM json_each(?))`, keys)
 	if err != nil {
 		return err
 	}
-	j.ReturnPath = rpLC
-	if rp.Valid {
-		j.ReturnPath = rp.String
-	}
-	j.EnvID, j.Ret, j.Created = env.String, ret.String, time.Unix(created, 0).UTC()
-	rcpts, err := tx.domainRecipients(id, j.DomainIdx)
-	if err != nil {
-		return err
-	}
-	for _, r := range rcpts {
-		if r.Status.Pending() {
-			j.Recipients = append(j.Recipients, r.Recipient)
+	loaded := 0
+	for rows.Next() {
+		var id, created, size int64
+		var rpLC string
+		var rp, env, ret sql.NullString
+		var raw []byte
+		if err := rows.Scan(&id, &rpLC, &rp, &env, &ret, &created, &size, &raw); err != nil {
+			rows.Close()
+			return err
+		}
+		if rp.Valid {
+			rpLC = rp.String
+		}
+		for _, i := range byMsg[id] {
+			j := &jobs[i]
+			j.ReturnPath, j.EnvID, j.Ret, j.Created = rpLC, env.String, ret.String, time.Unix(created, 0).UTC()
+			j.Size, j.Raw = size, raw
+			loaded++
 		}
 	}
-	return nil
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if loaded != len(jobs) {
+		return fmt.Errorf("%d of %d claimed messages not found", len(jobs)-loaded, len(jobs))
+	}
+	rows, err = tx.dquery(`SELECT r.msg_id, r.domain_idx, r.address_lc, r.address, r.status, r.code, r.enhanced, r.message, r.orcpt, r.notify
+		FROM recipients r WHERE r.msg_id IN (SELECT value->>0 FROM json_each(?1))
+		AND r.status IN `+pendingSQL+` ORDER BY r.msg_id, r.idx`, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, dom int64
+		var lc string
+		var r Recipient
+		var addr, enh, msg, orcpt sql.NullString
+		var notify int
+		if err := rows.Scan(&id, &dom, &lc, &addr, &r.Status, &r.Code, &enh, &msg, &orcpt, &notify); err != nil {
+			return err
+		}
+		i, ok := byDomain[[2]int64{id, dom}]
+		if !ok {
+			continue // a domain of the message not claimed now
+		}
+		r.Address, r.Enhanced, r.Message, r.ORCPT, r.Notify = lc, enh.String, msg.String, orcpt.String, Notify(notify)
+		if addr.Valid {
+			r.Address = addr.String
+		}
+		jobs[i].Recipients = append(jobs[i].Recipients, r)
+	}
+	return rows.Err()
 }
 
 // rcptRow is a recipient row with its index.
