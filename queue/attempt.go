@@ -106,8 +106,12 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 		notices = notices[:0]
 		now := q.clock()
 		var gone []byte // ids of messages with nothing left pending, as a JSON array
+		rcpts, err := tx.attemptRecipients(attempts)
+		if err != nil {
+			return err
+		}
 		for i := range attempts {
-			n, err := tx.record(&attempts[i], now, &gone)
+			n, err := tx.record(&attempts[i], now, &gone, rcpts)
 			if err != nil {
 				return fmt.Errorf("message %s domain %s: %w", attempts[i].Message, attempts[i].Domain, err)
 			}
@@ -129,7 +133,52 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 	return notices, nil
 }
 
-func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) {
+// attemptRecipients reads the recipients of the attempted domains in one
+// statement, keyed by message id and domain index. A domain attempted twice
+// in the batch is left out (record reads it after the first has changed it).
+func (tx *Tx) attemptRecipients(attempts []Attempt) (map[[2]int64][]rcptRow, error) {
+	seen := make(map[[2]int64]int, len(attempts))
+	ids := []byte{'['}
+	for i, a := range attempts {
+		k := [2]int64{int64(a.Message), int64(a.DomainIdx)}
+		seen[k]++
+		if i > 0 {
+			ids = append(ids, ',')
+		}
+		ids = strconv.AppendInt(ids, int64(a.Message), 10)
+	}
+	ids = append(ids, ']')
+	rows, err := tx.dquery(`SELECT msg_id, domain_idx, idx, address_lc, address, status, code, enhanced, message, orcpt, notify
+		FROM recipients WHERE msg_id IN (SELECT value FROM json_each(?)) ORDER BY msg_id, idx`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[[2]int64][]rcptRow, len(attempts))
+	for rows.Next() {
+		var id, dom int64
+		var r rcptRow
+		var lc string
+		var addr, enh, msg, orcpt sql.NullString
+		var notify int
+		if err := rows.Scan(&id, &dom, &r.idx, &lc, &addr, &r.Status, &r.Code, &enh, &msg, &orcpt, &notify); err != nil {
+			return nil, err
+		}
+		k := [2]int64{id, dom}
+		if seen[k] != 1 {
+			continue
+		}
+		r.Address = lc
+		if addr.Valid {
+			r.Address = addr.String
+		}
+		r.Enhanced, r.Message, r.ORCPT, r.Notify = enh.String, msg.String, orcpt.String, Notify(notify)
+		out[k] = append(out[k], r)
+	}
+	return out, rows.Err()
+}
+
+func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte, prefetched map[[2]int64][]rcptRow) ([]Notice, error) {
 	id := int64(a.Message)
 	if !a.Skipped {
 		if _, err := tx.dexec("INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
@@ -163,9 +212,11 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte) ([]Notice, error) 
 		d.ReturnPath = rp.String
 	}
 	if d.Status.Pending() {
-		rcpts, err := tx.domainRecipients(id, a.DomainIdx)
-		if err != nil {
-			return nil, err
+		rcpts, ok := prefetched[[2]int64{id, int64(a.DomainIdx)}]
+		if !ok {
+			if rcpts, err = tx.domainRecipients(id, a.DomainIdx); err != nil {
+				return nil, err
+			}
 		}
 		d.Recipients = make([]AttemptRecipient, len(rcpts))
 		for i, r := range rcpts {

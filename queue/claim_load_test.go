@@ -69,3 +69,41 @@ func TestClaimLoadsEachJobsOwnRecipients(t *testing.T) {
 		t.Errorf("second claim %+v, want b.example of message 1 with y@b.example alone", again)
 	}
 }
+
+// Both domains of one message recorded in one batch: each takes its own
+// recipients' answers, and the message goes once neither is pending.
+func TestRecordTwoDomainsOfOneMessageInOneBatch(t *testing.T) {
+	q, _ := openTest(t)
+	m := enqueueTest(t, q, envTo("s@a.example", "x@b.example", "z@c.example", "y@b.example"))
+	m2 := enqueueTest(t, q, envTo("s@a.example", "v@b.example", "w@c.example"))
+	jobs := claim(t, q, "w", 10)
+	if len(jobs) != 4 {
+		t.Fatalf("%d jobs, want 4", len(jobs))
+	}
+	var batch []Attempt
+	for _, j := range jobs {
+		a := Attempt{Lease: j.Lease, Host: "mx[127.0.0.1]:25", Reply: "250 ok"}
+		for _, r := range j.Recipients {
+			st, code := Completed, 250
+			if j.Message == m2.ID && j.Domain == "c.example" {
+				st, code = TempFail, 451
+			}
+			a.Recipients = append(a.Recipients, RcptResult{Address: r.Address, Status: st, Code: code, Message: "reply"})
+		}
+		batch = append(batch, a)
+	}
+	record(t, q, batch...)
+	if _, err := q.Get(t.Context(), m.ID); err == nil {
+		t.Errorf("message %s, delivered in both its domains, is still queued", m.ID)
+	}
+	got := mustGet(t, q, m2.ID)
+	for _, d := range got.Domains {
+		want := Completed
+		if d.Name == "c.example" {
+			want = TempFail
+		}
+		if d.Status != want || d.Recipients[0].Status != want {
+			t.Errorf("message 2 domain %s: %v with recipient %+v, want %v", d.Name, d.Status, d.Recipients[0], want)
+		}
+	}
+}
