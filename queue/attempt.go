@@ -110,8 +110,12 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 		if err != nil {
 			return err
 		}
+		domains, domainsRead, err := tx.attemptDomains(attempts)
+		if err != nil {
+			return err
+		}
 		for i := range attempts {
-			n, err := tx.record(&attempts[i], now, &gone, rcpts)
+			n, err := tx.record(&attempts[i], now, &gone, rcpts, domains, domainsRead)
 			if err != nil {
 				return fmt.Errorf("message %s domain %s: %w", attempts[i].Message, attempts[i].Domain, err)
 			}
@@ -178,7 +182,78 @@ func (tx *Tx) attemptRecipients(attempts []Attempt) (map[[2]int64][]rcptRow, err
 	return out, rows.Err()
 }
 
-func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte, prefetched map[[2]int64][]rcptRow) ([]Notice, error) {
+// attemptCols are what record reads of an attempted domain (d) and its
+// message (m), whether another domain of the message is pending last.
+const attemptCols = `d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created,
+	EXISTS (SELECT 1 FROM domains o WHERE o.msg_id = d.msg_id AND o.idx != d.idx AND o.status IN ` + pendingSQL + `)`
+
+// attemptRow is a row of attemptCols.
+type attemptRow struct {
+	status            Status
+	details, lockedBy sql.NullString
+	retryNum          int
+	notifyAt          sql.NullInt64
+	expires, created  int64
+	rpLC              string
+	rp, env, ret      sql.NullString
+	others            bool
+}
+
+func (r *attemptRow) dest() []any {
+	return []any{&r.status, &r.details, &r.retryNum, &r.notifyAt, &r.expires, &r.lockedBy, &r.rpLC, &r.rp, &r.env, &r.ret, &r.created, &r.others}
+}
+
+// attemptDomains reads, in one statement, the attemptCols of the attempted
+// domains whose message has no other attempt in the batch (another would
+// change what they read: whether another domain is pending); read says
+// which messages were read, and a domain of one of them missing from the
+// answer was cancelled meanwhile. The others record reads one by one.
+func (tx *Tx) attemptDomains(attempts []Attempt) (rows map[[2]int64]attemptRow, read map[int64]bool, err error) {
+	perMsg := make(map[int64]int, len(attempts))
+	for _, a := range attempts {
+		perMsg[int64(a.Message)]++
+	}
+	keys := []byte{'['}
+	read = make(map[int64]bool, len(attempts))
+	for _, a := range attempts {
+		id := int64(a.Message)
+		if perMsg[id] != 1 {
+			continue
+		}
+		if len(keys) > 1 {
+			keys = append(keys, ',')
+		}
+		keys = append(keys, '[')
+		keys = strconv.AppendInt(keys, id, 10)
+		keys = append(keys, ',')
+		keys = strconv.AppendInt(keys, int64(a.DomainIdx), 10)
+		keys = append(keys, ']')
+		read[id] = true
+	}
+	keys = append(keys, ']')
+	rows = make(map[[2]int64]attemptRow, len(read))
+	if len(read) == 0 {
+		return rows, read, nil
+	}
+	rs, err := tx.dquery(`SELECT d.msg_id, d.idx, `+attemptCols+`
+		FROM domains d JOIN messages m ON m.id = d.msg_id
+		WHERE (d.msg_id, d.idx) IN (SELECT value->>0, value->>1 FROM json_each(?))`, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var id, idx int64
+		var r attemptRow
+		if err := rs.Scan(append([]any{&id, &idx}, r.dest()...)...); err != nil {
+			return nil, nil, err
+		}
+		rows[[2]int64{id, idx}] = r
+	}
+	return rows, read, rs.Err()
+}
+
+func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte, prefetched map[[2]int64][]rcptRow, domains map[[2]int64]attemptRow, domainsRead map[int64]bool) ([]Notice, error) {
 	id := int64(a.Message)
 	if !a.Skipped {
 		if _, err := tx.dexec("INSERT INTO attempts(msg_id, domain, at, host, reply) VALUES(?, ?, ?, ?, ?)",
@@ -186,23 +261,23 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte, prefetched map[[2]
 			return nil, err
 		}
 	}
-	var d AttemptDomain
-	var details, lockedBy sql.NullString
-	var notifyAt sql.NullInt64
-	var expires int64
-	var rpLC string
-	var rp, env, ret sql.NullString
-	var created int64
-	err := tx.drow(`SELECT d.status, d.details, d.retry_num, d.notify, d.expires, d.locked_by, m.rp_lc, m.rp, m.env_id, m.ret, m.created,
-		EXISTS (SELECT 1 FROM domains o WHERE o.msg_id = d.msg_id AND o.idx != d.idx AND o.status IN `+pendingSQL+`)
-		FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).
-		Scan(&d.Status, &details, &d.RetryNum, &notifyAt, &expires, &lockedBy, &rpLC, &rp, &env, &ret, &created, &d.OthersPending)
-	if errors.Is(err, sql.ErrNoRows) {
+	row, ok := domains[[2]int64{id, int64(a.DomainIdx)}]
+	if !ok && !domainsRead[id] {
+		err := tx.drow(`SELECT `+attemptCols+`
+			FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).Scan(row.dest()...)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		ok = err == nil
+	}
+	if !ok {
 		return nil, nil // cancelled meanwhile: it stays gone
 	}
-	if err != nil {
-		return nil, err
-	}
+	var err error
+	var d AttemptDomain
+	d.Status, d.RetryNum, d.OthersPending = row.status, row.retryNum, row.others
+	details, lockedBy, notifyAt, expires, created := row.details, row.lockedBy, row.notifyAt, row.expires, row.created
+	rpLC, rp, env, ret := row.rpLC, row.rp, row.env, row.ret
 	d.Details, d.LockedBy, d.Expires, d.Created = details.String, lockedBy.String, fromUnix(expires), fromUnix(created)
 	if notifyAt.Valid {
 		d.NotifyAt = fromUnix(notifyAt.Int64)
