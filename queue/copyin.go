@@ -42,7 +42,6 @@ func (tx *Tx) importMessages(from string, next func() (*Message, []byte, error))
 	if err != nil {
 		return res, tx.q.fileError("import", err)
 	}
-	defer ins.close()
 	ins.bulk = true
 	n := 0
 	for {

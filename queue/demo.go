@@ -118,7 +118,6 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 	if err != nil {
 		return res, tx.q.fileError("demo", err)
 	}
-	defer ins.close()
 	ins.bulk, ins.demo = true, true
 	res.Domains = map[string]int{}
 	count := func(m *Message) {

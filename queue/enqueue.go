@@ -41,7 +41,6 @@ func (tx *Tx) addNew(verb, prefix string, env Envelope, raw []byte) (*Message, e
 	if err != nil {
 		return nil, tx.q.fileError(verb, err)
 	}
-	defer ins.close()
 	m.ID = ins.newID(tx.q.now())
 	if err := tx.q.normalize(m); err != nil {
 		return nil, fmt.Errorf("%s: %w", verb, err)

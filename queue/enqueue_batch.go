@@ -31,7 +31,6 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 		if err != nil {
 			return tx.q.fileError("enqueue", err)
 		}
-		defer ins.close()
 		var ids []ID
 		for i := range msgs {
 			env := &msgs[i].Env

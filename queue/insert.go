@@ -21,10 +21,9 @@ import (
 // on another goroutine for ImportJSON, see write) and each batch is written
 // with one INSERT statement per table.
 type inserter struct {
-	tx    *Tx
-	stmts map[string]*sql.Stmt // by table (and row count for bodies)
-	last  ID                   // the highest id given out or seen
-	ids   []ID
+	tx   *Tx
+	last ID // the highest id given out or seen
+	ids  []ID
 
 	enc   rowEncoder // for add
 	batch *rowBatch  // what add buffered
@@ -59,7 +58,7 @@ var insertCols = map[string]string{
 }
 
 func (tx *Tx) newInserter() (*inserter, error) {
-	ins := &inserter{tx: tx, stmts: map[string]*sql.Stmt{}, batch: &rowBatch{}}
+	ins := &inserter{tx: tx, batch: &rowBatch{}}
 	var last, maxID, maxTrash sql.NullInt64
 	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages), (SELECT max(id) FROM trash_messages)").Scan(&last, &maxID, &maxTrash); err != nil {
 		return nil, err
@@ -67,12 +66,6 @@ func (tx *Tx) newInserter() (*inserter, error) {
 	ins.last = ID(max(last.Int64, maxID.Int64, maxTrash.Int64))
 	ins.trash = maxTrash.Valid
 	return ins, nil
-}
-
-func (ins *inserter) close() {
-	for _, s := range ins.stmts {
-		s.Close()
-	}
 }
 
 // rebuildThreads and rebuildCacheKiB tune SQLite's sorter while a bulk load
@@ -228,41 +221,39 @@ func (ins *inserter) write(b *rowBatch) error {
 // the driver. jsonb() converts the text once, so that each row's columns are
 // read from SQLite's parsed form rather than from text again.
 func (ins *inserter) exec(table string, rows string) error {
-	stmt, ok := ins.stmts[table]
+	q, ok := insertSQL[table]
 	if !ok {
-		cols := strings.Split(insertCols[table], ", ")
+		return fmt.Errorf("internal error: no insert for table %s", table)
+	}
+	// The write connection keeps the statement prepared (writerParams), so
+	// that a small batch, such as the SMTP server's group commit, does not
+	// compile it again in every transaction.
+	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, q, rows)
+	return err
+}
+
+// insertSQL is each table's INSERT for inserter.exec.
+var insertSQL = func() map[string]string {
+	m := map[string]string{}
+	for table, list := range insertCols {
+		cols := strings.Split(list, ", ")
 		sel := make([]string, len(cols))
 		for i := range cols {
 			sel[i] = fmt.Sprintf("value->>%d", i)
 		}
-		q := "INSERT INTO " + table + "(" + insertCols[table] + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(jsonb(?))"
-		var err error
-		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
-			return err
-		}
-		ins.stmts[table] = stmt
+		m[table] = "INSERT INTO " + table + "(" + list + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(jsonb(?))"
 	}
-	_, err := stmt.ExecContext(ins.tx.ctx, rows)
-	return err
-}
+	return m
+}()
 
 // execBodies inserts message bodies: msg_id, raw pairs.
 func (ins *inserter) execBodies(rows [][]any) error {
-	key := fmt.Sprint("bodies", len(rows))
-	stmt, ok := ins.stmts[key]
-	if !ok {
-		q := "INSERT INTO bodies(msg_id, raw) VALUES " + strings.Repeat("(?, ?),", len(rows)-1) + "(?, ?)"
-		var err error
-		if stmt, err = ins.tx.tx.PrepareContext(ins.tx.ctx, q); err != nil {
-			return err
-		}
-		ins.stmts[key] = stmt
-	}
+	q := "INSERT INTO bodies(msg_id, raw) VALUES " + strings.Repeat("(?, ?),", len(rows)-1) + "(?, ?)"
 	args := make([]any, 0, 2*len(rows))
 	for _, r := range rows {
 		args = append(args, r...)
 	}
-	_, err := stmt.ExecContext(ins.tx.ctx, args...)
+	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, q, args...)
 	return err
 }
 

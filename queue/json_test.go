@@ -475,7 +475,6 @@ func TestImportKeepsEveryValue(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		defer ins.close()
 		want := m
 		if err := q.normalize(&want); err != nil {
 			return err

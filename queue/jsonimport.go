@@ -24,7 +24,6 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if err != nil {
 		return res, tx.q.fileError("import", err)
 	}
-	defer ins.close()
 	ins.bulk = true
 	fail := func(err error) (Result, error) {
 		var le *lineError

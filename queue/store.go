@@ -179,6 +179,9 @@ func dsn(abs string, params url.Values) string {
 // bulk changes to a big queue stay in memory.
 const defaultCacheKiB = 262144
 
+// writerStmtCache is how many prepared statements a write connection keeps.
+const writerStmtCache = 64
+
 // writerParams are the connection settings of the write connections, with
 // a page cache of cacheKiB (0 = defaultCacheKiB).
 func writerParams(txlock string, cacheKiB int64) url.Values {
@@ -201,6 +204,10 @@ func writerParams(txlock string, cacheKiB int64) url.Values {
 	p.Set("_foreign_keys", "off")
 	p.Set("_synchronous", "NORMAL")
 	p.Set("_cache_size", fmt.Sprint(-cacheKiB)) // negative: KiB
+	// Each connection keeps its last statements prepared, so that a verb
+	// run again (the SMTP server's group commit, a batch at a time) does
+	// not compile the same SQL in every transaction.
+	p.Set("_stmt_cache_size", fmt.Sprint(writerStmtCache))
 	return p
 }
 

@@ -114,7 +114,6 @@ func TestTimesOutOfRangeRefused(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			defer ins.close()
 			if err := q.normalize(&m); err != nil {
 				return err
 			}
