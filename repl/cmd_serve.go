@@ -247,6 +247,9 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 			return err
 		}
 	}
+	if err := demoGuard(ctx, env, s.Relay != "" || s.Paused); err != nil {
+		return err
+	}
 	// Listen everywhere first, so that a bad address stops us before
 	// anything has started.
 	var smtpLns, httpLns []net.Listener
@@ -347,4 +350,26 @@ func idleFor(lease time.Duration) time.Duration {
 		return lease
 	}
 	return 0
+}
+
+// demoGuard refuses to deliver a queue that holds only the fake mail of
+// `queue demo` to the recipients' MX hosts: that would send it to real
+// domains. A relay (a test sink) or a paused start is fine.
+func demoGuard(ctx context.Context, env *Env, safe bool) error {
+	rc, ok := env.Queue.(queue.RealMailChecker)
+	if safe || !ok {
+		return nil
+	}
+	if paused, err := env.Queue.Paused(ctx); err != nil || paused {
+		return err
+	}
+	n, err := env.Queue.Count(ctx, queue.Filter{All: true})
+	if err != nil || n == 0 {
+		return err
+	}
+	real, err := rc.HoldsRealMail(ctx)
+	if err != nil || real {
+		return err
+	}
+	return plainf("Refusing to deliver: the queue at %s holds only demo messages (queue demo), and delivering them to the recipients' MX hosts would send fake mail to real domains. Start with --paused, or --relay HOST:PORT of a test sink, or remove them first (queue cancel --all --yes).", env.Queue.Location())
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"mqsh/queue"
 )
 
 // syncBuffer is a buffer the serving goroutine writes while the test reads.
@@ -104,7 +106,33 @@ func TestServeBadUse(t *testing.T) {
 		}
 	}
 	t.Setenv("MQSH_ADMIN_SECRET", "x")
-	if err := c.run(t, "serve --smtp none --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
+	if err := c.run(t, "serve --smtp none --paused --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
 		t.Errorf("bad address: %v", err)
+	}
+}
+
+// The fake mail of queue demo is never delivered to the recipients' MX
+// hosts: serve refuses unless paused or sent to a relay, and changes nothing.
+func TestServeRefusesDemoMail(t *testing.T) {
+	c := newCLI(t, 0)
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	err := c.run(t, "serve --smtp 127.0.0.1:0")
+	if err == nil || !strings.Contains(err.Error(), "holds only demo messages") || !strings.Contains(err.Error(), "--paused, or --relay HOST:PORT") {
+		t.Fatalf("serve on demo mail: %v", err)
+	}
+	if p, _ := c.env.Queue.Paused(context.Background()); p {
+		t.Error("the refused serve paused the queue")
+	}
+	// With a relay (a test sink) it goes past the guard: here to the bad
+	// listen address.
+	if err := c.run(t, "serve --smtp none --relay 127.0.0.1:1 --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
+		t.Errorf("serve with a relay: %v", err)
+	}
+	// Real mail added: the queue is no longer only demo mail.
+	if _, err := c.env.Queue.Enqueue(context.Background(), queue.Envelope{Sender: "a@example.org", Recipients: []queue.EnvelopeRecipient{{Address: "b@example.net"}}}, []byte("Subject: x\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.run(t, "serve --smtp none --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
+		t.Errorf("serve on real mail: %v", err)
 	}
 }
