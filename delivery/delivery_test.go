@@ -198,11 +198,17 @@ func TestTempfailThenDelivered(t *testing.T) {
 	log := &syncBuf{}
 	msg := enqueue(t, q, "s@a.test", "once@ok.test", "ok@ok.test")
 	start(t, q, mxConfig(t, m, log, nil))
-	waitFor(t, 5*time.Second, "the first attempt", func() bool { return strings.Contains(log.String(), "status=deferred") })
-	got, err := q.Get(t.Context(), msg.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The outcome is logged as it comes and recorded with the others of
+	// its moment (the recorder gathers them for a few milliseconds): wait
+	// for the record.
+	var got *queue.Message
+	waitFor(t, 5*time.Second, "the first attempt recorded", func() bool {
+		var err error
+		if got, err = q.Get(t.Context(), msg.ID); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Contains(log.String(), "status=deferred") && got.Domains[0].RetryNum > 0
+	})
 	d := got.Domains[0]
 	if d.Status != queue.TempFail || d.RetryNum != 1 || d.Recipients[0].Code != 451 || d.Recipients[0].Enhanced != "4.3.0" || d.Recipients[1].Status != queue.Completed {
 		t.Errorf("after the first attempt: %+v", d)
