@@ -93,6 +93,10 @@ type Deliverer struct {
 	resolver *net.Resolver
 	pool     *pool
 	logMu    sync.Mutex
+	// held are the log lines of attempts not yet recorded, by message and
+	// domain: the recorder writes them once the outcome is in the queue, so
+	// that a line never tells of what the queue does not show yet.
+	held map[heldKey][]byte
 	routeMu  sync.Mutex
 	routes   map[string]cachedRoute
 	wake     chan struct{}
@@ -378,6 +382,7 @@ func (d *Deliverer) recorder(ctx context.Context, outcomes <-chan outcome, finis
 			}
 		}
 		notices, err := d.store.Record(ctx, attempts)
+		d.flushLog(attempts)
 		if err == nil {
 			err = d.store.Release(ctx, leases)
 		}
@@ -400,3 +405,34 @@ func (d *Deliverer) recorder(ctx context.Context, outcomes <-chan outcome, finis
 }
 
 func (d *Deliverer) logw() io.Writer { return d.cfg.Log }
+
+// heldKey names the attempt a held log line belongs to.
+type heldKey struct {
+	msg    queue.ID
+	domain string
+}
+
+// holdLog keeps a log line of an attempt of job j until the attempt is
+// recorded (flushLog).
+func (d *Deliverer) holdLog(j *queue.Job, line string) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	if d.held == nil {
+		d.held = map[heldKey][]byte{}
+	}
+	k := heldKey{j.Message, j.Domain}
+	d.held[k] = append(d.held[k], line...)
+}
+
+// flushLog writes the held log lines of the attempts just recorded.
+func (d *Deliverer) flushLog(attempts []queue.Attempt) {
+	d.logMu.Lock()
+	defer d.logMu.Unlock()
+	for _, a := range attempts {
+		k := heldKey{a.Message, a.Domain}
+		if b, ok := d.held[k]; ok {
+			d.cfg.Log.Write(b)
+			delete(d.held, k)
+		}
+	}
+}

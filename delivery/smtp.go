@@ -459,7 +459,8 @@ func isASCII(s string) bool {
 	return true
 }
 
-// logRcpt writes one line per recipient event, in Postfix's form:
+// logRcpt writes one line per recipient event, in Postfix's form, once the
+// attempt is recorded (holdLog):
 // 52B91F716: to=<rcpt> relay=host[ip]:port delay=1.2 dsn=2.0.0 status=sent (250 2.0.0 Ok)
 func (d *Deliverer) logRcpt(j *queue.Job, relay string, r queue.RcptResult) {
 	status := "deferred"
@@ -482,9 +483,7 @@ func (d *Deliverer) logRcpt(j *queue.Job, relay string, r queue.RcptResult) {
 	}
 	text := Reply{Code: r.Code, Enhanced: r.Enhanced, Message: r.Message}.String()
 	line := fmt.Sprintf("%s: to=<%s> relay=%s delay=%.1f dsn=%s status=%s (%s)\n", j.Message, r.Address, relay, delay, dsn, status, oneLine(text))
-	d.logMu.Lock()
-	d.cfg.Log.Write([]byte(line))
-	d.logMu.Unlock()
+	d.holdLog(j, line)
 }
 
 func oneLine(s string) string {
