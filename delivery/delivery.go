@@ -96,10 +96,10 @@ type Deliverer struct {
 	// held are the log lines of attempts not yet recorded, by message and
 	// domain: the recorder writes them once the outcome is in the queue, so
 	// that a line never tells of what the queue does not show yet.
-	held map[heldKey][]byte
-	routeMu  sync.Mutex
-	routes   map[string]cachedRoute
-	wake     chan struct{}
+	held    map[heldKey][]byte
+	routeMu sync.Mutex
+	routes  map[string]cachedRoute
+	wake    chan struct{}
 	// tlsConfig gives the client TLS settings for a host (tests replace it).
 	tlsConfig func(host string) *tls.Config
 }
