@@ -236,6 +236,7 @@ func (s *suite) filterAgreesWithMatch(t *testing.T) {
 		msg(next+2, "", Now.Add(-30*time.Second), "JÖRG@Bücher.example"),
 		msg(next+3, "bill@sub.example.net", Now.Add(-time.Hour), "carol@sub.example.net"),
 		msg(next+4, "under_score%@pct.example", Now.Add(-2*time.Hour), "a_b@pct.example", "a%b@pct.example", "back\\slash@pct.example"),
+		msg(next+5, "example.org@weird.example", Now.Add(-time.Hour), "gmail.com@weird.example"),
 	}
 	odd[3].Domains[0].Status, odd[3].Domains[0].Recipients[0].Status = queue.Completed, queue.Completed
 	put(t, q, odd...)
@@ -267,6 +268,12 @@ func (s *suite) filterAgreesWithMatch(t *testing.T) {
 		due = Now
 	}
 	half := 500 * time.Millisecond
+	sizes := []int64{}
+	for _, m := range all {
+		sizes = append(sizes, m.Size)
+	}
+	slices.Sort(sizes)
+	size := sizes[len(sizes)/2]
 	S := func(s ...queue.Status) []queue.Status { return s }
 	filters := []queue.Filter{
 		{},
@@ -338,6 +345,17 @@ func (s *suite) filterAgreesWithMatch(t *testing.T) {
 		{Larger: 2000, Smaller: 100000},
 		{Sender: []string{"*"}, CreatedAfter: Now.Add(-2 * time.Hour)},
 		{IDs: []queue.ID{all[1].ID, all[2].ID, all[3].ID}, Status: S(queue.Scheduled), Recipient: []string{"*"}},
+		{Sender: []string{local}},
+		{Sender: []string{strings.ToUpper(local)}},
+		{Sender: []string{"example.org"}}, // a local part and a domain
+		{Recipient: []string{"gmail.com"}},
+		{Recipient: []string{"bob"}},
+		{Sender: []string{sender, "<>"}},
+		{Sender: []string{"@" + sdom, "bill*"}, Recipient: []string{"@" + dom, "*.example"}},
+		{Larger: size},
+		{Smaller: size},
+		{Larger: size - 200, Smaller: size + 200},
+		{Larger: size - 1, Sender: []string{"@" + sdom}},
 	}
 	none := []string{`ids=4611686018427387904`, `ids=8000000000000005`, "sender=nobody@nowhere.example", "domain=no-such.example", "due<2024-01-22T12:00:00Z"}
 	for _, f := range filters {
@@ -349,6 +367,9 @@ func (s *suite) filterAgreesWithMatch(t *testing.T) {
 		for i := range all {
 			if mt.Match(&all[i]) {
 				want = append(want, all[i].ID)
+			}
+			if f.Match(&all[i]) != mt.Match(&all[i]) {
+				t.Fatalf("%v: Filter.Match and Matcher.Match disagree on %s", f, all[i].ID)
 			}
 		}
 		got := listAll(t, q, f, 97)
