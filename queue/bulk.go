@@ -32,7 +32,12 @@ func (tx *Tx) selectInto(f Filter) error {
 
 // selected returns the ids in selTable, ascending.
 func (tx *Tx) selected() ([]ID, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM "+selTable+" ORDER BY id")
+	return tx.queryIDs("SELECT id FROM " + selTable + " ORDER BY id")
+}
+
+// queryIDs runs a query of one id column and returns the ids in its order.
+func (tx *Tx) queryIDs(q string, args ...any) ([]ID, error) {
+	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +51,16 @@ func (tx *Tx) selected() ([]ID, error) {
 		out = append(out, ID(id))
 	}
 	return out, rows.Err()
+}
+
+// queryIDSet is queryIDs as a set.
+func (tx *Tx) queryIDSet(q string, args ...any) (map[ID]bool, error) {
+	ids, err := tx.queryIDs(q, args...)
+	out := make(map[ID]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, err
 }
 
 // breakdown runs a "name, count" query into a map.

@@ -668,20 +668,8 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 // there, or purged), or queued again under the same id meanwhile. Those are
 // taken out of selTable. A restored domain has no delivery lease.
 func (tx *Tx) restoreSelected() (missing []ID, err error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM "+selTable+" s WHERE NOT EXISTS (SELECT 1 FROM trash_messages t WHERE t.id = s.id) OR EXISTS (SELECT 1 FROM messages m WHERE m.id = s.id) ORDER BY id")
+	missing, err = tx.queryIDs("SELECT id FROM " + selTable + " s WHERE NOT EXISTS (SELECT 1 FROM trash_messages t WHERE t.id = s.id) OR EXISTS (SELECT 1 FROM messages m WHERE m.id = s.id) ORDER BY id")
 	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		missing = append(missing, ID(id))
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if len(missing) > 0 {

@@ -384,38 +384,12 @@ func (tx *Tx) undoVerb(row *auditRow, sk *skipSet) (done []ID, skipped []UndoSki
 
 // kept returns which of ids have rows filed under seq in an undo table.
 func (tx *Tx) kept(table string, seq int64) (map[ID]bool, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT DISTINCT msg_id FROM "+table+" WHERE seq = ?", seq)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[ID]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[ID(id)] = true
-	}
-	return out, rows.Err()
+	return tx.queryIDSet("SELECT DISTINCT msg_id FROM "+table+" WHERE seq = ?", seq)
 }
 
 // liveIDs returns which of ids are queued.
 func (tx *Tx) liveIDs(ids []ID) (map[ID]bool, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[ID]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[ID(id)] = true
-	}
-	return out, rows.Err()
+	return tx.queryIDSet("SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
 }
 
 // restoreStates puts back the domains' (and recipients') states kept under
