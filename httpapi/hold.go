@@ -112,7 +112,7 @@ func (s *Server) holdVerb(w http.ResponseWriter, r *http.Request, verb func(h qu
 	})
 	switch {
 	case errors.Is(err, queue.ErrNoHolds):
-		problem{Type: "about:blank", Status: http.StatusNotImplemented, Title: "Not Implemented", Detail: err.Error()}.write(w)
+		notAvailable(err).write(w)
 		return
 	case errors.Is(err, queue.ErrInvalidHold):
 		badParams(err.Error()).write(w) // a bad end, reason or rule
@@ -154,22 +154,11 @@ func (s *Server) release(w http.ResponseWriter, r *http.Request, p *Principal) {
 	})
 }
 
-// ruleJSON is a hold rule as the API answers it.
-type ruleJSON struct {
-	ID      int64  `json:"id"`
-	Filter  string `json:"filter"`
-	Reason  string `json:"reason,omitempty"`
-	By      string `json:"by"`
-	Created string `json:"created"`
-	Until   string `json:"until,omitempty"`
-	Hits    int    `json:"hits"`
-}
-
 // rules answers GET /api/queue/rules.
 func (s *Server) rules(w http.ResponseWriter, r *http.Request, _ *Principal) {
 	h, ok := s.b.(queue.Holder)
 	if !ok {
-		problem{Type: "about:blank", Status: http.StatusNotImplemented, Title: "Not Implemented", Detail: queue.NoHolds(s.b).Error()}.write(w)
+		notAvailable(queue.NoHolds(s.b)).write(w)
 		return
 	}
 	rules, err := h.HoldRules(r.Context())
@@ -177,13 +166,9 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request, _ *Principal) {
 		s.fail(w, r, err)
 		return
 	}
-	out := make([]ruleJSON, 0, len(rules))
-	for _, rl := range rules {
-		j := ruleJSON{ID: rl.ID, Filter: rl.Filter.String(), Reason: rl.Reason, By: rl.By, Created: rl.Created.Format(time.RFC3339), Hits: rl.Hits}
-		if !rl.Until.IsZero() {
-			j.Until = rl.Until.Format(time.RFC3339)
-		}
-		out = append(out, j)
+	out := make([]queue.HoldRuleJSON, 0, len(rules))
+	for i := range rules {
+		out = append(out, rules[i].JSON(s.b.Now()))
 	}
 	b, _ := json.Marshal(out)
 	writeData(w, b)
@@ -194,7 +179,7 @@ func (s *Server) rules(w http.ResponseWriter, r *http.Request, _ *Principal) {
 func (s *Server) removeRule(w http.ResponseWriter, r *http.Request, p *Principal, id int64) {
 	h, ok := s.b.(queue.Holder)
 	if !ok {
-		problem{Type: "about:blank", Status: http.StatusNotImplemented, Title: "Not Implemented", Detail: queue.NoHolds(s.b).Error()}.write(w)
+		notAvailable(queue.NoHolds(s.b)).write(w)
 		return
 	}
 	r = s.auditContext(r, p)

@@ -29,6 +29,29 @@ type HoldRule struct {
 // Ended reports whether the rule has ended by now.
 func (r *HoldRule) Ended(now time.Time) bool { return !r.Until.IsZero() && !r.Until.After(now) }
 
+// HoldRuleJSON is a hold rule as machines read it (`queue rules -o json`,
+// the HTTP API): times in RFC 3339, UTC; until omitted when the rule lasts
+// until removed.
+type HoldRuleJSON struct {
+	ID      int64  `json:"id"`
+	Filter  string `json:"filter"`
+	Reason  string `json:"reason,omitempty"`
+	By      string `json:"by"`
+	Created string `json:"created"`
+	Until   string `json:"until,omitempty"`
+	Ended   bool   `json:"ended"`
+	Hits    int    `json:"hits"`
+}
+
+// JSON is the rule as HoldRuleJSON, ended or not by now.
+func (r *HoldRule) JSON(now time.Time) HoldRuleJSON {
+	j := HoldRuleJSON{ID: r.ID, Filter: r.Filter.String(), Reason: r.Reason, By: r.By, Created: r.Created.UTC().Format(time.RFC3339), Ended: r.Ended(now), Hits: r.Hits}
+	if !r.Until.IsZero() {
+		j.Until = r.Until.UTC().Format(time.RFC3339)
+	}
+	return j
+}
+
 // ErrNoRule: no hold rule has that id.
 var ErrNoRule = errors.New("hold rule not found")
 

@@ -173,18 +173,6 @@ func runRelease(ctx context.Context, env *Env, inv *Invocation) error {
 	return reportChange(ctx, env, formatOf(inv), sel, res, releaseWords)
 }
 
-// ruleJSON is one hold rule in JSON Lines.
-type ruleJSON struct {
-	ID      int64  `json:"id"`
-	Filter  string `json:"filter"`
-	Reason  string `json:"reason,omitempty"`
-	By      string `json:"by"`
-	Created string `json:"created"`
-	Until   string `json:"until,omitempty"`
-	Ended   bool   `json:"ended"`
-	Hits    int    `json:"hits"`
-}
-
 func runRules(ctx context.Context, env *Env, inv *Invocation) error {
 	h, err := holder(env)
 	if err != nil {
@@ -197,9 +185,8 @@ func runRules(ctx context.Context, env *Env, inv *Invocation) error {
 	t := now(env)
 	switch formatOf(inv) {
 	case "json":
-		for _, r := range rules {
-			if err := writeJSONLine(env.Stdout, ruleJSON{ID: r.ID, Filter: r.Filter.String(), Reason: r.Reason, By: r.By,
-				Created: rfc3339(r.Created), Until: rfc3339(r.Until), Ended: r.Ended(t), Hits: r.Hits}); err != nil {
+		for i := range rules {
+			if err := writeJSONLine(env.Stdout, rules[i].JSON(t)); err != nil {
 				return err
 			}
 		}

@@ -47,7 +47,7 @@ func TestHoldReleaseCommands(t *testing.T) {
 	c.mustRun(t, "queue rules")
 	golden(t, "rules.txt", c.stdout.String())
 	c.mustRun(t, "queue rules -o json")
-	var r ruleJSON
+	var r queue.HoldRuleJSON
 	if err := json.Unmarshal(c.stdout.Bytes(), &r); err != nil || r.ID != 1 || r.Filter != "domain=domain2.test" || r.Hits != 0 || r.Ended {
 		t.Errorf("rules json %+v %v", r, err)
 	}
