@@ -15,41 +15,24 @@ import (
 // wrote it, in step 1's tables only.)
 func TestMigrationFromStep1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	all := migrations
-	migrations = all[:1]
-	q, err := Open(path, Options{})
-	if err != nil {
-		migrations = all
-		t.Fatal(err)
-	}
 	// The rows as a program of step 1 wrote them (today's inserter writes
 	// columns of later steps).
 	m := &Message{ID: 0x1F}
-	for _, stmt := range []string{
+	oldQueue(t, path, 1,
 		"INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES (31, 'a@b.example', 'b.example', 1700000000, 19, 1700000000)",
 		"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 0, 'd.example', 0, 1700000000, 1800000000)",
 		"INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status, orcpt) VALUES (31, 0, 0, 'c@d.example', 0, 'rfc822;c@d.example')",
 		"INSERT INTO bodies(msg_id, raw) VALUES (31, CAST('Subject: x\r\n\r\nhi\r\n' AS BLOB))",
-	} {
-		if _, err = q.writer.Exec(stmt); err != nil {
-			break
-		}
-	}
-	q.Close()
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	q, err = Open(path, Options{})
+	)
+	q, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close()
 	var version int
 	q.writer.QueryRow("PRAGMA user_version").Scan(&version)
-	if version != len(all) {
-		t.Errorf("user_version %d after opening a step-1 queue, want %d", version, len(all))
+	if version != len(migrations) {
+		t.Errorf("user_version %d after opening a step-1 queue, want %d", version, len(migrations))
 	}
 	got := mustGet(t, q, m.ID)
 	r := got.Domains[0].Recipients[0]

@@ -226,27 +226,13 @@ func TestHeaderFilterStopsWithContext(t *testing.T) {
 // this program, so the filters find them.
 func TestMigrationFillsHeaderColumns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	all := migrations
-	migrations = all[:slices.IndexFunc(all, func(s string) bool { return strings.Contains(s, "subject_lc") })]
+	oldQueue(t, path, slices.IndexFunc(migrations, func(s string) bool { return strings.Contains(s, "subject_lc") }),
+		"INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES (31, 'a@b.example', 'b.example', 1700000000, 19, 1700000000), (32, 'a@b.example', 'b.example', 1700000000, 19, 1700000000)",
+		"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 0, 'd.example', 0, 1700000000, 1800000000), (32, 0, 'd.example', 0, 1700000000, 1800000000)",
+		"INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status) VALUES (31, 0, 0, 'c@d.example', 0), (32, 0, 0, 'c@d.example', 0)",
+		"INSERT INTO bodies(msg_id, raw) VALUES (31, CAST('Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <old@b.example>\r\n\r\nhi\r\n' AS BLOB))",
+	)
 	q, err := Open(path, Options{})
-	if err == nil {
-		for _, stmt := range []string{
-			"INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES (31, 'a@b.example', 'b.example', 1700000000, 19, 1700000000), (32, 'a@b.example', 'b.example', 1700000000, 19, 1700000000)",
-			"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 0, 'd.example', 0, 1700000000, 1800000000), (32, 0, 'd.example', 0, 1700000000, 1800000000)",
-			"INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status) VALUES (31, 0, 0, 'c@d.example', 0), (32, 0, 0, 'c@d.example', 0)",
-			"INSERT INTO bodies(msg_id, raw) VALUES (31, CAST('Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <old@b.example>\r\n\r\nhi\r\n' AS BLOB))",
-		} {
-			if _, err = q.writer.Exec(stmt); err != nil {
-				break
-			}
-		}
-		q.Close()
-	}
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err = Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

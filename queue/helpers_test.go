@@ -180,3 +180,23 @@ func checkDue(t testing.TB, q *Queue) {
 		t.Errorf("message %s: messages.due is stale", ID(id))
 	}
 }
+
+// oldQueue makes a queue file at path as a program that knew only the
+// first steps schema steps made it, with rows written by stmts (in those
+// steps' tables only), and closes it: the next Open brings it up to date.
+func oldQueue(t *testing.T, path string, steps int, stmts ...string) {
+	t.Helper()
+	all := migrations
+	migrations = all[:steps]
+	defer func() { migrations = all }()
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for _, stmt := range stmts {
+		if _, err := q.writer.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+}

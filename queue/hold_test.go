@@ -243,23 +243,11 @@ func TestHoldDryRunAndRefusals(t *testing.T) {
 // since it arrived; the other message is not held.
 func TestMigrationHeldToHolds(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	all := migrations
-	migrations = all[:2]
-	q, err := Open(path, Options{})
-	if err != nil {
-		migrations = all
-		t.Fatal(err)
-	}
-	_, err = q.writer.Exec(`INSERT INTO messages(id, rp_lc, rp_domain, created, size, due, held) VALUES(1, 'a@b.example', 'b.example', 1700000000, 10, 1700000000, 1), (2, 'a@b.example', 'b.example', 1700000000, 10, 1700000000, 0);
+	oldQueue(t, path, 2, `INSERT INTO messages(id, rp_lc, rp_domain, created, size, due, held) VALUES(1, 'a@b.example', 'b.example', 1700000000, 10, 1700000000, 1), (2, 'a@b.example', 'b.example', 1700000000, 10, 1700000000, 0);
 		INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES(1, 0, 'd.example', 0, 1700000000, 1800000000), (1, 1, 'e.example', 1, 1700000000, 1800000000), (2, 0, 'd.example', 0, 1700000000, 1800000000);
 		INSERT INTO recipients(msg_id, idx, domain_idx, address_lc, status) VALUES(1, 0, 0, 'c@d.example', 0), (1, 1, 1, 'c@e.example', 1), (2, 0, 0, 'c@d.example', 0)`)
-	q.Close()
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := &clock{t: time.Unix(1700000100, 0).UTC()}
-	q, err = Open(path, Options{Now: c.Now})
+	q, err := Open(path, Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,29 +112,12 @@ func TestShapeByRangesBounds(t *testing.T) {
 // step 6 stores it) gets them from its message.
 func TestMigrationShapeColumns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "q.db")
-	all := migrations
-	migrations = all[:5]
-	q, err := Open(path, Options{})
-	if err != nil {
-		migrations = all
-		t.Fatal(err)
-	}
-	for _, stmt := range []string{
+	oldQueue(t, path, 5,
 		"INSERT INTO messages(id, rp_lc, rp_domain, created, size, due) VALUES (31, 'a@b.example', 'b.example', 1700000000, 19, 1700000000)",
 		"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 0, 'd.example', 0, 1700000000, 1800000000)",
 		"INSERT INTO domains(msg_id, idx, name, status, due, expires) VALUES (31, 1, 'e.example', 0, 1700000000, 1800000000)",
-	} {
-		if _, err = q.writer.Exec(stmt); err != nil {
-			break
-		}
-	}
-	q.Close()
-	migrations = all
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	q, err = Open(path, Options{Now: func() time.Time { return time.Unix(1700000000, 0) }})
+	)
+	q, err := Open(path, Options{Now: func() time.Time { return time.Unix(1700000000, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
