@@ -11,26 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"mqsh/internal/testlog"
 	"mqsh/queue"
 )
 
 // syncBuf is a log the deliverer and the test share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = testlog.Buffer
 
 // notices collects notice events.
 type notices struct {

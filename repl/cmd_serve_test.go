@@ -1,32 +1,21 @@
 package repl
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"mqsh/internal/testlog"
 	"mqsh/queue"
 )
 
 // syncBuffer is a buffer the serving goroutine writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testlog.Buffer
 
 // TestServe: serve answers on a loopback port until its context ends, then
 // stops gracefully and returns nil.

@@ -2,7 +2,6 @@ package smtpd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,10 +13,10 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"mqsh/internal/testlog"
 	"mqsh/queue"
 )
 
@@ -25,22 +24,7 @@ import (
 var testNow = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // syncBuffer is a log safe for concurrent sessions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer struct{ testlog.Buffer }
 
 // waitFor waits up to 5 seconds for the log to contain want.
 func (s *syncBuffer) waitFor(t testing.TB, want string) {
