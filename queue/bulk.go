@@ -63,6 +63,12 @@ func (tx *Tx) queryIDSet(q string, args ...any) (map[ID]bool, error) {
 	return out, err
 }
 
+// selectedDomains counts the messages in selTable per domain name, from
+// the domains table named (domains, or trash_domains for the trash).
+func (tx *Tx) selectedDomains(table string) (map[string]int, error) {
+	return tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN " + table + " d ON d.msg_id = s.id GROUP BY d.name")
+}
+
 // breakdown runs a "name, count" query into a map.
 func (tx *Tx) breakdown(q string, args ...any) (map[string]int, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, q, args...)

@@ -55,7 +55,7 @@ var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced
 func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) error {
 	var err error
 	if sc.whole() {
-		if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
+		if res.Domains, err = tx.selectedDomains("domains"); err != nil {
 			return err
 		}
 		if res.IDs, err = tx.selected(); err != nil {

@@ -596,7 +596,7 @@ func (tx *Tx) TrashRestore(r TrashRequest) (Result, error) {
 		if len(missing) > 0 { // not possible: every id came from the trash, none is queued
 			return fmt.Errorf("messages %v are queued and in the trash at once", missing)
 		}
-		if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
+		if res.Domains, err = tx.selectedDomains("domains"); err != nil {
 			return err
 		}
 		return tx.audit("restore", r.Filter.String(), res.IDs)
@@ -644,7 +644,7 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 		if res.Count = len(res.IDs); res.Count == 0 {
 			return nil
 		}
-		if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN trash_domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
+		if res.Domains, err = tx.selectedDomains("trash_domains"); err != nil {
 			return err
 		}
 		if err := tx.purgeTrash("id IN (SELECT id FROM " + selTable + ")"); err != nil {

@@ -172,7 +172,7 @@ func (tx *Tx) Undo(r UndoRequest) (UndoResult, error) {
 			if err := tx.refreshDue(); err != nil {
 				return err
 			}
-			if res.Domains, err = tx.breakdown("SELECT d.name, count(*) FROM " + selTable + " s CROSS JOIN domains d ON d.msg_id = s.id GROUP BY d.name"); err != nil {
+			if res.Domains, err = tx.selectedDomains("domains"); err != nil {
 				return err
 			}
 		}
