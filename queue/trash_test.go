@@ -154,6 +154,12 @@ func TestCancelAllGoesToTrash(t *testing.T) {
 	if err != nil || res.Count != 20 || mustCount(t, q, Filter{}) != 0 {
 		t.Fatalf("cancel --all: %+v %v", res, err)
 	}
+	if !slices.Equal(res.IDs, all) || len(res.Domains) != 2 || res.Domains["gmail.com"] != 20 || res.Domains["example.org"] != 20 {
+		t.Errorf("cancel --all reported %v, per domain %v", res.IDs, res.Domains)
+	}
+	if a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1}); a[0].Verb != "cancel" || a[0].Count != 20 || !slices.Equal(a[0].IDs, all) {
+		t.Errorf("audit of cancel --all: %+v", a[0])
+	}
 	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all) {
 		t.Fatalf("trash holds %v", got)
 	}
