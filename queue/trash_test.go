@@ -318,3 +318,47 @@ func TestTrashFollowsNewColumns(t *testing.T) {
 		t.Errorf("the new column came back on %d domains, want 2", n)
 	}
 }
+
+// A cancel that fails half-way, alone in its transaction (it takes no
+// savepoint there) or inside a longer one (it does), leaves the queue and
+// the trash as they were.
+func TestFailedCancelChangesNothing(t *testing.T) {
+	q, _, _ := trashQueue(t, 12)
+	// The trash refuses recipients: the messages and domains are already
+	// copied and nothing deleted yet when the cancel fails.
+	if _, err := q.writer.Exec("CREATE TRIGGER refuse AFTER INSERT ON trash_recipients BEGIN SELECT RAISE(ABORT, 'disk says no'); END"); err != nil {
+		t.Fatal(err)
+	}
+	before := fullState(t, q)
+	seq := lastAuditSeq(t, q)
+	check := func(how string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "disk says no") {
+			t.Fatalf("%s: the cancel did not fail: %v", how, err)
+		}
+		if after := fullState(t, q); after != before {
+			t.Errorf("%s: the failed cancel changed the queue:\nbefore\n%s\nafter\n%s", how, before, after)
+		}
+		if got := trashIDs(t, q, Filter{}); len(got) != 0 {
+			t.Errorf("%s: the failed cancel left %v in the trash", how, got)
+		}
+		if s := lastAuditSeq(t, q); s != seq {
+			t.Errorf("%s: the failed cancel was audited (#%d)", how, s)
+		}
+	}
+	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	check("alone", err)
+	_, err = q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
+	check("--all alone", err)
+	// Inside a longer transaction that goes on and commits after the
+	// failure, the savepoint takes the cancel back.
+	var inner error
+	err = q.Update(t.Context(), func(tx *Tx) error {
+		_, inner = tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("inside a transaction that commits", inner)
+}
