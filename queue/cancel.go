@@ -23,12 +23,13 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 	err = tx.savepoint(r.DryRun, func() error {
 		// The whole queue (--all) needs no selection: cancelSelected reads
 		// the ids and counts from the live tables themselves.
-		if !r.Filter.IsEmpty() || !sc.whole() {
+		every := r.Filter.IsEmpty() && sc.whole()
+		if !every {
 			if err := tx.selectInto(r.Filter); err != nil {
 				return err
 			}
 		}
-		if err := tx.cancelSelected(r.Filter, sc, canceledMark, &res); err != nil || res.Count == 0 {
+		if err := tx.cancelSelected(sc, every, canceledMark, &res); err != nil || res.Count == 0 {
 			return err
 		}
 		return tx.audit("cancel", r.Filter.String(), res.IDs)
@@ -55,11 +56,13 @@ var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced
 // cancelSelected cancels, as Cancel says, the messages in selTable (those
 // with nothing in the scope are dropped from it), marking the recipients in
 // the scope with mark, and fills res (nothing is changed when res.Count is
-// 0). An empty filter with the whole scope (--all) means every queued
-// message, selTable unused. The caller writes the audit row.
-func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) error {
+// 0). every says the whole scope of every queued message (cancel --all):
+// selTable is not read and the tables are emptied, so a verb that has
+// queued messages of its own in the change (bounce's notices) never sets
+// it. The caller writes the audit row.
+func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) error {
 	var err error
-	if sc.whole() && f.IsEmpty() {
+	if every {
 		// Every domain row counts (domains_name holds one per message and
 		// name, and is read in name order), and the ids come straight from
 		// messages: a third of the CPU of cancel --all went to collecting the

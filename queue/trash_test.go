@@ -362,3 +362,47 @@ func TestFailedCancelChangesNothing(t *testing.T) {
 	}
 	check("inside a transaction that commits", inner)
 }
+
+// A bounce of the whole queue moves the bounced messages to the trash and
+// leaves the failure notices it queued in the same change in the queue.
+func TestBounceAllKeepsItsNotices(t *testing.T) {
+	c := &clock{t: testNow}
+	notice := func(n Notice, raw []byte) ([]byte, error) {
+		return []byte("From: MAILER-DAEMON@mx.test\r\nSubject: failure notice about " + n.Message.String() + "\r\n\r\nnot delivered\r\n"), nil
+	}
+	q, err := Open(t.TempDir()+"/queue.db", Options{Now: c.Now, User: "tester", Notices: notice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var sent []ID
+	for i := range 3 {
+		m, err := q.Enqueue(t.Context(), Envelope{Sender: fmt.Sprintf("s%d@example.org", i), Recipients: []EnvelopeRecipient{{Address: "x@gmx.de"}}}, []byte("Subject: hi\r\n\r\nhello\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, m.ID)
+	}
+	res, err := q.Bounce(t.Context(), BounceRequest{Filter: Filter{All: true}, Reason: "Not wanted here."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != 3 || !slices.Equal(res.IDs, sent) || len(res.Notices) != 3 || res.Domains["gmx.de"] != 3 {
+		t.Errorf("bounce --all: %+v", res)
+	}
+	msgs, err := q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued []ID
+	for _, m := range msgs {
+		queued = append(queued, m.ID)
+	}
+	if !slices.Equal(queued, res.Notices) {
+		t.Errorf("queued after bounce --all: %v, want its notices %v", queued, res.Notices)
+	}
+	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, sent) {
+		t.Errorf("trash after bounce --all: %v, want %v", got, sent)
+	}
+	checkNoOrphans(t, q, "bounce --all")
+}
