@@ -10,6 +10,7 @@
 #
 #   sh bench/bulk.sh            # from the repository root
 #   sh bench/bulk.sh OLD NEW    # A/B: each run times each binary in turn
+#   ONLY=cancel sh bench/bulk.sh OLD NEW   # the two cancels, not the listings
 #
 # Files go to $MQSH_BENCH_DIR/bulk (default /tmp/mqsh-bench/bulk); the queue
 # is built once and reused.
@@ -44,6 +45,7 @@ while [ "$i" -lt "$runs" ]; do
 		cp "$dir/base.db" "$dir/run.db"
 		t "cancel 25,000 by sender:" "$bin" -u "$dir/run.db" queue cancel -s bulk@sender.example
 		t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all --yes
+		[ "${ONLY:-}" != cancel ] || continue
 		t "list -o json of 100,000: " "$bin" -u "$dir/base.db" queue list -o json
 		t "list (table) of 100,000: " "$bin" -u "$dir/base.db" queue list
 	done

@@ -104,7 +104,9 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 			return err
 		}
 		mark := failMark{verb: "bounce", set: "status = 3, code = 0, enhanced = '" + bounceEnhanced + "', message = ?", args: []any{reason}, details: reason}
-		if err := tx.cancelSelected(r.Filter, sc, mark, &res.Result); err != nil || res.Count == 0 {
+		// Its notices are queued by now: the bounced messages are removed
+		// by their ids, even for --all.
+		if err := tx.cancelSelected(sc, false, mark, &res.Result); err != nil || res.Count == 0 {
 			return err
 		}
 		return tx.audit("bounce", r.Filter.String()+"; reason="+quoteValue(reason), res.IDs)

@@ -21,10 +21,15 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		return res, fmt.Errorf("cancel: %w", err)
 	}
 	err = tx.savepoint(r.DryRun, func() error {
-		if err := tx.selectInto(r.Filter); err != nil {
-			return err
+		// The whole queue (--all) needs no selection: cancelSelected reads
+		// the ids and counts from the live tables themselves.
+		every := r.Filter.IsEmpty() && sc.whole()
+		if !every {
+			if err := tx.selectInto(r.Filter); err != nil {
+				return err
+			}
 		}
-		if err := tx.cancelSelected(r.Filter, sc, canceledMark, &res); err != nil || res.Count == 0 {
+		if err := tx.cancelSelected(sc, every, canceledMark, &res); err != nil || res.Count == 0 {
 			return err
 		}
 		return tx.audit("cancel", r.Filter.String(), res.IDs)
@@ -51,9 +56,28 @@ var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced
 // cancelSelected cancels, as Cancel says, the messages in selTable (those
 // with nothing in the scope are dropped from it), marking the recipients in
 // the scope with mark, and fills res (nothing is changed when res.Count is
-// 0). The caller writes the audit row.
-func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) error {
+// 0). every says the whole scope of every queued message (cancel --all):
+// selTable is not read and the tables are emptied, so a verb that has
+// queued messages of its own in the change (bounce's notices) never sets
+// it. The caller writes the audit row.
+func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) error {
 	var err error
+	if every {
+		// Every domain row counts (domains_name holds one per message and
+		// name, and is read in name order), and the ids come straight from
+		// messages: a third of the CPU of cancel --all went to collecting the
+		// ids in selTable and joining it back to the domains.
+		if res.Domains, err = tx.breakdown("SELECT name, count(*) FROM domains GROUP BY name"); err != nil {
+			return err
+		}
+		if res.IDs, err = tx.queryIDs("SELECT id FROM messages ORDER BY id"); err != nil {
+			return err
+		}
+		if res.Count = len(res.IDs); res.Count == 0 {
+			return nil
+		}
+		return tx.removeSelected(mark.verb, true)
+	}
 	if sc.whole() {
 		if res.Domains, err = tx.selectedDomains("domains"); err != nil {
 			return err
@@ -65,12 +89,7 @@ func (tx *Tx) cancelSelected(f Filter, sc scope, mark failMark, res *Result) err
 		if res.Count == 0 {
 			return nil
 		}
-		// The whole queue (--all and nothing else) is emptied table by
-		// table, which SQLite does without visiting a row.
-		if err := tx.removeSelected(mark.verb, f.IsEmpty()); err != nil {
-			return err
-		}
-		return nil
+		return tx.removeSelected(mark.verb, false)
 	}
 	match, rargs := sc.rcptSQL()
 	res.Scope = sc.text

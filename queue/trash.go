@@ -56,8 +56,8 @@ func (tx *Tx) trashRetention() (time.Duration, error) {
 //     retention; with a retention of 0 they are gone for good. The caller
 //     writes its audit row (tx.audit) afterwards, in the same transaction.
 //
-// whole says selTable holds every queued message (cancel --all): SQLite
-// then empties the live tables without visiting their rows. Expired trash
+// whole says every queued message goes (cancel --all; selTable is not
+// read): SQLite then empties the live tables without visiting their rows. Expired trash
 // is purged first (cheaply: a few indexed looks when nothing is due).
 func (tx *Tx) removeSelected(verb string, whole bool) error {
 	where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"

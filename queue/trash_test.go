@@ -154,6 +154,12 @@ func TestCancelAllGoesToTrash(t *testing.T) {
 	if err != nil || res.Count != 20 || mustCount(t, q, Filter{}) != 0 {
 		t.Fatalf("cancel --all: %+v %v", res, err)
 	}
+	if !slices.Equal(res.IDs, all) || len(res.Domains) != 2 || res.Domains["gmail.com"] != 20 || res.Domains["example.org"] != 20 {
+		t.Errorf("cancel --all reported %v, per domain %v", res.IDs, res.Domains)
+	}
+	if a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1}); a[0].Verb != "cancel" || a[0].Count != 20 || !slices.Equal(a[0].IDs, all) {
+		t.Errorf("audit of cancel --all: %+v", a[0])
+	}
 	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all) {
 		t.Fatalf("trash holds %v", got)
 	}
@@ -311,4 +317,92 @@ func TestTrashFollowsNewColumns(t *testing.T) {
 	if n != 2 {
 		t.Errorf("the new column came back on %d domains, want 2", n)
 	}
+}
+
+// A cancel that fails half-way, alone in its transaction (it takes no
+// savepoint there) or inside a longer one (it does), leaves the queue and
+// the trash as they were.
+func TestFailedCancelChangesNothing(t *testing.T) {
+	q, _, _ := trashQueue(t, 12)
+	// The trash refuses recipients: the messages and domains are already
+	// copied and nothing deleted yet when the cancel fails.
+	if _, err := q.writer.Exec("CREATE TRIGGER refuse AFTER INSERT ON trash_recipients BEGIN SELECT RAISE(ABORT, 'disk says no'); END"); err != nil {
+		t.Fatal(err)
+	}
+	before := fullState(t, q)
+	seq := lastAuditSeq(t, q)
+	check := func(how string, err error) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), "disk says no") {
+			t.Fatalf("%s: the cancel did not fail: %v", how, err)
+		}
+		if after := fullState(t, q); after != before {
+			t.Errorf("%s: the failed cancel changed the queue:\nbefore\n%s\nafter\n%s", how, before, after)
+		}
+		if got := trashIDs(t, q, Filter{}); len(got) != 0 {
+			t.Errorf("%s: the failed cancel left %v in the trash", how, got)
+		}
+		if s := lastAuditSeq(t, q); s != seq {
+			t.Errorf("%s: the failed cancel was audited (#%d)", how, s)
+		}
+	}
+	_, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	check("alone", err)
+	_, err = q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
+	check("--all alone", err)
+	// Inside a longer transaction that goes on and commits after the
+	// failure, the savepoint takes the cancel back.
+	var inner error
+	err = q.Update(t.Context(), func(tx *Tx) error {
+		_, inner = tx.Cancel(CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("inside a transaction that commits", inner)
+}
+
+// A bounce of the whole queue moves the bounced messages to the trash and
+// leaves the failure notices it queued in the same change in the queue.
+func TestBounceAllKeepsItsNotices(t *testing.T) {
+	c := &clock{t: testNow}
+	notice := func(n Notice, raw []byte) ([]byte, error) {
+		return []byte("From: MAILER-DAEMON@mx.test\r\nSubject: failure notice about " + n.Message.String() + "\r\n\r\nnot delivered\r\n"), nil
+	}
+	q, err := Open(t.TempDir()+"/queue.db", Options{Now: c.Now, User: "tester", Notices: notice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var sent []ID
+	for i := range 3 {
+		m, err := q.Enqueue(t.Context(), Envelope{Sender: fmt.Sprintf("s%d@example.org", i), Recipients: []EnvelopeRecipient{{Address: "x@gmx.de"}}}, []byte("Subject: hi\r\n\r\nhello\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, m.ID)
+	}
+	res, err := q.Bounce(t.Context(), BounceRequest{Filter: Filter{All: true}, Reason: "Not wanted here."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != 3 || !slices.Equal(res.IDs, sent) || len(res.Notices) != 3 || res.Domains["gmx.de"] != 3 {
+		t.Errorf("bounce --all: %+v", res)
+	}
+	msgs, err := q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queued []ID
+	for _, m := range msgs {
+		queued = append(queued, m.ID)
+	}
+	if !slices.Equal(queued, res.Notices) {
+		t.Errorf("queued after bounce --all: %v, want its notices %v", queued, res.Notices)
+	}
+	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, sent) {
+		t.Errorf("trash after bounce --all: %v, want %v", got, sent)
+	}
+	checkNoOrphans(t, q, "bounce --all")
 }

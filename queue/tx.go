@@ -39,6 +39,7 @@ type Tx struct {
 	write   bool // a write transaction (Update or Preview)
 	preview bool // everything will be rolled back
 	sp      int  // savepoints taken, for unique names
+	alone   bool // runs one verb by itself (writeVerb): its failure rolls back the transaction, so it takes no savepoint
 	done    bool
 	stmts   map[string]*sql.Stmt // prepared in this transaction (closed with it)
 
@@ -234,7 +235,16 @@ func (q *Queue) finish(t *Tx, fn func(tx *Tx) error) error {
 
 // savepoint runs fn inside a savepoint; when rollback is true (a dry run) or fn
 // fails, the savepoint's changes are undone and the transaction carries on.
+//
+// A verb alone in its transaction (writeVerb) needs none: its failure, and
+// its dry run (a Preview), roll the whole transaction back. Skipping it
+// spares SQLite a copy of every page the verb changes into the savepoint's
+// sub-journal (a temporary file), about a tenth of the CPU of a bulk cancel.
 func (tx *Tx) savepoint(rollback bool, fn func() error) error {
+	if tx.alone && (!rollback || tx.preview) {
+		tx.alone = false // a verb inside fn (undo's restore) is no longer alone
+		return fn()
+	}
 	tx.sp++
 	name := fmt.Sprintf("sp%d", tx.sp)
 	if _, err := tx.tx.ExecContext(tx.ctx, "SAVEPOINT "+name); err != nil {
@@ -438,12 +448,17 @@ func (tx *Tx) LoadDemo(n int, seed int64) (res Result, err error) {
 	return res, nil
 }
 
-// writeVerb runs fn in a write transaction that is rolled back when dryRun.
+// writeVerb runs fn, one Tx verb, alone in a write transaction that is
+// rolled back when dryRun (or when fn fails).
 func (q *Queue) writeVerb(ctx context.Context, dryRun bool, fn func(tx *Tx) error) error {
-	if dryRun {
-		return q.Preview(ctx, fn)
+	alone := func(tx *Tx) error {
+		tx.alone = true
+		return fn(tx)
 	}
-	return q.Update(ctx, fn)
+	if dryRun {
+		return q.Preview(ctx, alone)
+	}
+	return q.Update(ctx, alone)
 }
 
 // clock returns the current time in whole seconds, UTC.
