@@ -48,8 +48,9 @@ func (s *selection) where(extra ...string) string {
 // compile turns f into conditions, adding its parameters to a. after, when
 // not zero, is the id a page starts after: the subqueries that select by
 // recipient or domain start there too, so that a late page reads no more
-// of their index than the first.
-func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
+// of their index than the first. now (unix seconds) is the queue's clock,
+// at which a hold with an end has ended.
+func compile(f queue.Filter, a *args, after queue.ID, now int64) (*selection, error) {
 	senders, rcpts, domains, err := f.Patterns()
 	if err != nil {
 		return nil, err
@@ -146,14 +147,13 @@ func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 	if f.Smaller > 0 {
 		add("m.size < " + a.add(f.Smaller))
 	}
-	// The PostgreSQL queue knows only the hold of a whole message on
-	// arrival (serve's policy); hold and release are not here yet.
+	// Held: a pending domain of the message is held now.
 	if f.Held != nil {
-		if *f.Held {
-			add("m.held")
-		} else {
-			add("NOT m.held")
+		c := "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND " + activeHold(a.add(now)) + ")"
+		if !*f.Held {
+			c = "NOT " + c
 		}
+		add(c)
 	}
 	return s, nil
 }

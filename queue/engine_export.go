@@ -1,0 +1,66 @@
+package queue
+
+// Pure helpers of the toolbox verbs for the other queue engine (pgqueue):
+// the checks, audit texts and result shapes of hold, release, hold rules,
+// explain and the shape grid, so that both engines give the same answers.
+
+import (
+	"fmt"
+	"time"
+)
+
+// CheckHold checks a hold request's end, reason and rule at now: it returns
+// the hold's end in whole seconds (zero: until released) and, for a rule,
+// the filter the rule keeps. Its errors are ErrInvalidHold, worded as the
+// SQLite engine words them.
+func CheckHold(r HoldRequest, now time.Time) (until time.Time, rule Filter, err error) {
+	if until, err = holdUntil(r.Until, now); err != nil {
+		return time.Time{}, Filter{}, invalidHold(err)
+	}
+	if err := checkPrintable(r.Reason); err != nil {
+		return time.Time{}, Filter{}, invalidHold(fmt.Errorf("reason %q: %w", r.Reason, err))
+	}
+	if r.Rule {
+		if rule, err = ruleFilter(r.Filter); err != nil {
+			return time.Time{}, Filter{}, invalidHold(err)
+		}
+	}
+	return until, rule, nil
+}
+
+// HoldAuditText is the audit text of a hold made with r, ending at until.
+func HoldAuditText(r HoldRequest, until time.Time) string {
+	text := r.Filter.String() + ";"
+	if r.Reason != "" {
+		text += " reason=" + quoteValue(r.Reason)
+	}
+	if !until.IsZero() {
+		text += " until=" + formatTime(until)
+	}
+	if r.Rule {
+		text += " rule"
+	}
+	return text
+}
+
+// ExplainHolds fills in an explanation's holds from the holds of m's
+// domains, as the SQLite engine's Explain does.
+func ExplainHolds(e *Explanation, m *Message) { explainHolds(e, m) }
+
+// GoneDomains tells the domains of a message no longer queued from its
+// attempts, as the SQLite engine's Explain does.
+func GoneDomains(attempts map[string][]AttemptNote) []DomainExplanation { return goneDomains(attempts) }
+
+// RemoveVerbs are the audited verbs that can remove a message (explain
+// looks for the newest one naming a message no longer queued).
+func RemoveVerbs() []string { return append([]string(nil), removeVerbs...) }
+
+// NewShape returns an empty grid by by, with its column labels; AddShapeRow
+// adds a row to it and SortShape puts its rows in order.
+func NewShape(by string) *Shape { return newShape(by) }
+
+// AddShapeRow appends a row to s and adds it to the TOTAL row.
+func AddShapeRow(s *Shape, r ShapeRow) { s.add(r) }
+
+// SortShape puts the rows most messages first, then by key.
+func SortShape(s *Shape) { s.sort() }
