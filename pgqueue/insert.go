@@ -18,7 +18,7 @@ const copyBatch = 5000
 
 var (
 	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo"}
-	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule"}
+	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule", "msg_created", "msg_size"}
 	recipientCols = []string{"msg_id", "idx", "domain_idx", "address_lc", "address", "status", "code", "enhanced", "message", "orcpt", "notify"}
 	bodyCols      = []string{"msg_id", "raw"}
 )
@@ -48,7 +48,7 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) {
 		if !d.NotifyAt.IsZero() {
 			notify = d.NotifyAt.Unix()
 		}
-		row := []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix(), nil, nil, nil, nil, nil}
+		row := []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix(), nil, nil, nil, nil, nil, m.Created.Unix(), m.Size}
 		if h := d.Hold; h != nil {
 			var rule any
 			if h.Rule != 0 {

@@ -93,6 +93,9 @@ func Run(t *testing.T, open Opener) {
 		{"HoldRuleByRecipient", s.holdRuleByRecipient},
 		{"PolicyHoldIsPerDomain", s.policyHoldIsPerDomain},
 		{"UndoHold", s.undoHold},
+		{"Explain", s.explain},
+		{"ExplainHeldPausedCancelled", s.explainHeldPausedCancelled},
+		{"Shape", s.shape},
 	} {
 		t.Run(c.name, c.fn)
 	}
