@@ -8,7 +8,6 @@ package pgqueue
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"mqsh/queue"
 )
@@ -52,48 +51,49 @@ func (tx *Tx) Shape(f queue.Filter, by string) (*queue.Shape, error) {
 			where = s.where()
 		}
 	}
-	age := "(" + a.add(tx.q.clock().Unix()) + "::bigint - " + created + ")"
-	var b strings.Builder
-	b.WriteString("SELECT " + key + ", count(*), coalesce(sum(" + size + "), 0)::bigint")
-	lo := int64(-1)
-	for _, d := range queue.AgeBuckets {
-		hi := int64(d.Seconds())
-		if lo < 0 {
-			fmt.Fprintf(&b, ", count(*) FILTER (WHERE %s < %d)", age, hi)
-		} else {
-			fmt.Fprintf(&b, ", count(*) FILTER (WHERE %s >= %d AND %s < %d)", age, lo, age, hi)
-		}
-		lo = hi
+	// One row per group and age bucket: width_bucket counts the bucket
+	// bounds an age has reached, which is the bucket's index (a message
+	// from the future is in the first).
+	bounds := make([]int64, len(queue.AgeBuckets))
+	for i, d := range queue.AgeBuckets {
+		bounds[i] = int64(d.Seconds())
 	}
-	fmt.Fprintf(&b, ", count(*) FILTER (WHERE %s >= %d)", age, lo)
-	b.WriteString(" FROM " + from + where + " GROUP BY 1")
-	rows, err := tx.tx.Query(tx.ctx, b.String(), a...)
+	q := "SELECT " + key + ", width_bucket(" + a.add(tx.q.clock().Unix()) + "::bigint - " + created + ", " + a.add(bounds) + "::bigint[]), count(*), coalesce(sum(" + size + "), 0)::bigint" +
+		" FROM " + from + where + " GROUP BY 1, 2 ORDER BY 1"
+	rows, err := tx.tx.Query(tx.ctx, q, a...)
 	if err != nil {
 		return nil, tx.q.dbError("summary", err)
 	}
 	defer rows.Close()
-	n := len(queue.AgeBuckets) + 1
 	out := queue.NewShape(by)
-	dest := make([]any, 3+n)
+	var r *queue.ShapeRow
+	flush := func() {
+		if r != nil {
+			queue.AddShapeRow(out, *r)
+		}
+	}
 	for rows.Next() {
 		var k string
-		r := queue.ShapeRow{Counts: make([]int, n)}
-		dest[0], dest[1], dest[2] = &k, &r.Count, &r.Size
-		for i := range r.Counts {
-			dest[3+i] = &r.Counts[i]
-		}
-		if err := rows.Scan(dest...); err != nil {
+		var bucket, count int
+		var sz int64
+		if err := rows.Scan(&k, &bucket, &count, &sz); err != nil {
 			return nil, tx.q.dbError("summary", err)
 		}
-		r.Key = k
-		if by == queue.ShapeSenderDomain && r.Key == "" {
-			r.Key = "<>"
+		if by == queue.ShapeSenderDomain && k == "" {
+			k = "<>"
 		}
-		queue.AddShapeRow(out, r)
+		if r == nil || r.Key != k {
+			flush()
+			r = &queue.ShapeRow{Key: k, Counts: make([]int, len(queue.AgeBuckets)+1)}
+		}
+		r.Count += count
+		r.Size += sz
+		r.Counts[bucket] += count
 	}
 	if err := rows.Err(); err != nil {
 		return nil, tx.q.dbError("summary", err)
 	}
+	flush()
 	queue.SortShape(out)
 	return out, nil
 }
