@@ -17,7 +17,7 @@ import (
 const copyBatch = 5000
 
 var (
-	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo"}
+	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo", "subject_lc", "msgid", "client_inet"}
 	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule", "msg_created", "msg_size"}
 	recipientCols = []string{"msg_id", "idx", "domain_idx", "address_lc", "address", "status", "code", "enhanced", "message", "orcpt", "notify"}
 	bodyCols      = []string{"msg_id", "raw"}
@@ -41,7 +41,12 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) {
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
 	b.msgs = append(b.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
-		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo)})
+		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), nil, nil, clientInet(m.Client.IP)})
+	if raw != nil {
+		row := b.msgs[len(b.msgs)-1]
+		subject, msgID := queue.MessageHeaders(raw)
+		row[13], row[14] = optStr(subject), optStr(msgID)
+	}
 	ri := 0
 	for di, d := range m.Domains {
 		var notify any

@@ -6,6 +6,7 @@ package queue
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -64,3 +65,41 @@ func AddShapeRow(s *Shape, r ShapeRow) { s.add(r) }
 
 // SortShape puts the rows most messages first, then by key.
 func SortShape(s *Shape) { s.sort() }
+
+// TextPatterns are the values of a filter's keys that read a message's
+// text or its SMTP client, normalized as the SQLite engine compares them.
+type TextPatterns struct {
+	Subjects   []string    // globs over the lower-case Subject ('*', '?'; all else literal)
+	MessageIDs []string    // without angle brackets
+	IPs        []IPPattern // client addresses or networks
+	Users      []string    // compared in any (ASCII) case
+}
+
+// IPPattern is one client IP filter: an address (Addr valid, unmapped) or a
+// network (Prefix valid, masked).
+type IPPattern struct {
+	Addr   netip.Addr
+	Prefix netip.Prefix
+}
+
+// TextPatterns reads f's subject, Message-ID, client IP and user values;
+// the error is Validate's.
+func (f Filter) TextPatterns() (*TextPatterns, error) {
+	p, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	out := &TextPatterns{Subjects: p.subjects, MessageIDs: p.msgIDs, Users: p.users}
+	for _, ip := range p.ips {
+		out.IPs = append(out.IPs, IPPattern{Addr: ip.addr, Prefix: ip.prefix})
+	}
+	return out, nil
+}
+
+// MessageHeaders reads what the filters keep of a message text: its
+// Subject (decoded, unfolded, lower case) and its Message-ID (without angle
+// brackets); "" for what it lacks, and for a text that is not a message.
+func MessageHeaders(raw []byte) (subject, msgID string) {
+	h := readHeaders(raw)
+	return h.subject, h.msgID
+}

@@ -62,3 +62,18 @@ CREATE TABLE hold_undo(
 ALTER TABLE domains ADD COLUMN msg_created bigint, ADD COLUMN msg_size bigint;
 UPDATE domains d SET msg_created = m.created, msg_size = m.size FROM messages m WHERE m.id = d.msg_id;
 ALTER TABLE domains ALTER COLUMN msg_created SET NOT NULL, ALTER COLUMN msg_size SET NOT NULL;
+
+-- The filters that read a message's text or its SMTP client, as the SQLite
+-- engine's step 4: the Subject (decoded, unfolded, lower case) and the
+-- Message-ID (without angle brackets) of the text, and the client's address
+-- as an inet, for networks. The program fills them for the messages queued
+-- before this step (see backfillStep2).
+ALTER TABLE messages
+	ADD COLUMN subject_lc  text COLLATE "C",
+	ADD COLUMN msgid       text COLLATE "C",
+	ADD COLUMN client_inet inet;
+CREATE INDEX messages_subject ON messages(subject_lc) WHERE subject_lc IS NOT NULL;
+CREATE INDEX messages_msgid ON messages(msgid) WHERE msgid IS NOT NULL;
+CREATE INDEX messages_client_ip ON messages(client_ip) WHERE client_ip IS NOT NULL;
+CREATE INDEX messages_client_inet ON messages(client_inet) WHERE client_inet IS NOT NULL;
+CREATE INDEX messages_client_user ON messages(lower(client_user COLLATE "C")) WHERE client_user IS NOT NULL;

@@ -96,6 +96,7 @@ func Run(t *testing.T, open Opener) {
 		{"Explain", s.explain},
 		{"ExplainHeldPausedCancelled", s.explainHeldPausedCancelled},
 		{"Shape", s.shape},
+		{"TextFilters", s.textFilters},
 	} {
 		t.Run(c.name, c.fn)
 	}
