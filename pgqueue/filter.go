@@ -54,7 +54,7 @@ func (s *selection) where(extra ...string) string {
 // recipient or domain start there too, so that a late page reads no more
 // of their index than the first. now (unix seconds) is the queue's clock,
 // at which a hold with an end has ended.
-func compile(f queue.Filter, a *args, after queue.ID, now int64) (*selection, error) {
+func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, error) {
 	senders, rcpts, domains, err := f.Patterns()
 	if err != nil {
 		return nil, err
@@ -165,13 +165,80 @@ func compile(f queue.Filter, a *args, after queue.ID, now int64) (*selection, er
 	return s, nil
 }
 
-// checkKeys refuses the filter keys that read what this engine does not
-// keep yet: any header field of the message's text (--header).
+// checkKeys refuses a header filter that reached compileAt: Tx.compile
+// turns it into ids first.
 func checkKeys(f queue.Filter) error {
 	if k := queue.KeyHeader; k.IsSet(&f) {
-		return fmt.Errorf("the %s filter is not available on PostgreSQL yet (it reads %s, which the PostgreSQL queue does not index): use it on a queue file, or narrow by subject, Message-ID, sender, recipient, domain, times, status or size", k.Flag, k.Stored)
+		return fmt.Errorf("the %s filter must be resolved before it is compiled", k.Flag)
 	}
 	return nil
+}
+
+// compile is compileAt at the queue's clock, after a header filter (which
+// reads each candidate's text, as on a file) has been turned into the ids
+// of the messages it selects.
+func (tx *Tx) compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
+	now := tx.q.clock().Unix()
+	if len(f.Header) > 0 {
+		var err error
+		if f, err = tx.resolveHeaders(f, after, now); err != nil {
+			return nil, err
+		}
+	}
+	return compileAt(f, a, after, now)
+}
+
+// noID is an id no message has: a filter of it alone selects nothing.
+const noID = queue.ID(math.MaxUint64)
+
+// resolveHeaders returns f with its header patterns replaced by the ids
+// (above after) of the messages the rest of f selects whose text has a
+// field that one of the patterns matches: the texts are read in id order,
+// a row at a time, and matched with the SQLite engine's reading of a field.
+// A message without a text matches none.
+func (tx *Tx) resolveHeaders(f queue.Filter, after queue.ID, now int64) (queue.Filter, error) {
+	p, err := f.TextPatterns()
+	if err != nil {
+		return f, err
+	}
+	rest := f
+	rest.Header = nil
+	var a args
+	s, err := compileAt(rest, &a, after, now)
+	if err != nil {
+		return f, err
+	}
+	out := rest
+	out.IDs = []queue.ID{noID}
+	if s.empty {
+		return out, nil
+	}
+	rows, err := tx.tx.Query(tx.ctx, "SELECT m.id, b.raw FROM messages m JOIN bodies b ON b.msg_id = m.id"+s.where()+" ORDER BY m.id", a...)
+	if err != nil {
+		return f, err
+	}
+	defer rows.Close()
+	var ids []queue.ID
+	for rows.Next() {
+		var id int64
+		var raw []byte
+		if err := rows.Scan(&id, &raw); err != nil {
+			return f, err
+		}
+		for _, h := range p.Headers {
+			if h.Match(raw) {
+				ids = append(ids, queue.ID(id))
+				break
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return f, err
+	}
+	if len(ids) > 0 {
+		out.IDs = ids
+	}
+	return out, nil
 }
 
 // textSQL adds the conditions of the keys that read the message's text

@@ -48,7 +48,7 @@ func scanMessage(row pgx.Row) (queue.Message, error) {
 // (0 = all), in id order.
 func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, error) {
 	var a args
-	s, err := compile(f, &a, after, tx.q.clock().Unix())
+	s, err := tx.compile(f, &a, after)
 	if err != nil || s.empty {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (tx *Tx) Count(f queue.Filter) (int, error) {
 		return 0, err
 	}
 	var a args
-	s, err := compile(f, &a, 0, tx.q.clock().Unix())
+	s, err := tx.compile(f, &a, 0)
 	if err != nil {
 		return 0, fmt.Errorf("count: %w", err)
 	}
@@ -361,7 +361,7 @@ func (tx *Tx) Summary(f queue.Filter, by string) ([]queue.SummaryRow, error) {
 		return nil, err
 	}
 	var a args
-	s, err := compile(f, &a, 0, tx.q.clock().Unix())
+	s, err := tx.compile(f, &a, 0)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}

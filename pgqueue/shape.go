@@ -39,7 +39,7 @@ func (tx *Tx) Shape(f queue.Filter, by string) (*queue.Shape, error) {
 	var a args
 	where := ""
 	if !f.IsEmpty() {
-		s, err := compile(f, &a, 0, tx.q.clock().Unix())
+		s, err := tx.compile(f, &a, 0)
 		if err != nil {
 			return nil, fmt.Errorf("summary: %w", err)
 		}

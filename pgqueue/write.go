@@ -315,7 +315,7 @@ const pendingSQL = "(0,2)"
 // selectIDs returns the ids of the messages f selects that also meet extra
 // conditions, ascending.
 func (tx *Tx) selectIDs(db pgx.Tx, f queue.Filter, a *args, extra ...string) ([]int64, error) {
-	s, err := compile(f, a, 0, tx.q.clock().Unix())
+	s, err := tx.compile(f, a, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,15 @@ type TextPatterns struct {
 	MessageIDs []string    // without angle brackets
 	IPs        []IPPattern // client addresses or networks
 	Users      []string    // compared in any (ASCII) case
+	Headers    []HeaderPattern
 }
+
+// HeaderPattern is one header filter (NAME:GLOB) read.
+type HeaderPattern struct{ p headerPattern }
+
+// Match reports whether the message text raw has a field of the pattern's
+// name whose decoded value matches its glob, as the SQLite engine reads it.
+func (h HeaderPattern) Match(raw []byte) bool { return h.p.match(raw) }
 
 // IPPattern is one client IP filter: an address (Addr valid, unmapped) or a
 // network (Prefix valid, masked).
@@ -82,7 +90,7 @@ type IPPattern struct {
 	Prefix netip.Prefix
 }
 
-// TextPatterns reads f's subject, Message-ID, client IP and user values;
+// TextPatterns reads f's subject, Message-ID, header, client IP and user values;
 // the error is Validate's.
 func (f Filter) TextPatterns() (*TextPatterns, error) {
 	p, err := f.read()
@@ -90,6 +98,9 @@ func (f Filter) TextPatterns() (*TextPatterns, error) {
 		return nil, err
 	}
 	out := &TextPatterns{Subjects: p.subjects, MessageIDs: p.msgIDs, Users: p.users}
+	for _, h := range p.headers {
+		out.Headers = append(out.Headers, HeaderPattern{h})
+	}
 	for _, ip := range p.ips {
 		out.IPs = append(out.IPs, IPPattern{Addr: ip.addr, Prefix: ip.prefix})
 	}

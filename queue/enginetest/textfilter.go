@@ -9,7 +9,8 @@ import (
 	"mqsh/queue"
 )
 
-// The filters that read a message's text (subject, Message-ID) and the SMTP
+// The filters that read a message's text (subject, Message-ID, any header
+// field) and the SMTP
 // client serve recorded (address, network, user), through list in pages,
 // count and a bulk verb's selection.
 
@@ -21,11 +22,11 @@ var textMsgs = []struct {
 	raw    string
 }{
 	{"bill@example.net", queue.Client{IP: "192.0.2.7", User: "Bill"},
-		"Subject: Invoice 2024-0042\r\nMessage-ID: <A1.b2@mx.example.net>\r\n\r\nhi\r\n"},
+		"Subject: Invoice 2024-0042\r\nMessage-ID: <A1.b2@mx.example.net>\r\nX-Mailer: BulkBlaster 3\r\n\r\nhi\r\n"},
 	{"bill@example.net", queue.Client{IP: "192.0.2.200", User: "bill"},
-		"Subject: =?utf-8?q?INVOICE_f=C3=BCr_M=C3=A4rz?=\r\nMessage-ID: <c3@mx.example.net>\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n"},
+		"Subject: =?utf-8?q?INVOICE_f=C3=BCr_M=C3=A4rz?=\r\nMessage-ID: <c3@mx.example.net>\r\nX-Mailer: Thunderbird\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n"},
 	{"ann@example.org", queue.Client{IP: "2001:db8::1", User: "ann"},
-		"Subject: Re: your invoice\r\n\tof March\r\nMessage-Id: c4@mx.example.org\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"},
+		"Subject: Re: your invoice\r\n\tof March\r\nMessage-Id: c4@mx.example.org\r\nx-mailer: bulkmail\r\n\r\n" + strings.Repeat("y", 20000) + "\r\n"},
 	{"carol@example.com", queue.Client{},
 		"Subject: Weekly report_100%\r\nMessage-ID: <c5[x]@mx.example.com>\r\n\r\nhello\r\n"},
 	{"dave@example.com", queue.Client{IP: "198.51.100.9"},
@@ -65,6 +66,14 @@ func (s *suite) textFilters(t *testing.T) {
 		{"message-id without brackets", queue.Filter{MessageID: []string{"c4@mx.example.org"}}, []int{2}},
 		{"message-id is exact", queue.Filter{MessageID: []string{"a1.b2@mx.example.net"}}, []int{}},
 		{"message-id with a bracket inside", queue.Filter{MessageID: []string{"c5[x]@mx.example.com"}}, []int{3}},
+		{"header, name in any case", queue.Filter{Header: []string{"x-MAILER:*bulk*"}}, []int{0, 2}},
+		{"header presence", queue.Filter{Header: []string{"X-Mailer:*"}}, []int{0, 1, 2}},
+		{"header exact value", queue.Filter{Header: []string{"X-Mailer: thunderbird"}}, []int{1}},
+		{"header decoded", queue.Filter{Header: []string{"Subject:*fÜr*"}}, []int{1}},
+		{"header absent", queue.Filter{Header: []string{"List-Id:*"}}, []int{}},
+		{"two headers, either", queue.Filter{Header: []string{"List-Id:*", "X-Mailer: thunderbird"}}, []int{1}},
+		{"header and size", queue.Filter{Header: []string{"x-mailer:*bulk*"}, Larger: 1000}, []int{2}},
+		{"header and sender", queue.Filter{Header: []string{"x-mailer:*"}, Sender: []string{"bill@example.net"}}, []int{0, 1}},
 		{"client ip exact", queue.Filter{ClientIP: []string{"192.0.2.7"}}, []int{0}},
 		{"client ip CIDR", queue.Filter{ClientIP: []string{"192.0.2.0/24"}}, []int{0, 1}},
 		{"client ip v6 CIDR", queue.Filter{ClientIP: []string{"2001:DB8::/32"}}, []int{2}},
