@@ -181,7 +181,7 @@ func (tx *Tx) compile(f queue.Filter, a *args, after queue.ID) (*selection, erro
 	now := tx.q.clock().Unix()
 	if len(f.Header) > 0 {
 		var err error
-		if f, err = tx.resolveHeaders(f, after, now); err != nil {
+		if f, err = tx.resolveHeaders(f, after, now, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -193,53 +193,72 @@ const noID = queue.ID(math.MaxUint64)
 
 // resolveHeaders returns f with its header patterns replaced by the ids
 // (above after) of the messages the rest of f selects whose text has a
-// field that one of the patterns matches: the texts are read in id order,
-// a row at a time, and matched with the SQLite engine's reading of a field.
-// A message without a text matches none.
-func (tx *Tx) resolveHeaders(f queue.Filter, after queue.ID, now int64) (queue.Filter, error) {
+// field that one of the patterns matches, the first stop of them (0: all):
+// the texts are read in id order, a batch at a time, and matched with the
+// SQLite engine's reading of a field. A message without a text matches
+// none.
+func (tx *Tx) resolveHeaders(f queue.Filter, after queue.ID, now int64, stop int) (queue.Filter, error) {
 	p, err := f.TextPatterns()
 	if err != nil {
 		return f, err
 	}
 	rest := f
 	rest.Header = nil
-	var a args
-	s, err := compileAt(rest, &a, after, now)
-	if err != nil {
-		return f, err
-	}
 	out := rest
 	out.IDs = []queue.ID{noID}
-	if s.empty {
-		return out, nil
-	}
-	rows, err := tx.tx.Query(tx.ctx, "SELECT m.id, b.raw FROM messages m JOIN bodies b ON b.msg_id = m.id"+s.where()+" ORDER BY m.id", a...)
-	if err != nil {
-		return f, err
-	}
-	defer rows.Close()
 	var ids []queue.ID
-	for rows.Next() {
-		var id int64
-		var raw []byte
-		if err := rows.Scan(&id, &raw); err != nil {
+	for {
+		if err := tx.ctx.Err(); err != nil {
 			return f, err
 		}
-		for _, h := range p.Headers {
-			if h.Match(raw) {
-				ids = append(ids, queue.ID(id))
-				break
+		var a args
+		s, err := compileAt(rest, &a, after, now)
+		if err != nil {
+			return f, err
+		}
+		if s.empty {
+			break
+		}
+		rows, err := tx.tx.Query(tx.ctx, "SELECT m.id, b.raw FROM messages m JOIN bodies b ON b.msg_id = m.id"+s.where()+" ORDER BY m.id LIMIT "+strconv.Itoa(headerBatch), a...)
+		if err != nil {
+			return f, err
+		}
+		n := 0
+		for rows.Next() {
+			var id int64
+			var raw []byte
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return f, err
+			}
+			n++
+			after = queue.ID(id)
+			for _, h := range p.Headers {
+				if h.Match(raw) {
+					ids = append(ids, queue.ID(id))
+					break
+				}
 			}
 		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return f, err
+		}
+		if n < headerBatch || stop > 0 && len(ids) >= stop {
+			break
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return f, err
+	if stop > 0 && len(ids) > stop {
+		ids = ids[:stop]
 	}
 	if len(ids) > 0 {
 		out.IDs = ids
 	}
 	return out, nil
 }
+
+// headerBatch is how many texts a header filter reads at a time.
+var headerBatch = 500
 
 // textSQL adds the conditions of the keys that read the message's text
 // (Subject, Message-ID) or its SMTP client (address, network, user), with

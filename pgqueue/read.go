@@ -47,6 +47,12 @@ func scanMessage(row pgx.Row) (queue.Message, error) {
 // page reads one keyset page of whole messages: id > after, at most limit
 // (0 = all), in id order.
 func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, error) {
+	if len(f.Header) > 0 && limit > 0 { // a page reads texts until it is full
+		var err error
+		if f, err = tx.resolveHeaders(f, after, tx.q.clock().Unix(), limit); err != nil {
+			return nil, err
+		}
+	}
 	var a args
 	s, err := tx.compile(f, &a, after)
 	if err != nil || s.empty {
