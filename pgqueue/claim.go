@@ -22,8 +22,8 @@ import (
 // announced on, at commit.
 const changedChannel = "mqsh_queue"
 
-// Claim leases up to r.Max due pending domains of messages that are not
-// held, earliest due first, to r.Worker for r.Lease; nothing while delivery
+// Claim leases up to r.Max due pending domains that are not held (a hold
+// at its end is cleared first), earliest due first, to r.Worker for r.Lease; nothing while delivery
 // is paused (see queue.Queue.Claim). Domains another worker is claiming at
 // the same moment are skipped, not waited for.
 func (q *Queue) Claim(ctx context.Context, r queue.ClaimRequest) ([]queue.Job, error) {
@@ -42,10 +42,13 @@ func (q *Queue) Claim(ctx context.Context, r queue.ClaimRequest) ([]queue.Job, e
 			return err
 		}
 		now := q.clock()
+		if err := tx.clearEndedHolds(tx.tx, now); err != nil {
+			return err
+		}
 		rows, err := tx.tx.Query(ctx, `SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
-			FROM domains d JOIN messages m ON m.id = d.msg_id
-			WHERE d.status IN `+pendingSQL+` AND d.due <= $1 AND (d.locked_until IS NULL OR d.locked_until < $1) AND NOT m.held
-			ORDER BY d.due LIMIT $2 FOR UPDATE OF d SKIP LOCKED`, now.Unix(), r.Candidates())
+			FROM domains d
+			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND d.due <= $1 AND (d.locked_until IS NULL OR d.locked_until < $1)
+			ORDER BY d.due LIMIT $2 FOR UPDATE SKIP LOCKED`, now.Unix(), r.Candidates())
 		if err != nil {
 			return err
 		}
@@ -287,19 +290,22 @@ func (q *Queue) Renew(ctx context.Context, worker string, lease time.Duration) e
 }
 
 // NextDue returns the earliest due of the pending domains not leased (or
-// with a lease run out), of messages that are not held.
+// with a lease run out) and not held, or the earliest end of a hold when
+// that comes first (Claim then clears the hold). It reads two indexes.
 func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
-	var t int64
-	err := q.pool.QueryRow(ctx, `SELECT d.due FROM domains d JOIN messages m ON m.id = d.msg_id
-		WHERE d.status IN `+pendingSQL+` AND (d.locked_until IS NULL OR d.locked_until < $1) AND NOT m.held
-		ORDER BY d.due LIMIT 1`, q.clock().Unix()).Scan(&t)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
+	var t *int64
+	err := q.pool.QueryRow(ctx, `SELECT least(
+		(SELECT d.due FROM domains d WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND (d.locked_until IS NULL OR d.locked_until < $1)
+			ORDER BY d.due LIMIT 1),
+		(SELECT d.hold_until FROM domains d WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NOT NULL AND d.hold_until IS NOT NULL
+			ORDER BY d.hold_until LIMIT 1))`, q.clock().Unix()).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, q.dbError("read queue", err)
 	}
-	return fromUnix(t), true, nil
+	if t == nil {
+		return time.Time{}, false, nil
+	}
+	return fromUnix(*t), true, nil
 }
 
 // Changed returns a channel that receives a value when a change to the

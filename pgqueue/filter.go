@@ -1,10 +1,14 @@
 package pgqueue
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"mqsh/queue"
 )
@@ -48,8 +52,9 @@ func (s *selection) where(extra ...string) string {
 // compile turns f into conditions, adding its parameters to a. after, when
 // not zero, is the id a page starts after: the subqueries that select by
 // recipient or domain start there too, so that a late page reads no more
-// of their index than the first.
-func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
+// of their index than the first. now (unix seconds) is the queue's clock,
+// at which a hold with an end has ended.
+func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, error) {
 	senders, rcpts, domains, err := f.Patterns()
 	if err != nil {
 		return nil, err
@@ -59,6 +64,9 @@ func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 	}
 	s := &selection{}
 	add := func(c string) { s.conds = append(s.conds, c) }
+	if err := textSQL(f, a, add); err != nil {
+		return nil, err
+	}
 	from := func(alias string) string { return "" }
 	if after > 0 {
 		bound := a.add(int64(after))
@@ -146,27 +154,214 @@ func compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
 	if f.Smaller > 0 {
 		add("m.size < " + a.add(f.Smaller))
 	}
-	// The PostgreSQL queue knows only the hold of a whole message on
-	// arrival (serve's policy); hold and release are not here yet.
+	// Held: a pending domain of the message is held now.
 	if f.Held != nil {
-		if *f.Held {
-			add("m.held")
-		} else {
-			add("NOT m.held")
+		c := "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND " + activeHold(a.add(now)) + ")"
+		if !*f.Held {
+			c = "NOT " + c
 		}
+		add(c)
 	}
 	return s, nil
 }
 
-// checkKeys refuses the filter keys that read what this engine does not
-// keep yet: the message's own headers and the SMTP client serve recorded.
+// checkKeys refuses a header filter that reached compileAt: Tx.compile
+// turns it into ids first.
 func checkKeys(f queue.Filter) error {
-	for _, k := range queue.FilterKeys {
-		if k.Stored != "" && k.IsSet(&f) {
-			return fmt.Errorf("the %s filter is not available on PostgreSQL yet (it reads %s, which the PostgreSQL queue does not index): use it on a queue file, or narrow by sender, recipient, domain, times, status or size", k.Flag, k.Stored)
-		}
+	if k := queue.KeyHeader; k.IsSet(&f) {
+		return fmt.Errorf("the %s filter must be resolved before it is compiled", k.Flag)
 	}
 	return nil
+}
+
+// compile is compileAt at the queue's clock, after a header filter (which
+// reads each candidate's text, as on a file) has been turned into the ids
+// of the messages it selects.
+func (tx *Tx) compile(f queue.Filter, a *args, after queue.ID) (*selection, error) {
+	now := tx.q.clock().Unix()
+	if len(f.Header) > 0 {
+		var err error
+		if f, err = tx.resolveHeaders(f, after, now, 0); err != nil {
+			return nil, err
+		}
+	}
+	return compileAt(f, a, after, now)
+}
+
+// noID is an id no message has: a filter of it alone selects nothing.
+const noID = queue.ID(math.MaxUint64)
+
+// resolveHeaders returns f with its header patterns replaced by the ids
+// (above after) of the messages the rest of f selects whose text has a
+// field that one of the patterns matches, the first stop of them (0: all):
+// the texts are read in id order, a batch at a time, and matched with the
+// SQLite engine's reading of a field. A message without a text matches
+// none.
+func (tx *Tx) resolveHeaders(f queue.Filter, after queue.ID, now int64, stop int) (queue.Filter, error) {
+	p, err := f.TextPatterns()
+	if err != nil {
+		return f, err
+	}
+	rest := f
+	rest.Header = nil
+	out := rest
+	out.IDs = []queue.ID{noID}
+	var ids []queue.ID
+	for {
+		if err := tx.ctx.Err(); err != nil {
+			return f, err
+		}
+		var a args
+		s, err := compileAt(rest, &a, after, now)
+		if err != nil {
+			return f, err
+		}
+		if s.empty {
+			break
+		}
+		rows, err := tx.tx.Query(tx.ctx, "SELECT m.id, b.raw FROM messages m JOIN bodies b ON b.msg_id = m.id"+s.where()+" ORDER BY m.id LIMIT "+strconv.Itoa(headerBatch), a...)
+		if err != nil {
+			return f, err
+		}
+		n := 0
+		for rows.Next() {
+			var id int64
+			var raw []byte
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return f, err
+			}
+			n++
+			after = queue.ID(id)
+			for _, h := range p.Headers {
+				if h.Match(raw) {
+					ids = append(ids, queue.ID(id))
+					break
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return f, err
+		}
+		if n < headerBatch || stop > 0 && len(ids) >= stop {
+			break
+		}
+	}
+	if stop > 0 && len(ids) > stop {
+		ids = ids[:stop]
+	}
+	if len(ids) > 0 {
+		out.IDs = ids
+	}
+	return out, nil
+}
+
+// headerBatch is how many texts a header filter reads at a time.
+var headerBatch = 500
+
+// textSQL adds the conditions of the keys that read the message's text
+// (Subject, Message-ID) or its SMTP client (address, network, user), with
+// the SQLite engine's semantics: each field's values either-or, the fields
+// all required.
+func textSQL(f queue.Filter, a *args, add func(string)) error {
+	p, err := f.TextPatterns()
+	if err != nil {
+		return err
+	}
+	var cs []string
+	for _, g := range p.Subjects {
+		cs = append(cs, "m.subject_lc LIKE "+a.add(globToLike(g)))
+	}
+	if len(cs) > 0 {
+		add(anyOf(cs))
+	}
+	if len(p.MessageIDs) > 0 {
+		add("m.msgid = ANY(" + a.add(p.MessageIDs) + "::text[])")
+	}
+	cs = nil
+	for _, u := range p.Users {
+		cs = append(cs, "lower(m.client_user COLLATE \"C\") = lower("+a.add(u)+"::text COLLATE \"C\")")
+	}
+	if len(cs) > 0 {
+		add(anyOf(cs))
+	}
+	cs = nil
+	for _, ip := range p.IPs {
+		if ip.Addr.IsValid() {
+			cs = append(cs, "m.client_ip = "+a.add(ip.Addr.String()))
+		} else {
+			cs = append(cs, "m.client_inet <<= "+a.add(ip.Prefix)+"::inet")
+		}
+	}
+	if len(cs) > 0 {
+		add(anyOf(cs))
+	}
+	return nil
+}
+
+// clientInet is a recorded client address as an inet (IPv4-mapped
+// addresses unmapped); NULL when it is none.
+func clientInet(ip string) any {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil
+	}
+	return a.Unmap()
+}
+
+// backfills are the program's part of a schema step, run after its SQL in
+// the same transaction, by step number.
+var backfills = map[int]func(ctx context.Context, tx pgx.Tx) error{2: backfillStep2}
+
+// backfillStep2 fills the Subject, Message-ID and client address columns of
+// the messages queued before schema step 2, a page at a time.
+func backfillStep2(ctx context.Context, tx pgx.Tx) error {
+	var after int64
+	for {
+		rows, err := tx.Query(ctx, "SELECT m.id, m.client_ip, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id > $1 ORDER BY m.id LIMIT 2000", after)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		var subjects, msgIDs []*string
+		var inets []*netip.Addr
+		for rows.Next() {
+			var id int64
+			var ip *string
+			var raw []byte
+			if err := rows.Scan(&id, &ip, &raw); err != nil {
+				rows.Close()
+				return err
+			}
+			subject, msgID := queue.MessageHeaders(raw)
+			var in *netip.Addr
+			if a, ok := clientInet(orString(ip, "")).(netip.Addr); ok {
+				in = &a
+			}
+			ids, subjects, msgIDs, inets = append(ids, id), append(subjects, strPtr(subject)), append(msgIDs, strPtr(msgID)), append(inets, in)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE messages m SET subject_lc = x.s, msgid = x.i, client_inet = x.a
+			FROM unnest($1::bigint[], $2::text[], $3::text[], $4::inet[]) AS x(id, s, i, a) WHERE m.id = x.id`, ids, subjects, msgIDs, inets); err != nil {
+			return err
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+// strPtr is nil for "", else a pointer to s.
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // anyOf is the condition that one of cs holds.

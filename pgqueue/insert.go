@@ -17,8 +17,8 @@ import (
 const copyBatch = 5000
 
 var (
-	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo", "held"}
-	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires"}
+	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo", "subject_lc", "msgid", "client_inet"}
+	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule", "msg_created", "msg_size"}
 	recipientCols = []string{"msg_id", "idx", "domain_idx", "address_lc", "address", "status", "code", "enhanced", "message", "orcpt", "notify"}
 	bodyCols      = []string{"msg_id", "raw"}
 )
@@ -41,14 +41,27 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) {
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
 	b.msgs = append(b.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
-		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), m.Held})
+		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), nil, nil, clientInet(m.Client.IP)})
+	if raw != nil {
+		row := b.msgs[len(b.msgs)-1]
+		subject, msgID := queue.MessageHeaders(raw)
+		row[13], row[14] = optStr(subject), optStr(msgID)
+	}
 	ri := 0
 	for di, d := range m.Domains {
 		var notify any
 		if !d.NotifyAt.IsZero() {
 			notify = d.NotifyAt.Unix()
 		}
-		b.doms = append(b.doms, []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix()})
+		row := []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix(), nil, nil, nil, nil, nil, m.Created.Unix(), m.Size}
+		if h := d.Hold; h != nil {
+			var rule any
+			if h.Rule != 0 {
+				rule = h.Rule
+			}
+			row[9], row[10], row[11], row[12], row[13] = h.Since.Unix(), unixOrNull(h.Until), h.By, optStr(h.Reason), rule
+		}
+		b.doms = append(b.doms, row)
 		for _, r := range d.Recipients {
 			lc := strings.ToLower(r.Address)
 			b.rcpts = append(b.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int16(r.Status), r.Code, optStr(r.Enhanced), optStr(r.Message), optStr(r.ORCPT), int16(r.Notify)})

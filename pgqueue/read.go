@@ -47,8 +47,14 @@ func scanMessage(row pgx.Row) (queue.Message, error) {
 // page reads one keyset page of whole messages: id > after, at most limit
 // (0 = all), in id order.
 func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, error) {
+	if len(f.Header) > 0 && limit > 0 { // a page reads texts until it is full
+		var err error
+		if f, err = tx.resolveHeaders(f, after, tx.q.clock().Unix(), limit); err != nil {
+			return nil, err
+		}
+	}
 	var a args
-	s, err := compile(f, &a, after)
+	s, err := tx.compile(f, &a, after)
 	if err != nil || s.empty {
 		return nil, err
 	}
@@ -104,14 +110,15 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 	for i := range msgs {
 		ids[i] = int64(msgs[i].ID)
 		at[ids[i]] = i
-		msgs[i].Domains = nil
+		msgs[i].Domains, msgs[i].Held = nil, false
 	}
+	now := tx.q.clock().Unix()
 	type key struct {
 		msg int64
 		idx int32
 	}
 	dom := map[key]int{} // a domain's index in its message's Domains
-	rows, err := tx.tx.Query(tx.ctx, "SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires FROM domains WHERE msg_id = ANY($1) ORDER BY msg_id, idx", ids)
+	rows, err := tx.tx.Query(tx.ctx, "SELECT d.msg_id, d.idx, d.name, d.status, d.details, d.retry_num, d.due, d.notify, d.expires, "+holdCols+" FROM domains d WHERE d.msg_id = ANY($1) ORDER BY d.msg_id, d.idx", ids)
 	if err != nil {
 		return err
 	}
@@ -124,8 +131,11 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 			details      *string
 			due, expires int64
 			notify       *int64
+			since, until *int64
+			by, reason   *string
+			rule         *int64
 		)
-		if err := rows.Scan(&mid, &idx, &d.Name, &status, &details, &d.RetryNum, &due, &notify, &expires); err != nil {
+		if err := rows.Scan(&mid, &idx, &d.Name, &status, &details, &d.RetryNum, &due, &notify, &expires, &since, &until, &by, &reason, &rule); err != nil {
 			rows.Close()
 			return err
 		}
@@ -137,6 +147,9 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 			d.NotifyAt = fromUnix(*notify)
 		}
 		m := &msgs[at[mid]]
+		if d.Hold = holdNow(d.Status, since, until, by, reason, rule, now); d.Hold != nil {
+			m.Held = true
+		}
 		dom[key{mid, idx}] = len(m.Domains)
 		m.Domains = append(m.Domains, d)
 	}
@@ -255,7 +268,7 @@ func (tx *Tx) Count(f queue.Filter) (int, error) {
 		return 0, err
 	}
 	var a args
-	s, err := compile(f, &a, 0)
+	s, err := tx.compile(f, &a, 0)
 	if err != nil {
 		return 0, fmt.Errorf("count: %w", err)
 	}
@@ -283,12 +296,11 @@ func (tx *Tx) Get(id queue.ID) (*queue.Message, error) {
 		return nil, queue.NotFoundError(id)
 	}
 	var ret, ip, user, helo *string
-	var held bool
-	row := tx.tx.QueryRow(tx.ctx, "SELECT "+msgCols+", m.ret, m.client_ip, m.client_user, m.client_helo, m.held FROM messages m WHERE m.id = $1", int64(id))
+	row := tx.tx.QueryRow(tx.ctx, "SELECT "+msgCols+", m.ret, m.client_ip, m.client_user, m.client_helo FROM messages m WHERE m.id = $1", int64(id))
 	var m queue.Message
 	var mid, created int64
 	var rp, env *string
-	err := row.Scan(&mid, &m.ReturnPath, &rp, &created, &m.Size, &env, &m.Priority, &ret, &ip, &user, &helo, &held)
+	err := row.Scan(&mid, &m.ReturnPath, &rp, &created, &m.Size, &env, &m.Priority, &ret, &ip, &user, &helo)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, queue.NotFoundError(id)
 	}
@@ -296,21 +308,11 @@ func (tx *Tx) Get(id queue.ID) (*queue.Message, error) {
 		return nil, tx.q.dbError("get", err)
 	}
 	m.ID, m.Created, m.ReturnPath, m.EnvID = queue.ID(mid), fromUnix(created), orString(rp, m.ReturnPath), orString(env, "")
-	m.Ret, m.Held = orString(ret, ""), held
+	m.Ret = orString(ret, "")
 	m.Client = queue.Client{IP: orString(ip, ""), User: orString(user, ""), Helo: orString(helo, "")}
 	msgs := []queue.Message{m}
 	if err := tx.loadParts(msgs); err != nil {
 		return nil, tx.q.dbError("get", err)
-	}
-	if held {
-		// A message held on arrival (serve's policy) has its pending
-		// domains held, as the SQLite engine keeps it; this engine keeps
-		// the hold per message and without its reason.
-		for i := range msgs[0].Domains {
-			if d := &msgs[0].Domains[i]; d.Status.Pending() {
-				d.Hold = &queue.Hold{By: "policy", Since: msgs[0].Created}
-			}
-		}
 	}
 	rows, err := tx.tx.Query(tx.ctx, "SELECT address_lc, notify FROM recipients WHERE msg_id = $1 AND notify != 0", mid)
 	if err != nil {
@@ -365,7 +367,7 @@ func (tx *Tx) Summary(f queue.Filter, by string) ([]queue.SummaryRow, error) {
 		return nil, err
 	}
 	var a args
-	s, err := compile(f, &a, 0)
+	s, err := tx.compile(f, &a, 0)
 	if err != nil {
 		return nil, fmt.Errorf("summary: %w", err)
 	}

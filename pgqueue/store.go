@@ -151,6 +151,11 @@ func (q *Queue) migrate(ctx context.Context) error {
 				}
 				return fmt.Errorf("schema step %d: %w", i+1, err)
 			}
+			if fill := backfills[i+1]; fill != nil {
+				if err := fill(ctx, tx); err != nil {
+					return fmt.Errorf("schema step %d: %w", i+1, err)
+				}
+			}
 			if _, err := tx.Exec(ctx, "INSERT INTO mqsh_schema(version, applied) VALUES($1, $2)", i+1, q.now().Unix()); err != nil {
 				return err
 			}

@@ -64,6 +64,9 @@ func (tx *Tx) addNew(db pgx.Tx, verb, prefix string, env queue.Envelope, raw []b
 			return nil, fmt.Errorf("%s: %w", verb, err)
 		}
 	}
+	if err := tx.applyRules(db, m); err != nil {
+		return nil, tx.verbError(verb, err)
+	}
 	if err := ins.add(m, raw, 0); err != nil {
 		return nil, tx.verbError(verb, err)
 	}
@@ -86,6 +89,10 @@ func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs 
 	out, errs = make([]*queue.Message, len(msgs)), make([]error, len(msgs))
 	err = tx.savepoint(false, func(db pgx.Tx) error {
 		ins := tx.newInserter(db)
+		rules, err := tx.loadRules(db)
+		if err != nil {
+			return tx.verbError("enqueue", err)
+		}
 		var ids []queue.ID
 		for i := range msgs {
 			env := msgs[i].Env
@@ -103,6 +110,7 @@ func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs 
 				errs[i] = fmt.Errorf("enqueue: %w", err)
 				continue
 			}
+			rules.apply(m, tx)
 			if err := ins.add(m, raw, 0); err != nil {
 				return tx.verbError("enqueue", err)
 			}
@@ -113,6 +121,9 @@ func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs 
 			return nil
 		}
 		if err := ins.finish(); err != nil {
+			return tx.verbError("enqueue", err)
+		}
+		if err := rules.save(db, tx); err != nil {
 			return tx.verbError("enqueue", err)
 		}
 		text := fmt.Sprintf("batch of %d from %s", len(ids), queue.SourceOf(tx.ctx))
@@ -304,7 +315,7 @@ const pendingSQL = "(0,2)"
 // selectIDs returns the ids of the messages f selects that also meet extra
 // conditions, ascending.
 func (tx *Tx) selectIDs(db pgx.Tx, f queue.Filter, a *args, extra ...string) ([]int64, error) {
-	s, err := compile(f, a, 0)
+	s, err := tx.compile(f, a, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -82,6 +82,21 @@ func Run(t *testing.T, open Opener) {
 		{"RecordAfterCancel", s.recordAfterCancel},
 		{"RenewAndRelease", s.renewRelease},
 		{"Changed", s.changed},
+		// Holds, hold rules, explain and the shape grid (optional verbs).
+		{"HoldPerDomain", s.holdPerDomain},
+		{"HoldRecipientAndWhole", s.holdRecipientAndWhole},
+		{"HoldExpires", s.holdExpires},
+		{"ReleaseAndUndoRecord", s.releaseAndUndoRecord},
+		{"HoldDryRunAndRefusals", s.holdDryRunAndRefusals},
+		{"ImportJSONKeepsHolds", s.importJSONKeepsHolds},
+		{"HoldRuleCatchesArrivals", s.holdRuleCatchesArrivals},
+		{"HoldRuleByRecipient", s.holdRuleByRecipient},
+		{"PolicyHoldIsPerDomain", s.policyHoldIsPerDomain},
+		{"UndoHold", s.undoHold},
+		{"Explain", s.explain},
+		{"ExplainHeldPausedCancelled", s.explainHeldPausedCancelled},
+		{"Shape", s.shape},
+		{"TextFilters", s.textFilters},
 	} {
 		t.Run(c.name, c.fn)
 	}
