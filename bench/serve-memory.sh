@@ -11,7 +11,10 @@
 # the working tree's mqsh. N (default 1000000) sets the queue size; the
 # generated queue is kept in DIR (default /tmp/mqsh-servemem) for the next run,
 # and each binary works on a fresh copy of it. SERVE_ARGS adds serve flags
-# (such as --cache-size 256M).
+# (such as --cache-size 256M). The first binary builds the queue: a binary of
+# an older schema step (in its own DIR) makes the others migrate it when they
+# open it, as a server does after an upgrade; the last sample ("end", taken
+# just before the server is stopped) gives the peak (VmHWM) of the whole run.
 set -eu
 N=${N:-1000000}
 DIR=${DIR:-/tmp/mqsh-servemem}
@@ -49,6 +52,7 @@ for bin in "$@"; do
 		sleep 30
 		sample $pid 90
 	fi
+	sample $pid end
 	kill -TERM $pid
 	wait $pid || true
 	echo "recipient attempts logged: $(grep -c ' to=<' "$DIR/serve.log")"

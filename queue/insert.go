@@ -29,18 +29,21 @@ type inserter struct {
 	batch *rowBatch  // what add buffered
 	bs    [][]any    // bodies buffered by add: msg_id, raw
 
-	demo    bool              // adds demo messages (LoadDemo): the queue's real mail flag is left alone
-	trash   bool              // the trash holds messages: an id added is looked for there (see trash.go)
-	bulk    bool              // may switch to bulk loading (imports)
-	checked bool              // the switch was considered
-	dropped map[string]string // indexes dropped for a bulk load: name -> CREATE statement
+	demo     bool              // adds demo messages (LoadDemo): the queue's real mail flag is left alone
+	trash    bool              // the trash holds messages: an id added is looked for there (see trash.go)
+	bulk     bool              // may switch to bulk loading (imports)
+	nextBulk int               // messages added when the switch is next considered
+	dropped  map[string]string // indexes dropped for a bulk load: name -> CREATE statement
 }
 
-// bulkAfter is how many messages an import adds before it considers bulk
-// loading: when it has added at least as many messages as the queue held,
-// the secondary indexes are dropped and rebuilt (sorted, much faster than
-// growing them row by row) when the import ends, in the same transaction.
-
+// Bulk loading: when an import has added at least as many messages as the
+// queue held, the secondary indexes are dropped and rebuilt (sorted, much
+// faster than growing them row by row) when the import ends, in the same
+// transaction. An import considers it after its first full batch (so that an
+// import into an empty or small queue never grows the indexes row by row),
+// then at bulkAfter messages and each time it has doubled since.
+// bulkAfter is also the size from which a restore from the trash does the
+// same (trash.go).
 const bulkAfter = 20000
 
 // insertBatch is how many messages a rowBatch holds; bodyChunk is how many
@@ -210,7 +213,8 @@ func (ins *inserter) write(b *rowBatch) error {
 		ins.last = max(ins.last, id)
 	}
 	ins.ids = append(ins.ids, b.ids...)
-	if ins.bulk && !ins.checked && len(ins.ids) >= bulkAfter {
+	if ins.bulk && ins.dropped == nil && len(ins.ids) >= max(ins.nextBulk, insertBatch) {
+		ins.nextBulk = max(bulkAfter, 2*len(ins.ids))
 		return ins.considerBulk()
 	}
 	return nil
@@ -260,10 +264,11 @@ func (ins *inserter) execBodies(rows [][]any) error {
 // considerBulk drops the secondary indexes when the import is at least as big
 // as what the queue held; finish rebuilds them.
 func (ins *inserter) considerBulk() error {
-	ins.checked = true
 	ctx := ins.tx.ctx
+	// Counted no further than the answer needs, so that asking often on a
+	// big queue costs no more than the import itself.
 	var n int
-	if err := ins.tx.tx.QueryRowContext(ctx, "SELECT count(*) FROM messages").Scan(&n); err != nil {
+	if err := ins.tx.tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM messages LIMIT ?)", 2*len(ins.ids)+1).Scan(&n); err != nil {
 		return err
 	}
 	if len(ins.ids) < n-len(ins.ids) {

@@ -237,15 +237,26 @@ func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
 }
 
 // checkDepth refuses JSON nested deeper than maxJSONDepth, before a decoder
-// recurses into it: strings are skipped, brackets counted.
+// recurses into it: strings are skipped, brackets counted. A line is mostly
+// strings, so a string is skipped by searching for its closing quote (a
+// quote after an odd run of backslashes is escaped, and searched past).
 func checkDepth(b []byte) error {
 	depth := 0
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return nil // an unterminated string: the decoder says so
+				}
+				i += 1 + j
+				k := i - 1
+				for b[k] == '\\' { // the opening quote ends the run
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
 				}
 			}
 		case '{', '[':

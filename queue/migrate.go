@@ -82,6 +82,18 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 	if version == len(migrations) {
 		return nil
 	}
+	// A step may rewrite every row of a big queue (a backfill, an index):
+	// it runs under a small page cache, so that opening an older queue costs
+	// no more memory than a server that limits its cache (LimitCache) keeps.
+	restore, err := q.limitMigrationCache(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if e := restore(); e != nil && err == nil {
+			err = e
+		}
+	}()
 	// Otherwise read it again under the write lock: another process may be
 	// migrating the same file right now.
 	tx, err := q.beginWrite(ctx, q.writer)
@@ -117,4 +129,33 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 		return err
 	}
 	return tx.Commit()
+}
+
+// migrationCacheKiB is the page cache a migration runs under: serve's
+// default (--cache-size 16M). A step that changes more pages than this
+// writes them to the WAL as it goes, which costs little next to the work of
+// the step.
+const migrationCacheKiB = 16384
+
+// limitMigrationCache sets the page cache of the writer's connection, and of
+// any it makes meanwhile, for a migration, and returns how to give them back
+// their own.
+func (q *Queue) limitMigrationCache(ctx context.Context) (restore func() error, err error) {
+	own := q.cacheKiB
+	set := func(kib int64) error {
+		if kib <= 0 {
+			kib = defaultCacheKiB
+		}
+		_, err := q.writer.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", -kib))
+		return err
+	}
+	q.cacheKiB = migrationCacheKiB
+	if err := set(q.cacheKiB); err != nil {
+		q.cacheKiB = own
+		return nil, err
+	}
+	return func() error {
+		q.cacheKiB = own
+		return set(own)
+	}, nil
 }
