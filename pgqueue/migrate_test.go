@@ -3,6 +3,9 @@ package pgqueue_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -53,8 +56,12 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	defer conn.Close(ctx)
 	rows, _ := conn.Query(ctx, "SELECT version FROM mqsh_schema ORDER BY version")
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil || len(versions) != 1 || versions[0] != 1 {
-		t.Errorf("recorded steps %v, %v; want [1]", versions, err)
+	want := make([]int32, steps(t))
+	for i := range want {
+		want[i] = int32(i + 1)
+	}
+	if err != nil || !slices.Equal(versions, want) {
+		t.Errorf("recorded steps %v, %v; want %v", versions, err, want)
 	}
 	q, err := pgqueue.Open(ctx, url, pgqueue.Options{ReadOnly: true})
 	if err != nil {
@@ -78,7 +85,7 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	q.Close()
 	exec(t, url, "INSERT INTO mqsh_schema(version, applied) VALUES(99, 0)")
 	_, err = pgqueue.Open(ctx, url, pgqueue.Options{})
-	if err == nil || !strings.Contains(err.Error(), "has queue schema version 99, newer than this mqsh understands (1): upgrade mqsh to open it") {
+	if err == nil || !strings.Contains(err.Error(), "has queue schema version 99, newer than this mqsh understands ("+strconv.Itoa(steps(t))+"): upgrade mqsh to open it") {
 		t.Fatalf("open a newer schema: %v", err)
 	}
 	if !strings.Contains(err.Error(), queue.RedactURL(url)) {
@@ -144,4 +151,13 @@ func TestPasswordNeverShown(t *testing.T) {
 	if !errors.Is(err, queue.ErrReadOnly) || strings.Contains(err.Error(), "hunter2-pw") || !strings.Contains(err.Error(), "opened read-only") {
 		t.Errorf("retry on a read-only queue: %v", err)
 	}
+}
+
+// steps is the number of schema steps (migrations/NNNN_*.sql).
+func steps(t *testing.T) int {
+	files, err := filepath.Glob("migrations/[0-9][0-9][0-9][0-9]_*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations: %v %v", files, err)
+	}
+	return len(files)
 }
