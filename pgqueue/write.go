@@ -435,53 +435,18 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 			res.Domains = map[string]int{}
 			return err
 		}
-		// The statements below number their parameters afresh.
+		res.IDs, res.Count = toIDs(ids), len(ids)
+		// The statements below number their parameters afresh. cond is
+		// the condition on domain row d that the retry changes it; the
+		// ids go as one array, matched with = ANY (a hashed lookup, or
+		// an index scan for a few).
 		var b args
 		set := b.add(ids)
 		p := pend(&b)
-		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" GROUP BY d.name", b...); err != nil {
-			return err
-		}
-		res.IDs, res.Count = toIDs(ids), len(ids)
-		if scoped {
-			for _, n := range res.Domains {
-				res.Parts += n
-			}
-			// Messages with a pending domain the retry leaves alone.
-			if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM unnest("+set+"::bigint[]) AS s(id) WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+" AND NOT ("+p+"))", b...).Scan(&res.Kept); err != nil {
-				return err
-			}
-		}
-		if r.Spread > 0 {
-			// The i-th domain (from 0, in message id and domain order) of
-			// the N retried comes due at + i*Spread/N, in whole seconds.
-			c := append(args{}, b...)
-			q := "UPDATE domains d SET due = " + c.add(at.Unix()) + " + sp.n * " + c.add(int64(r.Spread/time.Second)) + " / sp.total " +
-				"FROM (SELECT d.msg_id, d.idx, row_number() OVER (ORDER BY d.msg_id, d.idx) - 1 AS n, count(*) OVER () AS total FROM domains d WHERE d.msg_id IN (SELECT unnest(" + set + "::bigint[])) AND " + p + ") sp " +
-				"WHERE sp.msg_id = d.msg_id AND sp.idx = d.idx"
-			if _, err := db.Exec(tx.ctx, q, c...); err != nil {
-				return err
-			}
-		} else {
-			// Only the rows whose due changes are rewritten.
-			c := append(args{}, b...)
-			due := c.add(at.Unix())
-			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET due = "+due+" WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p+" AND d.due <> "+due, c...); err != nil {
-				return err
-			}
-		}
-		if r.ExtendExpiry > 0 {
-			c := append(args{}, b...)
-			if _, err := db.Exec(tx.ctx, "UPDATE domains d SET expires = greatest(expires, due + "+c.add(int64(r.ExtendExpiry/time.Second))+") WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, c...); err != nil {
-				return err
-			}
-		}
-		var first, last int64
-		if err := db.QueryRow(tx.ctx, "SELECT min(d.due), max(d.due), count(*) FILTER (WHERE d.due > d.expires) FROM domains d WHERE d.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+p, b...).Scan(&first, &last, &res.PastExpiry); err != nil {
-			return err
-		}
-		res.First, res.Last = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
-		if err := tx.refreshDue(db, ids); err != nil {
+		cond := "d.msg_id = ANY(" + set + "::bigint[]) AND " + p
+		// Record undo data here: the previous due and expiry of the
+		// domains matching cond (with b), before anything changes.
+		if err := tx.retryDomains(db, r, at, scoped, set, p, cond, b, &res); err != nil {
 			return err
 		}
 		return tx.audit(db, "retry", queue.RetryAuditText(r, at), res.IDs)
@@ -490,6 +455,93 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 		return queue.Result{DryRun: res.DryRun}, tx.verbError("retry", err)
 	}
 	return res, nil
+}
+
+// retryDomains gives the domains matching cond (p is its pending-and-in-
+// scope part, set the placeholder of the messages' ids, a its parameters)
+// their new due (and expiry), and their messages their new earliest due,
+// in one statement: the new values are computed once from one snapshot,
+// only the rows whose values change are rewritten, and the same statement
+// returns what res reports (per domain name, the first and last new due,
+// those past their expiry, and for a scoped retry the messages with a
+// pending domain it left alone).
+func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped bool, set, p, cond string, a args, res *queue.Result) error {
+	c := append(args{}, a...)
+	due := c.add(at.Unix()) + "::bigint"
+	if r.Spread > 0 {
+		// The i-th domain (from 0, in message id and domain order) of the
+		// N retried comes due at + i*Spread/N, in whole seconds.
+		due += " + (row_number() OVER (ORDER BY d.msg_id, d.idx) - 1) * " + c.add(int64(r.Spread/time.Second)) + "::bigint / count(*) OVER ()"
+	}
+	expires := "x.old_expires"
+	if r.ExtendExpiry > 0 {
+		expires = "greatest(x.old_expires, x.due + " + c.add(int64(r.ExtendExpiry/time.Second)) + "::bigint)"
+	}
+	var upd, updm string
+	if r.Spread > 0 {
+		upd = "UPDATE domains d SET due = x.due, expires = x.expires FROM x WHERE d.msg_id = x.msg_id AND d.idx = x.idx AND (x.due <> x.old_due OR x.expires <> x.old_expires)"
+	} else {
+		// One due for all: the rows are found again by cond, without a
+		// join (a join with the domains reads and hashes the whole table).
+		newExp := strings.ReplaceAll(strings.ReplaceAll(expires, "x.old_expires", "d.expires"), "x.due", due)
+		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE " + cond + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
+	}
+	// others: the pending domains of the messages that the retry leaves
+	// alone (only a scoped retry has any); they keep their due, and a
+	// message's due is the earliest of its pending domains'.
+	others := "SELECT NULL::bigint AS msg_id, NULL::bigint AS due WHERE false"
+	kept := "0"
+	if scoped {
+		others = "SELECT d.msg_id, d.due FROM domains d WHERE d.msg_id = ANY(" + set + "::bigint[]) AND d.status IN " + pendingSQL + " AND NOT (" + p + ")"
+		kept = "(SELECT count(DISTINCT msg_id) FROM others)"
+	}
+	if r.Spread == 0 && !scoped {
+		// Every pending domain of every message comes due at the same time.
+		updm = "UPDATE messages m SET due = " + due + " WHERE m.id = ANY(" + set + "::bigint[]) AND m.due IS DISTINCT FROM " + due
+	} else {
+		updm = "UPDATE messages m SET due = n.due FROM (SELECT msg_id, min(due) AS due FROM (SELECT msg_id, due FROM x UNION ALL SELECT msg_id, due FROM others) u GROUP BY msg_id) n " +
+			"WHERE m.id = n.msg_id AND m.due IS DISTINCT FROM n.due"
+	}
+	q := "WITH x0 AS MATERIALIZED (SELECT d.msg_id, d.idx, d.name, d.due AS old_due, d.expires AS old_expires, " + due + " AS due FROM domains d WHERE " + cond + "), " +
+		"x AS MATERIALIZED (SELECT x.*, " + expires + " AS expires FROM x0 x), " +
+		"others AS MATERIALIZED (" + others + "), " +
+		"upd AS (" + upd + "), " +
+		"updm AS (" + updm + ") " +
+		"SELECT x.name, count(*), min(x.due), max(x.due), count(*) FILTER (WHERE x.due > x.expires), " + kept + " FROM x GROUP BY x.name"
+	rows, err := db.Query(tx.ctx, q, c...)
+	if err != nil {
+		return err
+	}
+	res.Domains = map[string]int{}
+	var first, last int64
+	for n := 0; rows.Next(); n++ {
+		var name string
+		var count, past, kept int
+		var lo, hi int64
+		if err := rows.Scan(&name, &count, &lo, &hi, &past, &kept); err != nil {
+			rows.Close()
+			return err
+		}
+		res.Domains[name] = count
+		res.PastExpiry += past
+		res.Kept = kept
+		if n == 0 || lo < first {
+			first = lo
+		}
+		if n == 0 || hi > last {
+			last = hi
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	res.First, res.Last = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
+	if scoped {
+		for _, n := range res.Domains {
+			res.Parts += n
+		}
+	}
+	return nil
 }
 
 // Cancel removes the selected messages; with a recipient or domain in the

@@ -3,6 +3,10 @@
 // port, no fsync), or the server named by $MQSH_TEST_PG_URL, with one new
 // database per test so tests can run in parallel.
 //
+// With $MQSH_TEST_PG_DURABLE=1 the throwaway cluster runs as a server that
+// keeps what it commits does (fsync, full-page writes, synchronous commit,
+// wal_level replica), for benchmarks that must say what durability costs.
+//
 // A package whose tests call URL wraps its testing.M with Wrap (or calls Main
 // from TestMain) so the cluster is stopped and its folder removed at the end;
 // should the test binary die first, the server follows it (it is started with
@@ -36,6 +40,25 @@ import (
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. Its user needs
 // the right to create databases.
 const EnvURL = "MQSH_TEST_PG_URL"
+
+// EnvDurable names the variable that starts the throwaway cluster durable
+// (see the package comment): "1" or "true".
+const EnvDurable = "MQSH_TEST_PG_DURABLE"
+
+// Durable reports whether $MQSH_TEST_PG_DURABLE asks for a durable cluster.
+func Durable() bool {
+	v := os.Getenv(EnvDurable)
+	return v == "1" || v == "true"
+}
+
+// serverSettings are the settings the throwaway cluster runs with: no
+// fsync (the tests' speed), or durable ones.
+func serverSettings(durable bool) []string {
+	if durable {
+		return []string{"fsync=on", "full_page_writes=on", "synchronous_commit=on", "wal_level=replica"}
+	}
+	return []string{"fsync=off", "full_page_writes=off", "synchronous_commit=off", "wal_level=minimal", "max_wal_senders=0"}
+}
 
 // SkipMessage is what a test says when PostgreSQL is not installed.
 const SkipMessage = "PostgreSQL not installed: apt-get install postgresql; the SQLite engine is tested anyway"
@@ -204,12 +227,13 @@ func launch(bin, dir, data string, cred *syscall.Credential) (*cluster, error) {
 		return nil, err
 	}
 	defer log.Close()
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-c", "listen_addresses=127.0.0.1", "-c", "port="+strconv.Itoa(port),
-		"-c", "unix_socket_directories="+dir,
-		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off",
-		"-c", "wal_level=minimal", "-c", "max_wal_senders=0",
-		"-c", "max_connections=300")
+	argv := []string{"-D", data,
+		"-c", "listen_addresses=127.0.0.1", "-c", "port=" + strconv.Itoa(port),
+		"-c", "unix_socket_directories=" + dir, "-c", "max_connections=300"}
+	for _, kv := range serverSettings(Durable()) {
+		argv = append(argv, "-c", kv)
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), argv...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -42,5 +43,31 @@ func TestURL(t *testing.T) {
 				t.Fatalf("collation %q, want C", coll)
 			}
 		})
+	}
+}
+
+// TestDurable checks that the throwaway cluster runs with fsync off, or on
+// when $MQSH_TEST_PG_DURABLE asks for it (MQSH_TEST_PG_DURABLE=1 go test
+// ./internal/pgtest/ checks the other way).
+func TestDurable(t *testing.T) {
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("a server of one's own keeps its own settings")
+	}
+	u := pgtest.URL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	want := map[bool]string{false: "off", true: "on"}[pgtest.Durable()]
+	for _, name := range []string{"fsync", "synchronous_commit", "full_page_writes"} {
+		var v string
+		if err := conn.QueryRow(ctx, "SHOW "+name).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		if v != want {
+			t.Errorf("%s = %s, want %s", name, v, want)
+		}
 	}
 }
