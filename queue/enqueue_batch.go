@@ -25,8 +25,22 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 	if err := tx.needWrite("enqueue"); err != nil {
 		return nil, nil, err
 	}
-	out, errs = make([]*Message, len(msgs)), make([]error, len(msgs))
 	err = tx.savepoint(false, func() error {
+		out, errs, err = tx.enqueueBatch(msgs)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, errs, nil
+}
+
+// enqueueBatch is EnqueueBatch's work, without a savepoint of its own: when
+// it fails, the caller undoes what it wrote (a savepoint, or Ingest's whole
+// transaction).
+func (tx *Tx) enqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err error) {
+	out, errs = make([]*Message, len(msgs)), make([]error, len(msgs))
+	err = func() error {
 		ins, err := tx.newInserter()
 		if err != nil {
 			return tx.q.fileError("enqueue", err)
@@ -76,9 +90,6 @@ func (tx *Tx) EnqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 			return tx.q.fileError("enqueue", err)
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return out, errs, nil
+	}()
+	return out, errs, err
 }

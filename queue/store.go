@@ -63,6 +63,8 @@ type Queue struct {
 	deferred *sql.DB // read-write connections, BEGIN DEFERRED (UpdateDeferred); opened on first use
 	defOnce  sync.Once
 	defErr   error
+	ingest   *sql.DB // one connection for Ingest (ingest.go); opened on first use
+	ingOnce  sync.Once
 	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
 	durable  atomic.Bool    // write connections open with synchronous = FULL (SetDurable)
 	userOnce sync.Once      // user is looked up at the first change
@@ -227,6 +229,7 @@ type writerConnector struct {
 	q      *Queue
 	abs    string
 	txlock string
+	ingest bool // Ingest's connection: statement journals in memory (ingest.go)
 }
 
 func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
@@ -238,6 +241,12 @@ func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
 	dc, err := sqliteDriver.Open(dsn(c.abs, p))
 	if err != nil {
 		return nil, err
+	}
+	if c.ingest {
+		if _, err := dc.(*sqlite3.SQLiteConn).Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+			dc.Close()
+			return nil, err
+		}
 	}
 	return &writeConn{SQLiteConn: dc.(*sqlite3.SQLiteConn), q: c.q, full: full}, nil
 }
@@ -463,6 +472,11 @@ func (q *Queue) Close() error {
 		}
 		if q.deferred != nil {
 			if e := q.deferred.Close(); err == nil {
+				err = e
+			}
+		}
+		if q.ingest != nil {
+			if e := q.ingest.Close(); err == nil {
 				err = e
 			}
 		}

@@ -232,7 +232,7 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	var smtpSrv *smtpd.Server
 	if len(smtpAddrs) > 0 {
 		nets, _ := s.relayNetworks()
-		smtpSrv, err = smtpd.New(wakeOnWrite{env.Queue, deliverer.Wake, node}, smtpd.Config{
+		smtpSrv, err = smtpd.New(wakeQueue(env.Queue, deliverer.Wake, node), smtpd.Config{
 			Hostname:       hostname,
 			MaxMessageSize: int64(s.MaxMessageSize),
 			MaxRecipients:  s.MaxRecipients,

@@ -37,3 +37,30 @@ func (w wakeOnWrite) SetDurable(ctx context.Context, on bool) error {
 	}
 	return nil
 }
+
+// wakeQueue is q as the SMTP server sees it: wakeOnWrite, with the queue's
+// own group commit (queue.Ingester) when it has one.
+func wakeQueue(q queue.Backend, wake func(), node string) queue.Backend {
+	w := wakeOnWrite{q, wake, node}
+	if in, ok := q.(queue.Ingester); ok {
+		return wakeIngester{w, in}
+	}
+	return w
+}
+
+// wakeIngester is wakeOnWrite over a queue with a group commit of its own.
+type wakeIngester struct {
+	wakeOnWrite
+	in queue.Ingester
+}
+
+// Ingest queues a group commit as the queue does, audited and waking
+// delivery as Run does.
+func (w wakeIngester) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, error) {
+	ctx = queue.WithSource(ctx, queue.SourceOf(ctx)+" on "+w.node)
+	out, errs, err := w.in.Ingest(ctx, msgs)
+	if err == nil {
+		w.wake()
+	}
+	return out, errs, err
+}

@@ -117,6 +117,9 @@ type batcher interface {
 // connection, so a batch need not set it again.)
 func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 	res := make([]commitRes, len(batch))
+	if in, ok := c.q.(queue.Ingester); ok && c.ingest(ctx, in, batch, res) {
+		return
+	}
 	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
 		if b, ok := tx.(batcher); ok {
 			msgs := make([]queue.NewMessage, len(batch))
@@ -147,4 +150,27 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 		}
 		r.done <- res[i]
 	}
+}
+
+// ingest writes a batch through the queue's own group commit
+// (queue.Ingester) and answers its sessions; it reports false, having
+// answered no one, when writing failed, so that the batch is written again
+// one message at a time.
+func (c *committer) ingest(ctx context.Context, in queue.Ingester, batch []*commitReq, res []commitRes) bool {
+	msgs := make([]queue.NewMessage, len(batch))
+	for i, r := range batch {
+		msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
+	}
+	out, errs, err := in.Ingest(ctx, msgs)
+	if err != nil {
+		return false
+	}
+	for i, r := range batch {
+		res[i] = commitRes{m: out[i]}
+		if errs[i] != nil {
+			res[i].err = &refusedError{errs[i]}
+		}
+		r.done <- res[i]
+	}
+	return true
 }

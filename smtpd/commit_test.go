@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"sync"
@@ -91,5 +92,71 @@ func TestServerMakesCommitsDurableOnce(t *testing.T) {
 		if on != 1 {
 			t.Errorf("after %d one-message batches: SetDurable called %d times, want once (by New)", i+1, on)
 		}
+	}
+}
+
+// countIngest counts the batches a real queue's Ingest writes.
+type countIngest struct {
+	*queue.Queue
+	mu      sync.Mutex
+	batches int
+}
+
+func (c *countIngest) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, error) {
+	c.mu.Lock()
+	c.batches++
+	c.mu.Unlock()
+	return c.Queue.Ingest(ctx, msgs)
+}
+
+// The committer writes its batches through the queue's own group commit
+// when it has one; when a batch fails there, it is written again one
+// message at a time, so that only the message at fault fails.
+func TestCommitterUsesIngest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	q, err := queue.Open(path, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Exec(`CREATE TRIGGER boom BEFORE INSERT ON recipients WHEN NEW.address_lc = 'boom@d.example'
+		BEGIN SELECT RAISE(ABORT, 'no room'); END`)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci := &countIngest{Queue: q}
+	c := newCommitter(ci, 64)
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rcpt := "c@d.example"
+			if i == 5 {
+				rcpt = "boom@d.example"
+			}
+			env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: rcpt}}}
+			_, errs[i] = c.enqueue(context.Background(), env, []byte("Subject: x\r\n\r\n"))
+		}()
+	}
+	wg.Wait()
+	c.close()
+	for i, err := range errs {
+		var refused *refusedError
+		if i == 5 && (err == nil || errors.As(err, &refused)) || i != 5 && err != nil {
+			t.Errorf("message %d: %v", i, err)
+		}
+	}
+	if n, _ := q.Count(context.Background(), queue.Filter{}); n != 19 {
+		t.Errorf("%d messages stored, want 19", n)
+	}
+	if ci.batches == 0 {
+		t.Error("the committer never used the queue's Ingest")
 	}
 }

@@ -1,0 +1,72 @@
+package queue
+
+// Ingest: the SMTP server's group commit, a batch of new messages in a write
+// transaction of its own on a connection kept for it. Each batch is the
+// whole of its transaction, so it needs no savepoint: when writing fails the
+// transaction is rolled back. The connection keeps SQLite's statement
+// journals in memory (PRAGMA temp_store = MEMORY): by default a statement
+// journal past 64 KiB spills to a temporary file, created, written and
+// deleted in every transaction, and a batch of a few messages touching a
+// dozen indexes is past it. In memory it is bounded by the pages one batch
+// changes; the other write connections keep the default, since their verbs'
+// savepoints may span a whole queue.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Ingester is implemented by a backend that queues a batch of new messages
+// in a transaction of its own faster than Run with EnqueueBatch (the SQLite
+// queue). Ingest queues msgs as EnqueueBatch does, commits, and returns the
+// queued messages in the order given; a message the queue refuses is
+// reported in errs at its index and left out. When writing or committing
+// fails, nothing is stored and err says why: the caller may then queue the
+// messages one by one to find the one at fault.
+type Ingester interface {
+	Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, err error)
+}
+
+// Ingest queues msgs in one write transaction (see Ingester), audited as
+// one enqueue from SourceOf(ctx). With SetDurable on, it returns once the
+// commit is on disk.
+func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, err error) {
+	if q.readOnly {
+		return nil, nil, q.readOnlyError("enqueue")
+	}
+	q.resolveUser()
+	q.wrote.Store(true)
+	sqltx, err := q.beginWrite(ctx, q.ingestDB())
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) {
+			return nil, nil, q.fileError("enqueue", err)
+		}
+		return nil, nil, err // waitLock's sentence
+	}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, locked: true, verbSet: true}
+	t.ann = q.announce(ctx, "enqueue")
+	err = q.finish(t, func(tx *Tx) error {
+		out, errs, err = tx.enqueueBatch(msgs)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, errs, nil
+}
+
+// ingestDB returns Ingest's connection, opening it on first use.
+func (q *Queue) ingestDB() *sql.DB {
+	q.ingOnce.Do(func() {
+		db := sql.OpenDB(writerConnector{q: q, abs: q.abs, txlock: "immediate", ingest: true})
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		q.ingest = db
+	})
+	return q.ingest
+}

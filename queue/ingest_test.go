@@ -1,0 +1,109 @@
+package queue
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// Ingest queues the good messages of a batch in a transaction of its own,
+// reports the bad one at its index, and audits the batch once, under the
+// source its context names.
+func TestIngest(t *testing.T) {
+	q, _ := openTest(t)
+	before := auditCount(t, q)
+	msgs := []NewMessage{
+		{Env: Envelope{Sender: "a@b.example", Client: Client{IP: "192.0.2.7", Helo: "h"}, Recipients: []EnvelopeRecipient{{Address: "c@d.example", Notify: NotifyFailure}}}, Raw: []byte("Subject: 1\r\n\r\n")},
+		{Env: Envelope{Sender: "a@b.example", Ret: "BODY", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}},
+		{Env: Envelope{Sender: "<>", Recipients: []EnvelopeRecipient{{Address: "e@f.example"}}}, Raw: []byte("Subject: 3\r\n\r\n")},
+	}
+	out, errs, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0] == nil || out[2] == nil || out[1] != nil || errs[0] != nil || errs[2] != nil ||
+		errs[1] == nil || !strings.Contains(errs[1].Error(), "RET") {
+		t.Fatalf("out %v errs %v", out, errs)
+	}
+	if n := mustCount(t, q, Filter{}); n != 2 {
+		t.Errorf("%d messages queued, want 2", n)
+	}
+	if m := mustGet(t, q, out[0].ID); m.Client.IP != "192.0.2.7" || m.Recipients()[0].Notify != NotifyFailure {
+		t.Errorf("first message read back as %+v", m)
+	}
+	if raw, _ := q.Raw(t.Context(), out[2].ID); string(raw) != "Subject: 3\r\n\r\n" {
+		t.Errorf("raw %q", raw)
+	}
+	if n := auditCount(t, q) - before; n != 1 {
+		t.Errorf("%d audit entries for the batch, want 1", n)
+	}
+	es, err := q.Audit(t.Context(), AuditQuery{})
+	if err != nil || len(es) == 0 || es[len(es)-1].Verb != "enqueue" || !strings.Contains(es[len(es)-1].Source, "smtp") {
+		t.Errorf("audit %+v (%v), want the batch as an enqueue from smtp", es, err)
+	}
+	checkDue(t, q)
+}
+
+// When writing a batch fails, Ingest keeps nothing of it and says why.
+func TestIngestFailureKeepsNothing(t *testing.T) {
+	q, _ := openTest(t)
+	if _, err := q.writer.Exec(`CREATE TRIGGER boom BEFORE INSERT ON recipients WHEN NEW.address_lc = 'boom@d.example'
+		BEGIN SELECT RAISE(ABORT, 'the disk is on fire'); END`); err != nil {
+		t.Fatal(err)
+	}
+	env := func(rcpt string) Envelope {
+		return Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: rcpt}}}
+	}
+	before := auditCount(t, q)
+	_, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example"), Raw: []byte("x\r\n")}, {Env: env("boom@d.example")}})
+	if err == nil || !strings.Contains(err.Error(), "the disk is on fire") {
+		t.Fatalf("err %v, want the trigger's", err)
+	}
+	if n := mustCount(t, q, Filter{All: true}); n != 0 {
+		t.Errorf("%d messages kept of a failed batch", n)
+	}
+	if n := auditCount(t, q) - before; n != 0 {
+		t.Errorf("%d audit entries for a failed batch", n)
+	}
+	// The connection is usable again.
+	if out, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example")}}); err != nil || out[0] == nil {
+		t.Fatalf("next batch: %v", err)
+	}
+}
+
+// Ingest's connection keeps statement journals in memory (a batch's spill
+// to a temporary file cost a file created, written and deleted per commit),
+// while the other write connections keep SQLite's default; it commits as
+// durably as the others.
+func TestIngestConnection(t *testing.T) {
+	q, _ := openTest(t)
+	ctx := context.Background()
+	if err := q.SetDurable(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.Ingest(ctx, []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var store, sync, other int
+	q.ingestDB().QueryRow("PRAGMA temp_store").Scan(&store)
+	q.ingestDB().QueryRow("PRAGMA synchronous").Scan(&sync)
+	q.writer.QueryRow("PRAGMA temp_store").Scan(&other)
+	if store != 2 || sync != 2 || other != 0 {
+		t.Errorf("ingest connection: temp_store %d, synchronous %d; writer: temp_store %d; want 2, 2; 0", store, sync, other)
+	}
+}
+
+// A read-only queue refuses Ingest with the usual sentence.
+func TestIngestReadOnly(t *testing.T) {
+	q, _ := openTest(t)
+	path := q.Path()
+	q.Close()
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, _, err := ro.Ingest(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("err %v, want read-only", err)
+	}
+}
