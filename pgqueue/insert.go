@@ -148,6 +148,9 @@ func (ins *inserter) write(b *batch) error {
 		}
 		return queue.DuplicateIDError(queue.ID(*dup), line)
 	}
+	if err := ins.tx.dropTrashed(ins.db, b.ids); err != nil { // a queued id replaces its trashed copy
+		return err
+	}
 	for _, t := range []struct {
 		table string
 		cols  []string

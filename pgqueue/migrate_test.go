@@ -3,6 +3,8 @@ package pgqueue_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,8 +55,9 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	defer conn.Close(ctx)
 	rows, _ := conn.Query(ctx, "SELECT version FROM mqsh_schema ORDER BY version")
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil || len(versions) != 1 || versions[0] != 1 {
-		t.Errorf("recorded steps %v, %v; want [1]", versions, err)
+	steps := schemaSteps(t)
+	if err != nil || len(versions) != steps || versions[0] != 1 || int(versions[len(versions)-1]) != steps {
+		t.Errorf("recorded steps %v, %v; want 1 to %d", versions, err, steps)
 	}
 	q, err := pgqueue.Open(ctx, url, pgqueue.Options{ReadOnly: true})
 	if err != nil {
@@ -64,6 +67,16 @@ func TestMigrateEmptyDatabase(t *testing.T) {
 	if n, err := q.Count(ctx, queue.Filter{}); err != nil || n != 0 {
 		t.Errorf("count %d, %v", n, err)
 	}
+}
+
+// schemaSteps is how many schema steps this program has.
+func schemaSteps(t *testing.T) int {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("schema steps: %v", err)
+	}
+	return len(files)
 }
 
 // A database whose schema is newer than this program's is refused with
@@ -78,7 +91,8 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 	q.Close()
 	exec(t, url, "INSERT INTO mqsh_schema(version, applied) VALUES(99, 0)")
 	_, err = pgqueue.Open(ctx, url, pgqueue.Options{})
-	if err == nil || !strings.Contains(err.Error(), "has queue schema version 99, newer than this mqsh understands (1): upgrade mqsh to open it") {
+	want := fmt.Sprintf("has queue schema version 99, newer than this mqsh understands (%d): upgrade mqsh to open it", schemaSteps(t))
+	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("open a newer schema: %v", err)
 	}
 	if !strings.Contains(err.Error(), queue.RedactURL(url)) {

@@ -82,6 +82,18 @@ func Run(t *testing.T, open Opener) {
 		{"RecordAfterCancel", s.recordAfterCancel},
 		{"RenewAndRelease", s.renewRelease},
 		{"Changed", s.changed},
+		// The trash, undo, bounce and export (pgtrash).
+		{"TrashCancelRestore", s.trashCancelRestore},
+		{"TrashCancelAll", s.trashCancelAll},
+		{"TrashRecipientCancel", s.trashRecipientCancel},
+		{"TrashRetention", s.trashRetention},
+		{"TrashImportAgain", s.trashImportAgain},
+		{"UndoCancel", s.undoCancel},
+		{"UndoRetry", s.undoRetry},
+		{"UndoScriptRun", s.undoScriptRun},
+		{"UndoRecipientCancel", s.undoRecipientCancel},
+		{"UndoOverlap", s.undoOverlap},
+		{"UndoWithoutTrash", s.undoWithoutTrash},
 	} {
 		t.Run(c.name, c.fn)
 	}
