@@ -28,6 +28,9 @@ type Tx struct {
 	wrote bool  // something changed: other processes are told at commit
 	seq   int64 // the audit seq reserved for the change in progress (changeSeq)
 	unit  int64 // the seq of the first audit row of the transaction
+	// rollingBack counts the savepoints in progress that will be rolled
+	// back (dry runs): their audit seqs are not taken from the sequence.
+	rollingBack int
 }
 
 var (
@@ -142,8 +145,16 @@ func (tx *Tx) savepoint(rollback bool, fn func(sp pgx.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	if rollback {
+		tx.rollingBack++
+	}
+	unit := tx.unit
 	err = fn(sp)
+	if rollback {
+		tx.rollingBack--
+	}
 	if err != nil || rollback {
+		tx.seq, tx.unit = 0, unit // what was filed under them is gone with the savepoint
 		if e := sp.Rollback(context.WithoutCancel(tx.ctx)); e != nil && err == nil {
 			err = e
 		}

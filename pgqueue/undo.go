@@ -37,12 +37,19 @@ var undoableVerbs = []string{"retry", "cancel", "hold", "release"}
 // changeSeq returns the audit seq the change in progress will be recorded
 // under, reserving it at the first call from the audit's sequence: a verb
 // that keeps what undo needs (trashed messages, previous states) files it
-// under this seq before it writes its audit row (audit).
+// under this seq before it writes its audit row (audit). A change that will
+// be rolled back (a dry run) takes the next seq without drawing it from the
+// sequence, which a rollback does not give back, so that dry runs leave no
+// gaps in the audit's numbering.
 func (tx *Tx) changeSeq(db pgx.Tx) (int64, error) {
 	if tx.seq != 0 {
 		return tx.seq, nil
 	}
-	if err := db.QueryRow(tx.ctx, "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))").Scan(&tx.seq); err != nil {
+	q := "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))"
+	if tx.dry || tx.rollingBack > 0 {
+		q = "SELECT coalesce(max(seq), 0) + 1 FROM audit"
+	}
+	if err := db.QueryRow(tx.ctx, q).Scan(&tx.seq); err != nil {
 		return 0, err
 	}
 	return tx.seq, nil

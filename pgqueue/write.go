@@ -499,7 +499,7 @@ func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
 		return res, err
 	}
 	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
-		if err := tx.cancelSelected(db, r.Filter, sc, canceledMark, &res); err != nil || res.Count == 0 {
+		if err := tx.cancelSelected(db, r.Filter, sc, canceledMark, nil, &res); err != nil || res.Count == 0 {
 			return err
 		}
 		return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
@@ -553,13 +553,18 @@ func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	return err
 }
 
-// cancelSelected cancels, as Cancel says, the messages f selects, marking
-// the recipients in the scope with mark, and fills res (nothing is changed
-// when res.Count is 0). The caller writes the audit row.
-func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark, res *queue.Result) error {
+// cancelSelected cancels, as Cancel says, the messages f selects (only
+// among within, when not nil), marking the recipients in the scope with
+// mark, and fills res (nothing is changed when res.Count is 0). The caller
+// writes the audit row.
+func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark, within []int64, res *queue.Result) error {
+	var a args
+	var only []string
+	if within != nil {
+		only = append(only, idSet("m.id", a.add(within)))
+	}
 	if sc.whole() {
-		var a args
-		ids, err := tx.selectIDs(db, f, &a)
+		ids, err := tx.selectIDs(db, f, &a, only...)
 		if err != nil {
 			return err
 		}
@@ -570,9 +575,8 @@ func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark,
 		return tx.trashMessages(db, mark.verb, ids)
 	}
 	res.Scope = sc.text
-	var a args
 	match := "r.status IN " + pendingSQL + " AND " + sc.sql(&a)
-	ids, err := tx.selectIDs(db, f, &a, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")
+	ids, err := tx.selectIDs(db, f, &a, append(only, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")...)
 	if err != nil {
 		return err
 	}
