@@ -286,7 +286,18 @@ func (s *suite) trashImportAgain(t *testing.T) {
 	if res, err := tr.TrashRestore(ctx, queue.TrashRequest{Filter: queue.Filter{All: true}}); err != nil || res.Count != 1 {
 		t.Errorf("restore of the rest: %+v %v", res, err)
 	}
-	q.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{All: true}})
+	// The demo's documented messages can be loaded again after a cancel.
+	for range 2 {
+		if _, err := q.LoadDemo(ctx, 0, 1); err != nil {
+			t.Fatalf("loading the demo: %v", err)
+		}
+		if _, err := q.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{All: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := trashIDs(t, tr, queue.Filter{IDs: queue.DocumentedIDs}); len(got) != len(queue.DocumentedIDs) {
+		t.Errorf("the demo's documented messages in the trash: %v", got)
+	}
 	n := enqueue(t, q, envTo("a@b.example", "c@d.example"))
 	if slices.Contains(trashIDs(t, tr, queue.Filter{}), n.ID) {
 		t.Errorf("new message %s took a trashed id", n.ID)
