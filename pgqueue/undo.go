@@ -37,17 +37,20 @@ var undoableVerbs = []string{"retry", "cancel", "hold", "release"}
 // changeSeq returns the audit seq the change in progress will be recorded
 // under, reserving it at the first call from the audit's sequence: a verb
 // that keeps what undo needs (trashed messages, previous states) files it
-// under this seq before it writes its audit row (audit). A change that will
-// be rolled back (a dry run) takes the next seq without drawing it from the
-// sequence, which a rollback does not give back, so that dry runs leave no
-// gaps in the audit's numbering.
+// under this seq before it writes its audit row (audit). A verb's dry run
+// (a savepoint that will be rolled back, so that nothing filed under the
+// seq outlives it) files under a seq of its own below 0: it draws nothing
+// from the sequence, which a rollback does not give back, so dry runs leave
+// no gaps in the audit's numbering, and it cannot meet a seq another
+// process draws (two dry runs at once wait for each other's end, a verb's
+// time).
 func (tx *Tx) changeSeq(db pgx.Tx) (int64, error) {
 	if tx.seq != 0 {
 		return tx.seq, nil
 	}
 	q := "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))"
-	if tx.dry || tx.rollingBack > 0 {
-		q = "SELECT coalesce(max(seq), 0) + 1 FROM audit"
+	if tx.rollingBack > 0 {
+		q = "SELECT least(coalesce(min(seq), 0), 0) - 1 FROM audit"
 	}
 	if err := db.QueryRow(tx.ctx, q).Scan(&tx.seq); err != nil {
 		return 0, err
