@@ -113,7 +113,7 @@ func fail(stderr io.Writer, err error) int {
 // openPostgres opens the queue in a PostgreSQL database (pgqueue), whose
 // errors never hold the password.
 func openPostgres(ctx context.Context, url string, opts repl.PostgresOptions) (queue.Backend, error) {
-	q, err := pgqueue.Open(ctx, url, pgqueue.Options{Now: opts.Now})
+	q, err := pgqueue.Open(ctx, url, pgqueue.Options{Now: opts.Now, Notices: opts.Notices})
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,7 @@ import (
 // postgresScripts are the end-to-end scripts of testdata/script that run
 // unchanged on a PostgreSQL queue: every command, the shell's batch mode
 // and Lua behave the same on either engine.
-var postgresScripts = []string{"list.txtar", "retry.txtar", "cancel.txtar", "status.txtar", "messages.txtar", "batch.txtar", "lua.txtar", "hold.txtar"}
+var postgresScripts = []string{"list.txtar", "retry.txtar", "cancel.txtar", "status.txtar", "messages.txtar", "batch.txtar", "lua.txtar", "hold.txtar", "trash.txtar", "undo.txtar", "bounce.txtar", "export.txtar"}
 
 // TestScriptsOnPostgres runs testdata/postgres/postgres.txtar and
 // postgresScripts with MQSH_URL naming a new PostgreSQL database of the

@@ -174,12 +174,14 @@ func (tx *Tx) changeHolds(db pgx.Tx, verb string, f queue.Filter, sc *holdScope,
 
 // auditSeq records a change as audit does and returns its seq.
 func (tx *Tx) auditSeq(db pgx.Tx, verb, text string, ids []queue.ID) (int64, error) {
+	seq, err := tx.changeSeq(db)
+	if err != nil {
+		return 0, err
+	}
 	if err := tx.audit(db, verb, text, ids); err != nil {
 		return 0, err
 	}
-	var seq int64
-	err := db.QueryRow(tx.ctx, "SELECT currval(pg_get_serial_sequence('audit', 'seq'))").Scan(&seq)
-	return seq, err
+	return seq, nil
 }
 
 // HoldUndo returns what the hold or release recorded under audit seq seq

@@ -2,6 +2,7 @@ package pgqueue
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -83,6 +84,7 @@ type inserter struct {
 	ids        []queue.ID
 	last       queue.ID // the highest id given out or seen
 	lockedLast bool
+	floor      queue.ID // the highest id ever given out or queued, when lockedLast was set
 	// bulk says the inserter may drop the secondary indexes for a big
 	// import (see considerBulk); dropped holds their definitions.
 	bulk    bool
@@ -110,7 +112,8 @@ func (ins *inserter) lastID() (queue.ID, error) {
 		return 0, err
 	}
 	ins.lockedLast = true
-	ins.last = max(ins.last, queue.ID(max(last, maxID)))
+	ins.floor = queue.ID(max(last, maxID))
+	ins.last = max(ins.last, ins.floor)
 	return ins.last, nil
 }
 
@@ -160,6 +163,11 @@ func (ins *inserter) write(b *batch) error {
 			}
 		}
 		return queue.DuplicateIDError(queue.ID(*dup), line)
+	}
+	if !ins.lockedLast || slices.Min(b.ids) <= int64(ins.floor) { // new ids are above every id ever queued, trashed or not
+		if err := ins.tx.dropTrashed(ins.db, b.ids); err != nil { // a queued id replaces its trashed copy
+			return err
+		}
 	}
 	for _, t := range []struct {
 		table string

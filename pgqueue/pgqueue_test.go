@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 func open(t *testing.T, now func() time.Time) *pgqueue.Queue {
 	t.Helper()
 	url := pgtest.URL(t)
-	q, err := pgqueue.Open(context.Background(), url, pgqueue.Options{Now: now, User: "tester"})
+	q, err := pgqueue.Open(context.Background(), url, pgqueue.Options{Now: now, User: "tester", Notices: enginetest.Notices})
 	if err != nil {
 		t.Fatal(err)
 	}

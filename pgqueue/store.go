@@ -29,6 +29,9 @@ type Options struct {
 	Now      func() time.Time // the clock; nil = time.Now
 	User     string           // recorded in the audit log; "" = the OS user
 	ReadOnly bool             // refuse changes
+	// Notices writes the failure notices of a bounce (see
+	// queue.NoticeWriter); nil = bounce refuses.
+	Notices queue.NoticeWriter
 }
 
 // Queue is a queue in a PostgreSQL database.
@@ -41,6 +44,7 @@ type Queue struct {
 	now      func() time.Time
 	user     string
 	userOnce sync.Once
+	notices  queue.NoticeWriter
 }
 
 var (
@@ -73,7 +77,7 @@ func secretOf(raw string) string {
 // queue schema is newer than this program's is refused.
 func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
 	q := &Queue{loc: queue.RedactURL(rawURL), secret: secretOf(rawURL), readOnly: opts.ReadOnly,
-		sched: queue.FillSchedule(opts.Schedule), now: opts.Now, user: opts.User}
+		sched: queue.FillSchedule(opts.Schedule), now: opts.Now, user: opts.User, notices: opts.Notices}
 	if q.now == nil {
 		q.now = time.Now
 	}

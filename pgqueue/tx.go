@@ -25,7 +25,12 @@ type Tx struct {
 	write bool // may change the queue
 	dry   bool // will be rolled back
 	done  bool
-	wrote bool // something changed: other processes are told at commit
+	wrote bool  // something changed: other processes are told at commit
+	seq   int64 // the audit seq reserved for the change in progress (changeSeq)
+	unit  int64 // the seq of the first audit row of the transaction
+	// rollingBack counts the savepoints in progress that will be rolled
+	// back (dry runs): their audit seqs are not taken from the sequence.
+	rollingBack int
 }
 
 var (
@@ -140,8 +145,16 @@ func (tx *Tx) savepoint(rollback bool, fn func(sp pgx.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	if rollback {
+		tx.rollingBack++
+	}
+	unit := tx.unit
 	err = fn(sp)
+	if rollback {
+		tx.rollingBack--
+	}
 	if err != nil || rollback {
+		tx.seq, tx.unit = 0, unit // what was filed under them is gone with the savepoint
 		if e := sp.Rollback(context.WithoutCancel(tx.ctx)); e != nil && err == nil {
 			err = e
 		}
@@ -154,16 +167,40 @@ func (tx *Tx) savepoint(rollback bool, fn func(sp pgx.Tx) error) error {
 	return nil
 }
 
-// audit records a change in the current transaction (or savepoint).
+// audit records a change in the current transaction (or savepoint), under
+// the seq changeSeq reserved for it when it did. Every row a transaction
+// writes carries the seq of its first row as its unit: the changes of one
+// script run are one unit, which undo takes back together.
 func (tx *Tx) audit(db pgx.Tx, verb, text string, ids []queue.ID) error {
+	return tx.auditUndo(db, verb, text, ids, 0)
+}
+
+// auditUndo is audit for an undo's row, which names the unit it took back.
+func (tx *Tx) auditUndo(db pgx.Tx, verb, text string, ids []queue.ID, undoes int64) error {
 	sorted := make([]int64, len(ids))
 	for i, id := range ids {
 		sorted[i] = int64(id)
 	}
 	slices.Sort(sorted)
-	_, err := db.Exec(tx.ctx, "INSERT INTO audit(at, username, source, verb, filter, count, ids) VALUES($1, $2, $3, $4, $5, $6, $7)",
-		tx.q.now().UnixMilli(), tx.q.user, queue.SourceOf(tx.ctx), verb, text, len(ids), sorted)
-	return err
+	seq, err := tx.changeSeq(db)
+	if err != nil {
+		return err
+	}
+	unit := tx.unit
+	if unit == 0 {
+		unit = seq
+	}
+	var und *int64
+	if undoes != 0 {
+		und = &undoes
+	}
+	_, err = db.Exec(tx.ctx, "INSERT INTO audit(seq, at, username, source, verb, filter, count, ids, unit, undoes) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		seq, tx.q.now().UnixMilli(), tx.q.user, queue.SourceOf(tx.ctx), verb, text, len(ids), sorted, unit, und)
+	if err != nil {
+		return err
+	}
+	tx.seq, tx.unit = 0, unit
+	return nil
 }
 
 // verbError words an error of a verb that changes the queue: a check's

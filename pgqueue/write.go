@@ -444,8 +444,11 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 		set := b.add(ids)
 		p := pend(&b)
 		cond := "d.msg_id = ANY(" + set + "::bigint[]) AND " + p
-		// Record undo data here: the previous due and expiry of the
-		// domains matching cond (with b), before anything changes.
+		// What undo puts back: the previous due and expiry of the
+		// domains matching cond, before anything changes.
+		if err := tx.keepDomains(db, cond, b); err != nil {
+			return err
+		}
 		if err := tx.retryDomains(db, r, at, scoped, set, p, cond, b, &res); err != nil {
 			return err
 		}
@@ -553,16 +556,15 @@ func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
 	if err := tx.checkChange("cancel", r.Filter); err != nil {
 		return res, err
 	}
-	rcpts, domains, scope, err := changeScope("cancel", r.Filter)
+	sc, err := newScope("cancel", r.Filter)
 	if err != nil {
 		return res, err
 	}
 	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
-		if len(rcpts) == 0 && len(domains) == 0 {
-			return tx.cancelWhole(db, r, &res)
+		if err := tx.cancelSelected(db, r.Filter, sc, canceledMark, nil, &res); err != nil || res.Count == 0 {
+			return err
 		}
-		res.Scope = scope
-		return tx.cancelRecipients(db, r, func(a *args) string { return scopeSQL(rcpts, domains, a) }, &res)
+		return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
 	})
 	if err != nil {
 		return queue.Result{DryRun: res.DryRun}, tx.verbError("cancel", err)
@@ -570,7 +572,39 @@ func (tx *Tx) Cancel(r queue.CancelRequest) (queue.Result, error) {
 	return res, nil
 }
 
-// removeMessages deletes the messages ids from every table.
+// scope is the recipients a change made with a filter acts on (see
+// queue/scope.go): all of them (whole) or those the filter's recipient
+// patterns and domains name.
+type scope struct {
+	rcpts   []*queue.AddressPattern
+	domains []string
+	text    string
+}
+
+func newScope(verb string, f queue.Filter) (scope, error) {
+	rcpts, domains, text, err := changeScope(verb, f)
+	return scope{rcpts, domains, text}, err
+}
+
+func (sc scope) whole() bool { return len(sc.rcpts) == 0 && len(sc.domains) == 0 }
+
+// sql is the condition that recipient row r is in the scope.
+func (sc scope) sql(a *args) string { return scopeSQL(sc.rcpts, sc.domains, a) }
+
+// failMark is what a cancelled or bounced recipient becomes: the SET
+// clause on recipients (its parameters numbered from $1 in args), and the
+// details of a domain left with nothing pending and nothing delivered.
+type failMark struct {
+	verb    string // the verb the trash files removed messages under
+	set     string
+	args    []any
+	details string
+}
+
+// canceledMark is Stalwart's cancel: code 0, "Delivery canceled.".
+var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.'", details: "Delivery canceled."}
+
+// removeMessages deletes the messages ids from every table, for good.
 func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	for _, t := range []string{"recipients", "domains", "bodies"} {
 		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
@@ -581,37 +615,36 @@ func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	return err
 }
 
-func (tx *Tx) cancelWhole(db pgx.Tx, r queue.CancelRequest, res *queue.Result) error {
+// cancelSelected cancels, as Cancel says, the messages f selects (only
+// among within, when not nil), marking the recipients in the scope with
+// mark, and fills res (nothing is changed when res.Count is 0). The caller
+// writes the audit row.
+func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark, within []int64, res *queue.Result) error {
 	var a args
-	ids, err := tx.selectIDs(db, r.Filter, &a)
-	if err != nil {
-		return err
+	var only []string
+	if within != nil {
+		only = append(only, idSet("m.id", a.add(within)))
 	}
-	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
-		return err
+	if sc.whole() {
+		ids, err := tx.selectIDs(db, f, &a, only...)
+		if err != nil {
+			return err
+		}
+		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
+			return err
+		}
+		res.IDs, res.Count = toIDs(ids), len(ids)
+		return tx.trashMessages(db, mark.verb, ids)
 	}
-	res.IDs, res.Count = toIDs(ids), len(ids)
-	if len(ids) == 0 {
-		return nil
-	}
-	if err := tx.removeMessages(db, ids); err != nil {
-		return err
-	}
-	return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
-}
-
-// cancelRecipients cancels the pending recipients in the scope (inScope
-// is its condition on recipient row r) of the selected messages.
-func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, inScope func(a *args) string, res *queue.Result) error {
-	var a args
-	match := "r.status IN " + pendingSQL + " AND " + inScope(&a)
-	ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")
+	res.Scope = sc.text
+	match := "r.status IN " + pendingSQL + " AND " + sc.sql(&a)
+	ids, err := tx.selectIDs(db, f, &a, append(only, "EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND "+match+")")...)
 	if err != nil {
 		return err
 	}
 	var b args
 	set := b.add(ids)
-	match = "r.status IN " + pendingSQL + " AND " + inScope(&b)
+	match = "r.status IN " + pendingSQL + " AND " + sc.sql(&b)
 	if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(DISTINCT r.msg_id) FROM recipients r JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match+" GROUP BY d.name", b...); err != nil {
 		return err
 	}
@@ -619,22 +652,37 @@ func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, inScope func(a 
 	if len(ids) == 0 {
 		return nil
 	}
-	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM recipients r WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...).Scan(&res.Parts); err != nil {
+	inSet := "r.msg_id IN (SELECT unnest(" + set + "::bigint[])) AND " + match
+	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM recipients r WHERE "+inSet, b...).Scan(&res.Parts); err != nil {
 		return err
 	}
 	if err := db.QueryRow(tx.ctx, "SELECT count(*) FROM unnest("+set+"::bigint[]) AS s(id) WHERE EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = s.id AND r.status IN "+pendingSQL+" AND NOT ("+match+"))", b...).Scan(&res.Kept); err != nil {
 		return err
 	}
-	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET status = 3, code = 0, enhanced = NULL, message = 'Delivery canceled.' WHERE r.msg_id IN (SELECT unnest("+set+"::bigint[])) AND "+match, b...); err != nil {
+	// What undo puts back: the recipients' and pending domains' states.
+	if err := tx.keepRecipients(db, inSet, b); err != nil {
+		return err
+	}
+	if err := tx.keepDomains(db, "d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL, args{ids}); err != nil {
+		return err
+	}
+	c := append(args{}, mark.args...)
+	cset := c.add(ids)
+	cmatch := "r.status IN " + pendingSQL + " AND " + sc.sql(&c)
+	if _, err := db.Exec(tx.ctx, "UPDATE recipients r SET "+mark.set+" WHERE r.msg_id IN (SELECT unnest("+cset+"::bigint[])) AND "+cmatch, c...); err != nil {
 		return err
 	}
 	rest := "FROM recipients r WHERE r.msg_id = d.msg_id AND r.domain_idx = d.idx"
 	if _, err := db.Exec(tx.ctx, "UPDATE domains d SET "+
 		"status = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN 1 ELSE 3 END, "+
-		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE 'Delivery canceled.' END "+
-		"WHERE d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids); err != nil {
+		"details = CASE WHEN EXISTS (SELECT 1 "+rest+" AND r.status = 1) THEN details ELSE $2 END "+
+		"WHERE d.msg_id IN (SELECT unnest($1::bigint[])) AND d.status IN "+pendingSQL+" AND NOT EXISTS (SELECT 1 "+rest+" AND r.status IN "+pendingSQL+")", ids, mark.details); err != nil {
 		return err
 	}
+	if err := tx.refreshDue(db, ids); err != nil {
+		return err
+	}
+	// A message left with nothing pending goes to the trash.
 	rows, err := db.Query(tx.ctx, "SELECT m.id FROM unnest($1::bigint[]) AS m(id) WHERE NOT EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND d.status IN "+pendingSQL+")", ids)
 	if err != nil {
 		return err
@@ -643,13 +691,7 @@ func (tx *Tx) cancelRecipients(db pgx.Tx, r queue.CancelRequest, inScope func(a 
 	if err != nil {
 		return err
 	}
-	if err := tx.removeMessages(db, gone); err != nil {
-		return err
-	}
-	if err := tx.refreshDue(db, ids); err != nil {
-		return err
-	}
-	return tx.audit(db, "cancel", r.Filter.String(), res.IDs)
+	return tx.trashMessages(db, mark.verb, gone)
 }
 
 // Paused reports whether delivery from the queue is paused.

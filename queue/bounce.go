@@ -100,7 +100,8 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 		if err := tx.selectInto(r.Filter); err != nil {
 			return err
 		}
-		if err := tx.bounceNotices(sc, reason, &res); err != nil {
+		owed, err := tx.owedNotices(sc, reason)
+		if err != nil {
 			return err
 		}
 		mark := failMark{verb: "bounce", set: "status = 3, code = 0, enhanced = '" + bounceEnhanced + "', message = ?", args: []any{reason}, details: reason}
@@ -109,12 +110,22 @@ func (tx *Tx) Bounce(r BounceRequest) (BounceResult, error) {
 		if err := tx.cancelSelected(sc, false, mark, &res.Result); err != nil || res.Count == 0 {
 			return err
 		}
-		return tx.audit("bounce", r.Filter.String()+"; reason="+quoteValue(reason), res.IDs)
+		if err := tx.audit("bounce", BounceAuditText(r.Filter, reason), res.IDs); err != nil {
+			return err
+		}
+		// The notices last, so that the change above cannot take them (a
+		// bounce --all empties the whole queue).
+		return tx.queueNotices(owed, &res)
 	})
 	if err != nil {
 		return BounceResult{Result: Result{DryRun: res.DryRun}}, tx.verbError("bounce", err)
 	}
 	return res, nil
+}
+
+// BounceAuditText is the audit text of a bounce: the filter, then the reason.
+func BounceAuditText(f Filter, reason string) string {
+	return f.String() + "; reason=" + quoteValue(reason)
 }
 
 // CheckReason reads the reason of a bounce as Bounce does: printable text, one line, not
@@ -135,10 +146,17 @@ func CheckReason(s string) (string, error) {
 	return r, nil
 }
 
-// bounceNotices queues the failure notices of a bounce of the messages in
-// selTable: one per message with a pending recipient in the scope, about
-// those recipients, unless the message is from <>.
-func (tx *Tx) bounceNotices(sc scope, reason string, res *BounceResult) error {
+// owedNotice is a failure notice a bounce owes, with the text of the
+// original message.
+type owedNotice struct {
+	Notice
+	raw []byte
+}
+
+// owedNotices reads the failure notices a bounce of the messages in
+// selTable owes, before it changes anything: one per message with a
+// pending recipient in the scope, about those recipients.
+func (tx *Tx) owedNotices(sc scope, reason string) ([]owedNotice, error) {
 	where := "r.status IN " + pendingSQL
 	var args []any
 	if !sc.whole() {
@@ -151,9 +169,9 @@ func (tx *Tx) bounceNotices(sc scope, reason string, res *BounceResult) error {
 		CROSS JOIN domains d ON d.msg_id = r.msg_id AND d.idx = r.domain_idx
 		WHERE `+where+` ORDER BY m.id, d.idx, r.idx`, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var owed []Notice
+	var owed []owedNotice
 	err = func() error {
 		defer rows.Close()
 		for rows.Next() {
@@ -170,7 +188,7 @@ func (tx *Tx) bounceNotices(sc scope, reason string, res *BounceResult) error {
 				if rp.Valid {
 					n.ReturnPath = rp.String
 				}
-				owed = append(owed, n)
+				owed = append(owed, owedNotice{Notice: n})
 			}
 			rc := Recipient{Address: addrLC, ORCPT: orcpt.String, Notify: Notify(notify),
 				Status: PermFail, Enhanced: bounceEnhanced, Message: reason}
@@ -183,19 +201,28 @@ func (tx *Tx) bounceNotices(sc scope, reason string, res *BounceResult) error {
 		return rows.Err()
 	}()
 	if err != nil {
-		return err
+		return nil, err
 	}
+	for i := range owed {
+		if owed[i].ReturnPath != "" {
+			if owed[i].raw, err = tx.Raw(owed[i].Message); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return owed, nil
+}
+
+// queueNotices queues the failure notices owed, unless the message is from
+// <>, and counts them in res.
+func (tx *Tx) queueNotices(owed []owedNotice, res *BounceResult) error {
 	for i := range owed {
 		n := &owed[i]
 		if n.ReturnPath == "" {
 			res.NoNotice++ // never a notice about a bounce
 			continue
 		}
-		raw, err := tx.Raw(n.Message)
-		if err != nil {
-			return err
-		}
-		text, err := tx.q.notices(*n, raw)
+		text, err := tx.q.notices(n.Notice, n.raw)
 		if err != nil {
 			return fmt.Errorf("failure notice for message %s: %w", n.Message, err)
 		}

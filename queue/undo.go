@@ -75,6 +75,10 @@ func (e undoRefusal) Is(target error) bool { return target == ErrUndoRefused }
 
 func refuseUndo(format string, a ...any) error { return undoRefusal{fmt.Sprintf(format, a...)} }
 
+// RefuseUndo is refuseUndo for another engine's Undo (pgqueue): an error of
+// ErrUndoRefused with its own sentence.
+func RefuseUndo(format string, a ...any) error { return refuseUndo(format, a...) }
+
 // NoUndo is the error of a caller whose backend is not an Undoer.
 func NoUndo(b Backend) error {
 	return fmt.Errorf("%w on the queue at %s: undo needs the audit log and trash of a local mqsh queue file", ErrNoUndo, b.Location())

@@ -62,7 +62,8 @@ var OpenRemote func(url string, opts RemoteOptions) (queue.Backend, error)
 
 // PostgresOptions are what OpenPostgres is given besides the URL.
 type PostgresOptions struct {
-	Now func() time.Time // the clock of the run
+	Now     func() time.Time   // the clock of the run
+	Notices queue.NoticeWriter // writes a bounce's failure notices
 }
 
 // OpenPostgres opens the queue in the PostgreSQL database a postgres:// or
@@ -172,7 +173,7 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 		if OpenPostgres == nil {
 			return "", nil, Usagef("%s names a PostgreSQL database, and this mqsh was built without the PostgreSQL engine", queue.RedactURL(loc))
 		}
-		b, err := OpenPostgres(context.Background(), loc, PostgresOptions{Now: env.Now})
+		b, err := OpenPostgres(context.Background(), loc, PostgresOptions{Now: env.Now, Notices: noticeWriter(env)})
 		if err != nil {
 			return "", nil, err // the engine's errors name the database (without the password) and what to do
 		}

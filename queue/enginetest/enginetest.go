@@ -22,8 +22,8 @@ import (
 )
 
 // Opener opens a new, empty queue of the engine under test whose clock is
-// now and whose audit user is "tester". It closes the queue when the test
-// ends.
+// now, whose audit user is "tester" and whose notice writer is Notices. It
+// closes the queue when the test ends.
 type Opener func(t *testing.T, now func() time.Time) queue.Backend
 
 // Now is the fixed time the suite's clocks start at.
@@ -97,6 +97,22 @@ func Run(t *testing.T, open Opener) {
 		{"ExplainHeldPausedCancelled", s.explainHeldPausedCancelled},
 		{"Shape", s.shape},
 		{"TextFilters", s.textFilters},
+
+		// The trash, undo, bounce and export (pgtrash).
+		{"TrashCancelRestore", s.trashCancelRestore},
+		{"TrashCancelAll", s.trashCancelAll},
+		{"TrashRecipientCancel", s.trashRecipientCancel},
+		{"TrashRetention", s.trashRetention},
+		{"TrashImportAgain", s.trashImportAgain},
+		{"UndoCancel", s.undoCancel},
+		{"UndoRetry", s.undoRetry},
+		{"UndoScriptRun", s.undoScriptRun},
+		{"UndoRecipientCancel", s.undoRecipientCancel},
+		{"UndoOverlap", s.undoOverlap},
+		{"UndoWithoutTrash", s.undoWithoutTrash},
+		{"Bounce", s.bounce},
+		{"ExportImport", s.exportImport},
+		{"RealMail", s.realMail},
 	} {
 		t.Run(c.name, c.fn)
 	}
