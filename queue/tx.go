@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,9 @@ type Tx struct {
 	sp      int  // savepoints taken, for unique names
 	done    bool
 	stmts   map[string]*sql.Stmt // prepared in this transaction (closed with it)
+
+	raw      *sql.Conn              // the connection of a walk's read transaction, read below database/sql (see Batches)
+	rawStmts map[string]driver.Stmt // prepared on raw (closed with it)
 
 	deferred bool       // began as a read snapshot (UpdateDeferred)
 	locked   bool       // holds the write lock
