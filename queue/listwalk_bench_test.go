@@ -24,6 +24,9 @@ func BenchmarkListWalk(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer q.Close()
+	// Cancellable, as the command's is (Ctrl-C).
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	for _, encode := range []bool{false, true} {
 		name := "read"
 		if encode {
@@ -34,7 +37,7 @@ func BenchmarkListWalk(b *testing.B) {
 			n := 0
 			c0, t0 := cpuTime(), time.Now()
 			for i := 0; i < b.N; i++ {
-				err := q.Batches(context.Background(), Filter{}, func(msgs []Message) error {
+				err := q.Batches(ctx, Filter{}, func(msgs []Message) error {
 					n += len(msgs)
 					if encode {
 						buf = buf[:0]

@@ -95,7 +95,7 @@ func (tx *Tx) loadPartsFrom(prefix string, msgs []Message, dense, arrival bool) 
 		k     = 0
 		holds = false // a domain of the batch has a hold
 	)
-	err := tx.rows(tx.ctx, "SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since IS NOT NULL FROM "+prefix+"domains WHERE "+where+" ORDER BY msg_id, idx", true, args, v[:], func() error {
+	err := tx.rows(tx.partsCtx(), "SELECT msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since IS NOT NULL FROM "+prefix+"domains WHERE "+where+" ORDER BY msg_id, idx", true, args, v[:], func() error {
 		mid := v[0].(int64)
 		for k < len(msgs) && int64(msgs[k].ID) < mid {
 			k++
@@ -137,7 +137,7 @@ func (tx *Tx) loadPartsFrom(prefix string, msgs []Message, dense, arrival bool) 
 		count = make([]int32, len(doms)+1)
 	)
 	k = 0
-	err = tx.rows(tx.ctx, "SELECT "+cols+" FROM "+prefix+"recipients WHERE "+where+" ORDER BY msg_id, idx", true, args, rv, func() error {
+	err = tx.rows(tx.partsCtx(), "SELECT "+cols+" FROM "+prefix+"recipients WHERE "+where+" ORDER BY msg_id, idx", true, args, rv, func() error {
 		mid := v[0].(int64)
 		for k < len(msgs) && int64(msgs[k].ID) < mid {
 			k++
@@ -206,7 +206,7 @@ func (tx *Tx) loadHolds(prefix, where string, args []any, msgs []Message, doms [
 	var v [7]any
 	now := tx.q.clock().Unix()
 	k := 0
-	return tx.rows(tx.ctx, "SELECT msg_id, idx, hold_since, hold_until, hold_by, hold_reason, hold_rule FROM "+prefix+"domains WHERE "+where+" AND hold_since IS NOT NULL ORDER BY msg_id, idx", true, args, v[:], func() error {
+	return tx.rows(tx.partsCtx(), "SELECT msg_id, idx, hold_since, hold_until, hold_by, hold_reason, hold_rule FROM "+prefix+"domains WHERE "+where+" AND hold_since IS NOT NULL ORDER BY msg_id, idx", true, args, v[:], func() error {
 		mid, idx := v[0].(int64), v[1].(int64)
 		for k < len(msgs) && int64(msgs[k].ID) < mid {
 			k++
@@ -328,6 +328,18 @@ func (tx *Tx) rows(ctx context.Context, q string, prepared bool, args []any, v [
 			}
 		}
 	})
+}
+
+// partsCtx is the context of the queries that read a batch's domains,
+// recipients and holds. A walk (tx.raw) reads them without one: the driver
+// watches a context with two locks a row, a tenth of its reading, and
+// these queries are bounded (a batch's rows); the walk checks its context
+// between batches, and its queries of messages keep it.
+func (tx *Tx) partsCtx() context.Context {
+	if tx.raw != nil {
+		return context.Background()
+	}
+	return tx.ctx
 }
 
 // closeRaw closes the statements prepared on tx.raw, before the connection
