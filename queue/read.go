@@ -265,7 +265,7 @@ func (tx *Tx) rows(ctx context.Context, q string, prepared bool, args []any, v [
 		}
 		return rows.Err()
 	}
-	return tx.raw.Raw(func(dc any) (err error) {
+	err := tx.raw.Raw(func(dc any) (err error) {
 		// Raw closes the connection after a panic or driver.ErrBadConn,
 		// and that close waits for the transaction open on it: a hang. So
 		// neither leaves here (a row of unexpected types is an error).
@@ -328,6 +328,12 @@ func (tx *Tx) rows(ctx context.Context, q string, prepared bool, args []any, v [
 			}
 		}
 	})
+	if err != nil && tx.ctx.Err() != nil {
+		// Cancelled: database/sql has ended the transaction and closed
+		// its connection under the walk, which then fails for that.
+		return tx.ctx.Err()
+	}
+	return err
 }
 
 // partsCtx is the context of the queries that read a batch's domains,
@@ -529,6 +535,9 @@ func (tx *Tx) batches(f Filter, fn func(msgs []Message) error) error {
 		<-done // the reader is finished with the transaction before it ends
 	}()
 	for b := range next {
+		if err := tx.ctx.Err(); err != nil {
+			return err // cancelled: no more batches, even those already read
+		}
 		if b.err != nil {
 			if tx.ctx.Err() != nil {
 				return b.err
