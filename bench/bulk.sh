@@ -11,6 +11,7 @@
 #   sh bench/bulk.sh            # from the repository root
 #   sh bench/bulk.sh OLD NEW    # A/B: each run times each binary in turn
 #   ONLY=cancel sh bench/bulk.sh OLD NEW   # the two cancels, not the listings
+#   ONLY=list sh bench/bulk.sh  # the two list lines alone
 #
 # Files go to $MQSH_BENCH_DIR/bulk (default /tmp/mqsh-bench/bulk); the queue
 # is built once and reused.
@@ -41,10 +42,12 @@ while [ "$i" -lt "$runs" ]; do
 	i=$((i + 1))
 	for bin in "$@"; do
 		[ "$#" -eq 1 ] || echo "$bin:"
-		rm -f "$dir/run.db"*
-		cp "$dir/base.db" "$dir/run.db"
-		t "cancel 25,000 by sender:" "$bin" -u "$dir/run.db" queue cancel -s bulk@sender.example
-		t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all --yes
+		if [ "${ONLY:-}" != list ]; then
+			rm -f "$dir/run.db"*
+			cp "$dir/base.db" "$dir/run.db"
+			t "cancel 25,000 by sender:" "$bin" -u "$dir/run.db" queue cancel -s bulk@sender.example
+			t "cancel the other 75,000: " "$bin" -u "$dir/run.db" queue cancel --all --yes
+		fi
 		[ "${ONLY:-}" != cancel ] || continue
 		t "list -o json of 100,000: " "$bin" -u "$dir/base.db" queue list -o json
 		t "list (table) of 100,000: " "$bin" -u "$dir/base.db" queue list

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Recipients whose domains interleave (x, y, x, z, y) come back grouped by
@@ -98,6 +100,11 @@ func TestBatches(t *testing.T) {
 	if _, err := q.LoadDemo(t.Context(), 2*eachPage+300, 5); err != nil {
 		t.Fatal(err)
 	}
+	// Holds on some domains, so the walk reads their hold columns too.
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{Domain: []string{"gmail.com"}}, Reason: "spam run", Until: testNow.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	held := 0
 	for _, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}} {
 		var got []Message
 		sizes := 0
@@ -116,6 +123,14 @@ func TestBatches(t *testing.T) {
 		if len(want) == 0 || !reflect.DeepEqual(got, want) {
 			t.Errorf("%v: %d messages in %d batches, want the %d of List", f, len(got), sizes, len(want))
 		}
+		for i := range got {
+			if got[i].Held {
+				held++
+			}
+		}
+	}
+	if held == 0 {
+		t.Error("no held message was listed")
 	}
 	stop := errors.New("enough")
 	calls := 0
@@ -128,5 +143,28 @@ func TestBatches(t *testing.T) {
 	err = q.Batches(ctx, Filter{}, func([]Message) error { calls++; cancel(); return nil })
 	if !errors.Is(err, context.Canceled) || calls > 2 {
 		t.Errorf("cancelled: got %v after %d calls", err, calls)
+	}
+}
+
+// A row the walk cannot read (a status that is not a number, as a queue
+// edited by hand may hold) stops Batches with an error; it neither crashes
+// nor hangs on the connection it reads below database/sql.
+func TestBatchesBadRow(t *testing.T) {
+	q, _ := openTest(t)
+	enqueueTest(t, q, envTo("s@a.example", "x@b.example"))
+	if _, err := q.writer.Exec("UPDATE domains SET status = 'odd'"); err != nil {
+		t.Fatal(err)
+	}
+	err := q.Batches(t.Context(), Filter{}, func([]Message) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("got %v, want an error saying a row could not be read", err)
+	}
+	// The connection went back to the pool whole: a walk works again.
+	if _, err := q.writer.Exec("UPDATE domains SET status = 0"); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	if err := q.Batches(t.Context(), Filter{}, func(m []Message) error { n += len(m); return nil }); err != nil || n != 1 {
+		t.Fatalf("after the repair: %d messages, %v", n, err)
 	}
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,9 @@ type Tx struct {
 	alone   bool // runs one verb by itself (writeVerb): its failure rolls back the transaction, so it takes no savepoint
 	done    bool
 	stmts   map[string]*sql.Stmt // prepared in this transaction (closed with it)
+
+	raw      *sql.Conn              // the connection of a walk's read transaction, read below database/sql (see Batches)
+	rawStmts map[string]driver.Stmt // prepared on raw (closed with it)
 
 	deferred bool       // began as a read snapshot (UpdateDeferred)
 	locked   bool       // holds the write lock

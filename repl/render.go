@@ -238,7 +238,7 @@ func columnWidths(rows []tableRow, header []string) []int {
 	widths := make([]int, ncol)
 	measure := func(cells []string) {
 		for i, c := range cells {
-			widths[i] = max(widths[i], text.LongestLineLen(c))
+			widths[i] = max(widths[i], longestLine(c))
 		}
 	}
 	measure(header)
@@ -267,41 +267,48 @@ func renderGrid(rows []tableRow, header []string) string {
 	if len(widths) == 0 {
 		return "\n" // as renderTable: nothing to draw
 	}
+	var rl strings.Builder
+	rl.WriteByte('+')
+	for _, w := range widths {
+		rl.WriteString(strings.Repeat("-", w+2))
+		rl.WriteByte('+')
+	}
+	rl.WriteByte('\n')
+	ruleLine := rl.String()
 	var b strings.Builder
 	rule := func() {
-		b.WriteByte('+')
-		for _, w := range widths {
-			for range w + 2 {
-				b.WriteByte('-')
-			}
-			b.WriteByte('+')
-		}
-		b.WriteByte('\n')
+		b.WriteString(ruleLine)
 	}
-	var lines [][]string
-	row := func(cells []string) {
-		lines = lines[:0]
-		h := 1
-		for i := range widths {
-			var l []string
-			if i < len(cells) {
-				l = strings.Split(cells[i], "\n")
-			}
-			lines = append(lines, l)
-			h = max(h, len(l))
+	pad := func(n int) {
+		for ; n > 0; n -= len(spaces) {
+			b.WriteString(spaces[:min(n, len(spaces))])
 		}
-		for k := range h {
+	}
+	rest := make([]string, len(widths)) // each cell's lines not yet drawn
+	done := make([]bool, len(widths))   // the cell has no more lines
+	row := func(cells []string) {
+		for i := range rest {
+			rest[i], done[i] = "", false
+			if i < len(cells) {
+				rest[i] = cells[i]
+			}
+		}
+		for more := true; more; {
+			more = false
 			b.WriteByte('|')
 			for i, w := range widths {
 				c := ""
-				if k < len(lines[i]) {
-					c = lines[i][k]
+				if !done[i] {
+					var found bool
+					if c, rest[i], found = strings.Cut(rest[i], "\n"); found {
+						more = true
+					} else {
+						done[i] = true
+					}
 				}
 				b.WriteByte(' ')
 				b.WriteString(c)
-				for range w - text.StringWidthWithoutEscSequences(c) + 1 {
-					b.WriteByte(' ')
-				}
+				pad(w - displayWidth(c) + 1)
 				b.WriteByte('|')
 			}
 			b.WriteByte('\n')
@@ -319,6 +326,35 @@ func renderGrid(rows []tableRow, header []string) string {
 		rule() // go-pretty closes a header-only table with a second rule
 	}
 	return b.String()
+}
+
+// spaces pads cells (renderGrid).
+const spaces = "                                                                "
+
+// displayWidth is text.StringWidthWithoutEscSequences(s), counted directly
+// when s is printable ASCII (one column a byte), as nearly every cell is.
+func displayWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e {
+			return text.StringWidthWithoutEscSequences(s)
+		}
+	}
+	return len(s)
+}
+
+// longestLine is text.LongestLineLen(s), counted directly when s is
+// printable ASCII and newlines.
+func longestLine(s string) int {
+	longest, start := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\n':
+			longest, start = max(longest, i-start), i+1
+		case c < 0x20 || c > 0x7e:
+			return text.LongestLineLen(s)
+		}
+	}
+	return max(longest, len(s)-start)
 }
 
 // StatusTable renders one message as `queue status` does: the message rows,

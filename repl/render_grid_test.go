@@ -9,10 +9,11 @@ import (
 )
 
 // renderGrid, the list's fast table, draws what renderTable (go-pretty) draws:
-// random cells of several lines, wide runes, colour, empty and missing cells.
+// random cells of several lines, wide runes, colour, cells wider than the
+// padding at hand, empty and missing cells.
 func TestRenderGridMatchesRenderTable(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	words := []string{"", "a", "bill@example.net", "日本語", "émile", "x y", "rcpt1@domain1.test (scheduled)", "1.1 KB", "Wed, 1 Mar 2023 11:46:01 +0000"}
+	words := []string{"", "a", "bill@example.net", "日本語", "émile", "x y", "rcpt1@domain1.test (scheduled)", "1.1 KB", "Wed, 1 Mar 2023 11:46:01 +0000", strings.Repeat("long", 25)}
 	p := painter{on: true}
 	cell := func() string {
 		n := 1 + rng.IntN(3)
