@@ -42,7 +42,8 @@ func (tx *Tx) auditUndo(verb, text string, ids []ID, undoes int64) error {
 		return err
 	}
 	tx.seq, tx.unit = 0, unit
-	return nil
+	_, _, err = tx.housekeep(lazyHistoryChunk) // every audited write purges what has expired
+	return err
 }
 
 // changeSeq returns the audit seq the change in progress will be recorded
