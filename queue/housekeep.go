@@ -34,6 +34,13 @@ const (
 // from the oldest row once it has reached rows within the retention.
 const metaHistoryCursor = "history_purged_to"
 
+// metaHistoryPurgedAt is the meta key of when (unix milliseconds) the lazy
+// purge of an audited write last looked at the history.
+const metaHistoryPurgedAt = "history_purged_at"
+
+// lazyHistoryEvery is how often audited writes look at the history.
+const lazyHistoryEvery = time.Minute
+
 // Housekeeper is implemented by a queue engine that purges what its
 // retention no longer keeps (the SQLite engine). `mqsh serve` calls it
 // regularly; callers find it by type assertion on their Backend.
@@ -78,6 +85,33 @@ func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
 		return 0, false, err
 	}
 	return tx.purgeHistory(ret, chunk)
+}
+
+// lazyHousekeep is the purge of an audited write: housekeep, the history's
+// part at most once per lazyHistoryEvery (a write of a server taking mail
+// in batches pays for it once a minute, not at every batch).
+func (tx *Tx) lazyHousekeep() error {
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return err
+	}
+	if err := tx.purgeExpired(ret); err != nil {
+		return err
+	}
+	now := tx.q.now().UnixMilli()
+	var last int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryPurgedAt).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if err == nil && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
+		return nil
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryPurgedAt, now); err != nil {
+		return err
+	}
+	_, _, err = tx.purgeHistory(ret, lazyHistoryChunk)
+	return err
 }
 
 // purgeHistory deletes the attempts rows of messages gone for longer than

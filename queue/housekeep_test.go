@@ -166,6 +166,21 @@ func TestHistoryPurgeIsBounded(t *testing.T) {
 	if got := rows(t, q, "attempts", ""); got != n-lazyHistoryChunk {
 		t.Fatalf("after one audited write %d attempts rows are left, want %d", got, n-lazyHistoryChunk)
 	}
+	// The next write within the minute leaves the history alone; one a
+	// minute later looks at the next rows.
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: all[1:]}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, q, "attempts", ""); got != n-lazyHistoryChunk {
+		t.Fatalf("a second write within the minute purged: %d rows left", got)
+	}
+	c.Set(testNow.Add(8*day + lazyHistoryEvery))
+	if _, err := q.ReleaseHold(t.Context(), ReleaseRequest{Filter: Filter{IDs: all[1:]}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, q, "attempts", ""); got != n-2*lazyHistoryChunk {
+		t.Fatalf("a write a minute later left %d rows, want %d", got, n-2*lazyHistoryChunk)
+	}
 	var one int
 	var more bool
 	err := q.Update(t.Context(), func(tx *Tx) (err error) { one, more, err = tx.housekeep(historyChunk); return })
