@@ -84,7 +84,7 @@ func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
 	if err := tx.purgeExpired(ret); err != nil {
 		return 0, false, err
 	}
-	return tx.purgeHistory(ret, chunk)
+	return tx.purgeHistory(ret, chunk, false)
 }
 
 // lazyHousekeep is the purge of an audited write: housekeep, the history's
@@ -98,20 +98,24 @@ func (tx *Tx) lazyHousekeep() error {
 	if err := tx.purgeExpired(ret); err != nil {
 		return err
 	}
+	_, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true)
+	return err
+}
+
+// historyLookDue says whether the lazy purge may look at the history now,
+// at most once per lazyHistoryEvery, and notes that it does.
+func (tx *Tx) historyLookDue() (bool, error) {
 	now := tx.q.now().UnixMilli()
 	var last int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryPurgedAt).Scan(&last)
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryPurgedAt).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+		return false, err
 	}
 	if err == nil && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
-		return nil
+		return false, nil
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryPurgedAt, now); err != nil {
-		return err
-	}
-	_, _, err = tx.purgeHistory(ret, lazyHistoryChunk)
-	return err
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryPurgedAt, now)
+	return err == nil, err
 }
 
 // purgeHistory deletes the attempts rows of messages gone for longer than
@@ -119,8 +123,9 @@ func (tx *Tx) lazyHousekeep() error {
 // message's history goes whole, never half). It looks at the next chunk
 // rows after the cursor kept in meta, oldest first, and moves the cursor
 // on; when the next row is within the retention it starts again from the
-// oldest. Nothing due costs two indexed looks.
-func (tx *Tx) purgeHistory(ret time.Duration, chunk int) (deleted int, more bool, err error) {
+// oldest. Nothing due costs two indexed looks and writes nothing; with
+// lazy, rows due are looked at only when historyLookDue says so.
+func (tx *Tx) purgeHistory(ret time.Duration, chunk int, lazy bool) (deleted int, more bool, err error) {
 	cutoff := tx.q.now().Add(-ret).UnixMilli()
 	var cursor int64
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryCursor).Scan(&cursor)
@@ -137,6 +142,11 @@ func (tx *Tx) purgeHistory(ret time.Duration, chunk int) (deleted int, more bool
 	}
 	if err != nil {
 		return 0, false, err
+	}
+	if lazy {
+		if ok, err := tx.historyLookDue(); !ok || err != nil {
+			return 0, false, err
+		}
 	}
 	var last int64
 	var n int
@@ -178,7 +188,7 @@ func (tx *Tx) purgeAllHistory() error {
 		return err
 	}
 	for more := true; more; {
-		if _, more, err = tx.purgeHistory(ret, historyChunk); err != nil {
+		if _, more, err = tx.purgeHistory(ret, historyChunk, false); err != nil {
 			return err
 		}
 	}
