@@ -219,3 +219,20 @@ func TestHousekeepGoesRound(t *testing.T) {
 		t.Errorf("a second round deleted %d (%v), want 1", n, err)
 	}
 }
+
+// With retention 0 nothing is kept for undo: undo of an earlier change
+// says so rather than taking back part of it.
+func TestUndoWithRetentionZero(t *testing.T) {
+	q, c, all := trashQueue(t, 2)
+	if err := q.SetTrashRetention(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: all[:1]}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(testNow.Add(time.Second))
+	_, err := q.Undo(t.Context(), UndoRequest{})
+	if !errors.Is(err, ErrUndoRefused) || !strings.Contains(err.Error(), "the trash retention is 0 (off), so nothing was kept to take it back") {
+		t.Errorf("undo with retention 0: %v", err)
+	}
+}
