@@ -42,7 +42,7 @@ func (tx *Tx) auditUndo(verb, text string, ids []ID, undoes int64) error {
 		return err
 	}
 	tx.seq, tx.unit = 0, unit
-	return nil
+	return tx.lazyHousekeep() // every audited write purges what has expired
 }
 
 // changeSeq returns the audit seq the change in progress will be recorded

@@ -180,15 +180,22 @@ func (tx *Tx) tableColumns(table string) ([]column, map[string]bool, error) {
 }
 
 // purgeExpired deletes for good what the trash holds longer than ret, and
-// the undo data of changes older than that. Seqs grow with time, so what
-// has expired is what was filed under a seq before the first change still
-// within the retention: a few indexed looks when nothing has expired.
+// the undo data (undo_domains, undo_recipients, hold_undo) of changes older
+// than that. Seqs grow with time, so what has expired is what was filed
+// under a seq before the first change still within the retention: a few
+// indexed looks when nothing has expired. What the transaction in progress
+// filed (its unit, its reserved seq) never counts as expired.
 func (tx *Tx) purgeExpired(ret time.Duration) error {
 	limit, err := tx.expiredSeq(ret)
 	if err != nil {
 		return err
 	}
-	for _, t := range []string{"trash_messages", "undo_domains", "undo_recipients"} {
+	for _, own := range []int64{tx.unit, tx.seq} {
+		if own != 0 && own < limit {
+			limit = own
+		}
+	}
+	for _, t := range []string{"trash_messages", "undo_domains", "undo_recipients", "hold_undo"} {
 		col := "seq"
 		if t == "trash_messages" {
 			col = "trash_seq"
@@ -641,14 +648,19 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 		if res.IDs, err = tx.selected(); err != nil {
 			return err
 		}
-		if res.Count = len(res.IDs); res.Count == 0 {
+		if res.Count = len(res.IDs); res.Count > 0 {
+			if res.Domains, err = tx.selectedDomains("trash_domains"); err != nil {
+				return err
+			}
+			if err := tx.purgeTrash("id IN (SELECT id FROM " + selTable + ")"); err != nil {
+				return err
+			}
+		}
+		if err := tx.purgeAllHistory(); err != nil {
+			return err
+		}
+		if res.Count == 0 {
 			return nil
-		}
-		if res.Domains, err = tx.selectedDomains("trash_domains"); err != nil {
-			return err
-		}
-		if err := tx.purgeTrash("id IN (SELECT id FROM " + selTable + ")"); err != nil {
-			return err
 		}
 		text := r.Filter.String()
 		if r.Filter.IsEmpty() && !r.Filter.All {

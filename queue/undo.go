@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Undo takes back a change recorded in the audit log: a retry (the domains'
@@ -229,7 +230,10 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		if errors.Is(err, sql.ErrNoRows) {
 			return 0, refuseUndo("undo: nothing to undo: no retry, cancel, hold, release or script run by %s is left to take back (see queue audit)", tx.q.user)
 		}
-		return seq, err
+		if err != nil {
+			return 0, err
+		}
+		return seq, tx.undoNotExpired(seq)
 	}
 	var verb string
 	var unit sql.NullInt64
@@ -266,7 +270,31 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	if n == 0 {
 		return 0, refuseUndo("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
 	}
-	return seq, nil
+	return seq, tx.undoNotExpired(seq)
+}
+
+// undoNotExpired refuses the unit whose first change is older than the
+// trash retention: its undo records have expired (purgeExpired deletes
+// them, or will at the next write).
+func (tx *Tx) undoNotExpired(unit int64) error {
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return err
+	}
+	limit, err := tx.expiredSeq(ret)
+	if err != nil || unit >= limit {
+		return err
+	}
+	var verb string
+	var at int64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT verb, at FROM audit WHERE seq = ?", unit).Scan(&verb, &at); err != nil {
+		return err
+	}
+	when := formatTime(time.UnixMilli(at).UTC())
+	if ret == 0 {
+		return refuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
+	}
+	return refuseUndo("undo: #%d (%s, %s) cannot be undone: it is older than the trash retention (%s), and the records to take it back have expired (queue trash retention sets how long they are kept)", unit, verb, when, formatRetention(ret))
 }
 
 // unitRows reads the audit rows of a unit, oldest first.

@@ -334,12 +334,42 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 		start(func() error { return api.Serve(ctx, ln, tlsFiles) })
 	}
 	start(func() error { return deliverer.Run(ctx) })
+	if hk, ok := env.Queue.(queue.Housekeeper); ok {
+		start(func() error { housekeep(ctx, hk, logw.as("housekeeping")); return nil })
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stderr, "Stopped serving.")
 	return nil
+}
+
+// housekeepEvery is how often serve purges what the trash retention no
+// longer keeps (expired trash, undo records, the attempts history of
+// messages gone): delivery alone writes nothing that would run the purge.
+var housekeepEvery = time.Minute
+
+// housekeep purges at start and then every housekeepEvery until ctx ends,
+// in the queue's own small transactions; a failure is logged and tried
+// again next time.
+func housekeep(ctx context.Context, hk queue.Housekeeper, log io.Writer) {
+	t := time.NewTicker(housekeepEvery)
+	defer t.Stop()
+	for {
+		n, err := hk.Housekeep(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			fmt.Fprintf(log, "%v (tried again in %s)\n", err, housekeepEvery)
+		case n > 0:
+			fmt.Fprintf(log, "deleted %d attempts of messages gone longer than the trash retention\n", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // idleFor is the longest the delivery engine sleeps with nothing due: its

@@ -2,6 +2,7 @@ package repl
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net/http"
@@ -123,5 +124,60 @@ func TestServeRefusesDemoMail(t *testing.T) {
 	}
 	if err := c.run(t, "serve --smtp none --http 256.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "serve: listen on 256.0.0.1:1") {
 		t.Errorf("serve on real mail: %v", err)
+	}
+}
+
+// Serve purges, without any command writing, the attempts history of
+// messages gone longer than the trash retention, and keeps the others'.
+func TestServeHousekeeps(t *testing.T) {
+	c := newCLI(t, 0)
+	if err := c.run(t, "queue pause"); err != nil { // paused beforehand: serve writes nothing that would purge
+		t.Fatal(err)
+	}
+	q := c.env.Queue.(*queue.Queue)
+	db, err := sql.Open("sqlite3", q.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	old, recent := cliNow.Add(-30*24*time.Hour).UnixMilli(), cliNow.Add(-time.Hour).UnixMilli()
+	for _, row := range []struct {
+		id int64
+		at int64
+	}{{900001, old}, {900001, old}, {900002, recent}} {
+		if _, err := db.Exec("INSERT INTO attempts(msg_id, domain, at, reply) VALUES(?, 'gmail.com', ?, '250 2.0.0 OK')", row.id, row.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(id int64) int {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM attempts WHERE msg_id = ?", id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var stderr syncBuffer
+	c.env.Stderr = &stderr
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for count(900001) != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	if n := count(900001); n != 0 {
+		t.Errorf("serve left %d expired attempts rows\n%s", n, stderr.String())
+	}
+	if n := count(900002); n != 1 {
+		t.Errorf("serve purged the history of a message gone an hour ago: %d rows left", n)
+	}
+	if !strings.Contains(stderr.String(), "housekeeping: deleted 2 attempts of messages gone longer than the trash retention") {
+		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }

@@ -1,0 +1,205 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Housekeeping: a queue that serves for months does not grow without bound.
+// The trash retention (queue trash retention, 7 days by default) bounds
+// three things: the trash, the records undo needs (older changes cannot be
+// undone), and the attempts history of messages that are gone (delivered,
+// failed, or cancelled and purged), which `queue explain` reads. Every
+// audited write runs a lazy purge (housekeep), cheap when nothing is due and
+// bounded when something is; `mqsh serve` runs it regularly too
+// (Housekeeper), since delivery alone writes no audit row. The audit log
+// itself is kept: it is the administrators' record.
+
+const (
+	// lazyHistoryChunk is the most attempts rows the lazy purge of an
+	// audited write looks at: no write pays much at once.
+	lazyHistoryChunk = 256
+	// historyChunk is the most attempts rows one housekeeping transaction
+	// of serve, or `queue trash purge`, looks at.
+	historyChunk = 2000
+	// housekeepRounds is the most transactions one Housekeep call runs.
+	housekeepRounds = 20
+)
+
+// metaHistoryCursor is the meta key of the attempts seq the history purge
+// has looked at so far: each purge goes on from there, and starts again
+// from the oldest row once it has reached rows within the retention.
+const metaHistoryCursor = "history_purged_to"
+
+// metaHistoryPurgedAt is the meta key of when (unix milliseconds) the lazy
+// purge of an audited write last looked at the history.
+const metaHistoryPurgedAt = "history_purged_at"
+
+// lazyHistoryEvery is how often audited writes look at the history.
+const lazyHistoryEvery = time.Minute
+
+// Housekeeper is implemented by a queue engine that purges what its
+// retention no longer keeps (the SQLite engine). `mqsh serve` calls it
+// regularly; callers find it by type assertion on their Backend.
+type Housekeeper interface {
+	// Housekeep purges, in a few small write transactions, the expired
+	// trash, undo records and attempts history; it returns how many
+	// attempts rows it deleted.
+	Housekeep(ctx context.Context) (int, error)
+}
+
+var _ Housekeeper = (*Queue)(nil)
+
+// Housekeep runs the purge in small transactions (each one bounded, so that
+// delivery and ingest are not held up) until the attempts history has no
+// expired rows left to look at, or housekeepRounds transactions.
+func (q *Queue) Housekeep(ctx context.Context) (int, error) {
+	total := 0
+	for range housekeepRounds {
+		var n int
+		var more bool
+		err := q.Update(ctx, func(tx *Tx) (err error) { n, more, err = tx.housekeep(historyChunk); return })
+		if err != nil {
+			return total, q.fileError("housekeeping", err)
+		}
+		total += n
+		if !more {
+			break
+		}
+	}
+	return total, nil
+}
+
+// housekeep is the lazy purge: the expired trash and undo records, and up
+// to chunk rows of the attempts history looked at. more says the history
+// may have expired rows beyond those looked at.
+func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return 0, false, err
+	}
+	if err := tx.purgeExpired(ret); err != nil {
+		return 0, false, err
+	}
+	return tx.purgeHistory(ret, chunk, false)
+}
+
+// lazyHousekeep is the purge of an audited write: housekeep, the history's
+// part at most once per lazyHistoryEvery (a write of a server taking mail
+// in batches pays for it once a minute, not at every batch).
+func (tx *Tx) lazyHousekeep() error {
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return err
+	}
+	if err := tx.purgeExpired(ret); err != nil {
+		return err
+	}
+	_, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true)
+	return err
+}
+
+// historyLookDue says whether the lazy purge may look at the history now,
+// at most once per lazyHistoryEvery, and notes that it does.
+func (tx *Tx) historyLookDue() (bool, error) {
+	now := tx.q.now().UnixMilli()
+	var last int64
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryPurgedAt).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	if err == nil && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
+		return false, nil
+	}
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryPurgedAt, now)
+	return err == nil, err
+}
+
+// purgeHistory deletes the attempts rows of messages gone for longer than
+// ret: neither queued nor in the trash, and with no attempt within ret (a
+// message's history goes whole, never half). It looks at the next chunk
+// rows after the cursor kept in meta, oldest first, and moves the cursor
+// on; when the next row is within the retention it starts again from the
+// oldest. Nothing due costs two indexed looks and writes nothing; with
+// lazy, rows due are looked at only when historyLookDue says so.
+func (tx *Tx) purgeHistory(ret time.Duration, chunk int, lazy bool) (deleted int, more bool, err error) {
+	cutoff := tx.q.now().Add(-ret).UnixMilli()
+	var cursor int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryCursor).Scan(&cursor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, err
+	}
+	var at int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT at FROM attempts WHERE seq > ? ORDER BY seq LIMIT 1", cursor).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && at >= cutoff {
+		if cursor != 0 { // the end, or rows within the retention: start again
+			return 0, false, tx.setHistoryCursor(0)
+		}
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if lazy {
+		if ok, err := tx.historyLookDue(); !ok || err != nil {
+			return 0, false, err
+		}
+	}
+	var last int64
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT max(seq), count(*) FROM (SELECT seq FROM attempts WHERE seq > ? ORDER BY seq LIMIT ?)", cursor, chunk).Scan(&last, &n); err != nil {
+		return 0, false, err
+	}
+	res, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM attempts WHERE seq IN (SELECT a.seq FROM attempts a
+		WHERE a.seq > ? AND a.seq <= ? AND a.at < ?
+		AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.id = a.msg_id)
+		AND NOT EXISTS (SELECT 1 FROM trash_messages t WHERE t.id = a.msg_id)
+		AND NOT EXISTS (SELECT 1 FROM attempts b WHERE b.msg_id = a.msg_id AND b.at >= ?))`, cursor, last, cutoff, cutoff)
+	if err != nil {
+		return 0, false, err
+	}
+	d, err := res.RowsAffected()
+	if err != nil {
+		return 0, false, err
+	}
+	more = n == chunk
+	if !more {
+		last = 0
+	}
+	return int(d), more, tx.setHistoryCursor(last)
+}
+
+func (tx *Tx) setHistoryCursor(seq int64) error {
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryCursor, seq)
+	return err
+}
+
+// purgeAllHistory deletes the whole expired attempts history at once, from
+// the oldest row: `queue trash purge`, asked for by hand.
+func (tx *Tx) purgeAllHistory() error {
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return err
+	}
+	if err := tx.setHistoryCursor(0); err != nil {
+		return err
+	}
+	for more := true; more; {
+		if _, more, err = tx.purgeHistory(ret, historyChunk, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// formatRetention writes a retention as people give it: whole days as 7d,
+// else as Go writes durations (36h0m0s).
+func formatRetention(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
