@@ -113,6 +113,10 @@ func Run(t *testing.T, open Opener) {
 		{"Bounce", s.bounce},
 		{"ExportImport", s.exportImport},
 		{"RealMail", s.realMail},
+		// Housekeeping (pghouse).
+		{"UndoRecordsExpire", s.undoRecordsExpire},
+		{"HistoryPurged", s.historyPurged},
+		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
 	} {
 		t.Run(c.name, c.fn)
 	}
