@@ -115,6 +115,7 @@ func Run(t *testing.T, open Opener) {
 		{"RealMail", s.realMail},
 		// Housekeeping (pghouse).
 		{"UndoRecordsExpire", s.undoRecordsExpire},
+		{"UndoWithRetentionZero", s.undoWithRetentionZero},
 		{"HistoryPurged", s.historyPurged},
 		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
 	} {

@@ -199,3 +199,25 @@ func (s *suite) historyPurgedByWrites(t *testing.T) {
 		t.Errorf("the purged message keeps %d attempts", got)
 	}
 }
+
+// With retention 0 nothing is kept for undo: undo of an earlier change
+// says so rather than taking back part of it.
+func (s *suite) undoWithRetentionZero(t *testing.T) {
+	ctx := context.Background()
+	q, tr, c, all := s.trashQueue(t, 2)
+	if err := tr.SetTrashRetention(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, ok := q.(queue.Holder)
+	if !ok {
+		t.Fatalf("%T is not a queue.Holder", q)
+	}
+	if _, err := h.Hold(ctx, queue.HoldRequest{Filter: queue.Filter{IDs: all[:1]}}); err != nil {
+		t.Fatal(err)
+	}
+	c.Set(Now.Add(time.Second))
+	_, err := undoer(t, q).Undo(ctx, queue.UndoRequest{})
+	if !errors.Is(err, queue.ErrUndoRefused) || !strings.Contains(err.Error(), "the trash retention is 0 (off), so nothing was kept to take it back") {
+		t.Errorf("undo with retention 0: %v", err)
+	}
+}
