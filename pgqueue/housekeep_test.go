@@ -84,3 +84,57 @@ func TestHousekeepSharedByNodes(t *testing.T) {
 		t.Errorf("%d attempts are left, want the queued message's 100", got)
 	}
 }
+
+// The records undo needs (retry's due times, a hold's previous holds) are
+// deleted by the first audited write after the retention, not those of
+// later changes.
+func TestUndoRecordsPurgedWithRetention(t *testing.T) {
+	ctx := context.Background()
+	c := &enginetest.Clock{}
+	c.Set(enginetest.Now)
+	q := open(t, c.Now)
+	var ids []queue.ID
+	for range 3 {
+		m, err := q.Enqueue(ctx, queue.Envelope{Sender: "s@a.example", Recipients: []queue.EnvelopeRecipient{{Address: "x@b.example"}}}, []byte("Subject: hi\r\n\r\nhi\r\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	if _, err := q.Retry(ctx, queue.RetryRequest{Filter: queue.Filter{IDs: ids[:1]}, At: enginetest.Now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Hold(ctx, queue.HoldRequest{Filter: queue.Filter{IDs: ids[1:2]}}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, q.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if count("undo_domains") != 1 || count("hold_undo") != 1 {
+		t.Fatalf("retry and hold kept %d undo_domains and %d hold_undo rows, want 1 each", count("undo_domains"), count("hold_undo"))
+	}
+	c.Set(enginetest.Now.Add(6 * 24 * time.Hour))
+	if _, err := q.Hold(ctx, queue.HoldRequest{Filter: queue.Filter{IDs: ids[2:]}}); err != nil {
+		t.Fatal(err)
+	}
+	if count("undo_domains") != 1 || count("hold_undo") != 2 {
+		t.Fatalf("undo records purged within the retention: %d undo_domains, %d hold_undo", count("undo_domains"), count("hold_undo"))
+	}
+	c.Set(enginetest.Now.Add(8 * 24 * time.Hour))
+	if _, err := q.ReleaseHold(ctx, queue.ReleaseRequest{Filter: queue.Filter{IDs: ids[1:2]}}); err != nil {
+		t.Fatal(err)
+	}
+	if count("undo_domains") != 0 || count("hold_undo") != 2 { // the hold of six days ago's, and the release's
+		t.Errorf("after the retention %d undo_domains and %d hold_undo rows are left, want 0 and 2", count("undo_domains"), count("hold_undo"))
+	}
+}
