@@ -84,19 +84,45 @@ func (tx *Tx) lazyHousekeep(db pgx.Tx) error {
 	return err
 }
 
+// houseState is what housekeeping looks at first, in one round trip: the
+// retention, the first audit seq within it (limit), the lowest seq of
+// trash_messages, undo_domains, undo_recipients and hold_undo, the history
+// cursor, and the time of the first attempts row after it (-1: none).
+type houseState struct {
+	ret          time.Duration
+	limit        int64
+	low          [4]*int64
+	cursor, next int64
+}
+
+func (tx *Tx) houseState(db pgx.Tx) (houseState, error) {
+	var st houseState
+	var secs int64
+	err := db.QueryRow(tx.ctx, `WITH r AS (SELECT coalesce((SELECT value FROM meta WHERE key = $1), $2) AS secs),
+		c AS (SELECT coalesce((SELECT value FROM meta WHERE key = $3), 0) AS seq)
+		SELECT r.secs, coalesce((SELECT min(seq) FROM audit WHERE at >= $4 - r.secs * 1000), $5),
+		(SELECT min(trash_seq) FROM trash_messages), (SELECT min(seq) FROM undo_domains),
+		(SELECT min(seq) FROM undo_recipients), (SELECT min(seq) FROM hold_undo),
+		c.seq, coalesce((SELECT a.at FROM attempts a WHERE a.seq > c.seq ORDER BY a.seq LIMIT 1), -1)
+		FROM r, c`, metaTrashRetention, int64(queue.DefaultTrashRetention/time.Second), metaHistoryCursor, tx.q.now().UnixMilli(), int64(1)<<62).
+		Scan(&secs, &st.limit, &st.low[0], &st.low[1], &st.low[2], &st.low[3], &st.cursor, &st.next)
+	st.ret = time.Duration(secs) * time.Second
+	return st, err
+}
+
 // housekeep purges the expired trash and undo records, and deletes the
 // expired attempts of up to chunk rows of the history looked at, when this
 // node holds the housekeeping lock. more says the history may have expired
-// rows beyond those looked at.
+// rows beyond those looked at. Nothing due costs one round trip.
 func (tx *Tx) housekeep(db pgx.Tx, chunk int, lazy bool) (deleted int, more bool, err error) {
-	ret, err := tx.trashRetention(db)
+	st, err := tx.houseState(db)
 	if err != nil {
 		return 0, false, err
 	}
-	if err := tx.purgeExpired(db, ret); err != nil {
+	if err := tx.dropExpired(db, st); err != nil {
 		return 0, false, err
 	}
-	return tx.purgeHistory(db, ret, chunk, lazy)
+	return tx.purgeHistory(db, st, chunk, lazy)
 }
 
 // metaValue reads a meta value, 0 when unset.
@@ -115,24 +141,18 @@ func (tx *Tx) setMeta(db pgx.Tx, key string, v int64) error {
 }
 
 // purgeHistory deletes the attempts rows of messages gone for longer than
-// ret: neither queued nor in the trash, and with no attempt within ret (a
+// st.ret: neither queued nor in the trash, and with no attempt within it (a
 // message's history goes whole, never half). It looks at the next chunk
 // rows after the cursor kept in meta, oldest first, and moves the cursor
 // on; when the next row is within the retention it starts again from the
-// oldest. Nothing due costs two indexed looks and writes nothing. Rows due
+// oldest. Nothing due costs nothing beyond st and writes nothing. Rows due
 // are looked at only by the node that gets the housekeeping lock, and with
 // lazy at most once per lazyHistoryEvery.
-func (tx *Tx) purgeHistory(db pgx.Tx, ret time.Duration, chunk int, lazy bool) (deleted int, more bool, err error) {
+func (tx *Tx) purgeHistory(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted int, more bool, err error) {
 	now := tx.q.now()
-	cutoff := now.Add(-ret).UnixMilli()
-	var cursor, at int64
-	err = db.QueryRow(tx.ctx, `SELECT coalesce((SELECT value FROM meta WHERE key = $1), 0),
-		coalesce((SELECT a.at FROM attempts a WHERE a.seq > coalesce((SELECT value FROM meta WHERE key = $1), 0) ORDER BY a.seq LIMIT 1), -1)`,
-		metaHistoryCursor).Scan(&cursor, &at)
-	if err != nil {
-		return 0, false, err
-	}
-	if at < 0 || at >= cutoff { // the end, or rows within the retention
+	cutoff := now.Add(-st.ret).UnixMilli()
+	cursor := st.cursor
+	if st.next < 0 || st.next >= cutoff { // the end, or rows within the retention
 		if cursor == 0 {
 			return 0, false, nil
 		}
@@ -195,10 +215,6 @@ func (tx *Tx) housekeepLock(db pgx.Tx) (bool, error) {
 // oldest row: `queue trash purge`, asked for by hand. It waits for the
 // housekeeping lock of another node.
 func (tx *Tx) purgeAllHistory(db pgx.Tx) error {
-	ret, err := tx.trashRetention(db)
-	if err != nil {
-		return err
-	}
 	if _, err := db.Exec(tx.ctx, "SELECT pg_advisory_xact_lock($1)", housekeepLockKey); err != nil {
 		return err
 	}
@@ -206,7 +222,11 @@ func (tx *Tx) purgeAllHistory(db pgx.Tx) error {
 		return err
 	}
 	for more := true; more; {
-		if _, more, err = tx.purgeHistory(db, ret, historyChunk, false); err != nil {
+		st, err := tx.houseState(db)
+		if err != nil {
+			return err
+		}
+		if _, more, err = tx.purgeHistory(db, st, historyChunk, false); err != nil {
 			return err
 		}
 	}

@@ -138,3 +138,37 @@ func TestUndoRecordsPurgedWithRetention(t *testing.T) {
 		t.Errorf("after the retention %d undo_domains and %d hold_undo rows are left, want 0 and 2", count("undo_domains"), count("hold_undo"))
 	}
 }
+
+// BenchmarkAuditedWrite is one audited write of one message (a retry),
+// which also runs the lazy purge: what housekeeping adds to every change
+// when nothing has expired.
+//
+//	go test ./pgqueue/ -run '^$' -bench AuditedWrite -benchtime 2000x -count 5
+func BenchmarkAuditedWrite(b *testing.B) {
+	ctx := context.Background()
+	url := pgtest.URL(b)
+	q, err := pgqueue.Open(ctx, url, pgqueue.Options{Now: func() time.Time { return enginetest.Now }, User: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	m, err := q.Enqueue(ctx, queue.Envelope{Sender: "s@a.example", Recipients: []queue.EnvelopeRecipient{{Address: "x@b.example"}}}, []byte("Subject: hi\r\n\r\nhi\r\n"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO attempts(msg_id, domain, at, reply) SELECT 1000000 + g, 'b.example', $1, '250 ok' FROM generate_series(1, 10000) g`, enginetest.Now.UnixMilli()); err != nil {
+		b.Fatal(err)
+	}
+	r := queue.RetryRequest{Filter: queue.Filter{IDs: []queue.ID{m.ID}}}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := q.Retry(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -165,24 +165,33 @@ func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) error {
 // its reserved seq) never counts as expired. One round trip when nothing
 // has expired.
 func (tx *Tx) purgeExpired(db pgx.Tx, ret time.Duration) error {
-	var limit int64
-	var low [4]*int64
+	var st houseState
 	err := db.QueryRow(tx.ctx, `SELECT coalesce((SELECT min(seq) FROM audit WHERE at >= $1), $2),
 		(SELECT min(trash_seq) FROM trash_messages), (SELECT min(seq) FROM undo_domains),
 		(SELECT min(seq) FROM undo_recipients), (SELECT min(seq) FROM hold_undo)`,
-		tx.q.now().Add(-ret).UnixMilli(), int64(1)<<62).Scan(&limit, &low[0], &low[1], &low[2], &low[3])
+		tx.q.now().Add(-ret).UnixMilli(), int64(1)<<62).Scan(&st.limit, &st.low[0], &st.low[1], &st.low[2], &st.low[3])
 	if err != nil {
 		return err
 	}
+	return tx.dropExpired(db, st)
+}
+
+// dropExpired deletes what was filed under a seq before st.limit, in the
+// tables whose lowest seq (st.low) says something is there; what the
+// transaction in progress filed (its unit, its reserved seq) never counts
+// as expired.
+func (tx *Tx) dropExpired(db pgx.Tx, st houseState) error {
+	limit := st.limit
 	for _, own := range []int64{tx.unit, tx.seq} {
 		if own != 0 && own < limit {
 			limit = own
 		}
 	}
 	for i, t := range []string{"trash_messages", "undo_domains", "undo_recipients", "hold_undo"} {
-		if low[i] == nil || *low[i] >= limit {
+		if st.low[i] == nil || *st.low[i] >= limit {
 			continue
 		}
+		var err error
 		if i == 0 {
 			_, err = tx.purgeTrash(db, "trash_seq < $1", limit)
 		} else {
