@@ -159,31 +159,46 @@ func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) error {
 }
 
 // purgeExpired deletes for good what the trash holds longer than ret, and
-// the undo data of changes older than that: what was filed under a seq
-// before the first change still within the retention. A few indexed looks
-// when nothing has expired.
+// the undo data (undo_domains, undo_recipients, hold_undo) of changes older
+// than that: what was filed under a seq before the first change still
+// within the retention. What the transaction in progress filed (its unit,
+// its reserved seq) never counts as expired. One round trip when nothing
+// has expired.
 func (tx *Tx) purgeExpired(db pgx.Tx, ret time.Duration) error {
-	limit, err := tx.expiredSeq(db, ret)
+	var st houseState
+	err := db.QueryRow(tx.ctx, `SELECT coalesce((SELECT min(seq) FROM audit WHERE at >= $1), $2),
+		(SELECT min(trash_seq) FROM trash_messages), (SELECT min(seq) FROM undo_domains),
+		(SELECT min(seq) FROM undo_recipients), (SELECT min(seq) FROM hold_undo)`,
+		tx.q.now().Add(-ret).UnixMilli(), int64(1)<<62).Scan(&st.limit, &st.low[0], &st.low[1], &st.low[2], &st.low[3])
 	if err != nil {
 		return err
 	}
-	var low *int64
-	if err := db.QueryRow(tx.ctx, "SELECT min(trash_seq) FROM trash_messages").Scan(&low); err != nil {
-		return err
-	}
-	if low != nil && *low < limit {
-		if _, err := tx.purgeTrash(db, "trash_seq < $1", limit); err != nil {
-			return err
+	return tx.dropExpired(db, st)
+}
+
+// dropExpired deletes what was filed under a seq before st.limit, in the
+// tables whose lowest seq (st.low) says something is there; what the
+// transaction in progress filed (its unit, its reserved seq) never counts
+// as expired.
+func (tx *Tx) dropExpired(db pgx.Tx, st houseState) error {
+	limit := st.limit
+	for _, own := range []int64{tx.unit, tx.seq} {
+		if own != 0 && own < limit {
+			limit = own
 		}
 	}
-	for _, t := range []string{"undo_domains", "undo_recipients"} {
-		if err := db.QueryRow(tx.ctx, "SELECT min(seq) FROM "+t).Scan(&low); err != nil {
-			return err
+	for i, t := range []string{"trash_messages", "undo_domains", "undo_recipients", "hold_undo"} {
+		if st.low[i] == nil || *st.low[i] >= limit {
+			continue
 		}
-		if low != nil && *low < limit {
-			if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE seq < $1", limit); err != nil {
-				return err
-			}
+		var err error
+		if i == 0 {
+			_, err = tx.purgeTrash(db, "trash_seq < $1", limit)
+		} else {
+			_, err = db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE seq < $1", limit)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -516,15 +531,20 @@ func (tx *Tx) TrashPurge(r queue.TrashRequest) (queue.Result, error) {
 			return err
 		}
 		res.IDs, res.Count = toIDs(ids), len(ids)
+		res.Domains = map[string]int{}
+		if res.Count > 0 {
+			if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM trash_domains d JOIN trash_messages m ON m.id = d.msg_id AND m.trash_seq = d.trash_seq WHERE "+idSet("m.id", "$1")+" GROUP BY d.name", ids); err != nil {
+				return err
+			}
+			if _, err := tx.purgeTrash(db, idSet("id", "$1"), ids); err != nil {
+				return err
+			}
+		}
+		if err := tx.purgeAllHistory(db); err != nil { // the expired history too
+			return err
+		}
 		if res.Count == 0 {
-			res.Domains = map[string]int{}
 			return nil
-		}
-		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM trash_domains d JOIN trash_messages m ON m.id = d.msg_id AND m.trash_seq = d.trash_seq WHERE "+idSet("m.id", "$1")+" GROUP BY d.name", ids); err != nil {
-			return err
-		}
-		if _, err := tx.purgeTrash(db, idSet("id", "$1"), ids); err != nil {
-			return err
 		}
 		text := r.Filter.String()
 		if r.Filter.IsEmpty() && !r.Filter.All {

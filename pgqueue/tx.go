@@ -200,7 +200,7 @@ func (tx *Tx) auditUndo(db pgx.Tx, verb, text string, ids []queue.ID, undoes int
 		return err
 	}
 	tx.seq, tx.unit = 0, unit
-	return nil
+	return tx.lazyHousekeep(db) // every audited write purges what has expired
 }
 
 // verbError words an error of a verb that changes the queue: a check's

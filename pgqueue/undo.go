@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -227,7 +228,10 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, queue.RefuseUndo("undo: nothing to undo: no retry, cancel, hold, release or script run by %s is left to take back (see queue audit)", tx.q.user)
 		}
-		return seq, err
+		if err != nil {
+			return 0, err
+		}
+		return seq, tx.undoNotExpired(seq)
 	}
 	var verb string
 	var unit, undoes *int64
@@ -263,7 +267,32 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	if n == 0 {
 		return 0, queue.RefuseUndo("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
 	}
-	return seq, nil
+	return seq, tx.undoNotExpired(seq)
+}
+
+// undoNotExpired refuses the unit whose first change is older than the
+// trash retention, in the SQLite engine's words: its undo records have
+// expired (purgeExpired deletes them, or will at the next write).
+func (tx *Tx) undoNotExpired(unit int64) error {
+	db := tx.tx
+	ret, err := tx.trashRetention(db)
+	if err != nil {
+		return err
+	}
+	limit, err := tx.expiredSeq(db, ret)
+	if err != nil || unit >= limit {
+		return err
+	}
+	var verb string
+	var at int64
+	if err := db.QueryRow(tx.ctx, "SELECT verb, at FROM audit WHERE seq = $1", unit).Scan(&verb, &at); err != nil {
+		return err
+	}
+	when := time.UnixMilli(at).UTC().Format(time.RFC3339Nano)
+	if ret == 0 {
+		return queue.RefuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
+	}
+	return queue.RefuseUndo("undo: #%d (%s, %s) cannot be undone: it is older than the trash retention (%s), and the records to take it back have expired (queue trash retention sets how long they are kept)", unit, verb, when, formatRetention(ret))
 }
 
 // unitRows reads the audit rows of a unit, oldest first.

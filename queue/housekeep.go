@@ -42,8 +42,9 @@ const metaHistoryPurgedAt = "history_purged_at"
 const lazyHistoryEvery = time.Minute
 
 // Housekeeper is implemented by a queue engine that purges what its
-// retention no longer keeps (the SQLite engine). `mqsh serve` calls it
-// regularly; callers find it by type assertion on their Backend.
+// retention no longer keeps (the SQLite and PostgreSQL engines). `mqsh
+// serve` calls it regularly; callers find it by type assertion on their
+// Backend.
 type Housekeeper interface {
 	// Housekeep purges, in a few small write transactions, the expired
 	// trash, undo records and attempts history; it returns how many

@@ -1,9 +1,7 @@
 package queue
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 )
@@ -44,9 +42,9 @@ func addAttempts(t testing.TB, q *Queue, n int, ids ...ID) {
 const day = 24 * time.Hour
 
 // The records undo needs (retry's due times, a hold's previous holds) are
-// kept for the trash retention and deleted by the first write after it; an
-// undo of an older change says they have expired.
-func TestUndoRecordsExpireWithRetention(t *testing.T) {
+// kept for the trash retention and deleted by the first write after it
+// (what undo then says: enginetest's UndoRecordsExpire).
+func TestUndoRecordsPurgedWithRetention(t *testing.T) {
 	q, c, all := trashQueue(t, 4)
 	if _, err := q.Retry(t.Context(), RetryRequest{Filter: Filter{IDs: all[:1]}, At: testNow.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -79,72 +77,6 @@ func TestUndoRecordsExpireWithRetention(t *testing.T) {
 	}
 	if rows(t, q, "hold_undo", "seq > ?", holdSeq) == 0 {
 		t.Error("the purge deleted the undo records of changes within the retention")
-	}
-	for _, seq := range []int64{retrySeq, holdSeq} {
-		_, err := q.Undo(t.Context(), UndoRequest{Seq: seq})
-		if !errors.Is(err, ErrUndoRefused) || !strings.Contains(err.Error(), "older than the trash retention (7d)") ||
-			!strings.Contains(err.Error(), "have expired") || !strings.Contains(err.Error(), fmt.Sprintf("#%d", seq)) {
-			t.Errorf("undo of #%d after the retention: %v", seq, err)
-		}
-	}
-	// The later hold is still undone.
-	if res, err := q.Undo(t.Context(), UndoRequest{}); err != nil || res.Count != 1 {
-		t.Errorf("undo within the retention: %+v %v", res, err)
-	}
-}
-
-// The attempts history of a message gone (delivered, or cancelled and purged)
-// is deleted once the retention has passed since its last attempt; that of
-// a queued or trashed message stays; explain then says it has no record.
-func TestHistoryPurgedAfterRetention(t *testing.T) {
-	q, c, all := trashQueue(t, 3)
-	live, trashed := all[0], all[1]
-	gone := all[2] + 1000 // delivered and removed long ago
-	addAttempts(t, q, 2, live, trashed, gone)
-	c.Set(testNow.Add(time.Hour))
-	addAttempts(t, q, 1, gone)
-
-	c.Set(testNow.Add(6 * day))
-	if n, err := q.Housekeep(t.Context()); err != nil || n != 0 || rows(t, q, "attempts", "") != 7 {
-		t.Fatalf("housekeeping within the retention deleted %d (%v)", n, err)
-	}
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{trashed}}}); err != nil {
-		t.Fatal(err)
-	}
-	// Seven days and a half: the first two attempts of gone are older than
-	// the retention, its last one not: its history stays whole.
-	c.Set(testNow.Add(7*day + 30*time.Minute))
-	if n, err := q.Housekeep(t.Context()); err != nil || n != 0 {
-		t.Fatalf("housekeeping deleted half a history: %d %v", n, err)
-	}
-	c.Set(testNow.Add(8 * day))
-	if n, err := q.Housekeep(t.Context()); err != nil || n != 3 {
-		t.Fatalf("housekeeping after the retention deleted %d rows (%v), want the 3 of the gone message", n, err)
-	}
-	if got := rows(t, q, "attempts", "msg_id = ?", int64(gone)); got != 0 {
-		t.Errorf("%d attempts of the gone message left", got)
-	}
-	for _, id := range []ID{live, trashed} {
-		if got := rows(t, q, "attempts", "msg_id = ?", int64(id)); got != 2 {
-			t.Errorf("message %s (queued or trashed) has %d attempts left, want 2", id, got)
-		}
-	}
-	if _, err := q.Explain(t.Context(), gone); !errors.Is(err, ErrNotFound) {
-		t.Errorf("explain of a message gone longer than the retention: %v", err)
-	}
-	if e, err := q.Explain(t.Context(), live); err != nil || len(e.Domains) == 0 || len(e.Domains[0].Attempts) != 2 {
-		t.Errorf("explain of a queued message: %+v %v", e, err)
-	}
-	// Once the trashed copy is purged, its history follows.
-	if _, err := q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{IDs: []ID{trashed}}}); err != nil {
-		t.Fatal(err)
-	}
-	c.Set(testNow.Add(8*day + time.Minute))
-	if _, err := q.Housekeep(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if got := rows(t, q, "attempts", "msg_id = ?", int64(trashed)); got != 0 {
-		t.Errorf("the purged message keeps %d attempts", got)
 	}
 }
 
@@ -217,22 +149,5 @@ func TestHousekeepGoesRound(t *testing.T) {
 	c.Set(testNow.Add(16 * day))
 	if n, err := q.Housekeep(t.Context()); err != nil || n != 1 {
 		t.Errorf("a second round deleted %d (%v), want 1", n, err)
-	}
-}
-
-// With retention 0 nothing is kept for undo: undo of an earlier change
-// says so rather than taking back part of it.
-func TestUndoWithRetentionZero(t *testing.T) {
-	q, c, all := trashQueue(t, 2)
-	if err := q.SetTrashRetention(t.Context(), 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: all[:1]}}); err != nil {
-		t.Fatal(err)
-	}
-	c.Set(testNow.Add(time.Second))
-	_, err := q.Undo(t.Context(), UndoRequest{})
-	if !errors.Is(err, ErrUndoRefused) || !strings.Contains(err.Error(), "the trash retention is 0 (off), so nothing was kept to take it back") {
-		t.Errorf("undo with retention 0: %v", err)
 	}
 }

@@ -113,6 +113,11 @@ func Run(t *testing.T, open Opener) {
 		{"Bounce", s.bounce},
 		{"ExportImport", s.exportImport},
 		{"RealMail", s.realMail},
+		// Housekeeping (pghouse).
+		{"UndoRecordsExpire", s.undoRecordsExpire},
+		{"UndoWithRetentionZero", s.undoWithRetentionZero},
+		{"HistoryPurged", s.historyPurged},
+		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
 	} {
 		t.Run(c.name, c.fn)
 	}
