@@ -47,7 +47,7 @@ type Explanation struct {
 	// Held: the message is held and is not delivered until released.
 	Held bool `json:"held"`
 	// Holds say what holds the message, one entry per hold or hold rule
-	// that applies (see explainHolds); empty when nothing holds it.
+	// that applies (see ExplainHolds); empty when nothing holds it.
 	Holds   []HoldNote          `json:"holds,omitempty"`
 	Domains []DomainExplanation `json:"domains"`
 	// Removed is the change of the audit log that removed the message (a
@@ -144,7 +144,7 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 		if len(attempts) == 0 && e.Removed == nil {
 			return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 		}
-		e.Domains = goneDomains(attempts)
+		e.Domains = GoneDomains(attempts)
 		return e, nil
 	case err != nil:
 		return nil, err
@@ -177,14 +177,14 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 		}
 		e.Domains = append(e.Domains, de)
 	}
-	explainHolds(e, m)
+	ExplainHolds(e, m)
 	return e, nil
 }
 
-// explainHolds fills in Holds, and per domain Held and HoldNotes, from the
+// ExplainHolds fills in Holds, and per domain Held and HoldNotes, from the
 // holds of m's domains (by a user, an arrival policy or a hold rule; an
 // ended hold is not read as one).
-func explainHolds(e *Explanation, m *Message) {
+func ExplainHolds(e *Explanation, m *Message) {
 	for i := range m.Domains {
 		h := m.Domains[i].Hold
 		if h == nil || i >= len(e.Domains) {
@@ -276,9 +276,9 @@ func (tx *Tx) leases(id ID) (map[string]lease, error) {
 	return out, rows.Err()
 }
 
-// goneDomains tells the domains of a message no longer queued from its
+// GoneDomains tells the domains of a message no longer queued from its
 // attempts: each domain's fate is read from its last reply.
-func goneDomains(attempts map[string][]AttemptNote) []DomainExplanation {
+func GoneDomains(attempts map[string][]AttemptNote) []DomainExplanation {
 	var out []DomainExplanation
 	for name, as := range attempts {
 		last := as[len(as)-1]
