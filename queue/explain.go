@@ -47,7 +47,7 @@ type Explanation struct {
 	// Held: the message is held and is not delivered until released.
 	Held bool `json:"held"`
 	// Holds say what holds the message, one entry per hold or hold rule
-	// that applies (see ExplainHolds); empty when nothing holds it.
+	// that applies (see explainHolds); empty when nothing holds it.
 	Holds   []HoldNote          `json:"holds,omitempty"`
 	Domains []DomainExplanation `json:"domains"`
 	// Removed is the change of the audit log that removed the message (a
@@ -149,14 +149,23 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 	case err != nil:
 		return nil, err
 	}
+	leases, err := tx.leases(id)
+	if err != nil {
+		return nil, tx.q.fileError("explain", err)
+	}
+	ExplainQueued(e, m, attempts, leases)
+	return e, nil
+}
+
+// ExplainQueued fills in what e tells of m, a queued message: its envelope,
+// its domains with their recipients, attempts (per domain, oldest first),
+// due times and the delivery leases still running at e.Now, and its holds.
+// Both engines' Explain read a queued message with it.
+func ExplainQueued(e *Explanation, m *Message, attempts map[string][]AttemptNote, leases map[string]DomainLease) {
 	e.Queued = true
 	e.Sender, e.Created, e.Size, e.Priority, e.Client, e.Held = m.ReturnPath, m.Created, m.Size, m.Priority, m.Client, m.Held
 	if e.Sender == "" {
 		e.Sender = "<>"
-	}
-	leases, err := tx.leases(id)
-	if err != nil {
-		return nil, tx.q.fileError("explain", err)
 	}
 	for _, d := range m.Domains {
 		de := DomainExplanation{Name: d.Name, Status: d.Status.Short(), Details: d.Details, RetryNum: d.RetryNum,
@@ -172,19 +181,18 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 		} else {
 			de.NotifyAt = time.Time{}
 		}
-		if l, ok := leases[d.Name]; ok && l.until.After(e.Now) && d.Status.Pending() {
-			de.LeasedBy, de.LeasedTo = l.by, l.until
+		if l, ok := leases[d.Name]; ok && l.Until.After(e.Now) && d.Status.Pending() {
+			de.LeasedBy, de.LeasedTo = l.By, l.Until
 		}
 		e.Domains = append(e.Domains, de)
 	}
-	ExplainHolds(e, m)
-	return e, nil
+	explainHolds(e, m)
 }
 
-// ExplainHolds fills in Holds, and per domain Held and HoldNotes, from the
+// explainHolds fills in Holds, and per domain Held and HoldNotes, from the
 // holds of m's domains (by a user, an arrival policy or a hold rule; an
 // ended hold is not read as one).
-func ExplainHolds(e *Explanation, m *Message) {
+func explainHolds(e *Explanation, m *Message) {
 	for i := range m.Domains {
 		h := m.Domains[i].Hold
 		if h == nil || i >= len(e.Domains) {
@@ -251,19 +259,21 @@ func (tx *Tx) removedBy(id ID) (*Removal, error) {
 	return nil, rows.Err()
 }
 
-type lease struct {
-	by    string
-	until time.Time
+// DomainLease is a domain's delivery lease as Explain tells it: the worker
+// that holds it and until when.
+type DomainLease struct {
+	By    string
+	Until time.Time
 }
 
 // leases reads the delivery leases of a message's domains.
-func (tx *Tx) leases(id ID) (map[string]lease, error) {
+func (tx *Tx) leases(id ID) (map[string]DomainLease, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT name, locked_by, locked_until FROM domains WHERE msg_id = ? AND locked_until IS NOT NULL", int64(id))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]lease{}
+	out := map[string]DomainLease{}
 	for rows.Next() {
 		var name string
 		var by sql.NullString
@@ -271,7 +281,7 @@ func (tx *Tx) leases(id ID) (map[string]lease, error) {
 		if err := rows.Scan(&name, &by, &until); err != nil {
 			return nil, err
 		}
-		out[name] = lease{by: by.String, until: fromUnix(until)}
+		out[name] = DomainLease{By: by.String, Until: fromUnix(until)}
 	}
 	return out, rows.Err()
 }
