@@ -423,21 +423,7 @@ func (tx *Tx) undoRetry(db pgx.Tx, row *auditRow, sk *skipSet) ([]int64, []queue
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []int64
-	var skipped []queue.UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case !live[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "no longer queued"})
-		case !kept[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			done = append(done, id)
-		}
-	}
+	done, skipped := queue.UndoneRetry(row.ids, sk.ids, live, kept)
 	sk.add(skipped)
 	return done, skipped, "", tx.restoreStates(db, row.seq, sk)
 }
@@ -475,23 +461,7 @@ func (tx *Tx) undoCancel(db pgx.Tx, row *auditRow, sk *skipSet) ([]int64, []queu
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []int64
-	var skipped []queue.UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case inTrash[id]:
-			done = append(done, id)
-		case live[id] && kept[id]:
-			done = append(done, id) // a recipient cancel that left it queued
-		case live[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "purged from the trash"})
-		}
-	}
+	done, skipped := queue.UndoneCancel(row.ids, sk.ids, inTrash, live, kept)
 	sk.add(skipped)
 	return done, skipped, "", tx.restoreStates(db, row.seq, sk)
 }

@@ -451,21 +451,7 @@ func (tx *Tx) undoRetry(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, e
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []ID
-	var skipped []UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case !live[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "no longer queued"})
-		case !kept[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			done = append(done, id)
-		}
-	}
+	done, skipped := UndoneRetry(row.ids, sk.ids, live, kept)
 	if err := sk.add(skipped); err != nil {
 		return nil, nil, "", err
 	}
@@ -507,25 +493,48 @@ func (tx *Tx) undoCancel(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []ID
-	var skipped []UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
+	done, skipped := UndoneCancel(row.ids, sk.ids, inTrash, live, kept)
+	if err := sk.add(skipped); err != nil {
+		return nil, nil, "", err
+	}
+	return done, skipped, "", tx.restoreStates(row.seq)
+}
+
+// UndoneRetry sorts the messages of an undone retry (ids, less those left
+// alone) into those it takes back and those it skips, saying why: no longer
+// queued, or nothing kept of them. Both engines' undo sort them with it.
+func UndoneRetry[K ID | int64](ids []K, left, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+	for _, id := range ids {
 		switch {
+		case left[id]:
+		case !live[id]:
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "no longer queued"})
+		case !kept[id]:
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
+		default:
+			done = append(done, id)
+		}
+	}
+	return done, skipped
+}
+
+// UndoneCancel sorts the messages of an undone cancel (ids, less those left
+// alone): taken back when restored from the trash or, after a recipient
+// cancel that left them queued, when their recipients were kept; else
+// skipped, saying why.
+func UndoneCancel[K ID | int64](ids []K, left, inTrash, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+	for _, id := range ids {
+		switch {
+		case left[id]:
 		case inTrash[id]:
 			done = append(done, id)
 		case live[id] && kept[id]:
 			done = append(done, id) // a recipient cancel that left it queued
 		case live[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "nothing was kept to undo it (older than the trash retention)"})
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
 		default:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "purged from the trash"})
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "purged from the trash"})
 		}
 	}
-	if err := sk.add(skipped); err != nil {
-		return nil, nil, "", err
-	}
-	return done, skipped, "", tx.restoreStates(row.seq)
+	return done, skipped
 }
