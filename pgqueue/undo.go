@@ -453,15 +453,11 @@ func (tx *Tx) undoCancel(db pgx.Tx, row *auditRow, sk *skipSet) ([]int64, []queu
 			return nil, nil, "", fmt.Errorf("messages %v are queued and in the trash at once", missing)
 		}
 	}
-	inTrash := make(map[int64]bool, len(trashed))
-	for _, id := range trashed {
-		inTrash[id] = true
-	}
 	live, err := tx.liveIDs(db, row.ids)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	done, skipped := queue.UndoneCancel(row.ids, sk.ids, inTrash, live, kept)
+	done, skipped := queue.UndoneCancel(row.ids, sk.ids, trashed, live, kept)
 	sk.add(skipped)
 	return done, skipped, "", tx.restoreStates(db, row.seq, sk)
 }

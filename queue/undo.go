@@ -485,15 +485,11 @@ func (tx *Tx) undoCancel(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, 
 			return nil, nil, "", fmt.Errorf("messages %v are queued and in the trash at once", missing)
 		}
 	}
-	inTrash := make(map[ID]bool, len(trashed))
-	for _, id := range trashed {
-		inTrash[id] = true
-	}
 	live, err := tx.liveIDs(row.ids)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	done, skipped := UndoneCancel(row.ids, sk.ids, inTrash, live, kept)
+	done, skipped := UndoneCancel(row.ids, sk.ids, trashed, live, kept)
 	if err := sk.add(skipped); err != nil {
 		return nil, nil, "", err
 	}
@@ -519,10 +515,14 @@ func UndoneRetry[K ID | int64](ids []K, left, live, kept map[K]bool) (done []K, 
 }
 
 // UndoneCancel sorts the messages of an undone cancel (ids, less those left
-// alone): taken back when restored from the trash or, after a recipient
-// cancel that left them queued, when their recipients were kept; else
-// skipped, saying why.
-func UndoneCancel[K ID | int64](ids []K, left, inTrash, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+// alone): taken back when restored from the trash (restored) or, after a
+// recipient cancel that left them queued, when their recipients were kept;
+// else skipped, saying why.
+func UndoneCancel[K ID | int64](ids []K, left map[K]bool, restored []K, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+	inTrash := make(map[K]bool, len(restored))
+	for _, id := range restored {
+		inTrash[id] = true
+	}
 	for _, id := range ids {
 		switch {
 		case left[id]:
