@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,35 +61,11 @@ func (tx *Tx) Explain(id queue.ID) (*queue.Explanation, error) {
 	case err != nil:
 		return nil, err
 	}
-	e.Queued = true
-	e.Sender, e.Created, e.Size, e.Priority, e.Client, e.Held = m.ReturnPath, m.Created, m.Size, m.Priority, m.Client, m.Held
-	if e.Sender == "" {
-		e.Sender = "<>"
-	}
 	leases, err := tx.leases(id)
 	if err != nil {
 		return nil, tx.q.dbError("explain", err)
 	}
-	for _, d := range m.Domains {
-		de := queue.DomainExplanation{Name: d.Name, Status: d.Status.Short(), Details: d.Details, RetryNum: d.RetryNum,
-			NotifyAt: d.NotifyAt, Expires: d.Expires, Attempts: attempts[d.Name]}
-		for _, r := range d.Recipients {
-			de.Recipients = append(de.Recipients, queue.RecipientNote{Address: r.Address, Status: r.Status.Short(), Details: r.Details()})
-		}
-		if de.Attempts == nil {
-			de.Attempts = []queue.AttemptNote{}
-		}
-		if d.Status.Pending() {
-			de.Due = d.Due
-		} else {
-			de.NotifyAt = time.Time{}
-		}
-		if l, ok := leases[d.Name]; ok && l.until.After(e.Now) && d.Status.Pending() {
-			de.LeasedBy, de.LeasedTo = l.by, l.until
-		}
-		e.Domains = append(e.Domains, de)
-	}
-	queue.ExplainHolds(e, m)
+	queue.ExplainQueued(e, m, attempts, leases)
 	return e, nil
 }
 
@@ -139,19 +114,14 @@ func (tx *Tx) removedBy(id queue.ID) (*queue.Removal, error) {
 	return &e, nil
 }
 
-type lease struct {
-	by    string
-	until time.Time
-}
-
 // leases reads the delivery leases of a message's domains.
-func (tx *Tx) leases(id queue.ID) (map[string]lease, error) {
+func (tx *Tx) leases(id queue.ID) (map[string]queue.DomainLease, error) {
 	rows, err := tx.tx.Query(tx.ctx, "SELECT name, locked_by, locked_until FROM domains WHERE msg_id = $1 AND locked_until IS NOT NULL", int64(id))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]lease{}
+	out := map[string]queue.DomainLease{}
 	for rows.Next() {
 		var name string
 		var by *string
@@ -159,7 +129,7 @@ func (tx *Tx) leases(id queue.ID) (map[string]lease, error) {
 		if err := rows.Scan(&name, &by, &until); err != nil {
 			return nil, err
 		}
-		out[name] = lease{by: orString(by, ""), until: fromUnix(until)}
+		out[name] = queue.DomainLease{By: orString(by, ""), Until: fromUnix(until)}
 	}
 	return out, rows.Err()
 }

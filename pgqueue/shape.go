@@ -94,11 +94,11 @@ func (tx *Tx) Shape(f queue.Filter, by string) (*queue.Shape, error) {
 		if by == queue.ShapeSenderDomain && r.Key == "" {
 			r.Key = "<>"
 		}
-		queue.AddShapeRow(out, r)
+		out.Add(r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, tx.q.dbError("summary", err)
 	}
-	queue.SortShape(out)
+	out.Sort()
 	return out, nil
 }

@@ -452,21 +452,7 @@ func (tx *Tx) undoRetry(db pgx.Tx, row *auditRow, sk *skipSet) ([]int64, []queue
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []int64
-	var skipped []queue.UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case !live[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "no longer queued"})
-		case !kept[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			done = append(done, id)
-		}
-	}
+	done, skipped := queue.UndoneRetry(row.ids, sk.ids, live, kept)
 	sk.add(skipped)
 	return done, skipped, "", tx.restoreStates(db, row.seq, sk)
 }
@@ -496,31 +482,11 @@ func (tx *Tx) undoCancel(db pgx.Tx, row *auditRow, sk *skipSet) ([]int64, []queu
 			return nil, nil, "", fmt.Errorf("messages %v are queued and in the trash at once", missing)
 		}
 	}
-	inTrash := make(map[int64]bool, len(trashed))
-	for _, id := range trashed {
-		inTrash[id] = true
-	}
 	live, err := tx.liveIDs(db, row.ids)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []int64
-	var skipped []queue.UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case inTrash[id]:
-			done = append(done, id)
-		case live[id] && kept[id]:
-			done = append(done, id) // a recipient cancel that left it queued
-		case live[id]:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			skipped = append(skipped, queue.UndoSkip{ID: queue.ID(id), Reason: "purged from the trash"})
-		}
-	}
+	done, skipped := queue.UndoneCancel(row.ids, sk.ids, trashed, live, kept)
 	sk.add(skipped)
 	return done, skipped, "", tx.restoreStates(db, row.seq, sk)
 }

@@ -152,7 +152,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 			}
 		}
 		if m.ID <= ins.last {
-			m.ID = nextSlot(ins.last)
+			m.ID = NextSlot(ins.last)
 		}
 		if err := tx.q.normalize(m); err != nil {
 			return err

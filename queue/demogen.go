@@ -109,7 +109,7 @@ func generateDemo(n int, seed int64, now time.Time, sched Schedule, fn func(i in
 		}
 		id := snowflake(created, 0)
 		if id <= lastID {
-			id = nextSlot(lastID)
+			id = NextSlot(lastID)
 		}
 		lastID = id
 		m := Message{ID: id, Created: created}

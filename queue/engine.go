@@ -80,21 +80,6 @@ func (f Filter) ScopeText() (string, error) {
 	return scopeText(p.rcpts, p.domains), nil
 }
 
-// CheckRetry checks a retry's Spread and ExtendExpiry as Retry does.
-func CheckRetry(r RetryRequest) error { return checkRetryDurations(r) }
-
-// NormDomain reads a domain as filters and verbs take it ("@Example.org " is
-// example.org); what names the value in errors.
-func NormDomain(what, s string) (string, error) { return normDomain(what, s) }
-
-// WholeSeconds returns the exclusive bounds of a time range in the whole
-// seconds the engines store: after t means > AfterSecond(t), before t means
-// < BeforeSecond(t).
-func AfterSecond(t time.Time) int64 { return afterSecond(t) }
-
-// BeforeSecond: see AfterSecond.
-func BeforeSecond(t time.Time) int64 { return beforeSecond(t) }
-
 // BuildMessage makes a new message of an envelope and its text, created at
 // now (whole seconds) and scheduled by sched, as Enqueue and ImportEML do:
 // Bcc fields are dropped from raw (the text returned), the envelope is
@@ -102,7 +87,7 @@ func BeforeSecond(t time.Time) int64 { return beforeSecond(t) }
 // id. What the envelope carries besides (RET, client, NOTIFY, holds) is
 // ApplyArrival's.
 func BuildMessage(env Envelope, raw []byte, id ID, now time.Time, sched Schedule) (*Message, []byte, error) {
-	sched = fillSchedule(sched)
+	sched = FillSchedule(sched)
 	clock := func() time.Time { return now.UTC().Truncate(time.Second) }
 	raw = stripBcc(raw)
 	m, err := envelopeMessage(env, raw, clock(), sched)
@@ -133,8 +118,10 @@ func ApplyArrival(m *Message, env *Envelope) (bool, error) {
 	return true, nil
 }
 
-// fillSchedule gives a schedule the defaults Open gives it.
-func fillSchedule(s Schedule) Schedule {
+// FillSchedule returns s with the defaults an engine applies (those Open
+// gives): the whole DefaultSchedule for the zero Schedule, else its expiry
+// when s has none.
+func FillSchedule(s Schedule) Schedule {
 	if len(s.Retry) == 0 && len(s.Notify) == 0 && s.Expire == 0 {
 		s = DefaultSchedule
 	}
@@ -144,24 +131,16 @@ func fillSchedule(s Schedule) Schedule {
 	return s
 }
 
-// FillSchedule returns s with the defaults an engine applies: the whole
-// DefaultSchedule for the zero Schedule, else its expiry when s has none.
-func FillSchedule(s Schedule) Schedule { return fillSchedule(s) }
-
 // NewID returns the id of a message created at t: Stalwart's snowflake of t,
 // or the next sequence slot after last (the highest id given out so far),
 // whichever is larger.
 func NewID(t time.Time, last ID) ID {
 	id := snowflake(t, 0)
-	if next := nextSlot(last); next > id {
+	if next := NextSlot(last); next > id {
 		id = next
 	}
 	return id
 }
-
-// NextSlot is the first id after id's sequence slot (for demo messages whose
-// generated id is taken).
-func NextSlot(id ID) ID { return nextSlot(id) }
 
 // EnvelopeFromEML is the envelope ImportEML uses: env when given, else the
 // one read from the headers (EnvelopeFromHeaders), with import's errors.
@@ -216,7 +195,7 @@ func CheckDemoCount(n int) error {
 // DocumentedDemo returns the six messages of the documented stalwart-cli
 // session with their texts, in the stored form, as LoadDemo queues them.
 func DocumentedDemo(sched Schedule) ([]Message, [][]byte, error) {
-	sched = fillSchedule(sched)
+	sched = FillSchedule(sched)
 	msgs, raws := documentedMessages()
 	for i := range msgs {
 		if err := normalizeMessage(&msgs[i], func() time.Time { return demoCreated }, sched.Expire, false); err != nil {
@@ -231,7 +210,7 @@ func DocumentedDemo(sched Schedule) ([]Message, [][]byte, error) {
 // moves its id past one already taken (NextSlot) and normalizes it
 // (NormalizeMessage), as LoadDemo does. i counts from 0.
 func GenerateDemo(n int, seed int64, now time.Time, sched Schedule, fn func(i int, m *Message, raw []byte) error) error {
-	sched = fillSchedule(sched)
+	sched = FillSchedule(sched)
 	return generateDemo(n, seed, now, sched, fn)
 }
 
@@ -347,21 +326,6 @@ func AgeBucket(created, now time.Time) int {
 	}
 	return len(AgeBuckets)
 }
-
-// PrefixUpper returns the least string greater than every string starting
-// with p; bounded is false when there is none (p empty or all 0xFF bytes).
-func PrefixUpper(p string) (string, bool) { return prefixUpper(p) }
-
-// IDPrefixRanges maps a hex id prefix (as typed, either case) to the id
-// ranges holding the ids that print with it, shortest first: at most 16.
-// None when the prefix cannot start an id.
-func IDPrefixRanges(prefix string) [][2]int64 {
-	return idPrefixRanges(prefix)
-}
-
-// OSUser is the user recorded in the audit log when Options.User is empty:
-// the OS user's name, else $USER, else "unknown".
-func OSUser() string { return osUser() }
 
 // SeenIDs refuses an id given twice in one import, naming the line where
 // it was first seen.

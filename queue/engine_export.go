@@ -44,27 +44,9 @@ func HoldAuditText(r HoldRequest, until time.Time) string {
 	return text
 }
 
-// ExplainHolds fills in an explanation's holds from the holds of m's
-// domains, as the SQLite engine's Explain does.
-func ExplainHolds(e *Explanation, m *Message) { explainHolds(e, m) }
-
-// GoneDomains tells the domains of a message no longer queued from its
-// attempts, as the SQLite engine's Explain does.
-func GoneDomains(attempts map[string][]AttemptNote) []DomainExplanation { return goneDomains(attempts) }
-
 // RemoveVerbs are the audited verbs that can remove a message (explain
 // looks for the newest one naming a message no longer queued).
 func RemoveVerbs() []string { return append([]string(nil), removeVerbs...) }
-
-// NewShape returns an empty grid by by, with its column labels; AddShapeRow
-// adds a row to it and SortShape puts its rows in order.
-func NewShape(by string) *Shape { return newShape(by) }
-
-// AddShapeRow appends a row to s and adds it to the TOTAL row.
-func AddShapeRow(s *Shape, r ShapeRow) { s.add(r) }
-
-// SortShape puts the rows most messages first, then by key.
-func SortShape(s *Shape) { s.sort() }
 
 // TextPatterns are the values of a filter's keys that read a message's
 // text or its SMTP client, normalized as the SQLite engine compares them.

@@ -144,19 +144,28 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 		if len(attempts) == 0 && e.Removed == nil {
 			return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
 		}
-		e.Domains = goneDomains(attempts)
+		e.Domains = GoneDomains(attempts)
 		return e, nil
 	case err != nil:
 		return nil, err
 	}
+	leases, err := tx.leases(id)
+	if err != nil {
+		return nil, tx.q.fileError("explain", err)
+	}
+	ExplainQueued(e, m, attempts, leases)
+	return e, nil
+}
+
+// ExplainQueued fills in what e tells of m, a queued message: its envelope,
+// its domains with their recipients, attempts (per domain, oldest first),
+// due times and the delivery leases still running at e.Now, and its holds.
+// Both engines' Explain read a queued message with it.
+func ExplainQueued(e *Explanation, m *Message, attempts map[string][]AttemptNote, leases map[string]DomainLease) {
 	e.Queued = true
 	e.Sender, e.Created, e.Size, e.Priority, e.Client, e.Held = m.ReturnPath, m.Created, m.Size, m.Priority, m.Client, m.Held
 	if e.Sender == "" {
 		e.Sender = "<>"
-	}
-	leases, err := tx.leases(id)
-	if err != nil {
-		return nil, tx.q.fileError("explain", err)
 	}
 	for _, d := range m.Domains {
 		de := DomainExplanation{Name: d.Name, Status: d.Status.Short(), Details: d.Details, RetryNum: d.RetryNum,
@@ -172,13 +181,12 @@ func (tx *Tx) Explain(id ID) (*Explanation, error) {
 		} else {
 			de.NotifyAt = time.Time{}
 		}
-		if l, ok := leases[d.Name]; ok && l.until.After(e.Now) && d.Status.Pending() {
-			de.LeasedBy, de.LeasedTo = l.by, l.until
+		if l, ok := leases[d.Name]; ok && l.Until.After(e.Now) && d.Status.Pending() {
+			de.LeasedBy, de.LeasedTo = l.By, l.Until
 		}
 		e.Domains = append(e.Domains, de)
 	}
 	explainHolds(e, m)
-	return e, nil
 }
 
 // explainHolds fills in Holds, and per domain Held and HoldNotes, from the
@@ -251,19 +259,21 @@ func (tx *Tx) removedBy(id ID) (*Removal, error) {
 	return nil, rows.Err()
 }
 
-type lease struct {
-	by    string
-	until time.Time
+// DomainLease is a domain's delivery lease as Explain tells it: the worker
+// that holds it and until when.
+type DomainLease struct {
+	By    string
+	Until time.Time
 }
 
 // leases reads the delivery leases of a message's domains.
-func (tx *Tx) leases(id ID) (map[string]lease, error) {
+func (tx *Tx) leases(id ID) (map[string]DomainLease, error) {
 	rows, err := tx.tx.QueryContext(tx.ctx, "SELECT name, locked_by, locked_until FROM domains WHERE msg_id = ? AND locked_until IS NOT NULL", int64(id))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]lease{}
+	out := map[string]DomainLease{}
 	for rows.Next() {
 		var name string
 		var by sql.NullString
@@ -271,14 +281,14 @@ func (tx *Tx) leases(id ID) (map[string]lease, error) {
 		if err := rows.Scan(&name, &by, &until); err != nil {
 			return nil, err
 		}
-		out[name] = lease{by: by.String, until: fromUnix(until)}
+		out[name] = DomainLease{By: by.String, Until: fromUnix(until)}
 	}
 	return out, rows.Err()
 }
 
-// goneDomains tells the domains of a message no longer queued from its
+// GoneDomains tells the domains of a message no longer queued from its
 // attempts: each domain's fate is read from its last reply.
-func goneDomains(attempts map[string][]AttemptNote) []DomainExplanation {
+func GoneDomains(attempts map[string][]AttemptNote) []DomainExplanation {
 	var out []DomainExplanation
 	for name, as := range attempts {
 		last := as[len(as)-1]

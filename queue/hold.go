@@ -130,36 +130,16 @@ func (tx *Tx) Hold(r HoldRequest) (HoldResult, error) {
 		return res, err
 	}
 	now := tx.q.clock()
-	until, err := holdUntil(r.Until, now)
+	until, rule, err := CheckHold(r, now)
 	if err != nil {
-		return res, invalidHold(err)
-	}
-	if err := checkPrintable(r.Reason); err != nil {
-		return res, invalidHold(fmt.Errorf("reason %q: %w", r.Reason, err))
-	}
-	var rule Filter
-	if r.Rule {
-		if rule, err = ruleFilter(r.Filter); err != nil {
-			return res, invalidHold(err)
-		}
+		return res, err
 	}
 	target, targs, err := holdTargets(r.Filter)
 	if err != nil {
 		return res, fmt.Errorf("hold: %w", err)
 	}
 	err = tx.savepoint(r.DryRun, func() error {
-		n, seq, err := tx.changeHolds("hold", r.Filter, target, targs, &res.Result, r.Rule, now.Unix(), func(text string) string {
-			if r.Reason != "" {
-				text += " reason=" + quoteValue(r.Reason)
-			}
-			if !until.IsZero() {
-				text += " until=" + formatTime(until)
-			}
-			if r.Rule {
-				text += " rule"
-			}
-			return text
-		})
+		n, seq, err := tx.changeHolds("hold", r.Filter, target, targs, &res.Result, r.Rule, now.Unix(), func(string) string { return HoldAuditText(r, until) })
 		if err != nil {
 			return err
 		}

@@ -52,9 +52,9 @@ func snowflake(t time.Time, seq int) ID {
 	return ID(uint64(ms)<<21 | uint64(seq&0xFFF)<<9)
 }
 
-// nextSlot is the first id of the sequence slot after id's: the low 9 bits
+// NextSlot is the first id of the sequence slot after id's: the low 9 bits
 // of an id are its node part, left zero here.
-func nextSlot(id ID) ID { return id | 511 + 1 }
+func NextSlot(id ID) ID { return id | 511 + 1 }
 
 // newID gives out an id for a message created at t: the snowflake of t, or
 // the next sequence slot after the highest id so far, whichever is larger, so

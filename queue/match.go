@@ -90,20 +90,20 @@ func (mt *Matcher) Match(m *Message) bool {
 		if due.IsZero() {
 			return false // nothing pending: no due
 		}
-		if !f.DueAfter.IsZero() && due.Unix() <= afterSecond(f.DueAfter) {
+		if !f.DueAfter.IsZero() && due.Unix() <= AfterSecond(f.DueAfter) {
 			return false
 		}
-		if !f.DueBefore.IsZero() && due.Unix() >= beforeSecond(f.DueBefore) {
+		if !f.DueBefore.IsZero() && due.Unix() >= BeforeSecond(f.DueBefore) {
 			return false
 		}
 	}
 	if f.Larger > 0 && m.Size <= f.Larger || f.Smaller > 0 && m.Size >= f.Smaller {
 		return false
 	}
-	if !f.CreatedAfter.IsZero() && m.Created.Unix() <= afterSecond(f.CreatedAfter) {
+	if !f.CreatedAfter.IsZero() && m.Created.Unix() <= AfterSecond(f.CreatedAfter) {
 		return false
 	}
-	if !f.CreatedBefore.IsZero() && m.Created.Unix() >= beforeSecond(f.CreatedBefore) {
+	if !f.CreatedBefore.IsZero() && m.Created.Unix() >= BeforeSecond(f.CreatedBefore) {
 		return false
 	}
 	if len(f.Status) > 0 {

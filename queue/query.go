@@ -478,16 +478,16 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	s.where = append(s.where, each(len(p.domains), func(i int) cond { return domainCond(p.domains[i]) })...)
 	var dueConds, createdConds []cond
 	if !f.DueAfter.IsZero() {
-		dueConds = append(dueConds, cond{"m.due > ?", []any{afterSecond(f.DueAfter)}})
+		dueConds = append(dueConds, cond{"m.due > ?", []any{AfterSecond(f.DueAfter)}})
 	}
 	if !f.DueBefore.IsZero() {
-		dueConds = append(dueConds, cond{"m.due < ?", []any{beforeSecond(f.DueBefore)}})
+		dueConds = append(dueConds, cond{"m.due < ?", []any{BeforeSecond(f.DueBefore)}})
 	}
 	if !f.CreatedAfter.IsZero() {
-		createdConds = append(createdConds, cond{"m.created > ?", []any{afterSecond(f.CreatedAfter)}})
+		createdConds = append(createdConds, cond{"m.created > ?", []any{AfterSecond(f.CreatedAfter)}})
 	}
 	if !f.CreatedBefore.IsZero() {
-		createdConds = append(createdConds, cond{"m.created < ?", []any{beforeSecond(f.CreatedBefore)}})
+		createdConds = append(createdConds, cond{"m.created < ?", []any{BeforeSecond(f.CreatedBefore)}})
 	}
 	if len(f.Status) > 0 {
 		var a []any
@@ -634,11 +634,11 @@ func (tx *Tx) probe(index string, conds []cond) (int, error) {
 	return n, err
 }
 
-// afterSecond and beforeSecond turn an exclusive bound into whole seconds: the
+// AfterSecond and BeforeSecond turn an exclusive bound into whole seconds: the
 // stored times are whole seconds.
-func afterSecond(t time.Time) int64 { return t.Unix() }
+func AfterSecond(t time.Time) int64 { return t.Unix() }
 
-func beforeSecond(t time.Time) int64 {
+func BeforeSecond(t time.Time) int64 {
 	s := t.Unix()
 	if t.Nanosecond() > 0 {
 		s++

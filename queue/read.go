@@ -821,7 +821,7 @@ func (tx *Tx) Suggest(kind, prefix string, limit int) ([]string, error) {
 // rows costs no more than a unique one.
 func (tx *Tx) skipScan(table, col, prefix string, limit int, extra string) ([]string, error) {
 	var out []string
-	upper, bounded := prefixUpper(prefix)
+	upper, bounded := PrefixUpper(prefix)
 	q := "SELECT " + col + " FROM " + table + " WHERE " + col + " > ?"
 	if bounded {
 		q += " AND " + col + " < ?"
@@ -862,9 +862,9 @@ func (tx *Tx) skipScan(table, col, prefix string, limit int, extra string) ([]st
 	return out, nil
 }
 
-// prefixUpper returns the least string greater than every string starting with
+// PrefixUpper returns the least string greater than every string starting with
 // p; bounded is false when there is none (p empty or all 0xFF bytes).
-func prefixUpper(p string) (string, bool) {
+func PrefixUpper(p string) (string, bool) {
 	b := []byte(p)
 	for i := len(b) - 1; i >= 0; i-- {
 		if b[i] < 0xFF {
@@ -875,9 +875,10 @@ func prefixUpper(p string) (string, bool) {
 	return "", false
 }
 
-// idPrefixRanges maps a hex prefix to the id ranges holding ids that print
-// with it: one range per hex length, at most 16.
-func idPrefixRanges(prefix string) [][2]int64 {
+// IDPrefixRanges maps a hex id prefix (as typed, either case) to the id
+// ranges holding the ids that print with it, shortest first: one range per
+// hex length, at most 16; none when the prefix cannot start an id.
+func IDPrefixRanges(prefix string) [][2]int64 {
 	p := strings.ToUpper(strings.TrimSpace(prefix))
 	if len(p) > 16 {
 		return nil
@@ -925,9 +926,9 @@ func idPrefixRanges(prefix string) [][2]int64 {
 	return out
 }
 
-// suggestIDs reads the ids of idPrefixRanges: one indexed seek per range.
+// suggestIDs reads the ids of IDPrefixRanges: one indexed seek per range.
 func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
-	ranges := idPrefixRanges(prefix)
+	ranges := IDPrefixRanges(prefix)
 	if len(ranges) == 0 {
 		return nil, nil
 	}

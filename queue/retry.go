@@ -24,7 +24,7 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 	if err := CheckTime("at", r.At); err != nil {
 		return res, fmt.Errorf("retry: %w", err)
 	}
-	if err := checkRetryDurations(r); err != nil {
+	if err := CheckRetry(r); err != nil {
 		return res, err
 	}
 	at := r.At.UTC().Truncate(time.Second) // dues are whole seconds
@@ -110,9 +110,9 @@ func (tx *Tx) Retry(r RetryRequest) (Result, error) {
 // maxRetryDuration bounds Spread and ExtendExpiry.
 const maxRetryDuration = 10 * 365 * 24 * time.Hour
 
-// checkRetryDurations checks a retry's Spread and ExtendExpiry: not
+// CheckRetry checks a retry's Spread and ExtendExpiry: not
 // negative, whole seconds at least, at most ten years.
-func checkRetryDurations(r RetryRequest) error {
+func CheckRetry(r RetryRequest) error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration

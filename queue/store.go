@@ -157,12 +157,14 @@ func Open(path string, opts Options) (*Queue, error) {
 func (q *Queue) resolveUser() {
 	q.userOnce.Do(func() {
 		if q.user == "" {
-			q.user = osUser()
+			q.user = OSUser()
 		}
 	})
 }
 
-func osUser() string {
+// OSUser is the user recorded in the audit log when Options.User is empty:
+// the OS user's name, else $USER, else "unknown".
+func OSUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username
 	}

@@ -130,7 +130,7 @@ func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
 	}
 	defer rows.Close()
 	n := len(AgeBuckets) + 1
-	out := newShape(by)
+	out := NewShape(by)
 	dest := make([]any, 3+n)
 	var k sql.NullString
 	for rows.Next() {
@@ -146,17 +146,17 @@ func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
 		if by == ShapeSenderDomain && r.Key == "" {
 			r.Key = "<>"
 		}
-		out.add(r)
+		out.Add(r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, tx.q.fileError("summary", err)
 	}
-	out.sort()
+	out.Sort()
 	return out, nil
 }
 
-// newShape returns an empty grid by by, with its column labels.
-func newShape(by string) *Shape {
+// NewShape returns an empty grid by by, with its column labels.
+func NewShape(by string) *Shape {
 	n := len(AgeBuckets) + 1
 	s := &Shape{By: by, Buckets: make([]string, n), Total: ShapeRow{Key: "TOTAL", Counts: make([]int, n)}}
 	for i := range s.Buckets {
@@ -165,8 +165,8 @@ func newShape(by string) *Shape {
 	return s
 }
 
-// add appends a row and adds it to the TOTAL row.
-func (s *Shape) add(r ShapeRow) {
+// Add appends a row and adds it to the TOTAL row.
+func (s *Shape) Add(r ShapeRow) {
 	s.Rows = append(s.Rows, r)
 	s.Total.Count += r.Count
 	s.Total.Size += r.Size
@@ -175,8 +175,8 @@ func (s *Shape) add(r ShapeRow) {
 	}
 }
 
-// sort puts the rows most messages first, then by key.
-func (s *Shape) sort() {
+// Sort puts the rows most messages first, then by key.
+func (s *Shape) Sort() {
 	slices.SortStableFunc(s.Rows, func(a, b ShapeRow) int {
 		if a.Count != b.Count {
 			return b.Count - a.Count
@@ -238,7 +238,7 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 	}
 	defer next.Close()
 
-	s = newShape(by)
+	s = NewShape(by)
 	var name string
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT "+key+" FROM "+from+" ORDER BY "+key+" LIMIT 1").Scan(&name)
 	for err == nil {
@@ -253,13 +253,13 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 		if err := tx.shapeBuckets(buckets, args, &r); err != nil {
 			return nil, false, err
 		}
-		s.add(r)
+		s.Add(r)
 		err = next.QueryRowContext(tx.ctx, name).Scan(&name)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, false, tx.q.fileError("summary", err)
 	}
-	s.sort()
+	s.Sort()
 	return s, true, nil
 }
 

@@ -35,11 +35,11 @@ func shapeWant(msgs []Message, now time.Time, by string) *Shape {
 			r.Size += m.Size
 		}
 	}
-	s := newShape(by)
+	s := NewShape(by)
 	for _, k := range keys {
-		s.add(*rows[k])
+		s.Add(*rows[k])
 	}
-	s.sort()
+	s.Sort()
 	return s
 }
 

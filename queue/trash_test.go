@@ -1,8 +1,6 @@
 package queue
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,218 +84,108 @@ func trashIDs(t *testing.T, q *Queue, f Filter) []ID {
 	return out
 }
 
-func TestCancelMovesToTrashAndRestoreBringsBack(t *testing.T) {
-	q, c, all := trashQueue(t, 12)
-	before := fullState(t, q)
-	c.Set(testNow.Add(time.Minute))
-	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
-	if err != nil || res.Count != 4 {
-		t.Fatalf("cancel: %+v %v", res, err)
+// What every engine does with the trash (cancel, restore, purge, the
+// retention, ids queued again) the shared suite checks (TestEngine/Trash*,
+// Undo*, Bounce). Here: the SQLite engine's own storage. No row is left
+// without its message after a restore, a purge, an undo or a bounce of the
+// whole queue; a trashed message keeps its text until its purge, lazy or
+// not; a message held on arrival is listed held in the trash.
+func TestTrashStorage(t *testing.T) {
+	c := &clock{t: testNow}
+	notice := func(n Notice, raw []byte) ([]byte, error) {
+		return []byte("From: MAILER-DAEMON@mx.test\r\nSubject: failure notice about " + n.Message.String() + "\r\n\r\nnot delivered\r\n"), nil
 	}
-	seq := lastAuditSeq(t, q)
-	if _, err := q.Raw(t.Context(), all[0]); !errors.Is(err, ErrNotFound) {
-		t.Errorf("a cancelled message is still readable: %v", err)
-	}
-	tm, err := q.TrashList(t.Context(), Filter{}, Page{})
+	q, err := Open(t.TempDir()+"/queue.db", Options{Now: c.Now, User: "tester", Notices: notice})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tm) != 4 {
-		t.Fatalf("trash holds %d messages, want 4", len(tm))
-	}
-	for i, m := range tm {
-		if m.ID != all[i*3] || m.Verb != "cancel" || m.Seq != seq || !m.TrashedAt.Equal(testNow.Add(time.Minute)) {
-			t.Errorf("trashed %d: %s %s #%d at %s", i, m.ID, m.Verb, m.Seq, m.TrashedAt)
+	defer q.Close()
+	var all []ID
+	for i := range 12 {
+		env := Envelope{Sender: fmt.Sprintf("user%d@ok.example", i), Held: i%5 == 0,
+			Recipients: []EnvelopeRecipient{{Address: fmt.Sprintf("a%d@gmail.com", i)}, {Address: "b@example.org"}}}
+		if i%3 == 0 {
+			env.Sender = "bulk@spam.example"
 		}
-		if m.ReturnPath != "bulk@spam.example" || len(m.Domains) != 2 || m.Client.IP != "192.0.2.9" || m.Ret != "HDRS" ||
-			m.Domains[0].Recipients[0].Notify != NotifyFailure || m.Held != (i*3%5 == 0) {
-			t.Errorf("trashed %s read back as %+v", m.ID, m.Message)
+		m, err := q.Enqueue(t.Context(), env, []byte(fmt.Sprintf("Subject: message %d\r\n\r\nhello\r\n", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, m.ID)
+	}
+	check := func(step string, wantBodies int) {
+		t.Helper()
+		checkNoOrphans(t, q, step)
+		var n int
+		if err := q.reader.QueryRow("SELECT count(*) FROM bodies").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != wantBodies {
+			t.Errorf("after %s: %d bodies, want %d", step, n, wantBodies)
 		}
 	}
-	// The trash is filtered like the queue.
-	if got := trashIDs(t, q, Filter{IDs: []ID{all[3], all[1]}}); !slices.Equal(got, []ID{all[3]}) {
-		t.Errorf("trash list by id: %v", got)
-	}
-	if got := trashIDs(t, q, Filter{Sender: []string{"user1@ok.example"}}); len(got) != 0 {
-		t.Errorf("trash list of a live sender: %v", got)
-	}
-
-	// A dry run restores nothing.
-	res, err = q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}, DryRun: true})
-	if err != nil || res.Count != 4 || !res.DryRun || mustCount(t, q, Filter{}) != 8 {
-		t.Fatalf("dry run restore: %+v %v", res, err)
-	}
-	if _, err := q.TrashRestore(t.Context(), TrashRequest{}); !errors.Is(err, ErrEmptyFilter) {
-		t.Errorf("restore without a filter: %v", err)
-	}
-	res, err = q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
-	if err != nil || res.Count != 4 || res.Domains["gmail.com"] != 4 {
-		t.Fatalf("restore: %+v %v", res, err)
-	}
-	if after := fullState(t, q); after != before {
-		t.Errorf("restored queue differs:\nbefore\n%s\nafter\n%s", before, after)
-	}
-	if got := trashIDs(t, q, Filter{}); len(got) != 0 {
-		t.Errorf("trash after restore: %v", got)
-	}
-	checkNoOrphans(t, q, "restore")
-	checkDue(t, q)
-	if a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1}); a[0].Verb != "restore" || a[0].Count != 4 {
-		t.Errorf("audit of restore: %+v", a[0])
-	}
-}
-
-func TestCancelAllGoesToTrash(t *testing.T) {
-	q, _, all := trashQueue(t, 20)
-	before := fullState(t, q)
-	res, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
-	if err != nil || res.Count != 20 || mustCount(t, q, Filter{}) != 0 {
-		t.Fatalf("cancel --all: %+v %v", res, err)
-	}
-	if !slices.Equal(res.IDs, all) || len(res.Domains) != 2 || res.Domains["gmail.com"] != 20 || res.Domains["example.org"] != 20 {
-		t.Errorf("cancel --all reported %v, per domain %v", res.IDs, res.Domains)
-	}
-	if a, _ := q.Audit(t.Context(), AuditQuery{Limit: 1}); a[0].Verb != "cancel" || a[0].Count != 20 || !slices.Equal(a[0].IDs, all) {
-		t.Errorf("audit of cancel --all: %+v", a[0])
-	}
-	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all) {
-		t.Fatalf("trash holds %v", got)
-	}
-	checkNoOrphans(t, q, "cancel --all")
-	if _, err := q.TrashRestore(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil {
+	bulk := Filter{Sender: []string{"bulk@spam.example"}}
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: bulk}); err != nil {
 		t.Fatal(err)
 	}
-	if after := fullState(t, q); after != before {
-		t.Errorf("restored queue differs")
+	check("cancel", 12)
+	tm, err := q.TrashList(t.Context(), Filter{}, Page{})
+	if err != nil || len(tm) != 4 {
+		t.Fatalf("trash: %v %v", tm, err)
 	}
-}
-
-// A recipient cancel that empties a message trashes it in its cancelled
-// state; one that leaves a message queued trashes nothing.
-func TestCancelRecipientsTrashesEmptiedMessages(t *testing.T) {
-	q, _, all := trashQueue(t, 3)
+	for i, m := range tm {
+		if m.Held != (i*3%5 == 0) {
+			t.Errorf("trashed %s listed held %v", m.ID, m.Held)
+		}
+	}
+	if _, err := q.TrashRestore(t.Context(), TrashRequest{Filter: bulk}); err != nil {
+		t.Fatal(err)
+	}
+	check("restore", 12)
 	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:1], Recipient: []string{"*"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[1:2], Recipient: []string{"@gmail.com"}}}); err != nil {
 		t.Fatal(err)
 	}
-	tm, err := q.TrashList(t.Context(), Filter{}, Page{})
-	if err != nil || len(tm) != 1 || tm[0].ID != all[0] {
-		t.Fatalf("trash: %+v %v", tm, err)
-	}
-	if d := tm[0].Domains[0]; d.Status != PermFail || d.Details != "Delivery canceled." {
-		t.Errorf("the emptied message is trashed as %+v", d)
-	}
-	checkNoOrphans(t, q, "recipient cancels")
-}
-
-func TestTrashRetention(t *testing.T) {
-	q, c, all := trashQueue(t, 6)
-	if d, err := q.TrashRetention(t.Context()); err != nil || d != DefaultTrashRetention {
-		t.Fatalf("default retention %s %v", d, err)
-	}
-	var bodies func() int = func() int {
-		var n int
-		q.reader.QueryRow("SELECT count(*) FROM bodies").Scan(&n)
-		return n
-	}
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:2]}}); err != nil {
+	check("recipient cancels", 12)
+	mustUndo(t, q, UndoRequest{})
+	mustUndo(t, q, UndoRequest{})
+	check("undo of the recipient cancels", 12)
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:6]}}); err != nil {
 		t.Fatal(err)
 	}
-	if bodies() != 6 {
-		t.Fatalf("bodies of trashed messages: %d rows, want 6", bodies())
-	}
-	// Six days later nothing has expired; eight days later a write purges
-	// the first two.
-	c.Set(testNow.Add(6 * 24 * time.Hour))
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[2:3]}}); err != nil {
+	if _, err := q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{IDs: all[:2]}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := trashIDs(t, q, Filter{}); len(got) != 3 {
-		t.Fatalf("after 6 days the trash holds %v", got)
-	}
+	check("purge", 10)
+	// Eight days on, the next write purges the rest of the trash.
 	c.Set(testNow.Add(8 * 24 * time.Hour))
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[3:4]}}); err != nil {
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[6:7]}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all[2:4]) {
-		t.Fatalf("after 8 days the trash holds %v, want %v", got, all[2:4])
+	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, all[6:7]) {
+		t.Errorf("after the retention the trash holds %v", got)
 	}
-	if bodies() != 4 {
-		t.Errorf("bodies after the purge: %d rows, want 4", bodies())
+	check("the lazy purge", 6)
+	// Bouncing the whole queue trashes it and keeps the notices it queues.
+	res, err := q.Bounce(t.Context(), BounceRequest{Filter: Filter{All: true}, Reason: "Not wanted here."})
+	if err != nil || res.Count != 5 || len(res.Notices) != 5 {
+		t.Fatalf("bounce --all: %+v %v", res, err)
 	}
-	// purge without a filter takes the expired ones only.
-	c.Set(testNow.Add(13*24*time.Hour + time.Hour))
-	res, err := q.TrashPurge(t.Context(), TrashRequest{})
-	if err != nil || !slices.Equal(res.IDs, all[2:3]) {
-		t.Fatalf("purge of the expired: %+v %v", res, err)
-	}
-	// With a filter, the matching ones; with All, everything.
-	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{Sender: []string{"nobody@x.example"}}}); err != nil || res.Count != 0 {
-		t.Fatalf("purge by sender: %+v %v", res, err)
-	}
-	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{All: true}, DryRun: true}); err != nil || res.Count != 1 || len(trashIDs(t, q, Filter{})) != 1 {
-		t.Fatalf("dry run purge: %+v %v", res, err)
-	}
-	if res, err = q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil || res.Count != 1 {
-		t.Fatalf("purge all: %+v %v", res, err)
-	}
-	if bodies() != 2 || len(trashIDs(t, q, Filter{})) != 0 {
-		t.Errorf("after purge --all: %d bodies, trash %v", bodies(), trashIDs(t, q, Filter{}))
-	}
-	checkNoOrphans(t, q, "purges")
-
-	// Retention 0: no trash.
+	check("bounce --all", 11)
+	// Retention 0: the text goes with the message.
 	if err := q.SetTrashRetention(t.Context(), 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[4:5]}}); err != nil {
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: res.Notices[:1]}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(trashIDs(t, q, Filter{})) != 0 || bodies() != 1 {
-		t.Errorf("with retention 0 the trash keeps something: %d bodies", bodies())
-	}
-	if err := q.SetTrashRetention(t.Context(), -time.Second); err == nil {
-		t.Error("a negative retention is taken")
-	}
-}
-
-// An id queued again (an import that keeps ids) replaces its trashed copy,
-// body included; the demo's documented messages can be loaded again.
-func TestImportReplacesTrashedCopy(t *testing.T) {
-	q, _ := openTest(t)
-	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
+	check("cancel with retention 0", 10)
+	if _, err := q.TrashPurge(t.Context(), TrashRequest{Filter: Filter{All: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}}); err != nil {
-		t.Fatal(err)
-	}
-	if len(trashIDs(t, q, Filter{})) != 6 {
-		t.Fatal("the demo's six are not in the trash")
-	}
-	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
-		t.Fatalf("loading the demo again: %v", err)
-	}
-	if got := trashIDs(t, q, Filter{}); len(got) != 0 {
-		t.Errorf("trash after loading again: %v", got)
-	}
-	checkNoOrphans(t, q, "loading again")
-	m := msg(0x77, "a@b.example", testNow, "c@d.example")
-	put(t, q, m)
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: []ID{0x77}}})
-	put(t, q, m)
-	if got := trashIDs(t, q, Filter{}); len(got) != 0 || mustCount(t, q, Filter{IDs: []ID{0x77}}) != 1 {
-		t.Errorf("after importing a trashed id again: trash %v", got)
-	}
-	// New ids never take a trashed message's.
-	q.Cancel(t.Context(), CancelRequest{Filter: Filter{All: true}})
-	var raw bytes.Buffer
-	raw.WriteString("Subject: new\r\n\r\nx\r\n")
-	n, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}, raw.Bytes())
-	if err != nil || slices.Contains(trashIDs(t, q, Filter{}), n.ID) {
-		t.Errorf("new message %v took a trashed id: %v", n, err)
-	}
+	check("purge --all", 4)
 }
 
 // A column a later schema step adds to a live table follows into the trash.
@@ -361,48 +249,4 @@ func TestFailedCancelChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("inside a transaction that commits", inner)
-}
-
-// A bounce of the whole queue moves the bounced messages to the trash and
-// leaves the failure notices it queued in the same change in the queue.
-func TestBounceAllKeepsItsNotices(t *testing.T) {
-	c := &clock{t: testNow}
-	notice := func(n Notice, raw []byte) ([]byte, error) {
-		return []byte("From: MAILER-DAEMON@mx.test\r\nSubject: failure notice about " + n.Message.String() + "\r\n\r\nnot delivered\r\n"), nil
-	}
-	q, err := Open(t.TempDir()+"/queue.db", Options{Now: c.Now, User: "tester", Notices: notice})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	var sent []ID
-	for i := range 3 {
-		m, err := q.Enqueue(t.Context(), Envelope{Sender: fmt.Sprintf("s%d@example.org", i), Recipients: []EnvelopeRecipient{{Address: "x@gmx.de"}}}, []byte("Subject: hi\r\n\r\nhello\r\n"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sent = append(sent, m.ID)
-	}
-	res, err := q.Bounce(t.Context(), BounceRequest{Filter: Filter{All: true}, Reason: "Not wanted here."})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Count != 3 || !slices.Equal(res.IDs, sent) || len(res.Notices) != 3 || res.Domains["gmx.de"] != 3 {
-		t.Errorf("bounce --all: %+v", res)
-	}
-	msgs, err := q.List(t.Context(), Filter{}, Page{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queued []ID
-	for _, m := range msgs {
-		queued = append(queued, m.ID)
-	}
-	if !slices.Equal(queued, res.Notices) {
-		t.Errorf("queued after bounce --all: %v, want its notices %v", queued, res.Notices)
-	}
-	if got := trashIDs(t, q, Filter{}); !slices.Equal(got, sent) {
-		t.Errorf("trash after bounce --all: %v, want %v", got, sent)
-	}
-	checkNoOrphans(t, q, "bounce --all")
 }

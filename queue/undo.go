@@ -74,11 +74,9 @@ type undoRefusal struct{ msg string }
 func (e undoRefusal) Error() string        { return e.msg }
 func (e undoRefusal) Is(target error) bool { return target == ErrUndoRefused }
 
-func refuseUndo(format string, a ...any) error { return undoRefusal{fmt.Sprintf(format, a...)} }
-
-// RefuseUndo is refuseUndo for another engine's Undo (pgqueue): an error of
-// ErrUndoRefused with its own sentence.
-func RefuseUndo(format string, a ...any) error { return refuseUndo(format, a...) }
+// RefuseUndo is an error of ErrUndoRefused with its own sentence (the
+// refusals of both engines' Undo).
+func RefuseUndo(format string, a ...any) error { return undoRefusal{fmt.Sprintf(format, a...)} }
 
 // NoUndo is the error of a caller whose backend is not an Undoer.
 func NoUndo(b Backend) error {
@@ -228,7 +226,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		}
 		err := tx.tx.QueryRowContext(tx.ctx, q, args...).Scan(&seq)
 		if errors.Is(err, sql.ErrNoRows) {
-			return 0, refuseUndo("undo: nothing to undo: no retry, cancel, hold, release or script run by %s is left to take back (see queue audit)", tx.q.user)
+			return 0, RefuseUndo("undo: nothing to undo: no retry, cancel, hold, release or script run by %s is left to take back (see queue audit)", tx.q.user)
 		}
 		if err != nil {
 			return 0, err
@@ -240,13 +238,13 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	var undoes sql.NullInt64
 	err := tx.tx.QueryRowContext(tx.ctx, "SELECT verb, unit, undoes FROM audit WHERE seq = ?", seq).Scan(&verb, &unit, &undoes)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, refuseUndo("undo: there is no change #%d in the audit log (see queue audit)", seq)
+		return 0, RefuseUndo("undo: there is no change #%d in the audit log (see queue audit)", seq)
 	}
 	if err != nil {
 		return 0, err
 	}
 	if verb == "undo" {
-		return 0, refuseUndo("undo: #%d is itself an undo (of #%d) and cannot be undone: make the change again instead", seq, undoes.Int64)
+		return 0, RefuseUndo("undo: #%d is itself an undo (of #%d) and cannot be undone: make the change again instead", seq, undoes.Int64)
 	}
 	if unit.Valid {
 		seq = unit.Int64
@@ -254,7 +252,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 	var by int64
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq FROM audit WHERE undoes = ?", seq).Scan(&by)
 	if err == nil {
-		return 0, refuseUndo("undo: #%d was already undone by #%d", seq, by)
+		return 0, RefuseUndo("undo: #%d was already undone by #%d", seq, by)
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, err
@@ -268,7 +266,7 @@ func (tx *Tx) undoTarget(seq int64) (int64, error) {
 		return 0, err
 	}
 	if n == 0 {
-		return 0, refuseUndo("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
+		return 0, RefuseUndo("undo: #%d (%s) cannot be undone: undo takes back retry, cancel, hold and release, alone or in a script run", seq, verb)
 	}
 	return seq, tx.undoNotExpired(seq)
 }
@@ -292,9 +290,9 @@ func (tx *Tx) undoNotExpired(unit int64) error {
 	}
 	when := formatTime(time.UnixMilli(at).UTC())
 	if ret == 0 {
-		return refuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
+		return RefuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
 	}
-	return refuseUndo("undo: #%d (%s, %s) cannot be undone: it is older than the trash retention (%s), and the records to take it back have expired (queue trash retention sets how long they are kept)", unit, verb, when, formatRetention(ret))
+	return RefuseUndo("undo: #%d (%s, %s) cannot be undone: it is older than the trash retention (%s), and the records to take it back have expired (queue trash retention sets how long they are kept)", unit, verb, when, formatRetention(ret))
 }
 
 // unitRows reads the audit rows of a unit, oldest first.
@@ -453,21 +451,7 @@ func (tx *Tx) undoRetry(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, e
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []ID
-	var skipped []UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
-		switch {
-		case !live[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "no longer queued"})
-		case !kept[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "nothing was kept to undo it (older than the trash retention)"})
-		default:
-			done = append(done, id)
-		}
-	}
+	done, skipped := UndoneRetry(row.ids, sk.ids, live, kept)
 	if err := sk.add(skipped); err != nil {
 		return nil, nil, "", err
 	}
@@ -501,33 +485,56 @@ func (tx *Tx) undoCancel(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, 
 			return nil, nil, "", fmt.Errorf("messages %v are queued and in the trash at once", missing)
 		}
 	}
-	inTrash := make(map[ID]bool, len(trashed))
-	for _, id := range trashed {
-		inTrash[id] = true
-	}
 	live, err := tx.liveIDs(row.ids)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	var done []ID
-	var skipped []UndoSkip
-	for _, id := range row.ids {
-		if sk.ids[id] {
-			continue
-		}
+	done, skipped := UndoneCancel(row.ids, sk.ids, trashed, live, kept)
+	if err := sk.add(skipped); err != nil {
+		return nil, nil, "", err
+	}
+	return done, skipped, "", tx.restoreStates(row.seq)
+}
+
+// UndoneRetry sorts the messages of an undone retry (ids, less those left
+// alone) into those it takes back and those it skips, saying why: no longer
+// queued, or nothing kept of them. Both engines' undo sort them with it.
+func UndoneRetry[K ID | int64](ids []K, left, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+	for _, id := range ids {
 		switch {
+		case left[id]:
+		case !live[id]:
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "no longer queued"})
+		case !kept[id]:
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
+		default:
+			done = append(done, id)
+		}
+	}
+	return done, skipped
+}
+
+// UndoneCancel sorts the messages of an undone cancel (ids, less those left
+// alone): taken back when restored from the trash (restored) or, after a
+// recipient cancel that left them queued, when their recipients were kept;
+// else skipped, saying why.
+func UndoneCancel[K ID | int64](ids []K, left map[K]bool, restored []K, live, kept map[K]bool) (done []K, skipped []UndoSkip) {
+	inTrash := make(map[K]bool, len(restored))
+	for _, id := range restored {
+		inTrash[id] = true
+	}
+	for _, id := range ids {
+		switch {
+		case left[id]:
 		case inTrash[id]:
 			done = append(done, id)
 		case live[id] && kept[id]:
 			done = append(done, id) // a recipient cancel that left it queued
 		case live[id]:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "nothing was kept to undo it (older than the trash retention)"})
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "nothing was kept to undo it (older than the trash retention)"})
 		default:
-			skipped = append(skipped, UndoSkip{ID: id, Reason: "purged from the trash"})
+			skipped = append(skipped, UndoSkip{ID: ID(id), Reason: "purged from the trash"})
 		}
 	}
-	if err := sk.add(skipped); err != nil {
-		return nil, nil, "", err
-	}
-	return done, skipped, "", tx.restoreStates(row.seq)
+	return done, skipped
 }

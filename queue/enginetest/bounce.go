@@ -119,6 +119,9 @@ func (s *suite) bounce(t *testing.T) {
 	if !slices.Equal(left, res.Notices) {
 		t.Errorf("after bounce --all the queue holds %v, want the new notice %v", left, res.Notices)
 	}
+	if got := trashIDs(t, tr, queue.Filter{}); !slices.Equal(got, []queue.ID{m1, m2, m3, n.ID}) {
+		t.Errorf("after bounce --all the trash holds %v, want the bounced and the first notice", got)
+	}
 }
 
 func (s *suite) exportImport(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 // retention and its lazy purge, and ids queued again.
 
 // trashQueue is a queue of n enqueued messages with bodies and arrival
-// details, every third from bulk@spam.example, each to two domains.
+// details, every third from bulk@spam.example, every fifth held on arrival,
+// each to two domains.
 func (s *suite) trashQueue(t *testing.T, n int) (queue.Backend, queue.Trasher, *Clock, []queue.ID) {
 	t.Helper()
 	q, c := s.queue(t)
@@ -30,7 +31,7 @@ func (s *suite) trashQueue(t *testing.T, n int) (queue.Backend, queue.Trasher, *
 		if i%3 == 0 {
 			sender = "bulk@spam.example"
 		}
-		env := queue.Envelope{Sender: sender, Ret: "HDRS", Client: queue.Client{IP: "192.0.2.9", User: "u", Helo: "h.example"},
+		env := queue.Envelope{Sender: sender, Ret: "HDRS", Client: queue.Client{IP: "192.0.2.9", User: "u", Helo: "h.example"}, Held: i%5 == 0,
 			Recipients: []queue.EnvelopeRecipient{{Address: fmt.Sprintf("a%d@gmail.com", i), Notify: queue.NotifyFailure}, {Address: "b@example.org"}}}
 		m, err := q.Enqueue(context.Background(), env, []byte(fmt.Sprintf("Subject: message %d\r\n\r\n%s\r\n", i, strings.Repeat("x", i))))
 		if err != nil {
@@ -42,7 +43,8 @@ func (s *suite) trashQueue(t *testing.T, n int) (queue.Backend, queue.Trasher, *
 }
 
 // fullState is everything a message is, for every queued message: its
-// listing, what Get adds (arrival details, NOTIFY), its text.
+// listing, its domains' holds, what Get adds (arrival details, NOTIFY), its
+// text.
 func fullState(t *testing.T, q queue.Backend) string {
 	t.Helper()
 	var b strings.Builder
@@ -52,7 +54,17 @@ func fullState(t *testing.T, q queue.Backend) string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		doms := m.Domains
+		m.Domains = nil
 		fmt.Fprintf(&b, "%s due %s %+v %q\n", m.ID, m.Due(), m, raw)
+		for _, d := range doms {
+			h := d.Hold
+			d.Hold = nil
+			fmt.Fprintf(&b, "  %+v\n", d)
+			if h != nil {
+				fmt.Fprintf(&b, "  %s held %+v\n", d.Name, *h)
+			}
+		}
 		for _, d := range got.Domains {
 			for _, r := range d.Recipients {
 				fmt.Fprintf(&b, "  %s notify %d\n", r.Address, r.Notify)
@@ -156,6 +168,12 @@ func (s *suite) trashCancelAll(t *testing.T) {
 	res, err := q.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{All: true}})
 	if err != nil || res.Count != 20 || mustCount(t, q, queue.Filter{}) != 0 {
 		t.Fatalf("cancel --all: %+v %v", res, err)
+	}
+	if !slices.Equal(res.IDs, all) || len(res.Domains) != 2 || res.Domains["gmail.com"] != 20 || res.Domains["example.org"] != 20 {
+		t.Errorf("cancel --all reported %v, per domain %v", res.IDs, res.Domains)
+	}
+	if a := auditRows(t, q); a[0].Verb != "cancel" || a[0].Count != 20 || !slices.Equal(a[0].IDs, all) {
+		t.Errorf("audit of cancel --all: %+v", a[0])
 	}
 	if got := trashIDs(t, tr, queue.Filter{}); !slices.Equal(got, all) {
 		t.Fatalf("trash holds %v", got)
