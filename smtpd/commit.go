@@ -16,6 +16,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"mqsh/queue"
 )
@@ -45,7 +47,16 @@ type committer struct {
 	mu   sync.RWMutex // held for reading while a request is sent; close takes it to write
 	shut bool
 	wg   sync.WaitGroup
+
+	// inTx counts the sessions with a transaction open (MAIL taken, not yet
+	// reset): the committer waits up to gatherWait for those still sending
+	// their message, so that one commit takes them all.
+	inTx atomic.Int32
 }
+
+// gatherWait is the longest the committer waits for sessions still sending
+// before it commits what it has.
+var gatherWait = time.Millisecond
 
 func newCommitter(q queue.Backend, max int) *committer {
 	c := &committer{q: q, max: max, reqs: make(chan *commitReq, max)}
@@ -88,8 +99,10 @@ func (c *committer) run() {
 	defer c.wg.Done()
 	ctx := queue.WithSource(context.Background(), "smtp")
 	batch := make([]*commitReq, 0, c.max)
+	var timer *time.Timer
 	for r := range c.reqs {
 		batch = append(batch[:0], r)
+		var expired <-chan time.Time
 	more:
 		for len(batch) < c.max {
 			select {
@@ -98,9 +111,32 @@ func (c *committer) run() {
 					break more
 				}
 				batch = append(batch, r)
+				continue
 			default:
+			}
+			if int(c.inTx.Load()) <= len(batch) {
+				break
+			}
+			if expired == nil {
+				if timer == nil {
+					timer = time.NewTimer(gatherWait)
+				} else {
+					timer.Reset(gatherWait)
+				}
+				expired = timer.C
+			}
+			select {
+			case r, ok := <-c.reqs:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			case <-expired:
 				break more
 			}
+		}
+		if timer != nil {
+			timer.Stop()
 		}
 		c.commit(ctx, batch)
 	}

@@ -55,10 +55,16 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 func (ss *session) Reset() {
+	if ss.mail {
+		ss.s.com.inTx.Add(-1)
+	}
 	ss.mail, ss.from, ss.opts, ss.hold, ss.rcpts = false, "", smtp.MailOptions{}, time.Time{}, nil
 }
 
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	ss.Reset()
+	return nil
+}
 
 // authOffered reports whether AUTH may be used on this connection: there
 // are users, and the connection is encrypted or the listener is loopback.
@@ -123,6 +129,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errBadSender
 	}
 	ss.mail, ss.from, ss.hold = true, from, ss.w.hold
+	ss.s.com.inTx.Add(1)
 	if opts != nil {
 		ss.opts = *opts
 	}
