@@ -2,9 +2,12 @@ package smtpd
 
 // Group commit. Each session hands its message to the committer and waits;
 // the committer takes every message waiting (up to BatchMax) and writes them
-// in one write transaction, so that one fsync serves them all. Nothing is
-// waited for on purpose: while one batch is being committed the next one
-// gathers, so batches grow with the load by themselves. Each message is
+// in one write transaction, so that one fsync serves them all. While one
+// batch is being committed the next one gathers, so batches grow with the
+// load by themselves; besides, the committer waits up to gatherWait (1 ms)
+// for the sessions that have a transaction open but have not handed in
+// their message yet, since a commit costs about as many pages for one
+// message as for several (BENCHMARKS.md). Each message is
 // checked on its own (queue.Tx.EnqueueBatch), so a message the queue refuses
 // fails alone and the others are still committed; when writing the batch
 // fails, it is written again one message at a time, each in a savepoint of
