@@ -32,7 +32,8 @@ type Ingester interface {
 
 // Ingest queues msgs in one write transaction (see Ingester), audited as
 // one enqueue from SourceOf(ctx). With SetDurable on, it returns once the
-// commit is on disk.
+// commit is on disk. Unlike other audited writes it runs no lazy purge of
+// what has expired: the server that ingests keeps house on its own round.
 func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, err error) {
 	if q.readOnly {
 		return nil, nil, q.readOnlyError("enqueue")
@@ -47,7 +48,7 @@ func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, 
 		}
 		return nil, nil, err // waitLock's sentence
 	}
-	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, locked: true, verbSet: true}
+	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, locked: true, verbSet: true, noHousekeep: true}
 	t.ann = q.announce(ctx, "enqueue")
 	err = q.finish(t, func(tx *Tx) error {
 		out, errs, err = tx.enqueueBatch(msgs)

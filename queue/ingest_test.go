@@ -107,3 +107,31 @@ func TestIngestReadOnly(t *testing.T) {
 		t.Errorf("err %v, want read-only", err)
 	}
 }
+
+// Ingest leaves housekeeping to the server's own round (serve keeps house
+// every minute): a batch does not purge the expired undo records that any
+// other audited write would, and the next such write still does.
+func TestIngestLeavesHousekeeping(t *testing.T) {
+	q, c, all := trashQueue(t, 2)
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: all[:1]}}); err != nil {
+		t.Fatal(err)
+	}
+	holdSeq := lastAuditSeq(t, q)
+	if rows(t, q, "hold_undo", "seq = ?", holdSeq) == 0 {
+		t.Fatal("hold kept nothing for undo")
+	}
+	c.Set(testNow.Add(8 * day))
+	msgs := []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}, Raw: []byte("Subject: 1\r\n\r\n")}}
+	if _, _, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs); err != nil {
+		t.Fatal(err)
+	}
+	if rows(t, q, "hold_undo", "seq = ?", holdSeq) == 0 {
+		t.Error("an ingest batch purged the expired undo records")
+	}
+	if _, err := q.Hold(t.Context(), HoldRequest{Filter: Filter{IDs: all[1:2]}}); err != nil {
+		t.Fatal(err)
+	}
+	if rows(t, q, "hold_undo", "seq = ?", holdSeq) != 0 {
+		t.Error("the next audited write did not purge the expired undo records")
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"mqsh/queue"
 )
@@ -159,4 +160,90 @@ func TestCommitterUsesIngest(t *testing.T) {
 	if ci.batches == 0 {
 		t.Error("the committer never used the queue's Ingest")
 	}
+}
+
+// The committer waits a little for the sessions still sending their message
+// (a transaction open, nothing handed in yet), so that one commit takes them
+// all; a session that sends nothing more holds the batch no longer than
+// gatherWait.
+func TestCommitterWaitsForOpenTransactions(t *testing.T) {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	old := gatherWait
+	gatherWait = 100 * time.Millisecond // room for a busy machine's sleeps
+	defer func() { gatherWait = old }()
+	ci := &countIngest{Queue: q}
+	c := newCommitter(ci, 64)
+	defer c.close()
+	env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}
+	send := func(n int, gap time.Duration) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * gap)
+				if _, err := c.enqueue(context.Background(), env, []byte("Subject: x\r\n\r\n")); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	c.inTx.Store(4)
+	send(4, time.Millisecond)
+	if ci.batches != 1 {
+		t.Errorf("4 open transactions sent 1 ms apart took %d commits, want 1", ci.batches)
+	}
+	// Five open, four send: the batch waits gatherWait for the fifth, no more.
+	c.inTx.Store(5)
+	t0 := time.Now()
+	send(4, 0)
+	if el := time.Since(t0); el < gatherWait || el > gatherWait+time.Second {
+		t.Errorf("with a transaction that sends nothing the batch took %v, want about %v", el, gatherWait)
+	}
+	if ci.batches != 2 {
+		t.Errorf("%d commits in all, want 2", ci.batches)
+	}
+}
+
+// A session counts as having a transaction open from MAIL until the
+// transaction ends (its message answered, RSET, a refused MAIL, QUIT or a
+// dropped connection), so that the committer never waits for one that
+// will send nothing.
+func TestOpenTransactionsCounted(t *testing.T) {
+	ts := start(t, Config{}, nil)
+	open := func(want int32, when string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for ts.s.com.inTx.Load() != want && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if n := ts.s.com.inTx.Load(); n != want {
+			t.Errorf("%s: %d transactions open, want %d", when, n, want)
+		}
+	}
+	a, b := dialRaw(t, ts.addr()), dialRaw(t, ts.addr())
+	a.expect("EHLO a.example", "250-")
+	b.expect("EHLO b.example", "250-")
+	a.expect("MAIL FROM:<a@b.example>", "250 ")
+	b.expect("MAIL FROM:<a@b.example>", "250 ")
+	open(2, "two MAILs")
+	a.expect("MAIL FROM:<a@b.example>", "250 ") // a new transaction in place of the first
+	open(2, "a second MAIL on one session")
+	a.expect("RSET", "250 ")
+	open(1, "after RSET")
+	a.expect("MAIL FROM:<bad>", "501 ")
+	open(1, "after a refused MAIL")
+	b.expect("RCPT TO:<c@d.example>", "250 ")
+	b.expect("DATA", "354 ")
+	b.expect("Subject: x\r\n\r\nhi\r\n.", "250 ")
+	open(0, "after the message")
+	a.expect("MAIL FROM:<a@b.example>", "250 ")
+	open(1, "a MAIL again")
+	a.c.Close()
+	open(0, "after a dropped connection")
 }

@@ -55,10 +55,16 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 }
 
 func (ss *session) Reset() {
+	if ss.mail {
+		ss.s.com.inTx.Add(-1)
+	}
 	ss.mail, ss.from, ss.opts, ss.hold, ss.rcpts = false, "", smtp.MailOptions{}, time.Time{}, nil
 }
 
-func (ss *session) Logout() error { return nil }
+func (ss *session) Logout() error {
+	ss.Reset()
+	return nil
+}
 
 // authOffered reports whether AUTH may be used on this connection: there
 // are users, and the connection is encrypted or the listener is loopback.
@@ -123,6 +129,7 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 		return errBadSender
 	}
 	ss.mail, ss.from, ss.hold = true, from, ss.w.hold
+	ss.s.com.inTx.Add(1)
 	if opts != nil {
 		ss.opts = *opts
 	}
@@ -176,9 +183,20 @@ func (ss *session) mayRelay() bool {
 	return false
 }
 
+// dataRoom is the room a message's buffer starts with, past its Received
+// header: a message of a few KiB is read without the buffer growing.
+const dataRoom = 4 << 10
+
 func (ss *session) Data(r io.Reader) error {
-	body, err := io.ReadAll(r)
+	// The Received header and the message are read into one buffer, which
+	// is the queued text: no copy of the message to put the header first.
+	var b bytes.Buffer
+	b.Grow(512 + dataRoom)
+	ss.received(&b, ss.s.cfg.Now())
+	head := b.Len()
+	_, err := b.ReadFrom(r)
 	if err != nil {
+		body := b.Bytes()[head:]
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.reject("DATA", smtp.ErrDataTooLarge, ss.from, "")
 			return smtp.ErrDataTooLarge
@@ -190,8 +208,7 @@ func (ss *session) Data(r io.Reader) error {
 		ss.s.logf("lost connection after DATA from %s (%d bytes received, nothing queued): %v", ss.w.clientName(), len(body), err)
 		return err
 	}
-	now := ss.s.cfg.Now()
-	raw := append(ss.received(now), body...)
+	raw := b.Bytes()
 	env := queue.Envelope{
 		Sender:     ss.from,
 		Recipients: ss.rcpts,
@@ -235,8 +252,8 @@ func (ss *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Message queued as " + m.ID.String()}
 }
 
-// received is the Received header the server adds (RFC 5321 4.4).
-func (ss *session) received(now time.Time) []byte {
+// received writes the Received header the server adds (RFC 5321 4.4) to b.
+func (ss *session) received(b *bytes.Buffer, now time.Time) {
 	proto := "ESMTP"
 	if ss.w.greeting == "HELO" {
 		proto = "SMTP"
@@ -250,16 +267,14 @@ func (ss *session) received(now time.Time) []byte {
 	if ss.user != "" {
 		proto += "A"
 	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Received: from %s (%s)\r\n\tby %s (mqsh) with %s", ss.c.Hostname(), ss.w.clientName(), ss.s.cfg.Hostname, proto)
+	fmt.Fprintf(b, "Received: from %s (%s)\r\n\tby %s (mqsh) with %s", ss.c.Hostname(), ss.w.clientName(), ss.s.cfg.Hostname, proto)
 	if ss.w.tls {
-		fmt.Fprintf(&b, "\r\n\t(%s)", tlsVersion(ss.w.tlsState.Version))
+		fmt.Fprintf(b, "\r\n\t(%s)", tlsVersion(ss.w.tlsState.Version))
 	}
 	if len(ss.rcpts) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", ss.rcpts[0].Address)
+		fmt.Fprintf(b, "\r\n\tfor <%s>", ss.rcpts[0].Address)
 	}
-	fmt.Fprintf(&b, ";\r\n\t%s\r\n", now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
-	return b.Bytes()
+	fmt.Fprintf(b, ";\r\n\t%s\r\n", now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
 }
 
 // reject logs a refusal in Postfix's form.
