@@ -491,8 +491,9 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 		// join (a join with the domains reads and hashes the whole table).
 		newExp := strings.ReplaceAll(strings.ReplaceAll(expires, "x.old_expires", "d.expires"), "x.due", due)
 		// A row changed by another transaction since the snapshot is
-		// checked against cond again (as a scan by cond would be).
-		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE d.ctid = ANY(ARRAY(SELECT x.tid FROM x WHERE x.due <> x.old_due OR x.expires <> x.old_expires)) AND " + cond + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
+		// checked again to be pending (and in scope), as a scan by cond
+		// would; its message was selected from the snapshot.
+		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE d.ctid = ANY(ARRAY(SELECT x.tid FROM x WHERE x.due <> x.old_due OR x.expires <> x.old_expires)) AND " + p + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
 	}
 	// others: the pending domains of the messages that the retry leaves
 	// alone (only a scoped retry has any); they keep their due, and a
