@@ -48,18 +48,14 @@ func (tx *Tx) changeSeq(db pgx.Tx) (int64, error) {
 	if tx.seq != 0 {
 		return tx.seq, nil
 	}
-	if err := db.QueryRow(tx.ctx, tx.changeSeqSQL()).Scan(&tx.seq); err != nil {
+	q := "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))"
+	if tx.rollingBack > 0 {
+		q = "SELECT least(coalesce(min(seq), 0), 0) - 1 FROM audit"
+	}
+	if err := db.QueryRow(tx.ctx, q).Scan(&tx.seq); err != nil {
 		return 0, err
 	}
 	return tx.seq, nil
-}
-
-// changeSeqSQL is the query that changeSeq reserves the seq with.
-func (tx *Tx) changeSeqSQL() string {
-	if tx.rollingBack > 0 {
-		return "SELECT least(coalesce(min(seq), 0), 0) - 1 FROM audit"
-	}
-	return "SELECT nextval(pg_get_serial_sequence('audit', 'seq'))"
 }
 
 // keepsUndo returns the seq of the change in progress when the queue keeps

@@ -430,25 +430,28 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 	}
 	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
 		var a args
-		s, err := tx.compile(r.Filter, &a, 0)
-		if err != nil || s.empty {
+		ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND "+pend(&a)+")")
+		if err != nil || len(ids) == 0 {
 			res.Domains = map[string]int{}
 			return err
 		}
-		// cond is the condition on domain row d that the retry changes
-		// it: a pending (and in scope) domain of a selected message. The
-		// messages are found by the same statement that changes their
-		// domains, which reads the domains once.
-		p := pend(&a)
-		cond := "d.msg_id IN (SELECT m.id FROM messages m" + s.where() + ") AND " + p
+		res.IDs, res.Count = toIDs(ids), len(ids)
+		// The statements below number their parameters afresh. cond is
+		// the condition on domain row d that the retry changes it; the
+		// ids go as one array, matched with = ANY (a hashed lookup, or
+		// an index scan for a few).
+		var b args
+		set := b.add(ids)
+		p := pend(&b)
+		cond := "d.msg_id = ANY(" + set + "::bigint[]) AND " + p
 		// What undo puts back (the previous due and expiry of the
 		// domains matching cond) is kept by retryDomains' statement, from
-		// the rows it reads anyway, when the queue keeps undo data.
-		ret, err := tx.trashRetention(db)
+		// the rows it reads anyway; seq is 0 when the queue keeps no undo.
+		keep, err := tx.keepsUndo(db)
 		if err != nil {
 			return err
 		}
-		if err := tx.retryDomains(db, r, at, scoped, p, cond, a, ret != 0, &res); err != nil || res.Count == 0 {
+		if err := tx.retryDomains(db, r, at, scoped, set, p, cond, b, keep, &res); err != nil {
 			return err
 		}
 		return tx.audit(db, "retry", queue.RetryAuditText(r, at), res.IDs)
@@ -460,18 +463,16 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 }
 
 // retryDomains gives the domains matching cond (p is its pending-and-in-
-// scope part, a its parameters)
+// scope part, set the placeholder of the messages' ids, a its parameters)
 // their new due (and expiry), and their messages their new earliest due,
 // in one statement: the domains are read once, from one snapshot; their
-// previous state goes to undo_domains (when keep) from that read, under
-// the change's seq (reserved by the statement when it retries anything, so
-// that a retry of nothing leaves no gap in the audit's numbering); only the rows whose values change are rewritten, found again by
+// previous state goes to undo_domains under keep (when not 0) from that
+// read; only the rows whose values change are rewritten, found again by
 // their row address (ctid) rather than by a second pass over the table;
 // and the same statement returns what res reports (per domain name, the
 // first and last new due, those past their expiry, and for a scoped retry
-// the messages with a pending domain it left alone, and the ids of the
-// messages it retried, ascending).
-func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped bool, p, cond string, a args, keep bool, res *queue.Result) error {
+// the messages with a pending domain it left alone).
+func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped bool, set, p, cond string, a args, keep int64, res *queue.Result) error {
 	c := append(args{}, a...)
 	due := c.add(at.Unix()) + "::bigint"
 	if r.Spread > 0 {
@@ -491,9 +492,8 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 		// join (a join with the domains reads and hashes the whole table).
 		newExp := strings.ReplaceAll(strings.ReplaceAll(expires, "x.old_expires", "d.expires"), "x.due", due)
 		// A row changed by another transaction since the snapshot is
-		// checked again to be pending (and in scope), as a scan by cond
-		// would; its message was selected from the snapshot.
-		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE d.ctid = ANY(ARRAY(SELECT x.tid FROM x WHERE x.due <> x.old_due OR x.expires <> x.old_expires)) AND " + p + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
+		// checked against cond again (as a scan by cond would be).
+		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE d.ctid = ANY(ARRAY(SELECT x.tid FROM x WHERE x.due <> x.old_due OR x.expires <> x.old_expires)) AND " + cond + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
 	}
 	// others: the pending domains of the messages that the retry leaves
 	// alone (only a scoped retry has any); they keep their due, and a
@@ -501,64 +501,43 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 	others := "SELECT NULL::bigint AS msg_id, NULL::bigint AS due WHERE false"
 	kept := "0"
 	if scoped {
-		others = "SELECT d.msg_id, d.due FROM domains d WHERE d.msg_id IN (SELECT id FROM ids) AND d.status IN " + pendingSQL + " AND NOT (" + p + ")"
+		others = "SELECT d.msg_id, d.due FROM domains d WHERE d.msg_id = ANY(" + set + "::bigint[]) AND d.status IN " + pendingSQL + " AND NOT (" + p + ")"
 		kept = "(SELECT count(DISTINCT msg_id) FROM others)"
 	}
 	if r.Spread == 0 && !scoped {
 		// Every pending domain of every message comes due at the same time.
-		updm = "UPDATE messages m SET due = " + due + " WHERE m.id IN (SELECT id FROM ids) AND m.due IS DISTINCT FROM " + due
+		updm = "UPDATE messages m SET due = " + due + " WHERE m.id = ANY(" + set + "::bigint[]) AND m.due IS DISTINCT FROM " + due
 	} else {
 		updm = "UPDATE messages m SET due = n.due FROM (SELECT msg_id, min(due) AS due FROM (SELECT msg_id, due FROM x UNION ALL SELECT msg_id, due FROM others) u GROUP BY msg_id) n " +
 			"WHERE m.id = n.msg_id AND m.due IS DISTINCT FROM n.due"
 	}
-	undo, seq := "", "NULL::bigint"
-	if keep {
-		seq = "CASE WHEN EXISTS (SELECT 1 FROM x0) THEN (" + tx.changeSeqSQL() + ") END"
-		if tx.seq != 0 {
-			seq = c.add(tx.seq) + "::bigint"
-		}
-		undo = "seq AS MATERIALIZED (SELECT " + seq + " AS seq), " +
-			"undo AS (INSERT INTO undo_domains(seq, msg_id, idx, status, details, due, expires) " +
-			"SELECT (SELECT seq FROM seq), x.msg_id, x.idx, x.status, x.details, x.old_due, x.old_expires FROM x0 x), "
-		seq = "(SELECT seq FROM seq)"
+	undo := ""
+	if keep != 0 {
+		undo = "undo AS (INSERT INTO undo_domains(seq, msg_id, idx, status, details, due, expires) " +
+			"SELECT " + c.add(keep) + "::bigint, x.msg_id, x.idx, x.status, x.details, x.old_due, x.old_expires FROM x0 x), "
 	}
 	q := "WITH x0 AS MATERIALIZED (SELECT d.ctid AS tid, d.msg_id, d.idx, d.name, d.status, d.details, d.due AS old_due, d.expires AS old_expires, " + due + " AS due FROM domains d WHERE " + cond + "), " +
 		"x AS MATERIALIZED (SELECT x.*, " + expires + " AS expires FROM x0 x), " +
-		"ids AS MATERIALIZED (SELECT DISTINCT msg_id AS id FROM x0), " +
 		undo +
 		"others AS MATERIALIZED (" + others + "), " +
 		"upd AS (" + upd + "), " +
 		"updm AS (" + updm + ") " +
-		"SELECT x.name, count(*), min(x.due), max(x.due), count(*) FILTER (WHERE x.due > x.expires), " + kept + ", NULL::bigint[], NULL::bigint FROM x GROUP BY x.name " +
-		// and a last row (no name) with the retried messages' ids and
-		// the seq their undo record was filed under.
-		"UNION ALL SELECT NULL, 0, 0, 0, 0, 0, (SELECT array_agg(id ORDER BY id) FROM ids), " + seq
+		"SELECT x.name, count(*), min(x.due), max(x.due), count(*) FILTER (WHERE x.due > x.expires), " + kept + " FROM x GROUP BY x.name"
 	rows, err := db.Query(tx.ctx, q, c...)
 	if err != nil {
 		return err
 	}
 	res.Domains = map[string]int{}
 	var first, last int64
-	for n := 0; rows.Next(); {
-		var name *string
+	for n := 0; rows.Next(); n++ {
+		var name string
 		var count, past, kept int
 		var lo, hi int64
-		var ids []int64
-		var seq *int64
-		if err := rows.Scan(&name, &count, &lo, &hi, &past, &kept, &ids, &seq); err != nil {
+		if err := rows.Scan(&name, &count, &lo, &hi, &past, &kept); err != nil {
 			rows.Close()
 			return err
 		}
-		if name == nil {
-			if seq != nil {
-				tx.seq = *seq
-			}
-			if len(ids) > 0 {
-				res.IDs, res.Count = toIDs(ids), len(ids)
-			}
-			continue
-		}
-		res.Domains[*name] = count
+		res.Domains[name] = count
 		res.PastExpiry += past
 		res.Kept = kept
 		if n == 0 || lo < first {
@@ -567,13 +546,9 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 		if n == 0 || hi > last {
 			last = hi
 		}
-		n++
 	}
 	if err := rows.Err(); err != nil {
 		return err
-	}
-	if res.Count == 0 {
-		return nil
 	}
 	res.First, res.Last = time.Unix(first, 0).UTC(), time.Unix(last, 0).UTC()
 	if scoped {
