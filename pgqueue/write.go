@@ -444,12 +444,14 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 		set := b.add(ids)
 		p := pend(&b)
 		cond := "d.msg_id = ANY(" + set + "::bigint[]) AND " + p
-		// What undo puts back: the previous due and expiry of the
-		// domains matching cond, before anything changes.
-		if err := tx.keepDomains(db, cond, b); err != nil {
+		// What undo puts back (the previous due and expiry of the
+		// domains matching cond) is kept by retryDomains' statement, from
+		// the rows it reads anyway; seq is 0 when the queue keeps no undo.
+		keep, err := tx.keepsUndo(db)
+		if err != nil {
 			return err
 		}
-		if err := tx.retryDomains(db, r, at, scoped, set, p, cond, b, &res); err != nil {
+		if err := tx.retryDomains(db, r, at, scoped, set, p, cond, b, keep, &res); err != nil {
 			return err
 		}
 		return tx.audit(db, "retry", queue.RetryAuditText(r, at), res.IDs)
@@ -463,12 +465,14 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 // retryDomains gives the domains matching cond (p is its pending-and-in-
 // scope part, set the placeholder of the messages' ids, a its parameters)
 // their new due (and expiry), and their messages their new earliest due,
-// in one statement: the new values are computed once from one snapshot,
-// only the rows whose values change are rewritten, and the same statement
-// returns what res reports (per domain name, the first and last new due,
-// those past their expiry, and for a scoped retry the messages with a
-// pending domain it left alone).
-func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped bool, set, p, cond string, a args, res *queue.Result) error {
+// in one statement: the domains are read once, from one snapshot; their
+// previous state goes to undo_domains under keep (when not 0) from that
+// read; only the rows whose values change are rewritten, found again by
+// their row address (ctid) rather than by a second pass over the table;
+// and the same statement returns what res reports (per domain name, the
+// first and last new due, those past their expiry, and for a scoped retry
+// the messages with a pending domain it left alone).
+func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped bool, set, p, cond string, a args, keep int64, res *queue.Result) error {
 	c := append(args{}, a...)
 	due := c.add(at.Unix()) + "::bigint"
 	if r.Spread > 0 {
@@ -487,7 +491,9 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 		// One due for all: the rows are found again by cond, without a
 		// join (a join with the domains reads and hashes the whole table).
 		newExp := strings.ReplaceAll(strings.ReplaceAll(expires, "x.old_expires", "d.expires"), "x.due", due)
-		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE " + cond + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
+		// A row changed by another transaction since the snapshot is
+		// checked against cond again (as a scan by cond would be).
+		upd = "UPDATE domains d SET due = " + due + ", expires = " + newExp + " WHERE d.ctid = ANY(ARRAY(SELECT x.tid FROM x WHERE x.due <> x.old_due OR x.expires <> x.old_expires)) AND " + cond + " AND (d.due <> " + due + " OR d.expires <> " + newExp + ")"
 	}
 	// others: the pending domains of the messages that the retry leaves
 	// alone (only a scoped retry has any); they keep their due, and a
@@ -505,8 +511,14 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 		updm = "UPDATE messages m SET due = n.due FROM (SELECT msg_id, min(due) AS due FROM (SELECT msg_id, due FROM x UNION ALL SELECT msg_id, due FROM others) u GROUP BY msg_id) n " +
 			"WHERE m.id = n.msg_id AND m.due IS DISTINCT FROM n.due"
 	}
-	q := "WITH x0 AS MATERIALIZED (SELECT d.msg_id, d.idx, d.name, d.due AS old_due, d.expires AS old_expires, " + due + " AS due FROM domains d WHERE " + cond + "), " +
+	undo := ""
+	if keep != 0 {
+		undo = "undo AS (INSERT INTO undo_domains(seq, msg_id, idx, status, details, due, expires) " +
+			"SELECT " + c.add(keep) + "::bigint, x.msg_id, x.idx, x.status, x.details, x.old_due, x.old_expires FROM x0 x), "
+	}
+	q := "WITH x0 AS MATERIALIZED (SELECT d.ctid AS tid, d.msg_id, d.idx, d.name, d.status, d.details, d.due AS old_due, d.expires AS old_expires, " + due + " AS due FROM domains d WHERE " + cond + "), " +
 		"x AS MATERIALIZED (SELECT x.*, " + expires + " AS expires FROM x0 x), " +
+		undo +
 		"others AS MATERIALIZED (" + others + "), " +
 		"upd AS (" + upd + "), " +
 		"updm AS (" + updm + ") " +
