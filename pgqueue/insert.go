@@ -164,6 +164,21 @@ func (ins *inserter) write(b *batch) error {
 		}
 		return queue.DuplicateIDError(queue.ID(*dup), line)
 	}
+	if ins.bulk && !ins.checked && len(ins.ids) == 0 && len(b.ids) >= copyBatch {
+		// A full first batch into an empty queue: the import is bigger
+		// than the queue, so build the indexes at the end from its first
+		// row on.
+		var queued bool
+		if err := ins.db.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM messages)").Scan(&queued); err != nil {
+			return err
+		}
+		if !queued {
+			ins.checked = true
+			if err := ins.dropIndexes(); err != nil {
+				return err
+			}
+		}
+	}
 	if !ins.lockedLast || slices.Min(b.ids) <= int64(ins.floor) { // new ids are above every id ever queued, trashed or not
 		if err := ins.tx.dropTrashed(ins.db, b.ids); err != nil { // a queued id replaces its trashed copy
 			return err
@@ -195,7 +210,8 @@ func (ins *inserter) write(b *batch) error {
 // loading: when it has added at least as many messages as the queue held,
 // the secondary indexes are dropped and built again (sorted, several times
 // faster than growing them row by row) when the import ends, in the same
-// transaction. Meanwhile other processes wait for the queue's tables.
+// transaction. Meanwhile other processes wait for the queue's tables. An
+// import into an empty queue does so from its first full batch.
 const bulkAfter = 20000
 
 // considerBulk drops the secondary indexes when the import is at least as
@@ -210,6 +226,13 @@ func (ins *inserter) considerBulk() error {
 	if len(ins.ids) < n-len(ins.ids) {
 		return nil
 	}
+	return ins.dropIndexes()
+}
+
+// dropIndexes drops the secondary indexes of the messages, domains and
+// recipients, keeping their definitions for finish.
+func (ins *inserter) dropIndexes() error {
+	ctx := ins.tx.ctx
 	rows, err := ins.db.Query(ctx, `SELECT i.indexname, i.indexdef FROM pg_indexes i
 		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients')
 		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)

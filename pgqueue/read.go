@@ -59,21 +59,45 @@ func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, 
 		return nil, err
 	}
 	order := " ORDER BY m.id"
+	var hours []int64
 	if s.ranged && !s.keyed && limit > 0 {
-		// A range that holds few messages is read whole through its index
-		// and sorted (id + 0 keeps the planner from walking the ids
-		// instead, which finds a cluster of matches far on only late).
-		var n int
-		if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m"+s.where()+" LIMIT "+strconv.Itoa(probeLimit)+") x", a...).Scan(&n); err != nil {
-			return nil, err
+		// A created range of a few hours or days is read hour by hour, a
+		// page of each hour at most (messages_created_hour), whether it
+		// holds few messages or many, near or far on in id order.
+		if f.DueAfter.IsZero() && f.DueBefore.IsZero() {
+			if hours, err = tx.createdHours(f); err != nil {
+				return nil, err
+			}
 		}
-		if n < probeLimit {
-			order = " ORDER BY m.id + 0"
+		// Otherwise a range that holds few messages is read whole through
+		// its index and sorted (id + 0 keeps the planner from walking the
+		// ids instead, which finds a cluster of matches far on only late);
+		// a created range that holds many is read hour by hour.
+		if len(hours) == 0 {
+			var n int
+			if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m"+s.where()+" LIMIT "+strconv.Itoa(probeLimit)+") x", a...).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n < probeLimit {
+				order = " ORDER BY m.id + 0"
+			} else if hours, err = tx.createdHours(f); err != nil {
+				return nil, err
+			}
 		}
 	}
 	q := "SELECT " + msgCols + " FROM messages m" + s.where() + order
 	if limit > 0 {
-		q += " LIMIT " + a.add(limit)
+		lim := a.add(limit)
+		q += " LIMIT " + lim
+		if len(hours) > 0 {
+			// Each hour's matches in id order (messages_created_hour),
+			// merged: a page reads about a page of each hour.
+			parts := make([]string, len(hours))
+			for i, h := range hours {
+				parts[i] = "(SELECT " + msgCols + " FROM messages m" + s.where("m.created / 3600 = "+strconv.FormatInt(h, 10)) + " ORDER BY m.id LIMIT " + lim + ")"
+			}
+			q = "SELECT * FROM (" + strings.Join(parts, " UNION ALL ") + ") m ORDER BY m.id LIMIT " + lim
+		}
 	}
 	rows, err := tx.tx.Query(tx.ctx, q, a...)
 	if err != nil {
@@ -96,6 +120,47 @@ func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, 
 		if err := tx.loadParts(out[i:min(i+pageSize, len(out))]); err != nil {
 			return nil, err
 		}
+	}
+	return out, nil
+}
+
+// maxHours is how many hours of arrival a created range may span to be
+// read hour by hour; a wider one walks the ids.
+const maxHours = 48
+
+// createdHours returns the hours of arrival (unix seconds / 3600, as
+// messages_created_hour keys them) that f's created range spans, nil when
+// it has none or spans more than maxHours. An open end is the queue's
+// oldest or newest message.
+func (tx *Tx) createdHours(f queue.Filter) ([]int64, error) {
+	if f.CreatedAfter.IsZero() && f.CreatedBefore.IsZero() {
+		return nil, nil
+	}
+	var lo, hi *int64
+	if !f.CreatedAfter.IsZero() {
+		v := queue.AfterSecond(f.CreatedAfter) + 1
+		lo = &v
+	} else if err := tx.tx.QueryRow(tx.ctx, "SELECT min(created) FROM messages").Scan(&lo); err != nil {
+		return nil, err
+	}
+	if !f.CreatedBefore.IsZero() {
+		v := queue.BeforeSecond(f.CreatedBefore) - 1
+		hi = &v
+	} else if err := tx.tx.QueryRow(tx.ctx, "SELECT max(created) FROM messages").Scan(&hi); err != nil {
+		return nil, err
+	}
+	if lo == nil || hi == nil || *hi < *lo {
+		return nil, nil
+	}
+	// Go's division truncates as PostgreSQL's does, so these are the keys
+	// the index holds for the range's ends, whatever their sign.
+	first, last := *lo/3600, *hi/3600
+	if last-first >= maxHours {
+		return nil, nil
+	}
+	var out []int64
+	for h := first; h <= last; h++ {
+		out = append(out, h)
 	}
 	return out, nil
 }
