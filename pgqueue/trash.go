@@ -110,31 +110,36 @@ func prefixed(alias string, cols []string, blank ...string) string {
 // messages ids, with their domains and recipients, are moved to the trash
 // under verb and the audit seq of the change in progress (changeSeq), in
 // one statement; with a retention of 0 they are deleted for good, bodies
-// too. Expired trash is purged first. The caller writes its audit row.
-func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) error {
+// too. Expired trash is purged first. It returns how many domains of each
+// name it removed (a cancel's per-domain breakdown), counted in the same
+// statement. The caller writes its audit row.
+func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) (map[string]int, error) {
 	if len(ids) == 0 {
-		return nil
+		return map[string]int{}, nil
 	}
 	ret, err := tx.trashRetention(db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := tx.purgeExpired(db, ret); err != nil {
-		return err
+		return nil, err
 	}
 	if ret == 0 {
-		return tx.removeMessages(db, ids)
+		counts, err := tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE "+idSet("d.msg_id", "$1")+" GROUP BY d.name", ids)
+		if err != nil {
+			return nil, err
+		}
+		return counts, tx.removeMessages(db, ids)
 	}
 	seq, err := tx.changeSeq(db)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var ctes []string
-	var last string
 	for i, t := range trashTables {
 		cols, err := tx.trashColumns(db, t.live, t.trash)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		list := strings.Join(cols, ", ")
 		key, ins := "msg_id", ""
@@ -144,18 +149,17 @@ func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) error {
 		} else {
 			ins = fmt.Sprintf("INSERT INTO %s(trash_seq, %s) SELECT $3, %s FROM g%d", t.trash, list, list, i)
 		}
-		ctes = append(ctes, fmt.Sprintf("g%d AS (DELETE FROM %s WHERE %s RETURNING %s)", i, t.live, idSet(key, "$1"), list))
-		if i < len(trashTables)-1 {
-			ctes = append(ctes, fmt.Sprintf("i%d AS (%s)", i, ins))
-		} else {
-			last = ins
-		}
+		ctes = append(ctes, fmt.Sprintf("g%d AS (DELETE FROM %s WHERE %s RETURNING %s)", i, t.live, idSet(key, "$1"), list),
+			fmt.Sprintf("i%d AS (%s)", i, ins))
 	}
-	q := "WITH " + strings.Join(ctes, ", ") + " " + last
-	if _, err := db.Exec(tx.ctx, q, ids, tx.q.now().UnixMilli(), seq, verb); err != nil {
-		return fmt.Errorf("move to trash: %w", err)
+	// g1 holds the removed domains: the breakdown comes from them rather
+	// than from a second look-up of every id.
+	q := "WITH " + strings.Join(ctes, ", ") + " SELECT name, count(*) FROM g1 GROUP BY name"
+	counts, err := tx.breakdown(db, q, ids, tx.q.now().UnixMilli(), seq, verb)
+	if err != nil {
+		return nil, fmt.Errorf("move to trash: %w", err)
 	}
-	return nil
+	return counts, nil
 }
 
 // purgeExpired deletes for good what the trash holds longer than ret, and

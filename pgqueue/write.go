@@ -642,11 +642,9 @@ func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark,
 		if err != nil {
 			return err
 		}
-		if res.Domains, err = tx.breakdown(db, "SELECT d.name, count(*) FROM domains d WHERE d.msg_id IN (SELECT unnest($1::bigint[])) GROUP BY d.name", ids); err != nil {
-			return err
-		}
 		res.IDs, res.Count = toIDs(ids), len(ids)
-		return tx.trashMessages(db, mark.verb, ids)
+		res.Domains, err = tx.trashMessages(db, mark.verb, ids)
+		return err
 	}
 	res.Scope = sc.text
 	match := "r.status IN " + pendingSQL + " AND " + sc.sql(&a)
@@ -703,7 +701,8 @@ func (tx *Tx) cancelSelected(db pgx.Tx, f queue.Filter, sc scope, mark failMark,
 	if err != nil {
 		return err
 	}
-	return tx.trashMessages(db, mark.verb, gone)
+	_, err = tx.trashMessages(db, mark.verb, gone)
+	return err
 }
 
 // Paused reports whether delivery from the queue is paused.
