@@ -3,7 +3,6 @@ package pgqueue
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -231,13 +230,4 @@ func (tx *Tx) purgeAllHistory(db pgx.Tx) error {
 		}
 	}
 	return nil
-}
-
-// formatRetention writes a retention as people give it, as the SQLite
-// engine does: whole days as 7d, else as Go writes durations (36h0m0s).
-func formatRetention(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
-	}
-	return d.String()
 }

@@ -288,11 +288,7 @@ func (tx *Tx) undoNotExpired(unit int64) error {
 	if err := db.QueryRow(tx.ctx, "SELECT verb, at FROM audit WHERE seq = $1", unit).Scan(&verb, &at); err != nil {
 		return err
 	}
-	when := time.UnixMilli(at).UTC().Format(time.RFC3339Nano)
-	if ret == 0 {
-		return queue.RefuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
-	}
-	return queue.RefuseUndo("undo: #%d (%s, %s) cannot be undone: it is older than the trash retention (%s), and the records to take it back have expired (queue trash retention sets how long they are kept)", unit, verb, when, formatRetention(ret))
+	return queue.UndoExpired(unit, verb, time.UnixMilli(at), ret)
 }
 
 // unitRows reads the audit rows of a unit, oldest first.

@@ -288,7 +288,14 @@ func (tx *Tx) undoNotExpired(unit int64) error {
 	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT verb, at FROM audit WHERE seq = ?", unit).Scan(&verb, &at); err != nil {
 		return err
 	}
-	when := formatTime(time.UnixMilli(at).UTC())
+	return UndoExpired(unit, verb, time.UnixMilli(at), ret)
+}
+
+// UndoExpired is the refusal of an undo of unit (its first change: verb, at
+// time at) whose records the trash retention ret no longer keeps, in the
+// words of both engines.
+func UndoExpired(unit int64, verb string, at time.Time, ret time.Duration) error {
+	when := formatTime(at.UTC())
 	if ret == 0 {
 		return RefuseUndo("undo: #%d (%s, %s) cannot be undone: the trash retention is 0 (off), so nothing was kept to take it back", unit, verb, when)
 	}
