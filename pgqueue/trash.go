@@ -353,7 +353,8 @@ func (tx *Tx) loadTrashParts(db pgx.Tx, msgs []queue.TrashedMessage) error {
 	}
 	dom := map[key]int{}
 	pairs := "(x.trash_seq, x.msg_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))"
-	rows, err := db.Query(tx.ctx, "SELECT x.msg_id, x.idx, x.name, x.status, x.details, x.retry_num, x.due, x.notify, x.expires FROM trash_domains x WHERE "+pairs+" ORDER BY x.msg_id, x.idx", seqs, ids)
+	now := tx.q.clock().Unix()
+	rows, err := db.Query(tx.ctx, "SELECT x.msg_id, x.idx, x.name, x.status, x.details, x.retry_num, x.due, x.notify, x.expires, "+strings.ReplaceAll(holdCols, "d.", "x.")+" FROM trash_domains x WHERE "+pairs+" ORDER BY x.msg_id, x.idx", seqs, ids)
 	if err != nil {
 		return err
 	}
@@ -365,8 +366,11 @@ func (tx *Tx) loadTrashParts(db pgx.Tx, msgs []queue.TrashedMessage) error {
 			status            int16
 			details           *string
 			notify            *int64
+			since, until      *int64
+			by, reason        *string
+			rule              *int64
 		)
-		if err := rows.Scan(&mid, &idx, &d.Name, &status, &details, &d.RetryNum, &due, &notify, &expires); err != nil {
+		if err := rows.Scan(&mid, &idx, &d.Name, &status, &details, &d.RetryNum, &due, &notify, &expires, &since, &until, &by, &reason, &rule); err != nil {
 			rows.Close()
 			return err
 		}
@@ -375,6 +379,9 @@ func (tx *Tx) loadTrashParts(db pgx.Tx, msgs []queue.TrashedMessage) error {
 			d.NotifyAt = fromUnix(*notify)
 		}
 		m := &msgs[at[mid]]
+		if d.Hold = holdNow(d.Status, since, until, by, reason, rule, now); d.Hold != nil {
+			m.Held = true // as the live queue lists it
+		}
 		dom[key{mid, idx}] = len(m.Domains)
 		m.Domains = append(m.Domains, d)
 	}

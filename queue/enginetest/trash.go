@@ -125,6 +125,10 @@ func (s *suite) trashCancelRestore(t *testing.T) {
 			m.Domains[0].Recipients[0].Notify != queue.NotifyFailure {
 			t.Errorf("trashed %s read back as %+v", m.ID, m.Message)
 		}
+		// Every fifth message was held on arrival: the trash lists its hold.
+		if held := i*3%5 == 0; m.Held != held || (m.Domains[0].Hold != nil) != held {
+			t.Errorf("trashed %s listed held %v (domain hold %+v), want %v", m.ID, m.Held, m.Domains[0].Hold, held)
+		}
 	}
 	// The trash is filtered and paged like the queue.
 	if got := trashIDs(t, tr, queue.Filter{IDs: []queue.ID{all[3], all[1]}}); !slices.Equal(got, []queue.ID{all[3]}) {
