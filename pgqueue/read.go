@@ -167,15 +167,32 @@ func (tx *Tx) createdHours(f queue.Filter) ([]int64, error) {
 
 // loadParts fills in the domains and recipients of msgs (ascending ids).
 func (tx *Tx) loadParts(msgs []queue.Message) error {
+	ptrs := make([]*queue.Message, len(msgs))
+	for i := range msgs {
+		ptrs[i] = &msgs[i]
+	}
+	return tx.readParts(tx.tx, ptrs, nil)
+}
+
+// readParts fills in the domains and recipients of msgs (ascending ids),
+// with each domain's hold as it stands now: from the live tables, or, when
+// seqs is given (each message's trash seq), from the trash's (whose
+// recipients also keep their NOTIFY flags).
+func (tx *Tx) readParts(db pgx.Tx, msgs []*queue.Message, seqs []int64) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	ids := make([]int64, len(msgs))
 	at := make(map[int64]int, len(msgs))
-	for i := range msgs {
-		ids[i] = int64(msgs[i].ID)
+	for i, m := range msgs {
+		ids[i] = int64(m.ID)
 		at[ids[i]] = i
-		msgs[i].Domains, msgs[i].Held = nil, false
+		m.Domains, m.Held = nil, false
+	}
+	domains, rcpts, where, notify, args := "domains", "recipients", "x.msg_id = ANY($1)", "", []any{ids}
+	if seqs != nil {
+		domains, rcpts, notify = "trash_domains", "trash_recipients", ", x.notify"
+		where, args = "(x.trash_seq, x.msg_id) IN (SELECT * FROM unnest($2::bigint[], $1::bigint[]))", append(args, seqs)
 	}
 	now := tx.q.clock().Unix()
 	type key struct {
@@ -183,7 +200,7 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 		idx int32
 	}
 	dom := map[key]int{} // a domain's index in its message's Domains
-	rows, err := tx.tx.Query(tx.ctx, "SELECT d.msg_id, d.idx, d.name, d.status, d.details, d.retry_num, d.due, d.notify, d.expires, "+holdCols+" FROM domains d WHERE d.msg_id = ANY($1) ORDER BY d.msg_id, d.idx", ids)
+	rows, err := db.Query(tx.ctx, "SELECT x.msg_id, x.idx, x.name, x.status, x.details, x.retry_num, x.due, x.notify, x.expires, "+strings.ReplaceAll(holdCols, "d.", "x.")+" FROM "+domains+" x WHERE "+where+" ORDER BY x.msg_id, x.idx", args...)
 	if err != nil {
 		return err
 	}
@@ -204,14 +221,11 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 			rows.Close()
 			return err
 		}
-		d.Status, d.Due, d.Expires = queue.Status(status), fromUnix(due), fromUnix(expires)
-		if details != nil {
-			d.Details = *details
-		}
+		d.Status, d.Due, d.Expires, d.Details = queue.Status(status), fromUnix(due), fromUnix(expires), orString(details, "")
 		if notify != nil {
 			d.NotifyAt = fromUnix(*notify)
 		}
-		m := &msgs[at[mid]]
+		m := msgs[at[mid]]
 		if d.Hold = holdNow(d.Status, since, until, by, reason, rule, now); d.Hold != nil {
 			m.Held = true
 		}
@@ -222,7 +236,7 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	rows, err = tx.tx.Query(tx.ctx, "SELECT msg_id, domain_idx, address_lc, address, status, code, enhanced, message, orcpt FROM recipients WHERE msg_id = ANY($1) ORDER BY msg_id, idx", ids)
+	rows, err = db.Query(tx.ctx, "SELECT x.msg_id, x.domain_idx, x.address_lc, x.address, x.status, x.code, x.enhanced, x.message, x.orcpt"+notify+" FROM "+rcpts+" x WHERE "+where+" ORDER BY x.msg_id, x.idx", args...)
 	if err != nil {
 		return err
 	}
@@ -233,19 +247,23 @@ func (tx *Tx) loadParts(msgs []queue.Message) error {
 			didx                      int32
 			r                         queue.Recipient
 			addr, enh, message, orcpt *string
-			status                    int16
+			status, flags             int16
 		)
-		if err := rows.Scan(&mid, &didx, &r.Address, &addr, &status, &r.Code, &enh, &message, &orcpt); err != nil {
+		dst := []any{&mid, &didx, &r.Address, &addr, &status, &r.Code, &enh, &message, &orcpt}
+		if notify != "" {
+			dst = append(dst, &flags)
+		}
+		if err := rows.Scan(dst...); err != nil {
 			return err
 		}
-		r.Status = queue.Status(status)
+		r.Status, r.Notify = queue.Status(status), queue.Notify(flags)
 		r.Address = orString(addr, r.Address)
 		r.Enhanced, r.Message, r.ORCPT = orString(enh, ""), orString(message, ""), orString(orcpt, "")
 		k, ok := dom[key{mid, didx}]
 		if !ok {
 			return fmt.Errorf("message %s: recipient %s belongs to a missing domain", queue.ID(mid), r.Address)
 		}
-		m := &msgs[at[mid]]
+		m := msgs[at[mid]]
 		m.Domains[k].Recipients = append(m.Domains[k].Recipients, r)
 	}
 	return rows.Err()

@@ -341,81 +341,11 @@ func (tx *Tx) walkTrash(db pgx.Tx, after queue.ID, fn func(batch []queue.Trashed
 // loadTrashParts fills in the domains and recipients of trashed messages
 // (ascending ids), found by their trash seq and id.
 func (tx *Tx) loadTrashParts(db pgx.Tx, msgs []queue.TrashedMessage) error {
-	ids, seqs := make([]int64, len(msgs)), make([]int64, len(msgs))
-	at := make(map[int64]int, len(msgs))
+	ptrs, seqs := make([]*queue.Message, len(msgs)), make([]int64, len(msgs))
 	for i := range msgs {
-		ids[i], seqs[i] = int64(msgs[i].ID), msgs[i].Seq
-		at[ids[i]] = i
+		ptrs[i], seqs[i] = &msgs[i].Message, msgs[i].Seq
 	}
-	type key struct {
-		msg int64
-		idx int32
-	}
-	dom := map[key]int{}
-	pairs := "(x.trash_seq, x.msg_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))"
-	now := tx.q.clock().Unix()
-	rows, err := db.Query(tx.ctx, "SELECT x.msg_id, x.idx, x.name, x.status, x.details, x.retry_num, x.due, x.notify, x.expires, "+strings.ReplaceAll(holdCols, "d.", "x.")+" FROM trash_domains x WHERE "+pairs+" ORDER BY x.msg_id, x.idx", seqs, ids)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var (
-			mid, due, expires int64
-			idx               int32
-			d                 queue.Domain
-			status            int16
-			details           *string
-			notify            *int64
-			since, until      *int64
-			by, reason        *string
-			rule              *int64
-		)
-		if err := rows.Scan(&mid, &idx, &d.Name, &status, &details, &d.RetryNum, &due, &notify, &expires, &since, &until, &by, &reason, &rule); err != nil {
-			rows.Close()
-			return err
-		}
-		d.Status, d.Due, d.Expires, d.Details = queue.Status(status), fromUnix(due), fromUnix(expires), orString(details, "")
-		if notify != nil {
-			d.NotifyAt = fromUnix(*notify)
-		}
-		m := &msgs[at[mid]]
-		if d.Hold = holdNow(d.Status, since, until, by, reason, rule, now); d.Hold != nil {
-			m.Held = true // as the live queue lists it
-		}
-		dom[key{mid, idx}] = len(m.Domains)
-		m.Domains = append(m.Domains, d)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	rows, err = db.Query(tx.ctx, "SELECT x.msg_id, x.domain_idx, x.address_lc, x.address, x.status, x.code, x.enhanced, x.message, x.orcpt, x.notify FROM trash_recipients x WHERE "+pairs+" ORDER BY x.msg_id, x.idx", seqs, ids)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			mid                       int64
-			didx                      int32
-			r                         queue.Recipient
-			addr, enh, message, orcpt *string
-			status, notify            int16
-		)
-		if err := rows.Scan(&mid, &didx, &r.Address, &addr, &status, &r.Code, &enh, &message, &orcpt, &notify); err != nil {
-			return err
-		}
-		r.Status, r.Notify = queue.Status(status), queue.Notify(notify)
-		r.Address = orString(addr, r.Address)
-		r.Enhanced, r.Message, r.ORCPT = orString(enh, ""), orString(message, ""), orString(orcpt, "")
-		k, ok := dom[key{mid, didx}]
-		if !ok {
-			return fmt.Errorf("trashed message %s: recipient %s belongs to a missing domain", queue.ID(mid), r.Address)
-		}
-		m := &msgs[at[mid]]
-		m.Domains[k].Recipients = append(m.Domains[k].Recipients, r)
-	}
-	return rows.Err()
+	return tx.readParts(db, ptrs, seqs)
 }
 
 // TrashList returns one page of the trashed messages f selects, in
