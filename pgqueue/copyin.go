@@ -2,7 +2,6 @@ package pgqueue
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,19 +38,7 @@ func (tx *Tx) ImportMessages(from string, next func() (*queue.Message, []byte, e
 				return queue.ImportError(tx.q.scrub(err))
 			}
 		}
-		if err := ins.finish(); err != nil {
-			if tx.ctx.Err() != nil {
-				return queue.ImportError(tx.ctx.Err())
-			}
-			return queue.ImportError(tx.q.scrub(err))
-		}
-		res.IDs = ins.ids
-		slices.Sort(res.IDs)
-		res.Count = len(res.IDs)
-		if res.Count == 0 {
-			return nil
-		}
-		return tx.verbError("import", tx.audit(db, "import", queue.CopyAuditText(from), res.IDs))
+		return tx.endImport(db, ins, ins.finish(), queue.CopyAuditText(from), &res)
 	})
 	if err != nil {
 		return queue.Result{DryRun: tx.dry}, err

@@ -152,24 +152,31 @@ func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 		if err == nil {
 			err = ins.finish()
 		}
-		if err != nil {
-			if tx.ctx.Err() != nil {
-				return queue.ImportError(tx.ctx.Err())
-			}
-			return queue.ImportError(tx.q.scrub(err))
-		}
-		res.IDs = ins.ids
-		slices.Sort(res.IDs)
-		res.Count = len(res.IDs)
-		if res.Count == 0 {
-			return nil
-		}
-		return tx.verbError("import", tx.audit(db, "import", queue.ImportJSONAuditText(lines), res.IDs))
+		return tx.endImport(db, ins, err, queue.ImportJSONAuditText(lines), &res)
 	})
 	if err != nil {
 		return queue.Result{DryRun: tx.dry}, err
 	}
 	return res, nil
+}
+
+// endImport ends an import whose rows ins wrote (err: how writing them
+// ended): an import error in the import's words, or the ids in res and the
+// audit row with text, when anything was imported.
+func (tx *Tx) endImport(db pgx.Tx, ins *inserter, err error, text string, res *queue.Result) error {
+	if err != nil {
+		if tx.ctx.Err() != nil {
+			return queue.ImportError(tx.ctx.Err())
+		}
+		return queue.ImportError(tx.q.scrub(err))
+	}
+	res.IDs = ins.ids
+	slices.Sort(res.IDs)
+	res.Count = len(res.IDs)
+	if res.Count == 0 {
+		return nil
+	}
+	return tx.verbError("import", tx.audit(db, "import", text, res.IDs))
 }
 
 // readBatches decodes JSON Lines into batches on a goroutine of its own
