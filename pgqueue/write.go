@@ -626,11 +626,11 @@ var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced
 // removeMessages deletes the messages ids from every table, for good.
 func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	for _, t := range []string{"recipients", "domains", "bodies"} {
-		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE "+idList("msg_id", "$1"), ids); err != nil {
 			return err
 		}
 	}
-	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids)
+	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE "+idList("id", "$1"), ids)
 	return err
 }
 
