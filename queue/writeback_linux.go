@@ -9,8 +9,8 @@ import (
 )
 
 // writebackAfter is how long a commit (or the close of the writer) runs
-// before whileWriting starts the kernel writing the queue's files out;
-// a variable so that tests can make every commit long enough.
+// before whileWriting starts the kernel writing the queue's files out; 0
+// starts it with the commit (tests).
 var writebackAfter = 10 * time.Millisecond
 
 // writebackEvery is how often, from then on, the dirty pages written since
@@ -33,16 +33,23 @@ var writebacks atomic.Int64
 func (q *Queue) whileWriting(fn func() error) error {
 	finished := make(chan struct{})
 	stopped := make(chan struct{})
-	t := time.AfterFunc(writebackAfter, func() {
+	start := func() {
 		defer close(stopped)
 		q.writeback(finished)
-	})
-	err := fn()
-	close(finished)
-	if !t.Stop() {
-		<-stopped
 	}
-	return err
+	var t *time.Timer
+	if writebackAfter > 0 {
+		t = time.AfterFunc(writebackAfter, start)
+	} else {
+		go start() // from the start: at least one round, whatever fn takes
+	}
+	defer func() { // also when fn panics: the goroutine never outlives fn
+		close(finished)
+		if t == nil || !t.Stop() {
+			<-stopped
+		}
+	}()
+	return fn()
 }
 
 // writeback starts the disk writing the dirty pages of the WAL and the
