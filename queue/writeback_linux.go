@@ -2,6 +2,8 @@ package queue
 
 import (
 	"os"
+	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -53,30 +55,20 @@ func (q *Queue) whileWriting(fn func() error) error {
 }
 
 // writeback starts the disk writing the dirty pages of the WAL and the
-// file, every writebackEvery until finished is closed. A file that cannot
-// be opened (no -wal yet) is tried again at the next round.
+// file, every writebackEvery until finished is closed, through SQLite's own
+// descriptors of them (queueFDs).
 func (q *Queue) writeback(finished <-chan struct{}) {
-	names := [2]string{q.abs + "-wal", q.abs}
-	var files [2]*os.File
-	defer func() {
-		for _, f := range files {
-			if f != nil {
-				f.Close()
-			}
-		}
-	}()
 	tick := time.NewTicker(writebackEvery)
 	defer tick.Stop()
+	var fds []int
 	for {
-		for i, name := range names {
-			if files[i] == nil {
-				f, err := os.Open(name)
-				if err != nil {
-					continue
-				}
-				files[i] = f
-			}
-			if unix.SyncFileRange(int(files[i].Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE) == nil {
+		if len(fds) < 2 { // the -wal may be opened later
+			fds = q.queueFDs()
+		}
+		for _, fd := range fds {
+			// A descriptor closed and reused since the scan is harmless:
+			// starting the writes of another file changes nothing in it.
+			if unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE) == nil {
 				writebacks.Add(1)
 			}
 		}
@@ -86,4 +78,41 @@ func (q *Queue) writeback(finished <-chan struct{}) {
 		case <-tick.C:
 		}
 	}
+}
+
+// queueFDs returns one descriptor this process has open on the queue's
+// file and one on its WAL, if any, read from /proc/self/fd: SQLite's own.
+// The writeback opens none of its own, because closing a descriptor of the
+// database file drops every POSIX lock the process holds on it, SQLite's
+// included, and another process could then take the file for unused and
+// checkpoint and delete the WAL under this one.
+func (q *Queue) queueFDs() []int {
+	path := q.abs
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	var db, wal = -1, -1
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		switch link, _ := os.Readlink("/proc/self/fd/" + e.Name()); link {
+		case path:
+			db = fd
+		case path + "-wal":
+			wal = fd
+		}
+	}
+	var out []int
+	for _, fd := range []int{wal, db} {
+		if fd >= 0 {
+			out = append(out, fd)
+		}
+	}
+	return out
 }

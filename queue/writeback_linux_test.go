@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"golang.org/x/sys/unix"
 	"path/filepath"
 	"testing"
 	"time"
@@ -66,5 +67,35 @@ func TestShortCommitStartsNoWriteback(t *testing.T) {
 	}
 	if n := writebacks.Load() - before; n != 0 {
 		t.Fatalf("%d writebacks for short commits, want 0", n)
+	}
+}
+
+// The writeback must not open and close a descriptor of the database file:
+// closing one drops every POSIX lock the process holds on it, SQLite's
+// own, and another process could then take the file as unused and
+// checkpoint and delete the WAL under this one.
+func TestWritebackKeepsSQLiteLocks(t *testing.T) {
+	defer func(d time.Duration) { writebackAfter = d }(writebackAfter)
+	writebackAfter = 0
+	q, _ := openTest(t)
+	put(t, q, msg(1, "one@sender.example", testNow, "a@example.org"))
+	if _, err := q.Cancel(context.Background(), CancelRequest{Filter: Filter{Sender: []string{"one@sender.example"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(q.abs, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An open file description lock conflicts with the process's own POSIX
+	// locks: asking for SQLite's lock bytes finds its shared lock there.
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0x40000000, Len: 512}
+	err = unix.FcntlFlock(uintptr(fd), unix.F_OFD_GETLK, &lk)
+	q.Close() // before our descriptor closes (which drops the locks anyway)
+	unix.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lk.Type == unix.F_UNLCK {
+		t.Fatal("after a commit with writeback the process holds no lock on the queue file: a descriptor of it was closed under SQLite")
 	}
 }
