@@ -11,9 +11,11 @@ import (
 )
 
 // writebackAfter is how long a commit (or the close of the writer) runs
-// before whileWriting starts the kernel writing the queue's files out; 0
-// starts it with the commit (tests).
-var writebackAfter = 10 * time.Millisecond
+// before whileWriting starts the kernel writing the queue's files out, in
+// nanoseconds; 0 starts it with the commit (tests).
+var writebackAfter atomic.Int64
+
+func init() { writebackAfter.Store(int64(10 * time.Millisecond)) }
 
 // writebackEvery is how often, from then on, the dirty pages written since
 // are handed to the disk.
@@ -29,8 +31,8 @@ var writebacks atomic.Int64
 // writing out what is dirty of the two files (sync_file_range with
 // SYNC_FILE_RANGE_WRITE starts the writes and waits for nothing), so the
 // disk works while SQLite still copies pages and its fsyncs find most of it
-// done: a bulk cancel of 25,000 waited 0.11 to 0.19 s in fsync before, 0.01
-// to 0.04 s after (BENCHMARKS.md). SQLite's fsyncs are unchanged, and so is
+// done: a bulk cancel of 25,000 waited 0.11 to 0.32 s in fsync before, 0.02
+// to 0.08 s after (BENCHMARKS.md). SQLite's fsyncs are unchanged, and so is
 // what a crash can lose. A short commit is over before the timer fires.
 func (q *Queue) whileWriting(fn func() error) error {
 	finished := make(chan struct{})
@@ -40,8 +42,8 @@ func (q *Queue) whileWriting(fn func() error) error {
 		q.writeback(finished)
 	}
 	var t *time.Timer
-	if writebackAfter > 0 {
-		t = time.AfterFunc(writebackAfter, start)
+	if after := time.Duration(writebackAfter.Load()); after > 0 {
+		t = time.AfterFunc(after, start)
 	} else {
 		go start() // from the start: at least one round, whatever fn takes
 	}

@@ -12,8 +12,8 @@ import (
 // the file while SQLite still works (whileWriting), and what it committed is
 // all there after a reopen; so does the close of the writer.
 func TestLongCommitStartsWriteback(t *testing.T) {
-	defer func(d time.Duration) { writebackAfter = d }(writebackAfter)
-	writebackAfter = 0 // every commit is "long"
+	defer writebackAfter.Store(writebackAfter.Load())
+	writebackAfter.Store(0) // every commit is "long"
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "queue.db")
 	q, err := Open(path, Options{Now: func() time.Time { return testNow }, User: "tester"})
@@ -57,8 +57,8 @@ func TestLongCommitStartsWriteback(t *testing.T) {
 // A commit shorter than writebackAfter starts nothing: the timer is stopped
 // before it fires.
 func TestShortCommitStartsNoWriteback(t *testing.T) {
-	defer func(d time.Duration) { writebackAfter = d }(writebackAfter)
-	writebackAfter = time.Hour
+	defer writebackAfter.Store(writebackAfter.Load())
+	writebackAfter.Store(int64(time.Hour))
 	q, _ := openTest(t)
 	before := writebacks.Load()
 	put(t, q, msg(1, "one@sender.example", testNow, "a@example.org"))
@@ -75,8 +75,8 @@ func TestShortCommitStartsNoWriteback(t *testing.T) {
 // own, and another process could then take the file as unused and
 // checkpoint and delete the WAL under this one.
 func TestWritebackKeepsSQLiteLocks(t *testing.T) {
-	defer func(d time.Duration) { writebackAfter = d }(writebackAfter)
-	writebackAfter = 0
+	defer writebackAfter.Store(writebackAfter.Load())
+	writebackAfter.Store(0)
 	q, _ := openTest(t)
 	put(t, q, msg(1, "one@sender.example", testNow, "a@example.org"))
 	if _, err := q.Cancel(context.Background(), CancelRequest{Filter: Filter{Sender: []string{"one@sender.example"}}}); err != nil {

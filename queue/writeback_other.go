@@ -2,15 +2,12 @@
 
 package queue
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "sync/atomic"
 
 // writebackAfter and writebacks are as on Linux (writeback_linux.go), where
 // whileWriting starts the disk writing during a long commit; elsewhere there
 // is no sync_file_range and fn simply runs.
-var writebackAfter = 10 * time.Millisecond
+var writebackAfter atomic.Int64
 
 var writebacks atomic.Int64
 
