@@ -47,3 +47,38 @@ func TestTableIDsInIDOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkSelectedIDs75k reads a selection of 75,000 ids (cancel --all of
+// bench/bulk.sh's second step) a row at a time and as one text.
+func BenchmarkSelectedIDs75k(b *testing.B) {
+	q, _ := openTest(b)
+	for _, way := range []struct {
+		name string
+		read func(tx *Tx) ([]ID, error)
+	}{
+		{"rows", func(tx *Tx) ([]ID, error) { return tx.queryIDs("SELECT id FROM " + selTable + " ORDER BY id") }},
+		{"text", func(tx *Tx) ([]ID, error) { return tx.selected() }},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			err := q.Preview(context.Background(), func(tx *Tx) error {
+				if err := tx.selectInto(Filter{Sender: []string{"nobody@example.com"}}); err != nil {
+					return err
+				}
+				if _, err := tx.tx.ExecContext(tx.ctx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 75000) INSERT INTO "+selTable+"(id) SELECT i * 4099 + 17 FROM n"); err != nil {
+					return err
+				}
+				b.ResetTimer()
+				for range b.N {
+					ids, err := way.read(tx)
+					if err != nil || len(ids) != 75000 {
+						b.Fatalf("%d ids, %v", len(ids), err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
