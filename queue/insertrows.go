@@ -25,12 +25,32 @@ type boundRows struct {
 	vals []any // n rows of the table's columns, in insertCols' order
 	row  int   // values in the open row
 	n    int   // rows
+
+	// The last value of each column, boxed: a value as its column's last
+	// (a message's id in each of its rows, a domain's name or a reply
+	// repeated from message to message) is not boxed again, which spares
+	// the decoding goroutines most of the allocations of a batch.
+	last [maxInsertCols]any
 }
 
-func (r *boundRows) int(v int64) { r.vals = append(r.vals, v); r.row++ }
-func (r *boundRows) null()       { r.vals = append(r.vals, nil); r.row++ }
+// maxInsertCols is the most columns of a table in insertCols.
+const maxInsertCols = 16
+
+func (r *boundRows) int(v int64) {
+	if x, ok := r.last[r.row].(int64); !ok || x != v {
+		r.last[r.row] = v
+	}
+	r.vals = append(r.vals, r.last[r.row])
+	r.row++
+}
+
+func (r *boundRows) null() { r.vals = append(r.vals, nil); r.row++ }
+
 func (r *boundRows) str(s string) {
-	r.vals = append(r.vals, s)
+	if x, ok := r.last[r.row].(string); !ok || x != s {
+		r.last[r.row] = s
+	}
+	r.vals = append(r.vals, r.last[r.row])
 	r.row++
 }
 
@@ -96,7 +116,11 @@ var (
 )
 
 func newInsertTable(name string) *insertTable {
-	return &insertTable{name: name, ncol: len(strings.Split(insertCols[name], ", "))}
+	n := len(strings.Split(insertCols[name], ", "))
+	if n > maxInsertCols {
+		panic("queue: more columns in " + name + " than maxInsertCols")
+	}
+	return &insertTable{name: name, ncol: n}
 }
 
 // insertSQL returns the INSERT of n rows.

@@ -98,7 +98,7 @@ type lineChunk struct {
 // line): the unit of work of a decoding goroutine.
 const (
 	chunkLines = insertBatch
-	chunkBytes = 1 << 20
+	chunkBytes = 512 << 10
 )
 
 // lineParser reads JSON Lines and decodes them into encoded batches of rows
@@ -162,6 +162,7 @@ func (p *lineParser) run(r io.Reader) {
 		select {
 		case c.data = <-p.bufs:
 		default:
+			c.data = make([]byte, 0, chunkBytes+chunkBytes/4)
 		}
 	}
 	send := func() bool {
