@@ -17,8 +17,8 @@ import (
 // inserter writes whole messages in batches, the fast path for imports; every
 // verb that adds messages (Enqueue, ImportJSON, ImportEML, LoadDemo) goes
 // through it. Messages are encoded into a rowBatch (by add, or ahead of time
-// on another goroutine for ImportJSON, see write) and each batch is written
-// with one INSERT statement per table.
+// on the decoding goroutines of ImportJSON, see write) and each batch is
+// written with a few INSERT statements of many rows per table (insertrows.go).
 type inserter struct {
 	tx   *Tx
 	last ID // the highest id given out or seen
