@@ -57,10 +57,11 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	}
 
 	if c := cl.Command; c != nil && oneShotWalk(c.Cmd.Path) && getenv("GOGC") == "" {
-		// A one-shot script or listing is this process's only work, and a
-		// walk over a big queue makes many short-lived tables or pages:
-		// collect a quarter as often (a script's memory limit holds all the
-		// same; a listing keeps a page or two).
+		// A one-shot script, listing or import is this process's only
+		// work, and a walk over a big queue (or the decoding of a big
+		// import) makes many short-lived tables, pages or values: collect a
+		// quarter as often (a script's memory limit holds all the same; a
+		// listing keeps a page or two, an import a few batches).
 		debug.SetGCPercent(scriptGCPercent)
 	}
 
@@ -98,7 +99,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 // oneShotWalk says a command may walk the whole queue as the process's only
 // work: mqsh run, mqsh lua, mqsh queue list.
 func oneShotWalk(path []string) bool {
-	return path[0] == "run" || path[0] == "lua" || len(path) == 2 && path[0] == "queue" && path[1] == "list"
+	return path[0] == "run" || path[0] == "lua" || len(path) == 2 && path[0] == "queue" && (path[1] == "list" || path[1] == "import")
 }
 
 // fail reports err (if it was not reported already) and returns its exit code.

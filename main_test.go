@@ -158,7 +158,8 @@ func TestSecondSignalEndsStuckCommand(t *testing.T) {
 }
 
 // TestOneShotWalk: the commands whose process may do nothing but walk the
-// queue (and so collect garbage less often) are run, lua and queue list.
+// queue or import into it (and so collect garbage less often) are run, lua,
+// queue list and queue import.
 func TestOneShotWalk(t *testing.T) {
 	for _, c := range []struct {
 		path []string
@@ -167,6 +168,7 @@ func TestOneShotWalk(t *testing.T) {
 		{[]string{"run"}, true},
 		{[]string{"lua"}, true},
 		{[]string{"queue", "list"}, true},
+		{[]string{"queue", "import"}, true},
 		{[]string{"queue", "status"}, false},
 		{[]string{"serve"}, false},
 		{[]string{"summary"}, false},

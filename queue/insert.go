@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -18,8 +17,8 @@ import (
 // inserter writes whole messages in batches, the fast path for imports; every
 // verb that adds messages (Enqueue, ImportJSON, ImportEML, LoadDemo) goes
 // through it. Messages are encoded into a rowBatch (by add, or ahead of time
-// on another goroutine for ImportJSON, see write) and each batch is written
-// with one INSERT statement per table.
+// on the decoding goroutines of ImportJSON, see write) and each batch is
+// written with a few INSERT statements of many rows per table (insertrows.go).
 type inserter struct {
 	tx   *Tx
 	last ID // the highest id given out or seen
@@ -189,15 +188,12 @@ func (ins *inserter) write(b *rowBatch) error {
 		}
 	}
 	for _, t := range [...]struct {
-		table string
-		rows  *jsonRows
-	}{{"messages", &b.msgs}, {"domains", &b.doms}, {"recipients", &b.rcpts}} {
-		if t.rows.n == 0 {
-			continue
-		}
-		if err := ins.exec(t.table, t.rows.text()); err != nil {
-			if t.table == "messages" && isDuplicateKey(err) {
-				return ins.duplicate(b)
+		table *insertTable
+		rows  *boundRows
+	}{{msgTable, &b.msgs}, {domTable, &b.doms}, {rcptTable, &b.rcpts}} {
+		if done, err := ins.insertRows(t.table, t.rows); err != nil {
+			if t.table == msgTable && isDuplicateKey(err) {
+				return ins.duplicate(b, done)
 			}
 			return err
 		}
@@ -219,36 +215,6 @@ func (ins *inserter) write(b *rowBatch) error {
 	}
 	return nil
 }
-
-// exec runs the INSERT of a table for a JSON array of rows (text): SQLite
-// unpacks the rows itself, which costs less than binding every value through
-// the driver. jsonb() converts the text once, so that each row's columns are
-// read from SQLite's parsed form rather than from text again.
-func (ins *inserter) exec(table string, rows string) error {
-	q, ok := insertSQL[table]
-	if !ok {
-		return fmt.Errorf("internal error: no insert for table %s", table)
-	}
-	// The write connection keeps the statement prepared (writerParams), so
-	// that a small batch, such as the SMTP server's group commit, does not
-	// compile it again in every transaction.
-	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, q, rows)
-	return err
-}
-
-// insertSQL is each table's INSERT for inserter.exec.
-var insertSQL = func() map[string]string {
-	m := map[string]string{}
-	for table, list := range insertCols {
-		cols := strings.Split(list, ", ")
-		sel := make([]string, len(cols))
-		for i := range cols {
-			sel[i] = fmt.Sprintf("value->>%d", i)
-		}
-		m[table] = "INSERT INTO " + table + "(" + list + ") SELECT " + strings.Join(sel, ", ") + " FROM jsonb_each(jsonb(?))"
-	}
-	return m
-}()
 
 // execBodies inserts message bodies: msg_id, raw pairs.
 func (ins *inserter) execBodies(rows [][]any) error {
@@ -301,9 +267,11 @@ func (ins *inserter) considerBulk() error {
 	return nil
 }
 
-// duplicate finds which message of a failed batch is already queued.
-func (ins *inserter) duplicate(b *rowBatch) error {
-	for k, id := range b.ids {
+// duplicate finds which message of a failed batch is already queued; the
+// batch's first done messages were written before the failure.
+func (ins *inserter) duplicate(b *rowBatch, done int) error {
+	for k, id := range b.ids[done:] {
+		k += done
 		var one int
 		err := ins.tx.tx.QueryRowContext(ins.tx.ctx, "SELECT 1 FROM messages WHERE id = ?", int64(id)).Scan(&one)
 		if err == nil {
@@ -316,20 +284,42 @@ func (ins *inserter) duplicate(b *rowBatch) error {
 // rowBatch is up to insertBatch normalized messages encoded as the rows of
 // the messages, domains and recipients tables, ready for inserter.write.
 type rowBatch struct {
-	msgs, doms, rcpts jsonRows
+	msgs, doms, rcpts boundRows
 	ids               []ID
-	lines             []int   // input lines, for error messages (0 = none)
-	n                 int     // messages
-	err               error   // for ImportJSON: the error that ends the input after these messages
-	bodies            [][]any // for ImportJSON: msg_id, text of the messages that carried one
+	lines             []int    // input lines, for error messages (0 = none)
+	ends              []rowEnd // where each message's rows end
+	n                 int      // messages
+	err               error    // for ImportJSON: the error that ends the input after these messages
+	bodies            [][]any  // for ImportJSON: msg_id, text of the messages that carried one
 }
+
+// rowEnd is where a message's rows end in its batch: domains, recipients
+// and bodies.
+type rowEnd struct{ doms, rcpts, bodies int }
 
 func (b *rowBatch) reset() {
 	b.msgs.reset()
 	b.doms.reset()
 	b.rcpts.reset()
-	b.ids, b.lines, b.n, b.err = b.ids[:0], b.lines[:0], 0, nil
+	b.ids, b.lines, b.ends, b.n, b.err = b.ids[:0], b.lines[:0], b.ends[:0], 0, nil
+	clear(b.bodies)
 	b.bodies = b.bodies[:0]
+}
+
+// truncate keeps the first k messages.
+func (b *rowBatch) truncate(k int) {
+	if k >= b.n {
+		return
+	}
+	var e rowEnd
+	if k > 0 {
+		e = b.ends[k-1]
+	}
+	b.msgs.truncate(k, msgTable.ncol)
+	b.doms.truncate(e.doms, domTable.ncol)
+	b.rcpts.truncate(e.rcpts, rcptTable.ncol)
+	b.bodies = b.bodies[:e.bodies]
+	b.ids, b.lines, b.ends, b.n = b.ids[:k], b.lines[:k], b.ends[:k], k
 }
 
 // rowEncoder encodes messages into rowBatches and refuses an id it has
@@ -344,6 +334,14 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) err
 	if err := e.seen.Add(m.ID, line); err != nil {
 		return err
 	}
+	b.add(m, line, h, nil)
+	return nil
+}
+
+// add adds a normalized message to b, with the columns its text gave (zero
+// when it has none) and the text to keep (nil: none); line is its input
+// line (0 = none).
+func (b *rowBatch) add(m *Message, line int, h msgHeaders, text []byte) {
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
 	r := &b.msgs
@@ -362,7 +360,7 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) err
 	r.optStr(m.Client.Helo)
 	r.optStr(h.subject)
 	r.optStr(h.msgID)
-	r.end()
+	r.end(msgTable.ncol)
 	ri := 0
 	for di, d := range m.Domains {
 		r := &b.doms
@@ -388,7 +386,7 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) err
 				r.null()
 			}
 		}
-		r.end()
+		r.end(domTable.ncol)
 		for _, rc := range d.Recipients {
 			r := &b.rcpts
 			lc := strings.ToLower(rc.Address)
@@ -403,115 +401,18 @@ func (e *rowEncoder) encode(b *rowBatch, m *Message, line int, h msgHeaders) err
 			r.optStr(rc.Message)
 			r.optStr(rc.ORCPT)
 			r.int(int64(rc.Notify))
-			r.end()
+			r.end(rcptTable.ncol)
 			ri++
 		}
 	}
+	if text != nil {
+		b.bodies = append(b.bodies, []any{id, text})
+	}
 	b.ids = append(b.ids, m.ID)
 	b.lines = append(b.lines, line)
+	b.ends = append(b.ends, rowEnd{b.doms.n, b.rcpts.n, len(b.bodies)})
 	b.n++
-	return nil
 }
-
-// jsonRows builds a JSON array (text) of rows, each an array of column
-// values: integers, strings and nulls. One statement per table unpacks a
-// whole batch (see inserter.exec), which costs far less than binding every
-// value through the driver.
-type jsonRows struct {
-	buf []byte // "[" and the rows so far, each followed by a comma
-	row bool   // a row is open and has a value
-	n   int    // rows
-}
-
-// open starts a row when none is open, else separates the next value.
-func (j *jsonRows) next() {
-	if len(j.buf) == 0 {
-		j.buf = append(j.buf, '[')
-	}
-	if j.row {
-		j.buf = append(j.buf, ',')
-		return
-	}
-	j.buf = append(j.buf, '[')
-	j.row = true
-}
-
-func (j *jsonRows) int(v int64) {
-	j.next()
-	j.buf = strconv.AppendInt(j.buf, v, 10)
-}
-
-func (j *jsonRows) null() {
-	j.next()
-	j.buf = append(j.buf, "null"...)
-}
-
-// str writes s as a JSON string: quotes, backslashes and control characters
-// escaped, every other byte as it is (SQLite stores the bytes unchanged).
-func (j *jsonRows) str(s string) {
-	j.next()
-	j.buf = append(j.buf, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		j.buf = append(j.buf, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			j.buf = append(j.buf, '\\', c)
-		default:
-			j.buf = append(j.buf, '\\', 'u', '0', '0', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
-		}
-		start = i + 1
-	}
-	j.buf = append(append(j.buf, s[start:]...), '"')
-}
-
-// optStr stores "" as NULL.
-func (j *jsonRows) optStr(s string) {
-	if s == "" {
-		j.null()
-		return
-	}
-	j.str(s)
-}
-
-// optTime stores a time as unix seconds, the zero time as NULL.
-func (j *jsonRows) optTime(t time.Time) {
-	if t.IsZero() {
-		j.null()
-		return
-	}
-	j.int(t.Unix())
-}
-
-// orLower stores NULL when s equals its lower-case form lc, else s: the
-// space-saving form of the address columns.
-func (j *jsonRows) orLower(s, lc string) {
-	if s == lc {
-		j.null()
-		return
-	}
-	j.str(s)
-}
-
-// end finishes a row.
-func (j *jsonRows) end() {
-	j.buf = append(j.buf, "],"...)
-	j.row = false
-	j.n++
-}
-
-// text returns the array of the rows so far (bound as text: a blob would be
-// read as SQLite's binary JSON).
-func (j *jsonRows) text() string {
-	j.buf[len(j.buf)-1] = ']'
-	return string(j.buf)
-}
-
-func (j *jsonRows) reset() { j.buf, j.row, j.n = j.buf[:0], false, 0 }
 
 // normalize checks a message about to be stored and brings it to the stored
 // form: lower-case domain names, one domain per name, recipients deduplicated

@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
 )
 
 // The JSON Lines import (ImportJSON): lines read with limits on length and
-// nesting, decoded and encoded into rows on one goroutine, inserted on
-// another, all in one transaction.
+// nesting on one goroutine, decoded and encoded into rows by several (one
+// per core), inserted in input order on the calling one, all in one
+// transaction.
 
 // importJSON does the work of ImportJSON, inside its savepoint (which has
 // checked that the queue may be written).
@@ -35,12 +38,22 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 		}
 		return Result{}, fmt.Errorf("import: %w (nothing was imported)", tx.q.fileError("import", err))
 	}
-	// Decoding and encoding the rows run in their own goroutine, ahead of
-	// the inserts: the two halves of the work take about as long.
-	p := &lineParser{q: tx.q, out: make(chan *rowBatch, 8), free: make(chan *rowBatch, 10), stop: make(chan struct{}), domains: res.Domains}
+	// Reading, decoding and encoding run in goroutines of their own, ahead
+	// of the inserts; the batches come back in input order.
+	p := newLineParser(tx.q)
 	defer close(p.stop)
 	go p.run(r)
-	for b := range p.out {
+	var seen SeenIDs // ids so far, with their lines: one id twice is refused
+	for done := range p.order {
+		b := <-done
+		// The first message seen before is where the input ends.
+		for k, id := range b.ids {
+			if err := seen.Add(id, b.lines[k]); err != nil {
+				b.err = &lineError{b.lines[k], err}
+				b.truncate(k)
+				break
+			}
+		}
 		if b.n > 0 {
 			if err := ins.write(b); err != nil {
 				return fail(err)
@@ -49,11 +62,7 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 		if b.err != nil {
 			return fail(b.err)
 		}
-		b.reset()
-		select {
-		case p.free <- b:
-		default:
-		}
+		p.recycle(b)
 	}
 	if err := ins.finish(); err != nil {
 		return fail(err)
@@ -64,81 +73,127 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if res.Count == 0 {
 		return res, nil
 	}
+	for _, w := range p.domains {
+		for d, n := range w {
+			res.Domains[d] += n
+		}
+	}
 	if err := tx.audit("import", ImportJSONAuditText(p.lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}
 	return res, nil
 }
 
-// lineParser decodes JSON Lines into encoded batches of rows (see rowBatch).
-type lineParser struct {
-	q    *Queue
-	out  chan *rowBatch // batches in input order; the last may carry an error
-	free chan *rowBatch // batches written, for reuse
-	stop chan struct{}  // closed when the reader gives up
-
-	// Valid once out is closed:
-	lines   int            // lines read
-	domains map[string]int // messages per recipient domain
+// lineChunk is a run of input lines, decoded by one worker into one
+// rowBatch.
+type lineChunk struct {
+	data  []byte         // the lines, one after the other
+	ends  []int          // where each line of data ends
+	first int            // the number of the first line
+	err   *lineError     // what ended the input after these lines (a line too long, a read error)
+	done  chan *rowBatch // the batch decoded, to the inserter
 }
 
-// run reads r to the end, or to the first error (sent with the messages
-// before it, as the last batch), or until stop closes.
+// Chunks hold up to chunkLines lines, or about chunkBytes (at least one
+// line): the unit of work of a decoding goroutine.
+const (
+	chunkLines = insertBatch
+	chunkBytes = 512 << 10
+)
+
+// lineParser reads JSON Lines and decodes them into encoded batches of rows
+// (see rowBatch) on several goroutines.
+type lineParser struct {
+	q       *Queue
+	work    chan *lineChunk     // chunks to decode
+	order   chan chan *rowBatch // each chunk's batch, in input order; closed at the end
+	free    chan *rowBatch      // batches written, for reuse
+	bufs    chan []byte         // chunk buffers decoded, for reuse
+	stop    chan struct{}       // closed when the inserter gives up
+	workers int
+
+	// Valid once order is closed:
+	lines   int              // lines read
+	domains []map[string]int // messages per recipient domain, one map a worker
+}
+
+func newLineParser(q *Queue) *lineParser {
+	w := min(max(runtime.GOMAXPROCS(0), 1), 4)
+	p := &lineParser{q: q, workers: w, work: make(chan *lineChunk, w), order: make(chan chan *rowBatch, 2*w+2),
+		free: make(chan *rowBatch, 2*w+4), bufs: make(chan []byte, 2*w+4), stop: make(chan struct{}),
+		domains: make([]map[string]int, w)}
+	for i := range p.domains {
+		p.domains[i] = map[string]int{}
+	}
+	return p
+}
+
+// recycle hands a written batch back for reuse.
+func (p *lineParser) recycle(b *rowBatch) {
+	b.reset()
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
+// run reads r to the end, or to the first error (sent with the lines
+// before it, as the last chunk), or until stop closes, handing chunks to
+// the decoding goroutines and their batches, in order, to the inserter.
 func (p *lineParser) run(r io.Reader) {
-	defer close(p.out)
+	var wg sync.WaitGroup
+	for i := range p.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.decode(p.domains[i])
+		}()
+	}
+	defer func() {
+		close(p.work)
+		wg.Wait() // the domain counts are complete
+		close(p.order)
+	}()
 	br := bufio.NewReaderSize(r, 1<<20)
-	var enc rowEncoder
-	b := &rowBatch{}
+	var c *lineChunk
+	line := 0
+	newChunk := func() {
+		c = &lineChunk{first: line + 1, done: make(chan *rowBatch, 1)}
+		select {
+		case c.data = <-p.bufs:
+		default:
+			c.data = make([]byte, 0, chunkBytes+chunkBytes/4)
+		}
+	}
 	send := func() bool {
 		select {
-		case p.out <- b:
+		case p.order <- c.done:
 		case <-p.stop:
 			return false
 		}
 		select {
-		case b = <-p.free:
-		default:
-			b = &rowBatch{}
+		case p.work <- c:
+		case <-p.stop:
+			return false
 		}
+		newChunk()
 		return true
 	}
-	fail := func(line int, err error) {
-		b.err = &lineError{line, err}
-		send()
-	}
-	line := 0
-	var buf []byte
+	newChunk()
 	for {
-		raw, rerr := readLine(br, buf)
-		buf = raw
+		start := len(c.data)
+		var rerr error
+		c.data, rerr = appendLine(br, c.data)
 		if rerr == errLineTooLong {
-			fail(line+1, rerr)
+			c.data = c.data[:start]
+			c.err = &lineError{line + 1, rerr}
+			send()
 			return
 		}
-		if len(raw) > 0 {
+		if len(c.data) > start {
 			line++
-			msgs, err := p.q.decodeLine(raw)
-			if err != nil {
-				fail(line, err)
-				return
-			}
-			for _, m := range msgs {
-				var h msgHeaders
-				if m.text != nil { // a line of queue export: its text, and the filters' headers from it
-					h = readHeaders(m.text)
-				}
-				if err := enc.encode(b, m, line, h); err != nil {
-					fail(line, err)
-					return
-				}
-				if m.text != nil {
-					b.bodies = append(b.bodies, []any{int64(m.ID), m.text})
-				}
-				for _, d := range m.Domains {
-					p.domains[d.Name]++
-				}
-			}
-			if b.n >= insertBatch && !send() {
+			c.ends = append(c.ends, len(c.data))
+			if (len(c.ends) >= chunkLines || len(c.data) >= chunkBytes) && !send() {
 				return
 			}
 		}
@@ -146,13 +201,62 @@ func (p *lineParser) run(r io.Reader) {
 			break
 		}
 		if rerr != nil {
-			fail(line+1, rerr)
+			c.err = &lineError{line + 1, rerr}
+			send()
 			return
 		}
 	}
 	p.lines = line
-	if b.n > 0 {
+	if len(c.ends) > 0 {
 		send()
+	}
+}
+
+// decode decodes chunks until work closes, counting messages per domain in
+// domains.
+func (p *lineParser) decode(domains map[string]int) {
+	for c := range p.work {
+		var b *rowBatch
+		select {
+		case b = <-p.free:
+		default:
+			b = &rowBatch{}
+		}
+		p.decodeChunk(c, b, domains)
+		if cap(c.data) <= 4*chunkBytes { // a buffer grown by a long line is let go
+			select {
+			case p.bufs <- c.data[:0]:
+			default:
+			}
+		}
+		c.done <- b
+	}
+}
+
+// decodeChunk decodes the lines of c into b, stopping at the first error.
+func (p *lineParser) decodeChunk(c *lineChunk, b *rowBatch, domains map[string]int) {
+	from := 0
+	for i, end := range c.ends {
+		raw, line := c.data[from:end], c.first+i
+		from = end
+		msgs, err := p.q.decodeLine(raw)
+		if err != nil {
+			b.err = &lineError{line, err}
+			return
+		}
+		for _, m := range msgs {
+			var h msgHeaders
+			if m.text != nil { // a line of queue export: its text, and the filters' headers from it
+				h = readHeaders(m.text)
+			}
+			b.add(m, line, h, m.text)
+			for _, d := range m.Domains {
+				domains[d.Name]++
+			}
+		}
+	}
+	if c.err != nil {
+		b.err = c.err
 	}
 }
 
@@ -223,11 +327,21 @@ var errLineTooLong = fmt.Errorf("longer than %d MiB: a JSON line holds one messa
 // readLine reads one line, newline included, into buf (reused); a line
 // longer than maxLineBytes is errLineTooLong, without reading it whole.
 func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+	b, err := appendLine(br, buf[:0])
+	if err == errLineTooLong {
+		return b[:0], err
+	}
+	return b, err
+}
+
+// appendLine appends one line, newline included, to buf; a line longer
+// than maxLineBytes is errLineTooLong, without reading it whole.
+func appendLine(br *bufio.Reader, buf []byte) ([]byte, error) {
+	start := len(buf)
 	for {
 		frag, err := br.ReadSlice('\n')
-		if len(buf)+len(frag) > maxLineBytes {
-			return buf[:0], errLineTooLong
+		if len(buf)-start+len(frag) > maxLineBytes {
+			return buf, errLineTooLong
 		}
 		buf = append(buf, frag...)
 		if err != bufio.ErrBufferFull {

@@ -1,0 +1,85 @@
+package queue
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The lines of an import are decoded in chunks on several goroutines: the
+// error reported is still the first in input order, named by its line, with
+// blank lines counted, whichever chunk holds it and however the chunks
+// finish; and nothing is imported.
+func TestImportErrorsAcrossChunks(t *testing.T) {
+	q, _ := openTest(t)
+	put(t, q, msg(5, "a@b.c", t0, "d@e.f"))
+	good := `{"id":10,"return_path":"a@b.c","domains":[{"name":"e.f","recipients":[{"address":"d@e.f"}]}],"created":"2025-01-01T00:00:00Z"}`
+	line := func(id int) string { return strings.Replace(good, `"id":10`, `"id":`+strconv.Itoa(id), 1) }
+	bad := `{oops`
+	// lines builds an input of n lines: message 1000+i on line i, a blank
+	// line every 97th, and the lines given instead on their numbers.
+	lines := func(n int, at map[int]string) string {
+		var b strings.Builder
+		for i := 1; i <= n; i++ {
+			s, ok := at[i]
+			switch {
+			case ok:
+			case i%97 == 0:
+				s = ""
+			default:
+				s = line(1000 + i)
+			}
+			b.WriteString(s + "\n")
+		}
+		return b.String()
+	}
+	cases := []struct {
+		name, input, want string
+	}{
+		{"bad line in a late chunk", lines(3000, map[int]string{2900: bad}), "line 2900: not a JSON message object"},
+		{"first of two bad lines", lines(3000, map[int]string{2900: bad, 700: bad}), "line 700: not a JSON message object"},
+		{"twice, chunks apart", lines(3000, map[int]string{2500: line(1003)}), "line 2500: message 3EB appears twice (first on line 3)"},
+		{"twice before a bad line", lines(3000, map[int]string{1500: line(1003), 1501: bad}), "line 1500: message 3EB appears twice (first on line 3)"},
+		{"bad line before twice", lines(3000, map[int]string{1400: bad, 1500: line(1003)}), "line 1400: not a JSON message object"},
+		{"queued before twice in one chunk", lines(3000, map[int]string{1300: line(5), 1301: line(1003)}), "line 1300: message 5 is already in the queue"},
+		{"twice before queued in one chunk", lines(3000, map[int]string{1300: line(1003), 1301: line(5)}), "line 1300: message 3EB appears twice"},
+		{"last line", lines(2999, nil) + "{", "line 3000: not a JSON message object"},
+		{"long line late", lines(2000, map[int]string{1990: `{"id":7,"x":"` + strings.Repeat("a", maxLineBytes) + `"}`}), "line 1990: longer than 16 MiB"},
+	}
+	before, audits := snapshot(t, q), auditCount(t, q)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := q.ImportJSON(t.Context(), strings.NewReader(c.input))
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was imported") {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if snapshot(t, q) != before || auditCount(t, q) != audits {
+				t.Error("a failed import changed the queue")
+			}
+		})
+	}
+	// And the same input without its faults is imported whole, every id
+	// kept, the lines counted in the audit.
+	res, err := q.ImportJSON(t.Context(), strings.NewReader(lines(3000, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3000 - 3000/97; res.Count != want || res.Domains["e.f"] != want {
+		t.Fatalf("imported %d (domains %v), want %d", res.Count, res.Domains, want)
+	}
+	for i, id := range res.IDs {
+		if i > 0 && id <= res.IDs[i-1] {
+			t.Fatalf("ids not ascending at %d: %v", i, res.IDs[i-1:i+1])
+		}
+	}
+	if m := mustGet(t, q, 2999); m.ReturnPath != "a@b.c" {
+		t.Errorf("message 2999: %+v", m)
+	}
+	var filter string
+	if err := q.reader.QueryRow("SELECT filter FROM audit ORDER BY seq DESC LIMIT 1").Scan(&filter); err != nil {
+		t.Fatal(err)
+	}
+	if want := ImportJSONAuditText(3000); filter != want {
+		t.Errorf("audit filter %q, want %q", filter, want)
+	}
+}
