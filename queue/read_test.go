@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"strings"
@@ -143,6 +144,82 @@ func TestBatches(t *testing.T) {
 	err = q.Batches(ctx, Filter{}, func([]Message) error { calls++; cancel(); return nil })
 	if !errors.Is(err, context.Canceled) || calls > 2 {
 		t.Errorf("cancelled: got %v after %d calls", err, calls)
+	}
+}
+
+// The readers of a walk all read one snapshot: a change committed while
+// they begin, to every message at once, is in no batch or in all; and when
+// another connection holds the write lock, the walk reads on one connection,
+// without waiting.
+func TestBatchesOneSnapshot(t *testing.T) {
+	q, _ := openTest(t)
+	if _, err := q.LoadDemo(t.Context(), 4*eachPage+1, 5); err != nil {
+		t.Fatal(err)
+	}
+	want, err := q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	hook := func() {
+		// Hold every message, while the walk's readers take their
+		// snapshots; give the change time to be committed in between.
+		go func() {
+			_, err := q.Hold(context.Background(), HoldRequest{Filter: Filter{All: true}, Reason: "mid-walk"})
+			done <- err
+		}()
+		time.Sleep(300 * time.Millisecond)
+	}
+	walk := func() []Message {
+		t.Helper()
+		var got []Message
+		if err := q.Batches(t.Context(), Filter{}, func(msgs []Message) error {
+			got = append(got, msgs...)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	walkSnapshotHook = hook
+	got := walk()
+	walkSnapshotHook = nil
+	if !reflect.DeepEqual(got, want) {
+		held := 0
+		for i := range got {
+			if got[i].Held {
+				held++
+			}
+		}
+		t.Errorf("a change committed as the walk began: %d of %d messages listed held, want none (the walk's snapshot)", held, len(got))
+	}
+	// The hold was committed (after the walk's brief lock).
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if after := walk(); len(after) != len(want) || !after[0].Held || !after[len(after)-1].Held {
+		t.Fatalf("after the walk: the hold did not take (%d messages)", len(after))
+	}
+
+	// Another connection holds the write lock: the walk neither waits for
+	// it nor fails.
+	other, err := sql.Open(driverName, "file:"+q.abs+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	want, err = q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := walk(); !reflect.DeepEqual(got, want) || len(got) <= 4*eachPage {
+		t.Errorf("with the lock held elsewhere: %d messages, want the %d of List", len(got), len(want))
+
 	}
 }
 
