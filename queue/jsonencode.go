@@ -254,16 +254,39 @@ func appendHexID(b []byte, id ID) []byte {
 // in UTC, whole seconds. (Not time.Time's own JSON encoding, which refuses
 // years past 9999: a queue written before the engine checked times may hold
 // one, and must still be listed.) Years 0 to 9999 are written digit by
-// digit; others go through time.Format.
+// digit from the Unix seconds (a listing writes about ten times a message);
+// others go through time.Format.
 func appendJSONTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
+	u := t.Unix()
+	if u < minJSONUnix || u > maxJSONUnix {
 		b = append(b, '"')
-		b = t.AppendFormat(b, time.RFC3339)
+		b = t.UTC().AppendFormat(b, time.RFC3339)
 		return append(b, '"')
 	}
-	hour, min, sec := t.Clock()
+	// The civil date of the day: Howard Hinnant's civil_from_days, on
+	// days counted from 0000-03-01 in eras of 400 years (floor divisions:
+	// the count is negative in January and February of year 0).
+	days := u / 86400
+	if u%86400 < 0 {
+		days--
+	}
+	secs := u - days*86400
+	z := days + 719468
+	era := z / 146097
+	if z < 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365], from March 1
+	mp := (5*doy + 2) / 153                                // [0, 11], March first
+	day := doy - (153*mp+2)/5 + 1
+	month, year := mp+3, yoe+era*400
+	if month > 12 {
+		month -= 12
+		year++
+	}
+	hour, min, sec := secs/3600, secs/60%60, secs%60
 	var s [22]byte // "YYYY-MM-DDTHH:MM:SSZ"
 	s[0] = '"'
 	s[1], s[2], s[3], s[4] = byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10)
@@ -281,6 +304,13 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 	return append(b, s[:]...)
 }
 
+// The Unix seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the
+// times appendJSONTime writes digit by digit.
+const (
+	minJSONUnix = -62167219200
+	maxJSONUnix = 253402300799
+)
+
 // appendJSONString writes s as a JSON string the way encoding/json does
 // with HTML escaping off.
 func appendJSONString(b []byte, s string) []byte {
@@ -297,6 +327,15 @@ func appendJSONStringBody(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time (most of a listing's strings are
+		// plain ASCII), then byte by byte from the first that may not be.
+		for i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if jsonPlain[c] {
 			i++
@@ -342,6 +381,16 @@ func appendJSONStringBody(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// plain8 reports whether the eight bytes of x are all written as they are
+// (jsonPlain): none is below 0x20 or from 0x80 up, a '"' or a '\\'.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - 0x20*ones) &^ x                      // a byte below 0x20 sets its high bit (or one of a lower byte's)
+	quote := (x ^ '"'*ones - ones) &^ (x ^ '"'*ones)   // a zero byte of x ^ '"'...
+	slash := (x ^ '\\'*ones - ones) &^ (x ^ '\\'*ones) // ...or of x ^ '\\'
+	return (below|quote|slash|x)&highs == 0
 }
 
 // jsonPlain holds the bytes written as they are: printable ASCII but for
