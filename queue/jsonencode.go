@@ -52,16 +52,27 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	b = append(b, `","return_path":`...)
 	b = appendJSONString(b, m.ReturnPath)
 	b = append(b, `,"domains":[`...)
+	// recipients[] repeats its domain's times: those of the first domains
+	// are copied from where domains[] wrote them, not written again.
+	var spots [4]domainSpots
 	for i := range m.Domains {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONDomain(b, &m.Domains[i])
+		var sp *domainSpots
+		if i < len(spots) {
+			sp = &spots[i]
+		}
+		b = appendJSONDomain(b, &m.Domains[i], sp)
 	}
 	b = append(b, `],"recipients":[`...)
 	first := true
 	for i := range m.Domains {
 		d := &m.Domains[i]
+		var sp domainSpots
+		if i < len(spots) {
+			sp = spots[i]
+		}
 		for j := range d.Recipients {
 			if !first {
 				b = append(b, ',')
@@ -71,13 +82,13 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 			b = append(b, `,"queue":"default","retry_num":`...)
 			b = strconv.AppendInt(b, int64(d.RetryNum), 10)
 			b = append(b, `,"next_retry":`...)
-			b = appendJSONTime(b, d.Due)
+			b = appendSpot(b, d.Due, sp.due)
 			if !d.NotifyAt.IsZero() {
 				b = append(b, `,"next_notify":`...)
-				b = appendJSONTime(b, d.NotifyAt)
+				b = appendSpot(b, d.NotifyAt, sp.notify)
 			}
 			b = append(b, `,"expires":`...)
-			b = appendJSONTime(b, d.Expires)
+			b = appendSpot(b, d.Expires, sp.expires)
 			b = append(b, '}')
 		}
 	}
@@ -118,8 +129,23 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendJSONDomain writes one element of domains[].
-func appendJSONDomain(b []byte, d *Domain) []byte {
+// domainSpots says where appendJSONDomain wrote a domain's times in the
+// buffer, from and to; {0, 0} when it did not write one (null).
+type domainSpots struct{ due, notify, expires [2]int }
+
+// appendSpot appends t, copied from b[at[0]:at[1]] where it was written
+// before, or written when it was not.
+func appendSpot(b []byte, t time.Time, at [2]int) []byte {
+	if at[1] > at[0] {
+		return append(b, b[at[0]:at[1]]...)
+	}
+	return appendJSONTime(b, t)
+}
+
+// appendJSONDomain writes one element of domains[], and where its times are
+// into sp when sp is not nil.
+func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
+	var spots domainSpots
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, d.Name)
 	b = append(b, `,"status":`...)
@@ -137,16 +163,25 @@ func appendJSONDomain(b []byte, d *Domain) []byte {
 	if d.Due.IsZero() {
 		b = append(b, "null"...)
 	} else {
+		spots.due[0] = len(b)
 		b = appendJSONTime(b, d.Due)
+		spots.due[1] = len(b)
 	}
 	b = append(b, `,"next_notify":`...)
 	if d.NotifyAt.IsZero() {
 		b = append(b, "null"...)
 	} else {
+		spots.notify[0] = len(b)
 		b = appendJSONTime(b, d.NotifyAt)
+		spots.notify[1] = len(b)
 	}
 	b = append(b, `,"expires":`...)
+	spots.expires[0] = len(b)
 	b = appendJSONTime(b, d.Expires)
+	spots.expires[1] = len(b)
+	if sp != nil {
+		*sp = spots
+	}
 	if h := d.Hold; h != nil {
 		b = append(b, `,"held":{"by":`...)
 		b = appendJSONString(b, h.By)
