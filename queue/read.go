@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -532,7 +533,7 @@ func (q *Queue) walkReaders(ctx context.Context) ([]*Tx, error) {
 	if err := open(); err != nil {
 		return fail(err)
 	}
-	if q.writer == nil || runtime.GOMAXPROCS(0) < 2 {
+	if q.writer == nil || runtime.GOMAXPROCS(0) < 2 || q.fileBytes() < twoReadersFrom {
 		return readers, nil
 	}
 	release, ok := q.briefWriteLock(ctx)
@@ -559,6 +560,24 @@ func (q *Queue) walkReaders(ctx context.Context) ([]*Tx, error) {
 // walkSnapshotHook, when set (by tests), runs in walkReaders between the
 // snapshots of its two readers.
 var walkSnapshotHook func()
+
+// twoReadersFrom is the size of a queue file (with its -wal) from which a
+// walk reads on two connections: the second connection and the lock cost
+// about 2 ms of CPU, what one connection takes to read some 500 messages.
+// A variable, so that tests can lower it.
+var twoReadersFrom int64 = 8 << 20
+
+// fileBytes is the size of the queue file and its -wal, or 0 when it cannot
+// be told.
+func (q *Queue) fileBytes() int64 {
+	var n int64
+	for _, name := range []string{q.abs, q.abs + "-wal"} {
+		if st, err := os.Stat(name); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
 
 // lockWaitWalk is how long walkReaders waits for this process's write
 // connection, when another of its goroutines is using it, before the walk

@@ -106,7 +106,13 @@ func TestBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := 0
-	for _, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}} {
+	defer func(n int64) { twoReadersFrom = n }(twoReadersFrom)
+	for i, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}, {}, {Domain: []string{"gmail.com"}}} {
+		// On one connection, then on two (walkReaders).
+		twoReadersFrom = 0
+		if i < 3 {
+			twoReadersFrom = 1 << 62
+		}
 		var got []Message
 		sizes := 0
 		err := q.Batches(t.Context(), f, func(msgs []Message) error {
@@ -152,6 +158,8 @@ func TestBatches(t *testing.T) {
 // another connection holds the write lock, the walk reads on one connection,
 // without waiting.
 func TestBatchesOneSnapshot(t *testing.T) {
+	defer func(n int64) { twoReadersFrom = n }(twoReadersFrom)
+	twoReadersFrom = 0 // two readers on a small queue too
 	q, _ := openTest(t)
 	if _, err := q.LoadDemo(t.Context(), 4*eachPage+1, 5); err != nil {
 		t.Fatal(err)
