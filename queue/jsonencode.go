@@ -52,8 +52,9 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	b = append(b, `","return_path":`...)
 	b = appendJSONString(b, m.ReturnPath)
 	b = append(b, `,"domains":[`...)
-	// recipients[] repeats its domain's times: those of the first domains
-	// are copied from where domains[] wrote them, not written again.
+	// recipients[] repeats each recipient's fields and its domain's times:
+	// those of the first domains and recipients are copied from where
+	// domains[] wrote them, not written again.
 	var spots [4]domainSpots
 	for i := range m.Domains {
 		if i > 0 {
@@ -69,16 +70,20 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	first := true
 	for i := range m.Domains {
 		d := &m.Domains[i]
-		var sp domainSpots
+		sp := &noSpots
 		if i < len(spots) {
-			sp = spots[i]
+			sp = &spots[i]
 		}
 		for j := range d.Recipients {
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONRecipient(b, &d.Recipients[j], false)
+			if j < len(sp.rcpts) && sp.rcpts[j][1] > sp.rcpts[j][0] {
+				b = append(b, b[sp.rcpts[j][0]:sp.rcpts[j][1]-1]...) // without its '}'
+			} else {
+				b = appendJSONRecipient(b, &d.Recipients[j], false)
+			}
 			b = append(b, `,"queue":"default","retry_num":`...)
 			b = strconv.AppendInt(b, int64(d.RetryNum), 10)
 			b = append(b, `,"next_retry":`...)
@@ -130,8 +135,15 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 }
 
 // domainSpots says where appendJSONDomain wrote a domain's times in the
-// buffer, from and to; {0, 0} when it did not write one (null).
-type domainSpots struct{ due, notify, expires [2]int }
+// buffer, from and to, {0, 0} when it did not write one (null); and its
+// first recipients' objects.
+type domainSpots struct {
+	due, notify, expires [2]int
+	rcpts                [4][2]int
+}
+
+// noSpots is the domainSpots of a domain whose places were not kept.
+var noSpots domainSpots
 
 // appendSpot appends t, copied from b[at[0]:at[1]] where it was written
 // before, or written when it was not.
@@ -145,7 +157,7 @@ func appendSpot(b []byte, t time.Time, at [2]int) []byte {
 // appendJSONDomain writes one element of domains[], and where its times are
 // into sp when sp is not nil.
 func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
-	var spots domainSpots
+	var due, notify, expires [2]int
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, d.Name)
 	b = append(b, `,"status":`...)
@@ -155,7 +167,11 @@ func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
 		if j > 0 {
 			b = append(b, ',')
 		}
+		start := len(b)
 		b = appendJSONRecipient(b, &d.Recipients[j], true)
+		if sp != nil && j < len(sp.rcpts) {
+			sp.rcpts[j] = [2]int{start, len(b)}
+		}
 	}
 	b = append(b, `],"retry_num":`...)
 	b = strconv.AppendInt(b, int64(d.RetryNum), 10)
@@ -163,24 +179,24 @@ func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
 	if d.Due.IsZero() {
 		b = append(b, "null"...)
 	} else {
-		spots.due[0] = len(b)
+		due[0] = len(b)
 		b = appendJSONTime(b, d.Due)
-		spots.due[1] = len(b)
+		due[1] = len(b)
 	}
 	b = append(b, `,"next_notify":`...)
 	if d.NotifyAt.IsZero() {
 		b = append(b, "null"...)
 	} else {
-		spots.notify[0] = len(b)
+		notify[0] = len(b)
 		b = appendJSONTime(b, d.NotifyAt)
-		spots.notify[1] = len(b)
+		notify[1] = len(b)
 	}
 	b = append(b, `,"expires":`...)
-	spots.expires[0] = len(b)
+	expires[0] = len(b)
 	b = appendJSONTime(b, d.Expires)
-	spots.expires[1] = len(b)
+	expires[1] = len(b)
 	if sp != nil {
-		*sp = spots
+		sp.due, sp.notify, sp.expires = due, notify, expires
 	}
 	if h := d.Hold; h != nil {
 		b = append(b, `,"held":{"by":`...)

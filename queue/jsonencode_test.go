@@ -292,3 +292,26 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// A message with more domains and recipients than AppendJSON keeps the
+// places of (it copies the first ones' bytes into recipients[], and writes
+// the others again) comes out as encoding/json writes it.
+func TestAppendJSONManyDomains(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 300; i++ {
+		m := randMessage(r)
+		for len(m.Domains) < 6 {
+			more := randMessage(r)
+			m.Domains = append(m.Domains, more.Domains...)
+		}
+		for j := range m.Domains {
+			for len(m.Domains[j].Recipients) < 6 {
+				m.Domains[j].Recipients = append(m.Domains[j].Recipients, Recipient{Address: randString(r), Status: Status(r.IntN(6)), Code: r.IntN(600), Message: randString(r), Notify: Notify(r.IntN(32))})
+			}
+		}
+		got, _ := m.MarshalJSON()
+		if want := refJSON(t, &m); !bytes.Equal(got, want) {
+			t.Fatalf("message %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
