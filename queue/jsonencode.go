@@ -161,7 +161,7 @@ func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, d.Name)
 	b = append(b, `,"status":`...)
-	b = appendJSONStatus(b, d.Status, d.Details, nil)
+	b = appendJSONStatus(b, d.Status, d.Details, nil, nil)
 	b = append(b, `,"recipients":[`...)
 	for j := range d.Recipients {
 		if j > 0 {
@@ -227,7 +227,8 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 	b = append(b, `{"address":`...)
 	b = appendJSONString(b, r.Address)
 	b = append(b, `,"status":`...)
-	b = appendJSONStatus(b, r.Status, "", r)
+	var msgAt [2]int // where the status text has the message, escaped
+	b = appendJSONStatus(b, r.Status, "", r, &msgAt)
 	if r.ORCPT != "" {
 		b = append(b, `,"orcpt":`...)
 		b = appendJSONString(b, r.ORCPT)
@@ -247,8 +248,13 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 		b = appendJSONString(b, r.Enhanced)
 	}
 	if r.Message != "" {
-		b = append(b, `,"message":`...)
-		b = appendJSONString(b, r.Message)
+		b = append(b, `,"message":"`...)
+		if msgAt[1] > msgAt[0] {
+			b = append(b, b[msgAt[0]:msgAt[1]]...)
+		} else {
+			b = appendJSONStringBody(b, r.Message)
+		}
+		b = append(b, '"')
 	}
 	if closed {
 		b = append(b, '}')
@@ -258,8 +264,9 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 
 // appendJSONStatus writes a status as Stalwart does: "scheduled", or an
 // object of one key whose value is the details: a domain's text, or, for a
-// recipient r, its reply (replyText).
-func appendJSONStatus(b []byte, s Status, details string, r *Recipient) []byte {
+// recipient r, its reply (replyText), noting in msgAt where the reply's
+// message is in b, escaped.
+func appendJSONStatus(b []byte, s Status, details string, r *Recipient, msgAt *[2]int) []byte {
 	switch s {
 	case Completed, TempFail, PermFail:
 	default:
@@ -281,7 +288,9 @@ func appendJSONStatus(b []byte, s Status, details string, r *Recipient) []byte {
 		b = append(b, ", Enhanced code: "...)
 		b = appendJSONStringBody(b, enh)
 		b = append(b, ", Message: "...)
+		msgAt[0] = len(b)
 		b = appendJSONStringBody(b, r.Message)
+		msgAt[1] = len(b)
 		b = append(b, '"')
 	}
 	return append(b, '}')
