@@ -536,14 +536,19 @@ func (q *Queue) walkReaders(ctx context.Context) ([]*Tx, error) {
 	if q.writer == nil || runtime.GOMAXPROCS(0) < 2 || q.fileBytes() < twoReadersFrom {
 		return readers, nil
 	}
-	release, ok := q.briefWriteLock(ctx)
-	if !ok {
-		return readers, nil
-	}
-	defer release()
+	// The second connection is had before the lock, so that the lock is
+	// never held while waiting for a connection of the pool.
 	if err := open(); err != nil {
 		return fail(err)
 	}
+	release, ok := q.briefWriteLock(ctx)
+	if !ok {
+		second := readers[1]
+		second.tx.Rollback()
+		second.raw.Close()
+		return readers[:1], nil
+	}
+	defer release()
 	// A read transaction takes its snapshot at its first read.
 	for i, t := range readers {
 		if i > 0 && walkSnapshotHook != nil {
