@@ -507,7 +507,8 @@ func (q *Queue) Batches(ctx context.Context, f Filter, fn func(msgs []Message) e
 // batches are read at once: both begin reading while this process holds
 // the write lock for a moment, during which no change can be committed.
 // When the lock is not to be had at once (another writer is at work, or the
-// queue is open read-only) the walk reads on one connection.
+// queue is open read-only), or the queue file is small (twoReadersFrom),
+// the walk reads on one connection.
 func (q *Queue) walkReaders(ctx context.Context) ([]*Tx, error) {
 	var readers []*Tx
 	open := func() error {
