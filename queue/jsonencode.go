@@ -52,32 +52,48 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	b = append(b, `","return_path":`...)
 	b = appendJSONString(b, m.ReturnPath)
 	b = append(b, `,"domains":[`...)
+	// recipients[] repeats each recipient's fields and its domain's times:
+	// those of the first domains and recipients are copied from where
+	// domains[] wrote them, not written again.
+	var spots [4]domainSpots
 	for i := range m.Domains {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONDomain(b, &m.Domains[i])
+		var sp *domainSpots
+		if i < len(spots) {
+			sp = &spots[i]
+		}
+		b = appendJSONDomain(b, &m.Domains[i], sp)
 	}
 	b = append(b, `],"recipients":[`...)
 	first := true
 	for i := range m.Domains {
 		d := &m.Domains[i]
+		sp := &noSpots
+		if i < len(spots) {
+			sp = &spots[i]
+		}
 		for j := range d.Recipients {
 			if !first {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendJSONRecipient(b, &d.Recipients[j], false)
+			if j < len(sp.rcpts) && sp.rcpts[j][1] > sp.rcpts[j][0] {
+				b = append(b, b[sp.rcpts[j][0]:sp.rcpts[j][1]-1]...) // without its '}'
+			} else {
+				b = appendJSONRecipient(b, &d.Recipients[j], false)
+			}
 			b = append(b, `,"queue":"default","retry_num":`...)
 			b = strconv.AppendInt(b, int64(d.RetryNum), 10)
 			b = append(b, `,"next_retry":`...)
-			b = appendJSONTime(b, d.Due)
+			b = appendSpot(b, d.Due, sp.due)
 			if !d.NotifyAt.IsZero() {
 				b = append(b, `,"next_notify":`...)
-				b = appendJSONTime(b, d.NotifyAt)
+				b = appendSpot(b, d.NotifyAt, sp.notify)
 			}
 			b = append(b, `,"expires":`...)
-			b = appendJSONTime(b, d.Expires)
+			b = appendSpot(b, d.Expires, sp.expires)
 			b = append(b, '}')
 		}
 	}
@@ -118,18 +134,44 @@ func (m *Message) AppendJSON(dst []byte) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendJSONDomain writes one element of domains[].
-func appendJSONDomain(b []byte, d *Domain) []byte {
+// domainSpots says where appendJSONDomain wrote a domain's times in the
+// buffer, from and to, {0, 0} when it did not write one (null); and its
+// first recipients' objects.
+type domainSpots struct {
+	due, notify, expires [2]int
+	rcpts                [4][2]int
+}
+
+// noSpots is the domainSpots of a domain whose places were not kept.
+var noSpots domainSpots
+
+// appendSpot appends t, copied from b[at[0]:at[1]] where it was written
+// before, or written when it was not.
+func appendSpot(b []byte, t time.Time, at [2]int) []byte {
+	if at[1] > at[0] {
+		return append(b, b[at[0]:at[1]]...)
+	}
+	return appendJSONTime(b, t)
+}
+
+// appendJSONDomain writes one element of domains[], and where its times are
+// into sp when sp is not nil.
+func appendJSONDomain(b []byte, d *Domain, sp *domainSpots) []byte {
+	var due, notify, expires [2]int
 	b = append(b, `{"name":`...)
 	b = appendJSONString(b, d.Name)
 	b = append(b, `,"status":`...)
-	b = appendJSONStatus(b, d.Status, d.Details, nil)
+	b = appendJSONStatus(b, d.Status, d.Details, nil, nil)
 	b = append(b, `,"recipients":[`...)
 	for j := range d.Recipients {
 		if j > 0 {
 			b = append(b, ',')
 		}
+		start := len(b)
 		b = appendJSONRecipient(b, &d.Recipients[j], true)
+		if sp != nil && j < len(sp.rcpts) {
+			sp.rcpts[j] = [2]int{start, len(b)}
+		}
 	}
 	b = append(b, `],"retry_num":`...)
 	b = strconv.AppendInt(b, int64(d.RetryNum), 10)
@@ -137,16 +179,25 @@ func appendJSONDomain(b []byte, d *Domain) []byte {
 	if d.Due.IsZero() {
 		b = append(b, "null"...)
 	} else {
+		due[0] = len(b)
 		b = appendJSONTime(b, d.Due)
+		due[1] = len(b)
 	}
 	b = append(b, `,"next_notify":`...)
 	if d.NotifyAt.IsZero() {
 		b = append(b, "null"...)
 	} else {
+		notify[0] = len(b)
 		b = appendJSONTime(b, d.NotifyAt)
+		notify[1] = len(b)
 	}
 	b = append(b, `,"expires":`...)
+	expires[0] = len(b)
 	b = appendJSONTime(b, d.Expires)
+	expires[1] = len(b)
+	if sp != nil {
+		sp.due, sp.notify, sp.expires = due, notify, expires
+	}
 	if h := d.Hold; h != nil {
 		b = append(b, `,"held":{"by":`...)
 		b = appendJSONString(b, h.By)
@@ -176,7 +227,8 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 	b = append(b, `{"address":`...)
 	b = appendJSONString(b, r.Address)
 	b = append(b, `,"status":`...)
-	b = appendJSONStatus(b, r.Status, "", r)
+	var msgAt [2]int // where the status text has the message, escaped
+	b = appendJSONStatus(b, r.Status, "", r, &msgAt)
 	if r.ORCPT != "" {
 		b = append(b, `,"orcpt":`...)
 		b = appendJSONString(b, r.ORCPT)
@@ -196,8 +248,13 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 		b = appendJSONString(b, r.Enhanced)
 	}
 	if r.Message != "" {
-		b = append(b, `,"message":`...)
-		b = appendJSONString(b, r.Message)
+		b = append(b, `,"message":"`...)
+		if msgAt[1] > msgAt[0] {
+			b = append(b, b[msgAt[0]:msgAt[1]]...)
+		} else {
+			b = appendJSONStringBody(b, r.Message)
+		}
+		b = append(b, '"')
 	}
 	if closed {
 		b = append(b, '}')
@@ -207,8 +264,9 @@ func appendJSONRecipient(b []byte, r *Recipient, closed bool) []byte {
 
 // appendJSONStatus writes a status as Stalwart does: "scheduled", or an
 // object of one key whose value is the details: a domain's text, or, for a
-// recipient r, its reply (replyText).
-func appendJSONStatus(b []byte, s Status, details string, r *Recipient) []byte {
+// recipient r, its reply (replyText), noting in msgAt where the reply's
+// message is in b, escaped.
+func appendJSONStatus(b []byte, s Status, details string, r *Recipient, msgAt *[2]int) []byte {
 	switch s {
 	case Completed, TempFail, PermFail:
 	default:
@@ -230,7 +288,9 @@ func appendJSONStatus(b []byte, s Status, details string, r *Recipient) []byte {
 		b = append(b, ", Enhanced code: "...)
 		b = appendJSONStringBody(b, enh)
 		b = append(b, ", Message: "...)
+		msgAt[0] = len(b)
 		b = appendJSONStringBody(b, r.Message)
+		msgAt[1] = len(b)
 		b = append(b, '"')
 	}
 	return append(b, '}')
@@ -254,16 +314,39 @@ func appendHexID(b []byte, id ID) []byte {
 // in UTC, whole seconds. (Not time.Time's own JSON encoding, which refuses
 // years past 9999: a queue written before the engine checked times may hold
 // one, and must still be listed.) Years 0 to 9999 are written digit by
-// digit; others go through time.Format.
+// digit from the Unix seconds (a listing writes about ten times a message);
+// others go through time.Format.
 func appendJSONTime(b []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
+	u := t.Unix()
+	if u < minJSONUnix || u > maxJSONUnix {
 		b = append(b, '"')
-		b = t.AppendFormat(b, time.RFC3339)
+		b = t.UTC().AppendFormat(b, time.RFC3339)
 		return append(b, '"')
 	}
-	hour, min, sec := t.Clock()
+	// The civil date of the day: Howard Hinnant's civil_from_days, on
+	// days counted from 0000-03-01 in eras of 400 years (floor divisions:
+	// the count is negative in January and February of year 0).
+	days := u / 86400
+	if u%86400 < 0 {
+		days--
+	}
+	secs := u - days*86400
+	z := days + 719468
+	era := z / 146097
+	if z < 0 {
+		era = (z - 146096) / 146097
+	}
+	doe := z - era*146097                                  // [0, 146096]
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // [0, 399]
+	doy := doe - (365*yoe + yoe/4 - yoe/100)               // [0, 365], from March 1
+	mp := (5*doy + 2) / 153                                // [0, 11], March first
+	day := doy - (153*mp+2)/5 + 1
+	month, year := mp+3, yoe+era*400
+	if month > 12 {
+		month -= 12
+		year++
+	}
+	hour, min, sec := secs/3600, secs/60%60, secs%60
 	var s [22]byte // "YYYY-MM-DDTHH:MM:SSZ"
 	s[0] = '"'
 	s[1], s[2], s[3], s[4] = byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10)
@@ -281,6 +364,13 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 	return append(b, s[:]...)
 }
 
+// The Unix seconds of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the
+// times appendJSONTime writes digit by digit.
+const (
+	minJSONUnix = -62167219200
+	maxJSONUnix = 253402300799
+)
+
 // appendJSONString writes s as a JSON string the way encoding/json does
 // with HTML escaping off.
 func appendJSONString(b []byte, s string) []byte {
@@ -297,6 +387,15 @@ func appendJSONStringBody(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time (most of a listing's strings are
+		// plain ASCII), then byte by byte from the first that may not be.
+		for i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if jsonPlain[c] {
 			i++
@@ -342,6 +441,16 @@ func appendJSONStringBody(b []byte, s string) []byte {
 		i += size
 	}
 	return append(b, s[start:]...)
+}
+
+// plain8 reports whether the eight bytes of x are all written as they are
+// (jsonPlain): none is below 0x20 or from 0x80 up, a '"' or a '\\'.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - 0x20*ones) &^ x                      // a byte below 0x20 sets its high bit (or one of a lower byte's)
+	quote := (x ^ '"'*ones - ones) &^ (x ^ '"'*ones)   // a zero byte of x ^ '"'...
+	slash := (x ^ '\\'*ones - ones) &^ (x ^ '\\'*ones) // ...or of x ^ '\\'
+	return (below|quote|slash|x)&highs == 0
 }
 
 // jsonPlain holds the bytes written as they are: printable ASCII but for

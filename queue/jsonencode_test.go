@@ -243,3 +243,75 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// appendJSONTime writes every second from year 0 to 9999 as time.Format
+// does: the edges of the range, of days, months and leap years, and random
+// seconds between, in several zones; and the times outside the range too.
+func TestAppendJSONTime(t *testing.T) {
+	var secs []int64
+	for _, e := range []int64{minJSONUnix, maxJSONUnix, 0, -1, 951782400, 951868800, 4107542400, -62162121600, -62135596800} {
+		for d := int64(-2); d <= 2; d++ {
+			secs = append(secs, e+d, e+d*86400, e+d*86400*366)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 200000 {
+		secs = append(secs, minJSONUnix-86400+r.Int64N(maxJSONUnix-minJSONUnix+2*86400))
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("E", 13*3600), time.FixedZone("W", -11*3600-1800)}
+	for i, s := range secs {
+		tm := time.Unix(s, int64(i%3)*300_000_000).In(zones[i%len(zones)])
+		want := `"` + refTime(tm) + `"`
+		if got := string(appendJSONTime(nil, tm)); got != want {
+			t.Fatalf("%d (%v): got %s, want %s", s, tm, got, want)
+		}
+	}
+}
+
+// plain8 says eight bytes are plain exactly when jsonPlain says each is:
+// every byte value at every place, among plain bytes of every value.
+func TestPlain8(t *testing.T) {
+	for fill := 0; fill < 256; fill++ {
+		if !jsonPlain[fill] {
+			continue
+		}
+		for c := 0; c < 256; c++ {
+			for at := 0; at < 8; at++ {
+				var x uint64
+				for j := 0; j < 8; j++ {
+					v := uint64(fill)
+					if j == at {
+						v = uint64(c)
+					}
+					x |= v << (8 * j)
+				}
+				if got := plain8(x); got != jsonPlain[c] {
+					t.Fatalf("byte %#x at %d among %#x: plain8 %t, want %t", c, at, fill, got, jsonPlain[c])
+				}
+			}
+		}
+	}
+}
+
+// A message with more domains and recipients than AppendJSON keeps the
+// places of (it copies the first ones' bytes into recipients[], and writes
+// the others again) comes out as encoding/json writes it.
+func TestAppendJSONManyDomains(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 300; i++ {
+		m := randMessage(r)
+		for len(m.Domains) < 6 {
+			more := randMessage(r)
+			m.Domains = append(m.Domains, more.Domains...)
+		}
+		for j := range m.Domains {
+			for len(m.Domains[j].Recipients) < 6 {
+				m.Domains[j].Recipients = append(m.Domains[j].Recipients, Recipient{Address: randString(r), Status: Status(r.IntN(6)), Code: r.IntN(600), Message: randString(r), Notify: Notify(r.IntN(32))})
+			}
+		}
+		got, _ := m.MarshalJSON()
+		if want := refJSON(t, &m); !bytes.Equal(got, want) {
+			t.Fatalf("message %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}

@@ -19,7 +19,9 @@ func BenchmarkListWalk(b *testing.B) {
 	if path == "" {
 		b.Skip("MQSH_LIST_DB names no queue file")
 	}
-	q, err := Open(path, Options{ReadOnly: true})
+	// Opened as the command opens it (not read-only): the walk then reads
+	// on two connections (walkReaders).
+	q, err := Open(path, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

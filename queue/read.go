@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -392,6 +395,21 @@ func (tx *Tx) stmt(q string) (*sql.Stmt, error) {
 
 // page reads one keyset page of whole messages.
 func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
+	out, err := tx.pageMessages(s, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	for i := 0; i < len(out); i += eachPage {
+		if err := tx.loadParts(out[i:min(i+eachPage, len(out))], s.dense(), false); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pageMessages reads one keyset page of messages without their domains and
+// recipients (loadParts reads those).
+func (tx *Tx) pageMessages(s *selection, after ID, limit int) ([]Message, error) {
 	if s.empty {
 		return nil, nil
 	}
@@ -408,11 +426,6 @@ func (tx *Tx) page(s *selection, after ID, limit int) ([]Message, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	for i := 0; i < len(out); i += eachPage {
-		if err := tx.loadParts(out[i:min(i+eachPage, len(out))], s.dense(), false); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }
@@ -467,34 +480,144 @@ func (tx *Tx) Each(f Filter, fn func(m *Message) error) error {
 }
 
 // Batches calls fn with every message matching f, in ascending id order, in
-// batches of about a thousand, all read in one read transaction. While fn
-// handles a batch the next one is read on another goroutine, so that reading
-// and, say, writing out the messages use two cores. fn may keep the batch.
-// An error from fn stops the walk and is returned.
+// batches of about a thousand, all read from one snapshot of the queue.
+// While fn handles a batch the next ones are read on other goroutines, so
+// that reading and, say, writing out the messages use every core. fn may
+// keep the batch. An error from fn stops the walk and is returned.
 func (q *Queue) Batches(ctx context.Context, f Filter, fn func(msgs []Message) error) error {
-	// View's read transaction, on a connection of its own that the walk's
-	// rows are read from below database/sql (rows): its per-row locking and
-	// copying were a fifth of the reading.
-	conn, err := q.reader.Conn(ctx)
+	readers, err := q.walkReaders(ctx)
 	if err != nil {
 		return q.fileError("read queue", err)
 	}
-	defer conn.Close()
-	sqltx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return q.fileError("read queue", err)
-	}
-	t := &Tx{q: q, ctx: ctx, tx: sqltx, raw: conn}
 	defer func() {
-		t.done = true
-		sqltx.Rollback()
-		t.closeRaw()
+		for _, t := range readers {
+			t.done = true
+			t.tx.Rollback()
+			t.closeRaw()
+			t.raw.Close()
+		}
 	}()
-	return t.batches(f, fn)
+	return walkBatches(readers, f, fn)
 }
 
-// batches is the work of Batches.
-func (tx *Tx) batches(f Filter, fn func(msgs []Message) error) error {
+// walkReaders opens the read transactions of a walk, each on a connection
+// of its own whose rows are read below database/sql (rows): its per-row
+// locking and copying were a fifth of the reading. On a machine with more
+// than one core it opens two that see the same snapshot, so that two
+// batches are read at once: both begin reading while this process holds
+// the write lock for a moment, during which no change can be committed.
+// When the lock is not to be had at once (another writer is at work, or the
+// queue is open read-only), or the queue file is small (twoReadersFrom),
+// the walk reads on one connection.
+func (q *Queue) walkReaders(ctx context.Context) ([]*Tx, error) {
+	var readers []*Tx
+	open := func() error {
+		conn, err := q.reader.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		sqltx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			conn.Close()
+			return err
+		}
+		readers = append(readers, &Tx{q: q, ctx: ctx, tx: sqltx, raw: conn})
+		return nil
+	}
+	fail := func(err error) ([]*Tx, error) {
+		for _, t := range readers {
+			t.tx.Rollback()
+			t.raw.Close()
+		}
+		return nil, err
+	}
+	if err := open(); err != nil {
+		return fail(err)
+	}
+	if q.writer == nil || runtime.GOMAXPROCS(0) < 2 || q.fileBytes() < twoReadersFrom {
+		return readers, nil
+	}
+	// The second connection is had before the lock, so that the lock is
+	// never held while waiting for a connection of the pool.
+	if err := open(); err != nil {
+		return fail(err)
+	}
+	release, ok := q.briefWriteLock(ctx)
+	if !ok {
+		second := readers[1]
+		second.tx.Rollback()
+		second.raw.Close()
+		return readers[:1], nil
+	}
+	defer release()
+	// A read transaction takes its snapshot at its first read.
+	for i, t := range readers {
+		if i > 0 && walkSnapshotHook != nil {
+			walkSnapshotHook()
+		}
+		var v int64
+		if err := t.tx.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {
+			return fail(err)
+		}
+	}
+	return readers, nil
+}
+
+// walkSnapshotHook, when set (by tests), runs in walkReaders between the
+// snapshots of its two readers.
+var walkSnapshotHook func()
+
+// twoReadersFrom is the size of a queue file (with its -wal) from which a
+// walk reads on two connections: the second connection and the lock cost
+// about 2 ms of CPU, what one connection takes to read some 500 messages.
+// A variable, so that tests can lower it.
+var twoReadersFrom int64 = 8 << 20
+
+// fileBytes is the size of the queue file and its -wal, or 0 when it cannot
+// be told.
+func (q *Queue) fileBytes() int64 {
+	var n int64
+	for _, name := range []string{q.abs, q.abs + "-wal"} {
+		if st, err := os.Stat(name); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+// lockWaitWalk is how long walkReaders waits for this process's write
+// connection, when another of its goroutines is using it, before the walk
+// reads on one connection instead.
+const lockWaitWalk = 10 * time.Millisecond
+
+// briefWriteLock takes the write lock for walkReaders, if it is to be had
+// at once: the write connection is free, and no other connection holds the
+// lock (SQLite waits writerBusyTimeout at most). The caller calls release
+// as soon as it can.
+func (q *Queue) briefWriteLock(ctx context.Context) (release func(), ok bool) {
+	wctx, cancel := context.WithTimeout(ctx, lockWaitWalk)
+	defer cancel()
+	conn, err := q.writer.Conn(wctx)
+	if err != nil {
+		return nil, false
+	}
+	tx, err := conn.BeginTx(ctx, nil) // BEGIN IMMEDIATE
+	if err != nil {
+		conn.Close()
+		return nil, false
+	}
+	return func() {
+		tx.Rollback()
+		conn.Close() // after the transaction: Close waits for it
+	}, true
+}
+
+// walkBatches is the work of Batches, on its readers: each in turn reads
+// the messages of the next page (a keyset page, so one after the other),
+// then their domains and recipients while the other reads the next page's.
+// fn gets the batches in order.
+func walkBatches(readers []*Tx, f Filter, fn func(msgs []Message) error) error {
+	tx := readers[0]
 	if err := tx.check(); err != nil {
 		return err
 	}
@@ -506,35 +629,67 @@ func (tx *Tx) batches(f Filter, fn func(msgs []Message) error) error {
 		msgs []Message
 		err  error
 	}
-	next := make(chan batch, 1) // one batch read ahead
+	// The batches in id order, each a slot its reader fills; at most one
+	// waiting for fn per reader.
+	order := make(chan chan batch, len(readers))
 	stop := make(chan struct{})
-	done := make(chan struct{})
+	var (
+		mu    sync.Mutex // the next page: after, end
+		after ID
+		end   bool
+		wg    sync.WaitGroup
+	)
+	for _, t := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				select {
+				case <-stop:
+					end = true
+				default:
+				}
+				if end {
+					mu.Unlock()
+					return
+				}
+				var msgs []Message
+				err := t.ctx.Err()
+				if err == nil {
+					msgs, err = t.pageMessages(s, after, eachPage)
+				}
+				if err != nil || len(msgs) < eachPage {
+					end = true
+				} else {
+					after = msgs[len(msgs)-1].ID
+				}
+				slot := make(chan batch, 1)
+				select {
+				case order <- slot:
+				case <-stop:
+					end = true
+					mu.Unlock()
+					return
+				}
+				mu.Unlock()
+				if err == nil {
+					err = t.loadParts(msgs, s.dense(), false)
+				}
+				slot <- batch{msgs, err}
+			}
+		}()
+	}
 	go func() {
-		defer close(done)
-		defer close(next)
-		var after ID
-		for {
-			var msgs []Message
-			err := tx.ctx.Err()
-			if err == nil {
-				msgs, err = tx.page(s, after, eachPage)
-			}
-			select {
-			case next <- batch{msgs, err}:
-			case <-stop:
-				return
-			}
-			if err != nil || len(msgs) < eachPage {
-				return
-			}
-			after = msgs[len(msgs)-1].ID
-		}
+		wg.Wait()
+		close(order)
 	}()
 	defer func() {
 		close(stop)
-		<-done // the reader is finished with the transaction before it ends
+		wg.Wait() // the readers are finished with their transactions before they end
 	}()
-	for b := range next {
+	for slot := range order {
+		b := <-slot
 		if err := tx.ctx.Err(); err != nil {
 			return err // cancelled: no more batches, even those already read
 		}

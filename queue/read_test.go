@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"strings"
@@ -105,7 +106,13 @@ func TestBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	held := 0
-	for _, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}} {
+	defer func(n int64) { twoReadersFrom = n }(twoReadersFrom)
+	for i, f := range []Filter{{}, {Domain: []string{"gmail.com"}}, {Status: []Status{TempFail}}, {}, {Domain: []string{"gmail.com"}}} {
+		// On one connection, then on two (walkReaders).
+		twoReadersFrom = 0
+		if i < 3 {
+			twoReadersFrom = 1 << 62
+		}
 		var got []Message
 		sizes := 0
 		err := q.Batches(t.Context(), f, func(msgs []Message) error {
@@ -143,6 +150,89 @@ func TestBatches(t *testing.T) {
 	err = q.Batches(ctx, Filter{}, func([]Message) error { calls++; cancel(); return nil })
 	if !errors.Is(err, context.Canceled) || calls > 2 {
 		t.Errorf("cancelled: got %v after %d calls", err, calls)
+	}
+}
+
+// The readers of a walk all read one snapshot: a change committed while
+// they begin, to every message at once, is in no batch or in all; and when
+// another connection holds the write lock, the walk reads on one connection,
+// without waiting.
+func TestBatchesOneSnapshot(t *testing.T) {
+	defer func(n int64) { twoReadersFrom = n }(twoReadersFrom)
+	twoReadersFrom = 0 // two readers on a small queue too
+	q, _ := openTest(t)
+	if _, err := q.LoadDemo(t.Context(), 4*eachPage+1, 5); err != nil {
+		t.Fatal(err)
+	}
+	want, err := q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	hook := func() {
+		// Change every message at once (one statement), while the walk's
+		// readers take their snapshots: it waits for the walk's brief
+		// lock, or, without it, is committed in between.
+		go func() {
+			_, err := q.writer.Exec("UPDATE domains SET retry_num = retry_num + 1000")
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			done <- err
+		case <-time.After(2 * time.Second):
+		}
+	}
+	walk := func() []Message {
+		t.Helper()
+		var got []Message
+		if err := q.Batches(t.Context(), Filter{}, func(msgs []Message) error {
+			got = append(got, msgs...)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	walkSnapshotHook = hook
+	got := walk()
+	walkSnapshotHook = nil
+	if !reflect.DeepEqual(got, want) {
+		changed := 0
+		for i := range got {
+			if got[i].Domains[0].RetryNum >= 1000 {
+				changed++
+			}
+		}
+		t.Errorf("a change committed as the walk began: %d of %d messages listed changed, want none (the walk's snapshot)", changed, len(got))
+	}
+	// The change was committed (after the walk's brief lock).
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if after := walk(); len(after) != len(want) || after[0].Domains[0].RetryNum < 1000 || after[len(after)-1].Domains[0].RetryNum < 1000 {
+		t.Fatalf("after the walk: the change did not take (%d messages)", len(after))
+	}
+
+	// Another connection holds the write lock: the walk neither waits for
+	// it nor fails.
+	other, err := sql.Open(driverName, "file:"+q.abs+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Rollback()
+	want, err = q.List(t.Context(), Filter{}, Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := walk(); !reflect.DeepEqual(got, want) || len(got) <= 4*eachPage {
+		t.Errorf("with the lock held elsewhere: %d messages, want the %d of List", len(got), len(want))
+
 	}
 }
 
