@@ -211,7 +211,9 @@ func (tx *Tx) readBatches(r io.Reader, domains map[string]int, write func(b *bat
 				for _, d := range m.Domains {
 					domains[d.Name]++
 				}
-				b.encode(m, m.Text(), line) // a line of queue export carries its text
+				if err := b.encode(m, m.Text(), line); err != nil { // a line of queue export carries its text
+					return err
+				}
 			}
 			if len(b.ids) >= copyBatch {
 				if !send(item{b: b}) {
