@@ -166,6 +166,9 @@ type inserter struct {
 	bulk    bool
 	checked bool
 	dropped []string
+	// freeze says the queue's tables were emptied anew in this savepoint
+	// (see lockEmpty), so that COPY writes their rows frozen.
+	freeze bool
 }
 
 func (tx *Tx) newInserter(db pgx.Tx) *inserter { return &inserter{tx: tx, db: db} }
@@ -252,8 +255,18 @@ func (ins *inserter) write(b *batch) error {
 		}
 		if !queued {
 			ins.checked = true
+			fresh, err := ins.lockEmpty()
+			if err != nil {
+				return err
+			}
 			if err := ins.dropIndexes(); err != nil {
 				return err
+			}
+			if fresh {
+				if _, err := ins.db.Exec(ctx, "TRUNCATE messages, domains, recipients, bodies"); err != nil {
+					return err
+				}
+				ins.freeze = true
 			}
 		}
 	}
@@ -270,7 +283,7 @@ func (ins *inserter) write(b *batch) error {
 		if t.rows.n == 0 {
 			continue
 		}
-		if err := copyIn(ctx, ins.db, t.table, t.cols, t.rows, false); err != nil {
+		if err := copyIn(ctx, ins.db, t.table, t.cols, t.rows, ins.freeze); err != nil {
 			return fmt.Errorf("copy into %s: %w", t.table, err)
 		}
 	}
@@ -305,6 +318,24 @@ func (ins *inserter) considerBulk() error {
 		return nil
 	}
 	return ins.dropIndexes()
+}
+
+// lockEmpty locks the tables of messages for the rest of the transaction
+// and reports whether they are all empty, so that an import into an empty
+// queue may empty them anew (TRUNCATE) and copy its rows in FREEZE: rows
+// written already frozen, into files that PostgreSQL need not write to its
+// WAL when the server runs with wal_level minimal, nor revisit to mark
+// committed or to freeze later. The lock comes first so that no message
+// added meanwhile by another process is lost.
+func (ins *inserter) lockEmpty() (bool, error) {
+	ctx := ins.tx.ctx
+	if _, err := ins.db.Exec(ctx, "LOCK TABLE messages, domains, recipients, bodies IN ACCESS EXCLUSIVE MODE"); err != nil {
+		return false, err
+	}
+	var empty bool
+	err := ins.db.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM messages) AND NOT EXISTS (SELECT 1 FROM domains)
+		AND NOT EXISTS (SELECT 1 FROM recipients) AND NOT EXISTS (SELECT 1 FROM bodies)`).Scan(&empty)
+	return empty, err
 }
 
 // dropIndexes drops the secondary indexes of the messages, domains and
