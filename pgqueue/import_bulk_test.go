@@ -224,3 +224,72 @@ func TestImportIntoEmptyQueueFailingLeavesItAsItWas(t *testing.T) {
 		t.Fatalf("import again: %d, %v", res.Count, err)
 	}
 }
+
+// `mqsh copy` of thousands of messages into an empty PostgreSQL queue loads
+// it as the JSON import does: indexes built at the end, rows frozen.
+func TestCopyIntoEmptyQueueLoadsInBulk(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+	var msgs []*queue.Message
+	if _, err := queue.ReadJSONLines(strings.NewReader(demoLines(t, 6000, now)), func() time.Time { return now }, 72*time.Hour, func(_ int, ms []*queue.Message) error {
+		msgs = append(msgs, ms...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	url := pgtest.URL(t)
+	q, err := pgqueue.Open(ctx, url, pgqueue.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	before := indexes(t, url)
+	var res queue.Result
+	err = q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
+		res, err = tx.(queue.MessageImporter).ImportMessages("test.db", func() (*queue.Message, []byte, error) {
+			if len(msgs) == 0 {
+				return nil, nil, nil
+			}
+			m := msgs[0]
+			msgs = msgs[1:]
+			return m, nil, nil
+		})
+		return err
+	})
+	if err != nil || res.Count != 6000 {
+		t.Fatalf("copy: %d, %v", res.Count, err)
+	}
+	for def, oid := range indexes(t, url) {
+		if before[def] == oid {
+			t.Errorf("into an empty queue, index was grown row by row, not built at the end: %s", def)
+		}
+	}
+	var frozen, pages int
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_visibility"); err != nil {
+		t.Fatalf("pg_visibility (contrib) is needed to see frozen pages: %v", err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT count(*) FILTER (WHERE all_frozen), count(*) FROM pg_visibility_map('messages')").Scan(&frozen, &pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages == 0 || frozen != pages {
+		t.Errorf("%d of %d pages of messages frozen, want all", frozen, pages)
+	}
+}
+
+// demoLines is n generated messages as JSON Lines.
+func demoLines(t *testing.T, n int, now time.Time) string {
+	src := filepath.Join(t.TempDir(), "demo.jsonl")
+	if err := queue.WriteDemoJSON(src, n, 1, now); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
