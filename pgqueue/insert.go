@@ -32,6 +32,7 @@ type batch struct {
 	msgs, doms, rcpts, bodies copyRows
 	ids                       []int64
 	lines                     []int // input line of each message (0 = none)
+	full                      bool  // the input goes on after a batch cut at a size limit
 }
 
 func (b *batch) reset() {
@@ -39,7 +40,7 @@ func (b *batch) reset() {
 	b.doms.reset()
 	b.rcpts.reset()
 	b.bodies.reset()
-	b.ids, b.lines = b.ids[:0], b.lines[:0]
+	b.ids, b.lines, b.full = b.ids[:0], b.lines[:0], false
 }
 
 // encode adds the rows of a normalized message and its text (nil = not
@@ -232,20 +233,10 @@ func (ins *inserter) write(b *batch) error {
 		return nil
 	}
 	ctx := ins.tx.ctx
-	var dup *int64
-	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", b.ids).Scan(&dup); err != nil {
+	if err := ins.refuseQueued(b.ids, b.lines); err != nil {
 		return err
 	}
-	if dup != nil {
-		line := 0
-		for k, id := range b.ids {
-			if id == *dup {
-				line = b.lines[k]
-			}
-		}
-		return queue.DuplicateIDError(queue.ID(*dup), line)
-	}
-	if ins.bulk && !ins.checked && len(ins.ids) == 0 && len(b.ids) >= copyBatch {
+	if ins.bulk && !ins.checked && len(ins.ids) == 0 && (b.full || len(b.ids) >= copyBatch) {
 		// A full first batch into an empty queue: the import is bigger
 		// than the queue, so build the indexes at the end from its first
 		// row on.
@@ -295,6 +286,28 @@ func (ins *inserter) write(b *batch) error {
 		return ins.considerBulk()
 	}
 	return nil
+}
+
+// refuseQueued refuses the first of ids (input lines in lines) that is
+// queued already.
+func (ins *inserter) refuseQueued(ids []int64, lines []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var dup *int64
+	if err := ins.db.QueryRow(ins.tx.ctx, "SELECT min(id) FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids).Scan(&dup); err != nil {
+		return err
+	}
+	if dup == nil {
+		return nil
+	}
+	line := 0
+	for k, id := range ids {
+		if id == *dup {
+			line = lines[k]
+		}
+	}
+	return queue.DuplicateIDError(queue.ID(*dup), line)
 }
 
 // bulkAfter is how many messages an import copies before it considers bulk
