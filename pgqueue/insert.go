@@ -170,6 +170,10 @@ type inserter struct {
 	// freeze says the queue's tables were emptied anew in this savepoint
 	// (see lockEmpty), so that COPY writes their rows frozen.
 	freeze bool
+	// unique says the caller refuses an id given twice itself (the JSON
+	// import), so that once the tables hold only the import's rows no id
+	// need be looked up in them.
+	unique bool
 }
 
 func (tx *Tx) newInserter(db pgx.Tx) *inserter { return &inserter{tx: tx, db: db} }
@@ -233,8 +237,10 @@ func (ins *inserter) write(b *batch) error {
 		return nil
 	}
 	ctx := ins.tx.ctx
-	if err := ins.refuseQueued(b.ids, b.lines); err != nil {
-		return err
+	if !ins.freeze || !ins.unique { // else every row queued is this import's, and its ids were checked
+		if err := ins.refuseQueued(b.ids, b.lines); err != nil {
+			return err
+		}
 	}
 	if ins.bulk && !ins.checked && len(ins.ids) == 0 && (b.full || len(b.ids) >= copyBatch) {
 		// A full first batch into an empty queue: the import is bigger

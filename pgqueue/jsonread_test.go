@@ -3,6 +3,7 @@ package pgqueue_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"slices"
@@ -111,4 +112,30 @@ func queueID(t *testing.T, n string) string {
 		t.Fatal(err)
 	}
 	return queue.ID(id).String()
+}
+
+// Into an empty queue (whose tables the import empties anew and then fills
+// alone) an id given twice is still refused by its line, in any chunk.
+func TestImportIntoEmptyQueueRefusesAnIDTwice(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+	lines := strings.SplitAfter(demoLines(t, 12000, now), "\n")[:12000]
+	id := regexp.MustCompile(`^\{"id":(\d+)`).FindStringSubmatch(lines[1])[1]
+	for _, at := range []int{4000, 9000, 12000} {
+		in := slices.Clone(lines)
+		in[at-1] = lines[1]
+		q, err := pgqueue.Open(ctx, pgtest.URL(t), pgqueue.Options{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		_, err = q.ImportJSON(ctx, strings.NewReader(strings.Join(in, "")))
+		want := fmt.Sprintf("import: line %d: message %s appears twice (first on line 2) (nothing was imported)", at, queueID(t, id))
+		if err == nil || err.Error() != want {
+			t.Errorf("id twice on line %d:\n got %v\nwant %s", at, err, want)
+		}
+		if n, err := q.Count(ctx, queue.Filter{All: true}); err != nil || n != 0 {
+			t.Errorf("%d queued after the failed import (%v), want none", n, err)
+		}
+	}
 }

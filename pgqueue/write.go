@@ -147,7 +147,7 @@ func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 	err = tx.savepoint(false, func(db pgx.Tx) error {
 		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
 		ins := tx.newInserter(db)
-		ins.bulk = true
+		ins.bulk, ins.unique = true, true // readBatches refuses an id given twice
 		lines, err := tx.readBatches(r, res.Domains, ins)
 		if err == nil {
 			err = ins.finish()
