@@ -12,7 +12,9 @@ var _ queue.MessageImporter = (*Tx)(nil)
 
 // ImportMessages adds whole messages as another engine holds them, with
 // COPY, all or none (see queue.MessageImporter): `mqsh copy` into
-// PostgreSQL.
+// PostgreSQL. Like the JSON import, a copy at least as big as the queue
+// builds the secondary indexes afresh at its end, and one into an empty
+// queue writes its rows frozen.
 func (tx *Tx) ImportMessages(from string, next func() (*queue.Message, []byte, error)) (res queue.Result, err error) {
 	if err := tx.needWrite("import"); err != nil {
 		return queue.Result{DryRun: tx.dry}, err
@@ -20,6 +22,7 @@ func (tx *Tx) ImportMessages(from string, next func() (*queue.Message, []byte, e
 	err = tx.savepoint(false, func(db pgx.Tx) error {
 		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
 		ins := tx.newInserter(db)
+		ins.bulk = true // a big copy into an empty queue builds its indexes at the end
 		for n := 1; ; n++ {
 			m, raw, err := next()
 			if err != nil {

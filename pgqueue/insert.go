@@ -18,62 +18,139 @@ import (
 const copyBatch = 5000
 
 var (
-	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo", "subject_lc", "msgid", "client_inet"}
-	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule", "msg_created", "msg_size"}
-	recipientCols = []string{"msg_id", "idx", "domain_idx", "address_lc", "address", "status", "code", "enhanced", "message", "orcpt", "notify"}
-	bodyCols      = []string{"msg_id", "raw"}
+	messageCols = []copyCol{{"id", "bigint"}, {"rp_lc", "text"}, {"rp", "text"}, {"rp_domain", "text"}, {"created", "bigint"}, {"size", "bigint"}, {"env_id", "text"}, {"priority", "integer"},
+		{"due", "bigint"}, {"ret", "text"}, {"client_ip", "text"}, {"client_user", "text"}, {"client_helo", "text"}, {"subject_lc", "text"}, {"msgid", "text"}, {"client_inet", "inet"}}
+	domainCols = []copyCol{{"msg_id", "bigint"}, {"idx", "integer"}, {"name", "text"}, {"status", "smallint"}, {"details", "text"}, {"retry_num", "integer"}, {"due", "bigint"}, {"notify", "bigint"},
+		{"expires", "bigint"}, {"hold_since", "bigint"}, {"hold_until", "bigint"}, {"hold_by", "text"}, {"hold_reason", "text"}, {"hold_rule", "bigint"}, {"msg_created", "bigint"}, {"msg_size", "bigint"}}
+	recipientCols = []copyCol{{"msg_id", "bigint"}, {"idx", "integer"}, {"domain_idx", "integer"}, {"address_lc", "text"}, {"address", "text"}, {"status", "smallint"}, {"code", "integer"},
+		{"enhanced", "text"}, {"message", "text"}, {"orcpt", "text"}, {"notify", "smallint"}}
+	bodyCols = []copyCol{{"msg_id", "bigint"}, {"raw", "bytea"}}
 )
 
-// batch is the rows of up to copyBatch messages, ready to be copied.
+// batch is the rows of up to copyBatch messages, encoded for COPY.
 type batch struct {
-	msgs, doms, rcpts, bodies [][]any
+	msgs, doms, rcpts, bodies copyRows
 	ids                       []int64
 	lines                     []int // input line of each message (0 = none)
+	full                      bool  // the input goes on after a batch cut at a size limit
 }
 
 func (b *batch) reset() {
-	b.msgs, b.doms, b.rcpts, b.bodies = b.msgs[:0], b.doms[:0], b.rcpts[:0], b.bodies[:0]
-	b.ids, b.lines = b.ids[:0], b.lines[:0]
+	b.msgs.reset()
+	b.doms.reset()
+	b.rcpts.reset()
+	b.bodies.reset()
+	b.ids, b.lines, b.full = b.ids[:0], b.lines[:0], false
 }
 
 // encode adds the rows of a normalized message and its text (nil = not
-// kept); line is its input line for errors.
-func (b *batch) encode(m *queue.Message, raw []byte, line int) {
+// kept); line is its input line for errors. A number too big for its
+// column is an error, and nothing of the message is added.
+func (b *batch) encode(m *queue.Message, raw []byte, line int) error {
+	priority, err := int4Of("priority", m.Priority)
+	if err != nil {
+		return err
+	}
+	for _, d := range m.Domains {
+		if _, err := int4Of("retry count", d.RetryNum); err != nil {
+			return fmt.Errorf("domain %s: %w", d.Name, err)
+		}
+		for _, r := range d.Recipients {
+			if _, err := int4Of("reply code", r.Code); err != nil {
+				return fmt.Errorf("recipient %s: %w", r.Address, err)
+			}
+		}
+	}
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
-	b.msgs = append(b.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
-		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), nil, nil, clientInet(m.Client.IP)})
+	var subject, msgID string
 	if raw != nil {
-		row := b.msgs[len(b.msgs)-1]
-		subject, msgID := queue.MessageHeaders(raw)
-		row[13], row[14] = optStr(subject), optStr(msgID)
+		subject, msgID = queue.MessageHeaders(raw)
 	}
+	c := &b.msgs
+	c.row(len(messageCols))
+	c.int8(id)
+	c.text(rpLC)
+	c.optText(orLower(m.ReturnPath, rpLC))
+	c.text(domainOf(rpLC))
+	c.int8(m.Created.Unix())
+	c.int8(m.Size)
+	c.optText(m.EnvID)
+	c.int4(priority)
+	if due := m.Due(); due.IsZero() {
+		c.null()
+	} else {
+		c.int8(due.Unix())
+	}
+	c.optText(m.Ret)
+	c.optText(m.Client.IP)
+	c.optText(m.Client.User)
+	c.optText(m.Client.Helo)
+	c.optText(subject)
+	c.optText(msgID)
+	c.inet(m.Client.IP)
 	ri := 0
 	for di, d := range m.Domains {
-		var notify any
-		if !d.NotifyAt.IsZero() {
-			notify = d.NotifyAt.Unix()
+		c := &b.doms
+		c.row(len(domainCols))
+		c.int8(id)
+		c.int4(int32(di))
+		c.text(d.Name)
+		c.int2(int16(d.Status))
+		c.optText(d.Details)
+		c.int4(int32(d.RetryNum))
+		c.int8(d.Due.Unix())
+		if d.NotifyAt.IsZero() {
+			c.null()
+		} else {
+			c.int8(d.NotifyAt.Unix())
 		}
-		row := []any{id, di, d.Name, int16(d.Status), optStr(d.Details), d.RetryNum, d.Due.Unix(), notify, d.Expires.Unix(), nil, nil, nil, nil, nil, m.Created.Unix(), m.Size}
+		c.int8(d.Expires.Unix())
 		if h := d.Hold; h != nil {
-			var rule any
-			if h.Rule != 0 {
-				rule = h.Rule
+			c.int8(h.Since.Unix())
+			if h.Until.IsZero() {
+				c.null()
+			} else {
+				c.int8(h.Until.Unix())
 			}
-			row[9], row[10], row[11], row[12], row[13] = h.Since.Unix(), unixOrNull(h.Until), h.By, optStr(h.Reason), rule
+			c.text(h.By)
+			c.optText(h.Reason)
+			c.optInt8(h.Rule)
+		} else {
+			c.null()
+			c.null()
+			c.null()
+			c.null()
+			c.null()
 		}
-		b.doms = append(b.doms, row)
+		c.int8(m.Created.Unix())
+		c.int8(m.Size)
 		for _, r := range d.Recipients {
+			c := &b.rcpts
 			lc := strings.ToLower(r.Address)
-			b.rcpts = append(b.rcpts, []any{id, ri, di, lc, orLower(r.Address, lc), int16(r.Status), r.Code, optStr(r.Enhanced), optStr(r.Message), optStr(r.ORCPT), int16(r.Notify)})
+			c.row(len(recipientCols))
+			c.int8(id)
+			c.int4(int32(ri))
+			c.int4(int32(di))
+			c.text(lc)
+			c.optText(orLower(r.Address, lc))
+			c.int2(int16(r.Status))
+			c.int4(int32(r.Code))
+			c.optText(r.Enhanced)
+			c.optText(r.Message)
+			c.optText(r.ORCPT)
+			c.int2(int16(r.Notify))
 			ri++
 		}
 	}
 	if raw != nil {
-		b.bodies = append(b.bodies, []any{id, raw})
+		b.bodies.row(len(bodyCols))
+		b.bodies.int8(id)
+		b.bodies.bytea(raw)
 	}
 	b.ids = append(b.ids, id)
 	b.lines = append(b.lines, line)
+	return nil
 }
 
 // inserter writes batches of messages with COPY.
@@ -90,6 +167,13 @@ type inserter struct {
 	bulk    bool
 	checked bool
 	dropped []string
+	// freeze says the queue's tables were emptied anew in this savepoint
+	// (see lockEmpty), so that COPY writes their rows frozen.
+	freeze bool
+	// unique says the caller refuses an id given twice itself (the JSON
+	// import), so that once the tables hold only the import's rows no id
+	// need be looked up in them.
+	unique bool
 }
 
 func (tx *Tx) newInserter(db pgx.Tx) *inserter { return &inserter{tx: tx, db: db} }
@@ -130,7 +214,9 @@ func (ins *inserter) newID() (queue.ID, error) {
 // add buffers a normalized message and its text (nil = not kept); line is
 // its input line for errors.
 func (ins *inserter) add(m *queue.Message, raw []byte, line int) error {
-	ins.cur.encode(m, raw, line)
+	if err := ins.cur.encode(m, raw, line); err != nil {
+		return err
+	}
 	ins.last = max(ins.last, m.ID)
 	if len(ins.cur.ids) >= copyBatch {
 		return ins.flush()
@@ -151,20 +237,12 @@ func (ins *inserter) write(b *batch) error {
 		return nil
 	}
 	ctx := ins.tx.ctx
-	var dup *int64
-	if err := ins.db.QueryRow(ctx, "SELECT min(id) FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", b.ids).Scan(&dup); err != nil {
-		return err
-	}
-	if dup != nil {
-		line := 0
-		for k, id := range b.ids {
-			if id == *dup {
-				line = b.lines[k]
-			}
+	if !ins.freeze || !ins.unique { // else every row queued is this import's, and its ids were checked
+		if err := ins.refuseQueued(b.ids, b.lines); err != nil {
+			return err
 		}
-		return queue.DuplicateIDError(queue.ID(*dup), line)
 	}
-	if ins.bulk && !ins.checked && len(ins.ids) == 0 && len(b.ids) >= copyBatch {
+	if ins.bulk && !ins.checked && len(ins.ids) == 0 && (b.full || len(b.ids) >= copyBatch) {
 		// A full first batch into an empty queue: the import is bigger
 		// than the queue, so build the indexes at the end from its first
 		// row on.
@@ -174,8 +252,18 @@ func (ins *inserter) write(b *batch) error {
 		}
 		if !queued {
 			ins.checked = true
+			fresh, err := ins.lockEmpty()
+			if err != nil {
+				return err
+			}
 			if err := ins.dropIndexes(); err != nil {
 				return err
+			}
+			if fresh {
+				if _, err := ins.db.Exec(ctx, "TRUNCATE messages, domains, recipients, bodies"); err != nil {
+					return err
+				}
+				ins.freeze = true
 			}
 		}
 	}
@@ -186,13 +274,13 @@ func (ins *inserter) write(b *batch) error {
 	}
 	for _, t := range []struct {
 		table string
-		cols  []string
-		rows  [][]any
-	}{{"messages", messageCols, b.msgs}, {"domains", domainCols, b.doms}, {"recipients", recipientCols, b.rcpts}, {"bodies", bodyCols, b.bodies}} {
-		if len(t.rows) == 0 {
+		cols  []copyCol
+		rows  *copyRows
+	}{{"messages", messageCols, &b.msgs}, {"domains", domainCols, &b.doms}, {"recipients", recipientCols, &b.rcpts}, {"bodies", bodyCols, &b.bodies}} {
+		if t.rows.n == 0 {
 			continue
 		}
-		if _, err := ins.db.CopyFrom(ctx, pgx.Identifier{t.table}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
+		if err := copyIn(ctx, ins.db, t.table, t.cols, t.rows, ins.freeze); err != nil {
 			return fmt.Errorf("copy into %s: %w", t.table, err)
 		}
 	}
@@ -204,6 +292,28 @@ func (ins *inserter) write(b *batch) error {
 		return ins.considerBulk()
 	}
 	return nil
+}
+
+// refuseQueued refuses the first of ids (input lines in lines) that is
+// queued already.
+func (ins *inserter) refuseQueued(ids []int64, lines []int) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var dup *int64
+	if err := ins.db.QueryRow(ins.tx.ctx, "SELECT min(id) FROM messages WHERE id IN (SELECT unnest($1::bigint[]))", ids).Scan(&dup); err != nil {
+		return err
+	}
+	if dup == nil {
+		return nil
+	}
+	line := 0
+	for k, id := range ids {
+		if id == *dup {
+			line = lines[k]
+		}
+	}
+	return queue.DuplicateIDError(queue.ID(*dup), line)
 }
 
 // bulkAfter is how many messages an import copies before it considers bulk
@@ -227,6 +337,24 @@ func (ins *inserter) considerBulk() error {
 		return nil
 	}
 	return ins.dropIndexes()
+}
+
+// lockEmpty locks the tables of messages for the rest of the transaction
+// and reports whether they are all empty, so that an import into an empty
+// queue may empty them anew (TRUNCATE) and copy its rows in FREEZE: rows
+// written already frozen, into files that PostgreSQL need not write to its
+// WAL when the server runs with wal_level minimal, nor revisit to mark
+// committed or to freeze later. The lock comes first so that no message
+// added meanwhile by another process is lost.
+func (ins *inserter) lockEmpty() (bool, error) {
+	ctx := ins.tx.ctx
+	if _, err := ins.db.Exec(ctx, "LOCK TABLE messages, domains, recipients, bodies IN ACCESS EXCLUSIVE MODE"); err != nil {
+		return false, err
+	}
+	var empty bool
+	err := ins.db.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM messages) AND NOT EXISTS (SELECT 1 FROM domains)
+		AND NOT EXISTS (SELECT 1 FROM recipients) AND NOT EXISTS (SELECT 1 FROM bodies)`).Scan(&empty)
+	return empty, err
 }
 
 // dropIndexes drops the secondary indexes of the messages, domains and
@@ -285,27 +413,18 @@ func domainOf(addr string) string {
 	return strings.ToLower(addr[at+1:])
 }
 
+// orLower is s, or "" (stored as NULL) when s equals its lower-case form lc.
+func orLower(s, lc string) string {
+	if s == lc {
+		return ""
+	}
+	return s
+}
+
 // optStr stores "" as NULL.
 func optStr(s string) any {
 	if s == "" {
 		return nil
 	}
 	return s
-}
-
-// orLower stores NULL when s equals its lower-case form lc, else s.
-func orLower(s, lc string) any {
-	if s == lc {
-		return nil
-	}
-	return s
-}
-
-// optTime is the message's due, NULL when nothing is pending.
-func optTime(m *queue.Message) any {
-	due := m.Due()
-	if due.IsZero() {
-		return nil
-	}
-	return due.Unix()
 }

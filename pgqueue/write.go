@@ -136,8 +136,8 @@ func (tx *Tx) EnqueueBatch(msgs []queue.NewMessage) (out []*queue.Message, errs 
 }
 
 // ImportJSON reads JSON Lines and queues every message, keeping its id, all
-// or none (see queue.Tx.ImportJSON). The lines are decoded on another
-// goroutine while the rows of the batch before go in with COPY; an import
+// or none (see queue.Tx.ImportJSON). The lines are decoded on other
+// goroutines while the rows of the batch before go in with COPY; an import
 // at least as big as the queue builds the secondary indexes afresh at the
 // end.
 func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
@@ -147,8 +147,8 @@ func (tx *Tx) ImportJSON(r io.Reader) (res queue.Result, err error) {
 	err = tx.savepoint(false, func(db pgx.Tx) error {
 		res = queue.Result{DryRun: tx.dry, Domains: map[string]int{}}
 		ins := tx.newInserter(db)
-		ins.bulk = true
-		lines, err := tx.readBatches(r, res.Domains, ins.write)
+		ins.bulk, ins.unique = true, true // readBatches refuses an id given twice
+		lines, err := tx.readBatches(r, res.Domains, ins)
 		if err == nil {
 			err = ins.finish()
 		}
@@ -177,66 +177,6 @@ func (tx *Tx) endImport(db pgx.Tx, ins *inserter, err error, text string, res *q
 		return nil
 	}
 	return tx.verbError("import", tx.audit(db, "import", text, res.IDs))
-}
-
-// readBatches decodes JSON Lines into batches on a goroutine of its own
-// and hands each to write, counting the messages of each domain; it
-// returns how many lines were read.
-func (tx *Tx) readBatches(r io.Reader, domains map[string]int, write func(b *batch) error) (int, error) {
-	type item struct {
-		b   *batch
-		err error
-	}
-	out := make(chan item, 2)
-	stop := make(chan struct{})
-	var lines int
-	go func() {
-		defer close(out)
-		var seen queue.SeenIDs
-		b := &batch{}
-		send := func(it item) bool {
-			select {
-			case out <- it:
-				return true
-			case <-stop:
-				return false
-			}
-		}
-		var err error
-		lines, err = queue.ReadJSONLines(r, tx.q.clock, tx.q.sched.Expire, func(line int, msgs []*queue.Message) error {
-			for _, m := range msgs {
-				if err := seen.Add(m.ID, line); err != nil {
-					return err
-				}
-				for _, d := range m.Domains {
-					domains[d.Name]++
-				}
-				b.encode(m, m.Text(), line) // a line of queue export carries its text
-			}
-			if len(b.ids) >= copyBatch {
-				if !send(item{b: b}) {
-					return errors.New("import stopped")
-				}
-				b = &batch{}
-			}
-			return nil
-		})
-		send(item{b: b, err: err})
-	}()
-	defer func() {
-		close(stop)
-		for range out { // the reader is done with r, domains and lines
-		}
-	}()
-	for it := range out {
-		if err := write(it.b); err != nil {
-			return 0, err
-		}
-		if it.err != nil {
-			return 0, it.err
-		}
-	}
-	return lines, nil
 }
 
 // LoadDemo queues the six documented messages (those already queued are
