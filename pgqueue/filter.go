@@ -34,9 +34,9 @@ type selection struct {
 	// keyed says an index on a value (ids, an address, a domain) selects
 	// the messages in id order; ranged that a due or created range may.
 	keyed, ranged bool
-	// ids is, for a filter that is a recipient or a domain alone, the
-	// subquery that selects its message ids (each once): counted without
-	// visiting the messages.
+	// ids is, for a filter that is a recipient, a domain or a due range
+	// alone, the subquery that selects its message ids (each once):
+	// counted without visiting the messages.
 	ids string
 }
 
@@ -129,11 +129,21 @@ func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, 
 		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = ANY(" + a.add(domains) + "::text[])" + from("d") + ")")
 	}
 	s.ranged = !f.DueAfter.IsZero() || !f.DueBefore.IsZero() || !f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
-	if !f.DueAfter.IsZero() {
-		add("m.due > " + a.add(queue.AfterSecond(f.DueAfter)))
-	}
-	if !f.DueBefore.IsZero() {
-		add("m.due < " + a.add(queue.BeforeSecond(f.DueBefore)))
+	if !f.DueAfter.IsZero() || !f.DueBefore.IsZero() {
+		// A message's due is its row of message_due (none when nothing
+		// is pending); the range is read from message_due_due alone.
+		var cs []string
+		if !f.DueAfter.IsZero() {
+			cs = append(cs, "md.due > "+a.add(queue.AfterSecond(f.DueAfter)))
+		}
+		if !f.DueBefore.IsZero() {
+			cs = append(cs, "md.due < "+a.add(queue.BeforeSecond(f.DueBefore)))
+		}
+		due := "SELECT md.msg_id FROM message_due md WHERE " + strings.Join(cs, " AND ") + from("md")
+		if s.ids == "" {
+			s.ids = due
+		}
+		add("m.id IN (" + due + ")")
 	}
 	if !f.CreatedAfter.IsZero() {
 		add("m.created > " + a.add(queue.AfterSecond(f.CreatedAfter)))

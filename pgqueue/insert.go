@@ -18,21 +18,22 @@ import (
 const copyBatch = 5000
 
 var (
-	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "due", "ret", "client_ip", "client_user", "client_helo", "subject_lc", "msgid", "client_inet"}
+	messageCols   = []string{"id", "rp_lc", "rp", "rp_domain", "created", "size", "env_id", "priority", "ret", "client_ip", "client_user", "client_helo", "subject_lc", "msgid", "client_inet"}
 	domainCols    = []string{"msg_id", "idx", "name", "status", "details", "retry_num", "due", "notify", "expires", "hold_since", "hold_until", "hold_by", "hold_reason", "hold_rule", "msg_created", "msg_size"}
 	recipientCols = []string{"msg_id", "idx", "domain_idx", "address_lc", "address", "status", "code", "enhanced", "message", "orcpt", "notify"}
 	bodyCols      = []string{"msg_id", "raw"}
+	dueCols       = []string{"msg_id", "due"}
 )
 
 // batch is the rows of up to copyBatch messages, ready to be copied.
 type batch struct {
-	msgs, doms, rcpts, bodies [][]any
-	ids                       []int64
-	lines                     []int // input line of each message (0 = none)
+	msgs, doms, rcpts, bodies, dues [][]any
+	ids                             []int64
+	lines                           []int // input line of each message (0 = none)
 }
 
 func (b *batch) reset() {
-	b.msgs, b.doms, b.rcpts, b.bodies = b.msgs[:0], b.doms[:0], b.rcpts[:0], b.bodies[:0]
+	b.msgs, b.doms, b.rcpts, b.bodies, b.dues = b.msgs[:0], b.doms[:0], b.rcpts[:0], b.bodies[:0], b.dues[:0]
 	b.ids, b.lines = b.ids[:0], b.lines[:0]
 }
 
@@ -42,11 +43,14 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) {
 	id := int64(m.ID)
 	rpLC := strings.ToLower(m.ReturnPath)
 	b.msgs = append(b.msgs, []any{id, rpLC, orLower(m.ReturnPath, rpLC), domainOf(rpLC), m.Created.Unix(), m.Size, optStr(m.EnvID), m.Priority,
-		optTime(m), optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), nil, nil, clientInet(m.Client.IP)})
+		optStr(m.Ret), optStr(m.Client.IP), optStr(m.Client.User), optStr(m.Client.Helo), nil, nil, clientInet(m.Client.IP)})
 	if raw != nil {
 		row := b.msgs[len(b.msgs)-1]
 		subject, msgID := queue.MessageHeaders(raw)
-		row[13], row[14] = optStr(subject), optStr(msgID)
+		row[12], row[13] = optStr(subject), optStr(msgID)
+	}
+	if due := m.Due(); !due.IsZero() { // nothing pending: no row
+		b.dues = append(b.dues, []any{id, due.Unix()})
 	}
 	ri := 0
 	for di, d := range m.Domains {
@@ -188,7 +192,7 @@ func (ins *inserter) write(b *batch) error {
 		table string
 		cols  []string
 		rows  [][]any
-	}{{"messages", messageCols, b.msgs}, {"domains", domainCols, b.doms}, {"recipients", recipientCols, b.rcpts}, {"bodies", bodyCols, b.bodies}} {
+	}{{"messages", messageCols, b.msgs}, {"domains", domainCols, b.doms}, {"recipients", recipientCols, b.rcpts}, {"bodies", bodyCols, b.bodies}, {"message_due", dueCols, b.dues}} {
 		if len(t.rows) == 0 {
 			continue
 		}
@@ -229,12 +233,12 @@ func (ins *inserter) considerBulk() error {
 	return ins.dropIndexes()
 }
 
-// dropIndexes drops the secondary indexes of the messages, domains and
-// recipients, keeping their definitions for finish.
+// dropIndexes drops the secondary indexes of the messages, domains,
+// recipients and message_due, keeping their definitions for finish.
 func (ins *inserter) dropIndexes() error {
 	ctx := ins.tx.ctx
 	rows, err := ins.db.Query(ctx, `SELECT i.indexname, i.indexdef FROM pg_indexes i
-		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients')
+		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients', 'message_due')
 		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
 		ORDER BY i.indexname`)
 	if err != nil {
@@ -299,13 +303,4 @@ func orLower(s, lc string) any {
 		return nil
 	}
 	return s
-}
-
-// optTime is the message's due, NULL when nothing is pending.
-func optTime(m *queue.Message) any {
-	due := m.Due()
-	if due.IsZero() {
-		return nil
-	}
-	return due.Unix()
 }
