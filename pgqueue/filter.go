@@ -38,6 +38,19 @@ type selection struct {
 	// alone, the subquery that selects its message ids (each once):
 	// counted without visiting the messages.
 	ids string
+	// bounded says conds hold the page's start (m.id > after), which ids
+	// holds as well.
+	bounded bool
+}
+
+// idsAlone says that ids selects the messages on its own: no condition
+// but the page's start goes with it.
+func (s *selection) idsAlone() bool {
+	n := 1
+	if s.bounded {
+		n++
+	}
+	return s.ids != "" && len(s.conds) == n
 }
 
 // where returns " WHERE ..." for the conditions and extra ones ("" when none).
@@ -71,6 +84,7 @@ func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, 
 	if after > 0 {
 		bound := a.add(int64(after))
 		add("m.id > " + bound)
+		s.bounded = true
 		from = func(alias string) string { return " AND " + alias + ".msg_id > " + bound }
 	}
 	if len(f.IDs) > 0 {

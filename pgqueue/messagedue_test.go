@@ -68,6 +68,29 @@ func checkDue(t *testing.T, q *pgqueue.Queue, url, step string) {
 				t.Errorf("%s: %s lists message %s due %v", step, f.String(), m.ID, m.Due())
 			}
 		}
+		// Page by page, from each page's last id: every match once, in
+		// id order.
+		var after queue.ID
+		seen := 0
+		for {
+			page, err := q.List(ctx, f, queue.Page{After: after, Limit: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			for _, m := range page {
+				if m.ID <= after || !f.Match(&m) {
+					t.Fatalf("%s: %s pages message %s after %s", step, f.String(), m.ID, after)
+				}
+				after = m.ID
+				seen++
+			}
+		}
+		if seen != want {
+			t.Errorf("%s: %s pages %d messages, want %d", step, f.String(), seen, want)
+		}
 	}
 }
 
