@@ -440,7 +440,14 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 	}
 	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
 		var a args
-		ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND "+pend(&a)+")")
+		// A message with a pending domain has its due in message_due: a
+		// retry of whole messages finds them there (a narrow table),
+		// rather than among every domain row.
+		has := "EXISTS (SELECT 1 FROM message_due md WHERE md.msg_id = m.id)"
+		if scoped {
+			has = "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND " + pend(&a) + ")"
+		}
+		ids, err := tx.selectIDs(db, r.Filter, &a, has)
 		if err != nil || len(ids) == 0 {
 			res.Domains = map[string]int{}
 			return err
