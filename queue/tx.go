@@ -232,7 +232,7 @@ func (q *Queue) finish(t *Tx, fn func(tx *Tx) error) error {
 	if t.preview || t.conflict {
 		return nil
 	}
-	if err := t.tx.Commit(); err != nil {
+	if err := q.whileWriting(t.tx.Commit); err != nil {
 		return q.fileError("commit", err)
 	}
 	committed = true
