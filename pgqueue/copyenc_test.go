@@ -30,7 +30,7 @@ func TestCopyColumnsHaveTheSchemasTypes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	for table, cols := range map[string][]copyCol{"messages": messageCols, "domains": domainCols, "recipients": recipientCols, "bodies": bodyCols} {
+	for table, cols := range map[string][]copyCol{"messages": messageCols, "domains": domainCols, "recipients": recipientCols, "bodies": bodyCols, "message_due": dueCols} {
 		for _, c := range cols {
 			var typ string
 			err := q.pool.QueryRow(ctx, `SELECT format_type(atttypid, NULL) FROM pg_attribute
@@ -117,12 +117,14 @@ func TestCopyWritesTheMessagesValues(t *testing.T) {
 		return s
 	}
 	for sql, want := range map[string]string{
-		"SELECT concat_ws('|', id, rp_lc, coalesce(rp, 'NULL'), rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo, subject_lc, msgid, host(client_inet), masklen(client_inet), family(client_inet)) FROM messages WHERE id = 1001": fmt.Sprintf("1001|ann@example.com|Ann@Example.COM|example.com|%d|1234|env-1|-3|%d|HDRS|::ffff:192.0.2.7|Carol|mx.example.com|hello there|x@y|192.0.2.7|32|4", copyNow.Unix(), copyNow.Add(time.Hour).Unix()),
-		"SELECT concat_ws('|', id, rp_lc, coalesce(rp, 'NULL'), rp_domain, coalesce(due::text, 'NULL'), coalesce(env_id, 'NULL'), host(client_inet), masklen(client_inet), family(client_inet)) FROM messages WHERE id = 1002":                                             "1002||NULL||NULL|NULL|2001:db8::42|128|6",
-		"SELECT concat_ws('|', client_ip, coalesce(client_inet::text, 'NULL'), coalesce(subject_lc, 'NULL')) FROM messages WHERE id = 1003":                                                                                                                                "not an address|NULL|NULL",
-		"SELECT concat_ws('|', msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule, msg_created, msg_size) FROM domains WHERE msg_id = 1001":                                                      fmt.Sprintf("1001|0|example.net|2|421 later|2|%d|%d|%d|%d|%d|tester|look first|7|%d|1234", copyNow.Add(time.Hour).Unix(), copyNow.Add(4*time.Hour).Unix(), copyNow.Add(72*time.Hour).Unix(), copyNow.Unix(), copyNow.Add(2*time.Hour).Unix(), copyNow.Unix()),
-		"SELECT concat_ws('|', coalesce(notify::text, 'NULL'), coalesce(hold_since::text, 'NULL'), coalesce(hold_by, 'NULL'), coalesce(hold_rule::text, 'NULL')) FROM domains WHERE msg_id = 1002":                                                                         "NULL|NULL|NULL|NULL",
-		"SELECT concat_ws('|', msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify) FROM recipients WHERE msg_id = 1001":                                                                                                          "1001|0|0|bob@example.net|Bob@example.net|2|421|4.7.0|later|rfc822;bob@example.net|6",
+		"SELECT concat_ws('|', id, rp_lc, coalesce(rp, 'NULL'), rp_domain, created, size, env_id, priority, ret, client_ip, client_user, client_helo, subject_lc, msgid, host(client_inet), masklen(client_inet), family(client_inet)) FROM messages WHERE id = 1001": fmt.Sprintf("1001|ann@example.com|Ann@Example.COM|example.com|%d|1234|env-1|-3|HDRS|::ffff:192.0.2.7|Carol|mx.example.com|hello there|x@y|192.0.2.7|32|4", copyNow.Unix()),
+		"SELECT concat_ws('|', msg_id, due) FROM message_due WHERE msg_id = 1001": fmt.Sprintf("1001|%d", copyNow.Add(time.Hour).Unix()),
+		"SELECT count(*)::text FROM message_due WHERE msg_id = 1002":              "0",
+		"SELECT concat_ws('|', id, rp_lc, coalesce(rp, 'NULL'), rp_domain, coalesce(env_id, 'NULL'), host(client_inet), masklen(client_inet), family(client_inet)) FROM messages WHERE id = 1002":                     "1002||NULL||NULL|2001:db8::42|128|6",
+		"SELECT concat_ws('|', client_ip, coalesce(client_inet::text, 'NULL'), coalesce(subject_lc, 'NULL')) FROM messages WHERE id = 1003":                                                                           "not an address|NULL|NULL",
+		"SELECT concat_ws('|', msg_id, idx, name, status, details, retry_num, due, notify, expires, hold_since, hold_until, hold_by, hold_reason, hold_rule, msg_created, msg_size) FROM domains WHERE msg_id = 1001": fmt.Sprintf("1001|0|example.net|2|421 later|2|%d|%d|%d|%d|%d|tester|look first|7|%d|1234", copyNow.Add(time.Hour).Unix(), copyNow.Add(4*time.Hour).Unix(), copyNow.Add(72*time.Hour).Unix(), copyNow.Unix(), copyNow.Add(2*time.Hour).Unix(), copyNow.Unix()),
+		"SELECT concat_ws('|', coalesce(notify::text, 'NULL'), coalesce(hold_since::text, 'NULL'), coalesce(hold_by, 'NULL'), coalesce(hold_rule::text, 'NULL')) FROM domains WHERE msg_id = 1002":                    "NULL|NULL|NULL|NULL",
+		"SELECT concat_ws('|', msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify) FROM recipients WHERE msg_id = 1001":                                                     "1001|0|0|bob@example.net|Bob@example.net|2|421|4.7.0|later|rfc822;bob@example.net|6",
 		"SELECT encode(raw, 'escape') FROM bodies WHERE msg_id = 1001": string(texts[1001]),
 		"SELECT count(*)::text FROM bodies":                            "1",
 	} {

@@ -34,10 +34,23 @@ type selection struct {
 	// keyed says an index on a value (ids, an address, a domain) selects
 	// the messages in id order; ranged that a due or created range may.
 	keyed, ranged bool
-	// ids is, for a filter that is a recipient or a domain alone, the
-	// subquery that selects its message ids (each once): counted without
-	// visiting the messages.
+	// ids is, for a filter that is a recipient, a domain or a due range
+	// alone, the subquery that selects its message ids (each once):
+	// counted without visiting the messages.
 	ids string
+	// bounded says conds hold the page's start (m.id > after), which ids
+	// holds as well.
+	bounded bool
+}
+
+// idsAlone says that ids selects the messages on its own: no condition
+// but the page's start goes with it.
+func (s *selection) idsAlone() bool {
+	n := 1
+	if s.bounded {
+		n++
+	}
+	return s.ids != "" && len(s.conds) == n
 }
 
 // where returns " WHERE ..." for the conditions and extra ones ("" when none).
@@ -71,6 +84,7 @@ func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, 
 	if after > 0 {
 		bound := a.add(int64(after))
 		add("m.id > " + bound)
+		s.bounded = true
 		from = func(alias string) string { return " AND " + alias + ".msg_id > " + bound }
 	}
 	if len(f.IDs) > 0 {
@@ -129,11 +143,21 @@ func compileAt(f queue.Filter, a *args, after queue.ID, now int64) (*selection, 
 		add("m.id IN (SELECT d.msg_id FROM domains d WHERE d.name = ANY(" + a.add(domains) + "::text[])" + from("d") + ")")
 	}
 	s.ranged = !f.DueAfter.IsZero() || !f.DueBefore.IsZero() || !f.CreatedAfter.IsZero() || !f.CreatedBefore.IsZero()
-	if !f.DueAfter.IsZero() {
-		add("m.due > " + a.add(queue.AfterSecond(f.DueAfter)))
-	}
-	if !f.DueBefore.IsZero() {
-		add("m.due < " + a.add(queue.BeforeSecond(f.DueBefore)))
+	if !f.DueAfter.IsZero() || !f.DueBefore.IsZero() {
+		// A message's due is its row of message_due (none when nothing
+		// is pending); the range is read from message_due_due alone.
+		var cs []string
+		if !f.DueAfter.IsZero() {
+			cs = append(cs, "md.due > "+a.add(queue.AfterSecond(f.DueAfter)))
+		}
+		if !f.DueBefore.IsZero() {
+			cs = append(cs, "md.due < "+a.add(queue.BeforeSecond(f.DueBefore)))
+		}
+		due := "SELECT md.msg_id FROM message_due md WHERE " + strings.Join(cs, " AND ") + from("md")
+		if s.ids == "" {
+			s.ids = due
+		}
+		add("m.id IN (" + due + ")")
 	}
 	if !f.CreatedAfter.IsZero() {
 		add("m.created > " + a.add(queue.AfterSecond(f.CreatedAfter)))

@@ -19,20 +19,21 @@ const copyBatch = 5000
 
 var (
 	messageCols = []copyCol{{"id", "bigint"}, {"rp_lc", "text"}, {"rp", "text"}, {"rp_domain", "text"}, {"created", "bigint"}, {"size", "bigint"}, {"env_id", "text"}, {"priority", "integer"},
-		{"due", "bigint"}, {"ret", "text"}, {"client_ip", "text"}, {"client_user", "text"}, {"client_helo", "text"}, {"subject_lc", "text"}, {"msgid", "text"}, {"client_inet", "inet"}}
+		{"ret", "text"}, {"client_ip", "text"}, {"client_user", "text"}, {"client_helo", "text"}, {"subject_lc", "text"}, {"msgid", "text"}, {"client_inet", "inet"}}
 	domainCols = []copyCol{{"msg_id", "bigint"}, {"idx", "integer"}, {"name", "text"}, {"status", "smallint"}, {"details", "text"}, {"retry_num", "integer"}, {"due", "bigint"}, {"notify", "bigint"},
 		{"expires", "bigint"}, {"hold_since", "bigint"}, {"hold_until", "bigint"}, {"hold_by", "text"}, {"hold_reason", "text"}, {"hold_rule", "bigint"}, {"msg_created", "bigint"}, {"msg_size", "bigint"}}
 	recipientCols = []copyCol{{"msg_id", "bigint"}, {"idx", "integer"}, {"domain_idx", "integer"}, {"address_lc", "text"}, {"address", "text"}, {"status", "smallint"}, {"code", "integer"},
 		{"enhanced", "text"}, {"message", "text"}, {"orcpt", "text"}, {"notify", "smallint"}}
 	bodyCols = []copyCol{{"msg_id", "bigint"}, {"raw", "bytea"}}
+	dueCols  = []copyCol{{"msg_id", "bigint"}, {"due", "bigint"}}
 )
 
 // batch is the rows of up to copyBatch messages, encoded for COPY.
 type batch struct {
-	msgs, doms, rcpts, bodies copyRows
-	ids                       []int64
-	lines                     []int // input line of each message (0 = none)
-	full                      bool  // the input goes on after a batch cut at a size limit
+	msgs, doms, rcpts, bodies, dues copyRows
+	ids                             []int64
+	lines                           []int // input line of each message (0 = none)
+	full                            bool  // the input goes on after a batch cut at a size limit
 }
 
 func (b *batch) reset() {
@@ -40,6 +41,7 @@ func (b *batch) reset() {
 	b.doms.reset()
 	b.rcpts.reset()
 	b.bodies.reset()
+	b.dues.reset()
 	b.ids, b.lines, b.full = b.ids[:0], b.lines[:0], false
 }
 
@@ -77,11 +79,6 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) error {
 	c.int8(m.Size)
 	c.optText(m.EnvID)
 	c.int4(priority)
-	if due := m.Due(); due.IsZero() {
-		c.null()
-	} else {
-		c.int8(due.Unix())
-	}
 	c.optText(m.Ret)
 	c.optText(m.Client.IP)
 	c.optText(m.Client.User)
@@ -89,6 +86,11 @@ func (b *batch) encode(m *queue.Message, raw []byte, line int) error {
 	c.optText(subject)
 	c.optText(msgID)
 	c.inet(m.Client.IP)
+	if due := m.Due(); !due.IsZero() { // nothing pending: no row
+		b.dues.row(len(dueCols))
+		b.dues.int8(id)
+		b.dues.int8(due.Unix())
+	}
 	ri := 0
 	for di, d := range m.Domains {
 		c := &b.doms
@@ -260,7 +262,7 @@ func (ins *inserter) write(b *batch) error {
 				return err
 			}
 			if fresh {
-				if _, err := ins.db.Exec(ctx, "TRUNCATE messages, domains, recipients, bodies"); err != nil {
+				if _, err := ins.db.Exec(ctx, "TRUNCATE messages, domains, recipients, bodies, message_due"); err != nil {
 					return err
 				}
 				ins.freeze = true
@@ -276,7 +278,7 @@ func (ins *inserter) write(b *batch) error {
 		table string
 		cols  []copyCol
 		rows  *copyRows
-	}{{"messages", messageCols, &b.msgs}, {"domains", domainCols, &b.doms}, {"recipients", recipientCols, &b.rcpts}, {"bodies", bodyCols, &b.bodies}} {
+	}{{"messages", messageCols, &b.msgs}, {"domains", domainCols, &b.doms}, {"recipients", recipientCols, &b.rcpts}, {"bodies", bodyCols, &b.bodies}, {"message_due", dueCols, &b.dues}} {
 		if t.rows.n == 0 {
 			continue
 		}
@@ -348,21 +350,21 @@ func (ins *inserter) considerBulk() error {
 // added meanwhile by another process is lost.
 func (ins *inserter) lockEmpty() (bool, error) {
 	ctx := ins.tx.ctx
-	if _, err := ins.db.Exec(ctx, "LOCK TABLE messages, domains, recipients, bodies IN ACCESS EXCLUSIVE MODE"); err != nil {
+	if _, err := ins.db.Exec(ctx, "LOCK TABLE messages, domains, recipients, bodies, message_due IN ACCESS EXCLUSIVE MODE"); err != nil {
 		return false, err
 	}
 	var empty bool
 	err := ins.db.QueryRow(ctx, `SELECT NOT EXISTS (SELECT 1 FROM messages) AND NOT EXISTS (SELECT 1 FROM domains)
-		AND NOT EXISTS (SELECT 1 FROM recipients) AND NOT EXISTS (SELECT 1 FROM bodies)`).Scan(&empty)
+		AND NOT EXISTS (SELECT 1 FROM recipients) AND NOT EXISTS (SELECT 1 FROM bodies) AND NOT EXISTS (SELECT 1 FROM message_due)`).Scan(&empty)
 	return empty, err
 }
 
-// dropIndexes drops the secondary indexes of the messages, domains and
-// recipients, keeping their definitions for finish.
+// dropIndexes drops the secondary indexes of the messages, domains,
+// recipients and message_due, keeping their definitions for finish.
 func (ins *inserter) dropIndexes() error {
 	ctx := ins.tx.ctx
 	rows, err := ins.db.Query(ctx, `SELECT i.indexname, i.indexdef FROM pg_indexes i
-		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients')
+		WHERE i.schemaname = current_schema() AND i.tablename IN ('messages', 'domains', 'recipients', 'message_due')
 		AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)
 		ORDER BY i.indexname`)
 	if err != nil {

@@ -60,6 +60,7 @@ func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, 
 	}
 	order := " ORDER BY m.id"
 	var hours []int64
+	few := false // a due range alone that holds few messages after the page's start
 	if s.ranged && !s.keyed && limit > 0 {
 		// A created range of a few hours or days is read hour by hour, a
 		// page of each hour at most (messages_created_hour), whether it
@@ -74,12 +75,19 @@ func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, 
 		// ids instead, which finds a cluster of matches far on only late);
 		// a created range that holds many is read hour by hour.
 		if len(hours) == 0 {
+			// A due range alone is counted in its index (message_due_due),
+			// without visiting the messages.
+			probe := "SELECT 1 FROM messages m" + s.where()
+			if s.idsAlone() {
+				probe = s.ids
+			}
 			var n int
-			if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM (SELECT 1 FROM messages m"+s.where()+" LIMIT "+strconv.Itoa(probeLimit)+") x", a...).Scan(&n); err != nil {
+			if err := tx.tx.QueryRow(tx.ctx, "SELECT count(*) FROM ("+probe+" LIMIT "+strconv.Itoa(probeLimit)+") x", a...).Scan(&n); err != nil {
 				return nil, err
 			}
 			if n < probeLimit {
 				order = " ORDER BY m.id + 0"
+				few = s.idsAlone()
 			} else if hours, err = tx.createdHours(f); err != nil {
 				return nil, err
 			}
@@ -89,6 +97,12 @@ func (tx *Tx) page(f queue.Filter, after queue.ID, limit int) ([]queue.Message, 
 	if limit > 0 {
 		lim := a.add(limit)
 		q += " LIMIT " + lim
+		if few {
+			// The page's ids come from the range's index alone, and only
+			// they are looked up (a join the planner would otherwise make
+			// by walking the ids from the page's start).
+			q = "SELECT " + msgCols + " FROM (" + s.ids + " ORDER BY 1 LIMIT " + lim + ") x JOIN messages m ON m.id = x.msg_id ORDER BY m.id"
+		}
 		if len(hours) > 0 {
 			// Each hour's matches in id order (messages_created_hour),
 			// merged: a page reads about a page of each hour.
@@ -359,7 +373,7 @@ func (tx *Tx) Count(f queue.Filter) (int, error) {
 		return 0, nil
 	}
 	q := "SELECT count(*) FROM messages m" + s.where()
-	if len(s.conds) == 1 && s.ids != "" {
+	if s.idsAlone() {
 		q = "SELECT count(*) FROM (" + s.ids + ") x" // the index alone
 	}
 	var n int

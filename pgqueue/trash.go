@@ -163,6 +163,9 @@ func (tx *Tx) trashMessages(db pgx.Tx, verb string, ids []int64) (map[string]int
 		ctes = append(ctes, fmt.Sprintf("g%d AS (DELETE FROM %s WHERE %s RETURNING %s)", i, t.live, idList(key, "$1"), list),
 			fmt.Sprintf("i%d AS (%s)", i, ins))
 	}
+	// A message in the trash has no due (message_due): its domains keep
+	// theirs, and a restore reads it from them.
+	ctes = append(ctes, "gd AS (DELETE FROM message_due WHERE "+idList("msg_id", "$1")+")")
 	// g1 holds the removed domains: the breakdown comes from them rather
 	// than from a second look-up of every id.
 	q := "WITH " + strings.Join(ctes, ", ") + " SELECT name, count(*) FROM g1 GROUP BY name"
@@ -295,7 +298,8 @@ func (tx *Tx) restoreTrashed(db pgx.Tx, ids []int64) (missing []int64, err error
 		d AS (DELETE FROM trash_domains x USING t WHERE x.trash_seq = t.trash_seq AND x.msg_id = t.id RETURNING ` + prefixed("x", dc) + `),
 		r AS (DELETE FROM trash_recipients x USING t WHERE x.trash_seq = t.trash_seq AND x.msg_id = t.id RETURNING ` + prefixed("x", rc) + `),
 		im AS (INSERT INTO messages(` + strings.Join(mc, ", ") + `) SELECT ` + prefixed("t", mc) + ` FROM t),
-		id AS (INSERT INTO domains(` + strings.Join(dc, ", ") + `) SELECT ` + prefixed("d", dc, "locked_until", "locked_by") + ` FROM d)
+		id AS (INSERT INTO domains(` + strings.Join(dc, ", ") + `) SELECT ` + prefixed("d", dc, "locked_until", "locked_by") + ` FROM d),
+		idue AS (INSERT INTO message_due(msg_id, due) SELECT d.msg_id, min(d.due) FROM d WHERE d.status IN ` + pendingSQL + ` GROUP BY d.msg_id)
 		INSERT INTO recipients(` + strings.Join(rc, ", ") + `) SELECT ` + prefixed("r", rc) + ` FROM r`
 	if _, err := db.Exec(tx.ctx, q, pick); err != nil {
 		return nil, fmt.Errorf("restore from trash: %w", err)

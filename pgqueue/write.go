@@ -294,10 +294,13 @@ func toIDs(ids []int64) []queue.ID {
 	return out
 }
 
-// refreshDue recomputes messages.due for the messages ids.
+// refreshDue recomputes the due (message_due) of the messages ids from
+// their pending domains: a message with nothing pending has no row.
 func (tx *Tx) refreshDue(db pgx.Tx, ids []int64) error {
-	_, err := db.Exec(tx.ctx, "UPDATE messages m SET due = x.due FROM (SELECT s.id, (SELECT min(d.due) FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+") AS due FROM unnest($1::bigint[]) AS s(id)) x"+
-		" WHERE m.id = x.id AND m.due IS DISTINCT FROM x.due", ids)
+	_, err := db.Exec(tx.ctx, "WITH n AS (SELECT s.id, (SELECT min(d.due) FROM domains d WHERE d.msg_id = s.id AND d.status IN "+pendingSQL+") AS due FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) s), "+
+		"gone AS (DELETE FROM message_due md USING n WHERE md.msg_id = n.id AND n.due IS NULL) "+
+		"INSERT INTO message_due(msg_id, due) SELECT n.id, n.due FROM n WHERE n.due IS NOT NULL "+
+		"ON CONFLICT (msg_id) DO UPDATE SET due = excluded.due WHERE message_due.due <> excluded.due", ids)
 	return err
 }
 
@@ -377,7 +380,14 @@ func (tx *Tx) Retry(r queue.RetryRequest) (queue.Result, error) {
 	}
 	err = tx.savepoint(r.DryRun, func(db pgx.Tx) error {
 		var a args
-		ids, err := tx.selectIDs(db, r.Filter, &a, "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND "+pend(&a)+")")
+		// A message with a pending domain has its due in message_due: a
+		// retry of whole messages finds them there (a narrow table),
+		// rather than among every domain row.
+		has := "EXISTS (SELECT 1 FROM message_due md WHERE md.msg_id = m.id)"
+		if scoped {
+			has = "EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = m.id AND " + pend(&a) + ")"
+		}
+		ids, err := tx.selectIDs(db, r.Filter, &a, has)
 		if err != nil || len(ids) == 0 {
 			res.Domains = map[string]int{}
 			return err
@@ -453,10 +463,11 @@ func (tx *Tx) retryDomains(db pgx.Tx, r queue.RetryRequest, at time.Time, scoped
 	}
 	if r.Spread == 0 && !scoped {
 		// Every pending domain of every message comes due at the same time.
-		updm = "UPDATE messages m SET due = " + due + " WHERE m.id = ANY(" + set + "::bigint[]) AND m.due IS DISTINCT FROM " + due
+		// (Every retried message has a pending domain, so a row.)
+		updm = "UPDATE message_due m SET due = " + due + " WHERE m.msg_id = ANY(" + set + "::bigint[]) AND m.due <> " + due
 	} else {
-		updm = "UPDATE messages m SET due = n.due FROM (SELECT msg_id, min(due) AS due FROM (SELECT msg_id, due FROM x UNION ALL SELECT msg_id, due FROM others) u GROUP BY msg_id) n " +
-			"WHERE m.id = n.msg_id AND m.due IS DISTINCT FROM n.due"
+		updm = "UPDATE message_due m SET due = n.due FROM (SELECT msg_id, min(due) AS due FROM (SELECT msg_id, due FROM x UNION ALL SELECT msg_id, due FROM others) u GROUP BY msg_id) n " +
+			"WHERE m.msg_id = n.msg_id AND m.due <> n.due"
 	}
 	undo := ""
 	if keep != 0 {
@@ -570,8 +581,16 @@ func (tx *Tx) removeMessages(db pgx.Tx, ids []int64) error {
 			return err
 		}
 	}
-	_, err := db.Exec(tx.ctx, "DELETE FROM messages WHERE "+idList("id", "$1"), ids)
-	return err
+	for _, t := range []string{"message_due", "messages"} {
+		col := "msg_id"
+		if t == "messages" {
+			col = "id"
+		}
+		if _, err := db.Exec(tx.ctx, "DELETE FROM "+t+" WHERE "+idList(col, "$1"), ids); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cancelSelected cancels, as Cancel says, the messages f selects (only
