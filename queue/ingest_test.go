@@ -73,8 +73,8 @@ func TestIngestFailureKeepsNothing(t *testing.T) {
 
 // Ingest's connection keeps statement journals in memory (a batch's spill
 // to a temporary file cost a file created, written and deleted per commit),
-// while the other write connections keep SQLite's default; it commits as
-// durably as the others.
+// while the other write connections keep SQLite's default; it checkpoints
+// the WAL four times less often; it commits as durably as the others.
 func TestIngestConnection(t *testing.T) {
 	q, _ := openTest(t)
 	ctx := context.Background()
@@ -84,12 +84,17 @@ func TestIngestConnection(t *testing.T) {
 	if _, _, err := q.Ingest(ctx, []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	var store, sync, other int
+	var store, sync, other, ckpt, otherCkpt int
 	q.ingestDB().QueryRow("PRAGMA temp_store").Scan(&store)
 	q.ingestDB().QueryRow("PRAGMA synchronous").Scan(&sync)
+	q.ingestDB().QueryRow("PRAGMA wal_autocheckpoint").Scan(&ckpt)
 	q.writer.QueryRow("PRAGMA temp_store").Scan(&other)
+	q.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&otherCkpt)
 	if store != 2 || sync != 2 || other != 0 {
 		t.Errorf("ingest connection: temp_store %d, synchronous %d; writer: temp_store %d; want 2, 2; 0", store, sync, other)
+	}
+	if ckpt != 4000 || otherCkpt != 1000 {
+		t.Errorf("WAL checkpoint at %d pages on the ingest connection, %d on the writer; want 4000 and 1000", ckpt, otherCkpt)
 	}
 }
 

@@ -245,7 +245,7 @@ func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	if c.ingest {
-		if _, err := dc.(*sqlite3.SQLiteConn).Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+		if _, err := dc.(*sqlite3.SQLiteConn).Exec(ingestPragmas, nil); err != nil {
 			dc.Close()
 			return nil, err
 		}
