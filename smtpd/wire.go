@@ -68,6 +68,8 @@ type wireConn struct {
 	auth bool   // the next line answers a 334 challenge
 	ehlo bool   // the reply being written answers EHLO
 	out  []byte // a reply line being written, not yet whole
+	wbuf []byte // the replies being written, kept for the next
+	name string // clientName, worked out once
 
 	tls      bool
 	tlsState tls.ConnectionState
@@ -79,7 +81,9 @@ type wireConn struct {
 }
 
 func newWireConn(c net.Conn, s *Server) *wireConn {
-	return &wireConn{raw: c, rw: c, srv: s, rbuf: make([]byte, 32<<10)}
+	w := &wireConn{raw: c, rw: c, srv: s, rbuf: make([]byte, 32<<10)}
+	w.name = clientName(c.RemoteAddr())
+	return w
 }
 
 // Read hands go-smtp the next command line or a piece of message data.
@@ -369,16 +373,23 @@ func (w *wireConn) startTLS() error {
 // the 354 that starts message data and the 334 of a SASL challenge.
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.out = append(w.out, p...)
-	var buf []byte
+	buf := w.wbuf[:0]
+	start := 0
 	for {
-		i := bytes.IndexByte(w.out, '\n')
+		i := bytes.IndexByte(w.out[start:], '\n')
 		if i < 0 {
 			break
 		}
-		line := string(w.out[:i+1])
-		w.out = w.out[i+1:]
-		buf = append(buf, w.reply(line)...)
+		line := w.out[start : start+i+1]
+		start += i + 1
+		if w.ehlo || bytes.HasPrefix(line, []byte("354")) || bytes.HasPrefix(line, []byte("334")) {
+			buf = append(buf, w.reply(string(line))...)
+		} else {
+			buf = append(buf, line...) // reply would leave it as it is
+		}
 	}
+	w.out = w.out[:copy(w.out, w.out[start:])]
+	w.wbuf = buf
 	if len(buf) > 0 {
 		if _, err := w.rw.Write(buf); err != nil {
 			return 0, err
@@ -456,8 +467,10 @@ func (w *wireConn) SetWriteDeadline(t time.Time) error { return w.raw.SetWriteDe
 
 // clientName is the client as logs show it: localhost[127.0.0.1] for
 // loopback, unknown[192.0.2.7] otherwise (no reverse DNS is looked up).
-func (w *wireConn) clientName() string {
-	ip := addrIP(w.raw.RemoteAddr())
+func (w *wireConn) clientName() string { return w.name }
+
+func clientName(a net.Addr) string {
+	ip := addrIP(a)
 	name := "unknown"
 	if ip.IsLoopback() {
 		name = "localhost"
