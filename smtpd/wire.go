@@ -405,6 +405,9 @@ func (w *wireConn) reply(line string) string {
 		w.mu.Lock()
 		w.data, w.dotState = true, 0
 		w.mu.Unlock()
+		if cap(w.text) > 64<<10 {
+			w.text = nil // a big message's buffer is not kept for the connection's life
+		}
 		w.pass, w.capOff, w.text, w.captured = false, 0, w.text[:0], false
 	case strings.HasPrefix(line, "334"):
 		w.auth = true
