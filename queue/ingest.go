@@ -10,6 +10,15 @@ package queue
 // dozen indexes is past it. In memory it is bounded by the pages one batch
 // changes; the other write connections keep the default, since their verbs'
 // savepoints may span a whole queue.
+//
+// The connection also checkpoints the WAL less often: at 4,000 pages (16
+// MiB) rather than SQLite's 1,000. A checkpoint runs inside the commit that
+// takes the WAL past the mark, so it stalls every session waiting on that
+// commit; and group commits rewrite the same index pages (the ends of the
+// indexes on id, time and due) commit after commit, which a checkpoint
+// copies once however often they were written (BENCHMARKS.md). Durability
+// is the same: each commit's WAL frames are flushed before it returns,
+// whenever the checkpoint runs.
 
 import (
 	"context"
@@ -59,6 +68,10 @@ func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, 
 	}
 	return out, errs, nil
 }
+
+// ingestPragmas are the settings of Ingest's connection beside those of
+// every write connection (see the top of the file).
+const ingestPragmas = "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000"
 
 // ingestDB returns Ingest's connection, opening it on first use.
 func (q *Queue) ingestDB() *sql.DB {

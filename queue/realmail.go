@@ -25,7 +25,9 @@ func (tx *Tx) markRealMail(demo bool) error {
 	if demo {
 		return nil
 	}
-	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES('real_mail', 1) ON CONFLICT(key) DO UPDATE SET value = 1")
+	// The 1 is bound, so that the connection keeps the statement prepared
+	// (a statement with nothing bound is compiled at every run).
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES('real_mail', ?1) ON CONFLICT(key) DO UPDATE SET value = ?1", 1)
 	return err
 }
 

@@ -245,7 +245,7 @@ func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	if c.ingest {
-		if _, err := dc.(*sqlite3.SQLiteConn).Exec("PRAGMA temp_store = MEMORY", nil); err != nil {
+		if _, err := dc.(*sqlite3.SQLiteConn).Exec(ingestPragmas, nil); err != nil {
 			dc.Close()
 			return nil, err
 		}
@@ -300,6 +300,10 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 	p.Set("mode", "ro")
 	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	p.Set("_mutex", "no") // see writerParams
+	// Reads asked again and again (delivery's look at the pause and the
+	// next due time after every group commit of serve) are not compiled
+	// each time.
+	p.Set("_stmt_cache_size", fmt.Sprint(writerStmtCache))
 	wal, walErr := os.Stat(abs + "-wal")
 	noWAL := errors.Is(walErr, fs.ErrNotExist)
 	if q.writer == nil && noWAL && !anyWriteBit(abs) {

@@ -188,8 +188,10 @@ func (ss *session) mayRelay() bool {
 const dataRoom = 4 << 10
 
 func (ss *session) Data(r io.Reader) error {
-	// The Received header and the message are read into one buffer, which
-	// is the queued text: no copy of the message to put the header first.
+	// The Received header and the message go into one buffer, which is the
+	// queued text. The message is read from go-smtp, or, as a rule, was
+	// taken in by the connection's wrapper, which hands go-smtp an empty
+	// message (wire.go).
 	var b bytes.Buffer
 	b.Grow(512 + dataRoom)
 	ss.received(&b, ss.s.cfg.Now())
@@ -207,6 +209,9 @@ func (ss *session) Data(r io.Reader) error {
 		}
 		ss.s.logf("lost connection after DATA from %s (%d bytes received, nothing queued): %v", ss.w.clientName(), len(body), err)
 		return err
+	}
+	if text := ss.w.takeData(); text != nil { // taken in by the wrapper (wire.go)
+		b.Write(text)
 	}
 	raw := b.Bytes()
 	env := queue.Envelope{

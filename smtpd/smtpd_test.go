@@ -553,3 +553,65 @@ func TestAuthOnLoopback(t *testing.T) {
 		t.Errorf("%d messages", n)
 	}
 }
+
+// Message data that the connection's wrapper does not take in itself (a
+// bare LF, a stray CR, a line at go-smtp's limit, a message at the size
+// limit) is handed to go-smtp as it is and gets go-smtp's treatment, to
+// the byte; plain data taken in by the wrapper is stored the same way.
+func TestDataAtTheEdges(t *testing.T) {
+	send := func(t *testing.T, ts *testServer, data string, next string) (string, []byte) {
+		t.Helper()
+		rc := dialRaw(t, ts.addr())
+		rc.expect("EHLO client.example", "250-")
+		rc.expect("MAIL FROM:<a@b.example>", "250 ")
+		rc.expect("RCPT TO:<c@d.example>", "250 ")
+		rc.expect("DATA", "354 ")
+		rc.send(data + ".\r\n")
+		reply := rc.read()
+		rc.expect("NOOP", next) // the session carries on, or go-smtp ends it
+		m := queuedRe.FindStringSubmatch(strings.TrimPrefix(reply, "250 "))
+		if m == nil {
+			return reply, nil
+		}
+		id, _ := queue.ParseID(m[1])
+		raw, err := ts.q.Raw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply, raw
+	}
+	ts := start(t, Config{}, nil)
+	for _, c := range []struct{ name, data, want string }{
+		{"plain", "Subject: p\r\n\r\n..dot\r\n.x\r\nend\r\n", "Subject: p\r\n\r\n.dot\r\nx\r\nend\r\n"},
+		{"bare LF", "Subject: lf\r\n\r\nbare\n.kept\r\n..dot\r\n", "Subject: lf\r\n\r\nbare\n.kept\r\n.dot\r\n"},
+		{"stray CR", "Subject: cr\r\n\r\nstray\rcr\r\nx\r\r\n.kept\r\n", "Subject: cr\r\n\r\nstray\rcr\r\nx\r\r\n.kept\r\n"},
+		{"line at the limit", "Subject: l\r\n\r\n" + strings.Repeat("y", 1998) + "\r\n", "Subject: l\r\n\r\n" + strings.Repeat("y", 1998) + "\r\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reply, raw := send(t, ts, c.data, "250 ")
+			if raw == nil || !strings.HasSuffix(string(raw), "\r\n"+c.want) {
+				t.Errorf("reply %q, stored %q, want the end %q", reply, raw, c.want)
+			}
+		})
+	}
+	t.Run("line over the limit", func(t *testing.T) {
+		if reply, _ := send(t, ts, "Subject: l\r\n\r\n"+strings.Repeat("y", 1999)+"\r\n", "500 5.4.0 Too long line"); !strings.HasPrefix(reply, "554 5.6.0 Message refused: a line is longer") {
+			t.Errorf("reply %q", reply)
+		}
+	})
+	small := start(t, Config{MaxMessageSize: 200}, nil)
+	body := func(n int) string { // n bytes of message data
+		head := "Subject: s\r\n\r\n"
+		return head + strings.Repeat("z", n-len(head)-2) + "\r\n"
+	}
+	t.Run("just under the size limit", func(t *testing.T) {
+		if reply, raw := send(t, small, body(199), "250 "); !strings.HasSuffix(string(raw), "\r\n"+body(199)) {
+			t.Errorf("reply %q, stored %q", reply, raw)
+		}
+	})
+	t.Run("at the size limit", func(t *testing.T) {
+		if reply, _ := send(t, small, body(200), "250 "); !strings.HasPrefix(reply, "552 5.3.4") {
+			t.Errorf("reply %q", reply)
+		}
+	})
+}
