@@ -12,60 +12,9 @@ import (
 type NewMessage struct {
 	Env Envelope
 	Raw []byte
-
-	pre *prepared // the work done ahead by Prepare; nil = none
 }
 
-// Preparer is implemented by a backend that can do a new message's own work
-// ahead of the write transaction that queues it (the SQLite queue), so that
-// the SMTP server's sessions do it side by side, each on its own goroutine,
-// rather than one after another in the group commit, which holds the write
-// lock meanwhile.
-type Preparer interface {
-	Prepare(m *NewMessage)
-}
-
-var _ Preparer = (*Queue)(nil)
-
-// prepared is a new message made ready by Prepare.
-type prepared struct {
-	m   *Message // built, normalized, its arrival applied; the transaction gives its id
-	raw []byte   // the text to keep, Bcc fields taken out; never nil
-	h   msgHeaders
-}
-
-// Prepare builds, checks and normalizes the message m will be, and reads
-// the columns its text gives, ahead of Ingest or EnqueueBatch, which then
-// only give it its id and write it; it is created (Message.Created) when
-// prepared. A message Prepare cannot make ready is left as it is: the
-// transaction does the work again and refuses it with its usual sentence.
-// A prepared message is used once: EnqueueBatch and Ingest take the
-// preparation out of m, so that a batch written again (after a failure)
-// starts afresh.
-func (q *Queue) Prepare(m *NewMessage) {
-	m.pre = nil
-	env := &m.Env
-	if checkArrival(env) != nil {
-		return
-	}
-	raw := stripBcc(m.Raw)
-	msg, err := q.envelopeMessage(*env, raw)
-	if err != nil {
-		return
-	}
-	msg.ID = 1 // for normalize's check of the id's range; the transaction gives the real one
-	if q.normalize(msg) != nil || applyArrival(msg, env) != nil {
-		return
-	}
-	msg.ID = 0
-	if raw == nil {
-		raw = []byte{}
-	}
-	m.pre = &prepared{m: msg, raw: raw, h: readHeaders(raw)}
-}
-
-// EnqueueBatch queues the messages as Enqueue does each (those Prepare made
-// ready, as it made them), in one savepoint,
+// EnqueueBatch queues the messages as Enqueue does each, in one savepoint,
 // with one audit entry for them all (verb enqueue). It returns the queued
 // messages in the order given. A message the queue refuses (a bad address,
 // a bad NOTIFY) is reported in errs at its index and left out; the others
@@ -98,17 +47,6 @@ func (tx *Tx) enqueueBatch(msgs []NewMessage) (out []*Message, errs []error, err
 		}
 		var ids []ID
 		for i := range msgs {
-			if p := msgs[i].pre; p != nil {
-				msgs[i].pre = nil // used once (see Prepare)
-				m := p.m
-				m.ID = ins.newID(tx.q.now())
-				if err := ins.addText(m, p.raw, p.h, 0); err != nil {
-					return tx.q.fileError("enqueue", err)
-				}
-				out[i] = m
-				ids = append(ids, m.ID)
-				continue
-			}
 			env := &msgs[i].Env
 			if err := checkArrival(env); err != nil {
 				errs[i] = fmt.Errorf("enqueue: %w", err)

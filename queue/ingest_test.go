@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -184,59 +183,4 @@ func TestIngestCompilesOnce(t *testing.T) {
 	if len(compiled) > 0 {
 		t.Errorf("group commits compiled statements again: %q", compiled)
 	}
-}
-
-// Prepare does a new message's own work (its envelope checked, its text's
-// Bcc taken out and headers read, its rows' values) before the group
-// commit, on the caller's goroutine: the message is created when it was
-// prepared, and Ingest stores it as it would have unprepared. A message
-// that Prepare cannot make ready is left for Ingest, which refuses it with
-// its usual sentence; a prepared message is used once, so that a batch
-// written again after a failure starts afresh.
-func TestIngestPrepared(t *testing.T) {
-	q, c := openTest(t)
-	msgs := []NewMessage{
-		{Env: Envelope{Sender: "a@b.example", Client: Client{IP: "192.0.2.7", Helo: "h"}, Recipients: []EnvelopeRecipient{{Address: "C@d.example", Notify: NotifyFailure}, {Address: "e@D.example"}}},
-			Raw: []byte("Subject: One\r\nBcc: x@y.example\r\nMessage-ID: <1@b.example>\r\n\r\nbody\r\n")},
-		{Env: Envelope{Sender: "a@b.example", Ret: "BODY", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}},
-		{Env: Envelope{Sender: "<>", Recipients: []EnvelopeRecipient{{Address: "e@f.example"}}}, Raw: []byte("Subject: 3\r\n\r\n")},
-	}
-	for i := range msgs {
-		q.Prepare(&msgs[i])
-	}
-	if msgs[0].pre == nil || msgs[2].pre == nil || msgs[1].pre != nil {
-		t.Fatalf("prepared %v %v %v, want the good ones only", msgs[0].pre, msgs[1].pre, msgs[2].pre)
-	}
-	prepared := c.Now()
-	c.Set(prepared.Add(time.Minute))
-	out, errs, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out[0] == nil || out[2] == nil || out[1] != nil || errs[1] == nil || !strings.Contains(errs[1].Error(), "invalid RET") {
-		t.Fatalf("out %v errs %v", out, errs)
-	}
-	for i := range msgs {
-		if msgs[i].pre != nil {
-			t.Errorf("message %d still prepared after Ingest used it", i)
-		}
-	}
-	m := mustGet(t, q, out[0].ID)
-	if !m.Created.Equal(prepared) || m.Client.IP != "192.0.2.7" || len(m.Domains) != 1 || m.Domains[0].Name != "d.example" ||
-		len(m.Recipients()) != 2 || m.Recipients()[0].Notify != NotifyFailure {
-		t.Errorf("first message read back as %+v", m)
-	}
-	if raw, _ := q.Raw(t.Context(), out[0].ID); strings.Contains(string(raw), "Bcc") {
-		t.Errorf("raw kept its Bcc: %q", raw)
-	}
-	if n := mustCount(t, q, Filter{Subject: []string{"one"}}); n != 1 {
-		t.Errorf("%d messages by subject, want 1", n)
-	}
-	if n := mustCount(t, q, Filter{MessageID: []string{"1@b.example"}}); n != 1 {
-		t.Errorf("%d messages by Message-ID, want 1", n)
-	}
-	if out[2].ID <= out[0].ID {
-		t.Errorf("ids %s then %s, want rising", out[0].ID, out[2].ID)
-	}
-	checkDue(t, q)
 }

@@ -151,11 +151,6 @@ func (ins *inserter) add(m *Message, raw []byte, line int) error {
 	if raw != nil {
 		h = readHeaders(raw)
 	}
-	return ins.addText(m, raw, h, line)
-}
-
-// addText is add with the columns of the text read already (h).
-func (ins *inserter) addText(m *Message, raw []byte, h msgHeaders, line int) error {
 	if err := ins.enc.encode(ins.batch, m, line, h); err != nil {
 		return err
 	}

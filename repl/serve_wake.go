@@ -64,11 +64,3 @@ func (w wakeIngester) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*q
 	}
 	return out, errs, err
 }
-
-// Prepare lets a session prepare its message as the queue does
-// (queue.Preparer), when the queue can.
-func (w wakeIngester) Prepare(m *queue.NewMessage) {
-	if p, ok := w.in.(queue.Preparer); ok {
-		p.Prepare(m)
-	}
-}

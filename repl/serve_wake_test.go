@@ -29,12 +29,6 @@ func TestWakeQueueIngests(t *testing.T) {
 		t.Fatalf("%T cannot make the queue's commits durable", b)
 	}
 	msgs := []queue.NewMessage{{Env: queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}}}
-	// The sessions prepare their messages through it, off the committer.
-	p, ok := b.(queue.Preparer)
-	if !ok {
-		t.Fatalf("%T does not let the sessions prepare their messages", b)
-	}
-	p.Prepare(&msgs[0])
 	out, errs, err := in.Ingest(queue.WithSource(t.Context(), "smtp"), msgs)
 	if err != nil || out[0] == nil || errs[0] != nil {
 		t.Fatalf("ingest: %v %v %v", out, errs, err)

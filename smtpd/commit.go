@@ -7,10 +7,8 @@ package smtpd
 // load by themselves; besides, the committer waits up to gatherWait (1 ms)
 // for the sessions that have a transaction open but have not handed in
 // their message yet, since a commit costs about as many pages for one
-// // message as for several (BENCHMARKS.md). Each session prepares its own
-// message before it hands it in (queue.Preparer: the envelope checked, the
-// message built and its headers read), so that the committer, which holds
-// the write lock, mostly only writes. Each message is checked on its own (queue.Tx.EnqueueBatch), so a message the queue refuses
+// message as for several (BENCHMARKS.md). Each message is
+// checked on its own (queue.Tx.EnqueueBatch), so a message the queue refuses
 // fails alone and the others are still committed; when writing the batch
 // fails, it is written again one message at a time, each in a savepoint of
 // its own (queue.Tx.Enqueue), so that only the message at fault fails; when
@@ -30,7 +28,6 @@ import (
 type commitReq struct {
 	env  queue.Envelope
 	raw  []byte
-	msg  queue.NewMessage // env and raw, prepared by the session when the queue can (queue.Preparer)
 	done chan commitRes
 }
 
@@ -77,12 +74,7 @@ var errShutdown = fmt.Errorf("the server is shutting down")
 // enqueue queues one message durably, sharing the commit with whatever
 // other sessions are queueing at the same time.
 func (c *committer) enqueue(ctx context.Context, env queue.Envelope, raw []byte) (*queue.Message, error) {
-	r := &commitReq{env: env, raw: raw, msg: queue.NewMessage{Env: env, Raw: raw}, done: make(chan commitRes, 1)}
-	if p, ok := c.q.(queue.Preparer); ok {
-		// The message's own work, done here on the session's goroutine
-		// rather than by the committer while it holds the write lock.
-		p.Prepare(&r.msg)
-	}
+	r := &commitReq{env: env, raw: raw, done: make(chan commitRes, 1)}
 	c.mu.RLock()
 	if c.shut {
 		c.mu.RUnlock()
@@ -206,8 +198,7 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 func (c *committer) ingest(ctx context.Context, in queue.Ingester, batch []*commitReq, res []commitRes) bool {
 	msgs := make([]queue.NewMessage, len(batch))
 	for i, r := range batch {
-		msgs[i] = r.msg
-		r.msg = queue.NewMessage{} // used once: a batch written again starts afresh
+		msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
 	}
 	out, errs, err := in.Ingest(ctx, msgs)
 	if err != nil {
