@@ -32,8 +32,9 @@ var (
 type batch struct {
 	msgs, doms, rcpts, bodies, dues copyRows
 	ids                             []int64
-	lines                           []int // input line of each message (0 = none)
-	full                            bool  // the input goes on after a batch cut at a size limit
+	lines                           []int          // input line of each message (0 = none)
+	full                            bool           // the input goes on after a batch cut at a size limit
+	domains                         map[string]int // for ImportJSON: messages per recipient domain
 }
 
 func (b *batch) reset() {
@@ -43,6 +44,7 @@ func (b *batch) reset() {
 	b.bodies.reset()
 	b.dues.reset()
 	b.ids, b.lines, b.full = b.ids[:0], b.lines[:0], false
+	clear(b.domains)
 }
 
 // encode adds the rows of a normalized message and its text (nil = not

@@ -286,11 +286,12 @@ func (ins *inserter) duplicate(b *rowBatch, done int) error {
 type rowBatch struct {
 	msgs, doms, rcpts boundRows
 	ids               []ID
-	lines             []int    // input lines, for error messages (0 = none)
-	ends              []rowEnd // where each message's rows end
-	n                 int      // messages
-	err               error    // for ImportJSON: the error that ends the input after these messages
-	bodies            [][]any  // for ImportJSON: msg_id, text of the messages that carried one
+	lines             []int          // input lines, for error messages (0 = none)
+	ends              []rowEnd       // where each message's rows end
+	n                 int            // messages
+	err               error          // for ImportJSON: the error that ends the input after these messages
+	bodies            [][]any        // for ImportJSON: msg_id, text of the messages that carried one
+	domains           map[string]int // for ImportJSON: messages per recipient domain
 }
 
 // rowEnd is where a message's rows end in its batch: domains, recipients
@@ -304,6 +305,7 @@ func (b *rowBatch) reset() {
 	b.ids, b.lines, b.ends, b.n, b.err = b.ids[:0], b.lines[:0], b.ends[:0], 0, nil
 	clear(b.bodies)
 	b.bodies = b.bodies[:0]
+	clear(b.domains)
 }
 
 // truncate keeps the first k messages.

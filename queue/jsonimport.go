@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -40,29 +38,42 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	}
 	// Reading, decoding and encoding run in goroutines of their own, ahead
 	// of the inserts; the batches come back in input order.
-	p := newLineParser(tx.q)
-	defer close(p.stop)
-	go p.run(r)
 	var seen SeenIDs // ids so far, with their lines: one id twice is refused
-	for done := range p.order {
-		b := <-done
+	dec := LineDecoder[*rowBatch]{Clock: tx.q.clock, Expire: tx.q.sched.Expire, Lines: chunkLines, Bytes: chunkBytes,
+		New:   func() *rowBatch { return &rowBatch{domains: map[string]int{}} },
+		Reset: (*rowBatch).reset,
+		Add: func(b *rowBatch, line int, m *Message) error {
+			var h msgHeaders
+			if m.text != nil { // a line of queue export: its text, and the filters' headers from it
+				h = readHeaders(m.text)
+			}
+			b.add(m, line, h, m.text)
+			for _, d := range m.Domains {
+				b.domains[d.Name]++
+			}
+			return nil
+		}}
+	lines, err := dec.Run(r, func(b *rowBatch, _ bool, err error) error {
 		// The first message seen before is where the input ends.
 		for k, id := range b.ids {
-			if err := seen.Add(id, b.lines[k]); err != nil {
-				b.err = &lineError{b.lines[k], err}
+			if e := seen.Add(id, b.lines[k]); e != nil {
+				err = &lineError{b.lines[k], e}
 				b.truncate(k)
 				break
 			}
 		}
 		if b.n > 0 {
 			if err := ins.write(b); err != nil {
-				return fail(err)
+				return err
 			}
 		}
-		if b.err != nil {
-			return fail(b.err)
+		for d, n := range b.domains {
+			res.Domains[d] += n
 		}
-		p.recycle(b)
+		return err
+	})
+	if err != nil {
+		return fail(err)
 	}
 	if err := ins.finish(); err != nil {
 		return fail(err)
@@ -73,25 +84,10 @@ func (tx *Tx) importJSON(r io.Reader) (Result, error) {
 	if res.Count == 0 {
 		return res, nil
 	}
-	for _, w := range p.domains {
-		for d, n := range w {
-			res.Domains[d] += n
-		}
-	}
-	if err := tx.audit("import", ImportJSONAuditText(p.lines), res.IDs); err != nil {
+	if err := tx.audit("import", ImportJSONAuditText(lines), res.IDs); err != nil {
 		return Result{}, tx.q.fileError("import", err)
 	}
 	return res, nil
-}
-
-// lineChunk is a run of input lines, decoded by one worker into one
-// rowBatch.
-type lineChunk struct {
-	data  []byte         // the lines, one after the other
-	ends  []int          // where each line of data ends
-	first int            // the number of the first line
-	err   *lineError     // what ended the input after these lines (a line too long, a read error)
-	done  chan *rowBatch // the batch decoded, to the inserter
 }
 
 // Chunks hold up to chunkLines lines, or about chunkBytes (at least one
@@ -100,165 +96,6 @@ const (
 	chunkLines = insertBatch
 	chunkBytes = 512 << 10
 )
-
-// lineParser reads JSON Lines and decodes them into encoded batches of rows
-// (see rowBatch) on several goroutines.
-type lineParser struct {
-	q       *Queue
-	work    chan *lineChunk     // chunks to decode
-	order   chan chan *rowBatch // each chunk's batch, in input order; closed at the end
-	free    chan *rowBatch      // batches written, for reuse
-	bufs    chan []byte         // chunk buffers decoded, for reuse
-	stop    chan struct{}       // closed when the inserter gives up
-	workers int
-
-	// Valid once order is closed:
-	lines   int              // lines read
-	domains []map[string]int // messages per recipient domain, one map a worker
-}
-
-func newLineParser(q *Queue) *lineParser {
-	w := min(max(runtime.GOMAXPROCS(0), 1), 4)
-	p := &lineParser{q: q, workers: w, work: make(chan *lineChunk, w), order: make(chan chan *rowBatch, 2*w+2),
-		free: make(chan *rowBatch, 2*w+4), bufs: make(chan []byte, 2*w+4), stop: make(chan struct{}),
-		domains: make([]map[string]int, w)}
-	for i := range p.domains {
-		p.domains[i] = map[string]int{}
-	}
-	return p
-}
-
-// recycle hands a written batch back for reuse.
-func (p *lineParser) recycle(b *rowBatch) {
-	b.reset()
-	select {
-	case p.free <- b:
-	default:
-	}
-}
-
-// run reads r to the end, or to the first error (sent with the lines
-// before it, as the last chunk), or until stop closes, handing chunks to
-// the decoding goroutines and their batches, in order, to the inserter.
-func (p *lineParser) run(r io.Reader) {
-	var wg sync.WaitGroup
-	for i := range p.workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.decode(p.domains[i])
-		}()
-	}
-	defer func() {
-		close(p.work)
-		wg.Wait() // the domain counts are complete
-		close(p.order)
-	}()
-	br := bufio.NewReaderSize(r, 1<<20)
-	var c *lineChunk
-	line := 0
-	newChunk := func() {
-		c = &lineChunk{first: line + 1, done: make(chan *rowBatch, 1)}
-		select {
-		case c.data = <-p.bufs:
-		default:
-			c.data = make([]byte, 0, chunkBytes+chunkBytes/4)
-		}
-	}
-	send := func() bool {
-		select {
-		case p.order <- c.done:
-		case <-p.stop:
-			return false
-		}
-		select {
-		case p.work <- c:
-		case <-p.stop:
-			return false
-		}
-		newChunk()
-		return true
-	}
-	newChunk()
-	for {
-		start := len(c.data)
-		var rerr error
-		c.data, rerr = appendLine(br, c.data)
-		if rerr == errLineTooLong {
-			c.data = c.data[:start]
-			c.err = &lineError{line + 1, rerr}
-			send()
-			return
-		}
-		if len(c.data) > start {
-			line++
-			c.ends = append(c.ends, len(c.data))
-			if (len(c.ends) >= chunkLines || len(c.data) >= chunkBytes) && !send() {
-				return
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			c.err = &lineError{line + 1, rerr}
-			send()
-			return
-		}
-	}
-	p.lines = line
-	if len(c.ends) > 0 {
-		send()
-	}
-}
-
-// decode decodes chunks until work closes, counting messages per domain in
-// domains.
-func (p *lineParser) decode(domains map[string]int) {
-	for c := range p.work {
-		var b *rowBatch
-		select {
-		case b = <-p.free:
-		default:
-			b = &rowBatch{}
-		}
-		p.decodeChunk(c, b, domains)
-		if cap(c.data) <= 4*chunkBytes { // a buffer grown by a long line is let go
-			select {
-			case p.bufs <- c.data[:0]:
-			default:
-			}
-		}
-		c.done <- b
-	}
-}
-
-// decodeChunk decodes the lines of c into b, stopping at the first error.
-func (p *lineParser) decodeChunk(c *lineChunk, b *rowBatch, domains map[string]int) {
-	from := 0
-	for i, end := range c.ends {
-		raw, line := c.data[from:end], c.first+i
-		from = end
-		msgs, err := p.q.decodeLine(raw)
-		if err != nil {
-			b.err = &lineError{line, err}
-			return
-		}
-		for _, m := range msgs {
-			var h msgHeaders
-			if m.text != nil { // a line of queue export: its text, and the filters' headers from it
-				h = readHeaders(m.text)
-			}
-			b.add(m, line, h, m.text)
-			for _, d := range m.Domains {
-				domains[d.Name]++
-			}
-		}
-	}
-	if c.err != nil {
-		b.err = c.err
-	}
-}
 
 // decodeLine reads the messages of one line: none for a blank line, several
 // for an API list response.
