@@ -57,21 +57,18 @@ type ClaimRequest struct {
 	Busy      map[string]int // domains of each name the worker has in flight
 }
 
-// claimable reports, from a read transaction, whether a claim could lease
-// anything now: delivery is not paused and a domain is due, or a hold has
-// come to its end. Delivery asks after every change to the queue (each
-// group commit of an SMTP ingest among them); without this look a paused
-// or idle server took the write lock each time, in the way of the ingest.
-// The claim checks again under the write lock.
+// claimable reports, from reads, whether a claim could lease anything now:
+// delivery is not paused, and NextDue has come (a domain due, or a hold at
+// its end). Delivery asks after every change to the queue (each group
+// commit of an SMTP ingest among them); without this look a paused or idle
+// server took the write lock each time, in the way of the ingest. The
+// claim checks again under the write lock.
 func (q *Queue) claimable(ctx context.Context) (bool, error) {
-	now := q.clock().Unix()
-	var ok bool
-	err := q.View(ctx, func(tx *Tx) error {
-		return tx.drow(`SELECT coalesce((SELECT value FROM meta WHERE key = 'paused'), 0) = 0 AND (
-			EXISTS (SELECT 1 FROM domains d WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1))
-			OR EXISTS (SELECT 1 FROM domains d WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NOT NULL AND d.hold_until <= ?1))`, now).Scan(&ok)
-	})
-	return ok, err
+	if paused, err := q.Paused(ctx); err != nil || paused {
+		return false, err
+	}
+	t, ok, err := q.NextDue(ctx)
+	return ok && t.Unix() <= q.clock().Unix(), err
 }
 
 // Lease names one claimed domain of one message and its holder.
