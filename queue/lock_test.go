@@ -344,3 +344,36 @@ func TestOpenWaitsForAnotherHoldingTheFile(t *testing.T) {
 		t.Errorf("the queue opened after the wait does not work: %v", err)
 	}
 }
+
+// A wait stopped while a try for the lock is under way (database/sql and the
+// SQLite driver then fail the try with the context's own error rather than
+// with "database is locked") says, like any stopped wait, for whose lock it
+// waited and that nothing changed.
+func TestWaitStoppedDuringATry(t *testing.T) {
+	a, b := twoHandles(t, Options{})
+	release := make(chan struct{})
+	_, held := holdLock(t, a, release)
+	defer func() { close(release); <-held }()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	tries := 0
+	err := b.waitLock(ctx, "change queue", func() error {
+		if tries++; tries == 1 {
+			_, err := b.writer.BeginTx(ctx, nil) // busy: a holds the lock
+			return err
+		}
+		cancel() // the wait is stopped while this try runs
+		tx, err := b.writer.BeginTx(ctx, nil)
+		if err == nil {
+			tx.Rollback()
+			t.Fatal("a transaction began under a cancelled context")
+		}
+		return err
+	})
+	if tries != 2 {
+		t.Fatalf("%d tries, want 2", tries)
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped waiting") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Errorf("wait stopped during a try: %v", err)
+	}
+}
