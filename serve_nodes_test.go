@@ -230,19 +230,24 @@ func TestServeWakeUpPostgres(t *testing.T) {
 
 	eml := filepath.Join(t.TempDir(), "m.eml")
 	os.WriteFile(eml, []byte("From: <alice@example.org>\r\nTo: <temp-bob@example.com>\r\nMessage-ID: <1@nodes.test>\r\nSubject: wake\r\n\r\nHello.\r\n"), 0o600)
+	// Each wake-up is timed from the end of the mqsh process that made the
+	// change, by when it was committed: the start-up of a process, which a
+	// loaded machine can stretch past a second, is no part of it.
 	start := time.Now()
 	mqsh(t, url, "queue", "import", eml)
+	importing, start := time.Since(start), time.Now()
 	waitFor(t, 5*time.Second, "the first attempt", func() bool { return strings.Contains(srv.output(), "status=deferred") })
 	arrival := time.Since(start)
 
 	k.setTempfail(false)
 	start = time.Now()
 	mqsh(t, url, "queue", "retry", "--all")
+	retrying, start := time.Since(start), time.Now()
 	waitFor(t, 5*time.Second, "the delivery after queue retry", func() bool { return len(k.messages()) == 1 })
 	retry := time.Since(start)
-	t.Logf("attempted %v after queue import, delivered %v after queue retry (each including the mqsh process)", arrival.Round(time.Millisecond), retry.Round(time.Millisecond))
-	// Each includes a whole mqsh process (start-up, connection, commit).
-	if arrival > 1500*time.Millisecond || retry > 1500*time.Millisecond {
-		t.Errorf("woke after %v and %v, want within a second of the change", arrival, retry)
+	t.Logf("attempted %v after queue import (which took %v), delivered %v after queue retry (which took %v)",
+		arrival.Round(time.Millisecond), importing.Round(time.Millisecond), retry.Round(time.Millisecond), retrying.Round(time.Millisecond))
+	if arrival > time.Second || retry > time.Second {
+		t.Errorf("woke %v and %v after the change, want within a second", arrival, retry)
 	}
 }

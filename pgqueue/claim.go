@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"mqsh/queue"
 )
@@ -312,7 +313,11 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 // queue has been committed (by any process on any machine): it listens for
 // the NOTIFY every write sends at commit, on a connection of its own, and
 // looks again every interval in case that connection was lost. The channel
-// holds at most one signal; it is closed when ctx ends.
+// holds at most one signal; it is closed when ctx ends. The LISTEN is in
+// place before Changed returns, so that a change committed at any time after
+// it is told (begun in the watching goroutine, a LISTEN that came after a
+// change missed it, and an idle server slept through it); after a lost
+// connection, a signal follows each new LISTEN for the same reason.
 func (q *Queue) Changed(ctx context.Context, interval time.Duration) <-chan struct{} {
 	if interval < 10*time.Millisecond {
 		interval = 10 * time.Millisecond
@@ -324,35 +329,53 @@ func (q *Queue) Changed(ctx context.Context, interval time.Duration) <-chan stru
 		default:
 		}
 	}
+	conn := q.startListening(ctx)
 	go func() {
 		defer close(ch)
 		for ctx.Err() == nil {
-			q.listen(ctx, signal)
+			if conn != nil {
+				q.listen(ctx, conn, signal)
+			}
 			select { // the connection failed: try again shortly
 			case <-ctx.Done():
+				return
 			case <-time.After(interval):
 				signal() // something may have changed meanwhile
+			}
+			if conn = q.startListening(ctx); conn != nil {
+				signal() // or before this LISTEN
 			}
 		}
 	}()
 	return ch
 }
 
-// listen holds a connection that LISTENs on changedChannel and calls
-// signal for each notification, until ctx ends or the connection fails.
-func (q *Queue) listen(ctx context.Context, signal func()) {
+// startListening takes a connection and LISTENs on changedChannel on it;
+// nil when either fails.
+func (q *Queue) startListening(ctx context.Context) *pgxpool.Conn {
 	conn, err := q.pool.Acquire(ctx)
 	if err != nil {
-		return
+		return nil
 	}
-	defer func() {
-		// A connection left listening is not handed to anyone else.
-		conn.Conn().Close(context.Background())
-		conn.Release()
-	}()
 	if _, err := conn.Exec(ctx, "LISTEN "+changedChannel); err != nil {
-		return
+		stopListening(conn)
+		return nil
 	}
+	return conn
+}
+
+// stopListening closes a connection that listened: a connection left
+// listening is not handed to anyone else.
+func stopListening(conn *pgxpool.Conn) {
+	conn.Conn().Close(context.Background())
+	conn.Release()
+}
+
+// listen calls signal for each notification on conn, a connection that
+// LISTENs on changedChannel, until ctx ends or the connection fails; then it
+// closes the connection.
+func (q *Queue) listen(ctx context.Context, conn *pgxpool.Conn, signal func()) {
+	defer stopListening(conn)
 	for {
 		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
 			return

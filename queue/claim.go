@@ -34,7 +34,9 @@ type DeliveryStore interface {
 	// ok is false when there is none.
 	NextDue(ctx context.Context) (t time.Time, ok bool, err error)
 	// Changed signals (at most one pending signal) when another process or
-	// handle has changed the queue, checked every interval.
+	// handle has changed the queue, checked every interval: every change
+	// committed after Changed returns, so that a caller that looks for work
+	// after calling it misses none.
 	Changed(ctx context.Context, interval time.Duration) <-chan struct{}
 	// Now is the engine's clock.
 	Now() time.Time
@@ -401,27 +403,33 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 // this one) since the last check: it watches SQLite's data_version on one
 // read connection every interval (at least 10ms), which costs a few
 // microseconds and never scans the queue. The channel holds at most one
-// signal; it is closed when ctx ends.
+// signal; it is closed when ctx ends. The first reading is taken before
+// Changed returns, so that a change committed at any time after it is told
+// (read in the watching goroutine, a change made before that goroutine ran
+// was missed, and an idle server slept through it).
 func (q *Queue) Changed(ctx context.Context, interval time.Duration) <-chan struct{} {
 	if interval < 10*time.Millisecond {
 		interval = 10 * time.Millisecond
 	}
 	ch := make(chan struct{}, 1)
+	conn, err := q.reader.Conn(ctx)
+	version := func() int64 {
+		var v int64
+		if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
+			return -1
+		}
+		return v
+	}
+	var last int64
+	if err == nil {
+		last = version()
+	}
 	go func() {
 		defer close(ch)
-		conn, err := q.reader.Conn(ctx)
 		if err != nil {
 			return
 		}
 		defer conn.Close()
-		version := func() int64 {
-			var v int64
-			if err := conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-				return -1
-			}
-			return v
-		}
-		last := version()
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -106,6 +107,58 @@ func TestRecordAfterCancel(t *testing.T) {
 	got := mustGet(t, q, m2.ID)
 	if r := got.Domains[0].Recipients[1]; r.Status != PermFail || r.Message != "Delivery canceled." {
 		t.Errorf("cancelled recipient became %+v", r)
+	}
+}
+
+// Changed tells a change committed at once after it returns, even when its
+// watch could not start at once (here: every read connection is busy): an
+// idle server that starts watching as another process queues a message
+// does not sleep through it.
+func TestChangedSeesAChangeRightAfterItReturns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	enqueueTest(t, q, envTo("s@a.example", "x@b.example"))
+	q2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q2.Close()
+	var held []*sql.Conn
+	release := func() {
+		for _, c := range held {
+			c.Close()
+		}
+		held = nil
+	}
+	defer release()
+	for range 8 { // the read pool's size (openReader)
+		c, err := q.reader.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	returned := make(chan (<-chan struct{}), 1)
+	go func() { returned <- q.Changed(t.Context(), 20*time.Millisecond) }()
+	var ch <-chan struct{}
+	select {
+	case ch = <-returned: // returned without its first reading
+	case <-time.After(200 * time.Millisecond): // waits for a connection to read it
+		release()
+		ch = <-returned
+	}
+	if _, err := q2.Retry(t.Context(), RetryRequest{Filter: Filter{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	select {
+	case <-ch:
+	case <-time.After(2 * time.Second):
+		t.Fatal("no signal of a retry committed right after Changed returned")
 	}
 }
 

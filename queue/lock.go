@@ -90,9 +90,21 @@ func isBusy(err error) bool {
 func (q *Queue) waitLock(ctx context.Context, op string, try func() error) error {
 	start := time.Now()
 	nextNotice := start.Add(waitNoticeFirst)
+	stopped := func() error {
+		return fmt.Errorf("%s: stopped waiting for the write lock of %s (held by %s): nothing changed: %w", op, q.path, q.holder(), context.Cause(ctx))
+	}
 	for {
 		err := try()
-		if err == nil || !isBusy(err) {
+		if err == nil {
+			return nil
+		}
+		// A context that ends while a try is under way fails the try with
+		// its own error (database/sql and the driver see it first) rather
+		// than with the lock's: the wait was stopped all the same.
+		if ctx.Err() != nil && (isBusy(err) || errors.Is(err, ctx.Err())) {
+			return stopped()
+		}
+		if !isBusy(err) {
 			return err
 		}
 		waited := time.Since(start)
@@ -105,7 +117,7 @@ func (q *Queue) waitLock(ctx context.Context, op string, try func() error) error
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: stopped waiting for the write lock of %s (held by %s): nothing changed: %w", op, q.path, q.holder(), context.Cause(ctx))
+			return stopped()
 		case <-time.After(waitPoll):
 		}
 	}

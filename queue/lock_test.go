@@ -3,6 +3,7 @@ package queue
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -286,5 +287,93 @@ func TestWaitingForAnotherProcess(t *testing.T) {
 	}
 	if c := mustCount(t, b, Filter{}); c != 0 {
 		t.Errorf("%d messages left", c)
+	}
+}
+
+// A process that opens a queue which another holds exclusively for a moment
+// (as SQLite does while the creator of a new queue switches it to WAL, or
+// while the last process to close a queue checkpoints its WAL) waits for
+// the file like any writer waits for the lock, and says so, instead of
+// failing with SQLite's "database is locked". Two scripts that create one
+// queue at the same moment both succeed.
+func TestOpenWaitsForAnotherHoldingTheFile(t *testing.T) {
+	quickNotices(t)
+	path := filepath.Join(t.TempDir(), "q.db")
+	// Another connection takes the exclusive lock of the new, still empty
+	// file after this process has looked at it and before it creates the
+	// schema, and keeps it until the opener says it waits.
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	held := false
+	beforeMigrateHook = func() {
+		if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+			t.Errorf("take the exclusive lock: %v", err)
+		}
+		held = true
+	}
+	defer func() { beforeMigrateHook = nil }()
+	n := newNotices()
+	var release sync.Once
+	q, err := Open(path, Options{Waiting: func(w LockWait) {
+		n.add(w)
+		release.Do(func() {
+			if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+				t.Errorf("release the exclusive lock: %v", err)
+			}
+		})
+	}})
+	if err != nil {
+		t.Fatalf("open while another holds the file: %v", err)
+	}
+	defer q.Close()
+	if !held {
+		t.Fatal("the file was never held: the test proves nothing")
+	}
+	if got := n.all(); !strings.Contains(got, "waiting") {
+		t.Errorf("the opener did not say that it waits: %q", got)
+	}
+	if _, err := q.Enqueue(t.Context(), Envelope{Sender: "a@b.test", Recipients: []EnvelopeRecipient{{Address: "c@d.test"}}}, []byte("x")); err != nil {
+		t.Errorf("the queue opened after the wait does not work: %v", err)
+	}
+}
+
+// A wait stopped while a try for the lock is under way (database/sql and the
+// SQLite driver then fail the try with the context's own error rather than
+// with "database is locked") says, like any stopped wait, for whose lock it
+// waited and that nothing changed.
+func TestWaitStoppedDuringATry(t *testing.T) {
+	a, b := twoHandles(t, Options{})
+	release := make(chan struct{})
+	_, held := holdLock(t, a, release)
+	defer func() { close(release); <-held }()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	tries := 0
+	err := b.waitLock(ctx, "change queue", func() error {
+		if tries++; tries == 1 {
+			_, err := b.writer.BeginTx(ctx, nil) // busy: a holds the lock
+			return err
+		}
+		cancel() // the wait is stopped while this try runs
+		tx, err := b.writer.BeginTx(ctx, nil)
+		if err == nil {
+			tx.Rollback()
+			t.Fatal("a transaction began under a cancelled context")
+		}
+		return err
+	})
+	if tries != 2 {
+		t.Fatalf("%d tries, want 2", tries)
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped waiting") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Errorf("wait stopped during a try: %v", err)
 	}
 }

@@ -54,7 +54,17 @@ func LoadMigrations(fsys fs.FS) []string {
 func (q *Queue) migrate(ctx context.Context) (err error) {
 	// Most opens find the schema current: that is read without the write
 	// lock, so opening a queue never waits behind another process's writer.
-	appID, version, tables, err := readSchema(ctx, q.writer)
+	// It waits, as a writer does, only while another process holds the
+	// whole file for a moment: the creator of a new queue switching it to
+	// WAL, or the last process to close it writing its WAL into the file.
+	var appID, version, tables int
+	var mode string
+	err = q.waitLock(ctx, "open queue", func() (err error) {
+		if appID, version, tables, err = readSchema(ctx, q.writer); err != nil {
+			return err
+		}
+		return q.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode)
+	})
 	if err != nil {
 		return err
 	}
@@ -64,10 +74,6 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 	// Only a file now known to be a queue (or empty) is switched to WAL: a
 	// refused file is left exactly as it was. The mode is recorded in the
 	// file, so this changes something only once.
-	var mode string
-	if err := q.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return err
-	}
 	if mode != "wal" {
 		err := q.waitLock(ctx, "open queue", func() error {
 			return q.writer.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)

@@ -85,6 +85,10 @@ type Queue struct {
 	trashCols map[string]string // live table -> its columns, once its trash table has them all (trash.go)
 }
 
+// beforeMigrateHook, when set (by tests), runs in Open after the schema was
+// read and before the writer brings it up to date.
+var beforeMigrateHook func()
+
 // Open opens the queue database at path, creating it (and its schema) when the
 // file does not exist. The directory must exist. A file that is not SQLite, a
 // damaged file, a file with a newer schema than this program knows, and a
@@ -134,6 +138,9 @@ func Open(path string, opts Options) (*Queue, error) {
 		migrate, err = q.openReader(abs)
 	}
 	if err == nil && migrate {
+		if beforeMigrateHook != nil {
+			beforeMigrateHook()
+		}
 		if err = q.migrate(context.Background()); err != nil {
 			err = q.fileError("open queue", err)
 		}
