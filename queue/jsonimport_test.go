@@ -1,9 +1,13 @@
 package queue
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The lines of an import are decoded in chunks on several goroutines: the
@@ -81,5 +85,49 @@ func TestImportErrorsAcrossChunks(t *testing.T) {
 	}
 	if want := ImportJSONAuditText(3000); filter != want {
 		t.Errorf("audit filter %q, want %q", filter, want)
+	}
+}
+
+// TestDecodeBothShapesSkipsRecipients: a line of both shapes (domains[] and
+// recipients[], as MarshalJSON and Stalwart's v0.13 API write them) is read
+// from its domains[]; the recipients[] beside them, as long again, is not
+// decoded into values, which half the decoding's allocations went to.
+func TestDecodeBothShapesSkipsRecipients(t *testing.T) {
+	var line []byte
+	generateDemo(200, 7, time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC), DefaultSchedule, func(_ int, m *Message, _ []byte) error {
+		if line != nil || len(m.Domains) < 2 || len(m.Domains[0].Recipients) < 2 {
+			return nil
+		}
+		line, _ = m.MarshalJSON()
+		return nil
+	})
+	if line == nil {
+		t.Fatal("no generated message of two domains and two recipients")
+	}
+	if !bytes.Contains(line, []byte(`"recipients":[{"address"`)) || !bytes.Contains(line, []byte(`"domains":[`)) {
+		t.Fatalf("the line does not carry both shapes: %s", line)
+	}
+	clock := func() time.Time { return time.Unix(1768478400, 0) }
+	ms, err := decodeLine(line, clock, DefaultSchedule.Expire)
+	if err != nil || len(ms) != 1 {
+		t.Fatalf("decodeLine: %v, %d messages", err, len(ms))
+	}
+	// The same message decoded from domains[] alone, for the count of
+	// allocations a line needs without the recipients[].
+	var only map[string]json.RawMessage
+	if err := json.Unmarshal(line, &only); err != nil {
+		t.Fatal(err)
+	}
+	delete(only, "recipients")
+	domainsOnly, _ := json.Marshal(only)
+	ms2, err := decodeLine(domainsOnly, clock, DefaultSchedule.Expire)
+	if err != nil || !reflect.DeepEqual(ms[0].Domains, ms2[0].Domains) {
+		t.Fatalf("domains[] alone read differently (%v):\n%+v\n%+v", err, ms[0].Domains, ms2[0].Domains)
+	}
+	both := testing.AllocsPerRun(50, func() { decodeLine(line, clock, DefaultSchedule.Expire) })
+	alone := testing.AllocsPerRun(50, func() { decodeLine(domainsOnly, clock, DefaultSchedule.Expire) })
+	t.Logf("allocations: both shapes %.0f, domains[] alone %.0f", both, alone)
+	if both > alone+2 {
+		t.Errorf("a line of both shapes takes %.0f allocations to decode, domains[] alone %.0f: recipients[] is decoded although domains[] is read", both, alone)
 	}
 }
