@@ -3,7 +3,10 @@ package queue
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,5 +132,72 @@ func TestDecodeBothShapesSkipsRecipients(t *testing.T) {
 	t.Logf("allocations: both shapes %.0f, domains[] alone %.0f", both, alone)
 	if both > alone+2 {
 		t.Errorf("a line of both shapes takes %.0f allocations to decode, domains[] alone %.0f: recipients[] is decoded although domains[] is read", both, alone)
+	}
+}
+
+// TestBulkImportKeepsEmptyPartialIndexes: a bulk load keeps the partial
+// indexes that no row matches when it starts (the subject, Message-ID,
+// client and hold indexes of an export without texts or holds), so that
+// rebuilding them does not scan a table for nothing; rows that match later
+// in the import still reach them, and every index is whole afterwards.
+func TestBulkImportKeepsEmptyPartialIndexes(t *testing.T) {
+	q, _ := openTest(t)
+	const n = 3 * insertBatch
+	var dropped []string
+	err := q.Update(t.Context(), func(tx *Tx) error {
+		ins, err := tx.newInserter()
+		if err != nil {
+			return err
+		}
+		ins.bulk = true
+		for i := 1; i <= n; i++ {
+			m := &Message{ID: ID(i), ReturnPath: fmt.Sprintf("s%d@sender.example", i%7), Created: testNow,
+				Domains: []Domain{{Name: fmt.Sprintf("d%d.example", i%5), Recipients: []Recipient{{Address: fmt.Sprintf("r%d@d%d.example", i, i%5)}}}}}
+			var raw []byte
+			if i > 2*insertBatch && i%2 == 0 { // held, from a client, with a text: late in the import
+				m.Domains[0].Hold = &Hold{By: "ops", Since: testNow}
+				m.Client = Client{IP: fmt.Sprintf("192.0.2.%d", i%250), User: fmt.Sprintf("U%d", i%3)}
+				raw = fmt.Appendf(nil, "Subject: Report %d\r\nMessage-ID: <m%d@sender.example>\r\n\r\nhello\r\n", i, i)
+			}
+			if err := tx.q.normalize(m); err != nil {
+				return err
+			}
+			if err := ins.add(m, raw, i); err != nil {
+				return err
+			}
+			if i == 2*insertBatch {
+				dropped = slices.Sorted(maps.Keys(ins.dropped))
+			}
+		}
+		return ins.finish()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"domains_due", "domains_name", "domains_shape", "messages_created", "messages_due", "messages_sender", "messages_sender_domain", "messages_shape", "recipients_address"}
+	if !slices.Equal(dropped, want) {
+		t.Errorf("the bulk load dropped %v, want %v (the partial indexes no row matched are kept)", dropped, want)
+	}
+	var ok string
+	if err := q.reader.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
+		t.Fatalf("integrity_check: %v %s", err, ok)
+	}
+	for _, c := range []struct{ table, index, where string }{
+		{"messages", "messages_subject", "subject_lc IS NOT NULL"},
+		{"messages", "messages_msgid", "msgid IS NOT NULL"},
+		{"messages", "messages_client_ip", "client_ip IS NOT NULL"},
+		{"messages", "messages_client_user", "client_user IS NOT NULL"},
+		{"domains", "domains_hold", "status IN (0, 2) AND hold_since IS NOT NULL"},
+		{"domains", "domains_due", "status IN (0, 2) AND hold_since IS NULL"},
+	} {
+		var viaIndex, total int
+		q.reader.QueryRow("SELECT count(*) FROM " + c.table + " INDEXED BY " + c.index + " WHERE " + c.where).Scan(&viaIndex)
+		q.reader.QueryRow("SELECT count(*) FROM " + c.table + " NOT INDEXED WHERE " + c.where).Scan(&total)
+		if viaIndex != total || total == 0 {
+			t.Errorf("%s holds %d rows, the table %d", c.index, viaIndex, total)
+		}
+	}
+	if got := mustCount(t, q, Filter{Subject: []string{"report 600"}}); got != 1 {
+		t.Errorf("messages with the subject of message 600: %d, want 1", got)
 	}
 }
