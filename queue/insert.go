@@ -240,31 +240,57 @@ func (ins *inserter) considerBulk() error {
 	if len(ins.ids) < n-len(ins.ids) {
 		return nil
 	}
-	rows, err := ins.tx.tx.QueryContext(ctx, "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('messages', 'domains', 'recipients')")
+	rows, err := ins.tx.tx.QueryContext(ctx, "SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('messages', 'domains', 'recipients')")
 	if err != nil {
 		return err
 	}
-	idx := map[string]string{}
+	type index struct{ name, table, sql string }
+	var idx []index
 	for rows.Next() {
-		var name, sql string
-		if err := rows.Scan(&name, &sql); err != nil {
+		var x index
+		if err := rows.Scan(&x.name, &x.table, &x.sql); err != nil {
 			rows.Close()
 			return err
 		}
-		idx[name] = sql
+		idx = append(idx, x)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	ins.dropped = map[string]string{}
-	for name, sql := range idx {
-		if _, err := ins.tx.tx.ExecContext(ctx, "DROP INDEX "+name); err != nil {
+	for _, x := range idx {
+		if where, ok := partialWhere(x.sql); ok && ins.bulk {
+			// An import's first batch is in: a partial index no row matches
+			// yet (the holds, subjects and clients of an export that has
+			// none) is kept, its rebuild would scan its table for nothing,
+			// and the few rows that match later go in one by one. Asked
+			// through the index, this costs nothing. (A restore from the
+			// trash asks before it moves anything, and drops them all.)
+			var matched bool
+			if err := ins.tx.tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM "+x.table+" INDEXED BY "+x.name+" WHERE "+where+")").Scan(&matched); err != nil {
+				return err
+			}
+			if !matched {
+				continue
+			}
+		}
+		if _, err := ins.tx.tx.ExecContext(ctx, "DROP INDEX "+x.name); err != nil {
 			return err
 		}
-		ins.dropped[name] = sql
+		ins.dropped[x.name] = x.sql
 	}
 	return nil
+}
+
+// partialWhere returns the condition of a partial index's CREATE INDEX
+// statement (as SQLite keeps it in sqlite_schema).
+func partialWhere(create string) (string, bool) {
+	i := strings.Index(strings.ToUpper(create), " WHERE ")
+	if i < 0 {
+		return "", false
+	}
+	return create[i+len(" WHERE "):], true
 }
 
 // duplicate finds which message of a failed batch is already queued; the

@@ -331,6 +331,20 @@ func FuzzDecodeMessage(f *testing.F) {
 		if !reflect.DeepEqual(normalizeIn(*fast), normalizeIn(slow)) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
 		}
+		// recipients[] is decoded when it is read (a message without
+		// domains[]): by the same decoder, held to encoding/json's results.
+		fr, ferr := fast.Recipients.decode()
+		var sr []jsonInRecipient
+		serr = json.Unmarshal(slow.Recipients, &sr)
+		if len(slow.Recipients) == 0 {
+			serr = nil
+		}
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("%q: recipients: fast error %v, encoding/json error %v", b, ferr, serr)
+		}
+		if ferr == nil && !reflect.DeepEqual(normalizeRecipients(fr), normalizeRecipients(sr)) {
+			t.Fatalf("%q: recipients:\nfast %+v\nslow %+v", b, fr, sr)
+		}
 	})
 }
 
@@ -382,10 +396,20 @@ func normalizeIn(m jsonInMessage) jsonInMessage {
 			m.Domains[i].Recipients[j].Status = fix(m.Domains[i].Recipients[j].Status)
 		}
 	}
-	for j := range m.Recipients {
-		m.Recipients[j].Status = fix(m.Recipients[j].Status)
-	}
 	return m
+}
+
+// normalizeRecipients is normalizeIn for a message's recipients[].
+func normalizeRecipients(rs []jsonInRecipient) []jsonInRecipient {
+	if len(rs) == 0 {
+		return nil
+	}
+	for j := range rs {
+		if len(rs[j].Status) == 0 {
+			rs[j].Status = nil
+		}
+	}
+	return rs
 }
 
 // TestFailedImportInsideUpdate: a script that carries on after a failed bulk

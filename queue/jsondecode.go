@@ -19,20 +19,49 @@ import (
 // maxJSONDepth, with a message that says so.
 
 type jsonInMessage struct {
-	ID         json.RawMessage   `json:"id"`
-	ReturnPath *string           `json:"return_path"`
-	Domains    []jsonInDomain    `json:"domains"`
-	Recipients []jsonInRecipient `json:"recipients"`
-	Created    *string           `json:"created"`
-	Size       *int64            `json:"size"`
-	Priority   *int              `json:"priority"`
-	EnvID      *string           `json:"env_id"`
-	Ret        *string           `json:"ret"`     // schema step 2 (queue export)
-	Client     *Client           `json:"client"`  // schema step 2 (queue export)
-	Held       bool              `json:"held"`    // schema step 2 (queue export)
-	Text       []byte            `json:"message"` // the RFC 5322 text, base64 (queue export)
-	Data       json.RawMessage   `json:"data"`
-	Items      json.RawMessage   `json:"items"`
+	ID         json.RawMessage `json:"id"`
+	ReturnPath *string         `json:"return_path"`
+	Domains    []jsonInDomain  `json:"domains"`
+	Recipients lazyRecipients  `json:"recipients"`
+	Created    *string         `json:"created"`
+	Size       *int64          `json:"size"`
+	Priority   *int            `json:"priority"`
+	EnvID      *string         `json:"env_id"`
+	Ret        *string         `json:"ret"`     // schema step 2 (queue export)
+	Client     *Client         `json:"client"`  // schema step 2 (queue export)
+	Held       bool            `json:"held"`    // schema step 2 (queue export)
+	Text       []byte          `json:"message"` // the RFC 5322 text, base64 (queue export)
+	Data       json.RawMessage `json:"data"`
+	Items      json.RawMessage `json:"items"`
+}
+
+// lazyRecipients is a message's recipients[] (v0.13+) as its JSON text,
+// decoded only when the message has no domains[]: a line of both shapes (as
+// MarshalJSON and Stalwart's v0.13 API write it) is read from its domains[],
+// and its recipients[], as long again, costs no decoding of values.
+type lazyRecipients []byte
+
+// UnmarshalJSON keeps the text (both decoders hand over well-formed JSON);
+// null is none.
+func (l *lazyRecipients) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*l = nil
+		return nil
+	}
+	*l = append((*l)[:0], b...)
+	return nil
+}
+
+// decode reads the recipients.
+func (l lazyRecipients) decode() ([]jsonInRecipient, error) {
+	if len(l) == 0 {
+		return nil, nil
+	}
+	var out []jsonInRecipient
+	if err := json.Unmarshal(l, &out); err != nil {
+		return nil, fmt.Errorf("recipients: %v", err)
+	}
+	return out, nil
 }
 
 type jsonInDomain struct {
@@ -455,6 +484,12 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 			d.Expires = m.Created.Add(expire)
 		}
 	}
+	var recipients []jsonInRecipient
+	if len(in.Domains) == 0 {
+		if recipients, err = in.Recipients.decode(); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case len(in.Domains) > 0:
 		m.Domains = make([]Domain, 0, len(in.Domains))
@@ -493,11 +528,11 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 			}
 			m.Domains = append(m.Domains, d)
 		}
-	case len(in.Recipients) > 0:
+	case len(recipients) > 0:
 		// v0.13+: per-recipient schedules, folded into per-domain ones: the
 		// earliest due and notice of the pending recipients, the latest expiry.
 		pos := map[string]int{}
-		for _, jr := range in.Recipients {
+		for _, jr := range recipients {
 			r, details, err := recipientFrom(jr)
 			if err != nil {
 				return nil, err
