@@ -1,0 +1,355 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Trimming the audit log: `queue audit trim` deletes the rows older than a
+// time, in one transaction recorded by its own row (verb audit-trim), and an
+// audit retention (`queue audit retention`, off by default: everything is
+// kept) lets the housekeeping do it in small steps. Either way the trim
+// never takes what undo still reads: the change of the oldest record undo
+// keeps (trash, undo_domains, undo_recipients, hold_undo), not yet undone,
+// is kept with every later row (undo reads them to tell which messages were
+// changed since); a script run's rows (its unit) go together or stay
+// together; and the newest row always stays, since the next change is
+// numbered after it.
+
+// AuditTrimRequest asks AuditTrim to delete the audit rows recorded before
+// a time.
+type AuditTrimRequest struct {
+	Before time.Time // rows recorded before this time go; required
+	DryRun bool
+}
+
+// AuditTrimResult says what AuditTrim did (or, in a dry run, would do).
+type AuditTrimResult struct {
+	Count    int       // rows deleted
+	Last     int64     // the seq of the newest row deleted; 0 when none
+	LastAt   time.Time // when that row was recorded
+	KeptFrom int64     // when undo held the trim back: the first change kept for it (and every later row); else 0
+	DryRun   bool
+}
+
+// AuditTrimmer is implemented by a queue engine whose audit log can be
+// trimmed by hand and by a retention (the SQLite engine); callers find it by
+// type assertion on their Backend.
+type AuditTrimmer interface {
+	// AuditTrim deletes the audit rows recorded before r.Before, in one
+	// transaction with its own audit row.
+	AuditTrim(ctx context.Context, r AuditTrimRequest) (AuditTrimResult, error)
+	// AuditRetention returns how long the housekeeping keeps audit rows;
+	// 0 means for ever (the default).
+	AuditRetention(ctx context.Context) (time.Duration, error)
+	// SetAuditRetention sets it (0 = keep everything), audited.
+	SetAuditRetention(ctx context.Context, d time.Duration) error
+}
+
+var _ AuditTrimmer = (*Queue)(nil)
+
+// ErrNoAuditTrim is what a backend whose audit log mqsh cannot trim
+// answers (NoAuditTrim).
+var ErrNoAuditTrim = errors.New("trimming the audit log is not available")
+
+// NoAuditTrim is the error of a caller whose backend is not an
+// AuditTrimmer.
+func NoAuditTrim(b Backend) error {
+	return fmt.Errorf("%w on the queue at %s: the audit log's trim and retention are kept by a local mqsh queue file", ErrNoAuditTrim, b.Location())
+}
+
+// metaAuditRetention is the meta key of the audit retention, in seconds;
+// absent or 0 = keep everything.
+const metaAuditRetention = "audit_retention"
+
+// metaAuditTrimmedAt is the meta key of when (unix milliseconds) the lazy
+// purge of an audited write last trimmed the audit log.
+const metaAuditTrimmedAt = "audit_trimmed_at"
+
+// lazyAuditChunk is the most audit rows the lazy purge of an audited write
+// deletes, at most once per lazyHistoryEvery; a transaction of Housekeep
+// deletes up to historyChunk (a script run's rows go whole, so a little
+// more at times).
+const lazyAuditChunk = 256
+
+// AuditTrim deletes the audit rows recorded before r.Before in one
+// transaction, recorded by its own row ("audit-trim"). A trim that finds
+// nothing to delete writes nothing.
+func (q *Queue) AuditTrim(ctx context.Context, r AuditTrimRequest) (AuditTrimResult, error) {
+	var res AuditTrimResult
+	err := q.writeVerb(ctx, r.DryRun, func(tx *Tx) (err error) { res, err = tx.AuditTrim(r); return })
+	return res, err
+}
+
+// AuditTrim is AuditTrim inside a unit of work.
+func (tx *Tx) AuditTrim(r AuditTrimRequest) (AuditTrimResult, error) {
+	res := AuditTrimResult{DryRun: r.DryRun || tx.preview}
+	if err := tx.needWrite("audit trim"); err != nil {
+		return res, err
+	}
+	if r.Before.IsZero() {
+		return res, errors.New("audit trim: give the time before which rows go (--older-than or --before)")
+	}
+	if err := CheckTime("audit trim before", r.Before); err != nil {
+		return res, err
+	}
+	err := tx.savepoint(r.DryRun, func() error {
+		// What has expired goes first, as at every audited write, so that
+		// expired undo records hold nothing back.
+		ret, err := tx.trashRetention()
+		if err != nil {
+			return err
+		}
+		if err := tx.purgeExpired(ret); err != nil {
+			return err
+		}
+		own, err := tx.changeSeq() // the trim's row: the newest row, its number taken now
+		if err != nil {
+			return err
+		}
+		limit, kept, err := tx.auditTrimLimit(r.Before, own)
+		if err != nil {
+			return err
+		}
+		n, last, lastAt, err := tx.deleteAudit(limit)
+		if err != nil || n == 0 {
+			return err
+		}
+		res.Count, res.Last, res.LastAt, res.KeptFrom = n, last, lastAt, kept
+		return tx.audit("audit-trim", AuditTrimText(n, last, lastAt, r.Before), nil)
+	})
+	if err != nil {
+		return AuditTrimResult{DryRun: res.DryRun}, tx.verbError("audit trim", err)
+	}
+	return res, nil
+}
+
+// AuditTrimText is the audit text of a trim: how many rows, up to which
+// one and when, and the time asked for.
+func AuditTrimText(n int, last int64, lastAt, before time.Time) string {
+	return fmt.Sprintf("rows=%d last=#%d at=%s before=%s", n, last, formatTime(lastAt.UTC()), formatTime(before.UTC()))
+}
+
+// auditTrimLimit returns the seq before which audit rows may go when the
+// rows recorded before `before` are asked for: not ceiling (the newest
+// row, or the seq reserved for the trim's own), not what undo still reads (kept: the first change kept for it,
+// when that holds the trim back), and never part of a unit.
+func (tx *Tx) auditTrimLimit(before time.Time, ceiling int64) (limit, kept int64, err error) {
+	var first sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM audit WHERE at >= ?", before.UnixMilli()).Scan(&first); err != nil {
+		return 0, 0, err
+	}
+	limit = ceiling
+	if first.Valid && first.Int64 < limit {
+		limit = first.Int64
+	}
+	undo, err := tx.undoKeepsFrom(limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	if undo != 0 && undo < limit {
+		limit, kept = undo, undo
+	}
+	unit, err := tx.unitOf(limit)
+	if err != nil {
+		return 0, 0, err
+	}
+	if unit < limit {
+		limit = unit
+		if kept != 0 {
+			kept = unit
+		}
+	}
+	return limit, kept, nil
+}
+
+// unitOf returns the first seq of the unit of the row seq, or seq when no
+// such row is recorded.
+func (tx *Tx) unitOf(seq int64) (int64, error) {
+	var unit int64
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq = ?", seq).Scan(&unit)
+	if errors.Is(err, sql.ErrNoRows) {
+		return seq, nil
+	}
+	return unit, err
+}
+
+// undoRecordTables are the tables of what undo keeps, each with its seq
+// column.
+var undoRecordTables = [...]struct{ table, seq string }{
+	{"trash_messages", "trash_seq"},
+	{"undo_domains", "seq"},
+	{"undo_recipients", "seq"},
+	{"hold_undo", "seq"},
+}
+
+// undoKeepsFrom returns the first seq of the oldest unit, before limit, that
+// undo may still take back (it has records filed under one of its seqs and
+// is not undone), or 0 when there is none. A few indexed looks per unit
+// already undone; after 64 of them the next unit is kept all the same.
+func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
+	after := int64(0)
+	for range 64 {
+		next := int64(0)
+		for _, t := range undoRecordTables {
+			var s sql.NullInt64
+			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min("+t.seq+") FROM "+t.table+" WHERE "+t.seq+" > ?", after).Scan(&s); err != nil {
+				return 0, err
+			}
+			if s.Valid && (next == 0 || s.Int64 < next) {
+				next = s.Int64
+			}
+		}
+		if next == 0 || next >= limit {
+			return 0, nil
+		}
+		unit, err := tx.unitOf(next)
+		if err != nil {
+			return 0, err
+		}
+		var undone bool
+		if err := tx.tx.QueryRowContext(tx.ctx, "SELECT EXISTS (SELECT 1 FROM audit WHERE undoes = ?)", unit).Scan(&undone); err != nil {
+			return 0, err
+		}
+		if !undone {
+			return unit, nil
+		}
+		// The whole unit is undone: look on after its last row.
+		if err := tx.tx.QueryRowContext(tx.ctx, "SELECT max(seq) FROM audit WHERE unit = ? OR seq = ?", unit, unit).Scan(&after); err != nil {
+			return 0, err
+		}
+		if after < next {
+			after = next
+		}
+	}
+	return tx.unitOf(after + 1)
+}
+
+// deleteAudit deletes the audit rows before limit and says how many, and
+// the newest of them.
+func (tx *Tx) deleteAudit(limit int64) (n int, last int64, lastAt time.Time, err error) {
+	var at int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, at FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1", limit).Scan(&last, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	res, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM audit WHERE seq < ?", limit)
+	if err != nil {
+		return 0, 0, time.Time{}, err
+	}
+	d, err := res.RowsAffected()
+	return int(d), last, time.UnixMilli(at).UTC(), err
+}
+
+// auditRetention returns the queue's audit retention; 0 = keep everything.
+func (tx *Tx) auditRetention() (time.Duration, error) {
+	var secs int64
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaAuditRetention).Scan(&secs)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return time.Duration(secs) * time.Second, err
+}
+
+// AuditRetention returns how long the housekeeping keeps audit rows (0 =
+// for ever, the default).
+func (q *Queue) AuditRetention(ctx context.Context) (time.Duration, error) {
+	var d time.Duration
+	err := q.View(ctx, func(tx *Tx) (err error) { d, err = tx.auditRetention(); return })
+	if err != nil {
+		return 0, q.fileError("audit retention", err)
+	}
+	return d, nil
+}
+
+// SetAuditRetention sets how long the housekeeping keeps audit rows, for
+// every process using the queue, in whole seconds; 0 keeps them all. The
+// change is audited ("audit-retention").
+func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("audit retention %s: give a duration of more than 0, or 0 (off) to keep every row", d)
+	}
+	secs := int64(d / time.Second)
+	if d > 0 && secs == 0 {
+		return fmt.Errorf("audit retention %s: give at least a second, or 0 (off) to keep every row", d)
+	}
+	return q.Update(ctx, func(tx *Tx) error {
+		if err := tx.needWrite("audit retention"); err != nil {
+			return err
+		}
+		var err error
+		text := "retention=off"
+		if secs == 0 {
+			_, err = tx.tx.ExecContext(tx.ctx, "DELETE FROM meta WHERE key = ?", metaAuditRetention)
+		} else {
+			_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaAuditRetention, secs)
+			text = "retention=" + formatRetention(time.Duration(secs)*time.Second)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.audit("audit-retention", text, nil)
+	})
+}
+
+// trimAudit deletes up to about chunk audit rows older than the audit
+// retention (a unit goes whole), oldest first; more says rows older than it
+// may be left. With lazy, it looks at most once per lazyHistoryEvery. Off,
+// or nothing due, costs two indexed looks and writes nothing.
+func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error) {
+	ret, err := tx.auditRetention()
+	if err != nil || ret <= 0 {
+		return 0, false, err
+	}
+	before := tx.q.now().Add(-ret)
+	var oldest int64
+	var at int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, at FROM audit ORDER BY seq LIMIT 1").Scan(&oldest, &at)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && at >= before.UnixMilli() {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if lazy {
+		if ok, err := tx.lookDue(metaAuditTrimmedAt); !ok || err != nil {
+			return 0, false, err
+		}
+	}
+	var newest int64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT max(seq) FROM audit").Scan(&newest); err != nil {
+		return 0, false, err
+	}
+	limit, _, err := tx.auditTrimLimit(before, newest)
+	if err != nil {
+		return 0, false, err
+	}
+	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
+	// whole.
+	var s, u int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, coalesce(unit, seq) FROM audit WHERE seq < ? ORDER BY seq LIMIT 1 OFFSET ?", limit, chunk).Scan(&s, &u)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return 0, false, err
+	default:
+		more = true
+		end := u
+		if end <= oldest {
+			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT max(seq) + 1 FROM audit WHERE unit = ? OR seq = ?", u, u).Scan(&end); err != nil {
+				return 0, false, err
+			}
+		}
+		if end < limit {
+			limit = end
+		}
+	}
+	n, _, _, err := tx.deleteAudit(limit)
+	return n, more && n > 0, err
+}
