@@ -114,11 +114,12 @@ func (tx *Tx) AuditTrim(r AuditTrimRequest) (AuditTrimResult, error) {
 		if err != nil {
 			return err
 		}
+		res.KeptFrom = kept
 		n, last, lastAt, err := tx.deleteAudit(limit)
 		if err != nil || n == 0 {
 			return err
 		}
-		res.Count, res.Last, res.LastAt, res.KeptFrom = n, last, lastAt, kept
+		res.Count, res.Last, res.LastAt = n, last, lastAt
 		return tx.audit("audit-trim", AuditTrimText(n, last, lastAt, r.Before), nil)
 	})
 	if err != nil {

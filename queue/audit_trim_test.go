@@ -154,6 +154,10 @@ func TestAuditTrimKeepsWhatUndoNeeds(t *testing.T) {
 	if got := auditSeqs(t, q); got[0] != cancel || len(got) != 4 {
 		t.Fatalf("seqs left %v, want the cancel #%d, two enqueues and the trim", got, cancel)
 	}
+	// Asked again, nothing goes, and the trim says what held it back.
+	if res, err := q.AuditTrim(t.Context(), AuditTrimRequest{Before: testNow.Add(4 * day)}); err != nil || res.Count != 0 || res.KeptFrom != cancel {
+		t.Errorf("second trim: %+v %v, want nothing trimmed, kept from #%d", res, err, cancel)
+	}
 	u, err := q.Undo(t.Context(), UndoRequest{Seq: cancel})
 	if err != nil || u.Count != 1 || u.IDs[0] != all[1] {
 		t.Fatalf("undo of the kept cancel: %+v %v", u, err)
