@@ -36,8 +36,8 @@ type AuditTrimResult struct {
 }
 
 // AuditTrimmer is implemented by a queue engine whose audit log can be
-// trimmed by hand and by a retention (the SQLite engine); callers find it by
-// type assertion on their Backend.
+// trimmed by hand and by a retention (the SQLite and PostgreSQL engines);
+// callers find it by type assertion on their Backend.
 type AuditTrimmer interface {
 	// AuditTrim deletes the audit rows recorded before r.Before, in one
 	// transaction with its own audit row.
@@ -58,7 +58,7 @@ var ErrNoAuditTrim = errors.New("trimming the audit log is not available")
 // NoAuditTrim is the error of a caller whose backend is not an
 // AuditTrimmer.
 func NoAuditTrim(b Backend) error {
-	return fmt.Errorf("%w on the queue at %s: the audit log's trim and retention are kept by a local mqsh queue file", ErrNoAuditTrim, b.Location())
+	return fmt.Errorf("%w on the queue at %s: it keeps no audit log mqsh can trim (a queue file or PostgreSQL database does)", ErrNoAuditTrim, b.Location())
 }
 
 // metaAuditRetention is the meta key of the audit retention, in seconds;
@@ -90,10 +90,7 @@ func (tx *Tx) AuditTrim(r AuditTrimRequest) (AuditTrimResult, error) {
 	if err := tx.needWrite("audit trim"); err != nil {
 		return res, err
 	}
-	if r.Before.IsZero() {
-		return res, errors.New("audit trim: give the time before which rows go (--older-than or --before)")
-	}
-	if err := CheckTime("audit trim before", r.Before); err != nil {
+	if err := CheckAuditTrim(r); err != nil {
 		return res, err
 	}
 	err := tx.savepoint(r.DryRun, func() error {
@@ -126,6 +123,35 @@ func (tx *Tx) AuditTrim(r AuditTrimRequest) (AuditTrimResult, error) {
 		return AuditTrimResult{DryRun: res.DryRun}, tx.verbError("audit trim", err)
 	}
 	return res, nil
+}
+
+// CheckAuditTrim checks a trim request, in the words of every engine.
+func CheckAuditTrim(r AuditTrimRequest) error {
+	if r.Before.IsZero() {
+		return errors.New("audit trim: give the time before which rows go (--older-than or --before)")
+	}
+	return CheckTime("audit trim before", r.Before)
+}
+
+// CheckAuditRetention checks an audit retention, in the words of every
+// engine, and returns it in whole seconds.
+func CheckAuditRetention(d time.Duration) (int64, error) {
+	if d < 0 {
+		return 0, fmt.Errorf("audit retention %s: give a duration of more than 0, or 0 (off) to keep every row", d)
+	}
+	secs := int64(d / time.Second)
+	if d > 0 && secs == 0 {
+		return 0, fmt.Errorf("audit retention %s: give at least a second, or 0 (off) to keep every row", d)
+	}
+	return secs, nil
+}
+
+// AuditRetentionText is the audit text of a retention set to secs seconds.
+func AuditRetentionText(secs int64) string {
+	if secs == 0 {
+		return "retention=off"
+	}
+	return "retention=" + formatRetention(time.Duration(secs)*time.Second)
 }
 
 // AuditTrimText is the audit text of a trim: how many rows, up to which
@@ -273,29 +299,18 @@ func (q *Queue) AuditRetention(ctx context.Context) (time.Duration, error) {
 // every process using the queue, in whole seconds; 0 keeps them all. The
 // change is audited ("audit-retention").
 func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
-	if d < 0 {
-		return fmt.Errorf("audit retention %s: give a duration of more than 0, or 0 (off) to keep every row", d)
-	}
-	secs := int64(d / time.Second)
-	if d > 0 && secs == 0 {
-		return fmt.Errorf("audit retention %s: give at least a second, or 0 (off) to keep every row", d)
+	secs, err := CheckAuditRetention(d)
+	if err != nil {
+		return err
 	}
 	return q.Update(ctx, func(tx *Tx) error {
 		if err := tx.needWrite("audit retention"); err != nil {
 			return err
 		}
-		var err error
-		text := "retention=off"
-		if secs == 0 {
-			_, err = tx.tx.ExecContext(tx.ctx, "DELETE FROM meta WHERE key = ?", metaAuditRetention)
-		} else {
-			_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaAuditRetention, secs)
-			text = "retention=" + formatRetention(time.Duration(secs)*time.Second)
-		}
-		if err != nil {
+		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaAuditRetention, secs); err != nil {
 			return err
 		}
-		return tx.audit("audit-retention", text, nil)
+		return tx.audit("audit-retention", AuditRetentionText(secs), nil)
 	})
 }
 

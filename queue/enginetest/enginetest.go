@@ -118,6 +118,8 @@ func Run(t *testing.T, open Opener) {
 		{"UndoWithRetentionZero", s.undoWithRetentionZero},
 		{"HistoryPurged", s.historyPurged},
 		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
+		{"AuditTrim", s.auditTrim},
+		{"AuditRetention", s.auditRetention},
 	} {
 		t.Run(c.name, c.fn)
 	}
