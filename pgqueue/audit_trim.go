@@ -13,8 +13,8 @@ import (
 // Trimming the audit log, as the SQLite engine does it (queue/audit_trim.go):
 // `queue audit trim` deletes the rows older than a time in one transaction
 // with its own audit-trim row, and the audit retention (off by default) has
-// the housekeeping trim in small steps. What undo still reads, a unit's rows
-// and the newest row stay. A row is deleted only when it was recorded before
+// the housekeeping trim in small steps. What the trash and undo still need,
+// a unit's rows and the newest row stay. A row is deleted only when it was recorded before
 // the time asked for, so that a change another node commits meanwhile, with
 // a seq taken earlier, is never taken with them. Trims hold the
 // housekeeping lock: one node trims at a time.
@@ -116,16 +116,39 @@ func (tx *Tx) unitOf(db pgx.Tx, seq int64) (int64, error) {
 	return unit, err
 }
 
-// undoKeepsFrom returns the first seq of the oldest unit, before limit, that
-// undo may still take back (it has records filed under one of its seqs and
-// is not undone), or 0 when there is none.
+// undoKeepsFrom returns the first seq of the oldest unit, before limit,
+// whose rows must stay, or 0 when there is none: one whose messages the
+// trash still holds (kept for the trash retention, which is counted from
+// the audit rows: even a cancel undone in part), or one undo may still take
+// back (it has records filed under one of its seqs and is not undone).
 func (tx *Tx) undoKeepsFrom(db pgx.Tx, limit int64) (int64, error) {
+	var trashed *int64
+	if err := db.QueryRow(tx.ctx, "SELECT min(trash_seq) FROM trash_messages").Scan(&trashed); err != nil {
+		return 0, err
+	}
+	keep := int64(0)
+	if trashed != nil && *trashed < limit {
+		var err error
+		if keep, err = tx.unitOf(db, *trashed); err != nil {
+			return 0, err
+		}
+		limit = keep
+	}
+	undo, err := tx.undoRecordsFrom(db, limit)
+	if err != nil || undo != 0 {
+		return undo, err
+	}
+	return keep, nil
+}
+
+// undoRecordsFrom is the oldest unit before limit with undo records, not
+// undone (see undoKeepsFrom), or 0.
+func (tx *Tx) undoRecordsFrom(db pgx.Tx, limit int64) (int64, error) {
 	after := int64(0)
 	for range 64 {
 		var next *int64
-		if err := db.QueryRow(tx.ctx, `SELECT least((SELECT min(trash_seq) FROM trash_messages WHERE trash_seq > $1),
-			(SELECT min(seq) FROM undo_domains WHERE seq > $1), (SELECT min(seq) FROM undo_recipients WHERE seq > $1),
-			(SELECT min(seq) FROM hold_undo WHERE seq > $1))`, after).Scan(&next); err != nil {
+		if err := db.QueryRow(tx.ctx, `SELECT least((SELECT min(seq) FROM undo_domains WHERE seq > $1),
+			(SELECT min(seq) FROM undo_recipients WHERE seq > $1), (SELECT min(seq) FROM hold_undo WHERE seq > $1))`, after).Scan(&next); err != nil {
 			return 0, err
 		}
 		if next == nil || *next >= limit {

@@ -12,12 +12,13 @@ import (
 // time, in one transaction recorded by its own row (verb audit-trim), and an
 // audit retention (`queue audit retention`, off by default: everything is
 // kept) lets the housekeeping do it in small steps. Either way the trim
-// never takes what undo still reads: the change of the oldest record undo
-// keeps (trash, undo_domains, undo_recipients, hold_undo), not yet undone,
-// is kept with every later row (undo reads them to tell which messages were
-// changed since); a script run's rows (its unit) go together or stay
-// together; and the newest row always stays, since the next change is
-// numbered after it.
+// never takes what the trash and undo still need: the oldest change whose
+// messages the trash holds (the trash retention is counted from the audit
+// rows), or that undo may still take back (records filed under it in
+// undo_domains, undo_recipients or hold_undo, not undone), is kept with
+// every later row (undo reads them to tell which messages were changed
+// since); a script run's rows (its unit) go together or stay together; and
+// the newest row always stays, since the next change is numbered after it.
 
 // AuditTrimRequest asks AuditTrim to delete the audit rows recorded before
 // a time.
@@ -204,26 +205,46 @@ func (tx *Tx) unitOf(seq int64) (int64, error) {
 	return unit, err
 }
 
-// undoRecordTables are the tables of what undo keeps, each with its seq
-// column.
-var undoRecordTables = [...]struct{ table, seq string }{
-	{"trash_messages", "trash_seq"},
-	{"undo_domains", "seq"},
-	{"undo_recipients", "seq"},
-	{"hold_undo", "seq"},
+// undoRecordTables are the tables of what undo keeps of a change that left
+// the messages queued, each keyed by the change's seq.
+var undoRecordTables = [...]string{"undo_domains", "undo_recipients", "hold_undo"}
+
+// undoKeepsFrom returns the first seq of the oldest unit, before limit,
+// whose rows must stay, or 0 when there is none: one whose messages the
+// trash still holds (kept for the trash retention, which is counted from
+// the audit rows: even a cancel undone in part), or one undo may still take
+// back (it has records filed under one of its seqs and is not undone). A
+// few indexed looks per unit already undone; after 64 of them the next unit
+// is kept all the same.
+func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
+	var trashed sql.NullInt64
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(trash_seq) FROM trash_messages").Scan(&trashed); err != nil {
+		return 0, err
+	}
+	keep := int64(0)
+	if trashed.Valid && trashed.Int64 < limit {
+		var err error
+		if keep, err = tx.unitOf(trashed.Int64); err != nil {
+			return 0, err
+		}
+		limit = keep
+	}
+	undo, err := tx.undoRecordsFrom(limit)
+	if err != nil || undo != 0 {
+		return undo, err
+	}
+	return keep, nil
 }
 
-// undoKeepsFrom returns the first seq of the oldest unit, before limit, that
-// undo may still take back (it has records filed under one of its seqs and
-// is not undone), or 0 when there is none. A few indexed looks per unit
-// already undone; after 64 of them the next unit is kept all the same.
-func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
+// undoRecordsFrom is the oldest unit before limit with undo records, not
+// undone (see undoKeepsFrom), or 0.
+func (tx *Tx) undoRecordsFrom(limit int64) (int64, error) {
 	after := int64(0)
 	for range 64 {
 		next := int64(0)
 		for _, t := range undoRecordTables {
 			var s sql.NullInt64
-			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min("+t.seq+") FROM "+t.table+" WHERE "+t.seq+" > ?", after).Scan(&s); err != nil {
+			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM "+t+" WHERE seq > ?", after).Scan(&s); err != nil {
 				return 0, err
 			}
 			if s.Valid && (next == 0 || s.Int64 < next) {

@@ -296,3 +296,33 @@ func TestHousekeepTrimsAuditInChunks(t *testing.T) {
 		}
 	}
 }
+
+// A cancel undone in part (a message delivery tried since stays in the
+// trash) keeps its row while the trash keeps that message: the trash
+// retention is counted from the audit rows, and the trim must not cut it
+// short.
+func TestAuditTrimKeepsWhatTheTrashHolds(t *testing.T) {
+	q, c, all := trashQueue(t, 3)
+	c.Set(testNow.Add(day))
+	if _, err := q.Cancel(t.Context(), CancelRequest{Filter: Filter{IDs: all[:2]}}); err != nil {
+		t.Fatal(err)
+	}
+	cancel := lastAuditSeq(t, q)
+	c.Set(testNow.Add(day + time.Minute))
+	addAttempts(t, q, 1, all[0]) // an attempt in flight, recorded after the cancel
+	u, err := q.Undo(t.Context(), UndoRequest{Seq: cancel})
+	if err != nil || u.Count != 1 || len(u.Skipped) != 1 || u.Skipped[0].ID != all[0] {
+		t.Fatalf("undo in part: %+v %v", u, err)
+	}
+	c.Set(testNow.Add(3 * day))
+	addAuditRows(t, q, 1)
+	c.Set(testNow.Add(4 * day))
+	res, err := q.AuditTrim(t.Context(), AuditTrimRequest{Before: testNow.Add(2 * day)})
+	if err != nil || res.KeptFrom != cancel {
+		t.Fatalf("trim: %+v %v, want kept from the cancel #%d", res, err, cancel)
+	}
+	addAuditRows(t, q, 1) // purges what has expired
+	if ids := trashIDs(t, q, Filter{}); len(ids) != 1 || ids[0] != all[0] {
+		t.Errorf("the trash holds %v four days after the cancel, want %s (retention 7d)", ids, all[0])
+	}
+}

@@ -182,3 +182,43 @@ func (s *suite) auditRetention(t *testing.T) {
 		t.Errorf("off again: %v %v", d, err)
 	}
 }
+
+// A cancel undone in part (a delivery attempt recorded after it leaves its
+// message in the trash) keeps its row while the trash holds that message:
+// the trash retention is counted from the audit rows.
+func (s *suite) auditTrimKeepsTrash(t *testing.T) {
+	ctx := context.Background()
+	q, ds, c := s.store(t)
+	tr, ok := q.(queue.Trasher)
+	if !ok {
+		t.Fatalf("%T is not a queue.Trasher", q)
+	}
+	m1 := enqueue(t, q, envTo("s@a.example", "x@b.example"))
+	m2 := enqueue(t, q, envTo("s@a.example", "x@c.example"))
+	jobs := claim(t, ds, "w", 10)
+	c.Set(Now.Add(day))
+	if _, err := q.Cancel(ctx, queue.CancelRequest{Filter: queue.Filter{IDs: []queue.ID{m1.ID, m2.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	cancel := lastSeq(t, q)
+	c.Set(Now.Add(day + time.Minute))
+	for _, j := range jobs {
+		if j.Domain == "b.example" {
+			record(t, ds, queue.Attempt{Lease: j.Lease, Recipients: []queue.RcptResult{{Address: "x@b.example", Status: queue.TempFail, Code: 451}}})
+		}
+	}
+	if u := mustUndo(t, q, queue.UndoRequest{Seq: cancel}); u.Count != 1 || u.IDs[0] != m2.ID {
+		t.Fatalf("undo in part: %+v", u)
+	}
+	c.Set(Now.Add(3 * day))
+	enqueueN(t, q, 1)
+	c.Set(Now.Add(4 * day))
+	res, err := auditTrimmer(t, q).AuditTrim(ctx, queue.AuditTrimRequest{Before: Now.Add(2 * day)})
+	if err != nil || res.KeptFrom != cancel {
+		t.Fatalf("trim: %+v %v, want kept from the cancel #%d", res, err, cancel)
+	}
+	enqueueN(t, q, 1) // purges what has expired
+	if ids := trashIDs(t, tr, queue.Filter{}); len(ids) != 1 || ids[0] != m1.ID {
+		t.Errorf("the trash holds %v four days after the cancel, want %s (retention 7d)", ids, m1.ID)
+	}
+}

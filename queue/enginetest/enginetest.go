@@ -120,6 +120,7 @@ func Run(t *testing.T, open Opener) {
 		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
 		{"AuditTrim", s.auditTrim},
 		{"AuditRetention", s.auditRetention},
+		{"AuditTrimKeepsTrash", s.auditTrimKeepsTrash},
 	} {
 		t.Run(c.name, c.fn)
 	}
