@@ -60,11 +60,11 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 			return err
 		}
 		res.KeptFrom = kept
-		n, last, lastAt, err := tx.deleteAudit(db, limit, r.Before)
-		if err != nil || n == 0 {
+		n, last, lastAt, err := tx.deleteAudit(db, limit, r.Before, res.DryRun)
+		res.Count, res.Last, res.LastAt = n, last, lastAt
+		if err != nil || n == 0 || res.DryRun {
 			return err
 		}
-		res.Count, res.Last, res.LastAt = n, last, lastAt
 		return tx.audit(db, "audit-trim", queue.AuditTrimText(n, last, lastAt, r.Before), nil)
 	})
 	if err != nil {
@@ -179,8 +179,8 @@ func (tx *Tx) undoRecordsFrom(db pgx.Tx, limit int64) (int64, error) {
 }
 
 // deleteAudit deletes the audit rows before limit recorded before `before`,
-// and says how many, and the newest of them.
-func (tx *Tx) deleteAudit(db pgx.Tx, limit int64, before time.Time) (n int, last int64, lastAt time.Time, err error) {
+// and says how many, and the newest of them; with dry, it counts them.
+func (tx *Tx) deleteAudit(db pgx.Tx, limit int64, before time.Time, dry bool) (n int, last int64, lastAt time.Time, err error) {
 	var at int64
 	err = db.QueryRow(tx.ctx, "SELECT seq, at FROM audit WHERE seq < $1 AND at < $2 ORDER BY seq DESC LIMIT 1", limit, before.UnixMilli()).Scan(&last, &at)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -188,6 +188,10 @@ func (tx *Tx) deleteAudit(db pgx.Tx, limit int64, before time.Time) (n int, last
 	}
 	if err != nil {
 		return 0, 0, time.Time{}, err
+	}
+	if dry {
+		err = db.QueryRow(tx.ctx, "SELECT count(*) FROM audit WHERE seq < $1 AND at < $2", limit, before.UnixMilli()).Scan(&n)
+		return n, last, time.UnixMilli(at).UTC(), err
 	}
 	tag, err := db.Exec(tx.ctx, "DELETE FROM audit WHERE seq < $1 AND at < $2", limit, before.UnixMilli())
 	if err != nil {
@@ -290,6 +294,6 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 			limit = end
 		}
 	}
-	n, _, _, err := tx.deleteAudit(db, limit, before)
+	n, _, _, err := tx.deleteAudit(db, limit, before, false)
 	return n, more && n > 0, err
 }

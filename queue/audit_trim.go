@@ -113,11 +113,11 @@ func (tx *Tx) AuditTrim(r AuditTrimRequest) (AuditTrimResult, error) {
 			return err
 		}
 		res.KeptFrom = kept
-		n, last, lastAt, err := tx.deleteAudit(limit)
-		if err != nil || n == 0 {
+		n, last, lastAt, err := tx.deleteAudit(limit, res.DryRun)
+		res.Count, res.Last, res.LastAt = n, last, lastAt
+		if err != nil || n == 0 || res.DryRun {
 			return err
 		}
-		res.Count, res.Last, res.LastAt = n, last, lastAt
 		return tx.audit("audit-trim", AuditTrimText(n, last, lastAt, r.Before), nil)
 	})
 	if err != nil {
@@ -277,8 +277,9 @@ func (tx *Tx) undoRecordsFrom(limit int64) (int64, error) {
 }
 
 // deleteAudit deletes the audit rows before limit and says how many, and
-// the newest of them.
-func (tx *Tx) deleteAudit(limit int64) (n int, last int64, lastAt time.Time, err error) {
+// the newest of them; with dry, it counts them (a dry run of millions of
+// rows costs an index count, not their deletion rolled back).
+func (tx *Tx) deleteAudit(limit int64, dry bool) (n int, last int64, lastAt time.Time, err error) {
 	var at int64
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, at FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT 1", limit).Scan(&last, &at)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -286,6 +287,10 @@ func (tx *Tx) deleteAudit(limit int64) (n int, last int64, lastAt time.Time, err
 	}
 	if err != nil {
 		return 0, 0, time.Time{}, err
+	}
+	if dry {
+		err = tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM audit WHERE seq < ?", limit).Scan(&n)
+		return n, last, time.UnixMilli(at).UTC(), err
 	}
 	res, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM audit WHERE seq < ?", limit)
 	if err != nil {
@@ -387,6 +392,6 @@ func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error
 			limit = end
 		}
 	}
-	n, _, _, err := tx.deleteAudit(limit)
+	n, _, _, err := tx.deleteAudit(limit, false)
 	return n, more && n > 0, err
 }

@@ -88,3 +88,17 @@ func BenchmarkAuditTrimChunk(b *testing.B) {
 		return n, err
 	})
 }
+
+// DryRun: `queue audit trim --dry-run` of the 200,000 rows.
+func BenchmarkAuditTrimDryRun(b *testing.B) {
+	q := auditTrimQueue(b, benchNow.Add(31*24*time.Hour), 0)
+	b.ResetTimer()
+	c0 := cpuTime()
+	for range b.N {
+		res, err := q.AuditTrim(b.Context(), AuditTrimRequest{Before: benchNow.Add(time.Hour), DryRun: true})
+		if err != nil || res.Count != 200_000 {
+			b.Fatal(res, err)
+		}
+	}
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N)*1e6, "cpu-µs/op")
+}
