@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
 	"mqsh/queue"
 )
 
@@ -20,6 +23,7 @@ func auditCommands() []*Command {
 				{Long: "older-than", Value: "DURATION", Kind: KindText, Help: "Trim the rows older than this (90d, 12w, 48h)"},
 				{Long: "before", Value: "TIME", Kind: KindTime, Help: "Trim the rows recorded before a certain datetime"},
 				{Long: "dry-run", Help: "Show how many rows would go, and delete nothing"},
+				{Long: "yes", Short: "y", Help: "Do not ask for confirmation (asked at a terminal when more rows than --confirm-over would go)"},
 			},
 			Run: runAuditTrim,
 		},
@@ -67,7 +71,13 @@ func runAuditTrim(ctx context.Context, env *Env, inv *Invocation) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.AuditTrim(ctx, queue.AuditTrimRequest{Before: before, DryRun: inv.Set["dry-run"] == "true"})
+	dry := inv.Set["dry-run"] == "true"
+	if !dry {
+		if err := confirmTrim(ctx, env, inv, t, before); err != nil {
+			return err
+		}
+	}
+	res, err := t.AuditTrim(ctx, queue.AuditTrimRequest{Before: before, DryRun: dry})
 	if err != nil {
 		return err
 	}
@@ -86,6 +96,31 @@ func runAuditTrim(ctx context.Context, env *Env, inv *Invocation) error {
 		fmt.Fprintf(env.Stderr, "Trimmed %d audit row(s), up to #%d (%s).%s\n", res.Count, res.Last, FormatDate(res.LastAt), kept)
 	}
 	return nil
+}
+
+// confirmTrim asks, as the guard rails of cancel do, before a trim of more
+// than Session.ConfirmOver rows at a terminal; --yes, batch mode or no
+// terminal skip the question.
+func confirmTrim(ctx context.Context, env *Env, inv *Invocation, t queue.AuditTrimmer, before time.Time) error {
+	if inv.Set["yes"] == "true" || env.Batch || env.ReadKey == nil {
+		return nil
+	}
+	res, err := t.AuditTrim(ctx, queue.AuditTrimRequest{Before: before, DryRun: true})
+	if err != nil || res.Count <= env.ConfirmOver {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "Trim %s audit rows, up to #%d (%s)? [y/N] ", message.NewPrinter(language.English).Sprintf("%d", res.Count), res.Last, FormatDate(res.LastAt))
+	k, err := env.ReadKey()
+	if err != nil {
+		fmt.Fprintln(env.Stderr)
+		return err
+	}
+	if k == 'y' || k == 'Y' {
+		fmt.Fprintln(env.Stderr, "y")
+		return nil
+	}
+	fmt.Fprintln(env.Stderr, "n")
+	return plainf("Nothing was changed.")
 }
 
 func runAuditRetention(ctx context.Context, env *Env, inv *Invocation) error {
