@@ -74,7 +74,8 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 }
 
 // auditTrimLimit returns the seq before which audit rows recorded before
-// `before` may go: not ceiling, not what undo still reads (kept: the first
+// `before` may go: not ceiling nor the rows of the unit of work in
+// progress, not what undo still reads (kept: the first
 // change kept for it, when that holds the trim back), never part of a unit.
 func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit, kept int64, err error) {
 	var first *int64
@@ -84,6 +85,9 @@ func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit,
 	limit = ceiling
 	if first != nil && *first < limit {
 		limit = *first
+	}
+	if tx.unit > 0 && tx.unit < limit { // the rows of this unit of work stay
+		limit = tx.unit
 	}
 	undo, err := tx.undoKeepsFrom(db, limit)
 	if err != nil {

@@ -163,7 +163,8 @@ func AuditTrimText(n int, last int64, lastAt, before time.Time) string {
 
 // auditTrimLimit returns the seq before which audit rows may go when the
 // rows recorded before `before` are asked for: not ceiling (the newest
-// row, or the seq reserved for the trim's own), not what undo still reads (kept: the first change kept for it,
+// row, or the seq reserved for the trim's own) nor the rows of the unit of
+// work in progress, not what undo still reads (kept: the first change kept for it,
 // when that holds the trim back), and never part of a unit.
 func (tx *Tx) auditTrimLimit(before time.Time, ceiling int64) (limit, kept int64, err error) {
 	var first sql.NullInt64
@@ -173,6 +174,9 @@ func (tx *Tx) auditTrimLimit(before time.Time, ceiling int64) (limit, kept int64
 	limit = ceiling
 	if first.Valid && first.Int64 < limit {
 		limit = first.Int64
+	}
+	if tx.unit > 0 && tx.unit < limit { // the rows of this unit of work stay
+		limit = tx.unit
 	}
 	undo, err := tx.undoKeepsFrom(limit)
 	if err != nil {

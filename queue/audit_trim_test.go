@@ -326,3 +326,29 @@ func TestAuditTrimKeepsWhatTheTrashHolds(t *testing.T) {
 		t.Errorf("the trash holds %v four days after the cancel, want %s (retention 7d)", ids, all[0])
 	}
 }
+
+// A trim inside a unit of work (a script run) never takes the unit's own
+// rows, even asked for everything before a time to come.
+func TestAuditTrimKeepsItsOwnUnit(t *testing.T) {
+	q, _ := openTest(t)
+	if err := q.SetTrashRetention(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	var res AuditTrimResult
+	err := q.Update(t.Context(), func(tx *Tx) (err error) {
+		if err := tx.audit("enqueue", "", []ID{7}); err != nil {
+			return err
+		}
+		res, err = tx.AuditTrim(AuditTrimRequest{Before: testNow.Add(365 * day)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count != 1 || res.Last != 1 {
+		t.Errorf("trim: %+v, want the retention's row #1 alone", res)
+	}
+	if got := auditSeqs(t, q); len(got) != 2 || got[0] != 2 {
+		t.Errorf("left %v, want the unit's #2 and the trim's #3", got)
+	}
+}
