@@ -15,7 +15,8 @@ import (
 // undo_recipients, hold_undo) and the attempts history of messages gone
 // longer than the retention. Every audited write purges the expired trash
 // and undo records, and once a minute looks at a small chunk of the
-// history; `mqsh serve` calls Housekeep every minute. Several nodes may
+// history (and, with an audit retention set, trims the audit log: see
+// audit_trim.go); `mqsh serve` calls Housekeep every minute. Several nodes may
 // share the database: the history is looked at by one node at a time (a
 // transaction-level advisory lock, tried, never waited for), so that two
 // nodes never do the same work or queue up behind each other on the meta
@@ -86,12 +87,14 @@ func (tx *Tx) lazyHousekeep(db pgx.Tx) error {
 // houseState is what housekeeping looks at first, in one round trip: the
 // retention, the first audit seq within it (limit), the lowest seq of
 // trash_messages, undo_domains, undo_recipients and hold_undo, the history
-// cursor, and the time of the first attempts row after it (-1: none).
+// cursor, the time of the first attempts row after it (-1: none), and the
+// audit retention in seconds (0: off).
 type houseState struct {
 	ret          time.Duration
 	limit        int64
 	low          [4]*int64
 	cursor, next int64
+	auditSecs    int64
 }
 
 func (tx *Tx) houseState(db pgx.Tx) (houseState, error) {
@@ -102,17 +105,20 @@ func (tx *Tx) houseState(db pgx.Tx) (houseState, error) {
 		SELECT r.secs, coalesce((SELECT min(seq) FROM audit WHERE at >= $4 - r.secs * 1000), $5),
 		(SELECT min(trash_seq) FROM trash_messages), (SELECT min(seq) FROM undo_domains),
 		(SELECT min(seq) FROM undo_recipients), (SELECT min(seq) FROM hold_undo),
-		c.seq, coalesce((SELECT a.at FROM attempts a WHERE a.seq > c.seq ORDER BY a.seq LIMIT 1), -1)
-		FROM r, c`, metaTrashRetention, int64(queue.DefaultTrashRetention/time.Second), metaHistoryCursor, tx.q.now().UnixMilli(), int64(1)<<62).
-		Scan(&secs, &st.limit, &st.low[0], &st.low[1], &st.low[2], &st.low[3], &st.cursor, &st.next)
+		c.seq, coalesce((SELECT a.at FROM attempts a WHERE a.seq > c.seq ORDER BY a.seq LIMIT 1), -1),
+		coalesce((SELECT value FROM meta WHERE key = $6), 0)
+		FROM r, c`, metaTrashRetention, int64(queue.DefaultTrashRetention/time.Second), metaHistoryCursor, tx.q.now().UnixMilli(), int64(1)<<62, metaAuditRetention).
+		Scan(&secs, &st.limit, &st.low[0], &st.low[1], &st.low[2], &st.low[3], &st.cursor, &st.next, &st.auditSecs)
 	st.ret = time.Duration(secs) * time.Second
 	return st, err
 }
 
 // housekeep purges the expired trash and undo records, and deletes the
-// expired attempts of up to chunk rows of the history looked at, when this
-// node holds the housekeeping lock. more says the history may have expired
-// rows beyond those looked at. Nothing due costs one round trip.
+// expired attempts of up to chunk rows of the history looked at and up to
+// about chunk audit rows older than the audit retention, when this node
+// holds the housekeeping lock. more says the history or the audit log may
+// have expired rows beyond those. Nothing due costs one round trip (and one
+// indexed look with an audit retention set).
 func (tx *Tx) housekeep(db pgx.Tx, chunk int, lazy bool) (deleted int, more bool, err error) {
 	st, err := tx.houseState(db)
 	if err != nil {
@@ -121,7 +127,11 @@ func (tx *Tx) housekeep(db pgx.Tx, chunk int, lazy bool) (deleted int, more bool
 	if err := tx.dropExpired(db, st); err != nil {
 		return 0, false, err
 	}
-	return tx.purgeHistory(db, st, chunk, lazy)
+	if deleted, more, err = tx.purgeHistory(db, st, chunk, lazy); err != nil {
+		return 0, false, err
+	}
+	_, moreAudit, err := tx.trimAudit(db, st, chunk, lazy)
+	return deleted, more || moreAudit, err
 }
 
 // metaValue reads a meta value, 0 when unset.

@@ -16,7 +16,9 @@ import (
 // audited write runs a lazy purge (housekeep), cheap when nothing is due and
 // bounded when something is; `mqsh serve` runs it regularly too
 // (Housekeeper), since delivery alone writes no audit row. The audit log
-// itself is kept: it is the administrators' record.
+// is the administrators' record: it is kept whole unless an audit retention
+// is set (audit_trim.go), and then trimmed here too, in the same bounded
+// steps.
 
 const (
 	// lazyHistoryChunk is the most attempts rows the lazy purge of an
@@ -47,7 +49,8 @@ const lazyHistoryEvery = time.Minute
 // Backend.
 type Housekeeper interface {
 	// Housekeep purges, in a few small write transactions, the expired
-	// trash, undo records and attempts history; it returns how many
+	// trash, undo records and attempts history, and the audit rows older
+	// than the audit retention when one is set; it returns how many
 	// attempts rows it deleted.
 	Housekeep(ctx context.Context) (int, error)
 }
@@ -55,8 +58,9 @@ type Housekeeper interface {
 var _ Housekeeper = (*Queue)(nil)
 
 // Housekeep runs the purge in small transactions (each one bounded, so that
-// delivery and ingest are not held up) until the attempts history has no
-// expired rows left to look at, or housekeepRounds transactions.
+// delivery and ingest are not held up) until the attempts history and the
+// audit log have no expired rows left to look at, or housekeepRounds
+// transactions.
 func (q *Queue) Housekeep(ctx context.Context) (int, error) {
 	total := 0
 	for range housekeepRounds {
@@ -75,8 +79,9 @@ func (q *Queue) Housekeep(ctx context.Context) (int, error) {
 }
 
 // housekeep is the lazy purge: the expired trash and undo records, and up
-// to chunk rows of the attempts history looked at. more says the history
-// may have expired rows beyond those looked at.
+// to chunk rows of the attempts history looked at, and up to about chunk
+// audit rows older than the audit retention. more says the history or the
+// audit log may have expired rows beyond those.
 func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
 	ret, err := tx.trashRetention()
 	if err != nil {
@@ -85,11 +90,15 @@ func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
 	if err := tx.purgeExpired(ret); err != nil {
 		return 0, false, err
 	}
-	return tx.purgeHistory(ret, chunk, false)
+	if deleted, more, err = tx.purgeHistory(ret, chunk, false); err != nil {
+		return 0, false, err
+	}
+	_, moreAudit, err := tx.trimAudit(chunk, false)
+	return deleted, more || moreAudit, err
 }
 
 // lazyHousekeep is the purge of an audited write: housekeep, the history's
-// part at most once per lazyHistoryEvery (a write of a server taking mail
+// and the audit log's parts at most once per lazyHistoryEvery (a write of a server taking mail
 // in batches pays for it once a minute, not at every batch).
 func (tx *Tx) lazyHousekeep() error {
 	ret, err := tx.trashRetention()
@@ -99,23 +108,31 @@ func (tx *Tx) lazyHousekeep() error {
 	if err := tx.purgeExpired(ret); err != nil {
 		return err
 	}
-	_, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true)
+	if _, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true); err != nil {
+		return err
+	}
+	_, _, err = tx.trimAudit(lazyAuditChunk, true)
 	return err
 }
 
 // historyLookDue says whether the lazy purge may look at the history now,
 // at most once per lazyHistoryEvery, and notes that it does.
-func (tx *Tx) historyLookDue() (bool, error) {
+func (tx *Tx) historyLookDue() (bool, error) { return tx.lookDue(metaHistoryPurgedAt) }
+
+// lookDue says whether a lazy purge may look now, at most once per
+// lazyHistoryEvery since the time kept under the meta key, and notes that
+// it does.
+func (tx *Tx) lookDue(key string) (bool, error) {
 	now := tx.q.now().UnixMilli()
 	var last int64
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryPurgedAt).Scan(&last)
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return false, err
 	}
 	if err == nil && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
 		return false, nil
 	}
-	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryPurgedAt, now)
+	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, now)
 	return err == nil, err
 }
 

@@ -23,6 +23,7 @@ func init() { commandTable = sync.OnceValue(buildCommands) }
 func buildCommands() []*Command {
 	var cmds []*Command
 	cmds = append(cmds, queueCommands()...)
+	cmds = append(cmds, auditCommands()...)
 	cmds = append(cmds, trashCommands()...)
 	cmds = append(cmds, undoCommand(), exportCommand())
 	cmds = append(cmds, pauseCommands()...)

@@ -118,6 +118,9 @@ func Run(t *testing.T, open Opener) {
 		{"UndoWithRetentionZero", s.undoWithRetentionZero},
 		{"HistoryPurged", s.historyPurged},
 		{"HistoryPurgedByWrites", s.historyPurgedByWrites},
+		{"AuditTrim", s.auditTrim},
+		{"AuditRetention", s.auditRetention},
+		{"AuditTrimKeepsTrash", s.auditTrimKeepsTrash},
 	} {
 		t.Run(c.name, c.fn)
 	}
