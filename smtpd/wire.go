@@ -17,6 +17,12 @@ package smtpd
 // knows what state go-smtp is in: go-smtp has answered everything before a
 // line when it asks for the next one.
 //
+// Replies are held and written together when the wrapper must read from
+// the client again (and when the connection closes): a client that sends
+// one command and waits has its reply as soon as go-smtp asks for the next
+// line, while the replies to commands a client sent in one go (PIPELINING,
+// and the EHLO reply's lines) go out in one write rather than one a line.
+//
 // Message data is taken in here (capture): go-smtp reads data a byte at a
 // time through two readers, a tenth of the server's CPU in a busy ingest,
 // while the wrapper, which must find the final dot anyway, reads it a line
@@ -68,8 +74,10 @@ type wireConn struct {
 	auth bool   // the next line answers a 334 challenge
 	ehlo bool   // the reply being written answers EHLO
 	out  []byte // a reply line being written, not yet whole
-	wbuf []byte // the replies being written, kept for the next
 	name string // clientName, worked out once
+
+	wmu  sync.Mutex // guards held against a Close from another goroutine
+	held []byte     // whole reply lines not yet written (see the top of the file)
 
 	tls      bool
 	tlsState tls.ConnectionState
@@ -121,6 +129,9 @@ func (w *wireConn) next() error {
 	} else if w.shuttingDown() {
 		w.writeRaw("421 4.3.2 " + w.srv.cfg.Hostname + " Service shutting down, try again later\r\n")
 		return io.EOF
+	}
+	if err := w.flush(); err != nil {
+		return err
 	}
 	n, err := w.rw.Read(w.rbuf)
 	w.in = append(w.in, w.rbuf[:n]...)
@@ -361,7 +372,10 @@ func (w *wireConn) startTLS() error {
 		return err
 	}
 	w.raw.SetDeadline(time.Time{})
-	w.rw, w.tls, w.tlsState = tc, true, tc.ConnectionState()
+	w.wmu.Lock()
+	w.rw = tc
+	w.wmu.Unlock()
+	w.tls, w.tlsState = true, tc.ConnectionState()
 	w.greeting, w.hold = "", time.Time{}
 	if w.onTLS != nil {
 		w.onTLS()
@@ -369,11 +383,14 @@ func (w *wireConn) startTLS() error {
 	return nil
 }
 
-// Write passes go-smtp's replies on, adding to the EHLO reply and noticing
-// the 354 that starts message data and the 334 of a SASL challenge.
+// Write takes go-smtp's replies, adding to the EHLO reply and noticing
+// the 354 that starts message data and the 334 of a SASL challenge, and
+// holds them until the next read from the client (flush).
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.out = append(w.out, p...)
-	buf := w.wbuf[:0]
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	buf := w.held
 	start := 0
 	for {
 		i := bytes.IndexByte(w.out[start:], '\n')
@@ -389,13 +406,24 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		}
 	}
 	w.out = w.out[:copy(w.out, w.out[start:])]
-	w.wbuf = buf
-	if len(buf) > 0 {
-		if _, err := w.rw.Write(buf); err != nil {
-			return 0, err
-		}
-	}
+	w.held = buf
 	return len(p), nil
+}
+
+// flush writes the replies held.
+func (w *wireConn) flush() error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.flushLocked()
+}
+
+func (w *wireConn) flushLocked() error {
+	if len(w.held) == 0 {
+		return nil
+	}
+	_, err := w.rw.Write(w.held)
+	w.held = w.held[:0]
+	return err
 }
 
 // reply rewrites one reply line.
@@ -437,10 +465,13 @@ func (w *wireConn) reply(line string) string {
 	return line
 }
 
-// writeRaw writes a reply of the wrapper's own.
+// writeRaw writes a reply of the wrapper's own, after the replies held.
 func (w *wireConn) writeRaw(s string) {
 	w.raw.SetWriteDeadline(time.Now().Add(w.srv.cfg.WriteTimeout))
-	io.WriteString(w.rw, s)
+	w.wmu.Lock()
+	w.held = append(w.held, s...)
+	w.flushLocked()
+	w.wmu.Unlock()
 }
 
 // kick wakes a connection waiting for a command so that it says goodbye;
@@ -453,9 +484,16 @@ func (w *wireConn) kick() {
 	}
 }
 
+// Close writes the replies held (go-smtp's 221 to QUIT, say), unless a
+// write is under way on the connection's own goroutine (a Close from the
+// server's, cutting a client off), and closes the connection.
 func (w *wireConn) Close() error {
 	err := net.ErrClosed
 	w.closeOnce.Do(func() {
+		if w.wmu.TryLock() {
+			w.flushLocked()
+			w.wmu.Unlock()
+		}
 		err = w.raw.Close()
 		w.srv.forget(w)
 	})

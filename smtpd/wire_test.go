@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/textproto"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,14 +174,16 @@ type discardConn struct{ net.Conn }
 func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
 
 // Passing on go-smtp's everyday replies costs no allocation: four replies a
-// message go through Write.
+// message go through Write, and are written when the wrapper reads next.
 func TestWriteReplyAllocs(t *testing.T) {
 	w := &wireConn{rw: discardConn{}}
 	reply := []byte("250 2.0.0 Roger, accepting mail from <a@b.example>\r\n")
 	w.Write(reply) // the buffers grow once
+	w.flush()
 	if n := testing.AllocsPerRun(100, func() {
 		w.Write(reply[:10])
 		w.Write(reply[10:])
+		w.flush()
 	}); n != 0 {
 		t.Errorf("%.1f allocations a reply", n)
 	}
@@ -199,5 +202,114 @@ func TestCaptureLetsGoOfABigBuffer(t *testing.T) {
 	w.reply("354 Go ahead\r\n")
 	if cap(w.text) != 0 {
 		t.Errorf("a buffer of %d bytes kept after a message of 200,000", cap(w.text))
+	}
+}
+
+// writeCounter counts the writes a server makes to its side of a client's
+// connection.
+type writeCounter struct {
+	net.Listener
+	writes chan *countingConn
+}
+
+func (l writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countingConn{Conn: c}
+	l.writes <- cc
+	return cc, nil
+}
+
+type countingConn struct {
+	net.Conn
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Commands a client sends in one go (PIPELINING) are answered in one write
+// once they are all read, not a write a reply line; the EHLO reply's lines
+// go out together too.
+func TestPipelinedRepliesWrittenTogether(t *testing.T) {
+	conns := make(chan *countingConn, 1)
+	ts := start(t, Config{}, func(l net.Listener) net.Listener { return writeCounter{l, conns} })
+	rc := dialRaw(t, ts.addr())
+	cc := <-conns
+	before := cc.count()
+	rc.send("EHLO client.example\r\nNOOP\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n")
+	for _, want := range []string{"250-", "250 ", "250 ", "250 ", "250 ", "354 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	if n := cc.count() - before; n != 1 {
+		t.Errorf("six replies to commands sent in one go took %d writes, want 1", n)
+	}
+	before = cc.count()
+	rc.expect("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0 Message queued as ")
+	if n := cc.count() - before; n != 1 {
+		t.Errorf("the reply to the message took %d writes, want 1", n)
+	}
+}
+
+// A reply the client waits for is never held back: a client that sends one
+// command and waits gets its reply, at every step of a message, and the
+// replies to pipelined input that ends the connection (the final dot, then
+// QUIT) all arrive before it is closed.
+func TestRepliesNotHeldFromAWaitingClient(t *testing.T) {
+	ts := start(t, Config{}, nil)
+	rc := dialRaw(t, ts.addr())
+	for _, step := range []struct{ line, want string }{
+		{"EHLO client.example", "250-"},
+		{"NOOP", "250 "},
+		{"MAIL FROM:<a@b.example>", "250 "},
+		{"RCPT TO:<c@d.example>", "250 "},
+		{"DATA", "354 "},
+		{"Subject: x\r\n\r\nhi\r\n.", "250 2.0.0 Message queued as "},
+		{"RSET", "250 "},
+	} {
+		rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		rc.expect(step.line, step.want)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rc.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "354 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	rc.send("Subject: y\r\n\r\nbye\r\n.\r\nQUIT\r\n")
+	for _, want := range []string{"250 2.0.0 Message queued as ", "221 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	if n := ts.count(t); n != 2 {
+		t.Errorf("%d messages queued, want 2", n)
+	}
+}
+
+// A client silent past the read timeout is told so before the connection
+// is closed.
+func TestIdleTimeoutSaid(t *testing.T) {
+	ts := start(t, Config{ReadTimeout: 200 * time.Millisecond}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	if reply := rc.read(); !strings.HasPrefix(reply, "421 4.4.2") {
+		t.Errorf("after the read timeout: %q", reply)
 	}
 }
