@@ -58,8 +58,8 @@ type wireConn struct {
 	rw  io.ReadWriter // raw, or the TLS connection after STARTTLS
 
 	in   []byte // read from the client, not yet handed to go-smtp
+	ibuf []byte // in's buffer, all of it (see fill)
 	give []byte // handed to go-smtp next
-	rbuf []byte
 
 	mu       sync.Mutex // guards data and closing against Shutdown
 	data     bool       // between 354 and the final dot
@@ -89,7 +89,7 @@ type wireConn struct {
 }
 
 func newWireConn(c net.Conn, s *Server) *wireConn {
-	w := &wireConn{raw: c, rw: c, srv: s, rbuf: make([]byte, 32<<10)}
+	w := &wireConn{raw: c, rw: c, srv: s}
 	w.name = clientName(c.RemoteAddr())
 	return w
 }
@@ -133,8 +133,7 @@ func (w *wireConn) next() error {
 	if err := w.flush(); err != nil {
 		return err
 	}
-	n, err := w.rw.Read(w.rbuf)
-	w.in = append(w.in, w.rbuf[:n]...)
+	n, err := w.fill()
 	if err != nil && n == 0 && data && !w.pass && len(w.in) > 0 {
 		// The connection ended inside the message: what came is handed
 		// to go-smtp, which sees the data cut short as before.
@@ -150,6 +149,38 @@ func (w *wireConn) next() error {
 		return err
 	}
 	return nil
+}
+
+// readRoom is the room a connection's input buffer starts with: enough for
+// a command or a small message a read. A bigger message grows it; it is
+// let go again once read (up to 64 KiB is kept for the connection).
+const readRoom = 4 << 10
+
+// fill reads what the client sent next into the room after in, in ibuf,
+// making room first: in is moved to the front of ibuf, or to a buffer
+// twice as big when it fills half of it.
+func (w *wireConn) fill() (int, error) {
+	if len(w.in) == 0 {
+		if cap(w.ibuf) > 64<<10 {
+			w.ibuf = nil
+		}
+		w.in = w.ibuf[:0]
+	}
+	if cap(w.in)-len(w.in) < readRoom/2 {
+		if w.ibuf != nil && len(w.in) <= len(w.ibuf)/2 {
+			w.in = w.ibuf[:copy(w.ibuf, w.in)]
+		} else {
+			size := max(2*len(w.ibuf), readRoom)
+			for size-len(w.in) < readRoom/2 {
+				size *= 2
+			}
+			w.ibuf = make([]byte, size)
+			w.in = w.ibuf[:copy(w.ibuf, w.in)]
+		}
+	}
+	n, err := w.rw.Read(w.in[len(w.in):cap(w.in)])
+	w.in = w.in[:len(w.in)+n]
+	return n, err
 }
 
 func (w *wireConn) shuttingDown() bool { return w.srv.closing.Load() }

@@ -3,15 +3,19 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/textproto"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"mqsh/queue"
 )
 
 // dataEnd is the reference: the length of message data up to and including
@@ -311,5 +315,87 @@ func TestIdleTimeoutSaid(t *testing.T) {
 	rc.expect("EHLO client.example", "250-")
 	if reply := rc.read(); !strings.HasPrefix(reply, "421 4.4.2") {
 		t.Errorf("after the read timeout: %q", reply)
+	}
+}
+
+// A connection costs little memory to read from: its input buffer starts
+// small (a client per message, as Postfix's smtp-source sends, made the
+// server allocate 32 KiB a connection, most of the garbage it collected).
+func TestConnectionReadBufferSmall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &Server{smtp: &smtp.Server{MaxLineLength: 2000}}
+	const conns = 50
+	var total uint64
+	p := make([]byte, 4096)
+	for range conns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("HELO client.example\r\n"))
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		w := newWireConn(sc, srv)
+		n, err := w.Read(p)
+		runtime.ReadMemStats(&m1)
+		if err != nil || string(p[:n]) != "HELO client.example\r\n" {
+			t.Fatalf("read %q, %v", p[:n], err)
+		}
+		total += m1.TotalAlloc - m0.TotalAlloc
+		c.Close()
+		sc.Close()
+	}
+	if per := total / conns; per > 8<<10 {
+		t.Errorf("%d bytes allocated to read a connection's first command, want at most 8 KiB", per)
+	}
+}
+
+// Messages of every size are read whole, however the client's writes and
+// the server's reads cut them: a buffer that grows, moves its content to
+// the front and is let go after a big message keeps every byte in order.
+func TestReadBufferKeepsEveryByte(t *testing.T) {
+	ts := start(t, Config{MaxMessageSize: 4 << 20}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	for _, size := range []int{100, 3000, 5000, 70000, 300000, 1500000, 2000} {
+		var b strings.Builder
+		b.WriteString("Subject: size\r\n\r\n")
+		for i := 0; b.Len() < size; i++ {
+			if i%7 == 0 {
+				b.WriteString(".")
+			}
+			b.WriteString(strings.Repeat(string(rune('a'+i%26)), i%97) + "\r\n")
+		}
+		data := b.String() // the message; on the wire its dots are doubled
+		wire := strings.ReplaceAll("\r\n"+data, "\r\n.", "\r\n..")[2:]
+		rc.expect("MAIL FROM:<a@b.example>", "250 ")
+		rc.expect("RCPT TO:<c@d.example>", "250 ")
+		rc.expect("DATA", "354 ")
+		for rest := wire + ".\r\n"; rest != ""; { // in writes of odd sizes
+			k := min(len(rest), 1+len(rest)%6007)
+			rc.send(rest[:k])
+			rest = rest[k:]
+		}
+		reply := rc.read()
+		m := queuedRe.FindStringSubmatch(strings.TrimPrefix(reply, "250 "))
+		if m == nil {
+			t.Fatalf("%d bytes: reply %q", size, reply)
+		}
+		id, _ := queue.ParseID(m[1])
+		raw, err := ts.q.Raw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(raw), "\r\n"+data) {
+			t.Errorf("%d bytes: stored %d bytes, not the message sent", size, len(raw))
+		}
 	}
 }
