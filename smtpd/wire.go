@@ -292,22 +292,25 @@ func (w *wireConn) command(line []byte) error {
 		w.give = append(w.give[:0], line...)
 		return nil
 	}
-	text := strings.TrimRight(string(line), "\r\n")
-	verb, rest, _ := strings.Cut(text, " ")
-	switch strings.ToUpper(verb) {
-	case "EHLO":
+	// The verb is the line up to its first space, or all of it but its
+	// line end.
+	text := bytes.TrimRight(line, "\r\n")
+	verb, rest, _ := bytes.Cut(text, []byte(" "))
+	switch {
+	case bytes.EqualFold(verb, []byte("EHLO")):
 		w.greeting = "EHLO"
 		w.ehlo = true
-	case "HELO":
+	case bytes.EqualFold(verb, []byte("HELO")):
 		w.greeting = "HELO"
-	case "STARTTLS":
-		if w.srv.cfg.TLS != nil && !w.tls && strings.TrimSpace(rest) == "" {
+	case bytes.EqualFold(verb, []byte("STARTTLS")):
+		if w.srv.cfg.TLS != nil && !w.tls && len(bytes.TrimSpace(rest)) == 0 {
 			return w.startTLS()
 		}
-	case "BDAT":
+	case bytes.EqualFold(verb, []byte("BDAT")):
 		w.writeRaw("502 5.5.1 BDAT is not offered here: send the message with DATA\r\n")
 		return nil
-	case "MAIL":
+	case bytes.EqualFold(verb, []byte("MAIL")):
+		text := string(text)
 		out, hold, reply := w.futureRelease(text)
 		if reply != "" {
 			w.writeRaw(reply + "\r\n")

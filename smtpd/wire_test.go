@@ -399,3 +399,23 @@ func TestReadBufferKeepsEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// Looking at a command before go-smtp does costs no allocation, but for
+// MAIL, whose FUTURERELEASE parameters it reads.
+func TestCommandAllocs(t *testing.T) {
+	w := &wireConn{srv: &Server{}}
+	for _, line := range []string{"RCPT TO:<c@d.example>\r\n", "DATA\r\n", "rset\r\n", "EHLO client.example\r\n", "NOOP\r\n", "QUIT\r\n"} {
+		b := []byte(line)
+		w.command(b) // give grows once
+		if n := testing.AllocsPerRun(100, func() { w.command(b) }); n != 0 {
+			t.Errorf("%q: %.1f allocations", line, n)
+		}
+		if string(w.give) != line {
+			t.Errorf("%q handed on as %q", line, w.give)
+		}
+	}
+	w.command([]byte("ehlo client.example\r\n"))
+	if w.greeting != "EHLO" || !w.ehlo {
+		t.Errorf("after ehlo: greeting %q, ehlo %v", w.greeting, w.ehlo)
+	}
+}
