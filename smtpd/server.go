@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -36,6 +35,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*wireConn]struct{}
 	logMu    sync.Mutex
+	logBuf   []byte // the log line being written (logf), under logMu
 	shutOnce sync.Once
 	shutErr  error
 	shutDone chan struct{} // closed when Shutdown has finished
@@ -168,11 +168,17 @@ func (s *Server) forget(w *wireConn) {
 	s.logf("disconnect from %s", w.clientName())
 }
 
-// logf writes one log line: the time, then the event.
+// logf writes one log line: the time, then the event. The line is built
+// in a buffer kept for the next.
 func (s *Server) logf(format string, args ...any) {
-	line := s.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " smtpd: " + fmt.Sprintf(format, args...) + "\n"
+	now := s.cfg.Now().UTC()
 	s.logMu.Lock()
-	io.WriteString(s.cfg.Log, line)
+	b := now.AppendFormat(s.logBuf[:0], "2006-01-02T15:04:05.000Z")
+	b = append(b, " smtpd: "...)
+	b = fmt.Appendf(b, format, args...)
+	b = append(b, '\n')
+	s.cfg.Log.Write(b)
+	s.logBuf = b
 	s.logMu.Unlock()
 }
 
