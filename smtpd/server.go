@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -35,7 +36,6 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*wireConn]struct{}
 	logMu    sync.Mutex
-	logBuf   []byte // the log line being written (logf), under logMu
 	shutOnce sync.Once
 	shutErr  error
 	shutDone chan struct{} // closed when Shutdown has finished
@@ -168,17 +168,11 @@ func (s *Server) forget(w *wireConn) {
 	s.logf("disconnect from %s", w.clientName())
 }
 
-// logf writes one log line: the time, then the event. The line is built
-// in a buffer kept for the next.
+// logf writes one log line: the time, then the event.
 func (s *Server) logf(format string, args ...any) {
-	now := s.cfg.Now().UTC()
+	line := s.cfg.Now().UTC().Format("2006-01-02T15:04:05.000Z") + " smtpd: " + fmt.Sprintf(format, args...) + "\n"
 	s.logMu.Lock()
-	b := now.AppendFormat(s.logBuf[:0], "2006-01-02T15:04:05.000Z")
-	b = append(b, " smtpd: "...)
-	b = fmt.Appendf(b, format, args...)
-	b = append(b, '\n')
-	s.cfg.Log.Write(b)
-	s.logBuf = b
+	io.WriteString(s.cfg.Log, line)
 	s.logMu.Unlock()
 }
 

@@ -419,23 +419,3 @@ func TestCommandAllocs(t *testing.T) {
 		t.Errorf("after ehlo: greeting %q, ehlo %v", w.greeting, w.ehlo)
 	}
 }
-
-// A log line is written without building it in garbage: a connection logs
-// two and a message one.
-func TestLogLineAllocs(t *testing.T) {
-	var log bytes.Buffer
-	s := &Server{cfg: Config{Log: &log, Now: func() time.Time { return testNow }}}
-	name := "localhost[127.0.0.1]"
-	s.logf("connect from %s", name) // the buffer grows once
-	log.Reset()
-	if n := testing.AllocsPerRun(100, func() {
-		s.logf("connect from %s", name)
-		log.Reset()
-	}); n > 1 {
-		t.Errorf("%.1f allocations a log line", n)
-	}
-	s.logf("disconnect from %s", name)
-	if got := log.String(); got != "2026-05-01T12:00:00.000Z smtpd: disconnect from localhost[127.0.0.1]\n" {
-		t.Errorf("log line %q", got)
-	}
-}
