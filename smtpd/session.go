@@ -42,6 +42,8 @@ type session struct {
 	opts  smtp.MailOptions
 	hold  time.Time
 	rcpts []queue.EnvelopeRecipient
+
+	head []byte // the Received header being written, kept for the next
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -183,22 +185,37 @@ func (ss *session) mayRelay() bool {
 	return false
 }
 
-// dataRoom is the room a message's buffer starts with, past its Received
-// header: a message of a few KiB is read without the buffer growing.
+// dataRoom is the room a message read through go-smtp starts with, past
+// its Received header: a message of a few KiB is read without the buffer
+// growing.
 const dataRoom = 4 << 10
 
 func (ss *session) Data(r io.Reader) error {
 	// The Received header and the message go into one buffer, which is the
-	// queued text. The message is read from go-smtp, or, as a rule, was
-	// taken in by the connection's wrapper, which hands go-smtp an empty
-	// message (wire.go).
-	var b bytes.Buffer
-	b.Grow(512 + dataRoom)
-	ss.received(&b, ss.s.cfg.Now())
-	head := b.Len()
-	_, err := b.ReadFrom(r)
+	// queued text. As a rule the message was taken in by the connection's
+	// wrapper, which hands go-smtp an empty message (wire.go): then the
+	// buffer is made to fit the two. Else the message is read from go-smtp
+	// behind the header.
+	ss.head = ss.received(ss.head[:0], ss.s.cfg.Now())
+	var first [1]byte
+	n, err := io.ReadFull(r, first[:])
+	var raw []byte
+	switch err {
+	case io.EOF: // nothing from go-smtp
+		err = nil
+		text := ss.w.takeData()
+		raw = append(make([]byte, 0, len(ss.head)+len(text)), ss.head...)
+		raw = append(raw, text...)
+	case nil:
+		var b bytes.Buffer
+		b.Grow(len(ss.head) + dataRoom)
+		b.Write(ss.head)
+		b.WriteByte(first[0])
+		_, err = b.ReadFrom(r)
+		n = b.Len() - len(ss.head)
+		raw = b.Bytes()
+	}
 	if err != nil {
-		body := b.Bytes()[head:]
 		if errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.reject("DATA", smtp.ErrDataTooLarge, ss.from, "")
 			return smtp.ErrDataTooLarge
@@ -207,13 +224,9 @@ func (ss *session) Data(r io.Reader) error {
 			ss.reject("DATA", errLineTooLong, ss.from, "")
 			return errLineTooLong
 		}
-		ss.s.logf("lost connection after DATA from %s (%d bytes received, nothing queued): %v", ss.w.clientName(), len(body), err)
+		ss.s.logf("lost connection after DATA from %s (%d bytes received, nothing queued): %v", ss.w.clientName(), n, err)
 		return err
 	}
-	if text := ss.w.takeData(); text != nil { // taken in by the wrapper (wire.go)
-		b.Write(text)
-	}
-	raw := b.Bytes()
 	env := queue.Envelope{
 		Sender:     ss.from,
 		Recipients: ss.rcpts,
@@ -257,29 +270,42 @@ func (ss *session) Data(r io.Reader) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Message queued as " + m.ID.String()}
 }
 
-// received writes the Received header the server adds (RFC 5321 4.4) to b.
-func (ss *session) received(b *bytes.Buffer, now time.Time) {
-	proto := "ESMTP"
-	if ss.w.greeting == "HELO" {
-		proto = "SMTP"
-	}
+// received appends the Received header the server adds (RFC 5321 4.4) to b.
+func (ss *session) received(b []byte, now time.Time) []byte {
+	b = append(b, "Received: from "...)
+	b = append(b, ss.c.Hostname()...)
+	b = append(b, " ("...)
+	b = append(b, ss.w.clientName()...)
+	b = append(b, ")\r\n\tby "...)
+	b = append(b, ss.s.cfg.Hostname...)
+	b = append(b, " (mqsh) with "...)
 	if ss.opts.UTF8 {
-		proto = "UTF8" + proto
+		b = append(b, "UTF8"...)
+	}
+	if ss.w.greeting == "HELO" {
+		b = append(b, "SMTP"...)
+	} else {
+		b = append(b, "ESMTP"...)
 	}
 	if ss.w.tls {
-		proto += "S"
+		b = append(b, 'S')
 	}
 	if ss.user != "" {
-		proto += "A"
+		b = append(b, 'A')
 	}
-	fmt.Fprintf(b, "Received: from %s (%s)\r\n\tby %s (mqsh) with %s", ss.c.Hostname(), ss.w.clientName(), ss.s.cfg.Hostname, proto)
 	if ss.w.tls {
-		fmt.Fprintf(b, "\r\n\t(%s)", tlsVersion(ss.w.tlsState.Version))
+		b = append(b, "\r\n\t("...)
+		b = append(b, tlsVersion(ss.w.tlsState.Version)...)
+		b = append(b, ')')
 	}
 	if len(ss.rcpts) == 1 {
-		fmt.Fprintf(b, "\r\n\tfor <%s>", ss.rcpts[0].Address)
+		b = append(b, "\r\n\tfor <"...)
+		b = append(b, ss.rcpts[0].Address...)
+		b = append(b, '>')
 	}
-	fmt.Fprintf(b, ";\r\n\t%s\r\n", now.Format("Mon, 2 Jan 2006 15:04:05 -0700"))
+	b = append(b, ";\r\n\t"...)
+	b = now.AppendFormat(b, "Mon, 2 Jan 2006 15:04:05 -0700")
+	return append(b, "\r\n"...)
 }
 
 // reject logs a refusal in Postfix's form.

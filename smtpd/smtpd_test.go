@@ -615,3 +615,43 @@ func TestDataAtTheEdges(t *testing.T) {
 		}
 	})
 }
+
+// The queued text (Received header and message) is built in a buffer that
+// fits it, for the message taken in by the connection's wrapper as for one
+// read through go-smtp (a bare LF), and holds the same bytes either way.
+func TestQueuedTextFits(t *testing.T) {
+	type seen struct{ len, cap int }
+	got := make(chan seen, 2)
+	ts := start(t, Config{OnArrival: func(_ context.Context, a *Arrival) Verdict {
+		got <- seen{len(a.Raw), cap(a.Raw)}
+		return Verdict{}
+	}}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	for _, c := range []struct{ name, data string }{
+		{"taken in", "Subject: fits\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", 60)},
+		{"through go-smtp", "Subject: lf\r\n\r\nbare\n" + strings.Repeat("0123456789abcdef\r\n", 60)},
+	} {
+		rc.expect("MAIL FROM:<a@b.example>", "250 ")
+		rc.expect("RCPT TO:<c@d.example>", "250 ")
+		rc.expect("DATA", "354 ")
+		reply := rc.cmd(strings.ReplaceAll(c.data, "\r\n.", "\r\n..") + ".")
+		m := queuedRe.FindStringSubmatch(strings.TrimPrefix(reply, "250 "))
+		if m == nil {
+			t.Fatalf("%s: reply %q", c.name, reply)
+		}
+		s := <-got
+		id, _ := queue.ParseID(m[1])
+		raw, err := ts.q.Raw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := "Received: from client.example (localhost[127.0.0.1])\r\n\tby mx.test (mqsh) with ESMTP\r\n\tfor <c@d.example>;\r\n\tFri, 1 May 2026 12:00:00 +0000\r\n"
+		if string(raw) != hdr+c.data {
+			t.Errorf("%s: stored %q", c.name, raw)
+		}
+		if c.name == "taken in" && s.cap != s.len {
+			t.Errorf("%s: a text of %d bytes in a buffer of %d", c.name, s.len, s.cap)
+		}
+	}
+}

@@ -17,6 +17,12 @@ package smtpd
 // knows what state go-smtp is in: go-smtp has answered everything before a
 // line when it asks for the next one.
 //
+// Replies are held and written together when the wrapper must read from
+// the client again (and when the connection closes): a client that sends
+// one command and waits has its reply as soon as go-smtp asks for the next
+// line, while the replies to commands a client sent in one go (PIPELINING,
+// and the EHLO reply's lines) go out in one write rather than one a line.
+//
 // Message data is taken in here (capture): go-smtp reads data a byte at a
 // time through two readers, a tenth of the server's CPU in a busy ingest,
 // while the wrapper, which must find the final dot anyway, reads it a line
@@ -52,8 +58,8 @@ type wireConn struct {
 	rw  io.ReadWriter // raw, or the TLS connection after STARTTLS
 
 	in   []byte // read from the client, not yet handed to go-smtp
+	ibuf []byte // in's buffer, all of it (see fill)
 	give []byte // handed to go-smtp next
-	rbuf []byte
 
 	mu       sync.Mutex // guards data and closing against Shutdown
 	data     bool       // between 354 and the final dot
@@ -68,8 +74,10 @@ type wireConn struct {
 	auth bool   // the next line answers a 334 challenge
 	ehlo bool   // the reply being written answers EHLO
 	out  []byte // a reply line being written, not yet whole
-	wbuf []byte // the replies being written, kept for the next
 	name string // clientName, worked out once
+
+	wmu  sync.Mutex // guards held against a Close from another goroutine
+	held []byte     // whole reply lines not yet written (see the top of the file)
 
 	tls      bool
 	tlsState tls.ConnectionState
@@ -81,7 +89,7 @@ type wireConn struct {
 }
 
 func newWireConn(c net.Conn, s *Server) *wireConn {
-	w := &wireConn{raw: c, rw: c, srv: s, rbuf: make([]byte, 32<<10)}
+	w := &wireConn{raw: c, rw: c, srv: s}
 	w.name = clientName(c.RemoteAddr())
 	return w
 }
@@ -122,8 +130,10 @@ func (w *wireConn) next() error {
 		w.writeRaw("421 4.3.2 " + w.srv.cfg.Hostname + " Service shutting down, try again later\r\n")
 		return io.EOF
 	}
-	n, err := w.rw.Read(w.rbuf)
-	w.in = append(w.in, w.rbuf[:n]...)
+	if err := w.flush(); err != nil {
+		return err
+	}
+	n, err := w.fill()
 	if err != nil && n == 0 && data && !w.pass && len(w.in) > 0 {
 		// The connection ended inside the message: what came is handed
 		// to go-smtp, which sees the data cut short as before.
@@ -139,6 +149,38 @@ func (w *wireConn) next() error {
 		return err
 	}
 	return nil
+}
+
+// readRoom is the room a connection's input buffer starts with: enough for
+// a command or a small message a read. A bigger message grows it; it is
+// let go again once read (up to 64 KiB is kept for the connection).
+const readRoom = 4 << 10
+
+// fill reads what the client sent next into the room after in, in ibuf,
+// making room first: in is moved to the front of ibuf, or to a buffer
+// twice as big when it fills half of it.
+func (w *wireConn) fill() (int, error) {
+	if len(w.in) == 0 {
+		if cap(w.ibuf) > 64<<10 {
+			w.ibuf = nil
+		}
+		w.in = w.ibuf[:0]
+	}
+	if cap(w.in)-len(w.in) < readRoom/2 {
+		if w.ibuf != nil && len(w.in) <= len(w.ibuf)/2 {
+			w.in = w.ibuf[:copy(w.ibuf, w.in)]
+		} else {
+			size := max(2*len(w.ibuf), readRoom)
+			for size-len(w.in) < readRoom/2 {
+				size *= 2
+			}
+			w.ibuf = make([]byte, size)
+			w.in = w.ibuf[:copy(w.ibuf, w.in)]
+		}
+	}
+	n, err := w.rw.Read(w.in[len(w.in):cap(w.in)])
+	w.in = w.in[:len(w.in)+n]
+	return n, err
 }
 
 func (w *wireConn) shuttingDown() bool { return w.srv.closing.Load() }
@@ -250,22 +292,25 @@ func (w *wireConn) command(line []byte) error {
 		w.give = append(w.give[:0], line...)
 		return nil
 	}
-	text := strings.TrimRight(string(line), "\r\n")
-	verb, rest, _ := strings.Cut(text, " ")
-	switch strings.ToUpper(verb) {
-	case "EHLO":
+	// The verb is the line up to its first space, or all of it but its
+	// line end.
+	text := bytes.TrimRight(line, "\r\n")
+	verb, rest, _ := bytes.Cut(text, []byte(" "))
+	switch {
+	case bytes.EqualFold(verb, []byte("EHLO")):
 		w.greeting = "EHLO"
 		w.ehlo = true
-	case "HELO":
+	case bytes.EqualFold(verb, []byte("HELO")):
 		w.greeting = "HELO"
-	case "STARTTLS":
-		if w.srv.cfg.TLS != nil && !w.tls && strings.TrimSpace(rest) == "" {
+	case bytes.EqualFold(verb, []byte("STARTTLS")):
+		if w.srv.cfg.TLS != nil && !w.tls && len(bytes.TrimSpace(rest)) == 0 {
 			return w.startTLS()
 		}
-	case "BDAT":
+	case bytes.EqualFold(verb, []byte("BDAT")):
 		w.writeRaw("502 5.5.1 BDAT is not offered here: send the message with DATA\r\n")
 		return nil
-	case "MAIL":
+	case bytes.EqualFold(verb, []byte("MAIL")):
+		text := string(text)
 		out, hold, reply := w.futureRelease(text)
 		if reply != "" {
 			w.writeRaw(reply + "\r\n")
@@ -361,7 +406,10 @@ func (w *wireConn) startTLS() error {
 		return err
 	}
 	w.raw.SetDeadline(time.Time{})
-	w.rw, w.tls, w.tlsState = tc, true, tc.ConnectionState()
+	w.wmu.Lock()
+	w.rw = tc
+	w.wmu.Unlock()
+	w.tls, w.tlsState = true, tc.ConnectionState()
 	w.greeting, w.hold = "", time.Time{}
 	if w.onTLS != nil {
 		w.onTLS()
@@ -369,11 +417,14 @@ func (w *wireConn) startTLS() error {
 	return nil
 }
 
-// Write passes go-smtp's replies on, adding to the EHLO reply and noticing
-// the 354 that starts message data and the 334 of a SASL challenge.
+// Write takes go-smtp's replies, adding to the EHLO reply and noticing
+// the 354 that starts message data and the 334 of a SASL challenge, and
+// holds them until the next read from the client (flush).
 func (w *wireConn) Write(p []byte) (int, error) {
 	w.out = append(w.out, p...)
-	buf := w.wbuf[:0]
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	buf := w.held
 	start := 0
 	for {
 		i := bytes.IndexByte(w.out[start:], '\n')
@@ -389,13 +440,24 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		}
 	}
 	w.out = w.out[:copy(w.out, w.out[start:])]
-	w.wbuf = buf
-	if len(buf) > 0 {
-		if _, err := w.rw.Write(buf); err != nil {
-			return 0, err
-		}
-	}
+	w.held = buf
 	return len(p), nil
+}
+
+// flush writes the replies held.
+func (w *wireConn) flush() error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.flushLocked()
+}
+
+func (w *wireConn) flushLocked() error {
+	if len(w.held) == 0 {
+		return nil
+	}
+	_, err := w.rw.Write(w.held)
+	w.held = w.held[:0]
+	return err
 }
 
 // reply rewrites one reply line.
@@ -437,10 +499,13 @@ func (w *wireConn) reply(line string) string {
 	return line
 }
 
-// writeRaw writes a reply of the wrapper's own.
+// writeRaw writes a reply of the wrapper's own, after the replies held.
 func (w *wireConn) writeRaw(s string) {
 	w.raw.SetWriteDeadline(time.Now().Add(w.srv.cfg.WriteTimeout))
-	io.WriteString(w.rw, s)
+	w.wmu.Lock()
+	w.held = append(w.held, s...)
+	w.flushLocked()
+	w.wmu.Unlock()
 }
 
 // kick wakes a connection waiting for a command so that it says goodbye;
@@ -453,9 +518,16 @@ func (w *wireConn) kick() {
 	}
 }
 
+// Close writes the replies held (go-smtp's 221 to QUIT, say), unless a
+// write is under way on the connection's own goroutine (a Close from the
+// server's, cutting a client off), and closes the connection.
 func (w *wireConn) Close() error {
 	err := net.ErrClosed
 	w.closeOnce.Do(func() {
+		if w.wmu.TryLock() {
+			w.flushLocked()
+			w.wmu.Unlock()
+		}
 		err = w.raw.Close()
 		w.srv.forget(w)
 	})

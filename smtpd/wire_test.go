@@ -3,14 +3,19 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net"
 	"net/textproto"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"mqsh/queue"
 )
 
 // dataEnd is the reference: the length of message data up to and including
@@ -173,14 +178,16 @@ type discardConn struct{ net.Conn }
 func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
 
 // Passing on go-smtp's everyday replies costs no allocation: four replies a
-// message go through Write.
+// message go through Write, and are written when the wrapper reads next.
 func TestWriteReplyAllocs(t *testing.T) {
 	w := &wireConn{rw: discardConn{}}
 	reply := []byte("250 2.0.0 Roger, accepting mail from <a@b.example>\r\n")
 	w.Write(reply) // the buffers grow once
+	w.flush()
 	if n := testing.AllocsPerRun(100, func() {
 		w.Write(reply[:10])
 		w.Write(reply[10:])
+		w.flush()
 	}); n != 0 {
 		t.Errorf("%.1f allocations a reply", n)
 	}
@@ -199,5 +206,216 @@ func TestCaptureLetsGoOfABigBuffer(t *testing.T) {
 	w.reply("354 Go ahead\r\n")
 	if cap(w.text) != 0 {
 		t.Errorf("a buffer of %d bytes kept after a message of 200,000", cap(w.text))
+	}
+}
+
+// writeCounter counts the writes a server makes to its side of a client's
+// connection.
+type writeCounter struct {
+	net.Listener
+	writes chan *countingConn
+}
+
+func (l writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cc := &countingConn{Conn: c}
+	l.writes <- cc
+	return cc, nil
+}
+
+type countingConn struct {
+	net.Conn
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *countingConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// Commands a client sends in one go (PIPELINING) are answered in one write
+// once they are all read, not a write a reply line; the EHLO reply's lines
+// go out together too.
+func TestPipelinedRepliesWrittenTogether(t *testing.T) {
+	conns := make(chan *countingConn, 1)
+	ts := start(t, Config{}, func(l net.Listener) net.Listener { return writeCounter{l, conns} })
+	rc := dialRaw(t, ts.addr())
+	cc := <-conns
+	before := cc.count()
+	rc.send("EHLO client.example\r\nNOOP\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\nDATA\r\n")
+	for _, want := range []string{"250-", "250 ", "250 ", "250 ", "250 ", "354 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	if n := cc.count() - before; n != 1 {
+		t.Errorf("six replies to commands sent in one go took %d writes, want 1", n)
+	}
+	before = cc.count()
+	rc.expect("Subject: x\r\n\r\nhi\r\n.", "250 2.0.0 Message queued as ")
+	if n := cc.count() - before; n != 1 {
+		t.Errorf("the reply to the message took %d writes, want 1", n)
+	}
+}
+
+// A reply the client waits for is never held back: a client that sends one
+// command and waits gets its reply, at every step of a message, and the
+// replies to pipelined input that ends the connection (the final dot, then
+// QUIT) all arrive before it is closed.
+func TestRepliesNotHeldFromAWaitingClient(t *testing.T) {
+	ts := start(t, Config{}, nil)
+	rc := dialRaw(t, ts.addr())
+	for _, step := range []struct{ line, want string }{
+		{"EHLO client.example", "250-"},
+		{"NOOP", "250 "},
+		{"MAIL FROM:<a@b.example>", "250 "},
+		{"RCPT TO:<c@d.example>", "250 "},
+		{"DATA", "354 "},
+		{"Subject: x\r\n\r\nhi\r\n.", "250 2.0.0 Message queued as "},
+		{"RSET", "250 "},
+	} {
+		rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		rc.expect(step.line, step.want)
+	}
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rc.send("MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+	for _, want := range []string{"250 ", "250 ", "354 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	rc.send("Subject: y\r\n\r\nbye\r\n.\r\nQUIT\r\n")
+	for _, want := range []string{"250 2.0.0 Message queued as ", "221 "} {
+		if reply := rc.read(); !strings.HasPrefix(reply, want) {
+			t.Fatalf("reply %q, want %q", reply, want)
+		}
+	}
+	if n := ts.count(t); n != 2 {
+		t.Errorf("%d messages queued, want 2", n)
+	}
+}
+
+// A client silent past the read timeout is told so before the connection
+// is closed.
+func TestIdleTimeoutSaid(t *testing.T) {
+	ts := start(t, Config{ReadTimeout: 200 * time.Millisecond}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	if reply := rc.read(); !strings.HasPrefix(reply, "421 4.4.2") {
+		t.Errorf("after the read timeout: %q", reply)
+	}
+}
+
+// A connection costs little memory to read from: its input buffer starts
+// small (a client per message, as Postfix's smtp-source sends, made the
+// server allocate 32 KiB a connection, most of the garbage it collected).
+func TestConnectionReadBufferSmall(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	srv := &Server{smtp: &smtp.Server{MaxLineLength: 2000}}
+	const conns = 50
+	var total uint64
+	p := make([]byte, 4096)
+	for range conns {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("HELO client.example\r\n"))
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		w := newWireConn(sc, srv)
+		n, err := w.Read(p)
+		runtime.ReadMemStats(&m1)
+		if err != nil || string(p[:n]) != "HELO client.example\r\n" {
+			t.Fatalf("read %q, %v", p[:n], err)
+		}
+		total += m1.TotalAlloc - m0.TotalAlloc
+		c.Close()
+		sc.Close()
+	}
+	if per := total / conns; per > 8<<10 {
+		t.Errorf("%d bytes allocated to read a connection's first command, want at most 8 KiB", per)
+	}
+}
+
+// Messages of every size are read whole, however the client's writes and
+// the server's reads cut them: a buffer that grows, moves its content to
+// the front and is let go after a big message keeps every byte in order.
+func TestReadBufferKeepsEveryByte(t *testing.T) {
+	ts := start(t, Config{MaxMessageSize: 4 << 20}, nil)
+	rc := dialRaw(t, ts.addr())
+	rc.expect("EHLO client.example", "250-")
+	for _, size := range []int{100, 3000, 5000, 70000, 300000, 1500000, 2000} {
+		var b strings.Builder
+		b.WriteString("Subject: size\r\n\r\n")
+		for i := 0; b.Len() < size; i++ {
+			if i%7 == 0 {
+				b.WriteString(".")
+			}
+			b.WriteString(strings.Repeat(string(rune('a'+i%26)), i%97) + "\r\n")
+		}
+		data := b.String() // the message; on the wire its dots are doubled
+		wire := strings.ReplaceAll("\r\n"+data, "\r\n.", "\r\n..")[2:]
+		rc.expect("MAIL FROM:<a@b.example>", "250 ")
+		rc.expect("RCPT TO:<c@d.example>", "250 ")
+		rc.expect("DATA", "354 ")
+		for rest := wire + ".\r\n"; rest != ""; { // in writes of odd sizes
+			k := min(len(rest), 1+len(rest)%6007)
+			rc.send(rest[:k])
+			rest = rest[k:]
+		}
+		reply := rc.read()
+		m := queuedRe.FindStringSubmatch(strings.TrimPrefix(reply, "250 "))
+		if m == nil {
+			t.Fatalf("%d bytes: reply %q", size, reply)
+		}
+		id, _ := queue.ParseID(m[1])
+		raw, err := ts.q.Raw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(raw), "\r\n"+data) {
+			t.Errorf("%d bytes: stored %d bytes, not the message sent", size, len(raw))
+		}
+	}
+}
+
+// Looking at a command before go-smtp does costs no allocation, but for
+// MAIL, whose FUTURERELEASE parameters it reads.
+func TestCommandAllocs(t *testing.T) {
+	w := &wireConn{srv: &Server{}}
+	for _, line := range []string{"RCPT TO:<c@d.example>\r\n", "DATA\r\n", "rset\r\n", "EHLO client.example\r\n", "NOOP\r\n", "QUIT\r\n"} {
+		b := []byte(line)
+		w.command(b) // give grows once
+		if n := testing.AllocsPerRun(100, func() { w.command(b) }); n != 0 {
+			t.Errorf("%q: %.1f allocations", line, n)
+		}
+		if string(w.give) != line {
+			t.Errorf("%q handed on as %q", line, w.give)
+		}
+	}
+	w.command([]byte("ehlo client.example\r\n"))
+	if w.greeting != "EHLO" || !w.ehlo {
+		t.Errorf("after ehlo: greeting %q, ehlo %v", w.greeting, w.ehlo)
 	}
 }
