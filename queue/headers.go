@@ -9,6 +9,7 @@ package queue
 // selection every verb makes (query.go).
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"mime"
@@ -16,6 +17,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/mattn/go-sqlite3"
@@ -37,12 +39,22 @@ func readHeaders(raw []byte) msgHeaders {
 	return msgHeaders{subject: strings.ToLower(decodeHeader(h.Get("Subject"))), msgID: normMessageID(h.Get("Message-Id"))}
 }
 
+// headerReaders keeps the buffered readers parseHeader reads through:
+// mail.ReadMessage takes a *bufio.Reader of 4 KiB or more as it is, rather
+// than allocating its own for every message (the SMTP server's group
+// commit reads the header of each message it stores).
+var headerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
 // parseHeader reads the header of a message text (its body is not read).
 func parseHeader(raw []byte) (mail.Header, bool) {
 	if len(raw) == 0 {
 		return nil, false
 	}
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	br := headerReaders.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(raw))
+	msg, err := mail.ReadMessage(br) // the header's values are strings of their own
+	br.Reset(nil)
+	headerReaders.Put(br)
 	if err != nil {
 		return nil, false
 	}

@@ -17,8 +17,12 @@ package queue
 // commit; and group commits rewrite the same index pages (the ends of the
 // indexes on id, time and due) commit after commit, which a checkpoint
 // copies once however often they were written (BENCHMARKS.md). Durability
-// is the same: each commit's WAL frames are flushed before it returns,
-// whenever the checkpoint runs.
+// is the same: each commit's WAL frames are on disk before the caller is
+// told so, whenever the checkpoint runs.
+//
+// The connection commits with synchronous = NORMAL, and the flush of its
+// commits is the caller's to wait for, off its path (ingest_flush.go): the
+// SMTP server's committer writes the next batch while the last is flushed.
 
 import (
 	"context"
@@ -35,17 +39,29 @@ import (
 // reported in errs at its index and left out. When writing or committing
 // fails, nothing is stored and err says why: the caller may then queue the
 // messages one by one to find the one at fault.
+//
+// Ingest returns once the batch is committed, not yet once it is on disk:
+// flushed waits until it is (with the queue's commits durable, SetDurable),
+// or says why that cannot be known, in which case the messages may be in
+// the queue but must not be reported as safely queued. The caller may
+// ingest the next batch before it calls flushed; one flush covers every
+// batch committed before it began.
 type Ingester interface {
-	Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, err error)
+	Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, flushed func() error, err error)
 }
 
 // Ingest queues msgs in one write transaction (see Ingester), audited as
-// one enqueue from SourceOf(ctx). With SetDurable on, it returns once the
-// commit is on disk. Unlike other audited writes it runs no lazy purge of
-// what has expired: the server that ingests keeps house on its own round.
-func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, err error) {
+// one enqueue from SourceOf(ctx). With SetDurable on, flushed returns once
+// the commit is on disk. Unlike other audited writes it runs no lazy purge
+// of what has expired: the server that ingests keeps house on its own
+// round. After a flush that failed it refuses every batch with the flush's
+// error (ingest_flush.go).
+func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, errs []error, flushed func() error, err error) {
 	if q.readOnly {
-		return nil, nil, q.readOnlyError("enqueue")
+		return nil, nil, nil, q.readOnlyError("enqueue")
+	}
+	if err := q.ingFlush.failed(); err != nil {
+		return nil, nil, nil, err
 	}
 	q.resolveUser()
 	q.wrote.Store(true)
@@ -53,9 +69,9 @@ func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, 
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) {
-			return nil, nil, q.fileError("enqueue", err)
+			return nil, nil, nil, q.fileError("enqueue", err)
 		}
-		return nil, nil, err // waitLock's sentence
+		return nil, nil, nil, err // waitLock's sentence
 	}
 	t := &Tx{q: q, ctx: ctx, tx: sqltx, write: true, locked: true, verbSet: true, noHousekeep: true}
 	t.ann = q.announce(ctx, "enqueue")
@@ -64,9 +80,9 @@ func (q *Queue) Ingest(ctx context.Context, msgs []NewMessage) (out []*Message, 
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return out, errs, nil
+	return out, errs, q.committedIngest(), nil
 }
 
 // ingestPragmas are the settings of Ingest's connection beside those of

@@ -20,8 +20,11 @@ func TestIngest(t *testing.T) {
 		{Env: Envelope{Sender: "a@b.example", Ret: "BODY", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}},
 		{Env: Envelope{Sender: "<>", Recipients: []EnvelopeRecipient{{Address: "e@f.example"}}}, Raw: []byte("Subject: 3\r\n\r\n")},
 	}
-	out, errs, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs)
+	out, errs, flushed, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := flushed(); err != nil {
 		t.Fatal(err)
 	}
 	if out[0] == nil || out[2] == nil || out[1] != nil || errs[0] != nil || errs[2] != nil ||
@@ -58,7 +61,7 @@ func TestIngestFailureKeepsNothing(t *testing.T) {
 		return Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: rcpt}}}
 	}
 	before := auditCount(t, q)
-	_, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example"), Raw: []byte("x\r\n")}, {Env: env("boom@d.example")}})
+	_, _, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example"), Raw: []byte("x\r\n")}, {Env: env("boom@d.example")}})
 	if err == nil || !strings.Contains(err.Error(), "the disk is on fire") {
 		t.Fatalf("err %v, want the trigger's", err)
 	}
@@ -69,7 +72,7 @@ func TestIngestFailureKeepsNothing(t *testing.T) {
 		t.Errorf("%d audit entries for a failed batch", n)
 	}
 	// The connection is usable again.
-	if out, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example")}}); err != nil || out[0] == nil {
+	if out, _, _, err := q.Ingest(t.Context(), []NewMessage{{Env: env("ok@d.example")}}); err != nil || out[0] == nil {
 		t.Fatalf("next batch: %v", err)
 	}
 }
@@ -77,24 +80,27 @@ func TestIngestFailureKeepsNothing(t *testing.T) {
 // Ingest's connection keeps statement journals in memory (a batch's spill
 // to a temporary file cost a file created, written and deleted per commit),
 // while the other write connections keep SQLite's default; it checkpoints
-// the WAL four times less often; it commits as durably as the others.
+// the WAL four times less often; it commits without a flush of its own
+// (synchronous = NORMAL), its flush being Ingest's wait (TestIngestFlush),
+// while the other write connections keep FULL.
 func TestIngestConnection(t *testing.T) {
 	q, _ := openTest(t)
 	ctx := context.Background()
 	if err := q.SetDurable(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := q.Ingest(ctx, []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}}}); err != nil {
+	if _, _, _, err := q.Ingest(ctx, []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	var store, sync, other, ckpt, otherCkpt int
+	var store, sync, other, otherSync, ckpt, otherCkpt int
 	q.ingestDB().QueryRow("PRAGMA temp_store").Scan(&store)
 	q.ingestDB().QueryRow("PRAGMA synchronous").Scan(&sync)
 	q.ingestDB().QueryRow("PRAGMA wal_autocheckpoint").Scan(&ckpt)
 	q.writer.QueryRow("PRAGMA temp_store").Scan(&other)
+	q.writer.QueryRow("PRAGMA synchronous").Scan(&otherSync)
 	q.writer.QueryRow("PRAGMA wal_autocheckpoint").Scan(&otherCkpt)
-	if store != 2 || sync != 2 || other != 0 {
-		t.Errorf("ingest connection: temp_store %d, synchronous %d; writer: temp_store %d; want 2, 2; 0", store, sync, other)
+	if store != 2 || sync != 1 || other != 0 || otherSync != 2 {
+		t.Errorf("ingest connection: temp_store %d, synchronous %d; writer: temp_store %d, synchronous %d; want 2, 1; 0, 2", store, sync, other, otherSync)
 	}
 	if ckpt != 4000 || otherCkpt != 1000 {
 		t.Errorf("WAL checkpoint at %d pages on the ingest connection, %d on the writer; want 4000 and 1000", ckpt, otherCkpt)
@@ -111,7 +117,7 @@ func TestIngestReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if _, _, err := ro.Ingest(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "read-only") {
+	if _, _, _, err := ro.Ingest(t.Context(), nil); err == nil || !strings.Contains(err.Error(), "read-only") {
 		t.Errorf("err %v, want read-only", err)
 	}
 }
@@ -130,7 +136,7 @@ func TestIngestLeavesHousekeeping(t *testing.T) {
 	}
 	c.Set(testNow.Add(8 * day))
 	msgs := []NewMessage{{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: "c@d.example"}}}, Raw: []byte("Subject: 1\r\n\r\n")}}
-	if _, _, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs); err != nil {
+	if _, _, _, err := q.Ingest(WithSource(t.Context(), "smtp"), msgs); err != nil {
 		t.Fatal(err)
 	}
 	if rows(t, q, "hold_undo", "seq = ?", holdSeq) == 0 {
@@ -156,7 +162,7 @@ func TestIngestCompilesOnce(t *testing.T) {
 		for i := range msgs {
 			msgs[i] = NewMessage{Env: Envelope{Sender: "a@b.example", Recipients: []EnvelopeRecipient{{Address: fmt.Sprintf("c%d@d.example", i)}}}, Raw: []byte("Subject: x\r\n\r\nhi\r\n")}
 		}
-		if _, _, err := q.Ingest(ctx, msgs); err != nil {
+		if _, _, _, err := q.Ingest(ctx, msgs); err != nil {
 			t.Fatal(err)
 		}
 	}

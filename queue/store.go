@@ -65,6 +65,7 @@ type Queue struct {
 	defErr   error
 	ingest   *sql.DB // one connection for Ingest (ingest.go); opened on first use
 	ingOnce  sync.Once
+	ingFlush ingestFlush    // the flush of Ingest's commits (ingest_flush.go)
 	wrote    atomic.Bool    // a write transaction ran (PRAGMA optimize at Close)
 	durable  atomic.Bool    // write connections open with synchronous = FULL (SetDurable)
 	userOnce sync.Once      // user is looked up at the first change
@@ -243,7 +244,9 @@ type writerConnector struct {
 
 func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
 	p := writerParams(c.txlock, c.q.cacheKiB)
-	full := c.q.durable.Load()
+	// Ingest's connection commits without a flush whatever SetDurable says:
+	// its commits are flushed by Ingest's wait (ingest_flush.go).
+	full := c.q.durable.Load() && !c.ingest
 	if full {
 		p.Set("_synchronous", "FULL")
 	}
@@ -257,7 +260,7 @@ func (c writerConnector) Connect(context.Context) (driver.Conn, error) {
 			return nil, err
 		}
 	}
-	return &writeConn{SQLiteConn: dc.(*sqlite3.SQLiteConn), q: c.q, full: full}, nil
+	return &writeConn{SQLiteConn: dc.(*sqlite3.SQLiteConn), q: c.q, full: full, ingest: c.ingest}, nil
 }
 
 func (c writerConnector) Driver() driver.Driver { return sqliteDriver }
@@ -268,13 +271,14 @@ func (c writerConnector) Driver() driver.Driver { return sqliteDriver }
 // changed it since. The SQLite connection's methods are its own.
 type writeConn struct {
 	*sqlite3.SQLiteConn
-	q    *Queue
-	full bool // synchronous = FULL on this connection, else NORMAL
+	q      *Queue
+	full   bool // synchronous = FULL on this connection, else NORMAL
+	ingest bool // Ingest's connection: NORMAL always (ingest_flush.go)
 }
 
 // ResetSession is database/sql's reset before reuse (driver.SessionResetter).
 func (c *writeConn) ResetSession(ctx context.Context) error {
-	want := c.q.durable.Load()
+	want := c.q.durable.Load() && !c.ingest
 	if want == c.full {
 		return nil
 	}

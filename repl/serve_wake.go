@@ -56,11 +56,11 @@ type wakeIngester struct {
 
 // Ingest queues a group commit as the queue does, audited and waking
 // delivery as Run does.
-func (w wakeIngester) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, error) {
+func (w wakeIngester) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, func() error, error) {
 	ctx = queue.WithSource(ctx, queue.SourceOf(ctx)+" on "+w.node)
-	out, errs, err := w.in.Ingest(ctx, msgs)
+	out, errs, flushed, err := w.in.Ingest(ctx, msgs)
 	if err == nil {
 		w.wake()
 	}
-	return out, errs, err
+	return out, errs, flushed, err
 }

@@ -29,9 +29,12 @@ func TestWakeQueueIngests(t *testing.T) {
 		t.Fatalf("%T cannot make the queue's commits durable", b)
 	}
 	msgs := []queue.NewMessage{{Env: queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}}}
-	out, errs, err := in.Ingest(queue.WithSource(t.Context(), "smtp"), msgs)
+	out, errs, flushed, err := in.Ingest(queue.WithSource(t.Context(), "smtp"), msgs)
 	if err != nil || out[0] == nil || errs[0] != nil {
 		t.Fatalf("ingest: %v %v %v", out, errs, err)
+	}
+	if err := flushed(); err != nil {
+		t.Fatal(err)
 	}
 	if woken != 1 {
 		t.Errorf("delivery woken %d times, want once", woken)

@@ -14,6 +14,15 @@ package smtpd
 // its own (queue.Tx.Enqueue), so that only the message at fault fails; when
 // the commit itself fails, every message of the batch fails and none is
 // stored.
+//
+// With the queue's own group commit (queue.Ingester) the flush to disk is
+// off the committer's path: the committer hands each committed batch to the
+// answerer and goes on with the next; the answerer waits for the flush that
+// covers the batch (one flush covers every batch committed before it began)
+// and only then answers its sessions, so no 250 goes out for a message not
+// yet on disk. When the flush fails, every session waiting is answered with
+// the error (a 451) and the queue takes no more batches that way: the
+// committer writes through Run, as for a queue without a group commit.
 
 import (
 	"context"
@@ -44,17 +53,29 @@ func (e *refusedError) Error() string { return e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
 type committer struct {
-	q    queue.Backend
-	max  int
-	reqs chan *commitReq
-	mu   sync.RWMutex // held for reading while a request is sent; close takes it to write
-	shut bool
-	wg   sync.WaitGroup
+	q       queue.Backend
+	max     int
+	reqs    chan *commitReq
+	answers chan committed // batches committed, for the answerer
+	mu      sync.RWMutex   // held for reading while a request is sent; close takes it to write
+	shut    bool
+	wg      sync.WaitGroup
 
 	// inTx counts the sessions with a transaction open (MAIL taken, not yet
 	// reset): the committer waits up to gatherWait for those still sending
-	// their message, so that one commit takes them all.
+	// their message, so that one commit takes them all. Those whose message
+	// waits for its flush count too, so the committer mostly waits the whole
+	// gatherWait: not counting them made batches a third smaller and cost
+	// more CPU a message on a busy machine (BENCHMARKS.md, fifth session).
 	inTx atomic.Int32
+}
+
+// committed is a batch committed and not yet answered: res are its
+// sessions' answers once flushed says the batch is on disk.
+type committed struct {
+	batch   []*commitReq
+	res     []commitRes
+	flushed func() error
 }
 
 // gatherWait is the longest the committer waits for sessions still sending
@@ -62,9 +83,10 @@ type committer struct {
 var gatherWait = time.Millisecond
 
 func newCommitter(q queue.Backend, max int) *committer {
-	c := &committer{q: q, max: max, reqs: make(chan *commitReq, max)}
-	c.wg.Add(1)
+	c := &committer{q: q, max: max, reqs: make(chan *commitReq, max), answers: make(chan committed, 64)}
+	c.wg.Add(2)
 	go c.run()
+	go c.answer()
 	return c
 }
 
@@ -87,7 +109,7 @@ func (c *committer) enqueue(ctx context.Context, env queue.Envelope, raw []byte)
 }
 
 // close stops the committer once the messages already handed to it are
-// committed.
+// committed, flushed and answered.
 func (c *committer) close() {
 	c.mu.Lock()
 	if !c.shut {
@@ -100,11 +122,12 @@ func (c *committer) close() {
 
 func (c *committer) run() {
 	defer c.wg.Done()
+	defer close(c.answers) // after the last batch: the answerer then stops
 	ctx := queue.WithSource(context.Background(), "smtp")
-	batch := make([]*commitReq, 0, c.max)
 	var timer *time.Timer
 	for r := range c.reqs {
-		batch = append(batch[:0], r)
+		batch := make([]*commitReq, 1, min(c.max, 64)) // the answerer may still hold the last one
+		batch[0] = r
 		var expired <-chan time.Time
 	more:
 		for len(batch) < c.max {
@@ -192,7 +215,7 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 }
 
 // ingest writes a batch through the queue's own group commit
-// (queue.Ingester) and answers its sessions; it reports false, having
+// (queue.Ingester) and hands it to the answerer; it reports false, having
 // answered no one, when writing failed, so that the batch is written again
 // one message at a time.
 func (c *committer) ingest(ctx context.Context, in queue.Ingester, batch []*commitReq, res []commitRes) bool {
@@ -200,16 +223,32 @@ func (c *committer) ingest(ctx context.Context, in queue.Ingester, batch []*comm
 	for i, r := range batch {
 		msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
 	}
-	out, errs, err := in.Ingest(ctx, msgs)
+	out, errs, flushed, err := in.Ingest(ctx, msgs)
 	if err != nil {
 		return false
 	}
-	for i, r := range batch {
+	for i := range batch {
 		res[i] = commitRes{m: out[i]}
 		if errs[i] != nil {
 			res[i].err = &refusedError{errs[i]}
 		}
-		r.done <- res[i]
 	}
+	c.answers <- committed{batch, res, flushed}
 	return true
+}
+
+// answer answers the sessions of each batch committed through the queue's
+// group commit once the batch is on disk, or with the reason it is not
+// known to be.
+func (c *committer) answer() {
+	defer c.wg.Done()
+	for b := range c.answers {
+		err := b.flushed()
+		for i, r := range b.batch {
+			if err != nil && b.res[i].err == nil { // a refused message stays refused
+				b.res[i] = commitRes{err: err}
+			}
+			r.done <- b.res[i]
+		}
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,7 +105,7 @@ type countIngest struct {
 	batches int
 }
 
-func (c *countIngest) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, error) {
+func (c *countIngest) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, func() error, error) {
 	c.mu.Lock()
 	c.batches++
 	c.mu.Unlock()
@@ -246,4 +248,151 @@ func TestOpenTransactionsCounted(t *testing.T) {
 	open(1, "a MAIL again")
 	a.c.Close()
 	open(0, "after a dropped connection")
+}
+
+// heldFlush is a queue whose group commit's flushes wait until the test
+// lets them go (release), then flush for real or fail with fail; flushing
+// counts the flushes under way or done.
+type heldFlush struct {
+	*queue.Queue
+	release  chan struct{}
+	fail     error
+	batches  atomic.Int32
+	flushing atomic.Int32
+}
+
+func (h *heldFlush) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*queue.Message, []error, func() error, error) {
+	out, errs, flushed, err := h.Queue.Ingest(ctx, msgs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h.batches.Add(1)
+	return out, errs, func() error {
+		h.flushing.Add(1)
+		<-h.release
+		if h.fail != nil {
+			return h.fail
+		}
+		return flushed()
+	}, nil
+}
+
+func newHeldFlush(t *testing.T) *heldFlush {
+	q, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	if err := q.SetDurable(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	return &heldFlush{Queue: q, release: make(chan struct{})}
+}
+
+// waitUntil waits up to 10 seconds for cond.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
+
+// No session is answered before the flush that covers its message is over,
+// and the committer writes the next batch while a flush is under way.
+func TestCommitterAnswersAfterFlush(t *testing.T) {
+	h := newHeldFlush(t)
+	c := newCommitter(h, 64)
+	env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: "c@d.example"}}}
+	answered := make(chan error, 2)
+	send := func() {
+		_, err := c.enqueue(context.Background(), env, []byte("Subject: x\r\n\r\n"))
+		answered <- err
+	}
+	go send()
+	waitUntil(t, "the first batch's flush", func() bool { return h.flushing.Load() == 1 })
+	go send()
+	waitUntil(t, "the second batch committed during the first flush", func() bool { return h.batches.Load() == 2 })
+	select {
+	case err := <-answered:
+		t.Fatalf("a session was answered (%v) before its flush was over", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	for range 2 {
+		if err := <-answered; err != nil {
+			t.Error(err)
+		}
+	}
+	c.close()
+	if n, _ := h.Count(context.Background(), queue.Filter{}); n != 2 {
+		t.Errorf("%d messages stored, want 2", n)
+	}
+}
+
+// When the flush fails, every session of the batches it was to cover gets
+// the error, which says why (the session answers it with a 451), and a
+// message the queue refused stays refused; close waits for the answers.
+func TestCommitterFlushFails(t *testing.T) {
+	h := newHeldFlush(t)
+	h.fail = errors.New("flush of queue.db-wal to disk failed (input/output error): ... not known to be on disk")
+	c := newCommitter(h, 64)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, rcpt := range []string{"c@d.example", "bad address"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			env := queue.Envelope{Sender: "a@b.example", Recipients: []queue.EnvelopeRecipient{{Address: rcpt}}}
+			_, errs[i] = c.enqueue(context.Background(), env, []byte("Subject: x\r\n\r\n"))
+		}()
+	}
+	waitUntil(t, "a flush", func() bool { return h.flushing.Load() >= 1 })
+	closed := make(chan struct{})
+	go func() { c.close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned with a flush under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	<-closed
+	wg.Wait()
+	var refused *refusedError
+	if errs[0] == nil || errors.As(errs[0], &refused) || errs[0].Error() != h.fail.Error() {
+		t.Errorf("message of a failed flush: %v, want the flush's error", errs[0])
+	}
+	if !errors.As(errs[1], &refused) {
+		t.Errorf("refused message of a failed flush: %v, want it refused", errs[1])
+	}
+}
+
+// A session answered 451 when the flush fails, and the log says why.
+func TestFlushFailureAnswered451(t *testing.T) {
+	h := newHeldFlush(t)
+	h.fail = errors.New("flush of queue.db-wal to disk failed (input/output error)")
+	close(h.release)
+	log := &syncBuffer{}
+	s, err := New(h, Config{Hostname: "mx.test", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), ln) }()
+	defer func() {
+		s.Shutdown(context.Background())
+		<-done
+	}()
+	cl := dialRaw(t, ln.Addr().String())
+	cl.expect("EHLO a.example", "250-")
+	cl.expect("MAIL FROM:<a@b.example>", "250 ")
+	cl.expect("RCPT TO:<c@d.example>", "250 ")
+	cl.expect("DATA", "354 ")
+	cl.expect("Subject: x\r\n\r\nhi\r\n.", "451 ")
+	log.waitFor(t, "input/output error")
 }
