@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
-
 	"mqsh/queue"
 )
 
@@ -109,18 +106,7 @@ func confirmTrim(ctx context.Context, env *Env, inv *Invocation, t queue.AuditTr
 	if err != nil || res.Count <= env.ConfirmOver {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "Trim %s audit rows, up to #%d (%s)? [y/N] ", message.NewPrinter(language.English).Sprintf("%d", res.Count), res.Last, FormatDate(res.LastAt))
-	k, err := env.ReadKey()
-	if err != nil {
-		fmt.Fprintln(env.Stderr)
-		return err
-	}
-	if k == 'y' || k == 'Y' {
-		fmt.Fprintln(env.Stderr, "y")
-		return nil
-	}
-	fmt.Fprintln(env.Stderr, "n")
-	return plainf("Nothing was changed.")
+	return askYes(env, fmt.Sprintf("Trim %s audit rows, up to #%d (%s)?", thousands(res.Count), res.Last, FormatDate(res.LastAt)))
 }
 
 func runAuditRetention(ctx context.Context, env *Env, inv *Invocation) error {

@@ -51,7 +51,13 @@ func confirmCount(env *Env, inv *Invocation, f queue.Filter, verb string, count 
 	if n == 0 || !f.All && n <= env.ConfirmOver {
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "%s %s messages? [y/N] ", verb, message.NewPrinter(language.English).Sprintf("%d", n))
+	return askYes(env, fmt.Sprintf("%s %s messages?", verb, thousands(n)))
+}
+
+// askYes asks question at the terminal with [y/N] and reads one key: nil
+// on y, else "Nothing was changed.".
+func askYes(env *Env, question string) error {
+	fmt.Fprintf(env.Stderr, "%s [y/N] ", question)
 	k, err := env.ReadKey()
 	if err != nil {
 		fmt.Fprintln(env.Stderr)
@@ -64,3 +70,6 @@ func confirmCount(env *Env, inv *Invocation, f queue.Filter, verb string, count 
 	fmt.Fprintln(env.Stderr, "n")
 	return plainf("Nothing was changed.")
 }
+
+// thousands writes n with thousands separators (101,006), as the questions do.
+func thousands(n int) string { return message.NewPrinter(language.English).Sprintf("%d", n) }
