@@ -45,15 +45,13 @@ type inserter struct {
 // same (trash.go).
 const bulkAfter = 20000
 
-// insertBatch is how many messages a rowBatch holds; bodyChunk is how many
-// bodies one INSERT statement writes.
-const (
-	insertBatch = 256
-	bodyChunk   = 128
-)
+// insertBatch is how many messages a rowBatch holds.
+const insertBatch = 256
 
-// insertCols are the columns a rowBatch encodes, in order.
+// insertCols are the columns the inserter writes, in order: those a
+// rowBatch encodes, and the bodies' pairs.
 var insertCols = map[string]string{
+	"bodies":     "msg_id, raw",
 	"messages":   "id, rp_lc, rp, rp_domain, created, size, env_id, priority, due, ret, client_ip, client_user, client_helo, subject_lc, msgid",
 	"domains":    "msg_id, idx, name, status, details, retry_num, due, notify, expires, msg_created, msg_size, hold_since, hold_until, hold_by, hold_reason, hold_rule",
 	"recipients": "msg_id, idx, domain_idx, address_lc, address, status, code, enhanced, message, orcpt, notify",
@@ -199,8 +197,12 @@ func (ins *inserter) write(b *rowBatch) error {
 		}
 	}
 	ins.bs = append(ins.bs, b.bodies...)
-	for i := 0; i < len(ins.bs); i += bodyChunk {
-		if err := ins.execBodies(ins.bs[i:min(i+bodyChunk, len(ins.bs))]); err != nil {
+	if len(ins.bs) > 0 {
+		bodies := boundRows{vals: make([]any, 0, 2*len(ins.bs)), n: len(ins.bs)}
+		for _, r := range ins.bs {
+			bodies.vals = append(bodies.vals, r...)
+		}
+		if _, err := ins.insertRows(bodyTable, &bodies); err != nil {
 			return err
 		}
 	}
@@ -214,17 +216,6 @@ func (ins *inserter) write(b *rowBatch) error {
 		return ins.considerBulk()
 	}
 	return nil
-}
-
-// execBodies inserts message bodies: msg_id, raw pairs.
-func (ins *inserter) execBodies(rows [][]any) error {
-	q := "INSERT INTO bodies(msg_id, raw) VALUES " + strings.Repeat("(?, ?),", len(rows)-1) + "(?, ?)"
-	args := make([]any, 0, 2*len(rows))
-	for _, r := range rows {
-		args = append(args, r...)
-	}
-	_, err := ins.tx.tx.ExecContext(ins.tx.ctx, q, args...)
-	return err
 }
 
 // considerBulk drops the secondary indexes when the import is at least as big
@@ -315,7 +306,6 @@ type rowBatch struct {
 	lines             []int          // input lines, for error messages (0 = none)
 	ends              []rowEnd       // where each message's rows end
 	n                 int            // messages
-	err               error          // for ImportJSON: the error that ends the input after these messages
 	bodies            [][]any        // for ImportJSON: msg_id, text of the messages that carried one
 	domains           map[string]int // for ImportJSON: messages per recipient domain
 }
@@ -328,7 +318,7 @@ func (b *rowBatch) reset() {
 	b.msgs.reset()
 	b.doms.reset()
 	b.rcpts.reset()
-	b.ids, b.lines, b.ends, b.n, b.err = b.ids[:0], b.lines[:0], b.ends[:0], 0, nil
+	b.ids, b.lines, b.ends, b.n = b.ids[:0], b.lines[:0], b.ends[:0], 0
 	clear(b.bodies)
 	b.bodies = b.bodies[:0]
 	clear(b.domains)

@@ -113,6 +113,7 @@ var (
 	msgTable  = newInsertTable("messages")
 	domTable  = newInsertTable("domains")
 	rcptTable = newInsertTable("recipients")
+	bodyTable = newInsertTable("bodies")
 )
 
 func newInsertTable(name string) *insertTable {
