@@ -231,9 +231,14 @@ func TestCopyIntoEmptyQueueLoadsInBulk(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 	var msgs []*queue.Message
-	if _, err := queue.ReadJSONLines(strings.NewReader(demoLines(t, 6000, now)), func() time.Time { return now }, 72*time.Hour, func(_ int, ms []*queue.Message) error {
-		msgs = append(msgs, ms...)
-		return nil
+	dec := queue.LineDecoder[*[]*queue.Message]{Clock: func() time.Time { return now }, Expire: 72 * time.Hour, Lines: 256, Bytes: 1 << 20,
+		New:   func() *[]*queue.Message { return new([]*queue.Message) },
+		Reset: func(b *[]*queue.Message) { *b = (*b)[:0] },
+		Add:   func(b *[]*queue.Message, _ int, m *queue.Message) error { *b = append(*b, m); return nil },
+	}
+	if _, err := dec.Run(strings.NewReader(demoLines(t, 6000, now)), func(b *[]*queue.Message, _ bool, err error) error {
+		msgs = append(msgs, *b...)
+		return err
 	}); err != nil {
 		t.Fatal(err)
 	}

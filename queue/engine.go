@@ -6,10 +6,8 @@ package queue
 // of the errors. Everything here is pure: no SQL.
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -220,47 +218,6 @@ func GenerateDemo(n int, seed int64, now time.Time, sched Schedule, fn func(i in
 func NormalizeMessage(m *Message, clock func() time.Time, expire time.Duration) error {
 	return normalizeMessage(m, clock, expire, false)
 }
-
-// ReadJSONLines reads JSON Lines as ImportJSON does (either Stalwart shape,
-// API responses unwrapped, blank lines skipped, the same limits) and calls
-// fn with the messages of each line, in the stored form, and the line's
-// number. A bad line stops the read with an error naming its number ("line
-// 3: ..."), as does an error from fn. lines is how many lines were read.
-func ReadJSONLines(r io.Reader, clock func() time.Time, expire time.Duration, fn func(line int, msgs []*Message) error) (lines int, err error) {
-	br := bufio.NewReaderSize(r, 1<<20)
-	line := 0
-	var buf []byte
-	for {
-		raw, rerr := readLine(br, buf)
-		buf = raw
-		if rerr == errLineTooLong {
-			return line, &lineError{line + 1, rerr}
-		}
-		if len(raw) > 0 {
-			line++
-			msgs, err := decodeLine(raw, clock, expire)
-			if err == nil {
-				err = fn(line, msgs)
-			}
-			if err != nil {
-				var le *lineError
-				if errors.As(err, &le) || errors.Is(err, errStopLines) {
-					return line, err
-				}
-				return line, &lineError{line, err}
-			}
-		}
-		if rerr == io.EOF {
-			return line, nil
-		}
-		if rerr != nil {
-			return line, &lineError{line + 1, rerr}
-		}
-	}
-}
-
-// errStopLines, returned by ReadJSONLines' fn, ends the read quietly.
-var errStopLines = errors.New("stop reading")
 
 // ImportError words an error of ImportJSON: the line it names, and that
 // nothing was imported.

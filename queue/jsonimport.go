@@ -161,16 +161,6 @@ var errTooDeep = fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 
 var errLineTooLong = fmt.Errorf("longer than %d MiB: a JSON line holds one message (or one API response); split the input into lines", maxLineBytes>>20)
 
-// readLine reads one line, newline included, into buf (reused); a line
-// longer than maxLineBytes is errLineTooLong, without reading it whole.
-func readLine(br *bufio.Reader, buf []byte) ([]byte, error) {
-	b, err := appendLine(br, buf[:0])
-	if err == errLineTooLong {
-		return b[:0], err
-	}
-	return b, err
-}
-
 // appendLine appends one line, newline included, to buf; a line longer
 // than maxLineBytes is errLineTooLong, without reading it whole.
 func appendLine(br *bufio.Reader, buf []byte) ([]byte, error) {

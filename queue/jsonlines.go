@@ -14,7 +14,7 @@ import (
 // the caller's kind B, and hands the batches back in input order: the way
 // both engines import, so that decoding and encoding rows use every core
 // while the caller writes. Lines are numbered from 1 in the whole input,
-// and every error names its line as ReadJSONLines does.
+// and every error names its line ("line 3: ...").
 type LineDecoder[B any] struct {
 	Clock  func() time.Time // for the messages' defaults
 	Expire time.Duration    // the expiry given a domain without one
