@@ -2,7 +2,6 @@ package queue
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -89,10 +88,7 @@ func (q *Queue) writeback(finished <-chan struct{}) {
 // included, and another process could then take the file for unused and
 // checkpoint and delete the WAL under this one.
 func (q *Queue) queueFDs() []int {
-	path := q.abs
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+	path := q.realPath()
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return nil
