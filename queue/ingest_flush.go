@@ -106,16 +106,21 @@ func (q *Queue) flushIngest(seq uint64) error {
 	return nil
 }
 
+// realPath is the queue file's path with symbolic links resolved: SQLite
+// opens the file a link points to and names its WAL after that.
+func (q *Queue) realPath() string {
+	if real, err := filepath.EvalSymlinks(q.abs); err == nil {
+		return real
+	}
+	return q.abs
+}
+
 // flushWAL flushes the queue's WAL file, and its directory when the file is
 // new to this queue. Called with ingFlush.mu held.
 func (q *Queue) flushWAL() error {
 	f := &q.ingFlush
 	if f.wal == "" {
-		path := q.abs
-		if real, err := filepath.EvalSymlinks(path); err == nil {
-			path = real // SQLite names the WAL after the file a link points to
-		}
-		f.wal = path + "-wal"
+		f.wal = q.realPath() + "-wal"
 	}
 	w, err := os.Open(f.wal)
 	if os.IsNotExist(err) {

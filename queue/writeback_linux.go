@@ -2,7 +2,6 @@ package queue
 
 import (
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -62,10 +61,11 @@ func (q *Queue) whileWriting(fn func() error) error {
 func (q *Queue) writeback(finished <-chan struct{}) {
 	tick := time.NewTicker(writebackEvery)
 	defer tick.Stop()
+	path := q.realPath()
 	var fds []int
 	for {
 		if len(fds) < 2 { // the -wal may be opened later
-			fds = q.queueFDs()
+			fds = queueFDs(path)
 		}
 		for _, fd := range fds {
 			// A descriptor closed and reused since the scan is harmless:
@@ -83,16 +83,13 @@ func (q *Queue) writeback(finished <-chan struct{}) {
 }
 
 // queueFDs returns one descriptor this process has open on the queue's
-// file and one on its WAL, if any, read from /proc/self/fd: SQLite's own.
+// file (at path, links resolved) and one on its WAL, if any, read from
+// /proc/self/fd: SQLite's own.
 // The writeback opens none of its own, because closing a descriptor of the
 // database file drops every POSIX lock the process holds on it, SQLite's
 // included, and another process could then take the file for unused and
 // checkpoint and delete the WAL under this one.
-func (q *Queue) queueFDs() []int {
-	path := q.abs
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		path = real
-	}
+func queueFDs(path string) []int {
 	ents, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return nil

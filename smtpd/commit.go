@@ -184,18 +184,9 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 	}
 	err := c.q.Run(ctx, queue.RunWrite, func(tx queue.Txn) error {
 		if b, ok := tx.(batcher); ok {
-			msgs := make([]queue.NewMessage, len(batch))
-			for i, r := range batch {
-				msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
-			}
-			out, errs, err := b.EnqueueBatch(msgs)
+			out, errs, err := b.EnqueueBatch(newMessages(batch))
 			if err == nil {
-				for i := range batch {
-					res[i] = commitRes{m: out[i]}
-					if errs[i] != nil {
-						res[i].err = &refusedError{errs[i]}
-					}
-				}
+				batchResults(res, out, errs)
 				return nil
 			}
 			// Nothing of the batch was kept: one message at a time, so
@@ -219,22 +210,33 @@ func (c *committer) commit(ctx context.Context, batch []*commitReq) {
 // answered no one, when writing failed, so that the batch is written again
 // one message at a time.
 func (c *committer) ingest(ctx context.Context, in queue.Ingester, batch []*commitReq, res []commitRes) bool {
+	out, errs, flushed, err := in.Ingest(ctx, newMessages(batch))
+	if err != nil {
+		return false
+	}
+	batchResults(res, out, errs)
+	c.answers <- committed{batch, res, flushed}
+	return true
+}
+
+// newMessages is a batch's messages as the queue takes them in one go.
+func newMessages(batch []*commitReq) []queue.NewMessage {
 	msgs := make([]queue.NewMessage, len(batch))
 	for i, r := range batch {
 		msgs[i] = queue.NewMessage{Env: r.env, Raw: r.raw}
 	}
-	out, errs, flushed, err := in.Ingest(ctx, msgs)
-	if err != nil {
-		return false
-	}
-	for i := range batch {
+	return msgs
+}
+
+// batchResults fills res from what queuing a batch in one go gave: each
+// message stored, or refused on its own.
+func batchResults(res []commitRes, out []*queue.Message, errs []error) {
+	for i := range res {
 		res[i] = commitRes{m: out[i]}
 		if errs[i] != nil {
 			res[i].err = &refusedError{errs[i]}
 		}
 	}
-	c.answers <- committed{batch, res, flushed}
-	return true
 }
 
 // answer answers the sessions of each batch committed through the queue's

@@ -433,11 +433,7 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		}
 		line := w.out[start : start+i+1]
 		start += i + 1
-		if w.ehlo || bytes.HasPrefix(line, []byte("354")) || bytes.HasPrefix(line, []byte("334")) {
-			buf = append(buf, w.reply(string(line))...)
-		} else {
-			buf = append(buf, line...) // reply would leave it as it is
-		}
+		buf = append(buf, w.reply(line)...)
 	}
 	w.out = w.out[:copy(w.out, w.out[start:])]
 	w.held = buf
@@ -460,10 +456,11 @@ func (w *wireConn) flushLocked() error {
 	return err
 }
 
-// reply rewrites one reply line.
-func (w *wireConn) reply(line string) string {
+// reply rewrites one reply line; most it returns as they are, without a
+// copy.
+func (w *wireConn) reply(line []byte) []byte {
 	switch {
-	case strings.HasPrefix(line, "354"):
+	case bytes.HasPrefix(line, []byte("354")):
 		w.mu.Lock()
 		w.data, w.dotState = true, 0
 		w.mu.Unlock()
@@ -471,11 +468,11 @@ func (w *wireConn) reply(line string) string {
 			w.text = nil // a big message's buffer is not kept for the connection's life
 		}
 		w.pass, w.capOff, w.text, w.captured = false, 0, w.text[:0], false
-	case strings.HasPrefix(line, "334"):
+	case bytes.HasPrefix(line, []byte("334")):
 		w.auth = true
-	case w.ehlo && strings.HasPrefix(line, "250-CHUNKING"):
-		return ""
-	case w.ehlo && strings.HasPrefix(line, "250 "):
+	case w.ehlo && bytes.HasPrefix(line, []byte("250-CHUNKING")):
+		return nil
+	case w.ehlo && bytes.HasPrefix(line, []byte("250 ")):
 		w.ehlo = false
 		extra := []string{}
 		if w.srv.cfg.TLS != nil && !w.tls {
@@ -483,17 +480,16 @@ func (w *wireConn) reply(line string) string {
 		}
 		max := w.srv.cfg.MaxHold
 		extra = append(extra, fmt.Sprintf("FUTURERELEASE %d %s", int64(max/time.Second), w.srv.cfg.Now().Add(max).UTC().Format(time.RFC3339)))
-		var b strings.Builder
-		b.WriteString("250-" + line[4:])
+		b := append([]byte("250-"), line[4:]...)
 		for i, e := range extra {
 			sep := "-"
 			if i == len(extra)-1 {
 				sep = " "
 			}
-			b.WriteString("250" + sep + e + "\r\n")
+			b = append(b, "250"+sep+e+"\r\n"...)
 		}
-		return b.String()
-	case w.ehlo && !strings.HasPrefix(line, "250-"):
+		return b
+	case w.ehlo && !bytes.HasPrefix(line, []byte("250-")):
 		w.ehlo = false
 	}
 	return line

@@ -198,12 +198,12 @@ func TestWriteReplyAllocs(t *testing.T) {
 func TestCaptureLetsGoOfABigBuffer(t *testing.T) {
 	srv := &Server{smtp: &smtp.Server{MaxLineLength: 2000, MaxMessageBytes: 1 << 20}}
 	w := &wireConn{srv: srv}
-	w.reply("354 Go ahead\r\n")
+	w.reply([]byte("354 Go ahead\r\n"))
 	w.in = append(w.in, strings.Repeat(strings.Repeat("x", 98)+"\r\n", 2000)+".\r\n"...)
 	if !w.capture() || len(w.takeData()) != 200000 {
 		t.Fatal("the message was not taken in")
 	}
-	w.reply("354 Go ahead\r\n")
+	w.reply([]byte("354 Go ahead\r\n"))
 	if cap(w.text) != 0 {
 		t.Errorf("a buffer of %d bytes kept after a message of 200,000", cap(w.text))
 	}
