@@ -252,12 +252,13 @@ func TestOpenTransactionsCounted(t *testing.T) {
 
 // heldFlush is a queue whose group commit's flushes wait until the test
 // lets them go (release), then flush for real or fail with fail; flushing
-// counts the flushes under way or done.
+// counts the flushes under way or done, msgs the messages handed in.
 type heldFlush struct {
 	*queue.Queue
 	release  chan struct{}
 	fail     error
 	batches  atomic.Int32
+	msgs     atomic.Int32
 	flushing atomic.Int32
 }
 
@@ -267,6 +268,7 @@ func (h *heldFlush) Ingest(ctx context.Context, msgs []queue.NewMessage) ([]*que
 		return nil, nil, nil, err
 	}
 	h.batches.Add(1)
+	h.msgs.Add(int32(len(msgs)))
 	return out, errs, func() error {
 		h.flushing.Add(1)
 		<-h.release
@@ -348,7 +350,9 @@ func TestCommitterFlushFails(t *testing.T) {
 			_, errs[i] = c.enqueue(context.Background(), env, []byte("Subject: x\r\n\r\n"))
 		}()
 	}
-	waitUntil(t, "a flush", func() bool { return h.flushing.Load() >= 1 })
+	// Both messages are in a batch (one or two) before the committer
+	// closes: the second, sent later, would otherwise meet a closed server.
+	waitUntil(t, "a flush", func() bool { return h.flushing.Load() >= 1 && h.msgs.Load() == 2 })
 	closed := make(chan struct{})
 	go func() { c.close(); close(closed) }()
 	select {
