@@ -259,14 +259,7 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 		return 0, false, err
 	}
 	if lazy {
-		last, err := tx.metaValue(db, metaAuditTrimmedAt)
-		if err != nil {
-			return 0, false, err
-		}
-		if ms := now.UnixMilli(); last != 0 && last <= ms && ms-last < lazyHistoryEvery.Milliseconds() {
-			return 0, false, nil
-		}
-		if err := tx.setMeta(db, metaAuditTrimmedAt, now.UnixMilli()); err != nil {
+		if ok, err := tx.lookDue(db, metaAuditTrimmedAt, now); !ok || err != nil {
 			return 0, false, err
 		}
 	}
