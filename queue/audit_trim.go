@@ -306,11 +306,7 @@ func (tx *Tx) deleteAudit(limit int64, dry bool) (n int, last int64, lastAt time
 
 // auditRetention returns the queue's audit retention; 0 = keep everything.
 func (tx *Tx) auditRetention() (time.Duration, error) {
-	var secs int64
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaAuditRetention).Scan(&secs)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	secs, err := tx.metaValue(metaAuditRetention)
 	return time.Duration(secs) * time.Second, err
 }
 
@@ -337,7 +333,7 @@ func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
 		if err := tx.needWrite("audit retention"); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaAuditRetention, secs); err != nil {
+		if err := tx.setMeta(metaAuditRetention, secs); err != nil {
 			return err
 		}
 		return tx.audit("audit-retention", AuditRetentionText(secs), nil)
