@@ -209,10 +209,6 @@ func (tx *Tx) unitOf(seq int64) (int64, error) {
 	return unit, err
 }
 
-// undoRecordTables are the tables of what undo keeps of a change that left
-// the messages queued, each keyed by the change's seq.
-var undoRecordTables = [...]string{"undo_domains", "undo_recipients", "hold_undo"}
-
 // undoKeepsFrom returns the first seq of the oldest unit, before limit,
 // whose rows must stay, or 0 when there is none: one whose messages the
 // trash still holds (kept for the trash retention, which is counted from
@@ -245,17 +241,15 @@ func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
 func (tx *Tx) undoRecordsFrom(limit int64) (int64, error) {
 	after := int64(0)
 	for range 64 {
-		next := int64(0)
-		for _, t := range undoRecordTables {
-			var s sql.NullInt64
-			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM "+t+" WHERE seq > ?", after).Scan(&s); err != nil {
-				return 0, err
-			}
-			if s.Valid && (next == 0 || s.Int64 < next) {
-				next = s.Int64
-			}
+		// What undo keeps of a change that left the messages queued, each
+		// table keyed by the change's seq.
+		var s sql.NullInt64
+		if err := tx.tx.QueryRowContext(tx.ctx, `SELECT min(s) FROM (SELECT min(seq) AS s FROM undo_domains WHERE seq > ?1
+			UNION ALL SELECT min(seq) FROM undo_recipients WHERE seq > ?1 UNION ALL SELECT min(seq) FROM hold_undo WHERE seq > ?1)`, after).Scan(&s); err != nil {
+			return 0, err
 		}
-		if next == 0 || next >= limit {
+		next := s.Int64
+		if !s.Valid || next >= limit {
 			return 0, nil
 		}
 		unit, err := tx.unitOf(next)
