@@ -70,12 +70,6 @@ const metaAuditRetention = "audit_retention"
 // purge of an audited write last trimmed the audit log.
 const metaAuditTrimmedAt = "audit_trimmed_at"
 
-// lazyAuditChunk is the most audit rows the lazy purge of an audited write
-// deletes, at most once per lazyHistoryEvery; a transaction of Housekeep
-// deletes up to historyChunk (a script run's rows go whole, so a little
-// more at times).
-const lazyAuditChunk = 256
-
 // AuditTrim deletes the audit rows recorded before r.Before in one
 // transaction, recorded by its own row ("audit-trim"). A trim that finds
 // nothing to delete writes nothing.

@@ -22,10 +22,12 @@ import (
 
 const (
 	// lazyHistoryChunk is the most attempts rows the lazy purge of an
-	// audited write looks at: no write pays much at once.
+	// audited write looks at, and about the most audit rows it trims (a
+	// script run's rows go whole): no write pays much at once.
 	lazyHistoryChunk = 256
 	// historyChunk is the most attempts rows one housekeeping transaction
-	// of serve, or `queue trash purge`, looks at.
+	// of serve, or `queue trash purge`, looks at, and about the most audit
+	// rows one of serve's trims.
 	historyChunk = 2000
 	// housekeepRounds is the most transactions one Housekeep call runs.
 	housekeepRounds = 20
@@ -111,7 +113,7 @@ func (tx *Tx) lazyHousekeep() error {
 	if _, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true); err != nil {
 		return err
 	}
-	_, _, err = tx.trimAudit(lazyAuditChunk, true)
+	_, _, err = tx.trimAudit(lazyHistoryChunk, true)
 	return err
 }
 
