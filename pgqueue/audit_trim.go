@@ -273,8 +273,8 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
-	var s, u int64
-	err = db.QueryRow(tx.ctx, "SELECT seq, coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&s, &u)
+	var u int64
+	err = db.QueryRow(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&u)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:

@@ -362,8 +362,8 @@ func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
-	var s, u int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, coalesce(unit, seq) FROM audit WHERE seq < ? ORDER BY seq LIMIT 1 OFFSET ?", limit, chunk).Scan(&s, &u)
+	var u int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < ? ORDER BY seq LIMIT 1 OFFSET ?", limit, chunk).Scan(&u)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
