@@ -330,8 +330,8 @@ func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
 
 // trimAudit deletes up to about chunk audit rows older than the audit
 // retention (a unit goes whole), oldest first; more says rows older than it
-// may be left. With lazy, it looks at most once per lazyHistoryEvery. Off,
-// or nothing due, costs two indexed looks and writes nothing.
+// may be left. With lazy, it looks at most once per lazyHistoryEvery. Off
+// costs one indexed look (the retention), nothing due two; neither writes.
 func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error) {
 	ret, err := tx.auditRetention()
 	if err != nil || ret <= 0 {
