@@ -259,14 +259,7 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 		return 0, false, err
 	}
 	if lazy {
-		last, err := tx.metaValue(db, metaAuditTrimmedAt)
-		if err != nil {
-			return 0, false, err
-		}
-		if ms := now.UnixMilli(); last != 0 && last <= ms && ms-last < lazyHistoryEvery.Milliseconds() {
-			return 0, false, nil
-		}
-		if err := tx.setMeta(db, metaAuditTrimmedAt, now.UnixMilli()); err != nil {
+		if ok, err := tx.lookDue(db, metaAuditTrimmedAt, now); !ok || err != nil {
 			return 0, false, err
 		}
 	}
@@ -280,8 +273,8 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
-	var s, u int64
-	err = db.QueryRow(tx.ctx, "SELECT seq, coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&s, &u)
+	var u int64
+	err = db.QueryRow(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&u)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:

@@ -149,6 +149,20 @@ func (tx *Tx) setMeta(db pgx.Tx, key string, v int64) error {
 	return err
 }
 
+// lookDue says whether a lazy purge may look now, at most once per
+// lazyHistoryEvery since the time kept under the meta key, and notes that
+// it does.
+func (tx *Tx) lookDue(db pgx.Tx, key string, now time.Time) (bool, error) {
+	last, err := tx.metaValue(db, key)
+	if err != nil {
+		return false, err
+	}
+	if ms := now.UnixMilli(); last != 0 && last <= ms && ms-last < lazyHistoryEvery.Milliseconds() {
+		return false, nil
+	}
+	return true, tx.setMeta(db, key, now.UnixMilli())
+}
+
 // purgeHistory deletes the attempts rows of messages gone for longer than
 // st.ret: neither queued nor in the trash, and with no attempt within it (a
 // message's history goes whole, never half). It looks at the next chunk
@@ -174,14 +188,7 @@ func (tx *Tx) purgeHistory(db pgx.Tx, st houseState, chunk int, lazy bool) (dele
 		return 0, false, err
 	}
 	if lazy {
-		last, err := tx.metaValue(db, metaHistoryPurgedAt)
-		if err != nil {
-			return 0, false, err
-		}
-		if ms := now.UnixMilli(); last != 0 && last <= ms && ms-last < lazyHistoryEvery.Milliseconds() {
-			return 0, false, nil
-		}
-		if err := tx.setMeta(db, metaHistoryPurgedAt, now.UnixMilli()); err != nil {
+		if ok, err := tx.lookDue(db, metaHistoryPurgedAt, now); !ok || err != nil {
 			return 0, false, err
 		}
 	}

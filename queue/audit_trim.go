@@ -70,12 +70,6 @@ const metaAuditRetention = "audit_retention"
 // purge of an audited write last trimmed the audit log.
 const metaAuditTrimmedAt = "audit_trimmed_at"
 
-// lazyAuditChunk is the most audit rows the lazy purge of an audited write
-// deletes, at most once per lazyHistoryEvery; a transaction of Housekeep
-// deletes up to historyChunk (a script run's rows go whole, so a little
-// more at times).
-const lazyAuditChunk = 256
-
 // AuditTrim deletes the audit rows recorded before r.Before in one
 // transaction, recorded by its own row ("audit-trim"). A trim that finds
 // nothing to delete writes nothing.
@@ -209,10 +203,6 @@ func (tx *Tx) unitOf(seq int64) (int64, error) {
 	return unit, err
 }
 
-// undoRecordTables are the tables of what undo keeps of a change that left
-// the messages queued, each keyed by the change's seq.
-var undoRecordTables = [...]string{"undo_domains", "undo_recipients", "hold_undo"}
-
 // undoKeepsFrom returns the first seq of the oldest unit, before limit,
 // whose rows must stay, or 0 when there is none: one whose messages the
 // trash still holds (kept for the trash retention, which is counted from
@@ -245,17 +235,15 @@ func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
 func (tx *Tx) undoRecordsFrom(limit int64) (int64, error) {
 	after := int64(0)
 	for range 64 {
-		next := int64(0)
-		for _, t := range undoRecordTables {
-			var s sql.NullInt64
-			if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(seq) FROM "+t+" WHERE seq > ?", after).Scan(&s); err != nil {
-				return 0, err
-			}
-			if s.Valid && (next == 0 || s.Int64 < next) {
-				next = s.Int64
-			}
+		// What undo keeps of a change that left the messages queued, each
+		// table keyed by the change's seq.
+		var s sql.NullInt64
+		if err := tx.tx.QueryRowContext(tx.ctx, `SELECT min(s) FROM (SELECT min(seq) AS s FROM undo_domains WHERE seq > ?1
+			UNION ALL SELECT min(seq) FROM undo_recipients WHERE seq > ?1 UNION ALL SELECT min(seq) FROM hold_undo WHERE seq > ?1)`, after).Scan(&s); err != nil {
+			return 0, err
 		}
-		if next == 0 || next >= limit {
+		next := s.Int64
+		if !s.Valid || next >= limit {
 			return 0, nil
 		}
 		unit, err := tx.unitOf(next)
@@ -306,11 +294,7 @@ func (tx *Tx) deleteAudit(limit int64, dry bool) (n int, last int64, lastAt time
 
 // auditRetention returns the queue's audit retention; 0 = keep everything.
 func (tx *Tx) auditRetention() (time.Duration, error) {
-	var secs int64
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaAuditRetention).Scan(&secs)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
+	secs, err := tx.metaValue(metaAuditRetention)
 	return time.Duration(secs) * time.Second, err
 }
 
@@ -337,7 +321,7 @@ func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
 		if err := tx.needWrite("audit retention"); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaAuditRetention, secs); err != nil {
+		if err := tx.setMeta(metaAuditRetention, secs); err != nil {
 			return err
 		}
 		return tx.audit("audit-retention", AuditRetentionText(secs), nil)
@@ -346,8 +330,8 @@ func (q *Queue) SetAuditRetention(ctx context.Context, d time.Duration) error {
 
 // trimAudit deletes up to about chunk audit rows older than the audit
 // retention (a unit goes whole), oldest first; more says rows older than it
-// may be left. With lazy, it looks at most once per lazyHistoryEvery. Off,
-// or nothing due, costs two indexed looks and writes nothing.
+// may be left. With lazy, it looks at most once per lazyHistoryEvery. Off
+// costs one indexed look (the retention), nothing due two; neither writes.
 func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error) {
 	ret, err := tx.auditRetention()
 	if err != nil || ret <= 0 {
@@ -378,8 +362,8 @@ func (tx *Tx) trimAudit(chunk int, lazy bool) (deleted int, more bool, err error
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
-	var s, u int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT seq, coalesce(unit, seq) FROM audit WHERE seq < ? ORDER BY seq LIMIT 1 OFFSET ?", limit, chunk).Scan(&s, &u)
+	var u int64
+	err = tx.tx.QueryRowContext(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < ? ORDER BY seq LIMIT 1 OFFSET ?", limit, chunk).Scan(&u)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:

@@ -15,7 +15,7 @@ import (
 // None: a write transaction alone, to compare with. Off: the look of every
 // audited write with no audit retention (the
 // default). Idle: a retention set, nothing older. Lazy: a retention set and
-// every row older, the write's purge trimming lazyAuditChunk rows at most
+// every row older, the write's purge trimming lazyHistoryChunk rows at most
 // once a minute. Chunk: one transaction of serve's Housekeep, trimming up
 // to historyChunk rows: how long it holds the write lock.
 
@@ -64,7 +64,7 @@ func benchAuditTrim(b *testing.B, q *Queue, step func(tx *Tx) (int, error)) {
 	b.ReportMetric(float64(deleted)/float64(b.N), "rows/op")
 }
 
-func lazyTrim(tx *Tx) (int, error) { n, _, err := tx.trimAudit(lazyAuditChunk, true); return n, err }
+func lazyTrim(tx *Tx) (int, error) { n, _, err := tx.trimAudit(lazyHistoryChunk, true); return n, err }
 
 func BenchmarkAuditTrimNone(b *testing.B) {
 	benchAuditTrim(b, auditTrimQueue(b, benchNow.Add(400*24*time.Hour), 0), func(*Tx) (int, error) { return 0, nil })

@@ -22,10 +22,12 @@ import (
 
 const (
 	// lazyHistoryChunk is the most attempts rows the lazy purge of an
-	// audited write looks at: no write pays much at once.
+	// audited write looks at, and about the most audit rows it trims (a
+	// script run's rows go whole): no write pays much at once.
 	lazyHistoryChunk = 256
 	// historyChunk is the most attempts rows one housekeeping transaction
-	// of serve, or `queue trash purge`, looks at.
+	// of serve, or `queue trash purge`, looks at, and about the most audit
+	// rows one of serve's trims.
 	historyChunk = 2000
 	// housekeepRounds is the most transactions one Housekeep call runs.
 	housekeepRounds = 20
@@ -111,29 +113,39 @@ func (tx *Tx) lazyHousekeep() error {
 	if _, _, err = tx.purgeHistory(ret, lazyHistoryChunk, true); err != nil {
 		return err
 	}
-	_, _, err = tx.trimAudit(lazyAuditChunk, true)
+	_, _, err = tx.trimAudit(lazyHistoryChunk, true)
 	return err
 }
-
-// historyLookDue says whether the lazy purge may look at the history now,
-// at most once per lazyHistoryEvery, and notes that it does.
-func (tx *Tx) historyLookDue() (bool, error) { return tx.lookDue(metaHistoryPurgedAt) }
 
 // lookDue says whether a lazy purge may look now, at most once per
 // lazyHistoryEvery since the time kept under the meta key, and notes that
 // it does.
 func (tx *Tx) lookDue(key string) (bool, error) {
 	now := tx.q.now().UnixMilli()
-	var last int64
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&last)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	last, err := tx.metaValue(key)
+	if err != nil {
 		return false, err
 	}
-	if err == nil && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
+	if last != 0 && last <= now && now-last < lazyHistoryEvery.Milliseconds() {
 		return false, nil
 	}
-	_, err = tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, now)
-	return err == nil, err
+	return true, tx.setMeta(key, now)
+}
+
+// metaValue reads a meta value, 0 when unset.
+func (tx *Tx) metaValue(key string) (int64, error) {
+	var v int64
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// setMeta sets a meta value.
+func (tx *Tx) setMeta(key string, v int64) error {
+	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, v)
+	return err
 }
 
 // purgeHistory deletes the attempts rows of messages gone for longer than
@@ -142,19 +154,18 @@ func (tx *Tx) lookDue(key string) (bool, error) {
 // rows after the cursor kept in meta, oldest first, and moves the cursor
 // on; when the next row is within the retention it starts again from the
 // oldest. Nothing due costs two indexed looks and writes nothing; with
-// lazy, rows due are looked at only when historyLookDue says so.
+// lazy, rows due are looked at at most once per lazyHistoryEvery.
 func (tx *Tx) purgeHistory(ret time.Duration, chunk int, lazy bool) (deleted int, more bool, err error) {
 	cutoff := tx.q.now().Add(-ret).UnixMilli()
-	var cursor int64
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", metaHistoryCursor).Scan(&cursor)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	cursor, err := tx.metaValue(metaHistoryCursor)
+	if err != nil {
 		return 0, false, err
 	}
 	var at int64
 	err = tx.tx.QueryRowContext(tx.ctx, "SELECT at FROM attempts WHERE seq > ? ORDER BY seq LIMIT 1", cursor).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) || err == nil && at >= cutoff {
 		if cursor != 0 { // the end, or rows within the retention: start again
-			return 0, false, tx.setHistoryCursor(0)
+			return 0, false, tx.setMeta(metaHistoryCursor, 0)
 		}
 		return 0, false, nil
 	}
@@ -162,7 +173,7 @@ func (tx *Tx) purgeHistory(ret time.Duration, chunk int, lazy bool) (deleted int
 		return 0, false, err
 	}
 	if lazy {
-		if ok, err := tx.historyLookDue(); !ok || err != nil {
+		if ok, err := tx.lookDue(metaHistoryPurgedAt); !ok || err != nil {
 			return 0, false, err
 		}
 	}
@@ -187,12 +198,7 @@ func (tx *Tx) purgeHistory(ret time.Duration, chunk int, lazy bool) (deleted int
 	if !more {
 		last = 0
 	}
-	return int(d), more, tx.setHistoryCursor(last)
-}
-
-func (tx *Tx) setHistoryCursor(seq int64) error {
-	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaHistoryCursor, seq)
-	return err
+	return int(d), more, tx.setMeta(metaHistoryCursor, last)
 }
 
 // purgeAllHistory deletes the whole expired attempts history at once, from
@@ -202,7 +208,7 @@ func (tx *Tx) purgeAllHistory() error {
 	if err != nil {
 		return err
 	}
-	if err := tx.setHistoryCursor(0); err != nil {
+	if err := tx.setMeta(metaHistoryCursor, 0); err != nil {
 		return err
 	}
 	for more := true; more; {
