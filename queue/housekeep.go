@@ -132,22 +132,6 @@ func (tx *Tx) lookDue(key string) (bool, error) {
 	return true, tx.setMeta(key, now)
 }
 
-// metaValue reads a meta value, 0 when unset.
-func (tx *Tx) metaValue(key string) (int64, error) {
-	var v int64
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
-	}
-	return v, err
-}
-
-// setMeta sets a meta value.
-func (tx *Tx) setMeta(key string, v int64) error {
-	_, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, v)
-	return err
-}
-
 // purgeHistory deletes the attempts rows of messages gone for longer than
 // ret: neither queued nor in the trash, and with no attempt within ret (a
 // message's history goes whole, never half). It looks at the next chunk

@@ -37,15 +37,14 @@ func (q *Queue) SetPaused(ctx context.Context, paused bool) (changed bool, err e
 		if err := tx.needWrite(verb); err != nil {
 			return err
 		}
-		var old int64
-		err := tx.tx.QueryRowContext(tx.ctx, "SELECT value FROM meta WHERE key = 'paused'").Scan(&old)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		old, err := tx.metaValue("paused")
+		if err != nil {
 			return err
 		}
 		if (old != 0) == paused {
 			return nil
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES('paused', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", v); err != nil {
+		if err := tx.setMeta("paused", int64(v)); err != nil {
 			return err
 		}
 		changed = true

@@ -407,7 +407,7 @@ func (q *Queue) SetTrashRetention(ctx context.Context, d time.Duration) error {
 		if err := tx.needWrite("trash retention"); err != nil {
 			return err
 		}
-		if _, err := tx.tx.ExecContext(tx.ctx, "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", metaTrashRetention, secs); err != nil {
+		if err := tx.setMeta(metaTrashRetention, secs); err != nil {
 			return err
 		}
 		return tx.audit("trash-retention", "retention="+(time.Duration(secs)*time.Second).String(), nil)
