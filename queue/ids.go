@@ -40,7 +40,11 @@ func ParseID(s string) (ID, error) {
 // Message ids for new messages have Stalwart's snowflake shape: milliseconds
 // since snowflakeEpoch shifted left by 21 bits, a 12-bit sequence shifted by 9,
 // and a 9-bit node number (0 here).
-var snowflakeEpoch = time.Unix(1632280000, 0) // 2021-09-22T03:06:40Z
+var snowflakeEpoch = time.Unix(snowflakeEpochUnix, 0)
+
+// snowflakeEpochUnix is the snowflake epoch in unix seconds
+// (2021-09-22T03:06:40Z), as schema step 7's partial indexes spell it.
+const snowflakeEpochUnix = 1632280000
 
 // snowflake returns the id Stalwart would give a message queued at t with
 // sequence number seq (0-4095) on node 0.

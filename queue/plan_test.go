@@ -6,14 +6,12 @@ import (
 )
 
 // The secondary indexes a bulk cancel has to maintain row by row are the
-// cost of its deletes. Some look redundant with the shape indexes of step 6
-// (messages_sender_domain is a prefix of messages_shape, domains_name of
-// domains_shape), but a page of a sender, sender domain, recipient or
-// recipient domain is a walk of one of them in id order, stopped after the
-// page; the shape indexes order by creation time after the name, so a page
-// through them would sort every match of the name first. This test holds the
-// page plans to that walk, so an index cannot be dropped for the sake of a
-// faster cancel without the page that reads it showing up here.
+// cost of its deletes, so each domain key has one (schema step 7): a page of
+// a sender, sender domain, recipient or recipient domain is a walk of one of
+// them in id order, stopped after the page, and the shape columns ride along
+// at the end of the domain indexes. This test holds the page plans to that
+// walk, so an index reordered for the sake of another reader (creation time
+// before the id would sort every match of the name first) shows up here.
 func TestPagePlansWalkIDsInOrder(t *testing.T) {
 	q, _, _ := trashQueue(t, 30)
 	for _, c := range []struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Shaper is implemented by a backend that can draw qshape's grid (the SQLite
@@ -62,7 +63,7 @@ func (q *Queue) Shape(ctx context.Context, f Filter, by string) (*Shape, error) 
 
 // Shape groups the messages matching f by recipient domain or by sender
 // domain and by age. The whole queue is counted from the index
-// domains_shape or messages_shape, one range per domain and age bucket
+// domains_name or messages_sender_domain, one range per domain and age bucket
 // (shapeByRanges); a filtered grid is one GROUP BY (shapeQuery).
 func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if err := tx.check(); err != nil {
@@ -83,9 +84,9 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 // shapeQuery draws the grid in one GROUP BY: each row's age buckets are
 // summed conditionally, so the rows stream out of the index on the grouping
 // key when nothing is filtered (by domain, out of the covering index
-// domains_shape, without reading the messages).
+// domains_name, without reading the messages).
 func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
-	key, from, created, size := "d.name", "domains d INDEXED BY domains_shape", "d.msg_created", "d.msg_size"
+	key, from, created, size := "d.name", "domains d INDEXED BY domains_name", "d.msg_created", "d.msg_size"
 	if by == ShapeSenderDomain {
 		key, from, created, size = "m.rp_domain", "messages m", "m.created", "m.size"
 	}
@@ -194,23 +195,32 @@ const (
 )
 
 // shapeByRanges draws the unfiltered grid from a covering index alone (schema
-// step 6): by recipient domain domains_shape (name, msg_created, msg_size),
-// by sender domain messages_shape (rp_domain, created, size). It steps from
-// one domain to the next in the index, and counts each age bucket of a
-// domain as one range of it, so no table row is read and no expression is
-// evaluated per row. ok is false when the queue has many domains with few
-// rows each; the caller then takes the general path.
+// step 7): by recipient domain domains_name (name, msg_id, msg_created,
+// msg_size), by sender domain messages_sender_domain (rp_domain, id, created,
+// size). It steps from one domain to the next in the index, and counts each
+// age bucket of a domain as one range of message ids: an id is a snowflake of
+// its message's creation time, so "created after second T" is "id at or
+// above the first id of second T+1" (bucketIDs). The rows whose id does not
+// tell their creation second are in a partial index of their own (the
+// *_shape_odd indexes); shapeOdd moves each of them from the bucket its id
+// put it in to the one its creation time says. No table row is read and no
+// expression is evaluated per row. ok is false when the queue has many
+// domains with few rows each; the caller then takes the general path.
 func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
-	from, key, created, size := "domains INDEXED BY domains_shape", "name", "msg_created", "msg_size"
+	from, key, id, size := "domains INDEXED BY domains_name", "name", "msg_id", "msg_size"
 	if by == ShapeSenderDomain {
-		from, key, created, size = "messages INDEXED BY messages_shape", "rp_domain", "created", "size"
+		from, key, id, size = "messages INDEXED BY messages_sender_domain", "rp_domain", "id", "size"
 	}
-	// One statement per domain, one result row per age bucket: bucket 0 is
-	// created after now-5m, bucket i between the bounds of AgeBuckets, the
-	// last at or before now minus the last bucket.
+	// One statement per domain, one result row per age bucket: bucket i holds
+	// the ids from bounds[i] (0 for the last) up to bounds[i-1] (none for
+	// bucket 0).
 	now := tx.q.clock().Unix()
+	bounds := bucketIDs(now)
 	nb := len(AgeBuckets)
 	args := make([]any, 1, 1+nb)
+	for _, b := range bounds {
+		args = append(args, int64(b))
+	}
 	var q strings.Builder
 	sel := "SELECT count(*), coalesce(sum(" + size + "), 0) FROM " + from + " WHERE " + key + " = ?1"
 	for i := 0; i <= nb; i++ {
@@ -219,11 +229,10 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 		}
 		fmt.Fprintf(&q, "SELECT %d, * FROM (%s", i, sel)
 		if i < nb {
-			fmt.Fprintf(&q, " AND %s > ?%d", created, i+2)
-			args = append(args, now-int64(AgeBuckets[i].Seconds()))
+			fmt.Fprintf(&q, " AND %s >= ?%d", id, i+2)
 		}
 		if i > 0 {
-			fmt.Fprintf(&q, " AND %s <= ?%d", created, i+1)
+			fmt.Fprintf(&q, " AND %s < ?%d", id, i+1)
 		}
 		q.WriteString(")")
 	}
@@ -246,9 +255,6 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 			return nil, false, nil
 		}
 		r := ShapeRow{Key: name, Counts: make([]int, nb+1)}
-		if by == ShapeSenderDomain && name == "" {
-			r.Key = "<>"
-		}
 		args[0] = name
 		if err := tx.shapeBuckets(buckets, args, &r); err != nil {
 			return nil, false, err
@@ -259,8 +265,86 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, false, tx.q.fileError("summary", err)
 	}
+	if err := tx.shapeOdd(s, by, now, bounds); err != nil {
+		return nil, false, err
+	}
+	for i := range s.Rows {
+		if by == ShapeSenderDomain && s.Rows[i].Key == "" {
+			s.Rows[i].Key = "<>"
+		}
+	}
 	s.Sort()
 	return s, true, nil
+}
+
+// bucketIDs gives, for each bound of AgeBuckets, the first message id of the
+// second after it: a message whose id tells its creation second was created
+// after now minus the bucket's length when its id is at or above the bound.
+func bucketIDs(now int64) []ID {
+	out := make([]ID, len(AgeBuckets))
+	for i, d := range AgeBuckets {
+		out[i] = secondID(now - int64(d.Seconds()) + 1)
+	}
+	return out
+}
+
+// secondID is the first snowflake id of unix second sec (0 before the epoch).
+func secondID(sec int64) ID {
+	if sec <= snowflakeEpochUnix {
+		return 0
+	}
+	return ID(uint64(sec-snowflakeEpochUnix) * 1000 << 21)
+}
+
+// idBucket is the age bucket bounds puts id in.
+func idBucket(id ID, bounds []ID) int {
+	for i, b := range bounds {
+		if id >= b {
+			return i
+		}
+	}
+	return len(bounds)
+}
+
+// shapeOdd moves the rows whose id does not tell their creation second
+// (schema step 7's *_shape_odd partial indexes, usually empty) from the
+// bucket shapeByRanges counted them in to their own. A row's size is in its
+// domain's total either way.
+func (tx *Tx) shapeOdd(s *Shape, by string, now int64, bounds []ID) error {
+	q := "SELECT name, msg_id, msg_created FROM domains INDEXED BY domains_shape_odd WHERE msg_created IS NOT (msg_id >> 21) / 1000 + 1632280000"
+	if by == ShapeSenderDomain {
+		q = "SELECT rp_domain, id, created FROM messages INDEXED BY messages_shape_odd WHERE created IS NOT (id >> 21) / 1000 + 1632280000"
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, q)
+	if err != nil {
+		return tx.q.fileError("summary", err)
+	}
+	defer rows.Close()
+	at := make(map[string]int, len(s.Rows))
+	for i, r := range s.Rows {
+		at[r.Key] = i
+	}
+	for rows.Next() {
+		var name string
+		var id int64
+		var created sql.NullInt64
+		if err := rows.Scan(&name, &id, &created); err != nil {
+			return err
+		}
+		i, ok := at[name]
+		if !created.Valid || !ok {
+			continue // no creation time: it stays where its id put it
+		}
+		from, to := idBucket(ID(id), bounds), AgeBucket(time.Unix(created.Int64, 0), time.Unix(now, 0))
+		s.Rows[i].Counts[from]--
+		s.Rows[i].Counts[to]++
+		s.Total.Counts[from]--
+		s.Total.Counts[to]++
+	}
+	if err := rows.Err(); err != nil {
+		return tx.q.fileError("summary", err)
+	}
+	return nil
 }
 
 // shapeBuckets fills r's counts and totals from the per-bucket statement of

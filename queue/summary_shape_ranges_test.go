@@ -48,12 +48,22 @@ func shapeWant(msgs []Message, now time.Time, by string) *Shape {
 // exactly on a bucket's bound, a second either side of it, and in the future
 // in the same bucket as counting one by one does; with many domains of one
 // or two messages each it takes the one-pass path, with the same answer.
+// The ranges are ranges of ids: with snowflake ids (as serve and queue add
+// mint them) no row is in the odd indexes; with ids that tell nothing of
+// the creation time (1, 2, ...: every row odd) or a mix of both, the odd
+// rows are moved to their own buckets.
 func TestShapeByRangesBounds(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		domains int
 		ranges  bool // shapeByRanges answers (rather than leaving it to shapeQuery)
-	}{{"few domains", 7, true}, {"many small domains", shapeRangeMaxNames + 50, false}} {
+		ids     string
+	}{
+		{"few domains", 7, true, "counter"},
+		{"few domains, snowflake ids", 7, true, "snowflake"},
+		{"few domains, mixed ids", 7, true, "mixed"},
+		{"many small domains", shapeRangeMaxNames + 50, false, "counter"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q, _ := openTest(t)
 			var ages []time.Duration
@@ -71,10 +81,28 @@ func TestShapeByRangesBounds(t *testing.T) {
 				if i%50 == 0 {
 					sender = ""
 				}
-				msgs = append(msgs, msg(id, sender, testNow.Add(-age), a, b))
-				id++
+				created := testNow.Add(-age)
+				switch {
+				case tc.ids == "snowflake" || tc.ids == "mixed" && i%3 != 0:
+					id = snowflake(created, i) // i < 4096: one slot each
+				case tc.ids == "mixed":
+					id = snowflake(created.Add(time.Duration(i)*time.Minute), i) // another second
+				default:
+					id = ID(i + 1)
+				}
+				m := msg(id, sender, created, a, b)
+				m.Size = 1000 + int64(i) // not from a snowflake id: 200 of those overflow a sum
+				msgs = append(msgs, m)
 			}
 			put(t, q, msgs...)
+			var odd int
+			if err := q.reader.QueryRow("SELECT (SELECT count(*) FROM domains INDEXED BY domains_shape_odd WHERE msg_created IS NOT (msg_id >> 21) / 1000 + 1632280000) + " +
+				"(SELECT count(*) FROM messages INDEXED BY messages_shape_odd WHERE created IS NOT (id >> 21) / 1000 + 1632280000)").Scan(&odd); err != nil {
+				t.Fatal(err)
+			}
+			if tc.ids == "snowflake" && odd != 0 || tc.ids != "snowflake" && odd == 0 {
+				t.Errorf("%d rows in the odd indexes with %s ids", odd, tc.ids)
+			}
 			for _, by := range []string{ShapeDomain, ShapeSenderDomain} {
 				want := shapeWant(msgs, testNow, by)
 
