@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,18 +183,54 @@ func TestImportIntoQueueInUseGoesThroughTheWAL(t *testing.T) {
 }
 
 // An import that fails (a bad line) into an empty queue in rollback-journal
-// mode leaves the empty queue, in WAL mode.
+// mode leaves the empty queue, in WAL mode, even when it has written pages
+// into the file already (a small page cache).
 func TestFailedImportIntoEmptyQueue(t *testing.T) {
-	q, _ := openTest(t)
-	src := append(demoJSONLines(t, 2000, 1), "not json\n"...)
-	if _, err := q.ImportJSON(t.Context(), bytes.NewReader(src)); err == nil || !strings.Contains(err.Error(), "line 2001") {
-		t.Fatalf("import of a bad line: %v", err)
-	}
-	importedOnce(t, q, q.abs, 0)
-	if n := len(schemaObjects(t, q, nil)); n == 0 {
-		t.Fatal("the queue lost its indexes")
+	for _, small := range []bool{false, true} {
+		t.Run(fmt.Sprintf("small cache %v", small), func(t *testing.T) {
+			q, _ := openTest(t)
+			empty := fileSize(t, q.abs)
+			schema := schemaObjects(t, q, nil)
+			good := demoJSONLines(t, 6000, 1)
+			var grew bool
+			r := io.MultiReader(bytes.NewReader(good), readerFunc(func(p []byte) (int, error) {
+				if small && !grew {
+					// The lines before are in: wait until their pages are.
+					for deadline := time.Now().Add(20 * time.Second); !grew && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+						grew = fileSize(t, q.abs) > 4*empty
+					}
+					if !grew {
+						t.Error("the import wrote no pages into the file: the test proves nothing")
+					}
+				}
+				return copy(p, "not json\n"), io.EOF
+			}))
+			if small {
+				if err := q.LimitCache(t.Context(), 1<<20); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := q.ImportJSON(t.Context(), r); err == nil || !strings.Contains(err.Error(), "line 6001") {
+				t.Fatalf("import of a bad line: %v", err)
+			}
+			importedOnce(t, q, q.abs, 0)
+			if got := schemaObjects(t, q, nil); !maps.Equal(got, schema) {
+				t.Fatalf("the failed import changed the indexes:\n%v\nwant\n%v", got, schema)
+			}
+			if _, err := q.ImportJSON(t.Context(), bytes.NewReader(good)); err != nil {
+				t.Fatal(err)
+			}
+			if !importedOnce(t, q, q.abs, 6000) {
+				t.Error("the import after the failed one went through the -wal file")
+			}
+		})
 	}
 }
+
+// readerFunc is an io.Reader of a function.
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // The child of TestImportIntoEmptyQueueKilled: imports its standard input
 // into the queue it is given.
