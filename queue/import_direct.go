@@ -100,8 +100,8 @@ func (q *Queue) directWrite(fn func(tx *Tx) error) func(tx *Tx) error {
 // queue is not empty or the switch is refused: the import then runs in WAL
 // mode.
 func (q *Queue) leaveWAL(ctx context.Context) (*sql.Conn, func() error) {
-	var busy bool
-	if err := q.writer.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM trash_messages)").Scan(&busy); err != nil || busy {
+	var held bool
+	if err := q.writer.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM trash_messages)").Scan(&held); err != nil || held {
 		return nil, nil
 	}
 	conn, err := q.writer.Conn(ctx)
