@@ -125,7 +125,7 @@ func (q *Queue) waitLock(ctx context.Context, op string, try func() error) error
 
 // beginWrite starts an immediate (write-locked) transaction on db, waiting
 // for the lock as long as allowed.
-func (q *Queue) beginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+func (q *Queue) beginWrite(ctx context.Context, db txBeginner) (*sql.Tx, error) {
 	var tx *sql.Tx
 	err := q.waitLock(ctx, "change queue", func() (err error) {
 		tx, err = db.BeginTx(ctx, nil)

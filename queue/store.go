@@ -298,7 +298,7 @@ func (q *Queue) deferredDB() (*sql.DB, error) {
 	q.defOnce.Do(func() {
 		db := sql.OpenDB(writerConnector{q: q, abs: q.abs, txlock: "deferred"})
 		db.SetMaxOpenConns(4)
-		db.SetMaxIdleConns(1)
+		db.SetMaxIdleConns(deferredIdleConns)
 		q.deferred = db
 	})
 	return q.deferred, q.defErr
@@ -329,7 +329,7 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 			return fmt.Errorf("open queue %s: %w", q.path, err)
 		}
 		db.SetMaxOpenConns(8)
-		db.SetMaxIdleConns(4)
+		db.SetMaxIdleConns(readerIdleConns)
 		q.reader = db
 		migrate, err = q.checkSchema(context.Background(), db)
 		return err

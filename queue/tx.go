@@ -194,12 +194,23 @@ func (q *Queue) UpdateDeferred(ctx context.Context, preview bool, fn func(tx *Tx
 }
 
 func (q *Queue) runWrite(ctx context.Context, preview bool, fn func(tx *Tx) error) error {
+	return q.runWriteOn(ctx, q.writer, preview, fn)
+}
+
+// txBeginner is what a write transaction begins on: the writer's pool, or
+// one connection of it held for more than the transaction (import_direct.go).
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// runWriteOn is runWrite on db.
+func (q *Queue) runWriteOn(ctx context.Context, db txBeginner, preview bool, fn func(tx *Tx) error) error {
 	if q.readOnly {
 		return q.readOnlyError("change queue")
 	}
 	q.resolveUser()
 	q.wrote.Store(true)
-	sqltx, err := q.beginWrite(ctx, q.writer)
+	sqltx, err := q.beginWrite(ctx, db)
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) {
@@ -350,7 +361,7 @@ func (q *Queue) Cancel(ctx context.Context, r CancelRequest) (Result, error) {
 // leaves the queue unchanged.
 func (q *Queue) ImportJSON(ctx context.Context, r io.Reader) (Result, error) {
 	var res Result
-	err := q.Update(ctx, func(tx *Tx) (err error) { res, err = tx.ImportJSON(r); return })
+	err := q.updateImport(ctx, func(tx *Tx) (err error) { res, err = tx.ImportJSON(r); return })
 	return res, err
 }
 

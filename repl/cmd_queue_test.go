@@ -518,3 +518,34 @@ func TestAuditOfIDsFromStdin(t *testing.T) {
 		}
 	}
 }
+
+// `queue import` into an empty queue writes the queue file directly (the
+// queue's RunImport), not the -wal file; the queue is in WAL mode after.
+func TestImportIntoEmptyQueueWritesTheFile(t *testing.T) {
+	demo := newCLI(t, 2000)
+	demo.mustRun(t, "list -o json")
+	jsonl := filepath.Join(t.TempDir(), "q.jsonl")
+	if err := os.WriteFile(jsonl, demo.stdout.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, -1)
+	c.mustRun(t, "import "+jsonl)
+	if c.stderr.String() != "Imported 2006 message(s).\n" {
+		t.Errorf("import: %q", c.stderr.String())
+	}
+	path := c.env.Queue.Location()
+	size := func(name string) int64 {
+		st, err := os.Stat(name)
+		if err != nil {
+			return 0
+		}
+		return st.Size()
+	}
+	if wal, file := size(path+"-wal"), size(path); wal > file/20 {
+		t.Errorf("the import went through the -wal file: %d bytes beside a %d-byte queue", wal, file)
+	}
+	c.mustRun(t, "list -o ids")
+	if n := strings.Count(c.stdout.String(), "\n"); n != 2006 {
+		t.Errorf("%d messages listed after the import", n)
+	}
+}
