@@ -59,6 +59,14 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 		if err != nil {
 			return err
 		}
+		cut, err := tx.wholeUnits(db, limit)
+		if err != nil {
+			return err
+		}
+		if cut < limit && kept != 0 {
+			kept = cut
+		}
+		limit = cut
 		res.KeptFrom = kept
 		n, last, lastAt, err := tx.deleteAudit(db, limit, r.Before, res.DryRun)
 		res.Count, res.Last, res.LastAt = n, last, lastAt
@@ -76,7 +84,8 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 // auditTrimLimit returns the seq before which audit rows recorded before
 // `before` may go: not ceiling nor the rows of the unit of work in
 // progress, not what undo still reads (kept: the first
-// change kept for it, when that holds the trim back), never part of a unit.
+// change kept for it, when that holds the trim back), not inside the unit
+// of the row at the limit. Units interleaved with it are wholeUnits' care.
 func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit, kept int64, err error) {
 	var first *int64
 	if err := db.QueryRow(tx.ctx, "SELECT min(seq) FROM audit WHERE at >= $1", before.UnixMilli()).Scan(&first); err != nil {
@@ -107,6 +116,28 @@ func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit,
 		}
 	}
 	return limit, kept, nil
+}
+
+// wholeUnits returns the highest seq, at most limit, that no unit has rows
+// on both sides of: the rows before it are whole units. On PostgreSQL the
+// units of transactions that run side by side interleave (each takes its
+// seqs from the sequence as it goes, and commits later), so the unit of the
+// row at limit (unitOf) is not enough: a unit begun before it may have rows
+// after it, and lowering the limit to that unit's first row may split
+// another. It looks at the units of the rows before limit (a chunk's, for
+// the housekeeping), one indexed look each.
+func (tx *Tx) wholeUnits(db pgx.Tx, limit int64) (int64, error) {
+	for {
+		var u *int64
+		if err := db.QueryRow(tx.ctx, `SELECT min(s.u) FROM (SELECT DISTINCT coalesce(unit, seq) AS u FROM audit WHERE seq < $1) s
+			WHERE EXISTS (SELECT 1 FROM audit k WHERE k.unit = s.u AND k.seq >= $1)`, limit).Scan(&u); err != nil {
+			return 0, err
+		}
+		if u == nil || *u >= limit {
+			return limit, nil
+		}
+		limit = *u
+	}
 }
 
 // unitOf returns the first seq of the unit of the row seq, or seq when no
@@ -273,6 +304,7 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
+	chunkEnd := limit
 	var u int64
 	err = db.QueryRow(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&u)
 	switch {
@@ -287,10 +319,19 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 				return 0, false, err
 			}
 		}
-		if end < limit {
-			limit = end
+		chunkEnd = min(end, limit)
+	}
+	cut, err := tx.wholeUnits(db, chunkEnd)
+	if err != nil {
+		return 0, false, err
+	}
+	if cut <= oldest && chunkEnd < limit {
+		// The first units interleave with rows past the chunk: they go
+		// together, or stay while one of them must.
+		if cut, err = tx.wholeUnits(db, limit); err != nil {
+			return 0, false, err
 		}
 	}
-	n, _, _, err := tx.deleteAudit(db, limit, before, false)
+	n, _, _, err := tx.deleteAudit(db, cut, before, false)
 	return n, more && n > 0, err
 }
