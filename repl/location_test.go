@@ -93,7 +93,7 @@ func TestOpenRemoteHook(t *testing.T) {
 	}
 	for _, loc := range []string{"https://mx.example.org:8080", "localhost:8080"} {
 		env, _ := newEnv()
-		_, _, err := OpenQueue(env, QueueFlags{URL: loc, URLSet: true}, getenv)
+		_, _, err := OpenQueue(t.Context(), env, QueueFlags{URL: loc, URLSet: true}, getenv)
 		if ExitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "remote queues are not supported yet: "+loc+" names a server") || env.Queue != nil {
 			t.Fatalf("%s without OpenRemote: %v (queue %v)", loc, err, env.Queue)
 		}
@@ -121,7 +121,7 @@ func TestOpenRemoteHook(t *testing.T) {
 	}
 
 	env, out := newEnv()
-	loc, closeQueue, err := OpenQueue(env, QueueFlags{URL: "https://mx.example.org/", URLSet: true}, getenv)
+	loc, closeQueue, err := OpenQueue(t.Context(), env, QueueFlags{URL: "https://mx.example.org/", URLSet: true}, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +144,13 @@ func TestOpenRemoteHook(t *testing.T) {
 
 	// -c comes before MQSH_CREDENTIALS; the client's error is the run's.
 	env, _ = newEnv()
-	_, _, err = OpenQueue(env, QueueFlags{URL: "mx.example.org:443", URLSet: true, Credentials: "bad:pw", CredentialsSet: true}, getenv)
+	_, _, err = OpenQueue(t.Context(), env, QueueFlags{URL: "mx.example.org:443", URLSet: true, Credentials: "bad:pw", CredentialsSet: true}, getenv)
 	if err == nil || err.Error() != "https://mx.example.org: wrong credentials (401)" || env.Queue != nil {
 		t.Errorf("bad credentials: %v (queue %v)", err, env.Queue)
 	}
 	// A user without a secret and no terminal: nothing is opened.
 	gotURL = ""
-	_, _, err = OpenQueue(env, QueueFlags{URL: "https://mx.example.org", URLSet: true, Credentials: "bill:", CredentialsSet: true}, getenv)
+	_, _, err = OpenQueue(t.Context(), env, QueueFlags{URL: "https://mx.example.org", URLSet: true, Credentials: "bill:", CredentialsSet: true}, getenv)
 	if ExitCode(err) != 2 || gotURL != "" {
 		t.Errorf("user without secret: %v, OpenRemote called with %q", err, gotURL)
 	}
