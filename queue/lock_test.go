@@ -443,3 +443,52 @@ func TestOpenStopsWaitingWhenCancelled(t *testing.T) {
 		t.Errorf("schema version %d (%v) after the cancelled open, want %d: nothing changed", version, err, old)
 	}
 }
+
+// A file another process holds whole (as SQLite does while a new queue is
+// created, or while the last process to close a queue writes its WAL into
+// it) is waited for before its schema can even be read; Ctrl-C stops that
+// wait too, at once.
+func TestOpenStopsWaitingForAFileHeldWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
+	defer func() {
+		if release.Stop() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		} else {
+			<-released
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	q, err := OpenContext(ctx, path, Options{})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
+	}
+	if err == nil {
+		q.Close()
+		t.Fatal("Open succeeded while another connection held the file")
+	}
+	if msg := err.Error(); !errors.Is(err, context.Canceled) || !strings.HasPrefix(msg, "open queue: stopped waiting for the write lock of "+path) ||
+		!strings.Contains(msg, "nothing changed") {
+		t.Errorf("cancelled open: %v", err)
+	}
+}

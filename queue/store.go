@@ -318,7 +318,8 @@ func (q *Queue) deferredDB() (*sql.DB, error) {
 func (q *Queue) openReader(ctx context.Context, abs string) (migrate bool, err error) {
 	p := url.Values{}
 	p.Set("mode", "ro")
-	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	// Connecting waits in Go (readerConnector), then statements in SQLite.
+	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
 	p.Set("_mutex", "no") // see writerParams
 	// Reads asked again and again (delivery's look at the pause and the
 	// next due time after every group commit of serve) are not compiled
@@ -333,10 +334,7 @@ func (q *Queue) openReader(ctx context.Context, abs string) (migrate bool, err e
 		p.Set("immutable", "1")
 	}
 	open := func() error {
-		db, err := sql.Open(driverName, dsn(abs, p))
-		if err != nil {
-			return fmt.Errorf("open queue %s: %w", q.path, err)
-		}
+		db := sql.OpenDB(readerConnector{q: q, dsn: dsn(abs, p)})
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(4)
 		q.reader = db
@@ -406,6 +404,36 @@ func isCantOpen(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)
 }
+
+// readerConnector opens the read connections. Connecting reads the schema,
+// which waits while another process holds the whole file for a moment (the
+// creator of a new queue, the last process to close one writing its WAL
+// into it): that wait is waitLock's, told about, limited (LockWait) and
+// stopped by the context (Ctrl-C while a queue opens), rather than SQLite's
+// busy handler, which nothing interrupts. Then the connection's statements
+// wait in SQLite for up to busyTimeout, as a reader must.
+type readerConnector struct {
+	q   *Queue
+	dsn string // with a busy timeout of writerBusyTimeout
+}
+
+func (c readerConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	var dc driver.Conn
+	err := c.q.waitLock(ctx, "open queue", func() (err error) {
+		dc, err = sqliteDriver.Open(c.dsn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dc.(*sqlite3.SQLiteConn).Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()), nil); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return dc, nil
+}
+
+func (c readerConnector) Driver() driver.Driver { return sqliteDriver }
 
 // checkSchema verifies, on a read connection, that the file is an mqsh queue
 // whose schema this program understands; migrate says whether the writer
