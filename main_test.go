@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -118,8 +117,15 @@ func TestBuildWithoutCgoSaysWhy(t *testing.T) {
 // (here: blocked reading ids from a pipe that stays open), the second ends
 // mqsh at once, as it would any program.
 func TestSecondSignalEndsStuckCommand(t *testing.T) {
-	bin := buildMqsh(t)
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build mqsh with: %v", err)
+	}
 	dir := t.TempDir()
+	bin := filepath.Join(dir, "mqsh")
+	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 	db := filepath.Join(dir, "q.db")
 	if out, err := exec.Command(bin, "-u", db, "queue", "demo").CombinedOutput(); err != nil {
 		t.Fatalf("queue demo: %v\n%s", err, out)
@@ -156,44 +162,13 @@ func TestSecondSignalEndsStuckCommand(t *testing.T) {
 	}
 }
 
-// The built program, for the tests that send it signals: built once per
-// test binary.
-var built struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-func buildMqsh(t *testing.T) string {
-	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go command to build mqsh with: %v", err)
-	}
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "mqsh-bin-")
-		if err != nil {
-			built.err = err
-			return
-		}
-		built.bin = filepath.Join(dir, "mqsh")
-		if out, err := exec.Command(gobin, "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
-}
-
 // Ctrl-C while mqsh waits to open a queue whose write lock another process
 // holds (here the schema is one step behind, so opening must take the
 // lock) stops the wait as it stops a change's (the notice said "Ctrl-C
 // stops waiting, nothing changed"): mqsh says it was interrupted and exits
 // with 1, rather than being killed by the signal, and the file is as it was.
 func TestCtrlCStopsOpeningAHeldQueue(t *testing.T) {
-	bin := buildMqsh(t)
+	bin := builtMQSH(t)
 	db := filepath.Join(t.TempDir(), "q.db")
 	if out, err := exec.Command(bin, "-u", db, "queue", "demo").CombinedOutput(); err != nil {
 		t.Fatalf("queue demo: %v\n%s", err, out)
