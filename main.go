@@ -72,10 +72,18 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 		return fail(stderr, err)
 	}
 
+	// Ctrl-C or a TERM signal stops the opening of the queue while it waits
+	// for a file another process holds, and cancels the running command; its
+	// change is rolled back. A second signal ends the process at once, even
+	// if the command is stuck. The shell catches its own.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+
 	// The queue, unless the command needs none.
 	location := ""
 	if cl.NeedsQueue() {
-		loc, closeQueue, err := repl.OpenQueue(env, cl.Queue, getenv)
+		loc, closeQueue, err := repl.OpenQueue(ctx, env, cl.Queue, getenv)
 		if err != nil {
 			return fail(stderr, err)
 		}
@@ -84,15 +92,10 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer, getenv func(st
 	}
 
 	// Run the shell, one command or a batch.
-	ctx := context.Background()
 	if cl.Shell {
-		return fail(stderr, repl.RunShell(ctx, env, repl.ShellOptions{Location: location, Version: version, Terminal: stdin}))
+		stop()
+		return fail(stderr, repl.RunShell(context.Background(), env, repl.ShellOptions{Location: location, Version: version, Terminal: stdin}))
 	}
-	// Ctrl-C or a TERM signal cancels the running command; its change is rolled
-	// back. A second signal ends the process at once, even if the command is stuck.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop)
 	return fail(stderr, cl.Run(ctx, env, stdin))
 }
 

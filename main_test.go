@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"database/sql"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"mqsh/internal/pgtest"
@@ -154,6 +159,95 @@ func TestSecondSignalEndsStuckCommand(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("mqsh still runs after a second Ctrl-C")
+	}
+}
+
+// Ctrl-C while mqsh waits to open a queue whose write lock another process
+// holds (here the schema is one step behind, so opening must take the
+// lock) stops the wait as it stops a change's (the notice said "Ctrl-C
+// stops waiting, nothing changed"): mqsh says it was interrupted and exits
+// with 1, rather than being killed by the signal, and the file is as it was.
+func TestCtrlCStopsOpeningAHeldQueue(t *testing.T) {
+	bin := builtMQSH(t)
+	db := filepath.Join(t.TempDir(), "q.db")
+	if out, err := exec.Command(bin, "-u", db, "queue", "demo").CombinedOutput(); err != nil {
+		t.Fatalf("queue demo: %v\n%s", err, out)
+	}
+	other, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var version int
+	if err := conn.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", version-1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(context.Background(), "ROLLBACK")
+
+	cmd := exec.Command(bin, "-u", db, "queue", "list")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var said []string
+	select { // the first notice comes after a second of waiting
+	case l := <-lines:
+		said = append(said, l)
+	case <-time.After(20 * time.Second):
+		t.Fatal("mqsh did not say that it waits")
+	}
+	if !strings.Contains(said[0], "waiting") || !strings.Contains(said[0], "Ctrl-C stops waiting") {
+		t.Fatalf("mqsh said %q, want the wait's notice", said[0])
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		for l := range lines {
+			said = append(said, l)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("mqsh still waits after Ctrl-C")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("mqsh ended with %v, want exit status 1", err)
+	}
+	if out := strings.Join(said, "\n"); said[len(said)-1] != "mqsh: interrupted" {
+		t.Errorf("mqsh said:\n%s\nwant the wait's notice, then what a change stopped waiting says: mqsh: interrupted", out)
+	}
+	var now int
+	if err := conn.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&now); err != nil || now != version-1 {
+		t.Errorf("schema version %d (%v) after the stopped open, want %d", now, err, version-1)
 	}
 }
 

@@ -59,8 +59,16 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 		if err != nil {
 			return err
 		}
+		cut, err := tx.wholeUnits(db, limit)
+		if err != nil {
+			return err
+		}
+		if cut < limit && kept != 0 {
+			kept = cut
+		}
+		limit = cut
 		res.KeptFrom = kept
-		n, last, lastAt, err := tx.deleteAudit(db, limit, r.Before, res.DryRun)
+		n, last, lastAt, err := tx.deleteAudit(db, 0, limit, r.Before, res.DryRun)
 		res.Count, res.Last, res.LastAt = n, last, lastAt
 		if err != nil || n == 0 || res.DryRun {
 			return err
@@ -76,7 +84,8 @@ func (tx *Tx) AuditTrim(r queue.AuditTrimRequest) (queue.AuditTrimResult, error)
 // auditTrimLimit returns the seq before which audit rows recorded before
 // `before` may go: not ceiling nor the rows of the unit of work in
 // progress, not what undo still reads (kept: the first
-// change kept for it, when that holds the trim back), never part of a unit.
+// change kept for it, when that holds the trim back), not inside the unit
+// of the row at the limit. Units interleaved with it are wholeUnits' care.
 func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit, kept int64, err error) {
 	var first *int64
 	if err := db.QueryRow(tx.ctx, "SELECT min(seq) FROM audit WHERE at >= $1", before.UnixMilli()).Scan(&first); err != nil {
@@ -107,6 +116,29 @@ func (tx *Tx) auditTrimLimit(db pgx.Tx, before time.Time, ceiling int64) (limit,
 		}
 	}
 	return limit, kept, nil
+}
+
+// wholeUnits returns the highest seq, at most limit, that no unit has rows
+// on both sides of: the rows before it are whole units. On PostgreSQL the
+// units of transactions that run side by side interleave (each takes its
+// seqs from the sequence as it goes, and commits later), so the unit of the
+// row at limit (unitOf) is not enough: a unit begun before it may have rows
+// after it, and lowering the limit to that unit's first row may split
+// another. Each look is planned for its limit (QueryExecModeExec), so
+// that it reads the shorter side: the rows of the units begun before limit
+// (a chunk's, for the housekeeping) or the rows from limit on (a trim by
+// hand).
+func (tx *Tx) wholeUnits(db pgx.Tx, limit int64) (int64, error) {
+	for {
+		var u *int64
+		if err := db.QueryRow(tx.ctx, "SELECT min(unit) FROM audit WHERE unit < $1 AND seq >= $1", pgx.QueryExecModeExec, limit).Scan(&u); err != nil {
+			return 0, err
+		}
+		if u == nil || *u >= limit {
+			return limit, nil
+		}
+		limit = *u
+	}
 }
 
 // unitOf returns the first seq of the unit of the row seq, or seq when no
@@ -183,26 +215,41 @@ func (tx *Tx) undoRecordsFrom(db pgx.Tx, limit int64) (int64, error) {
 }
 
 // deleteAudit deletes the audit rows before limit recorded before `before`,
-// and says how many, and the newest of them; with dry, it counts them.
-func (tx *Tx) deleteAudit(db pgx.Tx, limit int64, before time.Time, dry bool) (n int, last int64, lastAt time.Time, err error) {
+// and says how many, and the newest of them; with dry, it counts them. A
+// row goes only with its whole unit: limit leaves no committed unit split
+// (wholeUnits), but a script run that commits after it was chosen and
+// before this statement (READ COMMITTED shows it here) may have rows on
+// both sides of it, or rows recorded since, and then stays whole. One
+// statement, so that what is counted is what is deleted.
+func (tx *Tx) deleteAudit(db pgx.Tx, from, limit int64, before time.Time, dry bool) (n int, last int64, lastAt time.Time, err error) {
+	if beforeAuditDelete != nil {
+		beforeAuditDelete()
+	}
+	// The newest row's time: the greatest [seq, at] (arrays compare
+	// element by element), without sorting the rows.
+	const said = "SELECT count(*), coalesce(max(seq), 0), coalesce((max(ARRAY[seq, at]))[2], 0) FROM "
+	q := said + "audit a WHERE " + trimmable
+	if !dry {
+		q = "WITH d AS (DELETE FROM audit a WHERE " + trimmable + " RETURNING seq, at) " + said + "d"
+	}
 	var at int64
-	err = db.QueryRow(tx.ctx, "SELECT seq, at FROM audit WHERE seq < $1 AND at < $2 ORDER BY seq DESC LIMIT 1", limit, before.UnixMilli()).Scan(&last, &at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, 0, time.Time{}, nil
-	}
-	if err != nil {
+	err = db.QueryRow(tx.ctx, q, pgx.QueryExecModeExec, limit, before.UnixMilli(), from).Scan(&n, &last, &at)
+	if err != nil || n == 0 {
 		return 0, 0, time.Time{}, err
 	}
-	if dry {
-		err = db.QueryRow(tx.ctx, "SELECT count(*) FROM audit WHERE seq < $1 AND at < $2", limit, before.UnixMilli()).Scan(&n)
-		return n, last, time.UnixMilli(at).UTC(), err
-	}
-	tag, err := db.Exec(tx.ctx, "DELETE FROM audit WHERE seq < $1 AND at < $2", limit, before.UnixMilli())
-	if err != nil {
-		return 0, 0, time.Time{}, err
-	}
-	return int(tag.RowsAffected()), last, time.UnixMilli(at).UTC(), nil
+	return n, last, time.UnixMilli(at).UTC(), nil
 }
+
+// trimmable is the condition on an audit row a that deleteAudit deletes by
+// (parameters: the limit, the time in unix milliseconds, the oldest row or
+// 0, so that the scan does not wade through the index entries of rows
+// deleted earlier and not yet vacuumed).
+const trimmable = `a.seq >= $3 AND a.seq < $1 AND a.at < $2 AND coalesce(a.unit, a.seq) NOT IN
+	(SELECT k.unit FROM audit k WHERE k.unit < $1 AND (k.seq >= $1 OR k.at >= $2))`
+
+// beforeAuditDelete, when set (by tests), runs in deleteAudit before it
+// looks at the rows.
+var beforeAuditDelete func()
 
 // AuditRetention returns how long the housekeeping keeps audit rows (0 =
 // for ever, the default).
@@ -273,6 +320,7 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 	}
 	// The chunk ends at a unit's first row; a unit bigger than a chunk goes
 	// whole.
+	chunkEnd := limit
 	var u int64
 	err = db.QueryRow(tx.ctx, "SELECT coalesce(unit, seq) FROM audit WHERE seq < $1 ORDER BY seq OFFSET $2 LIMIT 1", limit, chunk).Scan(&u)
 	switch {
@@ -287,10 +335,19 @@ func (tx *Tx) trimAudit(db pgx.Tx, st houseState, chunk int, lazy bool) (deleted
 				return 0, false, err
 			}
 		}
-		if end < limit {
-			limit = end
+		chunkEnd = min(end, limit)
+	}
+	cut, err := tx.wholeUnits(db, chunkEnd)
+	if err != nil {
+		return 0, false, err
+	}
+	if cut <= oldest && chunkEnd < limit {
+		// The first units interleave with rows past the chunk: they go
+		// together, or stay while one of them must.
+		if cut, err = tx.wholeUnits(db, limit); err != nil {
+			return 0, false, err
 		}
 	}
-	n, _, _, err := tx.deleteAudit(db, limit, before, false)
+	n, _, _, err := tx.deleteAudit(db, oldest, cut, before, false)
 	return n, more && n > 0, err
 }

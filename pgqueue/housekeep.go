@@ -51,12 +51,13 @@ const housekeepLockKey int64 = 0x6d717368_686b7031 // "mqshhkp1"
 // Housekeep purges, in small transactions, the expired trash and undo
 // records and the attempts history of messages gone longer than the
 // retention, until the history has no expired rows left to look at or
-// housekeepRounds transactions; it returns how many attempts rows it
-// deleted. While another node does the same, it leaves the history to it.
-func (q *Queue) Housekeep(ctx context.Context) (int, error) {
-	total := 0
+// housekeepRounds transactions, and the audit rows older than the audit
+// retention; it says how many attempts and audit rows it deleted. While
+// another node does the same, it leaves the history to it.
+func (q *Queue) Housekeep(ctx context.Context) (queue.HousekeepResult, error) {
+	var total queue.HousekeepResult
 	for range housekeepRounds {
-		var n int
+		var n queue.HousekeepResult
 		var more bool
 		err := q.update(ctx, false, func(tx *Tx) error {
 			if err := tx.needWrite("housekeeping"); err != nil {
@@ -69,7 +70,8 @@ func (q *Queue) Housekeep(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		total += n
+		total.Attempts += n.Attempts
+		total.AuditRows += n.AuditRows
 		if !more {
 			break
 		}
@@ -119,19 +121,23 @@ func (tx *Tx) houseState(db pgx.Tx) (houseState, error) {
 // holds the housekeeping lock. more says the history or the audit log may
 // have expired rows beyond those. Nothing due costs one round trip (and one
 // indexed look with an audit retention set).
-func (tx *Tx) housekeep(db pgx.Tx, chunk int, lazy bool) (deleted int, more bool, err error) {
+func (tx *Tx) housekeep(db pgx.Tx, chunk int, lazy bool) (deleted queue.HousekeepResult, more bool, err error) {
 	st, err := tx.houseState(db)
 	if err != nil {
-		return 0, false, err
+		return deleted, false, err
 	}
 	if err := tx.dropExpired(db, st); err != nil {
-		return 0, false, err
+		return deleted, false, err
 	}
-	if deleted, more, err = tx.purgeHistory(db, st, chunk, lazy); err != nil {
-		return 0, false, err
+	if deleted.Attempts, more, err = tx.purgeHistory(db, st, chunk, lazy); err != nil {
+		return queue.HousekeepResult{}, false, err
 	}
-	_, moreAudit, err := tx.trimAudit(db, st, chunk, lazy)
-	return deleted, more || moreAudit, err
+	audit, moreAudit, err := tx.trimAudit(db, st, chunk, lazy)
+	if err != nil {
+		return queue.HousekeepResult{}, false, err
+	}
+	deleted.AuditRows = audit
+	return deleted, more || moreAudit, nil
 }
 
 // metaValue reads a meta value, 0 when unset.

@@ -179,6 +179,11 @@ func (tx *Tx) auditTrimLimit(before time.Time, ceiling int64) (limit, kept int64
 	if undo != 0 && undo < limit {
 		limit, kept = undo, undo
 	}
+	// Lowering the limit to the first row of its row's unit is enough here:
+	// a unit's rows are consecutive seqs, since the write transaction holds
+	// SQLite's one write lock from its first seq (max(seq)+1, changeSeq) to
+	// its commit, so no other unit can take a seq in between. (On
+	// PostgreSQL units interleave: pgqueue's wholeUnits.)
 	unit, err := tx.unitOf(limit)
 	if err != nil {
 		return 0, 0, err

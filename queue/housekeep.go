@@ -52,9 +52,15 @@ const lazyHistoryEvery = time.Minute
 type Housekeeper interface {
 	// Housekeep purges, in a few small write transactions, the expired
 	// trash, undo records and attempts history, and the audit rows older
-	// than the audit retention when one is set; it returns how many
-	// attempts rows it deleted.
-	Housekeep(ctx context.Context) (int, error)
+	// than the audit retention when one is set; it says how many attempts
+	// and audit rows it deleted.
+	Housekeep(ctx context.Context) (HousekeepResult, error)
+}
+
+// HousekeepResult says what one Housekeep call deleted.
+type HousekeepResult struct {
+	Attempts  int // attempts rows of messages gone longer than the trash retention
+	AuditRows int // audit rows older than the audit retention; 0 when it is off
 }
 
 var _ Housekeeper = (*Queue)(nil)
@@ -63,16 +69,17 @@ var _ Housekeeper = (*Queue)(nil)
 // delivery and ingest are not held up) until the attempts history and the
 // audit log have no expired rows left to look at, or housekeepRounds
 // transactions.
-func (q *Queue) Housekeep(ctx context.Context) (int, error) {
-	total := 0
+func (q *Queue) Housekeep(ctx context.Context) (HousekeepResult, error) {
+	var total HousekeepResult
 	for range housekeepRounds {
-		var n int
+		var n HousekeepResult
 		var more bool
 		err := q.Update(ctx, func(tx *Tx) (err error) { n, more, err = tx.housekeep(historyChunk); return })
 		if err != nil {
 			return total, q.fileError("housekeeping", err)
 		}
-		total += n
+		total.Attempts += n.Attempts
+		total.AuditRows += n.AuditRows
 		if !more {
 			break
 		}
@@ -84,19 +91,23 @@ func (q *Queue) Housekeep(ctx context.Context) (int, error) {
 // to chunk rows of the attempts history looked at, and up to about chunk
 // audit rows older than the audit retention. more says the history or the
 // audit log may have expired rows beyond those.
-func (tx *Tx) housekeep(chunk int) (deleted int, more bool, err error) {
+func (tx *Tx) housekeep(chunk int) (deleted HousekeepResult, more bool, err error) {
 	ret, err := tx.trashRetention()
 	if err != nil {
-		return 0, false, err
+		return deleted, false, err
 	}
 	if err := tx.purgeExpired(ret); err != nil {
-		return 0, false, err
+		return deleted, false, err
 	}
-	if deleted, more, err = tx.purgeHistory(ret, chunk, false); err != nil {
-		return 0, false, err
+	if deleted.Attempts, more, err = tx.purgeHistory(ret, chunk, false); err != nil {
+		return HousekeepResult{}, false, err
 	}
-	_, moreAudit, err := tx.trimAudit(chunk, false)
-	return deleted, more || moreAudit, err
+	audit, moreAudit, err := tx.trimAudit(chunk, false)
+	if err != nil {
+		return HousekeepResult{}, false, err
+	}
+	deleted.AuditRows = audit
+	return deleted, more || moreAudit, nil
 }
 
 // lazyHousekeep is the purge of an audited write: housekeep, the history's

@@ -117,7 +117,7 @@ func chunkStep(tx *Tx) (int, error) {
 		return 0, err
 	}
 	n, _, err := tx.housekeep(lazyHistoryChunk)
-	return n, err
+	return n.Attempts, err
 }
 
 func BenchmarkHousekeepNone(b *testing.B) {

@@ -113,10 +113,10 @@ func TestHistoryPurgeIsBounded(t *testing.T) {
 	if got := rows(t, q, "attempts", ""); got != n-2*lazyHistoryChunk {
 		t.Fatalf("a write a minute later left %d rows, want %d", got, n-2*lazyHistoryChunk)
 	}
-	var one int
+	var one HousekeepResult
 	var more bool
 	err := q.Update(t.Context(), func(tx *Tx) (err error) { one, more, err = tx.housekeep(historyChunk); return })
-	if err != nil || one != historyChunk || !more {
+	if err != nil || one.Attempts != historyChunk || !more {
 		t.Fatalf("one housekeeping transaction deleted %d (more %v, %v), want %d", one, more, err, historyChunk)
 	}
 	if _, err := q.TrashPurge(t.Context(), TrashRequest{}); err != nil {
@@ -139,15 +139,15 @@ func TestHousekeepGoesRound(t *testing.T) {
 	addAttempts(t, q, 1, gone...)
 	c.Set(testNow.Add(8 * day))
 	n, err := q.Housekeep(t.Context())
-	if err != nil || n != len(gone) {
-		t.Fatalf("housekeeping deleted %d (%v), want %d", n, err, len(gone))
+	if err != nil || n.Attempts != len(gone) {
+		t.Fatalf("housekeeping deleted %+v (%v), want %d attempts", n, err, len(gone))
 	}
 	if got := rows(t, q, "attempts", ""); got != 3*historyChunk {
 		t.Errorf("%d attempts rows left, want the queued message's %d", got, 3*historyChunk)
 	}
 	addAttempts(t, q, 1, all[0]+ID(5000)) // an attempt now, and one gone long ago
 	c.Set(testNow.Add(16 * day))
-	if n, err := q.Housekeep(t.Context()); err != nil || n != 1 {
-		t.Errorf("a second round deleted %d (%v), want 1", n, err)
+	if n, err := q.Housekeep(t.Context()); err != nil || n.Attempts != 1 {
+		t.Errorf("a second round deleted %+v (%v), want 1 attempt", n, err)
 	}
 }

@@ -84,6 +84,13 @@ func isBusy(err error) bool {
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked)
 }
 
+// waitStopped is waitLock's error when its context ended: a sentence that
+// needs no more context.
+type waitStopped struct{ err error }
+
+func (e *waitStopped) Error() string { return e.err.Error() }
+func (e *waitStopped) Unwrap() error { return e.err }
+
 // waitLock runs try until it does not fail for want of the write lock,
 // pausing in between, telling Options.Waiting every few seconds who holds the
 // lock, and giving up when ctx ends or after Options.LockWait.
@@ -91,7 +98,7 @@ func (q *Queue) waitLock(ctx context.Context, op string, try func() error) error
 	start := time.Now()
 	nextNotice := start.Add(waitNoticeFirst)
 	stopped := func() error {
-		return fmt.Errorf("%s: stopped waiting for the write lock of %s (held by %s): nothing changed: %w", op, q.path, q.holder(), context.Cause(ctx))
+		return &waitStopped{fmt.Errorf("%s: stopped waiting for the write lock of %s (held by %s): nothing changed: %w", op, q.path, q.holder(), context.Cause(ctx))}
 	}
 	for {
 		err := try()

@@ -377,3 +377,118 @@ func TestWaitStoppedDuringATry(t *testing.T) {
 		t.Errorf("wait stopped during a try: %v", err)
 	}
 }
+
+// Opening a queue waits, like a change, while another process holds its
+// write lock and the schema must be brought up to date; Ctrl-C (the
+// context given to OpenContext) stops that wait at once, with an error that
+// names the wait and says nothing changed, and leaves the file as it was.
+func TestOpenStopsWaitingWhenCancelled(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	q, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.LoadDemo(t.Context(), 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	q.Close()
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// An older schema, so that opening must take the write lock; another
+	// connection holds it (for 10 s at most, so that a wait that is not
+	// stopped ends the test all the same).
+	old := len(migrations) - 1
+	if _, err := conn.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", old)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
+	defer func() {
+		if release.Stop() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		} else {
+			<-released
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	q, err = OpenContext(ctx, path, Options{})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
+	}
+	if err == nil {
+		q.Close()
+		t.Fatal("Open succeeded while another connection held the write lock")
+	}
+	msg := err.Error()
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(msg, "open queue: stopped waiting for the write lock of "+path) ||
+		!strings.Contains(msg, "nothing changed") || strings.Count(msg, "open queue") != 1 {
+		t.Errorf("cancelled open: %v", err)
+	}
+	var version int
+	if err := conn.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&version); err != nil || version != old {
+		t.Errorf("schema version %d (%v) after the cancelled open, want %d: nothing changed", version, err, old)
+	}
+}
+
+// A file another process holds whole (as SQLite does while a new queue is
+// created, or while the last process to close a queue writes its WAL into
+// it) is waited for before its schema can even be read; Ctrl-C stops that
+// wait too, at once.
+func TestOpenStopsWaitingForAFileHeldWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
+	defer func() {
+		if release.Stop() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		} else {
+			<-released
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	q, err := OpenContext(ctx, path, Options{})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
+	}
+	if err == nil {
+		q.Close()
+		t.Fatal("Open succeeded while another connection held the file")
+	}
+	if msg := err.Error(); !errors.Is(err, context.Canceled) || !strings.HasPrefix(msg, "open queue: stopped waiting for the write lock of "+path) ||
+		!strings.Contains(msg, "nothing changed") {
+		t.Errorf("cancelled open: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ package queue
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -102,7 +103,11 @@ func (q *Queue) migrate(ctx context.Context) (err error) {
 	}()
 	// Otherwise read it again under the write lock: another process may be
 	// migrating the same file right now.
-	tx, err := q.beginWrite(ctx, q.writer)
+	var tx *sql.Tx
+	err = q.waitLock(ctx, "open queue", func() (err error) {
+		tx, err = q.writer.BeginTx(ctx, nil)
+		return err
+	})
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,15 @@ var beforeMigrateHook func()
 // missing directory each give an error that says what to do. A file without
 // write permission is opened read-only: reads work, writes return ErrReadOnly.
 func Open(path string, opts Options) (*Queue, error) {
+	return OpenContext(context.Background(), path, opts)
+}
+
+// OpenContext is Open under a context: while another process holds the
+// file or its write lock and the schema must be read or brought up to
+// date, opening waits as a change does (Options.LockWait, Options.Waiting),
+// and ctx ending (Ctrl-C) stops the wait with nothing changed. The queue
+// does not keep ctx.
+func OpenContext(ctx context.Context, path string, opts Options) (*Queue, error) {
 	if path == "" {
 		return nil, errors.New("open queue: no file given")
 	}
@@ -136,14 +145,14 @@ func Open(path string, opts Options) (*Queue, error) {
 	}
 	var migrate bool
 	if err == nil {
-		migrate, err = q.openReader(abs)
+		migrate, err = q.openReader(ctx, abs)
 	}
 	if err == nil && migrate {
 		if beforeMigrateHook != nil {
 			beforeMigrateHook()
 		}
-		if err = q.migrate(context.Background()); err != nil {
-			err = q.fileError("open queue", err)
+		if err = q.migrate(ctx); err != nil {
+			err = q.openError(ctx, err)
 		}
 	}
 	if err != nil {
@@ -306,10 +315,11 @@ func (q *Queue) deferredDB() (*sql.DB, error) {
 
 // openReader opens the pool of read connections and checks the schema on
 // it; migrate says whether the writer must bring the file up to date.
-func (q *Queue) openReader(abs string) (migrate bool, err error) {
+func (q *Queue) openReader(ctx context.Context, abs string) (migrate bool, err error) {
 	p := url.Values{}
 	p.Set("mode", "ro")
-	p.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	// Connecting waits in Go (readerConnector), then statements in SQLite.
+	p.Set("_busy_timeout", fmt.Sprint(writerBusyTimeout.Milliseconds()))
 	p.Set("_mutex", "no") // see writerParams
 	// Reads asked again and again (delivery's look at the pause and the
 	// next due time after every group commit of serve) are not compiled
@@ -324,14 +334,11 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 		p.Set("immutable", "1")
 	}
 	open := func() error {
-		db, err := sql.Open(driverName, dsn(abs, p))
-		if err != nil {
-			return fmt.Errorf("open queue %s: %w", q.path, err)
-		}
+		db := sql.OpenDB(readerConnector{q: q, dsn: dsn(abs, p)})
 		db.SetMaxOpenConns(8)
 		db.SetMaxIdleConns(readerIdleConns)
 		q.reader = db
-		migrate, err = q.checkSchema(context.Background(), db)
+		migrate, err = q.checkSchema(ctx, db)
 		return err
 	}
 	err = open()
@@ -363,9 +370,23 @@ func (q *Queue) openReader(abs string) (migrate bool, err error) {
 		err = open()
 	}
 	if err != nil {
-		return false, q.fileError("open queue", err)
+		return false, q.openError(ctx, err)
 	}
 	return migrate, nil
+}
+
+// openError words an error of opening: a stopped wait for the lock as
+// waitLock said it, the end of ctx at another moment with nothing changed
+// (a schema step is one transaction, rolled back), else fileError's.
+func (q *Queue) openError(ctx context.Context, err error) error {
+	var stopped *waitStopped
+	switch {
+	case errors.As(err, &stopped):
+		return err
+	case ctx.Err() != nil:
+		return fmt.Errorf("open queue %s: stopped: nothing changed: %w", q.path, context.Cause(ctx))
+	}
+	return q.fileError("open queue", err)
 }
 
 // anyWriteBit reports whether the file has a write permission bit for anyone.
@@ -383,6 +404,36 @@ func isCantOpen(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrReadonly)
 }
+
+// readerConnector opens the read connections. Connecting reads the schema,
+// which waits while another process holds the whole file for a moment (the
+// creator of a new queue, the last process to close one writing its WAL
+// into it): that wait is waitLock's, told about, limited (LockWait) and
+// stopped by the context (Ctrl-C while a queue opens), rather than SQLite's
+// busy handler, which nothing interrupts. Then the connection's statements
+// wait in SQLite for up to busyTimeout, as a reader must.
+type readerConnector struct {
+	q   *Queue
+	dsn string // with a busy timeout of writerBusyTimeout
+}
+
+func (c readerConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	var dc driver.Conn
+	err := c.q.waitLock(ctx, "open queue", func() (err error) {
+		dc, err = sqliteDriver.Open(c.dsn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := dc.(*sqlite3.SQLiteConn).Exec(fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()), nil); err != nil {
+		dc.Close()
+		return nil, err
+	}
+	return dc, nil
+}
+
+func (c readerConnector) Driver() driver.Driver { return sqliteDriver }
 
 // checkSchema verifies, on a read connection, that the file is an mqsh queue
 // whose schema this program understands; migrate says whether the writer

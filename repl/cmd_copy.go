@@ -36,12 +36,12 @@ func runCopy(ctx context.Context, env *Env, inv *Invocation) error {
 	}
 	open := func(loc string, create bool) (queue.Backend, func(), error) {
 		e := &Env{Streams: env.Streams, Session: Session{Now: env.Now}}
-		_, closer, err := OpenQueue(e, QueueFlags{URL: loc, URLSet: true}, os.Getenv)
+		_, closer, err := OpenQueue(ctx, e, QueueFlags{URL: loc, URLSet: true}, os.Getenv)
 		if err != nil {
 			return nil, nil, err
 		}
 		if e.Queue == nil && e.OpenQueue != nil {
-			if err := e.OpenQueue(create); err != nil {
+			if err := e.OpenQueue(ctx, create); err != nil {
 				closer()
 				return nil, nil, err
 			}

@@ -373,8 +373,17 @@ func housekeep(ctx context.Context, hk queue.Housekeeper, log io.Writer) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			fmt.Fprintf(log, "%v (tried again in %s)\n", err, housekeepEvery)
-		case n > 0:
-			fmt.Fprintf(log, "deleted %d attempts of messages gone longer than the trash retention\n", n)
+		case err == nil:
+			var did []string
+			if n.Attempts > 0 {
+				did = append(did, counted(n.Attempts, "attempt")+" of messages gone longer than the trash retention")
+			}
+			if n.AuditRows > 0 {
+				did = append(did, counted(n.AuditRows, "audit row")+" older than the audit retention")
+			}
+			if len(did) > 0 {
+				fmt.Fprintf(log, "deleted %s\n", strings.Join(did, " and "))
+			}
 		}
 		select {
 		case <-ctx.Done():

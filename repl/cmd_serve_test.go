@@ -127,6 +127,65 @@ func TestServeRefusesDemoMail(t *testing.T) {
 	}
 }
 
+// With an audit retention set, serve's housekeeping trims the audit rows
+// older than it, and its log line counts them beside the attempts.
+func TestServeHousekeepingCountsAuditRows(t *testing.T) {
+	c := newCLI(t, -1)
+	q := c.env.Queue.(*queue.Queue)
+	db, err := sql.Open("sqlite3", q.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// Three rows of two months ago, and the audited writes of this minute
+	// leave the trim to serve.
+	old := cliNow.Add(-60 * 24 * time.Hour).UnixMilli()
+	for seq := 1; seq <= 3; seq++ {
+		if _, err := db.Exec("INSERT INTO audit(seq, at, user, source, verb, filter, count, ids) VALUES(?, ?, 'root', 'cli', 'retry', '', 0, x'')", seq, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec("INSERT INTO meta(key, value) VALUES('audit_trimmed_at', ?)", cliNow.UnixMilli()); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"queue pause", "queue audit retention 30d"} {
+		if err := c.run(t, line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	rows := func() int {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM audit WHERE at = ?", old).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := rows(); n != 3 {
+		t.Fatalf("%d old audit rows before serve, want 3", n)
+	}
+	var stderr syncBuffer
+	c.env.Stderr = &stderr
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "housekeeping: ") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	if n := rows(); n != 0 {
+		t.Errorf("serve left %d audit rows older than the retention", n)
+	}
+	if !strings.Contains(stderr.String(), "housekeeping: deleted 3 audit rows older than the audit retention\n") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
 // Serve purges, without any command writing, the attempts history of
 // messages gone longer than the trash retention, and keeps the others'.
 func TestServeHousekeeps(t *testing.T) {

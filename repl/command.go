@@ -130,8 +130,9 @@ type Session struct {
 	// queue file did not exist when mqsh started. create is true for the
 	// commands that add messages (Command.Creates); any other command gets an
 	// error saying there is no queue there, so a mistyped -u never looks like
-	// an empty queue.
-	OpenQueue func(create bool) error
+	// an empty queue. Ending ctx stops a wait for a file another process
+	// holds.
+	OpenQueue func(ctx context.Context, create bool) error
 	// Interruptible returns a context that Ctrl-C cancels, for a command that
 	// runs several steps of its own (each chunk at the lua prompt); nil
 	// outside the shell.

@@ -136,8 +136,10 @@ func queuePath(loc string) (string, error) {
 // told there is no queue there. A queue file created by this run that is left
 // with no message and no audited change (the command that created it failed)
 // is removed when it is closed (queue.Discard), so a failed import leaves no
-// empty queue behind, unless another process has it open.
-func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, func(), error) {
+// empty queue behind, unless another process has it open. Ending ctx
+// (Ctrl-C) stops the opening while it waits for a file another process
+// holds, with nothing changed.
+func OpenQueue(ctx context.Context, env *Env, where QueueFlags, getenv func(string) string) (string, func(), error) {
 	opts := queue.Options{Now: env.Now, Waiting: func(w queue.LockWait) { fmt.Fprintf(env.Stderr, "mqsh: %s\n", w) }, Notices: noticeWriter(env)}
 	if where.WaitSet {
 		d, err := parseDuration(where.Wait)
@@ -173,7 +175,7 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 		if OpenPostgres == nil {
 			return "", nil, Usagef("%s names a PostgreSQL database, and this mqsh was built without the PostgreSQL engine", queue.RedactURL(loc))
 		}
-		b, err := OpenPostgres(context.Background(), loc, PostgresOptions{Now: env.Now, Notices: noticeWriter(env)})
+		b, err := OpenPostgres(ctx, loc, PostgresOptions{Now: env.Now, Notices: noticeWriter(env)})
 		if err != nil {
 			return "", nil, err // the engine's errors name the database (without the password) and what to do
 		}
@@ -192,8 +194,8 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 	// The one place a local queue is opened: the SQLite engine, which
 	// alone can discard a file it created.
 	var local *queue.Queue
-	open := func() error {
-		q, err := queue.Open(path, opts)
+	open := func(ctx context.Context) error {
+		q, err := queue.OpenContext(ctx, path, opts)
 		if err != nil {
 			return err // the engine's errors name the file and what to do
 		}
@@ -212,12 +214,12 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			what += " (the file is empty)"
 		}
 		created := false
-		env.OpenQueue = func(create bool) error {
+		env.OpenQueue = func(ctx context.Context, create bool) error {
 			if !create {
 				return fmt.Errorf("%s: check -u or MQSH_URL; queue demo, queue import or queue add creates a new one", what)
 			}
 			created = true
-			return open()
+			return open(ctx)
 		}
 		return loc, func() {
 			if created && local != nil {
@@ -229,7 +231,7 @@ func OpenQueue(env *Env, where QueueFlags, getenv func(string) string) (string, 
 			closeQueue()
 		}, nil
 	}
-	return loc, closeQueue, open()
+	return loc, closeQueue, open(ctx)
 }
 
 // openDemo opens a fresh queue under the temp folder loaded with the demo

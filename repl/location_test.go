@@ -3,8 +3,10 @@ package repl
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,7 +95,7 @@ func TestOpenRemoteHook(t *testing.T) {
 	}
 	for _, loc := range []string{"https://mx.example.org:8080", "localhost:8080"} {
 		env, _ := newEnv()
-		_, _, err := OpenQueue(env, QueueFlags{URL: loc, URLSet: true}, getenv)
+		_, _, err := OpenQueue(t.Context(), env, QueueFlags{URL: loc, URLSet: true}, getenv)
 		if ExitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "remote queues are not supported yet: "+loc+" names a server") || env.Queue != nil {
 			t.Fatalf("%s without OpenRemote: %v (queue %v)", loc, err, env.Queue)
 		}
@@ -121,7 +123,7 @@ func TestOpenRemoteHook(t *testing.T) {
 	}
 
 	env, out := newEnv()
-	loc, closeQueue, err := OpenQueue(env, QueueFlags{URL: "https://mx.example.org/", URLSet: true}, getenv)
+	loc, closeQueue, err := OpenQueue(t.Context(), env, QueueFlags{URL: "https://mx.example.org/", URLSet: true}, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,14 +146,71 @@ func TestOpenRemoteHook(t *testing.T) {
 
 	// -c comes before MQSH_CREDENTIALS; the client's error is the run's.
 	env, _ = newEnv()
-	_, _, err = OpenQueue(env, QueueFlags{URL: "mx.example.org:443", URLSet: true, Credentials: "bad:pw", CredentialsSet: true}, getenv)
+	_, _, err = OpenQueue(t.Context(), env, QueueFlags{URL: "mx.example.org:443", URLSet: true, Credentials: "bad:pw", CredentialsSet: true}, getenv)
 	if err == nil || err.Error() != "https://mx.example.org: wrong credentials (401)" || env.Queue != nil {
 		t.Errorf("bad credentials: %v (queue %v)", err, env.Queue)
 	}
 	// A user without a secret and no terminal: nothing is opened.
 	gotURL = ""
-	_, _, err = OpenQueue(env, QueueFlags{URL: "https://mx.example.org", URLSet: true, Credentials: "bill:", CredentialsSet: true}, getenv)
+	_, _, err = OpenQueue(t.Context(), env, QueueFlags{URL: "https://mx.example.org", URLSet: true, Credentials: "bill:", CredentialsSet: true}, getenv)
 	if ExitCode(err) != 2 || gotURL != "" {
 		t.Errorf("user without secret: %v, OpenRemote called with %q", err, gotURL)
+	}
+}
+
+// A command that creates the queue (queue demo on a file that is still
+// empty) while another process holds that file stops waiting for it when
+// the command is interrupted (Ctrl-C cancels its context), with nothing
+// changed, instead of waiting on regardless.
+func TestCreatingAQueueStopsWaitingWhenInterrupted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	env := &Env{Streams: Streams{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &stderr}, Session: Session{Now: func() time.Time { return cliNow }}}
+	_, closeQueue, err := OpenQueue(t.Context(), env, QueueFlags{URL: path, URLSet: true}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeQueue()
+	if env.Queue != nil || env.OpenQueue == nil {
+		t.Fatal("an empty file was opened before a command asked for it: the test proves nothing")
+	}
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
+	defer func() {
+		if release.Stop() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		} else {
+			<-released
+		}
+	}()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	err = Run(ctx, env, []string{"queue", "demo"})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("queue demo went on for %s after it was interrupted at 100ms", d)
+	}
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "stopped waiting") || !strings.Contains(err.Error(), "nothing changed") {
+		t.Errorf("interrupted while the file was held: %v", err)
+	}
+	if env.Queue != nil {
+		t.Error("the queue was opened all the same")
 	}
 }

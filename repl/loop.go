@@ -153,7 +153,7 @@ func Execute(ctx context.Context, env *Env, inv *Invocation) error {
 		if env.OpenQueue == nil {
 			return errors.New("no queue is open")
 		}
-		if err := env.OpenQueue(inv.Cmd.Creates); err != nil {
+		if err := env.OpenQueue(ctx, inv.Cmd.Creates); err != nil {
 			return err
 		}
 	}

@@ -129,8 +129,8 @@ func (s *suite) auditRetention(t *testing.T) {
 		t.Fatalf("default audit retention: %v %v", d, err)
 	}
 	c.Set(Now.Add(400 * day))
-	if _, err := housekeeper(t, q).Housekeep(ctx); err != nil {
-		t.Fatal(err)
+	if res, err := housekeeper(t, q).Housekeep(ctx); err != nil || res.AuditRows != 0 {
+		t.Fatalf("Housekeep with the audit retention off: %+v %v", res, err)
 	}
 	if n := len(auditRows(t, q)); n != 31 {
 		t.Fatalf("off: %d rows left, want all 31", n)
@@ -149,8 +149,8 @@ func (s *suite) auditRetention(t *testing.T) {
 	}
 	enqueueN(t, q, 30)
 	c.Set(Now.Add(431 * day))
-	if _, err := housekeeper(t, q).Housekeep(ctx); err != nil {
-		t.Fatal(err)
+	if res, err := housekeeper(t, q).Housekeep(ctx); err != nil || res.AuditRows != 30 || res.Attempts != 0 {
+		t.Fatalf("Housekeep past the audit retention: %+v %v, want 30 audit rows deleted", res, err)
 	}
 	if rows := auditRows(t, q); len(rows) != 1 || rows[0].Verb != "enqueue" {
 		t.Fatalf("after Housekeep: %+v, want the newest row alone", rows)

@@ -149,18 +149,18 @@ func (s *suite) historyPurged(t *testing.T) {
 	ctx := context.Background()
 	q, c, live, _, gone := s.historyQueue(t)
 	hk := housekeeper(t, q)
-	if n, err := hk.Housekeep(ctx); err != nil || n != 0 || attemptsOf(t, q, gone) != 2 {
-		t.Fatalf("housekeeping within the retention deleted %d (%v)", n, err)
+	if n, err := hk.Housekeep(ctx); err != nil || n.Attempts != 0 || attemptsOf(t, q, gone) != 2 {
+		t.Fatalf("housekeeping within the retention deleted %+v (%v)", n, err)
 	}
 	// Seven days and a half: gone's first attempt is older than the
 	// retention, its last one not: its history stays whole.
 	c.Set(Now.Add(7*day + 30*time.Minute))
-	if n, err := hk.Housekeep(ctx); err != nil || n != 0 || attemptsOf(t, q, gone) != 2 {
-		t.Fatalf("housekeeping deleted half a history: %d %v", n, err)
+	if n, err := hk.Housekeep(ctx); err != nil || n.Attempts != 0 || attemptsOf(t, q, gone) != 2 {
+		t.Fatalf("housekeeping deleted half a history: %+v %v", n, err)
 	}
 	c.Set(Now.Add(8 * day))
-	if n, err := hk.Housekeep(ctx); err != nil || n != 2 {
-		t.Fatalf("housekeeping after the retention deleted %d rows (%v), want the 2 of the gone message", n, err)
+	if n, err := hk.Housekeep(ctx); err != nil || n.Attempts != 2 || n.AuditRows != 0 {
+		t.Fatalf("housekeeping after the retention deleted %+v (%v), want the 2 attempts of the gone message (and no audit row: no audit retention)", n, err)
 	}
 	if got := attemptsOf(t, q, gone); got != -1 {
 		t.Errorf("explain of a message gone longer than the retention tells %d attempts", got)
@@ -168,8 +168,8 @@ func (s *suite) historyPurged(t *testing.T) {
 	if got := attemptsOf(t, q, live); got != 2 {
 		t.Errorf("the queued message has %d attempts left, want 2", got)
 	}
-	if n, err := hk.Housekeep(ctx); err != nil || n != 0 {
-		t.Errorf("housekeeping again deleted %d (%v)", n, err)
+	if n, err := hk.Housekeep(ctx); err != nil || n.Attempts != 0 {
+		t.Errorf("housekeeping again deleted %+v (%v)", n, err)
 	}
 }
 
