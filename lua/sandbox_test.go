@@ -289,21 +289,30 @@ func expectStopped(t *testing.T, name, code, want string, limit int64, timeout t
 	return err
 }
 
-// peakHeap runs f and returns how far the heap grew meanwhile: the most of the
-// heap's allocated bytes (sampled, and read at the end before any collection)
-// or of the heap memory taken from the system, over their values before.
+// peakHeap runs f and returns how far the heap grew meanwhile: the larger of
+// heapGrowth's two figures.
 func peakHeap(f func()) int64 {
+	alloc, held := heapGrowth(f)
+	return max(alloc, held)
+}
+
+// heapGrowth runs f and returns how far the heap grew meanwhile: the most of
+// the heap's allocated bytes (what the memory watch measures), and the most
+// of the heap memory taken from the system and not given back (which also
+// holds the runtime's free pages), over their values before. Both are sampled
+// every millisecond and read at the end before any collection.
+func heapGrowth(f func()) (alloc, held int64) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	baseAlloc, baseSys := int64(ms.HeapAlloc), int64(ms.HeapSys-ms.HeapReleased)
 	var mu sync.Mutex
-	peak := int64(0)
 	note := func(ms *runtime.MemStats) {
 		mu.Lock()
 		defer mu.Unlock()
-		peak = max(peak, int64(ms.HeapAlloc)-baseAlloc, int64(ms.HeapSys-ms.HeapReleased)-baseSys)
+		alloc = max(alloc, int64(ms.HeapAlloc)-baseAlloc)
+		held = max(held, int64(ms.HeapSys-ms.HeapReleased)-baseSys)
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -325,7 +334,7 @@ func peakHeap(f func()) int64 {
 	<-stopped
 	runtime.ReadMemStats(&ms)
 	note(&ms)
-	return peak
+	return alloc, held
 }
 
 // string.gmatch and string.gsub find matches a batch at a time: walking two
