@@ -29,12 +29,16 @@ const (
 	watchFast = time.Millisecond
 )
 
+// sampling is false only in tests that look at what the Lua thread's own
+// checks do when the sampling goroutine gets no CPU time.
+var sampling = true
+
 // memWatch stops a script (cancelling its context with ErrMemory) when the
 // live heap grows more than limit bytes past the live heap at the start. The
 // VM checks the context between instructions, so a runaway loop ends at the
 // next instruction. The heap is sampled on another goroutine, and also by the
-// Lua thread itself whenever the script has built another eighth of the limit
-// in strings (see grow); only when the heap looks over the limit is a
+// Lua thread itself whenever the script has built another sixty-fourth of the
+// limit in strings (see grow); only when the heap looks over the limit is a
 // collection run to tell garbage from live data.
 type memWatch struct {
 	limit  int64
@@ -74,6 +78,9 @@ func startWatch(ctx context.Context, limit int64, cancel context.CancelCauseFunc
 	base = min(base, heap)
 	w.max = base + limit
 	w.trigger = w.max
+	if !sampling {
+		return w
+	}
 	if collect {
 		go w.loop(ctx, heap)
 	} else {
@@ -169,13 +176,19 @@ func (w *memWatch) check(pending int64) (heap int64, over bool) {
 }
 
 // grow is called by the Lua thread before it builds a string of n bytes. Once
-// an eighth of the limit has been built since it last looked, it checks the
-// heap at once rather than waiting for the next sample, and reports true if
-// the script must stop.
+// a sixty-fourth of the limit has been built since it last looked, it checks
+// the heap at once rather than waiting for the next sample, and reports true
+// if the script must stop. This check alone must keep the heap near the
+// limit, for on a busy machine the sampling goroutine may wait tens of
+// milliseconds for its turn while the Lua thread runs; and the heap grows by
+// more than the bytes counted here (string.format builds its result in
+// buffers of its own, then copies it), so a check every eighth of the limit
+// let the heap run a fifth of the limit past the trigger. A check reads two
+// runtime metrics (half a microsecond) unless it must collect.
 func (w *memWatch) grow(n int64) bool {
 	w.mu.Lock()
 	w.made += n
-	due := w.made >= w.limit/8
+	due := w.made >= w.limit/64
 	if due {
 		w.made = 0
 	}

@@ -647,3 +647,40 @@ func TestMemoryBombWithGarbage(t *testing.T) {
 		})
 	}
 }
+
+// The Lua thread's own checks keep a script that builds strings near its
+// limit even when the sampling goroutine gets no CPU time, as on a busy
+// machine where it may wait tens of milliseconds for its turn. string.format
+// builds its result in buffers of its own and then copies it, so the heap
+// grows by about twice what the script is counted to build: the checks must
+// come often enough that this cannot carry the heap far past the point where
+// the watch collects (at most an eighth of the limit past it).
+func TestMemoryBombWithoutSampling(t *testing.T) {
+	sampling = false
+	defer func() { sampling = true }()
+	const limit = 64 << 20
+	for _, code := range []string{
+		`local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 256 * 1024 - 8) .. i end`,
+		`local t = {} for i = 1, 1e9 do t[i] = string.format("%s%d", string.rep("x", 256 * 1024), i) end`,
+	} {
+		t.Run(code[:60], func(t *testing.T) {
+			q := openQueue(t)
+			loadFixtures(t, q)
+			before := snapshot(t, q)
+			code := "assert(queue.cancel{all = true} == 5)\n" + code + "\n"
+			var rep Report
+			var err error
+			alloc, held := heapGrowth(func() {
+				rep, _, _, err = runCode(t, q, "bomb.lua", code, func(o *Options) { o.MemoryLimit = limit; o.Timeout = time.Minute })
+			})
+			checkStopped(t, q, before, rep, err, "stopped: memory limit of 64 MiB reached")
+			if want := int64(limit * 5 / 4); alloc > want {
+				t.Errorf("the heap's allocated bytes grew by %d KiB; want at most %d KiB", alloc>>10, want>>10)
+			}
+			if want := int64(limit * 3 / 2); held > want {
+				t.Errorf("the heap taken from the system grew by %d KiB; want at most %d KiB", held>>10, want>>10)
+			}
+			t.Logf("the heap grew by at most %d KiB allocated, %d KiB taken from the system", alloc>>10, held>>10)
+		})
+	}
+}
