@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -275,14 +276,19 @@ func (ins *inserter) considerBulk() error {
 }
 
 // partialWhere returns the condition of a partial index's CREATE INDEX
-// statement (as SQLite keeps it in sqlite_schema).
+// statement (as SQLite keeps it in sqlite_schema: as the migration wrote
+// it, WHERE on a line of its own included).
 func partialWhere(create string) (string, bool) {
-	i := strings.Index(strings.ToUpper(create), " WHERE ")
-	if i < 0 {
+	m := partialWhereRE.FindStringSubmatchIndex(create)
+	if m == nil {
 		return "", false
 	}
-	return create[i+len(" WHERE "):], true
+	return create[m[2]:], true
 }
+
+// partialWhereRE finds the WHERE of a CREATE INDEX statement: after the
+// closing parenthesis of its columns, between any white space.
+var partialWhereRE = regexp.MustCompile(`(?is)\)\s+WHERE\s+(.*)$`)
 
 // duplicate finds which message of a failed batch is already queued; the
 // batch's first done messages were written before the failure.
