@@ -409,26 +409,8 @@ func TestOpenStopsWaitingWhenCancelled(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", old)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	released := make(chan struct{})
-	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
-	defer func() {
-		if release.Stop() {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		} else {
-			<-released
-		}
-	}()
-
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	q, err = OpenContext(ctx, path, Options{})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
-	}
+	defer holdFor10s(t, conn, "BEGIN IMMEDIATE")()
+	q, err = openCancelledAt100ms(t, path)
 	if err == nil {
 		q.Close()
 		t.Fatal("Open succeeded while another connection held the write lock")
@@ -463,26 +445,8 @@ func TestOpenStopsWaitingForAFileHeldWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
-		t.Fatal(err)
-	}
-	released := make(chan struct{})
-	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
-	defer func() {
-		if release.Stop() {
-			conn.ExecContext(context.Background(), "ROLLBACK")
-		} else {
-			<-released
-		}
-	}()
-
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	q, err := OpenContext(ctx, path, Options{})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
-	}
+	defer holdFor10s(t, conn, "BEGIN EXCLUSIVE")()
+	q, err := openCancelledAt100ms(t, path)
 	if err == nil {
 		q.Close()
 		t.Fatal("Open succeeded while another connection held the file")
@@ -491,4 +455,38 @@ func TestOpenStopsWaitingForAFileHeldWhole(t *testing.T) {
 		!strings.Contains(msg, "nothing changed") {
 		t.Errorf("cancelled open: %v", err)
 	}
+}
+
+// holdFor10s begins a transaction on conn with begin (BEGIN IMMEDIATE or
+// EXCLUSIVE) and rolls it back after 10 s at most, so that a wait that is
+// never stopped ends the test all the same; call what it returns (deferred)
+// to roll back sooner.
+func holdFor10s(t *testing.T, conn *sql.Conn, begin string) (rollback func()) {
+	t.Helper()
+	if _, err := conn.ExecContext(t.Context(), begin); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	release := time.AfterFunc(10*time.Second, func() { conn.ExecContext(context.Background(), "ROLLBACK"); close(released) })
+	return func() {
+		if release.Stop() {
+			conn.ExecContext(context.Background(), "ROLLBACK")
+		} else {
+			<-released
+		}
+	}
+}
+
+// openCancelledAt100ms opens path under a context cancelled after 100 ms
+// and fails the test when opening went on for seconds after that.
+func openCancelledAt100ms(t *testing.T, path string) (*Queue, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	q, err := OpenContext(ctx, path, Options{})
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
+	}
+	return q, err
 }
