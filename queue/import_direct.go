@@ -49,29 +49,25 @@ var _ ImportRunner = (*Queue)(nil)
 // transaction writes the queue file directly (see above), and takes the
 // write lock from the start.
 func (q *Queue) RunImport(ctx context.Context, fn func(tx Txn) error) error {
-	if q.readOnly {
-		return q.Run(ctx, RunWrite, fn)
-	}
-	conn, restore := q.leaveWAL(ctx)
-	if conn == nil {
-		return q.Run(ctx, RunWrite, fn)
-	}
-	err := q.runWriteOn(ctx, conn, false, q.directWrite(func(tx *Tx) error { return fn(tx) }))
-	if e := restore(); err == nil {
-		err = e
-	}
-	return err
+	return q.importInto(ctx, func(tx *Tx) error { return fn(tx) }, func() error { return q.Run(ctx, RunWrite, fn) })
 }
 
 // updateImport is Update for an import: directly into the file when the
 // queue is empty (see above).
 func (q *Queue) updateImport(ctx context.Context, fn func(tx *Tx) error) error {
+	return q.importInto(ctx, fn, func() error { return q.Update(ctx, fn) })
+}
+
+// importInto runs fn in a transaction that writes the queue file directly
+// when the queue is empty and the switch out of WAL mode is granted, and
+// runs otherwise, the way every other write goes, instead.
+func (q *Queue) importInto(ctx context.Context, fn func(tx *Tx) error, otherwise func() error) error {
 	if q.readOnly {
-		return q.Update(ctx, fn)
+		return otherwise()
 	}
 	conn, restore := q.leaveWAL(ctx)
 	if conn == nil {
-		return q.Update(ctx, fn)
+		return otherwise()
 	}
 	err := q.runWriteOn(ctx, conn, false, q.directWrite(fn))
 	if e := restore(); err == nil {
