@@ -296,6 +296,14 @@ func secondID(sec int64) ID {
 	return ID(uint64(sec-snowflakeEpochUnix) * 1000 << 21)
 }
 
+// shapeOddWhere is the condition of schema step 7's *_shape_odd partial
+// indexes on a table whose id and creation time columns are id and created:
+// the id does not tell the creation second. A query must spell it as the
+// index does for SQLite to use the index.
+func shapeOddWhere(id, created string) string {
+	return fmt.Sprintf("%s IS NOT (%s >> 21) / 1000 + %d", created, id, snowflakeEpochUnix)
+}
+
 // idBucket is the age bucket bounds puts id in.
 func idBucket(id ID, bounds []ID) int {
 	for i, b := range bounds {
@@ -311,9 +319,9 @@ func idBucket(id ID, bounds []ID) int {
 // bucket shapeByRanges counted them in to their own. A row's size is in its
 // domain's total either way.
 func (tx *Tx) shapeOdd(s *Shape, by string, now int64, bounds []ID) error {
-	q := "SELECT name, msg_id, msg_created FROM domains INDEXED BY domains_shape_odd WHERE msg_created IS NOT (msg_id >> 21) / 1000 + 1632280000"
+	q := "SELECT name, msg_id, msg_created FROM domains INDEXED BY domains_shape_odd WHERE " + shapeOddWhere("msg_id", "msg_created")
 	if by == ShapeSenderDomain {
-		q = "SELECT rp_domain, id, created FROM messages INDEXED BY messages_shape_odd WHERE created IS NOT (id >> 21) / 1000 + 1632280000"
+		q = "SELECT rp_domain, id, created FROM messages INDEXED BY messages_shape_odd WHERE " + shapeOddWhere("id", "created")
 	}
 	rows, err := tx.tx.QueryContext(tx.ctx, q)
 	if err != nil {
