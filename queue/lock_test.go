@@ -302,16 +302,7 @@ func TestOpenWaitsForAnotherHoldingTheFile(t *testing.T) {
 	// Another connection takes the exclusive lock of the new, still empty
 	// file after this process has looked at it and before it creates the
 	// schema, and keeps it until the opener says it waits.
-	other, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := otherConn(t, path)
 	held := false
 	beforeMigrateHook = func() {
 		if _, err := conn.ExecContext(t.Context(), "BEGIN EXCLUSIVE"); err != nil {
@@ -392,16 +383,7 @@ func TestOpenStopsWaitingWhenCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.Close()
-	other, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := otherConn(t, path)
 	// An older schema, so that opening must take the write lock; another
 	// connection holds it (for 10 s at most, so that a wait that is not
 	// stopped ends the test all the same).
@@ -435,16 +417,7 @@ func TestOpenStopsWaitingForAFileHeldWhole(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	conn, err := other.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := otherConn(t, path)
 	defer holdFor10s(t, conn, "BEGIN EXCLUSIVE")()
 	q, err := openCancelledAt100ms(t, path)
 	if err == nil {
@@ -489,4 +462,21 @@ func openCancelledAt100ms(t *testing.T, path string) (*Queue, error) {
 		t.Errorf("Open went on for %s after its context was cancelled at 100ms", d)
 	}
 	return q, err
+}
+
+// otherConn is a connection to the file at path of another handle, as
+// another process would have, closed when the test ends.
+func otherConn(t *testing.T, path string) *sql.Conn {
+	t.Helper()
+	other, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
