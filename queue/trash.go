@@ -116,7 +116,7 @@ func (tx *Tx) removeSelected(verb string, whole bool) error {
 // trashColumns returns the columns of a live table, comma-separated, after
 // making sure its trash table has every one of them: a schema step that adds
 // a column to a live table need not know about the trash. The answer is kept
-// by the Queue once no column was missing.
+// by the Queue once a transaction that added no column found none missing.
 func (tx *Tx) trashColumns(live, trash string) (string, error) {
 	tx.q.trashMu.Lock()
 	cols, ok := tx.q.trashCols[live]
@@ -140,11 +140,13 @@ func (tx *Tx) trashColumns(live, trash string) (string, error) {
 			if _, err := tx.tx.ExecContext(tx.ctx, "ALTER TABLE "+trash+" ADD COLUMN "+c.name+" "+c.typ); err != nil {
 				return "", fmt.Errorf("add column %s to %s: %w", c.name, trash, err)
 			}
-			added = true
+			added, tx.alteredTrash = true, true
 		}
 	}
 	cols = strings.Join(names, ", ")
-	if !added { // an added column may yet be rolled back with the transaction
+	// A column added in this transaction, to this trash table or another,
+	// may yet be rolled back with it (a dry run that cancels and restores).
+	if !added && !tx.alteredTrash {
 		tx.q.trashMu.Lock()
 		if tx.q.trashCols == nil {
 			tx.q.trashCols = map[string]string{}

@@ -250,3 +250,35 @@ func TestFailedCancelChangesNothing(t *testing.T) {
 	}
 	check("inside a transaction that commits", inner)
 }
+
+// A change rolled back after it added columns to the trash tables (a dry
+// run that cancels and restores) leaves the Queue knowing the tables as
+// they are, not as the rolled-back change made them: the next cancel moves
+// its message to the trash.
+func TestTrashColumnsOfARolledBackChange(t *testing.T) {
+	q, _ := openTest(t)
+	ctx := t.Context()
+	if _, err := q.LoadDemo(ctx, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	one := Filter{IDs: []ID{0x42B91F716}}
+	err := q.Preview(ctx, func(tx *Tx) error {
+		if res, err := tx.Cancel(CancelRequest{Filter: one}); err != nil || res.Count != 1 {
+			return fmt.Errorf("cancel: %+v %w", res, err)
+		}
+		res, err := tx.TrashRestore(TrashRequest{Filter: one})
+		if err == nil && res.Count != 1 {
+			err = fmt.Errorf("restored %d", res.Count)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := q.Cancel(ctx, CancelRequest{Filter: one}); err != nil || res.Count != 1 {
+		t.Fatalf("cancel after the dry run: %+v %v", res, err)
+	}
+	if got, err := q.TrashList(ctx, Filter{}, Page{}); err != nil || len(got) != 1 || got[0].ID != 0x42B91F716 {
+		t.Fatalf("trash: %v %v", got, err)
+	}
+}

@@ -56,7 +56,8 @@ type Tx struct {
 	seq  int64 // the audit seq reserved for the change in progress (changeSeq); 0 = none
 	unit int64 // the seq of the transaction's first audit row; 0 = none yet
 
-	noHousekeep bool // Ingest's batch: its audit row runs no lazy purge (see audit)
+	noHousekeep  bool // Ingest's batch: its audit row runs no lazy purge (see audit)
+	alteredTrash bool // added a column to a trash table (trashColumns)
 }
 
 // Queue returns the queue the transaction belongs to.
