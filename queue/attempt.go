@@ -129,7 +129,7 @@ func (q *Queue) Record(ctx context.Context, attempts []Attempt) ([]Notice, error
 		if err := tx.selectIDs(gone); err != nil {
 			return err
 		}
-		return tx.removeSelected("", false)
+		return tx.removeSelected("", false, 0)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record delivery: %w", err)
@@ -237,7 +237,7 @@ func (tx *Tx) attemptDomains(attempts []Attempt) (rows map[[2]int64]attemptRow, 
 	}
 	rs, err := tx.dquery(`SELECT d.msg_id, d.idx, `+attemptCols+`
 		FROM domains d JOIN messages m ON m.id = d.msg_id
-		WHERE (d.msg_id, d.idx) IN (SELECT value->>0, value->>1 FROM json_each(?))`, keys)
+		WHERE (d.msg_id, d.idx) IN (SELECT value->>0, value->>1 FROM json_each(?)) AND `+liveCond("m.id"), keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -264,7 +264,7 @@ func (tx *Tx) record(a *Attempt, now time.Time, gone *[]byte, prefetched map[[2]
 	row, ok := domains[[2]int64{id, int64(a.DomainIdx)}]
 	if !ok && !domainsRead[id] {
 		err := tx.drow(`SELECT `+attemptCols+`
-			FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ?`, id, a.DomainIdx).Scan(row.dest()...)
+			FROM domains d JOIN messages m ON m.id = d.msg_id WHERE d.msg_id = ? AND d.idx = ? AND `+liveCond("m.id"), id, a.DomainIdx).Scan(row.dest()...)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}

@@ -217,7 +217,8 @@ func (tx *Tx) unitOf(seq int64) (int64, error) {
 // is kept all the same.
 func (tx *Tx) undoKeepsFrom(limit int64) (int64, error) {
 	var trashed sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(trash_seq) FROM trash_messages").Scan(&trashed); err != nil {
+	// Messages filed for removal (removals.go) are the trash's to come.
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT min(s) FROM (SELECT min(trash_seq) AS s FROM trash_messages UNION ALL SELECT min(seq) FROM removals)").Scan(&trashed); err != nil {
 		return 0, err
 	}
 	keep := int64(0)

@@ -24,6 +24,13 @@ func (tx *Tx) Cancel(r CancelRequest) (Result, error) {
 		// The whole queue (--all) needs no selection: cancelSelected reads
 		// the ids and counts from the live tables themselves.
 		every := r.Filter.IsEmpty() && sc.whole()
+		if every { // messages filed for removal are not queued: select the others
+			filed, err := tx.hasRemovals()
+			if err != nil {
+				return err
+			}
+			every = !filed
+		}
 		if !every {
 			if err := tx.selectInto(r.Filter); err != nil {
 				return err
@@ -76,7 +83,7 @@ func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) e
 		if res.Count = len(res.IDs); res.Count == 0 {
 			return nil
 		}
-		return tx.removeSelected(mark.verb, true)
+		return tx.removeSelected(mark.verb, true, res.Count)
 	}
 	if sc.whole() {
 		if res.Domains, err = tx.selectedDomains("domains"); err != nil {
@@ -89,7 +96,7 @@ func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) e
 		if res.Count == 0 {
 			return nil
 		}
-		return tx.removeSelected(mark.verb, false)
+		return tx.removeSelected(mark.verb, false, res.Count)
 	}
 	match, rargs := sc.rcptSQL()
 	res.Scope = sc.text
@@ -139,5 +146,9 @@ func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) e
 	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND d.status IN "+pendingSQL+")"); err != nil {
 		return err
 	}
-	return tx.removeSelected(mark.verb, false)
+	var n int
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM "+selTable).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	return tx.removeSelected(mark.verb, false, n)
 }

@@ -132,6 +132,7 @@ func (q *Queue) Claim(ctx context.Context, r ClaimRequest) ([]Job, error) {
 		rows, err := tx.dquery(`SELECT d.msg_id, d.idx, d.name, d.retry_num, d.expires
 			FROM domains d
 			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND d.due <= ?1 AND (d.locked_until IS NULL OR d.locked_until < ?1)
+			AND `+liveCond("d.msg_id")+`
 			ORDER BY d.due LIMIT ?2`, now.Unix(), r.Candidates())
 		if err != nil {
 			return err
@@ -384,10 +385,12 @@ func (q *Queue) NextDue(ctx context.Context) (time.Time, bool, error) {
 	err := q.reader.QueryRowContext(ctx, `SELECT min(t) FROM (
 		SELECT * FROM (SELECT d.due AS t FROM domains d
 			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NULL AND (d.locked_until IS NULL OR d.locked_until < ?)
+			AND `+liveCond("d.msg_id")+`
 			ORDER BY d.due LIMIT 1)
 		UNION ALL
 		SELECT * FROM (SELECT d.hold_until AS t FROM domains d
 			WHERE d.status IN `+pendingSQL+` AND d.hold_since IS NOT NULL AND d.hold_until IS NOT NULL
+			AND `+liveCond("d.msg_id")+`
 			ORDER BY d.hold_until LIMIT 1))`, q.clock().Unix()).Scan(&t)
 	if err != nil {
 		return time.Time{}, false, q.fileError("read queue", err)

@@ -130,7 +130,7 @@ func (tx *Tx) loadDemo(n int, seed int64) (Result, error) {
 		// A documented message already queued stays as it is: loading the
 		// demo again must not undo what was done to it since.
 		var one int
-		err := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE id = ?", int64(msgs[i].ID)).Scan(&one)
+		err := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE id = ? AND "+liveCond("id"), int64(msgs[i].ID)).Scan(&one)
 		if err == nil {
 			continue
 		}

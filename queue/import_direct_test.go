@@ -117,6 +117,7 @@ func TestImportIntoEmptyQueueWritesTheFileOnce(t *testing.T) {
 // other connection has open; otherwise, and when the switch out of WAL
 // mode is refused, it runs in WAL mode, as before, without an error.
 func TestImportIntoQueueInUseGoesThroughTheWAL(t *testing.T) {
+	needsImmediateRemoval(t)
 	src := demoJSONLines(t, 3000, 1)
 	one := Envelope{Sender: "a@b.test", Recipients: []EnvelopeRecipient{{Address: "c@d.test"}}}
 	cases := []struct {

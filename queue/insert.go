@@ -30,7 +30,7 @@ type inserter struct {
 	bs    [][]any    // bodies buffered by add: msg_id, raw
 
 	demo     bool              // adds demo messages (LoadDemo): the queue's real mail flag is left alone
-	trash    bool              // the trash holds messages: an id added is looked for there (see trash.go)
+	trash    bool              // the trash holds messages, or will (removals.go): an id added is looked for there (see trash.go)
 	bulk     bool              // may switch to bulk loading (imports)
 	nextBulk int               // messages added when the switch is next considered
 	dropped  map[string]string // indexes dropped for a bulk load: name -> CREATE statement
@@ -61,11 +61,12 @@ var insertCols = map[string]string{
 func (tx *Tx) newInserter() (*inserter, error) {
 	ins := &inserter{tx: tx, batch: &rowBatch{}}
 	var last, maxID, maxTrash sql.NullInt64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages), (SELECT max(id) FROM trash_messages)").Scan(&last, &maxID, &maxTrash); err != nil {
+	var filed bool
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT (SELECT value FROM meta WHERE key = 'last_id'), (SELECT max(id) FROM messages), (SELECT max(id) FROM trash_messages), EXISTS (SELECT 1 FROM removals)").Scan(&last, &maxID, &maxTrash, &filed); err != nil {
 		return nil, err
 	}
 	ins.last = ID(max(last.Int64, maxID.Int64, maxTrash.Int64))
-	ins.trash = maxTrash.Valid
+	ins.trash = maxTrash.Valid || filed || tx.filed // an id filed for removal is in the trash to come
 	return ins, nil
 }
 

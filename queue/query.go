@@ -137,6 +137,7 @@ type selection struct {
 	drive []cond // the driver's own conditions (valid in both from and light)
 	where []cond // the other conditions, on m
 	empty bool   // the filter can match nothing (e.g. ids beyond the id range)
+	live  bool   // where skips the messages filed for removal
 
 	rangeIndex string // for an id walk driven by a large range: its index
 	rangeConds []cond // and its conditions
@@ -580,7 +581,23 @@ func (tx *Tx) compile(f Filter, ordered bool) (*selection, error) {
 	if len(s.where) > 0 {
 		s.light = ""
 	}
+	filed, err := tx.hasRemovals()
+	if err != nil {
+		return nil, err
+	}
+	if filed {
+		s.skipRemovals()
+	}
 	return s, nil
+}
+
+// skipRemovals adds the condition that the message is not filed for removal
+// (removals.go), once.
+func (s *selection) skipRemovals() {
+	if !s.live {
+		s.where, s.live = append(s.where, cond{liveCond("m.id"), nil}), true
+	}
+	s.light = ""
 }
 
 // bareSubquery selects the ids of the messages a single bare word of the

@@ -475,6 +475,9 @@ func (tx *Tx) Each(f Filter, fn func(m *Message) error) error {
 		if len(msgs) < eachPage {
 			return nil
 		}
+		if tx.filed { // fn removed messages: they are not read on
+			s.skipRemovals()
+		}
 		after = msgs[len(msgs)-1].ID
 	}
 }
@@ -744,7 +747,7 @@ func (tx *Tx) Get(id ID) (*Message, error) {
 		ret        sql.NullString
 		ip, usr, h sql.NullString
 	)
-	err := tx.tx.QueryRowContext(tx.ctx, "SELECT "+msgCols+", m.ret, m.client_ip, m.client_user, m.client_helo FROM messages m WHERE m.id = ?", int64(id)).
+	err := tx.tx.QueryRowContext(tx.ctx, "SELECT "+msgCols+", m.ret, m.client_ip, m.client_user, m.client_helo FROM messages m WHERE m.id = ? AND "+liveCond("m.id"), int64(id)).
 		Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &ret, &ip, &usr, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
@@ -773,7 +776,7 @@ func (tx *Tx) Raw(id ID) ([]byte, error) {
 	var raw []byte
 	var exists int
 	// Prepared once per transaction: the HTTP API reads a page's texts in one.
-	st, err := tx.stmt("SELECT 1, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ?")
+	st, err := tx.stmt("SELECT 1, b.raw FROM messages m LEFT JOIN bodies b ON b.msg_id = m.id WHERE m.id = ? AND " + liveCond("m.id"))
 	if err == nil {
 		err = st.QueryRowContext(tx.ctx, int64(id)).Scan(&exists, &raw)
 	}
@@ -810,7 +813,7 @@ func (tx *Tx) Summary(f Filter, by string) ([]SummaryRow, error) {
 	}
 	ids, args := s.idsSQL()
 	sel := "WITH sel(id) AS MATERIALIZED (" + ids + ") "
-	if f.IsEmpty() {
+	if f.IsEmpty() && !s.live {
 		sel, args = "WITH sel(id) AS (SELECT id FROM messages) ", nil
 	}
 	agg := "count(*), coalesce(sum(m.size), 0), min(m.created), max(m.created)"
@@ -929,16 +932,25 @@ func (tx *Tx) Suggest(kind, prefix string, limit int) ([]string, error) {
 	if limit <= 0 {
 		limit = 20
 	}
+	// Messages filed for removal (removals.go) suggest nothing: while there
+	// are any, each look skips them.
+	filed, err := tx.hasRemovals()
+	if err != nil {
+		return nil, tx.q.fileError("suggest", err)
+	}
+	mlive, plive := "", ""
+	if filed {
+		mlive, plive = " AND "+liveCond("id"), liveCond("msg_id")
+	}
 	var out []string
-	var err error
 	switch kind {
 	case SuggestID:
-		out, err = tx.suggestIDs(prefix, limit)
+		out, err = tx.suggestIDs(prefix, limit, mlive)
 	case SuggestSender:
 		p := strings.ToLower(prefix)
 		if strings.HasPrefix("<>", p) {
 			var one int
-			e := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE rp_lc = '' LIMIT 1").Scan(&one)
+			e := tx.tx.QueryRowContext(tx.ctx, "SELECT 1 FROM messages WHERE rp_lc = ''"+mlive+" LIMIT 1").Scan(&one)
 			if e == nil {
 				out = append(out, "<>")
 				limit--
@@ -946,21 +958,21 @@ func (tx *Tx) Suggest(kind, prefix string, limit int) ([]string, error) {
 				return nil, e
 			}
 		}
-		more, e := tx.skipScan("messages", "rp_lc", p, limit, "rp_lc <> ''")
+		more, e := tx.skipScan("messages", "rp_lc", p, limit, "rp_lc <> ''"+mlive)
 		out, err = append(out, more...), e
 	case SuggestRecipient:
 		p := strings.ToLower(prefix)
 		if strings.HasPrefix(p, "@") {
 			var doms []string
-			doms, err = tx.skipScan("domains", "name", p[1:], limit, "")
+			doms, err = tx.skipScan("domains", "name", p[1:], limit, plive)
 			for _, d := range doms {
 				out = append(out, "@"+d)
 			}
 		} else {
-			out, err = tx.skipScan("recipients", "address_lc", p, limit, "")
+			out, err = tx.skipScan("recipients", "address_lc", p, limit, plive)
 		}
 	case SuggestDomain:
-		out, err = tx.skipScan("domains", "name", strings.ToLower(strings.TrimPrefix(prefix, "@")), limit, "")
+		out, err = tx.skipScan("domains", "name", strings.ToLower(strings.TrimPrefix(prefix, "@")), limit, plive)
 	default:
 		return nil, fmt.Errorf("suggest %q: want id, sender, recipient or domain", kind)
 	}
@@ -992,8 +1004,12 @@ func (tx *Tx) skipScan(table, col, prefix string, limit int, extra string) ([]st
 	defer stmt.Close()
 	// The first value may equal the prefix itself.
 	var v string
-	err = tx.tx.QueryRowContext(tx.ctx, "SELECT "+col+" FROM "+table+" WHERE "+col+" = ? LIMIT 1", prefix).Scan(&v)
-	if err == nil && (extra == "" || v != "") {
+	first := "SELECT " + col + " FROM " + table + " WHERE " + col + " = ?"
+	if extra != "" {
+		first += " AND " + extra
+	}
+	err = tx.tx.QueryRowContext(tx.ctx, first+" LIMIT 1", prefix).Scan(&v)
+	if err == nil {
 		out = append(out, v)
 	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
@@ -1082,12 +1098,12 @@ func IDPrefixRanges(prefix string) [][2]int64 {
 }
 
 // suggestIDs reads the ids of IDPrefixRanges: one indexed seek per range.
-func (tx *Tx) suggestIDs(prefix string, limit int) ([]string, error) {
+func (tx *Tx) suggestIDs(prefix string, limit int, live string) ([]string, error) {
 	ranges := IDPrefixRanges(prefix)
 	if len(ranges) == 0 {
 		return nil, nil
 	}
-	stmt, err := tx.tx.PrepareContext(tx.ctx, "SELECT id FROM messages WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?")
+	stmt, err := tx.tx.PrepareContext(tx.ctx, "SELECT id FROM messages WHERE id BETWEEN ? AND ?"+live+" ORDER BY id LIMIT ?")
 	if err != nil {
 		return nil, err
 	}

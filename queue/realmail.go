@@ -37,7 +37,7 @@ func (q *Queue) HoldsRealMail(ctx context.Context) (bool, error) {
 	var real bool
 	err := q.View(ctx, func(tx *Tx) error {
 		var flag sql.NullInt64
-		err := tx.tx.QueryRowContext(ctx, "SELECT (SELECT value FROM meta WHERE key = 'real_mail'), EXISTS (SELECT 1 FROM messages)").Scan(&flag, &real)
+		err := tx.tx.QueryRowContext(ctx, "SELECT (SELECT value FROM meta WHERE key = 'real_mail'), EXISTS (SELECT 1 FROM messages WHERE "+liveCond("id")+")").Scan(&flag, &real)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}

@@ -84,6 +84,8 @@ type Queue struct {
 
 	trashMu   sync.Mutex
 	trashCols map[string]string // live table -> its columns, once its trash table has them all (trash.go)
+
+	removeLater int // the most messages a removal moves to the trash in its own transaction (removals.go)
 }
 
 // beforeMigrateHook, when set (by tests), runs in Open after the schema was
@@ -113,7 +115,7 @@ func OpenContext(ctx context.Context, path string, opts Options) (*Queue, error)
 		return nil, fmt.Errorf("open queue %s: %w", path, err)
 	}
 	q := &Queue{path: path, readOnly: opts.ReadOnly, sched: opts.Schedule, now: opts.Now, user: opts.User,
-		lockWait: opts.LockWait, waiting: opts.Waiting, notices: opts.Notices}
+		lockWait: opts.LockWait, waiting: opts.Waiting, notices: opts.Notices, removeLater: removeLater}
 	if len(q.sched.Retry) == 0 && len(q.sched.Notify) == 0 && q.sched.Expire == 0 {
 		q.sched = DefaultSchedule
 	}

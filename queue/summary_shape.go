@@ -72,7 +72,11 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if by != ShapeDomain && by != ShapeSenderDomain {
 		return nil, fmt.Errorf("summary shape by %q: want %s or %s", by, ShapeDomain, ShapeSenderDomain)
 	}
-	if f.IsEmpty() {
+	filed, err := tx.hasRemovals()
+	if err != nil {
+		return nil, tx.q.fileError("summary", err)
+	}
+	if f.IsEmpty() && !filed { // the ranges would count messages filed for removal
 		s, ok, err := tx.shapeByRanges(by)
 		if err != nil || ok {
 			return s, err
@@ -92,11 +96,11 @@ func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
 	}
 	var args []any
 	pre := ""
-	if !f.IsEmpty() {
-		s, err := tx.compile(f, false)
-		if err != nil {
-			return nil, fmt.Errorf("summary: %w", err)
-		}
+	s, err := tx.compile(f, false)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	if !f.IsEmpty() || s.live {
 		var ids string
 		ids, args = s.idsSQL()
 		pre = "WITH sel(id) AS MATERIALIZED (" + ids + ") "

@@ -47,25 +47,21 @@ func (tx *Tx) trashRetention() (time.Duration, error) {
 }
 
 // removeSelected removes the messages whose ids are in selTable (filled by
-// selectInto) from the queue, with their domains and recipients. It is the
-// one way messages leave the queue:
+// selectInto), n of them, from the queue, with their domains and recipients.
+// It is the one way messages leave the queue:
 //
 //   - verb "" (delivery finished, or a purge): gone for good, bodies too;
-//   - verb "cancel", "bounce" ...: moved to the trash, filed under the verb
-//     and the audit seq of the change in progress (changeSeq), for the trash
-//     retention; with a retention of 0 they are gone for good. The caller
-//     writes its audit row (tx.audit) afterwards, in the same transaction.
+//   - verb "cancel", "bounce" ...: filed for removal under the verb and the
+//     audit seq of the change in progress (changeSeq), and moved to the trash
+//     for the trash retention (see removals.go: at once when they are few,
+//     else afterwards); with a retention of 0 they are gone for good. The
+//     caller writes its audit row (tx.audit) afterwards, in the same
+//     transaction.
 //
 // whole says every queued message goes (cancel --all; selTable is not
-// read): SQLite then empties the live tables without visiting their rows. Expired trash
-// is purged first (cheaply: a few indexed looks when nothing is due).
-func (tx *Tx) removeSelected(verb string, whole bool) error {
-	where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
-	mwhere := " WHERE id IN (SELECT id FROM " + selTable + ")"
-	if whole {
-		where, mwhere = "", ""
-	}
-	keep := false
+// read). Expired trash is purged first (cheaply: a few indexed looks when
+// nothing is due).
+func (tx *Tx) removeSelected(verb string, whole bool, n int) error {
 	if verb != "" {
 		ret, err := tx.trashRetention()
 		if err != nil {
@@ -74,37 +70,14 @@ func (tx *Tx) removeSelected(verb string, whole bool) error {
 		if err := tx.purgeExpired(ret); err != nil {
 			return err
 		}
-		keep = ret > 0
+		return tx.fileRemovals(verb, whole, n)
 	}
-	if keep {
-		seq, err := tx.changeSeq()
-		if err != nil {
-			return err
-		}
-		for _, t := range trashTables {
-			cols, err := tx.trashColumns(t.live, t.trash)
-			if err != nil {
-				return err
-			}
-			var q string
-			var args []any
-			if t.live == "messages" {
-				q = "INSERT INTO trash_messages(" + cols + ", trashed_at, trash_seq, trash_verb) SELECT " + cols + ", ?, ?, ? FROM messages" + mwhere
-				args = []any{tx.q.now().UnixMilli(), seq, verb}
-			} else {
-				q = "INSERT INTO " + t.trash + "(trash_seq, " + cols + ") SELECT ?, " + cols + " FROM " + t.live + where
-				args = []any{seq}
-			}
-			if _, err := tx.tx.ExecContext(tx.ctx, q, args...); err != nil {
-				return fmt.Errorf("move to trash: %w", err)
-			}
-		}
+	where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
+	mwhere := " WHERE id IN (SELECT id FROM " + selTable + ")"
+	if whole {
+		where, mwhere = "", ""
 	}
-	tables := []string{"recipients", "domains"}
-	if !keep {
-		tables = append(tables, "bodies")
-	}
-	for _, t := range tables {
+	for _, t := range []string{"recipients", "domains", "bodies"} {
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
 			return err
 		}
@@ -196,6 +169,9 @@ func (tx *Tx) purgeExpired(ret time.Duration) error {
 		if own != 0 && own < limit {
 			limit = own
 		}
+	}
+	if err := tx.expiredRemovals(limit); err != nil {
+		return err
 	}
 	for _, t := range []string{"trash_messages", "undo_domains", "undo_recipients", "hold_undo"} {
 		col := "seq"
@@ -310,6 +286,9 @@ func (tx *Tx) selectIDs(jsonIDs []byte) error {
 // import that keeps ids, the demo's documented messages): the queued message
 // replaces its trashed copy.
 func (tx *Tx) dropTrashed(ids []ID) error {
+	if _, err := tx.sweepRemovals("id IN (SELECT value FROM json_each(?))", []any{idsJSON(ids)}, 0); err != nil {
+		return err
+	}
 	return tx.purgeTrash("id IN (SELECT value FROM json_each(?))", idsJSON(ids))
 }
 
@@ -368,6 +347,9 @@ func NoTrash(b Backend) error {
 // ascending id order.
 func (q *Queue) TrashList(ctx context.Context, f Filter, p Page) ([]TrashedMessage, error) {
 	var out []TrashedMessage
+	if err := q.sweepAll(ctx); err != nil {
+		return nil, err
+	}
 	err := q.View(ctx, func(tx *Tx) (err error) { out, err = tx.TrashList(f, p); return })
 	return out, err
 }
@@ -425,6 +407,17 @@ const trashCols = msgCols + ", m.ret, m.client_ip, m.client_user, m.client_helo,
 func (tx *Tx) TrashList(f Filter, p Page) ([]TrashedMessage, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
+	}
+	if filed, err := tx.hasRemovals(); err != nil || filed {
+		if err == nil && !tx.write {
+			err = errors.New("messages removed by a change are still being moved to the trash: list it when they are (serve moves them within seconds; a user who may change the queue can list it now)")
+		}
+		if err == nil {
+			err = tx.sweepAll()
+		}
+		if err != nil {
+			return nil, tx.q.fileError("trash", err)
+		}
 	}
 	mt, err := f.Matcher()
 	if err != nil {
@@ -587,6 +580,9 @@ func (tx *Tx) TrashRestore(r TrashRequest) (Result, error) {
 	if err := tx.checkChange("trash restore", r.Filter); err != nil {
 		return res, err
 	}
+	if err := tx.sweepAll(); err != nil {
+		return res, tx.verbError("trash restore", err)
+	}
 	err := tx.savepoint(r.DryRun, func() error {
 		if err := tx.selectTrash(r.Filter); err != nil {
 			return err
@@ -626,6 +622,9 @@ func (tx *Tx) TrashPurge(r TrashRequest) (Result, error) {
 	}
 	if err := r.Filter.Validate(); err != nil {
 		return res, fmt.Errorf("trash purge: %w", err)
+	}
+	if err := tx.sweepAll(); err != nil {
+		return res, tx.verbError("trash purge", err)
 	}
 	err := tx.savepoint(r.DryRun, func() error {
 		if r.Filter.IsEmpty() && !r.Filter.All {

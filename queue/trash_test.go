@@ -91,6 +91,7 @@ func trashIDs(t *testing.T, q *Queue, f Filter) []ID {
 // whole queue; a trashed message keeps its text until its purge, lazy or
 // not; a message held on arrival is listed held in the trash.
 func TestTrashStorage(t *testing.T) {
+	needsImmediateRemoval(t)
 	c := &clock{t: testNow}
 	notice := func(n Notice, raw []byte) ([]byte, error) {
 		return []byte("From: MAILER-DAEMON@mx.test\r\nSubject: failure notice about " + n.Message.String() + "\r\n\r\nnot delivered\r\n"), nil
@@ -211,6 +212,7 @@ func TestTrashFollowsNewColumns(t *testing.T) {
 // savepoint there) or inside a longer one (it does), leaves the queue and
 // the trash as they were.
 func TestFailedCancelChangesNothing(t *testing.T) {
+	needsImmediateRemoval(t)
 	q, _, _ := trashQueue(t, 12)
 	// The trash refuses recipients: the messages and domains are already
 	// copied and nothing deleted yet when the cancel fails.

@@ -110,6 +110,9 @@ func (tx *Tx) Undo(r UndoRequest) (UndoResult, error) {
 	if err := tx.needWrite("undo"); err != nil {
 		return res, err
 	}
+	if err := tx.sweepAll(); err != nil { // what undo puts back is in the trash
+		return res, tx.verbError("undo", err)
+	}
 	unit, err := tx.undoTarget(r.Seq)
 	if err != nil {
 		return res, err

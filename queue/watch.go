@@ -75,10 +75,21 @@ func (q *Queue) Snapshot(ctx context.Context, top int, window time.Duration) (*S
 		s.At = now
 		s.Rates = Rates{Since: now.Add(-window), Until: now}
 		db := tx.tx
-		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM messages), (SELECT count(DISTINCT d.msg_id) FROM domains d WHERE "+activeHold+")", now.Unix()).Scan(&s.Messages, &s.Held); err != nil {
+		// Messages filed for removal (removals.go) are counted only while
+		// they wait to be swept: then each count skips them.
+		filed, err := tx.hasRemovals()
+		if err != nil {
 			return err
 		}
-		rows, err := db.QueryContext(ctx, "SELECT status, count(*) FROM domains GROUP BY status")
+		live, dlive, dwhere, domains := "", "", "", "domains INDEXED BY domains_name"
+		if filed {
+			live, dlive, dwhere = " WHERE "+liveCond("id"), " AND "+liveCond("d.msg_id"), " WHERE "+liveCond("d.msg_id")
+			domains = "domains d" + dwhere
+		}
+		if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM messages"+live+"), (SELECT count(DISTINCT d.msg_id) FROM domains d WHERE "+activeHold+dlive+")", now.Unix()).Scan(&s.Messages, &s.Held); err != nil {
+			return err
+		}
+		rows, err := db.QueryContext(ctx, "SELECT status, count(*) FROM domains d"+dwhere+" GROUP BY status")
 		if err != nil {
 			return err
 		}
@@ -95,7 +106,7 @@ func (q *Queue) Snapshot(ctx context.Context, top int, window time.Duration) (*S
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = db.QueryContext(ctx, "SELECT name, count(*) FROM domains INDEXED BY domains_name GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?", top)
+		rows, err = db.QueryContext(ctx, "SELECT name, count(*) FROM "+domains+" GROUP BY name ORDER BY 2 DESC, 1 LIMIT ?", top)
 		if err != nil {
 			return err
 		}

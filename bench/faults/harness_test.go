@@ -351,7 +351,7 @@ func tableRows(db *sql.DB, table string, audit bool) ([]string, error) {
 		}
 		b.Reset()
 		for i, v := range vals {
-			if audit && (cols[i] == "at" || cols[i] == "user") || table == "trash_messages" && cols[i] == "trashed_at" {
+			if audit && (cols[i] == "at" || cols[i] == "user") || table == "trash_messages" && cols[i] == "trashed_at" || table == "removals" && cols[i] == "at" {
 				continue // times of the run (and who ran it)
 			}
 			switch v := v.(type) {
