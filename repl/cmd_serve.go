@@ -349,12 +349,41 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 	if hk, ok := env.Queue.(queue.Housekeeper); ok {
 		start(func() error { housekeep(ctx, hk, logw.as("housekeeping")); return nil })
 	}
+	if sw, ok := env.Queue.(queue.Sweeper); ok {
+		start(func() error { sweep(ctx, sw, logw.as("trash")); return nil })
+	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stderr, "Stopped serving.")
 	return nil
+}
+
+// sweepEvery is how often serve looks for messages a bulk cancel or bounce
+// filed for removal, to move them to the trash (queue.Sweeper).
+var sweepEvery = time.Second
+
+// sweep moves the messages filed for removal to the trash every sweepEvery
+// until ctx ends, in the queue's own small transactions; a failure is
+// logged and tried again next time.
+func sweep(ctx context.Context, sw queue.Sweeper, log io.Writer) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		n, err := sw.SweepRemovals(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			fmt.Fprintf(log, "%v (tried again in %s)\n", err, sweepEvery)
+		case n > 0:
+			fmt.Fprintf(log, "finished removing %s (a bulk cancel or bounce)\n", counted(n, "message"))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // housekeepEvery is how often serve purges what the trash retention no

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -238,5 +239,57 @@ func TestServeHousekeeps(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "housekeeping: deleted 2 attempts of messages gone longer than the trash retention") {
 		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
+
+// A cancel of more than a thousand messages files them for removal and
+// returns; serve moves them to the trash within seconds and says so.
+func TestServeSweepsBulkCancel(t *testing.T) {
+	c := newCLI(t, 1200)
+	for _, line := range []string{"queue pause", "queue cancel --all --yes"} {
+		if err := c.run(t, line); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+	}
+	q := c.env.Queue.(*queue.Queue)
+	db, err := sql.Open("sqlite3", q.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(table string) int {
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	filed := count("removals")
+	if filed <= 1000 || count("trash_messages") != 0 {
+		t.Fatalf("%d filed, %d trashed after the cancel: want more than 1,000 filed, none trashed", filed, count("trash_messages"))
+	}
+	var stderr syncBuffer
+	c.env.Stderr = &stderr
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "trash: ") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	if n, m := count("removals"), count("messages"); n != 0 || m != 0 {
+		t.Errorf("after serve: %d filed, %d message rows", n, m)
+	}
+	if n := count("trash_messages"); n != filed {
+		t.Errorf("%d trashed, want %d", n, filed)
+	}
+	if want := fmt.Sprintf("trash: finished removing %d messages (a bulk cancel or bounce)\n", filed); !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 	}
 }
