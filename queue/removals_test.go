@@ -267,3 +267,48 @@ func lastSeq(t *testing.T, q *Queue) int64 {
 	}
 	return seq
 }
+
+// An undo of a bulk cancel not yet swept takes its messages back where they
+// are, without moving them through the trash, and drops their delivery
+// leases; another change's filed messages go to the trash first.
+func TestUndoOfAFiledCancel(t *testing.T) {
+	ctx := t.Context()
+	q, _, bulk := bulkQueue(t)
+	before := fullState(t, q)
+	claim(t, q, "w", 100) // every domain leased
+	q.Cancel(ctx, CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	cancelSeq := lastSeq(t, q)
+	var other []ID
+	for range 6 {
+		other = append(other, enqueueTest(t, q, envTo("x@other.example", "y@example.net")).ID)
+	}
+	if res, err := q.Cancel(ctx, CancelRequest{Filter: Filter{Sender: []string{"x@other.example"}}}); err != nil || res.Count != 6 {
+		t.Fatalf("second cancel: %+v %v", res, err)
+	}
+	if n := filedCount(t, q); n != 16 {
+		t.Fatalf("%d filed", n)
+	}
+	u, err := q.Undo(ctx, UndoRequest{Seq: cancelSeq})
+	if err != nil || u.Count != 10 || !slices.Equal(u.IDs, bulk) || len(u.Skipped) != 0 {
+		t.Fatalf("undo: %+v %v", u, err)
+	}
+	var trashed int
+	q.reader.QueryRow("SELECT count(*) FROM trash_messages").Scan(&trashed)
+	if n := filedCount(t, q); n != 0 || trashed != 6 {
+		t.Errorf("after the undo: %d filed, %d trashed; want 0 and the other cancel's 6", n, trashed)
+	}
+	var leased int
+	q.reader.QueryRow("SELECT count(*) FROM domains WHERE locked_by IS NOT NULL AND msg_id IN (SELECT value FROM json_each(?))", idsJSON(bulk)).Scan(&leased)
+	if leased != 0 {
+		t.Errorf("%d domains of the messages taken back still leased", leased)
+	}
+	if n := mustCount(t, q, Filter{Sender: []string{"bulk@spam.example"}}); n != 10 {
+		t.Errorf("%d of bulk@spam.example queued after the undo", n)
+	}
+	q.TrashPurge(ctx, TrashRequest{Filter: Filter{All: true}})
+	// The leases were the test's own: drop the rest to compare.
+	q.writer.Exec("UPDATE domains SET locked_until = NULL, locked_by = NULL")
+	if after := fullState(t, q); after != before {
+		t.Errorf("after undo the queue differs:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}

@@ -110,14 +110,26 @@ func (tx *Tx) Undo(r UndoRequest) (UndoResult, error) {
 	if err := tx.needWrite("undo"); err != nil {
 		return res, err
 	}
-	if err := tx.sweepAll(); err != nil { // what undo puts back is in the trash
-		return res, tx.verbError("undo", err)
-	}
 	unit, err := tx.undoTarget(r.Seq)
 	if err != nil {
 		return res, err
 	}
 	res.Seq = unit
+	// What undo puts back is in the trash, but for the messages the unit's
+	// own cancels filed for removal (removals.go): those never left, and
+	// undoCancel takes them back where they are; with the trash off they are
+	// gone for good, as they would be after the sweep.
+	ret, err := tx.trashRetention()
+	if err != nil {
+		return res, tx.verbError("undo", err)
+	}
+	sweep, args := "seq NOT IN (SELECT seq FROM audit WHERE seq = ? OR unit = ?)", []any{unit, unit}
+	if ret == 0 {
+		sweep, args = "1", nil
+	}
+	if _, err := tx.sweepRemovals(sweep, args, 0); err != nil {
+		return res, tx.verbError("undo", err)
+	}
 	err = tx.savepoint(r.DryRun, func() error {
 		rows, err := tx.unitRows(unit)
 		if err != nil {
@@ -429,7 +441,7 @@ func (tx *Tx) kept(table string, seq int64) (map[ID]bool, error) {
 
 // liveIDs returns which of ids are queued.
 func (tx *Tx) liveIDs(ids []ID) (map[ID]bool, error) {
-	return tx.queryIDSet("SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?))", idsJSON(ids))
+	return tx.queryIDSet("SELECT id FROM messages WHERE id IN (SELECT value FROM json_each(?)) AND "+liveCond("id"), idsJSON(ids))
 }
 
 // restoreStates puts back the domains' (and recipients') states kept under
@@ -486,6 +498,10 @@ func (tx *Tx) undoCancel(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, 
 	if err != nil {
 		return nil, nil, "", err
 	}
+	unfiled, err := tx.unfile(row.seq)
+	if err != nil {
+		return nil, nil, "", err
+	}
 	if len(trashed) > 0 {
 		missing, err := tx.restoreSelected()
 		if err != nil {
@@ -499,11 +515,26 @@ func (tx *Tx) undoCancel(row *auditRow, sk *skipSet) ([]ID, []UndoSkip, string, 
 	if err != nil {
 		return nil, nil, "", err
 	}
-	done, skipped := UndoneCancel(row.ids, sk.ids, trashed, live, kept)
+	done, skipped := UndoneCancel(row.ids, sk.ids, append(trashed, unfiled...), live, kept)
 	if err := sk.add(skipped); err != nil {
 		return nil, nil, "", err
 	}
 	return done, skipped, "", tx.restoreStates(row.seq)
+}
+
+// unfile takes back the messages the cancel seq filed for removal and not
+// yet moved to the trash, less those left alone, and returns their ids: they
+// are queued again as they were, without a delivery lease.
+func (tx *Tx) unfile(seq int64) ([]ID, error) {
+	ids, err := tx.queryIDs("SELECT id FROM removals WHERE seq = ? AND id NOT IN (SELECT id FROM "+skipTable+") ORDER BY id", seq)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM removals WHERE seq = ? AND id NOT IN (SELECT id FROM "+skipTable+")", seq); err != nil {
+		return nil, err
+	}
+	_, err = tx.tx.ExecContext(tx.ctx, "UPDATE domains SET locked_until = NULL, locked_by = NULL WHERE msg_id IN (SELECT value FROM json_each(?)) AND locked_by IS NOT NULL", idsJSON(ids))
+	return ids, err
 }
 
 // UndoneRetry sorts the messages of an undone retry (ids, less those left
