@@ -112,10 +112,28 @@ func BenchmarkCancelAllOf100k(b *testing.B) {
 }
 
 // BenchmarkUndoCancelAllOf100k times the undo of a cancel of all 100,000
-// messages (the cancel is not timed).
+// messages (the cancel is not timed) before anything moved them to the
+// trash: they are taken back where they are (removals.go).
 func BenchmarkUndoCancelAllOf100k(b *testing.B) {
 	benchTrash(b, func(q *Queue) error {
 		_, err := q.Cancel(context.Background(), CancelRequest{Filter: Filter{All: true}})
+		return err
+	}, func(q *Queue) (int, error) {
+		res, err := q.Undo(context.Background(), UndoRequest{})
+		return res.Count, err
+	})
+}
+
+// BenchmarkUndoSweptCancelAllOf100k times the same undo once serve's sweep
+// has moved the 100,000 to the trash (the cancel and the sweep are not
+// timed): each message comes back from the trash.
+func BenchmarkUndoSweptCancelAllOf100k(b *testing.B) {
+	benchTrash(b, func(q *Queue) error {
+		ctx := context.Background()
+		if _, err := q.Cancel(ctx, CancelRequest{Filter: Filter{All: true}}); err != nil {
+			return err
+		}
+		_, err := q.SweepRemovals(ctx)
 		return err
 	}, func(q *Queue) (int, error) {
 		res, err := q.Undo(context.Background(), UndoRequest{})
