@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -310,5 +311,49 @@ func TestUndoOfAFiledCancel(t *testing.T) {
 	q.writer.Exec("UPDATE domains SET locked_until = NULL, locked_by = NULL")
 	if after := fullState(t, q); after != before {
 		t.Errorf("after undo the queue differs:\nbefore\n%s\nafter\n%s", before, after)
+	}
+}
+
+// The grid of the whole queue, counted by ranges less the grid of the
+// messages filed for removal, is the grid of the messages still queued
+// counted one by one, bucket for bucket.
+func TestShapeLessFiledMessages(t *testing.T) {
+	ctx := t.Context()
+	q, _ := openTest(t)
+	if _, err := q.LoadDemo(ctx, 600, 9); err != nil {
+		t.Fatal(err)
+	}
+	q.removeLater = 0
+	if res, err := q.Cancel(ctx, CancelRequest{Filter: Filter{Sender: []string{"@*.com"}}}); err != nil || res.Count < 50 {
+		t.Fatalf("cancel: %d %v", res.Count, err)
+	}
+	for _, by := range []string{ShapeDomain, ShapeSenderDomain} {
+		err := q.View(ctx, func(tx *Tx) error {
+			now := tx.q.clock().Unix()
+			whole, ok, err := tx.shapeByRanges(by, now)
+			if err != nil || !ok {
+				t.Fatalf("%s: by ranges: %v %v", by, ok, err)
+			}
+			got, err := tx.Shape(Filter{}, by)
+			if err != nil {
+				return err
+			}
+			sel, err := tx.compile(Filter{}, false)
+			if err != nil {
+				return err
+			}
+			ids, args := sel.idsSQL()
+			want, err := tx.shapeQuery(by, now, ids, args)
+			if err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(got, want) || got.Total.Count >= whole.Total.Count {
+				t.Errorf("%s: %+v\nwant %+v (whole queue %d)", by, got.Total, want.Total, whole.Total.Count)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -37,7 +37,7 @@ func BenchmarkShapeOnePass(b *testing.B) {
 			defer func() { b.ReportMetric(float64((cpuTime()-c0).Milliseconds())/float64(b.N), "cpu-ms/op") }()
 			for b.Loop() {
 				err := q.View(b.Context(), func(tx *Tx) error {
-					s, err := tx.shapeQuery(Filter{}, by)
+					s, err := tx.shapeQuery(by, tx.q.clock().Unix(), "", nil)
 					if err == nil && s.Total.Count < benchN {
 						b.Fatalf("%d messages in the grid", s.Total.Count)
 					}

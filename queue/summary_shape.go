@@ -64,7 +64,9 @@ func (q *Queue) Shape(ctx context.Context, f Filter, by string) (*Shape, error) 
 // Shape groups the messages matching f by recipient domain or by sender
 // domain and by age. The whole queue is counted from the index
 // domains_name or messages_sender_domain, one range per domain and age bucket
-// (shapeByRanges); a filtered grid is one GROUP BY (shapeQuery).
+// (shapeByRanges), less the grid of the messages filed for removal
+// (removals.go) when there are any; a filtered grid is one GROUP BY
+// (shapeQuery).
 func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if err := tx.check(); err != nil {
 		return nil, err
@@ -72,37 +74,74 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	if by != ShapeDomain && by != ShapeSenderDomain {
 		return nil, fmt.Errorf("summary shape by %q: want %s or %s", by, ShapeDomain, ShapeSenderDomain)
 	}
-	filed, err := tx.hasRemovals()
-	if err != nil {
-		return nil, tx.q.fileError("summary", err)
-	}
-	if f.IsEmpty() && !filed { // the ranges would count messages filed for removal
-		s, ok, err := tx.shapeByRanges(by)
-		if err != nil || ok {
-			return s, err
+	now := tx.q.clock().Unix() // one clock for every part, so that they agree on each bucket
+	if f.IsEmpty() {
+		s, ok, err := tx.shapeByRanges(by, now)
+		if err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			filed, err := tx.hasRemovals()
+			if err != nil || !filed {
+				return s, err
+			}
+			gone, err := tx.shapeQuery(by, now, "SELECT id FROM removals", nil)
+			if err != nil {
+				return nil, err
+			}
+			return s.minus(gone), nil
 		}
 	}
-	return tx.shapeQuery(f, by)
+	sel, err := tx.compile(f, false)
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	var ids string
+	var args []any
+	if !f.IsEmpty() || sel.live {
+		ids, args = sel.idsSQL()
+	}
+	return tx.shapeQuery(by, now, ids, args)
 }
 
-// shapeQuery draws the grid in one GROUP BY: each row's age buckets are
-// summed conditionally, so the rows stream out of the index on the grouping
-// key when nothing is filtered (by domain, out of the covering index
-// domains_name, without reading the messages).
-func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
+// minus returns the grid s less the rows of gone (counted the same way, at
+// the same clock): rows left with no message are dropped.
+func (s *Shape) minus(gone *Shape) *Shape {
+	sub := make(map[string]ShapeRow, len(gone.Rows))
+	for _, r := range gone.Rows {
+		sub[r.Key] = r
+	}
+	out := NewShape(s.By)
+	for _, r := range s.Rows {
+		if g, ok := sub[r.Key]; ok {
+			r.Count -= g.Count
+			r.Size -= g.Size
+			r.Counts = slices.Clone(r.Counts)
+			for i := range r.Counts {
+				r.Counts[i] -= g.Counts[i]
+			}
+		}
+		if r.Count > 0 {
+			out.Add(r)
+		}
+	}
+	out.Sort()
+	return out
+}
+
+// shapeQuery draws the grid at now in one GROUP BY: each row's age buckets
+// are summed conditionally, so the rows stream out of the index on the
+// grouping key when nothing is selected (ids ""; by domain, out of the
+// covering index domains_name, without reading the messages); else ids
+// selects the messages counted.
+func (tx *Tx) shapeQuery(by string, now int64, ids string, args []any) (*Shape, error) {
 	key, from, created, size := "d.name", "domains d INDEXED BY domains_name", "d.msg_created", "d.msg_size"
 	if by == ShapeSenderDomain {
 		key, from, created, size = "m.rp_domain", "messages m", "m.created", "m.size"
 	}
-	var args []any
 	pre := ""
-	s, err := tx.compile(f, false)
-	if err != nil {
-		return nil, fmt.Errorf("summary: %w", err)
-	}
-	if !f.IsEmpty() || s.live {
-		var ids string
-		ids, args = s.idsSQL()
+	if ids != "" {
 		pre = "WITH sel(id) AS MATERIALIZED (" + ids + ") "
 		if by == ShapeDomain {
 			from = "sel CROSS JOIN messages m ON m.id = sel.id CROSS JOIN domains d ON d.msg_id = m.id"
@@ -112,7 +151,6 @@ func (tx *Tx) shapeQuery(f Filter, by string) (*Shape, error) {
 		}
 	}
 	// The age in seconds, then one conditional sum per bucket.
-	now := tx.q.clock().Unix()
 	age := fmt.Sprintf("(%d - %s)", now, created)
 	var b strings.Builder
 	b.WriteString(pre + "SELECT " + key + ", count(*), coalesce(sum(" + size + "), 0)")
@@ -210,7 +248,7 @@ const (
 // put it in to the one its creation time says. No table row is read and no
 // expression is evaluated per row. ok is false when the queue has many
 // domains with few rows each; the caller then takes the general path.
-func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
+func (tx *Tx) shapeByRanges(by string, now int64) (s *Shape, ok bool, err error) {
 	from, key, id, size := "domains INDEXED BY domains_name", "name", "msg_id", "msg_size"
 	if by == ShapeSenderDomain {
 		from, key, id, size = "messages INDEXED BY messages_sender_domain", "rp_domain", "id", "size"
@@ -218,7 +256,6 @@ func (tx *Tx) shapeByRanges(by string) (s *Shape, ok bool, err error) {
 	// One statement per domain, one result row per age bucket: bucket i holds
 	// the ids from bounds[i] (0 for the last) up to bounds[i-1] (none for
 	// bucket 0).
-	now := tx.q.clock().Unix()
 	bounds := bucketIDs(now)
 	nb := len(AgeBuckets)
 	args := make([]any, 1, 1+nb)

@@ -107,7 +107,7 @@ func TestShapeByRangesBounds(t *testing.T) {
 				want := shapeWant(msgs, testNow, by)
 
 				err := q.View(t.Context(), func(tx *Tx) error {
-					s, ok, err := tx.shapeByRanges(by)
+					s, ok, err := tx.shapeByRanges(by, tx.q.clock().Unix())
 					if err != nil {
 						return err
 					}

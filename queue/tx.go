@@ -57,7 +57,7 @@ type Tx struct {
 	unit int64 // the seq of the transaction's first audit row; 0 = none yet
 
 	noHousekeep  bool // Ingest's batch: its audit row runs no lazy purge (see audit)
-	filed        bool // filed messages for removal (removals.go): readers must skip them
+	filed        bool // filed messages for removal and left them for the sweep (removals.go): readers must skip them
 	alteredTrash bool // added a column to a trash table (trashColumns)
 }
 
