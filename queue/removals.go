@@ -3,7 +3,7 @@ package queue
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -134,7 +134,7 @@ func (tx *Tx) sweepRemovals(cond string, args []any, limit int) (int, error) {
 					" FROM " + sweepTable + " s CROSS JOIN " + t.live + " x ON x.msg_id = s.id"
 			}
 			if _, err := tx.tx.ExecContext(tx.ctx, q); err != nil {
-				return 0, errors.Join(errors.New("move to trash"), err)
+				return 0, fmt.Errorf("move to trash: %w", err)
 			}
 		}
 	}
