@@ -364,26 +364,17 @@ func runServe(ctx context.Context, env *Env, inv *Invocation) error {
 // filed for removal, to move them to the trash (queue.Sweeper).
 var sweepEvery = time.Second
 
-// sweep moves the messages filed for removal to the trash every sweepEvery
-// until ctx ends, in the queue's own small transactions; a failure is
-// logged and tried again next time.
+// sweep moves the messages filed for removal to the trash, at start and
+// then every sweepEvery until ctx ends, in the queue's own small
+// transactions.
 func sweep(ctx context.Context, sw queue.Sweeper, log io.Writer) {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
+	every(ctx, sweepEvery, log, func() (string, error) {
 		n, err := sw.SweepRemovals(ctx)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			fmt.Fprintf(log, "%v (tried again in %s)\n", err, sweepEvery)
-		case n > 0:
-			fmt.Fprintf(log, "finished removing %s (a bulk cancel or bounce)\n", counted(n, "message"))
+		if err != nil || n == 0 {
+			return "", err
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+		return "finished removing " + counted(n, "message") + " (a bulk cancel or bounce)", nil
+	})
 }
 
 // housekeepEvery is how often serve purges what the trash retention no
@@ -392,27 +383,36 @@ func sweep(ctx context.Context, sw queue.Sweeper, log io.Writer) {
 var housekeepEvery = time.Minute
 
 // housekeep purges at start and then every housekeepEvery until ctx ends,
-// in the queue's own small transactions; a failure is logged and tried
-// again next time.
+// in the queue's own small transactions.
 func housekeep(ctx context.Context, hk queue.Housekeeper, log io.Writer) {
-	t := time.NewTicker(housekeepEvery)
+	every(ctx, housekeepEvery, log, func() (string, error) {
+		n, err := hk.Housekeep(ctx)
+		var did []string
+		if n.Attempts > 0 {
+			did = append(did, counted(n.Attempts, "attempt")+" of messages gone longer than the trash retention")
+		}
+		if n.AuditRows > 0 {
+			did = append(did, counted(n.AuditRows, "audit row")+" older than the audit retention")
+		}
+		if err != nil || len(did) == 0 {
+			return "", err
+		}
+		return "deleted " + strings.Join(did, " and "), nil
+	})
+}
+
+// every runs job at start and then every d until ctx ends, and logs what it
+// says it did; a failure is logged and tried again next time.
+func every(ctx context.Context, d time.Duration, log io.Writer, job func() (string, error)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
-		n, err := hk.Housekeep(ctx)
+		did, err := job()
 		switch {
 		case err != nil && ctx.Err() == nil:
-			fmt.Fprintf(log, "%v (tried again in %s)\n", err, housekeepEvery)
-		case err == nil:
-			var did []string
-			if n.Attempts > 0 {
-				did = append(did, counted(n.Attempts, "attempt")+" of messages gone longer than the trash retention")
-			}
-			if n.AuditRows > 0 {
-				did = append(did, counted(n.AuditRows, "audit row")+" older than the audit retention")
-			}
-			if len(did) > 0 {
-				fmt.Fprintf(log, "deleted %s\n", strings.Join(did, " and "))
-			}
+			fmt.Fprintf(log, "%v (tried again in %s)\n", err, d)
+		case err == nil && did != "":
+			fmt.Fprintln(log, did)
 		}
 		select {
 		case <-ctx.Done():

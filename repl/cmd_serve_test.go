@@ -164,26 +164,12 @@ func TestServeHousekeepingCountsAuditRows(t *testing.T) {
 	if n := rows(); n != 3 {
 		t.Fatalf("%d old audit rows before serve, want 3", n)
 	}
-	var stderr syncBuffer
-	c.env.Stderr = &stderr
-	t.Setenv("MQSH_ADMIN_SECRET", "x")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "housekeeping: ") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
+	log := serveUntil(t, c, func(log string) bool { return strings.Contains(log, "housekeeping: ") })
 	if n := rows(); n != 0 {
 		t.Errorf("serve left %d audit rows older than the retention", n)
 	}
-	if !strings.Contains(stderr.String(), "housekeeping: deleted 3 audit rows older than the audit retention\n") {
-		t.Errorf("stderr:\n%s", stderr.String())
+	if !strings.Contains(log, "housekeeping: deleted 3 audit rows older than the audit retention\n") {
+		t.Errorf("stderr:\n%s", log)
 	}
 }
 
@@ -216,29 +202,15 @@ func TestServeHousekeeps(t *testing.T) {
 		}
 		return n
 	}
-	var stderr syncBuffer
-	c.env.Stderr = &stderr
-	t.Setenv("MQSH_ADMIN_SECRET", "x")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for count(900001) != 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
+	log := serveUntil(t, c, func(string) bool { return count(900001) == 0 })
 	if n := count(900001); n != 0 {
-		t.Errorf("serve left %d expired attempts rows\n%s", n, stderr.String())
+		t.Errorf("serve left %d expired attempts rows\n%s", n, log)
 	}
 	if n := count(900002); n != 1 {
 		t.Errorf("serve purged the history of a message gone an hour ago: %d rows left", n)
 	}
-	if !strings.Contains(stderr.String(), "housekeeping: deleted 2 attempts of messages gone longer than the trash retention") {
-		t.Errorf("stderr:\n%s", stderr.String())
+	if !strings.Contains(log, "housekeeping: deleted 2 attempts of messages gone longer than the trash retention") {
+		t.Errorf("stderr:\n%s", log)
 	}
 }
 
@@ -268,28 +240,37 @@ func TestServeSweepsBulkCancel(t *testing.T) {
 	if filed <= 1000 || count("trash_messages") != 0 {
 		t.Fatalf("%d filed, %d trashed after the cancel: want more than 1,000 filed, none trashed", filed, count("trash_messages"))
 	}
-	var stderr syncBuffer
-	c.env.Stderr = &stderr
-	t.Setenv("MQSH_ADMIN_SECRET", "x")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "trash: ") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
-	}
+	log := serveUntil(t, c, func(log string) bool { return strings.Contains(log, "trash: ") })
 	if n, m := count("removals"), count("messages"); n != 0 || m != 0 {
 		t.Errorf("after serve: %d filed, %d message rows", n, m)
 	}
 	if n := count("trash_messages"); n != filed {
 		t.Errorf("%d trashed, want %d", n, filed)
 	}
-	if want := fmt.Sprintf("trash: finished removing %d messages (a bulk cancel or bounce)\n", filed); !strings.Contains(stderr.String(), want) {
-		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	if want := fmt.Sprintf("trash: finished removing %d messages (a bulk cancel or bounce)\n", filed); !strings.Contains(log, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, log)
 	}
+}
+
+// serveUntil runs serve on c's queue (SMTP on a free loopback port) until
+// done says so, given what serve logged so far, or 10 seconds have passed,
+// stops it, and returns its log.
+func serveUntil(t *testing.T, c *cli, done func(log string) bool) string {
+	t.Helper()
+	var stderr syncBuffer
+	c.env.Stderr = &stderr
+	t.Setenv("MQSH_ADMIN_SECRET", "x")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ended := make(chan error, 1)
+	go func() { ended <- Run(ctx, c.env, []string{"serve", "--smtp", "127.0.0.1:0"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done(stderr.String()) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-ended; err != nil {
+		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	}
+	return stderr.String()
 }
