@@ -25,7 +25,10 @@
 // verb. Indexes: messages by lower-case return path, return-path domain, due and
 // creation time; domains by (name, message); recipients by (lower-case address,
 // message). The foreign keys are declared but not enforced: the verbs that
-// remove messages delete their rows in every table themselves. The file is
+// remove messages delete their rows in every table themselves. A cancel or
+// bounce of many messages files their ids in removals and commits; every
+// reader skips them from then on, and a sweep moves their rows to the trash
+// afterwards (removals.go). The file is
 // opened in WAL mode with BEGIN IMMEDIATE write transactions through a single
 // writer connection, plus a pool of read-only connections; several processes
 // may use the same file at once. A change waits for another's write lock in
