@@ -471,7 +471,7 @@ func TestParseUTCSeconds(t *testing.T) {
 		"2025-01-01T0a:00:00Z", "2025-01-01 00:00:00Z",
 	} {
 		want, werr := time.Parse(time.RFC3339Nano, s)
-		got, err := parseJSONTime("t", &s)
+		got, err := parseJSONTime("t", s)
 		if (err == nil) != (werr == nil) || (err == nil && !got.Equal(want)) || (err == nil && got.Location() != time.UTC) {
 			t.Errorf("%s: got %v, %v; time.Parse gives %v, %v", s, got, err, want, werr)
 		}
