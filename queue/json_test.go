@@ -328,6 +328,14 @@ func FuzzDecodeMessage(f *testing.F) {
 		if ferr != nil {
 			return
 		}
+		// recipients[] is kept only for a message without domains[] (a
+		// line of both shapes is read from its domains[]).
+		if len(slow.Domains) > 0 {
+			if fast.Recipients != nil {
+				t.Fatalf("%q: recipients[] kept beside domains[]", b)
+			}
+			slow.Recipients = nil
+		}
 		if !reflect.DeepEqual(normalizeIn(*fast), normalizeIn(slow)) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
 		}

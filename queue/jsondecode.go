@@ -40,6 +40,28 @@ type jsonInMessage struct {
 	Items      json.RawMessage `json:"items"`
 }
 
+// jsonInLine is jsonInMessage as decodeMessage first reads a line: its
+// recipients[] is skipped by the decoder, not copied, since a line of both
+// shapes is read from its domains[]; a line without domains[] is decoded
+// again for its recipients[]. Its fields are jsonInMessage's, tags aside, so
+// that one converts to the other (the compiler holds them to it).
+type jsonInLine struct {
+	ID         json.RawMessage `json:"id"`
+	ReturnPath string          `json:"return_path"`
+	Domains    []jsonInDomain  `json:"domains"`
+	Recipients lazyRecipients  `json:"-"`
+	Created    string          `json:"created"`
+	Size       int64           `json:"size"`
+	Priority   *int            `json:"priority"`
+	EnvID      *string         `json:"env_id"`
+	Ret        *string         `json:"ret"`
+	Client     *Client         `json:"client"`
+	Held       bool            `json:"held"`
+	Text       []byte          `json:"message"`
+	Data       json.RawMessage `json:"data"`
+	Items      json.RawMessage `json:"items"`
+}
+
 // lazyRecipients is a message's recipients[] (v0.13+) as its JSON text,
 // decoded only when the message has no domains[]: a line of both shapes (as
 // MarshalJSON and Stalwart's v0.13 API write it) is read from its domains[],
@@ -122,14 +144,24 @@ type jsonInRecipient struct {
 }
 
 // decodeMessage reads one JSON message object (fields as jsonInMessage), or
-// null (an empty one).
+// null (an empty one). Its recipients[] is kept only when it has no
+// domains[], the only case where it is read (see jsonInLine).
 func decodeMessage(b []byte) (*jsonInMessage, error) {
 	if err := checkDepth(b); err != nil {
 		return nil, err
 	}
-	out := &jsonInMessage{}
-	if err := json.Unmarshal(b, out); err != nil {
+	out := (*jsonInMessage)(&jsonInLine{})
+	if err := json.Unmarshal(b, (*jsonInLine)(out)); err != nil {
 		return nil, err
+	}
+	if len(out.Domains) == 0 {
+		var r struct {
+			Recipients lazyRecipients `json:"recipients"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, err
+		}
+		out.Recipients = r.Recipients
 	}
 	return out, nil
 }
