@@ -286,12 +286,31 @@ func AgeBucket(created, now time.Time) int {
 
 // SeenIDs refuses an id given twice in one import, naming the line where
 // it was first seen.
-type SeenIDs struct{ m map[ID]int }
+type SeenIDs struct {
+	m map[ID]int
+	// While the ids come in ascending order (as an export lists them), they
+	// are kept in a list, and an id above the last is new without a look-up;
+	// the first one out of order moves them into m.
+	run []seenID
+}
+
+type seenID struct {
+	id   ID
+	line int
+}
 
 // Add records id, seen on line (0 = none), or says where it was seen first.
 func (s *SeenIDs) Add(id ID, line int) error {
 	if s.m == nil {
-		s.m = map[ID]int{}
+		if n := len(s.run); n == 0 || id > s.run[n-1].id {
+			s.run = append(s.run, seenID{id, line})
+			return nil
+		}
+		s.m = make(map[ID]int, 2*len(s.run))
+		for _, x := range s.run {
+			s.m[x.id] = x.line
+		}
+		s.run = nil
 	}
 	if prev, dup := s.m[id]; dup {
 		if prev > 0 {

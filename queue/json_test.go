@@ -328,6 +328,14 @@ func FuzzDecodeMessage(f *testing.F) {
 		if ferr != nil {
 			return
 		}
+		// recipients[] is kept only for a message without domains[] (a
+		// line of both shapes is read from its domains[]).
+		if len(slow.Domains) > 0 {
+			if fast.Recipients != nil {
+				t.Fatalf("%q: recipients[] kept beside domains[]", b)
+			}
+			slow.Recipients = nil
+		}
 		if !reflect.DeepEqual(normalizeIn(*fast), normalizeIn(slow)) {
 			t.Fatalf("%q:\nfast %+v\nslow %+v", b, *fast, slow)
 		}
@@ -471,7 +479,7 @@ func TestParseUTCSeconds(t *testing.T) {
 		"2025-01-01T0a:00:00Z", "2025-01-01 00:00:00Z",
 	} {
 		want, werr := time.Parse(time.RFC3339Nano, s)
-		got, err := parseJSONTime("t", &s)
+		got, err := parseJSONTime("t", s)
 		if (err == nil) != (werr == nil) || (err == nil && !got.Equal(want)) || (err == nil && got.Location() != time.UTC) {
 			t.Errorf("%s: got %v, %v; time.Parse gives %v, %v", s, got, err, want, werr)
 		}

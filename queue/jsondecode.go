@@ -18,19 +18,46 @@ import (
 // as encoding/json does; checkDepth stops the import far earlier, at
 // maxJSONDepth, with a message that says so.
 
+// jsonInMessage is a message line as decoded. A field reads as a value
+// rather than a pointer where null, absent and the zero value mean the same
+// (a pointer is one more allocation, and a line has a dozen such fields);
+// a recipient's code, enhanced_code and message stay pointers, since given,
+// even empty, they stand in for what the status's text says.
 type jsonInMessage struct {
 	ID         json.RawMessage `json:"id"`
-	ReturnPath *string         `json:"return_path"`
+	ReturnPath string          `json:"return_path"`
 	Domains    []jsonInDomain  `json:"domains"`
 	Recipients lazyRecipients  `json:"recipients"`
-	Created    *string         `json:"created"`
-	Size       *int64          `json:"size"`
+	Created    string          `json:"created"`
+	Size       int64           `json:"size"`
 	Priority   *int            `json:"priority"`
 	EnvID      *string         `json:"env_id"`
 	Ret        *string         `json:"ret"`     // schema step 2 (queue export)
 	Client     *Client         `json:"client"`  // schema step 2 (queue export)
 	Held       bool            `json:"held"`    // schema step 2 (queue export)
 	Text       []byte          `json:"message"` // the RFC 5322 text, base64 (queue export)
+	Data       json.RawMessage `json:"data"`
+	Items      json.RawMessage `json:"items"`
+}
+
+// jsonInLine is jsonInMessage as decodeMessage first reads a line: its
+// recipients[] is skipped by the decoder, not copied, since a line of both
+// shapes is read from its domains[]; a line without domains[] is decoded
+// again for its recipients[]. Its fields are jsonInMessage's, tags aside, so
+// that one converts to the other (the compiler holds them to it).
+type jsonInLine struct {
+	ID         json.RawMessage `json:"id"`
+	ReturnPath string          `json:"return_path"`
+	Domains    []jsonInDomain  `json:"domains"`
+	Recipients lazyRecipients  `json:"-"`
+	Created    string          `json:"created"`
+	Size       int64           `json:"size"`
+	Priority   *int            `json:"priority"`
+	EnvID      *string         `json:"env_id"`
+	Ret        *string         `json:"ret"`
+	Client     *Client         `json:"client"`
+	Held       bool            `json:"held"`
+	Text       []byte          `json:"message"`
 	Data       json.RawMessage `json:"data"`
 	Items      json.RawMessage `json:"items"`
 }
@@ -69,19 +96,19 @@ type jsonInDomain struct {
 	Status     json.RawMessage   `json:"status"`
 	Recipients []jsonInRecipient `json:"recipients"`
 	RetryNum   int               `json:"retry_num"`
-	NextRetry  *string           `json:"next_retry"`
-	NextNotify *string           `json:"next_notify"`
-	Expires    *string           `json:"expires"`
+	NextRetry  string            `json:"next_retry"`
+	NextNotify string            `json:"next_notify"`
+	Expires    string            `json:"expires"`
 	Held       *jsonInHold       `json:"held"` // mqsh's: the domain's hold
 }
 
 // jsonInHold is a domain's hold as AppendJSON writes it.
 type jsonInHold struct {
-	By     string  `json:"by"`
-	Reason string  `json:"reason"`
-	Since  *string `json:"since"`
-	Until  *string `json:"until"`
-	Rule   int64   `json:"rule"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	Since  string `json:"since"`
+	Until  string `json:"until"`
+	Rule   int64  `json:"rule"`
 }
 
 // hold reads a domain's hold (Domain.Hold), so that a client of mqsh's
@@ -105,26 +132,36 @@ func (h *jsonInHold) hold() (*Hold, error) {
 type jsonInRecipient struct {
 	Address    string          `json:"address"`
 	Status     json.RawMessage `json:"status"`
-	ORCPT      *string         `json:"orcpt"`
+	ORCPT      string          `json:"orcpt"`
 	Code       *int            `json:"code"`
 	Enhanced   *string         `json:"enhanced_code"`
 	Message    *string         `json:"message"`
 	Notify     string          `json:"notify"` // schema step 2 (queue export)
 	RetryNum   int             `json:"retry_num"`
-	NextRetry  *string         `json:"next_retry"`
-	NextNotify *string         `json:"next_notify"`
-	Expires    *string         `json:"expires"`
+	NextRetry  string          `json:"next_retry"`
+	NextNotify string          `json:"next_notify"`
+	Expires    string          `json:"expires"`
 }
 
 // decodeMessage reads one JSON message object (fields as jsonInMessage), or
-// null (an empty one).
+// null (an empty one). Its recipients[] is kept only when it has no
+// domains[], the only case where it is read (see jsonInLine).
 func decodeMessage(b []byte) (*jsonInMessage, error) {
 	if err := checkDepth(b); err != nil {
 		return nil, err
 	}
-	out := &jsonInMessage{}
-	if err := json.Unmarshal(b, out); err != nil {
+	out := (*jsonInMessage)(&jsonInLine{})
+	if err := json.Unmarshal(b, (*jsonInLine)(out)); err != nil {
 		return nil, err
+	}
+	if len(out.Domains) == 0 {
+		var r struct {
+			Recipients lazyRecipients `json:"recipients"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, err
+		}
+		out.Recipients = r.Recipients
 	}
 	return out, nil
 }
@@ -167,21 +204,27 @@ func decodedStatus(raw []byte) (key, details string, isObj, ok bool) {
 // strings are plain printable ASCII: nothing an escape or a decoder would
 // change. Anything else is not ok and left to the decoder.
 func plainStatus(raw []byte) (key, details string, isObj, ok bool) {
+	k, d, isObj, ok := plainStatusBytes(raw)
+	return string(k), string(d), isObj, ok
+}
+
+// plainStatusBytes is plainStatus with the key and details as parts of raw.
+func plainStatusBytes(raw []byte) (key, details []byte, isObj, ok bool) {
 	// str reads a plain string at b[i] (at its quote), returning its text
 	// and the index after its closing quote.
-	str := func(b []byte, i int) (string, int, bool) {
+	str := func(b []byte, i int) ([]byte, int, bool) {
 		if i >= len(b) || b[i] != '"' {
-			return "", 0, false
+			return nil, 0, false
 		}
 		for j := i + 1; j < len(b); j++ {
 			switch c := b[j]; {
 			case c == '"':
-				return string(b[i+1 : j]), j + 1, true
+				return b[i+1 : j], j + 1, true
 			case c == '\\' || c < 0x20 || c > 0x7e:
-				return "", 0, false
+				return nil, 0, false
 			}
 		}
-		return "", 0, false
+		return nil, 0, false
 	}
 	ws := func(b []byte, i int) int {
 		for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
@@ -191,36 +234,59 @@ func plainStatus(raw []byte) (key, details string, isObj, ok bool) {
 	}
 	if len(raw) > 0 && raw[0] == '"' {
 		k, end, ok := str(raw, 0)
-		return k, "", false, ok && end == len(raw)
+		return k, nil, false, ok && end == len(raw)
 	}
 	if len(raw) == 0 || raw[0] != '{' {
-		return "", "", false, false
+		return nil, nil, false, false
 	}
 	k, i, ok := str(raw, ws(raw, 1))
 	if !ok {
-		return "", "", false, false
+		return nil, nil, false, false
 	}
 	if i = ws(raw, i); i >= len(raw) || raw[i] != ':' {
-		return "", "", false, false
+		return nil, nil, false, false
 	}
 	i = ws(raw, i+1)
 	if len(raw)-i >= 4 && string(raw[i:i+4]) == "null" {
 		i += 4
 	} else if details, i, ok = str(raw, i); !ok {
-		return "", "", false, false
+		return nil, nil, false, false
 	}
 	if i = ws(raw, i); i != len(raw)-1 || raw[i] != '}' {
-		return "", "", false, false
+		return nil, nil, false, false
 	}
 	return k, details, true, true
+}
+
+// statusNames are the names of the states as servers write them, each as
+// ParseStatus reads it: the fast path of a status's key, which needs no
+// string of its own.
+var statusNames = map[string]Status{
+	"scheduled": Scheduled, "completed": Completed, "delivered": Completed,
+	"temp_fail": TempFail, "tempfail": TempFail, "perm_fail": PermFail, "permfail": PermFail,
 }
 
 // parseJSONStatus reads "scheduled" or {"temp_fail": "details"}; null or absent
 // is scheduled.
 func parseJSONStatus(raw json.RawMessage) (Status, string, error) {
+	return readJSONStatus(raw, true)
+}
+
+// readJSONStatus is parseJSONStatus; without wantDetails, the details it
+// returns may be left empty (a recipient whose reply is given in its own
+// fields needs none of its status's text).
+func readJSONStatus(raw json.RawMessage, wantDetails bool) (Status, string, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return Scheduled, "", nil
+	}
+	if k, d, isObj, ok := plainStatusBytes(raw); ok {
+		if st, known := statusNames[string(k)]; known {
+			if !isObj || !wantDetails {
+				return st, "", nil
+			}
+			return st, string(d), nil
+		}
 	}
 	key, details, isObj, ok := statusText(raw)
 	if !ok {
@@ -268,33 +334,36 @@ func parseReply(s string) (code int, enhanced, message string) {
 
 // isEnhanced reports whether s looks like an enhanced status code (4.5.3).
 func isEnhanced(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if len(p) == 0 || len(p) > 3 {
-			return false
-		}
-		for _, c := range p {
-			if c < '0' || c > '9' {
+	parts, digits := 1, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '.':
+			if digits == 0 {
 				return false
 			}
+			parts, digits = parts+1, 0
+		case c >= '0' && c <= '9':
+			if digits++; digits > 3 {
+				return false
+			}
+		default:
+			return false
 		}
 	}
-	return true
+	return parts == 3 && digits > 0
 }
 
-func parseJSONTime(what string, s *string) (time.Time, error) {
-	if s == nil || *s == "" {
+// parseJSONTime reads a time field; "" (null, absent) is the zero time.
+func parseJSONTime(what string, s string) (time.Time, error) {
+	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, ok := parseUTCSeconds(*s); ok {
+	if t, ok := parseUTCSeconds(s); ok {
 		return t, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *s)
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: want an RFC 3339 time, got %q", what, *s)
+		return time.Time{}, fmt.Errorf("%s: want an RFC 3339 time, got %q", what, s)
 	}
 	return t.UTC(), nil
 }
@@ -383,17 +452,18 @@ func parseJSONID(raw json.RawMessage) (ID, error) {
 	return ID(v), nil
 }
 
-// recipientFrom reads a recipient's status and reply.
-func recipientFrom(jr jsonInRecipient) (Recipient, string, error) {
-	st, details, err := parseJSONStatus(jr.Status)
+// recipientFrom reads a recipient's status and reply; the status's details
+// are returned when wantDetails (else they may be empty).
+func recipientFrom(jr *jsonInRecipient, wantDetails bool) (Recipient, string, error) {
+	// A reply given whole in its own fields (as mqsh and Stalwart write it)
+	// stands in for the one the status's text holds: that text is not read.
+	given := jr.Code != nil && jr.Enhanced != nil && jr.Message != nil
+	st, details, err := readJSONStatus(jr.Status, wantDetails || !given)
 	if err != nil {
 		return Recipient{}, "", fmt.Errorf("recipient %s: %w", jr.Address, err)
 	}
-	r := Recipient{Address: jr.Address, Status: st}
-	if jr.ORCPT != nil {
-		r.ORCPT = *jr.ORCPT
-	}
-	if st != Scheduled {
+	r := Recipient{Address: jr.Address, Status: st, ORCPT: jr.ORCPT}
+	if st != Scheduled && !given {
 		r.Code, r.Enhanced, r.Message = parseReply(details)
 	}
 	if jr.Code != nil {
@@ -451,18 +521,14 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 		return nil, err
 	}
 	m := &Message{ID: id}
-	if in.ReturnPath != nil {
-		m.ReturnPath = *in.ReturnPath
-	}
+	m.ReturnPath = in.ReturnPath
 	if m.Created, err = parseJSONTime("created", in.Created); err != nil {
 		return nil, err
 	}
 	if m.Created.IsZero() {
 		m.Created = clock()
 	}
-	if in.Size != nil {
-		m.Size = *in.Size
-	}
+	m.Size = in.Size
 	if in.Priority != nil {
 		m.Priority = *in.Priority
 	}
@@ -516,8 +582,8 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 			}
 			defaults(&d)
 			d.Recipients = make([]Recipient, 0, len(jd.Recipients))
-			for _, jr := range jd.Recipients {
-				r, _, err := recipientFrom(jr)
+			for i := range jd.Recipients {
+				r, _, err := recipientFrom(&jd.Recipients[i], false)
 				if err != nil {
 					return nil, err
 				}
@@ -532,8 +598,9 @@ func (in *jsonInMessage) message(clock func() time.Time, expire time.Duration) (
 		// v0.13+: per-recipient schedules, folded into per-domain ones: the
 		// earliest due and notice of the pending recipients, the latest expiry.
 		pos := map[string]int{}
-		for _, jr := range recipients {
-			r, details, err := recipientFrom(jr)
+		for i := range recipients {
+			jr := &recipients[i]
+			r, details, err := recipientFrom(jr, true)
 			if err != nil {
 				return nil, err
 			}

@@ -157,6 +157,8 @@ const (
 	maxLineBytes = 16 << 20
 )
 
+var openBrace, openBracket = []byte("{"), []byte("[")
+
 var errTooDeep = fmt.Errorf("JSON nested deeper than %d levels", maxJSONDepth)
 
 var errLineTooLong = fmt.Errorf("longer than %d MiB: a JSON line holds one message (or one API response); split the input into lines", maxLineBytes>>20)
@@ -181,7 +183,14 @@ func appendLine(br *bufio.Reader, buf []byte) ([]byte, error) {
 // recurses into it: strings are skipped, brackets counted. A line is mostly
 // strings, so a string is skipped by searching for its closing quote (a
 // quote after an odd run of backslashes is escaped, and searched past).
+// Nesting deeper than maxJSONDepth takes more opening brackets than that,
+// and a message line has a few dozen at most: a line with no more of them
+// (in its strings or not) is let through after two counting passes, which
+// run many bytes at a time.
 func checkDepth(b []byte) error {
+	if bytes.Count(b, openBrace)+bytes.Count(b, openBracket) <= maxJSONDepth {
+		return nil
+	}
 	depth := 0
 	for i := 0; i < len(b); i++ {
 		switch b[i] {

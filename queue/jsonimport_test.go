@@ -93,8 +93,9 @@ func TestImportErrorsAcrossChunks(t *testing.T) {
 
 // TestDecodeBothShapesSkipsRecipients: a line of both shapes (domains[] and
 // recipients[], as MarshalJSON and Stalwart's v0.13 API write them) is read
-// from its domains[]; the recipients[] beside them, as long again, is not
-// decoded into values, which half the decoding's allocations went to.
+// from its domains[]; the recipients[] beside them, as long again, is
+// neither decoded into values, which half the decoding's allocations went
+// to, nor copied.
 func TestDecodeBothShapesSkipsRecipients(t *testing.T) {
 	var line []byte
 	generateDemo(200, 7, time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC), DefaultSchedule, func(_ int, m *Message, _ []byte) error {
@@ -130,8 +131,8 @@ func TestDecodeBothShapesSkipsRecipients(t *testing.T) {
 	both := testing.AllocsPerRun(50, func() { decodeLine(line, clock, DefaultSchedule.Expire) })
 	alone := testing.AllocsPerRun(50, func() { decodeLine(domainsOnly, clock, DefaultSchedule.Expire) })
 	t.Logf("allocations: both shapes %.0f, domains[] alone %.0f", both, alone)
-	if both > alone+2 {
-		t.Errorf("a line of both shapes takes %.0f allocations to decode, domains[] alone %.0f: recipients[] is decoded although domains[] is read", both, alone)
+	if both > alone {
+		t.Errorf("a line of both shapes takes %.0f allocations to decode, domains[] alone %.0f: recipients[] is decoded or copied although domains[] is read", both, alone)
 	}
 }
 

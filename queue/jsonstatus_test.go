@@ -27,3 +27,54 @@ func TestPlainStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusNames: the fast path's names read as ParseStatus reads them.
+func TestStatusNames(t *testing.T) {
+	for name, want := range statusNames {
+		if got, err := ParseStatus(name); err != nil || got != want {
+			t.Errorf("%s: fast path %v, ParseStatus %v, %v", name, want, got, err)
+		}
+	}
+}
+
+// TestIsEnhanced: an enhanced status code is three dot-separated runs of one
+// to three digits, and nothing else is.
+func TestIsEnhanced(t *testing.T) {
+	for s, want := range map[string]bool{
+		"4.7.0": true, "5.1.1": true, "2.0.0": true, "0.0.0": true, "123.456.789": true, "5.10.100": true,
+		"": false, ".": false, "..": false, "4.7": false, "4.7.": false, ".4.7": false, "4..7": false, "4.7.0.1": false,
+		"4.7.0 ": false, " 4.7.0": false, "1234.1.1": false, "4.1234.1": false, "4.7.1234": false, "4.7.x": false, "4,7,0": false,
+		"٤.٧.٠": false,
+	} {
+		if got := isEnhanced(s); got != want {
+			t.Errorf("isEnhanced(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestRecipientReplyGivenOrRead: a recipient's code, enhanced code and
+// message come from its own fields when given (empty ones included), and
+// from its status's text otherwise, field by field.
+func TestRecipientReplyGivenOrRead(t *testing.T) {
+	status := []byte(`{"temp_fail":"Code: 451, Enhanced code: 4.5.3, Message: Try later"}`)
+	code, enh, msg := 421, "", "given"
+	for _, c := range []struct {
+		jr   jsonInRecipient
+		want Recipient
+	}{
+		{jsonInRecipient{Address: "a@b", Status: status}, Recipient{Address: "a@b", Status: TempFail, Code: 451, Enhanced: "4.5.3", Message: "Try later"}},
+		{jsonInRecipient{Address: "a@b", Status: status, Code: &code, Enhanced: &enh, Message: &msg}, Recipient{Address: "a@b", Status: TempFail, Code: 421, Message: "given"}},
+		{jsonInRecipient{Address: "a@b", Status: status, Code: &code, Message: &msg}, Recipient{Address: "a@b", Status: TempFail, Code: 421, Enhanced: "4.5.3", Message: "given"}},
+		{jsonInRecipient{Address: "a@b", Status: status, Enhanced: &enh}, Recipient{Address: "a@b", Status: TempFail, Code: 451, Message: "Try later"}},
+	} {
+		for _, want := range []bool{false, true} {
+			got, details, err := recipientFrom(&c.jr, want)
+			if err != nil || got != c.want {
+				t.Errorf("%+v (details wanted %v): got %+v, %v; want %+v", c.jr, want, got, err, c.want)
+			}
+			if want && details != "Code: 451, Enhanced code: 4.5.3, Message: Try later" {
+				t.Errorf("details %q", details)
+			}
+		}
+	}
+}

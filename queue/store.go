@@ -285,6 +285,8 @@ type writeConn struct {
 	q      *Queue
 	full   bool // synchronous = FULL on this connection, else NORMAL
 	ingest bool // Ingest's connection: NORMAL always (ingest_flush.go)
+
+	args []driver.NamedValue // the arguments of the last boundArgs query, for reuse (insertrows.go)
 }
 
 // ResetSession is database/sql's reset before reuse (driver.SessionResetter).
