@@ -357,3 +357,34 @@ func TestShapeLessFiledMessages(t *testing.T) {
 		}
 	}
 }
+
+// A sweep that stops part-way (a chunk's transaction rolled back: a kill,
+// Ctrl-C, a full disk) moves nothing of that chunk: its messages stay filed
+// and hidden, and the next sweep moves them.
+func TestSweepChunkRolledBack(t *testing.T) {
+	ctx := t.Context()
+	q, _, _ := bulkQueue(t)
+	q.Cancel(ctx, CancelRequest{Filter: Filter{Sender: []string{"bulk@spam.example"}}})
+	before := fullState(t, q)
+	stop := errors.New("stopped")
+	err := q.Update(ctx, func(tx *Tx) error {
+		if n, err := tx.sweepRemovals("1", nil, 4); err != nil || n != 4 {
+			t.Fatalf("chunk: %d %v", n, err)
+		}
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Fatalf("update: %v", err)
+	}
+	var trashed int
+	q.reader.QueryRow("SELECT count(*) FROM trash_messages").Scan(&trashed)
+	if n := filedCount(t, q); n != 10 || trashed != 0 || mustCount(t, q, Filter{}) != 5 {
+		t.Fatalf("after the rolled-back chunk: %d filed, %d trashed, %d queued", n, trashed, mustCount(t, q, Filter{}))
+	}
+	if after := fullState(t, q); after != before {
+		t.Errorf("the rolled-back chunk changed the queue:\n%s\n%s", before, after)
+	}
+	if moved, err := q.SweepRemovals(ctx); err != nil || moved != 10 {
+		t.Errorf("next sweep: %d %v", moved, err)
+	}
+}
