@@ -23,7 +23,8 @@ type operation struct {
 	name  string
 	args  []string
 	batch []string
-	fresh bool // runs on a queue file that does not exist yet
+	fresh bool   // runs on a queue file that does not exist yet
+	base  string // runs on a copy of this queue rather than the campaign's base
 
 	// The fingerprints a kill may leave: before and after the whole
 	// operation, and for a batch also after each of its lines.
@@ -77,6 +78,11 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 	src := importFile(t, dir, base, n/2)
 	// Half of the demo messages were created before this moment.
 	cut := time.Now().Add(-2 * 24 * time.Hour).UTC().Format(time.RFC3339)
+	// The same queue after a bulk cancel, its messages filed for removal
+	// and not yet moved to the trash (queue/removals.go).
+	filed := filepath.Join(dir, "filed.db")
+	copyQueue(t, base, filed)
+	mustMqsh(t, filed, "queue", "cancel", "--created-before", cut)
 
 	ops := []*operation{
 		{name: "retry by status", args: []string{"queue", "retry", "--status", "tempfail", "-t", "2030-01-01T00:00:00Z"}},
@@ -86,6 +92,8 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 		{name: "run reschedule-domain", args: []string{"run", "reschedule-domain", "gmail.com", "2030-01-01T00:00:00Z", "30m"}},
 		{name: "import into the queue", args: []string{"queue", "import", src}},
 		{name: "import into a new queue", args: []string{"queue", "import", src}, fresh: true},
+		{name: "trash purge of a filed cancel", args: []string{"queue", "trash", "purge", "--all", "--yes"}, base: filed},
+		{name: "undo of a filed cancel", args: []string{"queue", "undo"}, base: filed},
 		{name: "batch of four commands", batch: []string{
 			"queue retry -d gmail.com -t 2030-03-01T00:00:00Z",
 			"queue cancel -s '<>'",
@@ -108,7 +116,10 @@ func TestCampaignKillBulkOperations(t *testing.T) {
 	baseState := mustInspect(t, base)
 	for _, op := range ops {
 		var before state // a new file: nothing at all
-		if !op.fresh {
+		switch {
+		case op.base != "":
+			before = mustInspect(t, op.base)
+		case !op.fresh:
 			before = baseState
 		}
 		op.states = []state{before}
@@ -237,6 +248,9 @@ func prepare(t *testing.T, op *operation, base, work, fresh string) string {
 			os.Remove(fresh + sfx)
 		}
 		return fresh
+	}
+	if op.base != "" {
+		base = op.base
 	}
 	copyQueue(t, base, work)
 	return work
