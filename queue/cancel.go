@@ -143,12 +143,13 @@ func (tx *Tx) cancelSelected(sc scope, every bool, mark failMark, res *Result) e
 		return err
 	}
 	// A message left with nothing pending goes to the trash.
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND d.status IN "+pendingSQL+")"); err != nil {
+	kept, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+selTable+" WHERE EXISTS (SELECT 1 FROM domains d WHERE d.msg_id = mqsh_sel.id AND d.status IN "+pendingSQL+")")
+	if err != nil {
 		return err
 	}
-	var n int
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM "+selTable).Scan(&n); err != nil || n == 0 {
+	n, err := kept.RowsAffected()
+	if err != nil || int(n) == res.Count {
 		return err
 	}
-	return tx.removeSelected(mark.verb, false, n)
+	return tx.removeSelected(mark.verb, false, res.Count-int(n))
 }

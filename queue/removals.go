@@ -107,17 +107,17 @@ func (tx *Tx) sweepRemovals(cond string, args []any, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	picked := " IN (SELECT id FROM " + sweepTable + ")"
 	// Every queued message swept (after a cancel --all): the live tables
 	// are emptied without visiting their rows, as SQLite clears a table
-	// with no WHERE; several times faster than deleting row by row.
-	var queued int64
-	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT count(*) FROM messages").Scan(&queued); err != nil {
+	// with no WHERE; several times faster than deleting row by row. The
+	// look stops at the first message left, at most a chunk in.
+	var others bool
+	if err := tx.tx.QueryRowContext(tx.ctx, "SELECT EXISTS (SELECT 1 FROM messages WHERE id NOT IN (SELECT id FROM "+sweepTable+"))").Scan(&others); err != nil {
 		return 0, err
 	}
-	where, mwhere := " WHERE msg_id"+picked, " WHERE id"+picked
-	if queued == n {
-		where, mwhere = "", ""
+	sel := "SELECT id FROM " + sweepTable
+	if !others {
+		sel = ""
 	}
 	if ret > 0 {
 		for _, t := range trashTables {
@@ -138,19 +138,10 @@ func (tx *Tx) sweepRemovals(cond string, args []any, limit int) (int, error) {
 			}
 		}
 	}
-	tables := []string{"recipients", "domains"}
-	if ret == 0 {
-		tables = append(tables, "bodies")
-	}
-	for _, t := range tables {
-		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
-			return 0, err
-		}
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM messages"+mwhere); err != nil {
+	if err := tx.deleteMessages(sel, ret == 0); err != nil {
 		return 0, err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM removals WHERE id"+picked); err != nil {
+	if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM removals WHERE id IN (SELECT id FROM "+sweepTable+")"); err != nil {
 		return 0, err
 	}
 	return int(n), nil
@@ -190,11 +181,11 @@ var _ Sweeper = (*Queue)(nil)
 // returns how many it moved. With nothing filed it costs one indexed look on
 // a reader and writes nothing.
 func (q *Queue) SweepRemovals(ctx context.Context) (int, error) {
-	var any int
-	if err := q.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM removals)").Scan(&any); err != nil || any == 0 {
-		if err != nil {
-			return 0, q.fileError("sweep", err)
-		}
+	filed, err := q.anyFiled(ctx)
+	if err != nil {
+		return 0, q.fileError("sweep", err)
+	}
+	if !filed {
 		return 0, nil
 	}
 	total := 0
@@ -223,17 +214,21 @@ func (q *Queue) sweepAll(ctx context.Context) error {
 	if q.readOnly {
 		return nil
 	}
-	var filed int
-	if err := q.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM removals)").Scan(&filed); err != nil || filed == 0 {
-		if err != nil {
-			return q.fileError("trash", err)
-		}
-		return nil
+	filed, err := q.anyFiled(ctx)
+	if err == nil && filed {
+		err = q.Update(ctx, func(tx *Tx) error { return tx.sweepAll() })
 	}
-	if err := q.Update(ctx, func(tx *Tx) error { return tx.sweepAll() }); err != nil {
+	if err != nil {
 		return q.fileError("trash", err)
 	}
 	return nil
+}
+
+// anyFiled says, on a reader, whether any message is filed for removal.
+func (q *Queue) anyFiled(ctx context.Context) (bool, error) {
+	var filed bool
+	err := q.reader.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM removals)").Scan(&filed)
+	return filed, err
 }
 
 // expiredRemovals deletes for good the filed messages of changes older than

@@ -72,12 +72,27 @@ func (tx *Tx) removeSelected(verb string, whole bool, n int) error {
 		}
 		return tx.fileRemovals(verb, whole, n)
 	}
-	where := " WHERE msg_id IN (SELECT id FROM " + selTable + ")"
-	mwhere := " WHERE id IN (SELECT id FROM " + selTable + ")"
+	sel := "SELECT id FROM " + selTable
 	if whole {
-		where, mwhere = "", ""
+		sel = ""
 	}
-	for _, t := range []string{"recipients", "domains", "bodies"} {
+	return tx.deleteMessages(sel, true)
+}
+
+// deleteMessages deletes the rows of the messages whose ids sel selects
+// ("": every message, the tables emptied without visiting their rows) from
+// the live tables, and their texts with bodies (a message moved to the
+// trash keeps its text where it is).
+func (tx *Tx) deleteMessages(sel string, bodies bool) error {
+	where, mwhere := "", ""
+	if sel != "" {
+		where, mwhere = " WHERE msg_id IN ("+sel+")", " WHERE id IN ("+sel+")"
+	}
+	tables := []string{"recipients", "domains"}
+	if bodies {
+		tables = append(tables, "bodies")
+	}
+	for _, t := range tables {
 		if _, err := tx.tx.ExecContext(tx.ctx, "DELETE FROM "+t+where); err != nil {
 			return err
 		}
