@@ -77,20 +77,11 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 	now := tx.q.clock().Unix() // one clock for every part, so that they agree on each bucket
 	if f.IsEmpty() {
 		s, ok, err := tx.shapeByRanges(by, now)
-		if err != nil || !ok {
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			filed, err := tx.hasRemovals()
-			if err != nil || !filed {
-				return s, err
-			}
-			gone, err := tx.shapeQuery(by, now, "SELECT id FROM removals", nil)
-			if err != nil {
-				return nil, err
-			}
-			return s.minus(gone), nil
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return tx.lessFiled(s, by, now)
 		}
 	}
 	sel, err := tx.compile(f, false)
@@ -103,6 +94,20 @@ func (tx *Tx) Shape(f Filter, by string) (*Shape, error) {
 		ids, args = sel.idsSQL()
 	}
 	return tx.shapeQuery(by, now, ids, args)
+}
+
+// lessFiled returns the grid of the whole queue s less the grid of the
+// messages filed for removal, if any, counted at the same clock.
+func (tx *Tx) lessFiled(s *Shape, by string, now int64) (*Shape, error) {
+	filed, err := tx.hasRemovals()
+	if err != nil || !filed {
+		return s, err
+	}
+	gone, err := tx.shapeQuery(by, now, "SELECT id FROM removals", nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.minus(gone), nil
 }
 
 // minus returns the grid s less the rows of gone (counted the same way, at
