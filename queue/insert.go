@@ -66,7 +66,7 @@ func (tx *Tx) newInserter() (*inserter, error) {
 		return nil, err
 	}
 	ins.last = ID(max(last.Int64, maxID.Int64, maxTrash.Int64))
-	ins.trash = maxTrash.Valid || filed || tx.filed // an id filed for removal is in the trash to come
+	ins.trash = maxTrash.Valid || filed // an id filed for removal is in the trash to come
 	return ins, nil
 }
 
