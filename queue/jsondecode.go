@@ -258,14 +258,6 @@ func plainStatusBytes(raw []byte) (key, details []byte, isObj, ok bool) {
 	return k, details, true, true
 }
 
-// statusNames are the names of the states as servers write them, each as
-// ParseStatus reads it: the fast path of a status's key, which needs no
-// string of its own.
-var statusNames = map[string]Status{
-	"scheduled": Scheduled, "completed": Completed, "delivered": Completed,
-	"temp_fail": TempFail, "tempfail": TempFail, "perm_fail": PermFail, "permfail": PermFail,
-}
-
 // parseJSONStatus reads "scheduled" or {"temp_fail": "details"}; null or absent
 // is scheduled.
 func parseJSONStatus(raw json.RawMessage) (Status, string, error) {

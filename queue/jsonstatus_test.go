@@ -28,12 +28,26 @@ func TestPlainStatus(t *testing.T) {
 	}
 }
 
-// TestStatusNames: the fast path's names read as ParseStatus reads them.
+// TestStatusNames: the states read by their names in any case and spacing,
+// in a JSON status as a string or an object's key, and an unknown name
+// refused.
 func TestStatusNames(t *testing.T) {
-	for name, want := range statusNames {
+	for name, want := range map[string]Status{
+		"scheduled": Scheduled, "Delivered": Completed, "completed": Completed,
+		"temp_fail": TempFail, "TempFail": TempFail, "Temporary Failure": TempFail,
+		"perm_fail": PermFail, " permfail ": PermFail, "PERMANENT FAILURE": PermFail,
+	} {
 		if got, err := ParseStatus(name); err != nil || got != want {
-			t.Errorf("%s: fast path %v, ParseStatus %v, %v", name, want, got, err)
+			t.Errorf("ParseStatus(%q) = %v, %v; want %v", name, got, err, want)
 		}
+		for _, raw := range []string{`"` + name + `"`, `{"` + name + `":"x"}`} {
+			if got, _, err := parseJSONStatus([]byte(raw)); err != nil || got != want {
+				t.Errorf("status %s = %v, %v; want %v", raw, got, err, want)
+			}
+		}
+	}
+	if _, err := ParseStatus("bounced"); err == nil {
+		t.Error("ParseStatus(bounced): no error")
 	}
 }
 

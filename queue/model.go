@@ -61,17 +61,20 @@ func (s Status) DomainLong() string {
 // ParseStatus accepts the short words (scheduled, delivered, tempfail, permfail),
 // the JSON keys (completed, temp_fail, perm_fail) and the long forms, in any case.
 func ParseStatus(s string) (Status, error) {
-	switch strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", "")) {
-	case "scheduled":
-		return Scheduled, nil
-	case "delivered", "completed":
-		return Completed, nil
-	case "tempfail", "temp_fail", "temporaryfailure":
-		return TempFail, nil
-	case "permfail", "perm_fail", "permanentfailure":
-		return PermFail, nil
+	if st, ok := statusNames[strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))]; ok {
+		return st, nil
 	}
 	return 0, fmt.Errorf("unknown status %q: want scheduled, delivered, tempfail or permfail", s)
+}
+
+// statusNames are the names of the states ParseStatus reads, in lower case
+// without blanks. The JSON import looks a status's key up here as it is
+// written (servers write these), before it needs a string of its own.
+var statusNames = map[string]Status{
+	"scheduled": Scheduled,
+	"delivered": Completed, "completed": Completed,
+	"tempfail": TempFail, "temp_fail": TempFail, "temporaryfailure": TempFail,
+	"permfail": PermFail, "perm_fail": PermFail, "permanentfailure": PermFail,
 }
 
 // Message is one queued message with its recipient domains.
