@@ -98,13 +98,8 @@ func TestImportIntoEmptyQueueLoadsInBulkAtOnce(t *testing.T) {
 			return err
 		}
 		ins.bulk = true
-		for _, m := range msgs[:insertBatch] {
-			if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
-				return err
-			}
-			if err := ins.add(m, nil, 0); err != nil {
-				return err
-			}
+		if err := addAll(q, ins, msgs[:insertBatch]); err != nil {
+			return err
 		}
 		if len(ins.dropped) == 0 {
 			t.Errorf("after the first full batch of an import into an empty queue no index was dropped")
@@ -221,13 +216,8 @@ func TestBulkImportKeepsPartialIndexesOfAnyLayout(t *testing.T) {
 			return err
 		}
 		ins.bulk = true
-		for _, m := range msgs {
-			if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
-				return err
-			}
-			if err := ins.add(m, nil, 0); err != nil {
-				return err
-			}
+		if err := addAll(q, ins, msgs); err != nil {
+			return err
 		}
 		if len(ins.dropped) == 0 {
 			t.Errorf("after the first full batch of an import into an empty queue no index was dropped")
@@ -254,4 +244,17 @@ func TestBulkImportKeepsPartialIndexesOfAnyLayout(t *testing.T) {
 	if err := q.reader.QueryRow("SELECT count(*) FROM pragma_integrity_check WHERE integrity_check != 'ok'").Scan(&bad); err != nil || bad != 0 {
 		t.Errorf("integrity check: %d problems, %v", bad, err)
 	}
+}
+
+// addAll adds msgs through ins as an import does, each made ready first.
+func addAll(q *Queue, ins *inserter, msgs []*Message) error {
+	for _, m := range msgs {
+		if err := normalizeMessage(m, q.clock, q.sched.Expire, true); err != nil {
+			return err
+		}
+		if err := ins.add(m, nil, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
